@@ -1,0 +1,108 @@
+"""Every error Kith reports to a person, one small class each.
+
+The HTTP status and a stable machine code live on the class, so one handler in
+the web app (and one in the CLI) can render any of them; the message says what
+is wrong and, where it can, how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class KithError(Exception):
+    """Base of every error Kith shows to a user."""
+
+    status: int = 400
+    code: str = "error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict:
+        body: dict = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return {"error": body}
+
+
+class ValidationFailed(KithError):
+    """Input broke a rule; the message names the field and the rule."""
+
+    status = 422
+    code = "validation_failed"
+
+
+class UnknownEventKind(KithError):
+    """An event kind that no schema is registered for."""
+
+    status = 422
+    code = "unknown_event_kind"
+
+
+class NotFound(KithError):
+    """The thing asked for does not exist."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(KithError):
+    """The request clashes with the current state (duplicate id, wrong status)."""
+
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(KithError):
+    """A body, file or field is over its size limit."""
+
+    status = 413
+    code = "too_large"
+
+
+class ProjectionFailed(KithError):
+    """A projection handler raised; the batch was rolled back."""
+
+    status = 500
+    code = "projection_failed"
+
+    def __init__(self, message: str, *, event_id: int, kind: str) -> None:
+        super().__init__(message)
+        self.event_id = event_id
+        self.kind = kind
+
+
+class MigrationFailed(KithError):
+    """A migration failed; the database stays at the previous version."""
+
+    status = 500
+    code = "migration_failed"
+
+
+class SnapshotInvalid(KithError):
+    """A snapshot file is truncated, fails its checksum or has another schema."""
+
+    status = 422
+    code = "snapshot_invalid"
+
+
+class ImmutableLog(KithError):
+    """Something tried to update or delete an event."""
+
+    status = 500
+    code = "immutable_log"
+
+
+class Unauthorized(KithError):
+    """The access token is missing or wrong."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class GenerationCancelled(KithError):
+    """The user pressed stop while the model was generating."""
+
+    status = 409
+    code = "cancelled"
