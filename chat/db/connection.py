@@ -1,0 +1,83 @@
+"""SQLite connections with the durability settings of §10.1.
+
+Connections run in autocommit mode (``isolation_level=None``) and every write
+goes through :func:`transaction`, which opens ``BEGIN IMMEDIATE`` so that one
+writer at a time holds the lock and ids are assigned in commit order: a reader
+never sees event k+1 before event k. Nested ``transaction`` blocks become
+savepoints, so a service can group several appends atomically.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open a connection with WAL, synchronous=FULL, foreign keys and a busy timeout."""
+    path = Path(path)
+    if readonly:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+        )
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+@contextmanager
+def open_db(path: str | Path, *, readonly: bool = False) -> Iterator[sqlite3.Connection]:
+    """Yield a connection; commit what is open on success, roll back on error, close."""
+    conn = connect(path, readonly=readonly)
+    try:
+        yield conn
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.close()
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Run a block atomically: BEGIN IMMEDIATE at the outermost level, a savepoint inside."""
+    if conn.in_transaction:
+        name = f"sp_{id(conn)}_{_next_savepoint()}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute(f"ROLLBACK TO {name}")
+            conn.execute(f"RELEASE {name}")
+            raise
+        conn.execute(f"RELEASE {name}")
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+_savepoint_counter = 0
+
+
+def _next_savepoint() -> int:
+    global _savepoint_counter
+    _savepoint_counter += 1
+    return _savepoint_counter

@@ -1,0 +1,181 @@
+"""Appending to and reading from the event log (§9.1–§9.2).
+
+``append_event`` is the only way state changes: it validates the payload
+against its kind's schema, writes one row and returns the new id. Inside a
+caller's transaction it joins it; on its own it commits (durably, with
+``synchronous=FULL``) before returning.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from chat.db.connection import transaction
+from chat.errors import ValidationFailed
+from chat.eventlog.schemas import SCHEMA_VERSIONS, validate_payload
+from chat.eventlog.upcasting import upcast
+
+Actor = str  # "user" | "model" | "system"
+ACTORS = ("user", "model", "system")
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    created_at: str
+    chat_id: str | None
+    turn_id: str | None
+    actor: str
+    version: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "payload": self.payload,
+            "created_at": self.created_at,
+            "chat_id": self.chat_id,
+            "turn_id": self.turn_id,
+            "actor": self.actor,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    kind: str
+    payload: dict[str, Any]
+    chat_id: str | None = None
+    turn_id: str | None = None
+    actor: Actor = "system"
+
+
+_INSERT = (
+    "INSERT INTO events (kind, version, payload, created_at, chat_id, turn_id, actor) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _row_for(event: NewEvent, created_at: str) -> tuple:
+    if event.actor not in ACTORS:
+        raise ValidationFailed(f"actor must be one of {ACTORS}, got {event.actor!r}", field="actor")
+    payload = validate_payload(event.kind, event.payload)
+    return (
+        event.kind,
+        SCHEMA_VERSIONS[event.kind],
+        json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
+        created_at,
+        event.chat_id,
+        event.turn_id,
+        event.actor,
+    )
+
+
+def append_event(
+    conn: sqlite3.Connection,
+    *,
+    kind: str,
+    payload: dict[str, Any],
+    chat_id: str | None = None,
+    turn_id: str | None = None,
+    actor: Actor = "system",
+    clock: Callable[[], str] = utc_now_iso,
+) -> int:
+    """Validate and append one event; return its id. Nothing is written when validation fails."""
+    row = _row_for(NewEvent(kind, payload, chat_id, turn_id, actor), clock())
+    with transaction(conn):
+        cursor = conn.execute(_INSERT, row)
+    return int(cursor.lastrowid)
+
+
+def append_events(
+    conn: sqlite3.Connection,
+    events: Iterable[NewEvent],
+    *,
+    clock: Callable[[], str] = utc_now_iso,
+) -> list[int]:
+    """Validate every event first, then append them all in one transaction (all or nothing)."""
+    now = clock()
+    rows = [_row_for(event, now) for event in events]
+    ids: list[int] = []
+    with transaction(conn):
+        for row in rows:
+            ids.append(int(conn.execute(_INSERT, row).lastrowid))
+    return ids
+
+
+def last_event_id(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
+    return int(row[0])
+
+
+def _to_event(row: tuple) -> Event:
+    event_id, kind, version, payload, created_at, chat_id, turn_id, actor = row
+    data = json.loads(payload)
+    if version != SCHEMA_VERSIONS.get(kind, version):
+        data = upcast(kind, version, data)
+    return Event(event_id, kind, data, created_at, chat_id, turn_id, actor, version)
+
+
+_SELECT = "SELECT id, kind, version, payload, created_at, chat_id, turn_id, actor FROM events"
+
+
+def iter_events(
+    conn: sqlite3.Connection,
+    *,
+    after: int = 0,
+    until: int | None = None,
+    batch_size: int = 5000,
+) -> Iterator[Event]:
+    """Yield events with ``after < id <= until`` in id order, reading in batches."""
+    position = after
+    while True:
+        if until is None:
+            rows = conn.execute(
+                f"{_SELECT} WHERE id > ? ORDER BY id LIMIT ?", (position, batch_size)
+            ).fetchall()
+        else:
+            rows = conn.execute(
+                f"{_SELECT} WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
+                (position, until, batch_size),
+            ).fetchall()
+        if not rows:
+            return
+        for row in rows:
+            yield _to_event(row)
+        position = rows[-1][0]
+        if len(rows) < batch_size:
+            return
+
+
+def read_events(
+    conn: sqlite3.Connection,
+    *,
+    after: int = 0,
+    limit: int = 100,
+    kind: str | None = None,
+    chat_id: str | None = None,
+    turn_id: str | None = None,
+) -> list[Event]:
+    """One page of the log, oldest first, optionally filtered."""
+    clauses = ["id > ?"]
+    params: list[Any] = [after]
+    for column, value in (("kind", kind), ("chat_id", chat_id), ("turn_id", turn_id)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    params.append(limit)
+    rows = conn.execute(
+        f"{_SELECT} WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?", params
+    ).fetchall()
+    return [_to_event(row) for row in rows]

@@ -1,0 +1,334 @@
+"""One payload schema per event kind (§3.3, §9.2).
+
+Every payload is validated here before it is appended, so the log only ever
+holds well-formed events; a failure names the field and the rule. The models
+are strict about unknown fields (``extra="forbid"``) so a typo is an error,
+not silently dropped data. ``SCHEMA_VERSIONS`` is the version new events are
+written with; older payloads are upgraded on read (see ``upcasting``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+from chat.errors import UnknownEventKind, ValidationFailed
+
+SLUG_RE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+
+Slug = Annotated[str, StringConstraints(pattern=SLUG_RE)]
+Ident = Annotated[str, StringConstraints(pattern=ID_RE)]
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+Text = Annotated[str, StringConstraints(max_length=20_000)]
+LongText = Annotated[str, StringConstraints(max_length=100_000)]
+Word = Annotated[str, StringConstraints(min_length=1, max_length=60)]
+
+ENTITY_KINDS = ("bot", "you", "person", "place", "thing", "group", "other")
+MEMORY_KINDS = ("observation", "reflection", "fact")
+EntityKind = Literal["bot", "you", "person", "place", "thing", "group", "other"]
+MemoryKind = Literal["observation", "reflection", "fact"]
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class LoreEntry(BaseModel):
+    """A character-book / lorebook entry, activated by keywords in recent messages (§8.1)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    keys: list[Annotated[str, StringConstraints(max_length=200)]] = Field(default_factory=list, max_length=100)
+    secondary_keys: list[Annotated[str, StringConstraints(max_length=200)]] = Field(
+        default_factory=list, max_length=100
+    )
+    content: Text = ""
+    enabled: bool = True
+    insertion_order: int = 100
+    position: str = "before_char"
+    case_sensitive: bool = False
+    selective: bool = False
+    constant: bool = False
+    name: ShortText = ""
+    comment: ShortText = ""
+
+
+class BotFields(Payload):
+    """The fields of a bot (§3.1), shared by authoring and revising."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    persona: Text = ""
+    voice_samples: list[Annotated[str, StringConstraints(max_length=2000)]] = Field(
+        default_factory=list, max_length=50
+    )
+    traits: list[Word] = Field(default_factory=list, max_length=30)
+    backstory: Text = ""
+    initial_relationship_to_you: ShortText = "stranger"
+    kickoff_prose: Text = ""
+    avatar: Annotated[str, StringConstraints(max_length=3_000_000)] | None = None
+    tags: list[Word] = Field(default_factory=list, max_length=50)
+    talkativeness: float = Field(default=0.5, ge=0.0, le=1.0)
+    alternate_greetings: list[Text] = Field(default_factory=list, max_length=30)
+    scenario: Text = ""
+    lore: list[LoreEntry] = Field(default_factory=list, max_length=500)
+    card: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class BotAuthored(BotFields):
+    id: Slug
+
+
+class BotRevised(Payload):
+    id: Slug
+    changes: dict[str, Any]
+
+    @field_validator("changes")
+    @classmethod
+    def _known_fields(cls, changes: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(changes) - set(BotFields.model_fields)
+        if unknown:
+            raise ValueError(f"unknown bot field(s): {sorted(unknown)}")
+        if not changes:
+            raise ValueError("must change at least one field")
+        return changes
+
+
+class BotRetired(Payload):
+    id: Slug
+
+
+class EntityAdded(Payload):
+    id: Slug
+    kind: EntityKind = "other"
+    name: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    aliases: list[Annotated[str, StringConstraints(max_length=120)]] = Field(default_factory=list, max_length=30)
+    description: Text = ""
+    facts: dict[Annotated[str, StringConstraints(max_length=100)], Annotated[str, StringConstraints(max_length=2000)]] = Field(
+        default_factory=dict
+    )
+
+
+class EntityUpdated(Payload):
+    id: Slug
+    name: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    kind: EntityKind | None = None
+    aliases: list[Annotated[str, StringConstraints(max_length=120)]] | None = None
+    description: Text | None = None
+    facts: dict[str, Annotated[str, StringConstraints(max_length=2000)]] | None = None
+
+
+class EdgeChanged(Payload):
+    """A relative change from extraction: deltas are clamped to ±10 before append (§5.5)."""
+
+    src: Slug
+    dst: Slug
+    label: ShortText | None = None
+    affinity_delta: int = Field(default=0, ge=-10, le=10)
+    trust_delta: int = Field(default=0, ge=-10, le=10)
+    notes: Text | None = None
+
+
+class MemoryAdded(Payload):
+    id: Ident
+    owner: Slug
+    text: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+    kind: MemoryKind = "observation"
+    importance: int = Field(ge=1, le=10)
+    about: list[Slug] = Field(default_factory=list, max_length=30)
+
+
+class WorldFactSet(Payload):
+    key: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    value: Annotated[str, StringConstraints(max_length=4000)]
+
+
+class WorldFactDeleted(Payload):
+    key: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class SceneChanged(Payload):
+    chat_id: Ident
+    location: ShortText | None = None
+    present: list[Slug] | None = None
+
+
+class ManualEdit(Payload):
+    """A person's edit of one field of one item, with the value it replaced (§6.1)."""
+
+    target_type: Literal["entity", "edge", "memory", "world", "bot"]
+    target_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    field: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    action: Literal["set", "delete", "unpin"] = "set"
+    value: Any = None
+    previous: Any = None
+
+
+class ChatCreated(Payload):
+    id: Ident
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    bot_ids: list[Slug] = Field(min_length=1, max_length=20)
+
+
+class MessagePosted(Payload):
+    id: Ident
+    chat_id: Ident
+    author: Slug
+    text: Annotated[str, StringConstraints(max_length=40_000)]
+    alt_group: Ident | None = None
+    retrieved_memory_ids: list[Ident] = Field(default_factory=list, max_length=200)
+
+
+class MessageEdited(Payload):
+    id: Ident
+    text: Annotated[str, StringConstraints(max_length=40_000)]
+    previous: str = ""
+
+
+class MessageDeleted(Payload):
+    id: Ident
+
+
+class AlternativeChosen(Payload):
+    alt_group: Ident
+    message_id: Ident
+
+
+class TurnQueued(Payload):
+    id: Ident
+    chat_id: Ident
+    kind: Literal["message", "regenerate", "retry"] = "message"
+    user_message_id: Ident | None = None
+    regenerate_group: Ident | None = None
+
+
+class TurnStarted(Payload):
+    id: Ident
+
+
+class TurnCompleted(Payload):
+    id: Ident
+    message_ids: list[Ident] = Field(default_factory=list)
+
+
+class TurnFailed(Payload):
+    id: Ident
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    cancelled: bool = False
+
+
+class TurnsReverted(Payload):
+    chat_id: Ident
+    turn_ids: list[Ident] = Field(min_length=1)
+    before_message_id: Ident | None = None
+
+
+class PromptRecorded(Payload):
+    """The exact prompt behind a reply (§8.4). Kept in the log, not in projections."""
+
+    message_id: Ident | None = None
+    bot_id: Slug
+    purpose: Literal["reply", "extraction", "reflection"] = "reply"
+    messages: list[dict[str, str]]
+    memory_ids: list[Ident] = Field(default_factory=list)
+    lore: list[str] = Field(default_factory=list)
+    token_count: int = 0
+
+
+class ProposalDropped(Payload):
+    """A model proposal that validation refused, logged so the audit trail shows it (§5.5)."""
+
+    reason: Annotated[str, StringConstraints(max_length=1000)]
+    proposal: Any = None
+
+
+class ReflectionRecorded(Payload):
+    bot_id: Slug
+    memory_ids: list[Ident] = Field(default_factory=list)
+
+
+SCHEMAS: dict[str, type[Payload]] = {
+    "bot_authored": BotAuthored,
+    "bot_revised": BotRevised,
+    "bot_retired": BotRetired,
+    "entity_added": EntityAdded,
+    "entity_updated": EntityUpdated,
+    "edge_changed": EdgeChanged,
+    "memory_added": MemoryAdded,
+    "world_fact_set": WorldFactSet,
+    "world_fact_deleted": WorldFactDeleted,
+    "scene_changed": SceneChanged,
+    "manual_edit": ManualEdit,
+    "chat_created": ChatCreated,
+    "message_posted": MessagePosted,
+    "message_edited": MessageEdited,
+    "message_deleted": MessageDeleted,
+    "alternative_chosen": AlternativeChosen,
+    "turn_queued": TurnQueued,
+    "turn_started": TurnStarted,
+    "turn_completed": TurnCompleted,
+    "turn_failed": TurnFailed,
+    "turns_reverted": TurnsReverted,
+    "prompt_recorded": PromptRecorded,
+    "proposal_dropped": ProposalDropped,
+    "reflection_recorded": ReflectionRecorded,
+}
+
+# The version new payloads of each kind are written with; bump and add an upcaster to change one.
+SCHEMA_VERSIONS: dict[str, int] = {kind: 1 for kind in SCHEMAS}
+
+
+def validate_payload(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Return the normalised payload for ``kind`` or raise an error naming the field and rule."""
+    schema = SCHEMAS.get(kind)
+    if schema is None:
+        raise UnknownEventKind(
+            f"unknown event kind {kind!r}; known kinds: {', '.join(sorted(SCHEMAS))}", field="kind"
+        )
+    if not isinstance(payload, dict):
+        raise ValidationFailed(f"{kind} payload must be a JSON object", field="payload")
+    try:
+        model = schema.model_validate(payload)
+    except ValidationError as exc:
+        raise ValidationFailed(describe_validation_error(kind, exc), field=_first_field(exc)) from None
+    return model.model_dump(mode="json", exclude_unset=False)
+
+
+def describe_validation_error(what: str, exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(payload)"
+        parts.append(f"{loc}: {_rule(err)}")
+    return f"invalid {what}: " + "; ".join(parts)
+
+
+def _rule(err: dict[str, Any]) -> str:
+    message = err.get("msg", "invalid")
+    if err.get("type") == "extra_forbidden":
+        return "unknown field"
+    if err.get("type") == "missing":
+        return "required field is missing"
+    return re.sub(r"^Value error, ", "", message)
+
+
+def _first_field(exc: ValidationError) -> str | None:
+    errors = exc.errors()
+    if not errors:
+        return None
+    return ".".join(str(p) for p in errors[0]["loc"]) or None

@@ -1,0 +1,206 @@
+"""Chats, their messages with alternatives, and turns with their status (§4)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from chat.eventlog.log import Event
+from chat.eventlog.projector import handles, register_tables
+from chat.state.history import dumps, record_change
+
+register_tables("chats", "messages", "turns")
+
+
+@handles("chat_created")
+def _chat_created(conn: sqlite3.Connection, event: Event) -> None:
+    p = event.payload
+    conn.execute(
+        "INSERT INTO chats (id, title, bot_ids, created_at, created_event_id)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (p["id"], p["title"], dumps(p["bot_ids"]), event.created_at, event.id),
+    )
+
+
+@handles("message_posted")
+def _message_posted(conn: sqlite3.Connection, event: Event) -> None:
+    p = event.payload
+    group = p.get("alt_group") or p["id"]
+    if p.get("alt_group"):
+        conn.execute("UPDATE messages SET chosen = 0 WHERE alt_group = ?", (group,))
+    conn.execute(
+        "INSERT INTO messages (id, chat_id, author, text, created_at, turn_id, event_id,"
+        " alt_group, chosen, edited, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0)",
+        (p["id"], p["chat_id"], p["author"], p["text"], event.created_at, event.turn_id, event.id, group),
+    )
+
+
+@handles("message_edited")
+def _message_edited(conn: sqlite3.Connection, event: Event) -> None:
+    old = get_message(conn, event.payload["id"])
+    if old is None:
+        return
+    conn.execute(
+        "UPDATE messages SET text = ?, edited = 1 WHERE id = ?",
+        (event.payload["text"], event.payload["id"]),
+    )
+    record_change(conn, event, "message", old["id"], "text", old["text"], event.payload["text"])
+
+
+@handles("message_deleted")
+def _message_deleted(conn: sqlite3.Connection, event: Event) -> None:
+    old = get_message(conn, event.payload["id"])
+    if old is None:
+        return
+    conn.execute("UPDATE messages SET deleted = 1 WHERE id = ?", (old["id"],))
+    record_change(conn, event, "message", old["id"], "deleted", False, True)
+
+
+@handles("alternative_chosen")
+def _alternative_chosen(conn: sqlite3.Connection, event: Event) -> None:
+    p = event.payload
+    exists = conn.execute(
+        "SELECT 1 FROM messages WHERE id = ? AND alt_group = ?", (p["message_id"], p["alt_group"])
+    ).fetchone()
+    if exists is None:
+        return
+    conn.execute("UPDATE messages SET chosen = (id = ?) WHERE alt_group = ?", (p["message_id"], p["alt_group"]))
+
+
+@handles("turn_queued")
+def _turn_queued(conn: sqlite3.Connection, event: Event) -> None:
+    p = event.payload
+    conn.execute(
+        "INSERT INTO turns (id, chat_id, kind, status, error, user_message_id, message_ids,"
+        " created_at, updated_event_id) VALUES (?, ?, ?, 'queued', NULL, ?, '[]', ?, ?)"
+        " ON CONFLICT(id) DO UPDATE SET status = 'queued', error = NULL,"
+        " updated_event_id = excluded.updated_event_id",
+        (p["id"], p["chat_id"], p["kind"], p.get("user_message_id"), event.created_at, event.id),
+    )
+
+
+def _set_turn(conn: sqlite3.Connection, event: Event, status: str, **extra: Any) -> None:
+    sets = ["status = ?", "updated_event_id = ?"]
+    params: list[Any] = [status, event.id]
+    for column, value in extra.items():
+        sets.append(f"{column} = ?")
+        params.append(value)
+    params.append(event.payload["id"])
+    conn.execute(f"UPDATE turns SET {', '.join(sets)} WHERE id = ?", params)  # noqa: S608
+
+
+@handles("turn_started")
+def _turn_started(conn: sqlite3.Connection, event: Event) -> None:
+    _set_turn(conn, event, "running")
+
+
+@handles("turn_completed")
+def _turn_completed(conn: sqlite3.Connection, event: Event) -> None:
+    _set_turn(conn, event, "completed", message_ids=dumps(event.payload["message_ids"]), error=None)
+
+
+@handles("turn_failed")
+def _turn_failed(conn: sqlite3.Connection, event: Event) -> None:
+    _set_turn(conn, event, "failed", error=event.payload["reason"])
+
+
+@handles("turns_reverted")
+def _turns_reverted(conn: sqlite3.Connection, event: Event) -> None:
+    conn.executemany(
+        "UPDATE turns SET status = 'reverted', updated_event_id = ? WHERE id = ?",
+        [(event.id, turn_id) for turn_id in event.payload["turn_ids"]],
+    )
+
+
+# --- reading -----------------------------------------------------------------
+
+_MESSAGE_SELECT = (
+    "SELECT id, chat_id, author, text, created_at, turn_id, event_id, alt_group, chosen,"
+    " edited, deleted FROM messages"
+)
+
+
+def message_dict(row: tuple) -> dict[str, Any]:
+    keys = (
+        "id",
+        "chat_id",
+        "author",
+        "text",
+        "created_at",
+        "turn_id",
+        "event_id",
+        "alt_group",
+        "chosen",
+        "edited",
+        "deleted",
+    )
+    message = dict(zip(keys, row, strict=True))
+    for flag in ("chosen", "edited", "deleted"):
+        message[flag] = bool(message[flag])
+    return message
+
+
+def get_message(conn: sqlite3.Connection, message_id: str) -> dict[str, Any] | None:
+    row = conn.execute(f"{_MESSAGE_SELECT} WHERE id = ?", (message_id,)).fetchone()
+    return None if row is None else message_dict(row)
+
+
+def transcript(
+    conn: sqlite3.Connection, chat_id: str, *, include_hidden: bool = False, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """The chat as it stands: chosen alternatives, no deleted messages, oldest first."""
+    where = "chat_id = ?" if include_hidden else "chat_id = ? AND chosen = 1 AND deleted = 0"
+    if limit is None:
+        rows = conn.execute(f"{_MESSAGE_SELECT} WHERE {where} ORDER BY event_id", (chat_id,)).fetchall()
+    else:
+        rows = conn.execute(
+            f"{_MESSAGE_SELECT} WHERE {where} ORDER BY event_id DESC LIMIT ?", (chat_id, limit)
+        ).fetchall()
+        rows.reverse()
+    return [message_dict(row) for row in rows]
+
+
+def alternatives(conn: sqlite3.Connection, alt_group: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        f"{_MESSAGE_SELECT} WHERE alt_group = ? ORDER BY event_id", (alt_group,)
+    ).fetchall()
+    return [message_dict(row) for row in rows]
+
+
+def get_chat(conn: sqlite3.Connection, chat_id: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        "SELECT id, title, bot_ids, created_at FROM chats WHERE id = ?", (chat_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    return {"id": row[0], "title": row[1], "bot_ids": json.loads(row[2]), "created_at": row[3]}
+
+
+def list_chats(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT id, title, bot_ids, created_at FROM chats ORDER BY created_event_id DESC"
+    ).fetchall()
+    return [
+        {"id": r[0], "title": r[1], "bot_ids": json.loads(r[2]), "created_at": r[3]} for r in rows
+    ]
+
+
+def get_turn(conn: sqlite3.Connection, turn_id: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        "SELECT id, chat_id, kind, status, error, user_message_id, message_ids, created_at"
+        " FROM turns WHERE id = ?",
+        (turn_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    return {
+        "id": row[0],
+        "chat_id": row[1],
+        "kind": row[2],
+        "status": row[3],
+        "error": row[4],
+        "user_message_id": row[5],
+        "message_ids": json.loads(row[6]),
+        "created_at": row[7],
+    }

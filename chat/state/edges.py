@@ -1,0 +1,110 @@
+"""Directed relationships between entities (§5.2), with every change kept for charts."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from chat.eventlog.log import Event
+from chat.eventlog.projector import handles, register_tables
+from chat.state.history import clamp, record_change
+
+register_tables("edges", "edge_history")
+
+LIMIT = 100
+EDGE_FIELDS = ("label", "affinity", "trust", "notes")
+
+
+def edge_key(src: str, dst: str) -> str:
+    return f"{src}/{dst}"
+
+
+def get_edge(conn: sqlite3.Connection, src: str, dst: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        "SELECT src, dst, label, affinity, trust, notes, updated_event_id FROM edges"
+        " WHERE src = ? AND dst = ?",
+        (src, dst),
+    ).fetchone()
+    return None if row is None else _edge_dict(row)
+
+
+def list_edges(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT src, dst, label, affinity, trust, notes, updated_event_id FROM edges"
+        " ORDER BY src, dst"
+    ).fetchall()
+    return [_edge_dict(row) for row in rows]
+
+
+def edge_history(conn: sqlite3.Connection, src: str, dst: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT event_id, label, affinity, trust, notes, actor, created_at FROM edge_history"
+        " WHERE src = ? AND dst = ? ORDER BY event_id",
+        (src, dst),
+    ).fetchall()
+    keys = ("event_id", "label", "affinity", "trust", "notes", "actor", "created_at")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def _edge_dict(row: tuple) -> dict[str, Any]:
+    keys = ("src", "dst", "label", "affinity", "trust", "notes", "updated_event_id")
+    return dict(zip(keys, row, strict=True))
+
+
+def write_edge(conn: sqlite3.Connection, event: Event, src: str, dst: str, values: dict) -> None:
+    """Store the edge's new values and append a history point (for affinity over time)."""
+    old = get_edge(conn, src, dst) or {}
+    conn.execute(
+        "INSERT INTO edges (src, dst, label, affinity, trust, notes, updated_event_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(src, dst) DO UPDATE SET"
+        " label = excluded.label, affinity = excluded.affinity, trust = excluded.trust,"
+        " notes = excluded.notes, updated_event_id = excluded.updated_event_id",
+        (src, dst, values["label"], values["affinity"], values["trust"], values["notes"], event.id),
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO edge_history (event_id, src, dst, label, affinity, trust, notes,"
+        " actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            event.id,
+            src,
+            dst,
+            values["label"],
+            values["affinity"],
+            values["trust"],
+            values["notes"],
+            event.actor,
+            event.created_at,
+        ),
+    )
+    for field in EDGE_FIELDS:
+        record_change(conn, event, "edge", edge_key(src, dst), field, old.get(field), values[field])
+
+
+@handles("bot_authored")
+def _initial_edge(conn: sqlite3.Connection, event: Event) -> None:
+    p = event.payload
+    values = {
+        "label": p["initial_relationship_to_you"],
+        "affinity": 0,
+        "trust": 0,
+        "notes": "",
+    }
+    write_edge(conn, event, p["id"], "you", values)
+
+
+@handles("edge_changed")
+def _edge_changed(conn: sqlite3.Connection, event: Event) -> None:
+    p = event.payload
+    old = get_edge(conn, p["src"], p["dst"]) or {
+        "label": "knows",
+        "affinity": 0,
+        "trust": 0,
+        "notes": "",
+    }
+    values = {
+        "label": p["label"] if p.get("label") else old["label"],
+        "affinity": clamp(old["affinity"] + p["affinity_delta"], -LIMIT, LIMIT),
+        "trust": clamp(old["trust"] + p["trust_delta"], -LIMIT, LIMIT),
+        "notes": p["notes"] if p.get("notes") is not None else old["notes"],
+    }
+    write_edge(conn, event, p["src"], p["dst"], values)

@@ -1,0 +1,46 @@
+"""Shared helpers for state modules: canonical JSON and the per-field change history (§6.4)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from chat.eventlog.log import Event
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON: the same value always gives the same text (for equal dumps)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def record_change(
+    conn: sqlite3.Connection,
+    event: Event,
+    target_type: str,
+    target_id: str,
+    field: str,
+    old: Any,
+    new: Any,
+) -> None:
+    """Remember who changed which field of which item, when, from what to what."""
+    if old == new:
+        return
+    conn.execute(
+        "INSERT OR REPLACE INTO item_history (event_id, target_type, target_id, field, old_value,"
+        " new_value, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            event.id,
+            target_type,
+            target_id,
+            field,
+            None if old is None else dumps(old),
+            None if new is None else dumps(new),
+            event.actor,
+            event.created_at,
+        ),
+    )
+
+
+def clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, int(value)))

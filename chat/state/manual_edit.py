@@ -1,0 +1,315 @@
+"""A person's edits of state (§6): validation before append, projection, and pins.
+
+``prepare_manual_edit`` checks the target, the field and the value against
+the current state and returns a ``manual_edit`` payload that holds the new and
+the previous value; nothing is appended when it raises. The projection applies
+the edit and pins the field, so extraction leaves it alone (§6.2).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from chat.errors import NotFound, ValidationFailed
+from chat.eventlog.log import Event
+from chat.eventlog.projector import handles, register_tables
+from chat.eventlog.schemas import ENTITY_KINDS, MEMORY_KINDS, SLUG_RE, BotFields
+from chat.state import edges as edge_state
+from chat.state import entities as entity_state
+from chat.state import memory as memory_state
+from chat.state import world as world_state
+
+register_tables("pins", "item_history")
+
+TARGET_TYPES = ("entity", "edge", "memory", "world", "bot")
+
+
+def _text(limit: int, *, allow_empty: bool = True):
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        if not allow_empty and not value.strip():
+            raise ValueError("must not be empty")
+        if len(value) > limit:
+            raise ValueError(f"must be at most {limit} characters")
+        return value
+
+    return check
+
+
+def _int_range(low: int, high: int):
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+            raise ValueError("must be a whole number")
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return int(value)
+
+    return check
+
+
+def _choice(options: tuple[str, ...]):
+    def check(value: Any) -> str:
+        if value not in options:
+            raise ValueError(f"must be one of {', '.join(options)}")
+        return value
+
+    return check
+
+
+def _str_list(limit: int, item_limit: int, pattern: str | None = None):
+    import re
+
+    def check(value: Any) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError("must be a list of strings")
+        if len(value) > limit:
+            raise ValueError(f"must hold at most {limit} items")
+        for item in value:
+            if len(item) > item_limit:
+                raise ValueError(f"items must be at most {item_limit} characters")
+            if pattern and not re.match(pattern, item):
+                raise ValueError(f"{item!r} is not a valid id")
+        return value
+
+    return check
+
+
+def _str_dict(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValueError("must be an object of text values")
+    if any(len(k) > 100 or len(v) > 2000 for k, v in value.items()):
+        raise ValueError("keys must be at most 100 and values 2000 characters")
+    return value
+
+
+FIELD_RULES: dict[str, dict[str, Any]] = {
+    "entity": {
+        "name": _text(120, allow_empty=False),
+        "kind": _choice(ENTITY_KINDS),
+        "description": _text(20_000),
+        "aliases": _str_list(30, 120),
+        "facts": _str_dict,
+    },
+    "edge": {
+        "label": _text(200, allow_empty=False),
+        "affinity": _int_range(-100, 100),
+        "trust": _int_range(-100, 100),
+        "notes": _text(20_000),
+    },
+    "memory": {
+        "text": _text(4000, allow_empty=False),
+        "importance": _int_range(1, 10),
+        "kind": _choice(MEMORY_KINDS),
+        "about": _str_list(30, 64, SLUG_RE),
+    },
+    "world": {"value": _text(4000)},
+}
+
+
+def current_value(conn: sqlite3.Connection, target_type: str, target_id: str, field: str) -> Any:
+    """The field's value now; raises NotFound when the target does not exist."""
+    if target_type == "entity":
+        item = entity_state.get_entity(conn, target_id)
+    elif target_type == "edge":
+        src, _, dst = target_id.partition("/")
+        item = edge_state.get_edge(conn, src, dst)
+        if item is None and _entities_exist(conn, src, dst):
+            item = {"label": "knows", "affinity": 0, "trust": 0, "notes": ""}
+    elif target_type == "memory":
+        item = memory_state.get_memory(conn, target_id)
+    elif target_type == "world":
+        value = world_state.get_fact(conn, target_id)
+        item = None if value is None else {"value": value}
+    elif target_type == "bot":
+        item = entity_state.get_bot(conn, target_id)
+    else:
+        raise ValidationFailed(
+            f"target_type must be one of {', '.join(TARGET_TYPES)}", field="target_type"
+        )
+    if item is None:
+        raise NotFound(f"no {target_type} with id {target_id!r}", field="target_id")
+    return item.get(field)
+
+
+def _entities_exist(conn: sqlite3.Connection, src: str, dst: str) -> bool:
+    return bool(src and dst) and all(
+        entity_state.get_entity(conn, entity_id) is not None for entity_id in (src, dst)
+    )
+
+
+def prepare_manual_edit(
+    conn: sqlite3.Connection,
+    target_type: str,
+    target_id: str,
+    field: str,
+    value: Any = None,
+    *,
+    action: str = "set",
+) -> dict[str, Any]:
+    """Validate an edit against current state and return its ``manual_edit`` payload."""
+    if target_type not in TARGET_TYPES:
+        raise ValidationFailed(
+            f"target_type must be one of {', '.join(TARGET_TYPES)}", field="target_type"
+        )
+    if action not in ("set", "delete", "unpin"):
+        raise ValidationFailed("action must be set, delete or unpin", field="action")
+    if action == "set" and target_type == "world":
+        previous = world_state.get_fact(conn, target_id)
+        if field != "value":
+            raise ValidationFailed("a world fact has one field: value", field="field")
+    else:
+        _check_field(target_type, field)
+        previous = current_value(conn, target_type, target_id, field)
+    if action == "delete":
+        if target_type not in ("memory", "world"):
+            raise ValidationFailed(f"a {target_type} cannot be deleted by an edit", field="action")
+        value = None
+    elif action == "set":
+        value = _validated_value(target_type, field, value, conn, target_id)
+    else:
+        value = previous
+    return {
+        "target_type": target_type,
+        "target_id": target_id,
+        "field": field,
+        "action": action,
+        "value": value,
+        "previous": previous,
+    }
+
+
+def _check_field(target_type: str, field: str) -> None:
+    known = set(BotFields.model_fields) if target_type == "bot" else set(FIELD_RULES[target_type])
+    if target_type == "memory":
+        known.add("deleted")
+    if field not in known:
+        raise ValidationFailed(
+            f"unknown {target_type} field {field!r}; editable fields: {', '.join(sorted(known))}",
+            field="field",
+        )
+
+
+def _validated_value(
+    target_type: str, field: str, value: Any, conn: sqlite3.Connection, target_id: str
+) -> Any:
+    if target_type == "bot":
+        bot = entity_state.get_bot(conn, target_id) or {}
+        data = {k: bot[k] for k in BotFields.model_fields if k in bot}
+        data[field] = value
+        try:
+            model: BaseModel = BotFields.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ValidationFailed(
+                f"invalid value for bot.{field}: {err['msg']}", field="value"
+            ) from None
+        return model.model_dump(mode="json")[field]
+    try:
+        return FIELD_RULES[target_type][field](value)
+    except ValueError as exc:
+        raise ValidationFailed(f"{target_type}.{field} {exc}", field="value") from None
+
+
+@handles("manual_edit")
+def _manual_edit(conn: sqlite3.Connection, event: Event) -> None:
+    p = event.payload
+    kind, target, field, action = p["target_type"], p["target_id"], p["field"], p["action"]
+    if action == "unpin":
+        conn.execute(
+            "DELETE FROM pins WHERE target_type = ? AND target_id = ? AND field = ?",
+            (kind, target, field),
+        )
+        return
+    applied = _apply_edit(conn, event, kind, target, field, action, p["value"])
+    if applied and not (kind == "memory" and action == "delete"):
+        conn.execute(
+            "INSERT OR REPLACE INTO pins (target_type, target_id, field, event_id)"
+            " VALUES (?, ?, ?, ?)",
+            (kind, target, field, event.id),
+        )
+
+
+def _apply_edit(
+    conn: sqlite3.Connection,
+    event: Event,
+    kind: str,
+    target: str,
+    field: str,
+    action: str,
+    value: Any,
+) -> bool:
+    """Apply the edit if its target still exists (it may be gone after a rewind)."""
+    if kind == "entity":
+        if entity_state.get_entity(conn, target) is None:
+            return False
+        entity_state.set_entity_fields(conn, event, target, {field: value})
+    elif kind == "edge":
+        src, _, dst = target.partition("/")
+        old = edge_state.get_edge(conn, src, dst)
+        if old is None:
+            if not _entities_exist(conn, src, dst):
+                return False
+            old = {"label": "knows", "affinity": 0, "trust": 0, "notes": ""}
+        values = {f: old[f] for f in edge_state.EDGE_FIELDS}
+        values[field] = value
+        edge_state.write_edge(conn, event, src, dst, values)
+    elif kind == "memory":
+        if memory_state.get_memory(conn, target) is None:
+            return False
+        if action == "delete":
+            memory_state.delete_memory(conn, event, target)
+        else:
+            memory_state.set_memory_fields(conn, event, target, {field: value})
+    elif kind == "world":
+        if action == "delete":
+            world_state.delete_fact(conn, event, target)
+        else:
+            world_state.set_fact(conn, event, target, value)
+    elif kind == "bot":
+        if entity_state.get_bot(conn, target) is None:
+            return False
+        entity_state.apply_bot_changes(conn, event, target, {field: value})
+    return True
+
+
+def is_pinned(conn: sqlite3.Connection, target_type: str, target_id: str, field: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM pins WHERE target_type = ? AND target_id = ? AND field = ?",
+        (target_type, target_id, field),
+    ).fetchone()
+    return row is not None
+
+
+def list_pins(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT target_type, target_id, field, event_id FROM pins ORDER BY target_type, target_id, field"
+    ).fetchall()
+    return [dict(zip(("target_type", "target_id", "field", "event_id"), r, strict=True)) for r in rows]
+
+
+def item_history(conn: sqlite3.Connection, target_type: str, target_id: str) -> list[dict[str, Any]]:
+    """Who changed this item (model or person), when, and from what to what (§6.4)."""
+    import json
+
+    rows = conn.execute(
+        "SELECT event_id, field, old_value, new_value, actor, created_at FROM item_history"
+        " WHERE target_type = ? AND target_id = ? ORDER BY event_id",
+        (target_type, target_id),
+    ).fetchall()
+    return [
+        {
+            "event_id": r[0],
+            "field": r[1],
+            "old": None if r[2] is None else json.loads(r[2]),
+            "new": None if r[3] is None else json.loads(r[3]),
+            "actor": r[4],
+            "created_at": r[5],
+        }
+        for r in rows
+    ]
