@@ -106,3 +106,52 @@ class GenerationCancelled(KithError):
 
     status = 409
     code = "cancelled"
+
+
+class ConfigError(KithError):
+    """A setting is unknown or has a bad value; the message names the key and where it came from."""
+
+    status = 400
+    code = "config_error"
+
+
+class BackendError(KithError):
+    """The model backend failed; the message says why and how to fix it."""
+
+    status = 502
+    code = "backend_error"
+
+
+class BackendTimeout(BackendError):
+    """The model backend did not answer in time."""
+
+    status = 504
+    code = "backend_timeout"
+
+
+class BackendUnavailable(BackendError):
+    """The model backend cannot be reached or loaded (server down, model file missing)."""
+
+    status = 503
+    code = "backend_unavailable"
+
+
+class BackendAuthError(BackendError):
+    """The model server refused the API key (HTTP 401/403)."""
+
+    status = 502
+    code = "backend_auth"
+
+
+class ModelOutputInvalid(BackendError):
+    """The model's output did not match the expected JSON schema, even after one repair attempt."""
+
+    status = 502
+    code = "model_output_invalid"
+
+
+class CardInvalid(KithError):
+    """A character card file is malformed or hostile; the message names what is wrong with it."""
+
+    status = 422
+    code = "card_invalid"
