@@ -1,0 +1,217 @@
+"""Settings (§7.7): defaults < config file < `KITH_*` environment < command-line flags.
+
+The config file is `<data_dir>/kith.toml` (or the path in `KITH_CONFIG`). Secrets
+(`api_key`, `access_token`) come from the environment or flags; they are never
+written to the file and `public_settings` masks them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from chat.errors import ConfigError
+
+CONFIG_FILE_NAME = "kith.toml"
+SECRET_FIELDS = frozenset({"api_key", "access_token"})
+ENV_ALIASES = {"KITH_TOKEN": "access_token"}
+"""Environment names that are not simply KITH_<FIELD>."""
+
+
+class Settings(BaseModel):
+    """Everything Kith can be configured with. Passed explicitly; never a global."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    data_dir: Path = Path("./data")
+    backend: str = "embedded"
+    """embedded | openai | scripted, or a backend registered by a plugin."""
+    model: str | None = None
+    """GGUF path for `embedded`; model name for `openai`."""
+    base_url: str = "http://127.0.0.1:8080/v1"
+    api_key: SecretStr | None = None
+    script_path: Path | None = None
+    request_timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+    n_ctx: int = Field(2048, ge=256)
+    n_threads: int | None = Field(None, ge=1)
+    context_length: int | None = Field(None, ge=256)
+    """Context window of an `openai` model (default 4096); `embedded` uses n_ctx."""
+    reply_max_tokens: int = Field(200, ge=1)
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=1, le=65535)
+    access_token: SecretStr | None = None
+    extraction_enabled: bool = True
+    extraction_every_n_turns: int = Field(1, ge=1)
+    reflection_threshold: int = Field(50, ge=1)
+    max_replies_per_turn: int = Field(2, ge=1)
+    memory_top_k: int = Field(8, ge=1)
+    snapshot_every_events: int = Field(100, ge=1)
+    snapshot_every_minutes: float = Field(30, gt=0)
+    snapshot_keep: int = Field(5, ge=1)
+
+    @field_validator("backend")
+    @classmethod
+    def _backend_name(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not re.fullmatch(r"[a-z][a-z0-9_-]*", value):
+            raise ValueError("must be a backend name such as embedded, openai or scripted")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://", value):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("api_key", "access_token", mode="before")
+    @classmethod
+    def _empty_secret_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+FIELDS = tuple(Settings.model_fields)
+USER_SETTABLE_FIELDS = tuple(f for f in FIELDS if f not in SECRET_FIELDS and f != "data_dir")
+"""What the settings page may change and `save_settings_file` writes."""
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets `field`."""
+    for name, target in ENV_ALIASES.items():
+        if target == field:
+            return name
+    return f"KITH_{field.upper()}"
+
+
+def load_settings(
+    data_dir: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build Settings: `overrides` (CLI flags) > `KITH_*` env > config file > defaults.
+
+    `overrides` values that are None mean "flag not given". Unknown keys and bad
+    values raise ConfigError naming the key and where it came from.
+    """
+    env = os.environ if env is None else env
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for key in overrides:
+        if key not in Settings.model_fields:
+            raise ConfigError(f"unknown setting {key!r}", field=key)
+
+    from_env = _from_env(env)
+    chosen_dir = overrides.get("data_dir", data_dir)
+    if chosen_dir is None:
+        chosen_dir = from_env.get("data_dir", Settings.model_fields["data_dir"].default)
+    config_path = (
+        Path(env["KITH_CONFIG"]) if env.get("KITH_CONFIG") else Path(chosen_dir) / CONFIG_FILE_NAME
+    )
+    from_file = read_settings_file(config_path)
+
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for label, values in (
+        (str(config_path), from_file),
+        ("environment", from_env),
+        ("command line", overrides),
+    ):
+        for key, value in values.items():
+            merged[key] = value
+            sources[key] = env_name(key) if label == "environment" else label
+    merged["data_dir"] = chosen_dir
+    return _validate(merged, sources)
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for field in FIELDS:
+        raw = env.get(env_name(field))
+        if raw is None and field in ENV_ALIASES.values():
+            raw = env.get(f"KITH_{field.upper()}")
+        if raw is not None and raw != "":
+            values[field] = raw
+    return values
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """The settings in a TOML file ({} when it does not exist); unknown keys are errors."""
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    data = data.get("kith", data) if isinstance(data.get("kith"), dict) else data
+    for key in data:
+        if key not in Settings.model_fields:
+            raise ConfigError(
+                f"{path}: unknown setting {key!r} (known: {', '.join(FIELDS)})", field=key
+            )
+    return dict(data)
+
+
+def _validate(values: dict[str, Any], sources: Mapping[str, str]) -> Settings:
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = str(err["loc"][0]) if err["loc"] else ""
+        where = sources.get(key, "settings")
+        raise ConfigError(f"{where}: bad value for {key!r}: {err['msg']}", field=key) from None
+
+
+def apply_settings_update(settings: Settings, changes: Mapping[str, Any]) -> Settings:
+    """A copy of `settings` with `changes` (from the settings page) applied and validated."""
+    for key in changes:
+        if key not in Settings.model_fields:
+            raise ConfigError(f"unknown setting {key!r}", field=key)
+        if key == "data_dir":
+            raise ConfigError("data_dir cannot be changed while running", field=key)
+    values = settings.model_dump()
+    values.update(changes)
+    return _validate(values, {key: "settings" for key in changes})
+
+
+def save_settings_file(settings: Settings, path: str | os.PathLike[str]) -> Path:
+    """Write the non-secret settings that differ from the defaults to a TOML file, atomically."""
+    path = Path(path)
+    defaults = Settings()
+    lines = [
+        "# Kith settings. Secrets (api_key, access_token) belong in KITH_API_KEY / KITH_TOKEN."
+    ]
+    for key in USER_SETTABLE_FIELDS:
+        value = getattr(settings, key)
+        if value is None or value == getattr(defaults, key):
+            continue
+        lines.append(f"{key} = {_toml_value(value)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value)
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def public_settings(settings: Settings) -> dict[str, Any]:
+    """Settings as JSON for the API and UI, secrets masked ("***" when set, else None)."""
+    data = settings.model_dump(mode="json")
+    for key in SECRET_FIELDS:
+        data[key] = "***" if getattr(settings, key) is not None else None
+    return data
