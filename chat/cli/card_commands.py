@@ -1,5 +1,119 @@
-"""Commands of this area, registered on the root group (placeholder until filled)."""
+"""``kith bots list|import|export``: bots and character cards from the terminal (§3.4, §11.3).
+
+Import reads and validates the whole card before the database is opened, so a bad card
+appends nothing; the ``bot_authored`` event and its unique id are chosen in one write
+transaction, so two imports of the same card get two ids instead of a clash.
+"""
 
 from __future__ import annotations
 
-from chat.cli.base import main  # noqa: F401
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, cast
+
+import click
+
+from chat.cli.base import cli_settings, common_options, main, reports_errors
+from chat.db.connection import open_db, transaction
+from chat.db.migrate import apply_migrations
+from chat.errors import NotFound, PayloadTooLarge
+from chat.eventlog.log import append_event
+from chat.eventlog.projector import project
+from chat.services.cards import MAX_CARD_BYTES, export_card, parse_card
+from chat.services.cards.export import CardFormat
+from chat.services.cards.ids import unique_bot_id
+from chat.services.snapshot import cold_load
+from chat.state.entities import get_bot, list_bots
+
+DB_FILE_NAME = "kith.db"
+
+
+@contextmanager
+def _database(ctx: click.Context) -> Iterator[sqlite3.Connection]:
+    """The data directory's database, migrated and with projections brought up to date."""
+    settings = cli_settings(ctx)
+    path = Path(settings.data_dir) / DB_FILE_NAME
+    apply_migrations(path)
+    with open_db(path) as conn:
+        cold_load(conn, settings.data_dir)
+        yield conn
+
+
+@main.group("bots")
+def bots() -> None:
+    """List bots, import character cards (V1/V2/V3, JSON or PNG) and export them."""
+
+
+@bots.command("list")
+@common_options
+@click.option("--all", "include_retired", is_flag=True, help="Include retired bots.")
+@click.pass_context
+@reports_errors
+def list_command(ctx: click.Context, include_retired: bool) -> None:
+    """Show each bot: id, name, lore entries, tags."""
+    with _database(ctx) as conn:
+        rows = list_bots(conn, include_retired=include_retired)
+    if not rows:
+        click.echo("no bots yet; import one with: kith bots import CARD.png")
+        return
+    for bot in rows:
+        click.echo(_describe(bot))
+
+
+def _describe(bot: dict[str, Any]) -> str:
+    parts = [bot["id"], bot["name"]]
+    lore = len(bot.get("lore") or [])
+    if lore:
+        parts.append(f"{lore} lore entr{'y' if lore == 1 else 'ies'}")
+    if bot.get("tags"):
+        parts.append("tags: " + ", ".join(bot["tags"]))
+    if bot.get("retired"):
+        parts.append("retired")
+    return "\t".join(parts)
+
+
+@bots.command("import")
+@common_options
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+@reports_errors
+def import_command(ctx: click.Context, file: Path) -> None:
+    """Import a character card file (JSON or PNG) as a new bot."""
+    size = file.stat().st_size
+    if size > MAX_CARD_BYTES:
+        raise PayloadTooLarge(f"{file.name}: card file is {size:,} bytes; the limit is {MAX_CARD_BYTES:,} bytes")
+    payload = parse_card(file.read_bytes(), filename=file.name)
+    with _database(ctx) as conn:
+        with transaction(conn):
+            bot_id = unique_bot_id(conn, payload["name"])
+            append_event(conn, kind="bot_authored", payload={**payload, "id": bot_id}, actor="user")
+        project(conn)
+    lore = len(payload["lore"])
+    spec = payload["card"].get("spec", "V1 card")
+    click.echo(f"imported {payload['name']} as {bot_id} ({spec}, {lore} lore entries)")
+
+
+@bots.command("export")
+@common_options
+@click.argument("bot_id")
+@click.option("--format", "fmt", type=click.Choice(["v2", "v3", "png"]), default="png",
+              show_default=True, help="Card format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File to write (default: <bot id>.png or <bot id>.<format>.json here).")
+@click.pass_context
+@reports_errors
+def export_command(ctx: click.Context, bot_id: str, fmt: str, output: Path | None) -> None:
+    """Export a bot as a V2 or V3 JSON card or a PNG card."""
+    with _database(ctx) as conn:
+        bot = get_bot(conn, bot_id)
+    if bot is None:
+        raise NotFound(f"no bot with id {bot_id!r}; see: kith bots list")
+    body, _media_type, filename = export_card(bot, cast(CardFormat, fmt))
+    target = output if output is not None else Path(filename)
+    try:
+        target.write_bytes(body)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {target}: {exc.strerror}") from None
+    click.echo(f"wrote {target} ({len(body):,} bytes)")
