@@ -80,7 +80,9 @@ def card_to_bot(obj: dict[str, Any]) -> dict[str, Any]:
     """Bot fields (no id, not yet validated) for a decoded card object."""
     version, data, outer = detect(obj)
     name = data.get("name")
-    if not isinstance(name, str) or not name.strip():
+    if name is not None and not isinstance(name, str):
+        raise CardInvalid(f"card field name must be text, not {f.json_type(name)}")
+    if not name or not name.strip():
         raise CardInvalid("card has no name (field name is missing or empty)")
     card: dict[str, Any] = {}
     if version != "v1":

@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from typing import Any
 
 from chat.errors import CardInvalid, KithError, PayloadTooLarge, ValidationFailed
 from chat.eventlog.schemas import validate_payload
 from chat.services.cards.avatar import GENERATED_KEYWORD, GENERATED_VALUE
+from chat.services.cards.fields import json_type
 from chat.services.cards.limits import MAX_CARD_BYTES, MAX_JSON_BYTES
 from chat.services.cards.mapping import card_to_bot
 from chat.services.cards.png import (
@@ -77,8 +79,8 @@ def _parse(data: bytes) -> dict[str, Any]:
         raise CardInvalid("card file is empty")
     avatar: str | None = None
     if is_png(data):
-        card_text, avatar = _from_png(data)
-        obj = decode_card_json(card_text, source="PNG card chunk")
+        card_text, avatar, label = _from_png(data)
+        obj = decode_card_json(card_text, source=label)
     else:
         obj = decode_card_json(_json_text(data), source="card JSON")
     bot = card_to_bot(obj)
@@ -104,7 +106,7 @@ def decode_card_json(raw: bytes, *, source: str) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise CardInvalid(f"{source} is not valid UTF-8 (byte {exc.start})") from None
     try:
-        obj = json.loads(text, parse_constant=_refuse_constant)
+        obj = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise CardInvalid(f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
@@ -112,7 +114,7 @@ def decode_card_json(raw: bytes, *, source: str) -> dict[str, Any]:
     except ValueError as exc:  # NaN/Infinity, or an integer with too many digits
         raise CardInvalid(f"{source} is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
-        raise CardInvalid(f"{source} must be a JSON object, not {type(obj).__name__}")
+        raise CardInvalid(f"{source} must be a JSON object, not {json_type(obj)}")
     try:
         json.dumps(obj, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
@@ -126,8 +128,15 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in a card")
 
 
-def _from_png(data: bytes) -> tuple[bytes, str | None]:
-    """The card JSON bytes of a PNG (ccv3 preferred over chara) and its picture as a data URL."""
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _from_png(data: bytes) -> tuple[bytes, str | None, str]:
+    """The card JSON of a PNG (ccv3 preferred over chara), its picture as a data URL, the chunk's label."""
     chunks = read_chunks(data)
     found: dict[str, Chunk] = {}
     generated = False
@@ -154,7 +163,7 @@ def _from_png(data: bytes) -> tuple[bytes, str | None]:
                 f"the card's picture is {len(picture):,} bytes; Kith keeps avatars up to"
                 f" {AVATAR_MAX_CHARS * 3 // 4:,} bytes - shrink the image and import again"
             )
-    return card_json, avatar
+    return card_json, avatar, label
 
 
 _B64_SPACE = re.compile(r"\s+")

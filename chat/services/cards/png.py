@@ -68,14 +68,15 @@ def read_chunks(data: bytes) -> list[Chunk]:
         if not (chunk_type.isascii() and chunk_type.isalpha()):
             raise CardInvalid(f"PNG chunk at byte {pos} has an invalid type {chunk_type!r}")
         label = chunk_type.decode("ascii")
-        if length > _MAX_PNG_LENGTH or length > MAX_CHUNK_BYTES:
-            raise PayloadTooLarge(f"PNG chunk {label} at byte {pos} claims {length} bytes; too large")
         body_start = pos + 8
         body_end = body_start + length
         if body_end + 4 > end:
             raise CardInvalid(
-                f"PNG chunk {label} at byte {pos} runs past the end of the file (truncated)"
+                f"PNG chunk {label} at byte {pos} claims {length:,} bytes and runs past the end"
+                " of the file (truncated or corrupt)"
             )
+        if length > _MAX_PNG_LENGTH or length > MAX_CHUNK_BYTES:
+            raise PayloadTooLarge(f"PNG chunk {label} at byte {pos} holds {length:,} bytes; too large")
         body = data[body_start:body_end]
         (crc,) = struct.unpack_from(">I", data, body_end)
         if crc != zlib.crc32(chunk_type + body) & 0xFFFFFFFF:

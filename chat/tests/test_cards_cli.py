@@ -1,0 +1,123 @@
+"""``kith bots list|import|export`` with CliRunner: output, exit codes, rows in the database."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from chat.cli import main
+from chat.db.connection import open_db
+from chat.services.cards import parse_card
+from chat.state.edges import get_edge
+from chat.state.entities import get_bot, get_entity
+from chat.tests.test_cards import dumps, png_card, v1_card, v2_card, v3_card
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("KITH_DATA_DIR", "KITH_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def kith(data_dir: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, [*args, "--data-dir", str(data_dir)], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def events(data_dir: Path) -> list[tuple[str, str]]:
+    path = data_dir / "kith.db"
+    if not path.exists():
+        return []
+    with open_db(path) as conn:
+        return conn.execute("SELECT kind, actor FROM events ORDER BY id").fetchall()
+
+
+def test_import_json_appends_one_event_and_projects_the_bot(data_dir: Path, tmp_path: Path) -> None:
+    card = tmp_path / "iris.json"
+    card.write_bytes(dumps(v2_card()))
+    code, out = kith(data_dir, "bots", "import", str(card))
+    assert code == 0, out
+    assert out == "imported Captain Iris as captain-iris (chara_card_v2, 2 lore entries)\n"
+    assert events(data_dir) == [("bot_authored", "user")]
+    with open_db(data_dir / "kith.db") as conn:
+        bot = get_bot(conn, "captain-iris")
+        assert bot is not None
+        assert bot["persona"].startswith("A retired sea captain")
+        assert len(bot["lore"]) == 2 and bot["card"]["creator"] == "someone"
+        assert get_entity(conn, "captain-iris")["kind"] == "bot"
+        assert get_edge(conn, "captain-iris", "you") is not None
+
+
+def test_importing_twice_gets_two_ids(data_dir: Path, tmp_path: Path) -> None:
+    card = tmp_path / "iris.png"
+    card.write_bytes(png_card(v1_card()))
+    assert kith(data_dir, "bots", "import", str(card))[0] == 0
+    code, out = kith(data_dir, "bots", "import", str(card))
+    assert code == 0 and "as captain-iris-2 " in out
+    code, out = kith(data_dir, "bots", "list")
+    assert code == 0
+    assert out.splitlines() == ["captain-iris\tCaptain Iris", "captain-iris-2\tCaptain Iris"]
+
+
+@pytest.mark.parametrize("fmt", ["v2", "v3", "png"])
+def test_export_writes_a_card_that_imports_back(data_dir: Path, tmp_path: Path, fmt: str) -> None:
+    source = tmp_path / "iris.json"
+    source.write_bytes(dumps(v3_card()))
+    kith(data_dir, "bots", "import", str(source))
+    target = tmp_path / f"out.{fmt}"
+    code, out = kith(data_dir, "bots", "export", "captain-iris", "--format", fmt, "-o", str(target))
+    assert code == 0, out
+    assert out == f"wrote {target} ({target.stat().st_size:,} bytes)\n"
+    with open_db(data_dir / "kith.db") as conn:
+        stored = get_bot(conn, "captain-iris")
+    again = parse_card(target.read_bytes())
+    for key in ("name", "persona", "traits", "voice_samples", "lore", "alternate_greetings", "tags"):
+        assert again[key] == stored[key], key
+    if fmt != "png":
+        assert json.loads(target.read_bytes())["spec"] == f"chara_card_{fmt}"
+
+
+def test_bad_card_exits_1_with_one_line_and_appends_nothing(data_dir: Path, tmp_path: Path) -> None:
+    kith(data_dir, "bots", "list")  # creates the database
+    bad = tmp_path / "evil.png"
+    bad.write_bytes(png_card(v2_card())[:-20])
+    code, out = kith(data_dir, "bots", "import", str(bad))
+    assert code == 1
+    assert out.startswith("Error: evil.png: PNG chunk") and out.count("\n") == 1
+    assert events(data_dir) == []
+
+
+def test_oversized_file_is_refused_before_reading(data_dir: Path, tmp_path: Path) -> None:
+    big = tmp_path / "big.json"
+    with big.open("wb") as handle:
+        handle.truncate(9 * 1024 * 1024)
+    code, out = kith(data_dir, "bots", "import", str(big))
+    assert code == 1 and "limit" in out
+    assert events(data_dir) == []
+
+
+def test_export_of_unknown_bot_fails_cleanly(data_dir: Path, tmp_path: Path) -> None:
+    code, out = kith(data_dir, "bots", "export", "nobody", "-o", str(tmp_path / "x.png"))
+    assert code == 1
+    assert out == "Error: no bot with id 'nobody'; see: kith bots list\n"
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_list_with_no_bots(data_dir: Path) -> None:
+    code, out = kith(data_dir, "bots", "list")
+    assert code == 0 and out.startswith("no bots yet")
+
+
+def test_import_reaches_an_existing_database(data_dir: Path, tmp_path: Path, db_path: Path) -> None:
+    card = tmp_path / "iris.json"
+    card.write_bytes(dumps(v1_card()))
+    assert kith(data_dir, "bots", "import", str(card))[0] == 0
+    conn = sqlite3.connect(db_path)
+    try:
+        assert conn.execute("SELECT id FROM bots").fetchall() == [("captain-iris",)]
+    finally:
+        conn.close()
