@@ -24,10 +24,9 @@ from chat.eventlog.projector import project
 from chat.services.cards import MAX_CARD_BYTES, export_card, parse_card
 from chat.services.cards.export import CardFormat
 from chat.services.cards.ids import unique_bot_id
+from chat.services.runtime import DB_FILE_NAME
 from chat.services.snapshot import cold_load
 from chat.state.entities import get_bot, list_bots
-
-DB_FILE_NAME = "kith.db"
 
 
 @contextmanager

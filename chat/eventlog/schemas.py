@@ -68,7 +68,7 @@ class BotFields(Payload):
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=80)]
     persona: Text = ""
-    voice_samples: list[Annotated[str, StringConstraints(max_length=2000)]] = Field(
+    voice_samples: list[Annotated[str, StringConstraints(max_length=8000)]] = Field(
         default_factory=list, max_length=50
     )
     traits: list[Word] = Field(default_factory=list, max_length=30)

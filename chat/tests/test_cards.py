@@ -427,3 +427,23 @@ def test_unreadable_avatar_falls_back_to_a_generated_picture() -> None:
     bot["avatar"] = "data:image/png;base64,bm90IGEgcG5n"
     body = export_card(bot, "png")[0]
     assert parse_card(body)["avatar"] is None
+
+
+def test_sillytavern_style_backfill_is_not_duplicated_but_extras_are_kept() -> None:
+    card = v2_card()
+    card.update({k: card["data"][k] for k in ("name", "description", "first_mes")})
+    card.update({"avatar": "none", "chat": "Iris - 2024", "talkativeness": "0.8"})
+    bot = parse_card(dumps(card))
+    assert bot["card"]["outer"] == {"avatar": "none", "chat": "Iris - 2024", "talkativeness": "0.8"}
+    exported = json.loads(export_card(as_bot(bot), "v2")[0])
+    assert exported["chat"] == "Iris - 2024" and "description" not in exported
+    assert parse_card(json.dumps(exported).encode()) == bot
+
+
+def test_long_example_dialogue_blocks_import() -> None:
+    block = "{{user}}: Tell me about the sea.\n{{char}}: " + "The waves remember. " * 250
+    card = v2_card()
+    card["data"]["mes_example"] = f"<START>\n{block}\n<START>\n{{{{char}}}}: Aye."
+    bot = parse_card(dumps(card))
+    assert len(bot["voice_samples"][0]) > 5000
+    assert bot["voice_samples"][1] == "{{char}}: Aye."
