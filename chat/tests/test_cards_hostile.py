@@ -9,6 +9,8 @@ import zlib
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chat.errors import CardInvalid, PayloadTooLarge
 from chat.services.cards import MAX_CARD_BYTES, MAX_CHUNKS, MAX_DECOMPRESSED_BYTES, parse_card
@@ -24,6 +26,7 @@ from chat.tests.test_cards import (
     tiny_image_chunks,
     v1_card,
     v2_card,
+    ztext,
 )
 
 
@@ -79,6 +82,7 @@ CASES: dict[str, tuple[Callable[[], bytes], type[Exception], str]] = {
     "huge integer": (lambda: b'{"name": "x", "n": ' + b"9" * 5000 + b"}", CardInvalid, "not valid JSON"),
     "lone surrogate": (lambda: b'{"name": "\\ud800"}', CardInvalid, "surrogate"),
     "deep nesting": (_deep_json, CardInvalid, "nested too deeply"),
+    "moderate nesting": (lambda: b'{"name": "x", "d": ' + b"[" * 900 + b"]" * 900 + b"}", CardInvalid, "more than 64 levels"),
     "missing name": (lambda: dumps({"description": "no name"}), CardInvalid, "no name"),
     "blank name": (lambda: _with_data(name="   "), CardInvalid, "no name"),
     "name not text": (lambda: _with_data(name=["x"]), CardInvalid, "name must be text"),
@@ -163,3 +167,29 @@ def test_non_latin_card_text_survives() -> None:
     card = v2_card()
     card["data"]["name"] = "Ирис 🌊"
     assert parse_card(png(itext("chara", b64(card))))["name"] == "Ирис 🌊"
+
+
+_VALID_PNG = png(ztext("ccv3", b64(v2_card())), text("chara", b64(v1_card())))
+_VALID_JSON = dumps(v2_card())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([_VALID_PNG, _VALID_JSON]),
+    st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), max_size=6),
+    st.integers(min_value=0),
+)
+def test_corrupted_cards_only_ever_raise_card_errors(
+    base: bytes, flips: list[tuple[int, int]], cut: int
+) -> None:
+    """Flip bytes and truncate a valid card: the result imports or gets a 4xx, never a crash."""
+    data = bytearray(base)
+    for position, value in flips:
+        data[position % len(data)] = value
+    data = data[: len(data) - cut % 64]
+    try:
+        payload = parse_card(bytes(data))
+    except (CardInvalid, PayloadTooLarge) as exc:
+        assert exc.message
+    else:
+        assert payload["name"]

@@ -35,6 +35,8 @@ CARD_KEYWORDS = ("ccv3", "chara")
 """PNG text keywords holding a card, in order of preference (§3.4: ccv3 wins)."""
 
 AVATAR_MAX_CHARS = 3_000_000
+MAX_JSON_DEPTH = 64
+"""Real cards nest a handful of levels; deep nesting only serves to crash serialisers."""
 PNG_DATA_URL = "data:image/png;base64,"
 _PLACEHOLDER_ID = "card-import"
 _BOT_TO_CARD_FIELD = {
@@ -115,13 +117,27 @@ def decode_card_json(raw: bytes, *, source: str) -> dict[str, Any]:
         raise CardInvalid(f"{source} is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise CardInvalid(f"{source} must be a JSON object, not {json_type(obj)}")
+    if _too_deep(obj, MAX_JSON_DEPTH):
+        raise CardInvalid(f"{source} is nested too deeply (more than {MAX_JSON_DEPTH} levels)")
     try:
         json.dumps(obj, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         raise CardInvalid(f"{source} holds an unpaired surrogate escape (invalid Unicode text)") from None
-    except RecursionError:
-        raise CardInvalid(f"{source} is nested too deeply") from None
     return obj
+
+
+def _too_deep(obj: Any, limit: int) -> bool:
+    """Whether lists/objects nest deeper than ``limit`` (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend((child, depth + 1) for child in value.values())
+        elif isinstance(value, list):
+            stack.extend((child, depth + 1) for child in value)
+    return False
 
 
 def _refuse_constant(name: str) -> Any:
