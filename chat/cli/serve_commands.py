@@ -1,5 +1,71 @@
-"""Commands of this area, registered on the root group (placeholder until filled)."""
+"""``kith serve``: the web UI and HTTP API on http://127.0.0.1:8765 (§11.1, §12.1).
+
+The embedded model is the default backend, so ``kith serve`` alone runs fully
+offline. Binding an address other than loopback needs an access token
+(``KITH_TOKEN``); the printed URL then carries ``?token=`` once, which the server
+turns into a cookie and strips from the address bar (and from the access log).
+"""
 
 from __future__ import annotations
 
-from chat.cli.base import main  # noqa: F401
+import logging
+from urllib.parse import quote
+
+import click
+
+from chat.cli.base import cli_overrides, common_options, main, reports_errors
+
+
+def configure_logging() -> None:
+    """INFO lines for Kith's own loggers (cold-load path and time, snapshots, turns)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def app_url(host: str, port: int, token: str | None) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    if host in ("0.0.0.0", "::"):
+        shown = "127.0.0.1"
+    url = f"http://{shown}:{port}/"
+    return f"{url}?token={quote(token, safe='')}" if token else url
+
+
+@main.command()
+@common_options
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default 8765).")
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    help="Rebuild the projections at start: newest usable snapshot plus the log after it.",
+)
+@click.pass_context
+@reports_errors
+def serve(ctx: click.Context, host: str | None, port: int | None, rebuild: bool) -> None:
+    """Start the web UI and HTTP API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from chat.app.factory import create_app
+    from chat.app.security import check_bind_allowed
+    from chat.config import load_settings
+
+    overrides = cli_overrides(ctx)
+    overrides.update({"host": host, "port": port})
+    settings = load_settings(data_dir=overrides.pop("data_dir", None), overrides=overrides)
+    token = settings.access_token.get_secret_value() if settings.access_token else None
+    check_bind_allowed(settings.host, token)
+    configure_logging()
+    app = create_app(settings, rebuild=rebuild)
+    click.echo(
+        f"Kith ({settings.backend} backend, data in {settings.data_dir}) at "
+        f"{app_url(settings.host, settings.port, token)}"
+    )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        log_config=None,
+        timeout_graceful_shutdown=5,
+    )

@@ -1,0 +1,72 @@
+"""What the routes share, built by `create_app` and kept on ``app.state.kith`` (no globals).
+
+Reads use one reader connection that only the event loop touches (every route is
+``async``), so it needs no lock; WAL lets it read while the runtime's writer
+appends. Every write goes through the runtime, the one writer (§10.1).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+
+from chat.config import Settings
+from chat.errors import NotFound
+
+if TYPE_CHECKING:
+    from chat.services.snapshot import ColdLoadReport
+
+DB_FILE_NAME = "kith.db"
+
+
+def db_path_for(settings: Settings) -> Path:
+    return Path(settings.data_dir) / DB_FILE_NAME
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    runtime: Any = None
+    rebuild: bool = False
+    keepalive_s: float = 15.0
+    reader: sqlite3.Connection | None = None
+    cold_load: ColdLoadReport | None = None
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.settings.data_dir)
+
+    @property
+    def db_path(self) -> Path:
+        return db_path_for(self.settings)
+
+    def access_token(self) -> str | None:
+        token = self.settings.access_token
+        return token.get_secret_value() if token is not None else None
+
+
+def context(request: Request) -> AppContext:
+    return request.app.state.kith
+
+
+def reader(request: Request) -> sqlite3.Connection:
+    conn = context(request).reader
+    if conn is None:  # only between create_app and the lifespan start
+        raise RuntimeError("the app has not started; run it with its lifespan")
+    return conn
+
+
+def runtime(request: Request) -> Any:
+    return context(request).runtime
+
+
+def found(item: Any, what: str, ident: str, field_name: str = "id") -> Any:
+    """``item`` or NotFound naming what was asked for."""
+    if item is None:
+        raise NotFound(f"no {what} with id {ident!r}", field=field_name)
+    return item

@@ -1,0 +1,100 @@
+"""Chats (§4): list, create, read with its scene, transcript, post, regenerate, rewind, stream."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import StreamingResponse
+
+from chat.app.context import context, reader, runtime
+from chat.app.schemas import ChatCreate, MessagePost, Rewind
+from chat.app.sse import sse_stream
+from chat.state.world import get_scene
+
+router = APIRouter(prefix="/api", tags=["chats"])
+
+ChatId = Annotated[str, Path(min_length=1, max_length=128)]
+
+
+@router.get("/chats")
+async def chats(request: Request) -> list[dict[str, Any]]:
+    """Every chat, newest first: `{id, title, bot_ids, created_at}`."""
+    return runtime(request).list_chats()
+
+
+@router.post("/chats", status_code=201)
+async def create_chat(request: Request, body: ChatCreate) -> dict[str, Any]:
+    """Create a chat with `bot_ids`; each bot's kickoff prose becomes its first message."""
+    return await runtime(request).create_chat(body.bot_ids, body.title)
+
+
+@router.get("/chats/{chat_id}")
+async def chat(request: Request, chat_id: ChatId) -> dict[str, Any]:
+    """The chat with its scene (`location`, `present`)."""
+    item = dict(runtime(request).get_chat(chat_id))
+    item["scene"] = get_scene(reader(request), chat_id)
+    return item
+
+
+@router.get("/chats/{chat_id}/messages")
+async def messages(
+    request: Request, chat_id: ChatId, include_hidden: Annotated[bool, Query()] = False
+) -> list[dict[str, Any]]:
+    """The transcript, oldest first: `{id, chat_id, author, text, created_at, turn_id, ...}`.
+    `include_hidden=true` adds deleted messages and alternatives not chosen."""
+    return runtime(request).transcript(chat_id, include_hidden=include_hidden)
+
+
+@router.post("/chats/{chat_id}/messages", status_code=202)
+async def post_message(request: Request, chat_id: ChatId, body: MessagePost) -> dict[str, Any]:
+    """Post a message: it is stored before any model call; the replies come by the stream.
+    Answers `{message, turn_id}`."""
+    message, turn_id = await runtime(request).post_message(chat_id, body.text)
+    return {"message": message, "turn_id": turn_id}
+
+
+@router.post("/chats/{chat_id}/regenerate", status_code=202)
+async def regenerate(request: Request, chat_id: ChatId) -> dict[str, Any]:
+    """A new alternative for the last bot reply (a turn); 409 when there is none."""
+    return {"turn_id": await runtime(request).regenerate(chat_id)}
+
+
+@router.post("/chats/{chat_id}/rewind")
+async def rewind(request: Request, chat_id: ChatId, body: Rewind) -> dict[str, Any]:
+    """Revert every turn from `before_message_id` on; the world is as it was before them."""
+    reverted = await runtime(request).rewind(chat_id, body.before_message_id)
+    return {"reverted_turn_ids": reverted}
+
+
+@router.get(
+    "/chats/{chat_id}/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream(request: Request, chat_id: ChatId) -> StreamingResponse:
+    """Server-sent events of this chat: `token`, `message`, `turn`, `state` (each a JSON
+    `data:` line), keep-alive comments when idle; ends when the client disconnects."""
+    rt = runtime(request)
+    rt.get_chat(chat_id)
+    subscription = rt.bus.subscribe(chat_id)
+    keepalive = context(request).keepalive_s
+
+    async def receive_next() -> tuple[str, Any] | None:
+        event = await subscription.get()
+        return event.type, event.data
+
+    async def body() -> Any:
+        try:
+            async for chunk in sse_stream(receive_next, keepalive_s=keepalive):
+                if chunk.startswith(b"event: closed\n"):
+                    return
+                yield chunk
+        finally:
+            subscription.close()
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+    )

@@ -1,0 +1,31 @@
+"""Manual-edit helpers for the UI: any item's change history (§6.4) and the pinned fields (§6.2)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Request
+
+from chat.app.context import reader
+from chat.state.manual_edit import item_history, list_pins
+
+router = APIRouter(prefix="/api", tags=["edits"])
+
+ItemType = Literal["entity", "edge", "memory", "world", "bot", "message", "scene"]
+
+
+@router.get("/items/{target_type}/{target_id:path}/history")
+async def history(
+    request: Request,
+    target_type: ItemType,
+    target_id: Annotated[str, Path(min_length=1, max_length=200)],
+) -> list[dict[str, Any]]:
+    """Who changed this item (`actor`: model, user or system), when, from what to what.
+    An edge's id is `src/dst`. Unknown items have an empty history."""
+    return item_history(reader(request), target_type, target_id)
+
+
+@router.get("/pins")
+async def pins(request: Request) -> list[dict[str, Any]]:
+    """Fields a person set by hand; extraction leaves them alone until unpinned."""
+    return list_pins(reader(request))

@@ -1,0 +1,83 @@
+"""What bots remember (§5.3): list by owner, search by words (FTS5, BM25), edit, delete."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from chat.app.context import found, reader
+from chat.app.schemas import MemoryPatch
+from chat.app.writes import edit_fields, edit_one
+from chat.state.memory import get_memory, list_memories, memory_dict
+
+router = APIRouter(prefix="/api", tags=["memories"])
+
+MemoryId = Annotated[str, Path(min_length=1, max_length=128)]
+MAX_QUERY_WORDS = 16
+
+
+def fts_query(text: str) -> str | None:
+    """Words of ``text`` as an FTS5 OR-query of quoted terms, so no user text is FTS syntax."""
+    words = re.findall(r"\w+", text)[:MAX_QUERY_WORDS]
+    if not words:
+        return None
+    return " OR ".join('"' + w.replace('"', "") + '"' for w in words)
+
+
+def search_memories(
+    conn: sqlite3.Connection, q: str, *, owner: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """Memories matching any word of ``q``, best BM25 match first."""
+    match = fts_query(q)
+    if match is None:
+        return []
+    sql = (
+        "SELECT m.id, m.owner, m.text, m.kind, m.importance, m.about, m.turn_id, m.event_id,"
+        " m.created_at, m.last_retrieved_at FROM memories_fts f JOIN memories m"
+        " ON m.rowid = f.rowid WHERE memories_fts MATCH ?"
+    )
+    params: list[Any] = [match]
+    if owner is not None:
+        sql += " AND m.owner = ?"
+        params.append(owner)
+    sql += " ORDER BY bm25(memories_fts) LIMIT ?"
+    params.append(limit)
+    return [memory_dict(row) for row in conn.execute(sql, params).fetchall()]
+
+
+@router.get("/memories")
+async def memories(
+    request: Request,
+    owner: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> list[dict[str, Any]]:
+    """Memories, newest first, or best match first with `q`; `owner` filters by bot."""
+    conn = reader(request)
+    if q is not None and q.strip():
+        return search_memories(conn, q, owner=owner, limit=limit)
+    return list_memories(conn, owner=owner, limit=limit)
+
+
+@router.get("/memories/{memory_id}")
+async def memory(request: Request, memory_id: MemoryId) -> dict[str, Any]:
+    return found(get_memory(reader(request), memory_id), "memory", memory_id)
+
+
+@router.patch("/memories/{memory_id}")
+async def edit_memory(request: Request, memory_id: MemoryId, body: MemoryPatch) -> dict[str, Any]:
+    """Edit text, importance, kind or about by hand (pins the field)."""
+    found(get_memory(reader(request), memory_id), "memory", memory_id)
+    await edit_fields(request, "memory", memory_id, body)
+    return get_memory(reader(request), memory_id)
+
+
+@router.delete("/memories/{memory_id}", status_code=204)
+async def delete_memory(request: Request, memory_id: MemoryId) -> Response:
+    """Forget a memory (a `manual_edit` event; a rewind past it brings it back)."""
+    found(get_memory(reader(request), memory_id), "memory", memory_id)
+    await edit_one(request, "memory", memory_id, "text", None, action="delete")
+    return Response(status_code=204)

@@ -1,0 +1,71 @@
+"""GET/PUT /api/settings (§7.7): secrets masked; non-secret changes saved to the config file.
+
+An ``api_key`` given here lives in this process's memory only: it is never written
+to the config file, the log, snapshots or responses (§12.5). ``access_token`` and
+``data_dir`` cannot be changed while running.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+
+from chat.app.context import context
+from chat.app.writes import settings_changed
+from chat.config import (
+    CONFIG_FILE_NAME,
+    SECRET_FIELDS,
+    Settings,
+    apply_settings_update,
+    public_settings,
+    read_settings_file,
+    save_settings_file,
+)
+from chat.errors import ConfigError, ValidationFailed
+
+router = APIRouter(prefix="/api", tags=["settings"])
+
+FROZEN = {
+    "data_dir": "data_dir cannot be changed while running; restart with --data-dir",
+    "access_token": "the access token is set with KITH_TOKEN at start, not from the API",
+}
+
+
+def config_path(settings: Settings) -> Path:
+    override = os.environ.get("KITH_CONFIG")
+    return Path(override) if override else Path(settings.data_dir) / CONFIG_FILE_NAME
+
+
+@router.get("/settings")
+async def get_settings(request: Request) -> dict[str, Any]:
+    """Every setting; `api_key` and `access_token` read "***" when set, else null."""
+    return public_settings(context(request).settings)
+
+
+@router.put("/settings")
+async def put_settings(
+    request: Request, changes: Annotated[dict[str, Any], Body(max_length=64)]
+) -> dict[str, Any]:
+    """Change settings: `{key: value, ...}`. Unknown keys and bad values are 422 naming the key;
+    nothing is saved then. Non-secret values go to the config file; `api_key` stays in memory."""
+    ctx = context(request)
+    for key in changes:
+        if key in FROZEN:
+            raise ValidationFailed(FROZEN[key], field=key)
+    try:
+        updated = apply_settings_update(ctx.settings, changes)
+        path = config_path(ctx.settings)
+        public_changes = {k: v for k, v in changes.items() if k not in SECRET_FIELDS}
+        saved = apply_settings_update(
+            Settings.model_validate({**read_settings_file(path), "data_dir": ctx.data_dir}),
+            public_changes,
+        )
+    except ConfigError as exc:
+        raise ValidationFailed(exc.message, field=exc.field) from None
+    await settings_changed(request, ctx.settings, updated)
+    if public_changes:
+        save_settings_file(saved, path)
+    return public_settings(updated)

@@ -1,0 +1,48 @@
+"""The shared world (§5.4): facts and scenes; PUT/DELETE a fact by hand."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+
+from chat.app.context import reader
+from chat.app.schemas import WorldFactPut
+from chat.app.writes import edit_one
+from chat.errors import NotFound
+from chat.state.world import get_fact, list_facts
+
+router = APIRouter(prefix="/api", tags=["world"])
+
+FactKey = Annotated[str, Path(min_length=1, max_length=100)]
+
+
+@router.get("/world")
+async def world(request: Request) -> dict[str, Any]:
+    """`{facts: {key: value}, scenes: [{chat_id, location, present, updated_event_id}]}`."""
+    conn = reader(request)
+    rows = conn.execute(
+        "SELECT chat_id, location, present, updated_event_id FROM scenes ORDER BY chat_id"
+    ).fetchall()
+    scenes = [
+        {"chat_id": r[0], "location": r[1], "present": json.loads(r[2]), "updated_event_id": r[3]}
+        for r in rows
+    ]
+    return {"facts": list_facts(conn), "scenes": scenes}
+
+
+@router.put("/world/{key}")
+async def set_world_fact(request: Request, key: FactKey, body: WorldFactPut) -> dict[str, Any]:
+    """Set a fact by hand (creates it when new; pins it)."""
+    await edit_one(request, "world", key, "value", body.value)
+    return {"key": key, "value": get_fact(reader(request), key)}
+
+
+@router.delete("/world/{key}")
+async def delete_world_fact(request: Request, key: FactKey) -> dict[str, Any]:
+    """Delete a fact; 404 when there is none."""
+    if get_fact(reader(request), key) is None:
+        raise NotFound(f"no world fact {key!r}", field="key")
+    await edit_one(request, "world", key, "value", None, action="delete")
+    return {"key": key, "deleted": True}

@@ -1,0 +1,95 @@
+"""How routes change state: always through the runtime, the one writer (§10.1).
+
+A PATCH that sets several fields becomes one ``manual_edit`` per field; every one
+is validated (`prepare_manual_edit`) before the first is appended, so a bad value
+in any field appends nothing (§6.3). Errors name the field of the request body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from fastapi import Request
+from pydantic import BaseModel
+
+from chat.app.context import context, reader, runtime
+from chat.app.schemas import set_fields
+from chat.config import Settings
+from chat.errors import ValidationFailed
+from chat.state.manual_edit import prepare_manual_edit
+
+BACKEND_FIELDS = frozenset(
+    {
+        "backend",
+        "model",
+        "base_url",
+        "api_key",
+        "script_path",
+        "request_timeout_s",
+        "max_retries",
+        "n_ctx",
+        "n_threads",
+        "context_length",
+    }
+)
+"""Settings that need a new backend object when they change."""
+
+
+def _check(target_type: str, target_id: str, field: str, value: Any, action: str, conn: Any) -> None:
+    try:
+        prepare_manual_edit(conn, target_type, target_id, field, value, action=action)
+    except ValidationFailed as exc:
+        named = field if exc.field in ("value", "field") else exc.field
+        raise ValidationFailed(exc.message, field=named) from None
+
+
+async def edit_fields(request: Request, target_type: str, target_id: str, body: BaseModel) -> None:
+    """Apply every field a PATCH body gave, each as a pinned manual edit; all or nothing."""
+    changes = set_fields(body)
+    if not changes:
+        raise ValidationFailed("nothing to change: give at least one field", field="body")
+    conn = reader(request)
+    for field, value in changes.items():
+        _check(target_type, target_id, field, value, "set", conn)
+    for field, value in changes.items():
+        await runtime(request).edit(target_type, target_id, field, value, action="set")
+
+
+async def edit_one(
+    request: Request,
+    target_type: str,
+    target_id: str,
+    field: str,
+    value: Any,
+    *,
+    action: str = "set",
+) -> dict[str, Any]:
+    _check(target_type, target_id, field, value, action, reader(request))
+    return await runtime(request).edit(target_type, target_id, field, value, action=action)
+
+
+async def settings_changed(request: Request, old: Settings, new: Settings) -> None:
+    """Give the runtime the new settings and, when a backend setting changed, a new backend.
+
+    The backend is built off the event loop (loading a GGUF file takes seconds) and only
+    swapped in once it works, so a bad model path leaves the old backend running.
+    """
+    rt = runtime(request)
+    changed = {k for k in Settings.model_fields if getattr(old, k) != getattr(new, k)}
+    if changed & BACKEND_FIELDS:
+        from chat.llm.registry import create_backend
+
+        backend = await anyio.to_thread.run_sync(create_backend, new)
+        await rt.set_backend(backend)
+    if hasattr(rt, "update_settings"):
+        await _maybe_await(rt.update_settings(new))
+    elif hasattr(rt, "settings"):
+        rt.settings = new
+    context(request).settings = new
+
+
+async def _maybe_await(result: Any) -> Any:
+    if hasattr(result, "__await__"):
+        return await result
+    return result
