@@ -34,11 +34,17 @@ def bundled_migrations() -> list[Migration]:
         match = _NAME.match(entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.number)
-    numbers = [m.number for m in found]
-    if len(numbers) != len(set(numbers)):
-        raise MigrationFailed(f"two migrations share a number: {numbers}")
-    return found
+    return checked(found)
+
+
+def checked(migrations: list[Migration]) -> list[Migration]:
+    """The migrations sorted by number; two with one number are an error, not a guess."""
+    ordered = sorted(migrations, key=lambda m: m.number)
+    numbers = [m.number for m in ordered]
+    duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
+    if duplicates:
+        raise MigrationFailed(f"two migrations share a number: {duplicates}")
+    return ordered
 
 
 def _ensure_table(conn: sqlite3.Connection) -> None:
@@ -58,8 +64,14 @@ def apply_to_connection(
     conn: sqlite3.Connection, migrations: list[Migration] | None = None
 ) -> list[int]:
     """Apply the pending migrations on an open connection; return the numbers applied."""
-    migrations = bundled_migrations() if migrations is None else migrations
+    migrations = bundled_migrations() if migrations is None else checked(migrations)
     done = applied_numbers(conn)
+    newest_known = max((m.number for m in migrations), default=0)
+    if done and max(done) > newest_known:
+        raise MigrationFailed(
+            f"the database is at migration {max(done)}, newer than this Kith knows"
+            f" ({newest_known}); upgrade Kith or use another --data-dir"
+        )
     applied: list[int] = []
     for migration in migrations:
         if migration.number in done:
@@ -73,9 +85,11 @@ def apply_to_connection(
                 (migration.number, migration.name),
             )
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if not isinstance(exc, sqlite3.Error):
+                raise
             raise MigrationFailed(
                 f"migration {migration.number:04d}_{migration.name} failed: {exc}; "
                 "the database is left at the previous version"

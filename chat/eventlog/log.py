@@ -9,6 +9,7 @@ caller's transaction it joins it; on its own it commits (durably, with
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -16,12 +17,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chat.db.connection import transaction
-from chat.errors import ValidationFailed
-from chat.eventlog.schemas import SCHEMA_VERSIONS, validate_payload
+from chat.errors import PayloadTooLarge, ValidationFailed
+from chat.eventlog.schemas import ID_RE, SCHEMA_VERSIONS, validate_payload
 from chat.eventlog.upcasting import upcast
 
 Actor = str  # "user" | "model" | "system"
 ACTORS = ("user", "model", "system")
+# The largest payload one event may carry (a bot with a 3 MB avatar fits).
+MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
+_ID = re.compile(ID_RE)
 
 
 def utc_now_iso() -> str:
@@ -67,13 +71,25 @@ _INSERT = (
 
 
 def _row_for(event: NewEvent, created_at: str) -> tuple:
+    """Validate one event and return its row; raises naming the field, writes nothing."""
     if event.actor not in ACTORS:
         raise ValidationFailed(f"actor must be one of {ACTORS}, got {event.actor!r}", field="actor")
+    for name, value in (("chat_id", event.chat_id), ("turn_id", event.turn_id)):
+        if value is not None and (not isinstance(value, str) or not _ID.match(value)):
+            raise ValidationFailed(f"{name} must match {ID_RE}, got {value!r}", field=name)
     payload = validate_payload(event.kind, event.payload)
+    try:
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        raise ValidationFailed(f"{event.kind} payload: {exc}", field="payload") from None
+    if len(text) > MAX_PAYLOAD_BYTES // 4 and len(text.encode("utf-8")) > MAX_PAYLOAD_BYTES:
+        raise PayloadTooLarge(
+            f"{event.kind} payload is over {MAX_PAYLOAD_BYTES // (1024 * 1024)} MiB", field="payload"
+        )
     return (
         event.kind,
         SCHEMA_VERSIONS[event.kind],
-        json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
+        text,
         created_at,
         event.chat_id,
         event.turn_id,
@@ -107,11 +123,16 @@ def append_events(
     """Validate every event first, then append them all in one transaction (all or nothing)."""
     now = clock()
     rows = [_row_for(event, now) for event in events]
-    ids: list[int] = []
+    if not rows:
+        return []
     with transaction(conn):
-        for row in rows:
-            ids.append(int(conn.execute(_INSERT, row).lastrowid))
-    return ids
+        first = last_event_id(conn) + 1
+        conn.executemany(_INSERT, rows)
+        last = last_event_id(conn)
+    # One writer holds the lock (BEGIN IMMEDIATE), so the ids are consecutive.
+    if last - first + 1 != len(rows):
+        raise RuntimeError(f"expected {len(rows)} consecutive ids from {first}, log ends at {last}")
+    return list(range(first, last + 1))
 
 
 def last_event_id(conn: sqlite3.Connection) -> int:

@@ -16,10 +16,12 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
-from chat.db.connection import transaction
+from chat.db.connection import DATABASE_NAME, transaction
 from chat.errors import ProjectionFailed
-from chat.eventlog.log import Event, iter_events
+from chat.eventlog.bulk import bulk_projection
+from chat.eventlog.log import Event, iter_events, last_event_id
 
 # Bump when a projection table or handler changes meaning: stored state is then rebuilt (§10.6).
 PROJECTION_VERSION = 1
@@ -157,36 +159,45 @@ def _apply(conn: sqlite3.Connection, event: Event) -> None:
         ) from exc
 
 
-def _skipped(event: Event, excluded: set[str]) -> bool:
-    """Events of a reverted turn are left out, except the turn's own lifecycle."""
-    return (
-        event.turn_id is not None
-        and event.turn_id in excluded
-        and event.kind not in LIFECYCLE_KINDS
-    )
-
-
 def _fold(
     conn: sqlite3.Connection,
     events: Iterable[Event],
     excluded: set[str],
     on_event: Callable[[int], None] | None = None,
-) -> int:
+) -> tuple[int, int]:
+    """Apply ``events`` except those of excluded turns; return (applied, last id seen)."""
     applied = 0
+    position = 0
     for event in events:
-        if _skipped(event, excluded):
+        position = event.id
+        # Events of a reverted turn are left out, except the turn's own lifecycle.
+        if event.turn_id in excluded and event.kind not in LIFECYCLE_KINDS:
             continue
         _apply(conn, event)
         applied += 1
         if on_event is not None:
             on_event(event.id)
-    return applied
+    return applied, position
+
+
+# A checkpoint source restores the projection tables to an earlier log position that
+# ``usable`` accepts and returns that position, or returns None (see snapshot_checkpoints).
+CheckpointSource = Callable[[sqlite3.Connection, Callable[[int], bool]], "int | None"]
 
 
 def project(
-    conn: sqlite3.Connection, *, on_event: Callable[[int], None] | None = None
+    conn: sqlite3.Connection,
+    *,
+    on_event: Callable[[int], None] | None = None,
+    checkpoints: CheckpointSource | None = None,
 ) -> ProjectResult:
-    """Apply every event past the cursor, in one transaction; calling it again applies nothing."""
+    """Apply every event past the cursor, in one transaction; calling it again applies nothing.
+
+    A ``turns_reverted`` event whose turns changed state refolds the projections without
+    them: from the newest usable checkpoint (a snapshot older than the reverted turns,
+    found through ``checkpoints``; by default the snapshots next to the database) or
+    else from the start of the log.
+    """
     load_state_modules()
     started = time.perf_counter()
     applied = 0
@@ -201,20 +212,67 @@ def project(
                 if newly:
                     excluded |= newly
                     if _has_events_of(conn, newly, before=event.id):
-                        clear_projections(conn)
-                        _fold(conn, iter_events(conn, after=0, until=event.id - 1), excluded)
+                        _refold(conn, excluded, event.id - 1, checkpoints)
                         refolds += 1
-            applied += _fold(conn, (event,), excluded, on_event)
+            count, _ = _fold(conn, (event,), excluded, on_event)
+            applied += count
             position = event.id
         if position != cursor or projection_status(conn) is None:
             set_cursor(conn, position)
     return ProjectResult(applied, position, refolds, time.perf_counter() - started)
 
 
+def _refold(
+    conn: sqlite3.Connection,
+    excluded: set[str],
+    until: int,
+    checkpoints: CheckpointSource | None,
+) -> None:
+    """Make the projections the fold of events 1..until without the excluded turns."""
+    if checkpoints is None:
+        checkpoints = _default_checkpoints(conn)
+
+    def usable(position: int) -> bool:
+        return position <= until and checkpoint_usable(conn, position, excluded)
+
+    with bulk_projection(conn, projection_tables()):
+        base = checkpoints(conn, usable) if checkpoints is not None else None
+        if base is None:
+            clear_projections(conn)
+            base = 0
+        _fold(conn, iter_events(conn, after=base, until=until), excluded)
+
+
+def checkpoint_usable(conn: sqlite3.Connection, position: int, excluded: set[str]) -> bool:
+    """True when the fold of 1..position is unchanged by excluding ``excluded`` now.
+
+    A checkpoint taken at ``position`` already left out the turns reverted by then; it
+    can serve only if no other excluded turn had a state-changing event by ``position``.
+    """
+    later = excluded - reverted_turns(conn, upto=position)
+    return not later or not _has_events_of(conn, later, before=position + 1)
+
+
+def _default_checkpoints(conn: sqlite3.Connection) -> CheckpointSource | None:
+    """The snapshots of the data directory this database lives in, if it follows the layout."""
+    row = conn.execute("PRAGMA database_list").fetchone()
+    path = Path(row[2]) if row and row[2] else None
+    if path is None or path.name != DATABASE_NAME:
+        return None
+    from chat.services.snapshot import snapshot_checkpoints  # services build on the projector
+
+    return snapshot_checkpoints(path.parent)
+
+
+_LIFECYCLE_SQL = ", ".join(f"'{kind}'" for kind in sorted(LIFECYCLE_KINDS))
+
+
 def _has_events_of(conn: sqlite3.Connection, turn_ids: set[str], *, before: int) -> bool:
+    """True when one of the turns has a state-changing (non-lifecycle) event before ``before``."""
     marks = ",".join("?" for _ in turn_ids)
     row = conn.execute(
-        f"SELECT 1 FROM events WHERE turn_id IN ({marks}) AND id < ? LIMIT 1",  # noqa: S608
+        f"SELECT 1 FROM events WHERE turn_id IN ({marks}) AND id < ?"  # noqa: S608
+        f" AND kind NOT IN ({_LIFECYCLE_SQL}) LIMIT 1",
         (*turn_ids, before),
     ).fetchone()
     return row is not None
@@ -227,20 +285,12 @@ def rebuild(
     load_state_modules()
     started = time.perf_counter()
     with transaction(conn):
-        clear_projections(conn)
-        excluded = reverted_turns(conn)
-        applied = 0
-        position = 0
-        for event in iter_events(conn, after=0):
-            position = event.id
-            if _skipped(event, excluded):
-                continue
-            _apply(conn, event)
-            applied += 1
-            if on_event is not None:
-                on_event(event.id)
-        set_cursor(conn, position)
-    return ProjectResult(applied, position, 0, time.perf_counter() - started)
+        with bulk_projection(conn, projection_tables()):
+            clear_projections(conn)
+            excluded = reverted_turns(conn)
+            applied, _ = _fold(conn, iter_events(conn, after=0), excluded, on_event)
+        set_cursor(conn, last_event_id(conn))
+    return ProjectResult(applied, last_event_id(conn), 0, time.perf_counter() - started)
 
 
 def canonical_dump(conn: sqlite3.Connection) -> dict[str, list[tuple]]:

@@ -20,6 +20,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic_core import PydanticSerializationError
 
 from chat.errors import UnknownEventKind, ValidationFailed
 
@@ -307,7 +308,11 @@ def validate_payload(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         model = schema.model_validate(payload)
     except ValidationError as exc:
         raise ValidationFailed(describe_validation_error(kind, exc), field=_first_field(exc)) from None
-    return model.model_dump(mode="json", exclude_unset=False)
+    try:
+        return model.model_dump(mode="json", exclude_unset=False)
+    except PydanticSerializationError as exc:
+        raise ValidationFailed(f"invalid {kind}: a value cannot be stored as JSON ({exc})",
+                               field="payload") from None
 
 
 def describe_validation_error(what: str, exc: ValidationError) -> str:

@@ -5,29 +5,28 @@ A snapshot is one JSON file holding every projection table as of one
 events 1..last_event_id even while appends go on) and written atomically.
 Cold load restores the newest usable snapshot and replays the tail; a bad
 snapshot is moved to ``snapshots/quarantine/`` and the next older one tried,
-so start never fails because of a snapshot.
+so start never fails because of a snapshot. The file format lives in
+``snapshot_format`` and the folders, names and retention in ``snapshot_store``;
+this module is the API the rest of Kith uses.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import re
 import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from chat.db.connection import transaction
-from chat.errors import NotFound, SnapshotInvalid, ValidationFailed
+from chat.errors import Conflict, ProjectionFailed, SnapshotInvalid, ValidationFailed
+from chat.eventlog.bulk import bulk_projection
 from chat.eventlog.log import last_event_id
 from chat.eventlog.projector import (
     PROJECTION_VERSION,
+    CheckpointSource,
     clear_projections,
     get_cursor,
     project,
@@ -36,17 +35,61 @@ from chat.eventlog.projector import (
     rebuild,
     set_cursor,
 )
+from chat.services.snapshot_format import (
+    FORMAT,
+    FORMAT_VERSION,
+    SnapshotData,
+    checked_tables,
+    encode_snapshot,
+    event_fingerprint,
+    read_snapshot,
+    write_atomically,
+)
+from chat.services.snapshot_store import (
+    KEEP,
+    KINDS,
+    delete_manual_snapshot,
+    find_snapshot,
+    latest_snapshot_path,
+    list_snapshot_paths,
+    list_snapshots,
+    prune_periodic,
+    quarantine,
+    snapshot_candidates,
+    snapshot_dir,
+    snapshot_position,
+    unused_path,
+)
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "KEEP",
+    "ColdLoadReport",
+    "SnapshotData",
+    "cold_load",
+    "delete_manual_snapshot",
+    "find_snapshot",
+    "latest_snapshot_path",
+    "list_snapshot_paths",
+    "list_snapshots",
+    "load_snapshot",
+    "prune_periodic_snapshots",
+    "quarantine",
+    "read_tables",
+    "restore_from_snapshot",
+    "restore_tables",
+    "should_take_periodic_snapshot",
+    "snapshot_candidates",
+    "snapshot_checkpoints",
+    "snapshot_dir",
+    "take_snapshot",
+]
 
 log = logging.getLogger("kith.snapshot")
 
-FORMAT = "kith-snapshot"
-FORMAT_VERSION = 1
-KINDS = ("periodic", "manual")
 EVERY_EVENTS = 100
 EVERY = timedelta(minutes=30)
-KEEP = 5
-_STAMP = "%Y%m%dT%H%M%S"
-_NAME_RE = re.compile(r"^(\d{8}T\d{6})(?:\.(\d{6}))?Z(?:-e(\d+))?(?:-(\d+))?\.json$")
 
 Clock = Callable[[], datetime]
 
@@ -55,70 +98,41 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def snapshot_dir(data_dir: str | Path, kind: str = "periodic") -> Path:
-    if kind not in (*KINDS, "quarantine"):
-        raise ValidationFailed(f"snapshot kind must be one of {', '.join(KINDS)}", field="kind")
-    return Path(data_dir) / "snapshots" / kind
-
-
-# --- naming ------------------------------------------------------------------
-
-
-def _file_name(when: datetime, last_id: int, counter: int = 0) -> str:
-    stamp = when.astimezone(UTC).strftime(_STAMP) + f".{when.microsecond:06d}Z-e{last_id:012d}"
-    return f"{stamp}{'-' + str(counter) if counter else ''}.json"
-
-
-def _name_info(path: Path) -> tuple[datetime | None, int | None]:
-    """The creation time and last_event_id a snapshot's file name encodes, when it does."""
-    match = _NAME_RE.match(path.name)
-    if not match:
-        return None, None
-    when = datetime.strptime(match[1], _STAMP).replace(tzinfo=UTC)
-    if match[2]:
-        when = when.replace(microsecond=int(match[2]))
-    return when, int(match[3]) if match[3] else None
-
-
-def list_snapshot_paths(data_dir: str | Path, kind: str = "periodic") -> list[Path]:
-    """Snapshot files of one kind, oldest first (names sort in time order)."""
-    folder = snapshot_dir(data_dir, kind)
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.glob("*.json") if p.is_file() and not p.name.startswith("."))
-
-
-def latest_snapshot_path(data_dir: str | Path, kind: str = "periodic") -> Path | None:
-    paths = list_snapshot_paths(data_dir, kind)
-    return paths[-1] if paths else None
-
-
 # --- writing -----------------------------------------------------------------
 
 
-def _dump_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+def _read_state(conn: sqlite3.Connection) -> tuple[int, dict[str, dict[str, list]], str | None]:
+    """The cursor, every projection table and the cursor event's fingerprint, in one read.
 
-
-def _checksum(tables_json: str) -> str:
-    return "sha256:" + hashlib.sha256(tables_json.encode("utf-8")).hexdigest()
-
-
-def read_tables(conn: sqlite3.Connection) -> tuple[int, dict[str, dict[str, list]]]:
-    """Read the cursor and every projection table in one read transaction."""
+    In WAL mode one read transaction sees one committed state, and ``project`` moves
+    the cursor in the same transaction as the rows, so the tables are exactly the fold
+    of events 1..cursor even while another connection appends and projects.
+    """
     own_transaction = not conn.in_transaction
     if own_transaction:
         conn.execute("BEGIN")
     try:
+        status = projection_status(conn)
+        if status is not None and (status[1] != PROJECTION_VERSION or status[2]):
+            raise Conflict(
+                "the projections need a rebuild before a snapshot can be taken; run `kith rebuild`"
+            )
         last_id = get_cursor(conn)
         tables: dict[str, dict[str, list]] = {}
         for table in projection_tables():
             cursor = conn.execute(f"SELECT * FROM {table} ORDER BY rowid")  # noqa: S608
             columns = [d[0] for d in cursor.description]
             tables[table] = {"columns": columns, "rows": cursor.fetchall()}
+        fingerprint = event_fingerprint(conn, last_id)
     finally:
         if own_transaction:
             conn.execute("COMMIT")
+    return last_id, tables, fingerprint
+
+
+def read_tables(conn: sqlite3.Connection) -> tuple[int, dict[str, dict[str, list]]]:
+    """Read the cursor and every projection table in one read transaction."""
+    last_id, tables, _ = _read_state(conn)
     return last_id, tables
 
 
@@ -131,68 +145,29 @@ def take_snapshot(
     keep: int = KEEP,
 ) -> Path:
     """Write a snapshot of the projections atomically; prune old periodic ones (never manual)."""
+    if kind not in KINDS:
+        raise ValidationFailed(f"snapshot kind must be one of {', '.join(KINDS)}", field="kind")
     folder = snapshot_dir(data_dir, kind)
-    if kind == "quarantine":
-        raise ValidationFailed("cannot take a quarantine snapshot", field="kind")
     folder.mkdir(parents=True, exist_ok=True)
-    last_id, tables = read_tables(conn)
+    last_id, tables, fingerprint = _read_state(conn)
     when = clock()
-    tables_json = _dump_json(tables)
-    header = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "schema_version": PROJECTION_VERSION,
-        "kind": kind,
-        "created_at": when.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "last_event_id": last_id,
-        "checksum": _checksum(tables_json),
-    }
-    body = _dump_json(header)[:-1] + ',"tables":' + tables_json + "}"
-    path = _unused_path(folder, when, last_id)
-    _atomic_write(path, body.encode("utf-8"))
+    body = encode_snapshot(
+        tables=tables,
+        last_event_id=last_id,
+        kind=kind,
+        schema_version=PROJECTION_VERSION,
+        created=when,
+        log_fingerprint=fingerprint,
+    )
+    path = unused_path(folder, when, last_id)
+    write_atomically(path, body)
     if kind == "periodic":
         prune_periodic_snapshots(data_dir, keep=keep, known_valid=path)
     log.info("snapshot %s written: last_event_id=%d, %d bytes", path.name, last_id, len(body))
     return path
 
 
-def _unused_path(folder: Path, when: datetime, last_id: int) -> Path:
-    counter = 0
-    while True:
-        path = folder / _file_name(when, last_id, counter)
-        if not path.exists():
-            return path
-        counter += 1
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 # --- policy ------------------------------------------------------------------
-
-
-def _snapshot_position(path: Path) -> tuple[datetime, int]:
-    when, last_id = _name_info(path)
-    if last_id is None:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                last_id = int(json.load(handle).get("last_event_id", 0))
-        except (OSError, ValueError, AttributeError):
-            last_id = 0
-    if when is None:
-        when = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
-    return when, last_id
 
 
 def should_take_periodic_snapshot(
@@ -203,12 +178,15 @@ def should_take_periodic_snapshot(
     every_events: int = EVERY_EVENTS,
     every: timedelta = EVERY,
 ) -> bool:
-    """True after ``every_events`` new events or ``every`` time since the last periodic snapshot."""
+    """True after ``every_events`` new events or ``every`` time since the last periodic snapshot.
+
+    The time rule reads ``clock``, so tests move time instead of sleeping.
+    """
     projected = get_cursor(conn)
     latest = latest_snapshot_path(data_dir, "periodic")
     if latest is None:
         return projected > 0
-    when, last_id = _snapshot_position(latest)
+    when, last_id = snapshot_position(latest)
     new_events = projected - last_id
     if new_events >= every_events:
         return True
@@ -219,102 +197,52 @@ def prune_periodic_snapshots(
     data_dir: str | Path, keep: int = KEEP, *, known_valid: Path | None = None
 ) -> int:
     """Keep the newest ``keep`` periodic snapshots, and always the newest valid one."""
-    paths = list_snapshot_paths(data_dir, "periodic")
-    if len(paths) <= keep:
-        return 0
-    kept = set(paths[-keep:]) if keep > 0 else set()
-    newest_valid = known_valid if known_valid in paths else _newest_valid(paths)
-    if newest_valid is not None:
-        kept.add(newest_valid)
-    removed = 0
-    for path in paths:
-        if path not in kept:
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
-
-
-def _newest_valid(paths: list[Path]) -> Path | None:
-    for path in reversed(paths):
-        try:
-            load_snapshot(path)
-            return path
-        except SnapshotInvalid:
-            continue
-    return None
+    return prune_periodic(data_dir, keep, PROJECTION_VERSION, known_valid)
 
 
 # --- reading and restoring ----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SnapshotData:
-    path: Path
-    last_event_id: int
-    created_at: str
-    kind: str
-    tables: dict[str, dict[str, list]]
-
-
 def load_snapshot(path: str | Path) -> SnapshotData:
     """Read and check a snapshot file; raise SnapshotInvalid saying what is wrong with it."""
-    path = Path(path)
-    try:
-        raw = path.read_text(encoding="utf-8")
-        data = json.loads(raw)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise SnapshotInvalid(f"{path.name}: unreadable or truncated ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise SnapshotInvalid(f"{path.name}: not a Kith snapshot")
-    if data.get("format_version") != FORMAT_VERSION:
-        raise SnapshotInvalid(f"{path.name}: format version {data.get('format_version')!r}")
-    if data.get("schema_version") != PROJECTION_VERSION:
+    return read_snapshot(Path(path), schema_version=PROJECTION_VERSION)
+
+
+def check_matches_log(conn: sqlite3.Connection, snapshot: SnapshotData) -> None:
+    """Refuse a snapshot that is ahead of this log or was taken from another log."""
+    log_end = last_event_id(conn)
+    if snapshot.last_event_id > log_end:
         raise SnapshotInvalid(
-            f"{path.name}: schema version {data.get('schema_version')!r},"
-            f" this Kith needs {PROJECTION_VERSION}"
+            f"{snapshot.path.name}: ahead of the log ({snapshot.last_event_id} > {log_end})"
         )
-    tables = data.get("tables")
-    last_id = data.get("last_event_id")
-    if not isinstance(tables, dict) or not isinstance(last_id, int) or last_id < 0:
-        raise SnapshotInvalid(f"{path.name}: missing tables or last_event_id")
-    if data.get("checksum") != _checksum(_dump_json(tables)):
-        raise SnapshotInvalid(f"{path.name}: checksum mismatch")
-    return SnapshotData(path, last_id, str(data.get("created_at", "")), str(data.get("kind", "")), tables)
-
-
-def _table_columns(conn: sqlite3.Connection, table: str) -> list[str]:
-    return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+    fingerprint = snapshot.log_fingerprint
+    if fingerprint is not None and event_fingerprint(conn, snapshot.last_event_id) != fingerprint:
+        raise SnapshotInvalid(f"{snapshot.path.name}: taken from another event log")
 
 
 def restore_tables(conn: sqlite3.Connection, snapshot: SnapshotData) -> int:
-    """Replace the projections with the snapshot's rows; only known tables and columns are written."""
+    """Replace the projections with the snapshot's rows (§10.7).
+
+    Only the known projection tables and their own columns are written, with bound
+    parameters; any mismatch or a value SQLite refuses makes the snapshot invalid and
+    the transaction rolls back, leaving the projections as they were.
+    """
     known = projection_tables()
     with transaction(conn):
-        clear_projections(conn)
-        for table, content in snapshot.tables.items():
-            if table not in known:
-                log.warning("snapshot %s: ignoring unknown table %r", snapshot.path.name, table)
-                continue
-            columns = content.get("columns") if isinstance(content, dict) else None
-            rows = content.get("rows") if isinstance(content, dict) else None
-            if not isinstance(columns, list) or not isinstance(rows, list):
-                raise SnapshotInvalid(f"{snapshot.path.name}: table {table} is malformed")
-            allowed = set(_table_columns(conn, table))
-            keep = [i for i, name in enumerate(columns) if name in allowed]
-            names = [columns[i] for i in keep]
-            if not names:
-                continue
-            marks = ", ".join("?" for _ in names)
-            sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"  # noqa: S608
-            try:
-                if len(keep) == len(columns):
+        plan = checked_tables(conn, snapshot, known)
+        with bulk_projection(conn, known):
+            clear_projections(conn)
+            for table, columns, rows in plan:
+                if not rows:
+                    continue
+                marks = ", ".join("?" for _ in columns)
+                sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
+                try:
                     conn.executemany(sql, rows)
-                else:
-                    conn.executemany(sql, ([row[i] for i in keep] for row in rows))
-            except (sqlite3.Error, TypeError, IndexError, ValueError) as exc:
-                raise SnapshotInvalid(
-                    f"{snapshot.path.name}: rows of {table} cannot be restored ({exc})"
-                ) from None
+                except (sqlite3.Error, TypeError, ValueError, OverflowError) as exc:
+                    raise SnapshotInvalid(
+                        f"{snapshot.path.name}: rows of {table} cannot be restored ({exc})"
+                    ) from None
         set_cursor(conn, snapshot.last_event_id)
     return snapshot.last_event_id
 
@@ -324,17 +252,24 @@ def restore_from_snapshot(conn: sqlite3.Connection, path: str | Path) -> int:
     return restore_tables(conn, load_snapshot(path))
 
 
-def quarantine(data_dir: str | Path, path: Path) -> Path:
-    """Move a bad snapshot aside (never delete it) so the next start does not trip on it."""
-    folder = snapshot_dir(data_dir, "quarantine")
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{path.parent.name}-{path.name}"
-    counter = 1
-    while target.exists():
-        target = folder / f"{path.parent.name}-{counter}-{path.name}"
-        counter += 1
-    os.replace(path, target)
-    return target
+def snapshot_checkpoints(data_dir: str | Path) -> CheckpointSource:
+    """A checkpoint source for ``project``: rewinds refold from a snapshot, not from event 1."""
+
+    def restore_usable(conn: sqlite3.Connection, usable: Callable[[int], bool]) -> int | None:
+        for path in snapshot_candidates(data_dir):
+            if not usable(snapshot_position(path)[1]):
+                continue
+            try:
+                snapshot = load_snapshot(path)
+                if not usable(snapshot.last_event_id):
+                    continue
+                check_matches_log(conn, snapshot)
+                return restore_tables(conn, snapshot)
+            except SnapshotInvalid as exc:
+                log.warning("checkpoint skipped: %s", exc.message)
+        return None
+
+    return restore_usable
 
 
 # --- cold load -----------------------------------------------------------------
@@ -350,10 +285,15 @@ class ColdLoadReport:
     last_event_id: int = 0
 
 
-def snapshot_candidates(data_dir: str | Path) -> list[Path]:
-    """Periodic and manual snapshots, newest log position first."""
-    paths = list_snapshot_paths(data_dir, "periodic") + list_snapshot_paths(data_dir, "manual")
-    return sorted(paths, key=lambda p: (_snapshot_position(p)[1], p.name), reverse=True)
+def projections_current(conn: sqlite3.Connection) -> bool:
+    """True when the stored projections can simply be brought forward by the tail."""
+    status = projection_status(conn)
+    return (
+        status is not None
+        and status[1] == PROJECTION_VERSION
+        and not status[2]
+        and status[0] <= last_event_id(conn)
+    )
 
 
 def cold_load(
@@ -363,40 +303,43 @@ def cold_load(
     force_rebuild: bool = False,
     on_event: Callable[[int], None] | None = None,
 ) -> ColdLoadReport:
-    """Bring the projections up to date at start (§10.6), by the fastest safe path."""
+    """Bring the projections up to date at start (§10.6), by the fastest safe path.
+
+    Current projections: project the tail. Otherwise the newest usable snapshot plus the
+    tail; a snapshot that is unreadable, fails its checksum, has another schema, is ahead
+    of the log or cannot be restored is quarantined and the next older one tried; with
+    none usable, the whole log is replayed. ``on_event`` sees every replayed event's id.
+    """
     started = time.perf_counter()
-    log_end = last_event_id(conn)
-    status = projection_status(conn)
-    current = (
-        status is not None
-        and status[1] == PROJECTION_VERSION
-        and not status[2]
-        and status[0] <= log_end
-    )
-    if current and not force_rebuild:
-        result = project(conn, on_event=on_event)
+    checkpoints = snapshot_checkpoints(data_dir)
+    if projections_current(conn) and not force_rebuild:
+        result = project(conn, on_event=on_event, checkpoints=checkpoints)
         return _report("tail", started, None, result.applied, (), result.last_event_id)
     quarantined: list[str] = []
+    suspect: Path | None = None
     for candidate in snapshot_candidates(data_dir):
         try:
-            snapshot = load_snapshot(candidate)
-            if snapshot.last_event_id > log_end:
-                raise SnapshotInvalid(
-                    f"{candidate.name}: ahead of the log ({snapshot.last_event_id} > {log_end})"
-                )
-            restore_tables(conn, snapshot)
+            with transaction(conn):
+                snapshot = load_snapshot(candidate)
+                check_matches_log(conn, snapshot)
+                restore_tables(conn, snapshot)
+                result = project(conn, on_event=on_event, checkpoints=checkpoints)
         except SnapshotInvalid as exc:
             moved = quarantine(data_dir, candidate)
             quarantined.append(moved.name)
             log.warning("skipping snapshot: %s; moved to %s", exc.message, moved)
             continue
-        result = project(conn, on_event=on_event)
+        except ProjectionFailed as exc:
+            # Either the log or the snapshot's rows are at fault; a full replay tells which.
+            log.warning("tail after snapshot %s failed (%s); replaying the log", candidate.name, exc)
+            suspect = candidate
+            break
         return _report(
             "snapshot", started, candidate.name, result.applied, tuple(quarantined), result.last_event_id
         )
-    with transaction(conn):
-        clear_projections(conn)
     result = rebuild(conn, on_event=on_event)
+    if suspect is not None:
+        quarantined.append(quarantine(data_dir, suspect).name)
     return _report("full_replay", started, None, result.applied, tuple(quarantined), result.last_event_id)
 
 
@@ -418,41 +361,3 @@ def _report(
     )
     return report
 
-
-# --- listing and deleting -------------------------------------------------------
-
-
-def describe(path: Path, kind: str) -> dict[str, Any]:
-    when, last_id = _snapshot_position(path)
-    return {
-        "name": path.name,
-        "kind": kind,
-        "created_at": when.isoformat().replace("+00:00", "Z"),
-        "last_event_id": last_id,
-        "size_bytes": path.stat().st_size,
-    }
-
-
-def list_snapshots(data_dir: str | Path) -> list[dict[str, Any]]:
-    items = [
-        describe(path, kind) for kind in KINDS for path in list_snapshot_paths(data_dir, kind)
-    ]
-    return sorted(items, key=lambda item: item["name"], reverse=True)
-
-
-def find_snapshot(data_dir: str | Path, name: str) -> tuple[Path, str]:
-    """Resolve a snapshot by its file name only; never a path taken from the user."""
-    if not _NAME_RE.match(name):
-        raise ValidationFailed(f"not a snapshot name: {name!r}", field="name")
-    for kind in KINDS:
-        path = snapshot_dir(data_dir, kind) / name
-        if path.is_file():
-            return path, kind
-    raise NotFound(f"no snapshot named {name!r}", field="name")
-
-
-def delete_manual_snapshot(data_dir: str | Path, name: str) -> None:
-    path, kind = find_snapshot(data_dir, name)
-    if kind != "manual":
-        raise ValidationFailed("only manual snapshots can be deleted; periodic ones are pruned", field="name")
-    path.unlink()

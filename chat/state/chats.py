@@ -75,19 +75,23 @@ def _turn_queued(conn: sqlite3.Connection, event: Event) -> None:
         "INSERT INTO turns (id, chat_id, kind, status, error, user_message_id, message_ids,"
         " created_at, updated_event_id) VALUES (?, ?, ?, 'queued', NULL, ?, '[]', ?, ?)"
         " ON CONFLICT(id) DO UPDATE SET status = 'queued', error = NULL,"
-        " updated_event_id = excluded.updated_event_id",
+        " updated_event_id = excluded.updated_event_id WHERE turns.status != 'reverted'",
         (p["id"], p["chat_id"], p["kind"], p.get("user_message_id"), event.created_at, event.id),
     )
 
 
 def _set_turn(conn: sqlite3.Connection, event: Event, status: str, **extra: Any) -> None:
+    """Move a turn to ``status``; a reverted turn stays reverted whatever arrives late."""
     sets = ["status = ?", "updated_event_id = ?"]
     params: list[Any] = [status, event.id]
     for column, value in extra.items():
         sets.append(f"{column} = ?")
         params.append(value)
     params.append(event.payload["id"])
-    conn.execute(f"UPDATE turns SET {', '.join(sets)} WHERE id = ?", params)  # noqa: S608
+    conn.execute(
+        f"UPDATE turns SET {', '.join(sets)} WHERE id = ? AND status != 'reverted'",  # noqa: S608
+        params,
+    )
 
 
 @handles("turn_started")

@@ -170,6 +170,8 @@ def prepare_manual_edit(
         if target_type not in ("memory", "world"):
             raise ValidationFailed(f"a {target_type} cannot be deleted by an edit", field="action")
         value = None
+    elif action == "set" and field == "deleted":
+        raise ValidationFailed("use action 'delete' to delete a memory", field="action")
     elif action == "set":
         value = _validated_value(target_type, field, value, conn, target_id)
     else:

@@ -1,0 +1,61 @@
+"""Bulk work on the projection tables: full replays, refolds and snapshot restores.
+
+The full-text index of memories (``memories_fts``) is kept in step by
+triggers, which is right for a few events at a time but costs a tokenizer
+call per row when a whole world is cleared and refilled. Inside
+``bulk_projection`` those sync triggers are dropped, and at the end they are
+recreated from their own stored SQL and each index is rebuilt in one pass.
+It all happens inside the caller's transaction, so a failure rolls the
+triggers back too and the schema never loses them.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from chat.db.connection import transaction
+
+_CONTENT_RE = re.compile(r"content\s*=\s*'([A-Za-z0-9_]+)'", re.IGNORECASE)
+
+
+def _fts_tables(conn: sqlite3.Connection, tables: list[str]) -> list[str]:
+    """External-content FTS5 tables whose content table is one of ``tables``."""
+    found = []
+    rows = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'"
+    ).fetchall()
+    for name, sql in rows:
+        match = _CONTENT_RE.search(sql or "")
+        if match and match[1] in tables and "fts5" in sql.lower():
+            found.append(name)
+    return found
+
+
+def _sync_triggers(conn: sqlite3.Connection, fts_tables: list[str]) -> list[tuple[str, str]]:
+    """(name, sql) of the triggers that copy rows into those FTS tables."""
+    triggers = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+    ).fetchall()
+    return [
+        (name, sql)
+        for name, sql in triggers
+        if any(re.search(rf"\b{re.escape(fts)}\b", sql or "") for fts in fts_tables)
+    ]
+
+
+@contextmanager
+def bulk_projection(conn: sqlite3.Connection, tables: list[str]) -> Iterator[None]:
+    """Suspend FTS sync triggers on ``tables`` for the block, then rebuild those indexes."""
+    with transaction(conn):
+        fts_tables = _fts_tables(conn, tables)
+        triggers = _sync_triggers(conn, fts_tables)
+        for name, _sql in triggers:
+            conn.execute(f'DROP TRIGGER "{name}"')
+        yield
+        for _name, sql in triggers:
+            conn.execute(sql)
+        for fts in fts_tables:
+            conn.execute(f"INSERT INTO {fts} ({fts}) VALUES ('rebuild')")  # noqa: S608 - from sqlite_master
