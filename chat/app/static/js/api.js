@@ -1,0 +1,118 @@
+// The HTTP API client (§11.2): JSON in and out, the anti-forgery header on every
+// request (§12.4), and the access token from sessionStorage when the server asks
+// for one (§12.1). Errors arrive as `{error: {code, message, field?}}`.
+
+const TOKEN_KEY = "kith.token";
+
+export class ApiError extends Error {
+  constructor(status, code, message, field) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.field = field || null;
+  }
+}
+
+let askForToken = null;
+
+/** Register the function that asks the person for a token (returns a Promise<string|null>). */
+export function onUnauthorized(fn) {
+  askForToken = fn;
+}
+
+export function token() {
+  return sessionStorage.getItem(TOKEN_KEY) || "";
+}
+
+export function setToken(value) {
+  if (value) sessionStorage.setItem(TOKEN_KEY, value);
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+function headers(extra) {
+  const out = { "X-Kith-Request": "1", Accept: "application/json", ...extra };
+  const t = token();
+  if (t) out.Authorization = `Bearer ${t}`;
+  return out;
+}
+
+async function errorFrom(response) {
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    body = null;
+  }
+  const err = body && body.error;
+  if (err && typeof err === "object") {
+    return new ApiError(response.status, err.code || "error", err.message || response.statusText, err.field);
+  }
+  const detail = body && body.detail;
+  if (Array.isArray(detail) && detail.length) {
+    const first = detail[0];
+    const where = (first.loc || []).filter((p) => p !== "body").join(".");
+    return new ApiError(response.status, "validation_failed", `${where}: ${first.msg}`, where || null);
+  }
+  const message = typeof detail === "string" ? detail : `${response.status} ${response.statusText}`;
+  return new ApiError(response.status, "error", message, null);
+}
+
+/**
+ * Call the API. `body` is sent as JSON; `form` (a FormData) as multipart.
+ * Returns the parsed JSON, or null for 204. A 401 asks for the token once and retries.
+ */
+export async function api(method, path, { body, form, retried = false } = {}) {
+  const init = { method, headers: headers(body !== undefined ? { "Content-Type": "application/json" } : {}) };
+  if (body !== undefined) init.body = JSON.stringify(body);
+  if (form) init.body = form;
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (exc) {
+    throw new ApiError(0, "network", `cannot reach the Kith server (${exc.message})`, null);
+  }
+  if (response.status === 401 && !retried && askForToken) {
+    const given = await askForToken();
+    if (given) return api(method, path, { body, form, retried: true });
+  }
+  if (!response.ok) throw await errorFrom(response);
+  if (response.status === 204) return null;
+  const type = response.headers.get("Content-Type") || "";
+  return type.includes("json") ? response.json() : response.text();
+}
+
+export const get = (path) => api("GET", path);
+export const post = (path, body) => api("POST", path, { body: body === undefined ? {} : body });
+export const patch = (path, body) => api("PATCH", path, { body });
+export const put = (path, body) => api("PUT", path, { body });
+export const del = (path) => api("DELETE", path);
+
+/** Path-segment escaping for ids that come from data. */
+export function seg(value) {
+  return encodeURIComponent(String(value));
+}
+
+/** Query string from an object, skipping empty values. */
+export function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== "") q.set(k, String(v));
+  }
+  const text = q.toString();
+  return text ? `?${text}` : "";
+}
+
+/** Download a file from the API (works with a token, unlike a plain link). */
+export async function download(path, filename) {
+  const response = await fetch(path, { headers: headers({}) });
+  if (!response.ok) throw await errorFrom(response);
+  const blob = await response.blob();
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}

@@ -1,0 +1,101 @@
+// Entry point: asks for the access token when the server wants one (§12.1),
+// routes between the sections by URL hash, and keeps the health line current.
+
+import { get, onUnauthorized, setToken } from "./api.js";
+import { renderBots } from "./bots.js";
+import { initChat, openChat } from "./chat.js";
+import { initChatList, loadChats } from "./chatlist.js";
+import { $, h, notify } from "./dom.js";
+import { renderEvents } from "./events.js";
+import { renderSettings } from "./settings.js";
+import { initStatePanel } from "./statepanel.js";
+import { loadBots, on } from "./store.js";
+import { modal } from "./widgets.js";
+
+let asking = null;
+
+/** Ask for the access token once, however many requests got a 401 meanwhile. */
+function askToken() {
+  if (asking) return asking;
+  const input = h("input", { type: "password", id: "token-input", autocomplete: "off", "aria-label": "Access token" });
+  const ok = h("button", { type: "submit", class: "primary" }, "Continue");
+  const body = h("form", { class: "token-form", method: "dialog" },
+    h("p", { text: "This Kith server needs an access token (KITH_TOKEN). It is kept for this browser tab only." }),
+    h("label", { for: "token-input", text: "Access token" }), input, h("div", { class: "row" }, ok));
+  body.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    setToken(input.value.trim());
+    body.closest("dialog").close("ok");
+  });
+  asking = modal("Access token needed", body).then((result) => {
+    asking = null;
+    return result === "ok" && input.value.trim() ? input.value.trim() : null;
+  });
+  setTimeout(() => input.focus(), 0);
+  return asking;
+}
+
+async function refreshHealth() {
+  const box = $("#health");
+  try {
+    const health = await get("/api/health");
+    box.textContent = `${health.backend || "?"} · event ${health.last_event_id ?? "?"}`;
+    box.title = `status ${health.status}; projected up to event ${health.projected_event_id}`;
+    box.classList.toggle("bad", health.status !== "ok");
+    return true;
+  } catch (exc) {
+    box.textContent = "offline";
+    box.title = exc.message;
+    box.classList.add("bad");
+    return false;
+  }
+}
+
+const VIEWS = ["chat", "bots", "events", "settings"];
+
+async function route() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const view = VIEWS.includes(parts[0]) ? parts[0] : "chat";
+  for (const name of VIEWS) $(`#view-${name}`).hidden = name !== view;
+  for (const link of document.querySelectorAll(".tabs a")) {
+    const on = link.dataset.view === view;
+    link.classList.toggle("active", on);
+    if (on) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  document.body.dataset.view = view;
+  refreshHealth();
+  if (view === "chat") {
+    const chats = await loadChats();
+    const id = parts[1] || (chats[0] && chats[0].id) || null;
+    if (!parts[1] && id) {
+      history.replaceState(null, "", `#/chat/${encodeURIComponent(id)}`);
+    }
+    await openChat(id);
+  } else if (view === "bots") {
+    await renderBots(parts[1] || "");
+  } else if (view === "events") {
+    await renderEvents();
+  } else {
+    await renderSettings();
+  }
+}
+
+async function start() {
+  onUnauthorized(askToken);
+  initChatList();
+  initChat();
+  initStatePanel();
+  await refreshHealth(); // a 401 here (or on any later call) asks for the token
+  try {
+    await loadBots();
+  } catch (exc) {
+    notify(`Cannot load bots: ${exc.message}`, "error");
+  }
+  window.addEventListener("hashchange", route);
+  on("state-changed", refreshHealth);
+  await route();
+  document.body.dataset.ready = "1";
+}
+
+start();

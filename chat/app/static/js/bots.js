@@ -1,0 +1,154 @@
+// The Bots section (§3): list, author and revise every field, import a
+// character card, export it as V2/V3 JSON or PNG, retire.
+
+import { api, del, download, patch, post, seg, token } from "./api.js";
+import { $, h, mount, notify } from "./dom.js";
+import { botFields, changedFields, markInvalid, readBot } from "./botform.js";
+import { loadBots, store } from "./store.js";
+import { confirmDialog } from "./widgets.js";
+
+let currentId = null;
+
+function exportLink(bot, format, label) {
+  const ext = format === "png" ? "png" : "json";
+  const href = `/api/bots/${seg(bot.id)}/card?format=${format}`;
+  const filename = `${bot.id}${format === "png" ? "" : `.${format}`}.${ext}`;
+  return h("a", {
+    class: "button small", href, download: filename, "aria-label": `Export ${bot.name} as ${label}`,
+    onclick: (ev) => {
+      if (!token()) return; // a plain link works without a token
+      ev.preventDefault();
+      download(href, filename).catch((exc) => notify(`Export failed: ${exc.message}`, "error"));
+    },
+  }, label);
+}
+
+function botList() {
+  const showRetired = $("#show-retired")?.checked;
+  const bots = store.bots.filter((b) => showRetired || !b.retired);
+  if (!bots.length) return h("p", { class: "muted", text: "No bots yet. Author one, or import a character card." });
+  return h("ul", { class: "nav-list bot-list" }, bots.map((b) => h("li", null,
+    h("a", {
+      href: `#/bots/${encodeURIComponent(b.id)}`, class: ["bot-link", b.id === currentId && "active"],
+      "aria-current": b.id === currentId ? "page" : null,
+    },
+    h("span", { class: "bot-name", text: b.name }),
+    b.retired ? h("span", { class: "badge", text: "retired" }) : null,
+    h("span", { class: "muted bot-traits", text: (b.traits || []).join(", ") })))));
+}
+
+function editor(bot) {
+  const errorBox = h("div", { class: "form-error", role: "alert" });
+  const form = h("form", { class: "bot-form", "aria-label": bot ? `Edit ${bot.name}` : "New bot", novalidate: true },
+    h("h2", { text: bot ? bot.name : "New bot", tabindex: "-1", class: "form-title" }),
+    bot && bot.retired ? h("p", { class: "badge", text: "This bot is retired; its history stays." }) : null,
+    errorBox,
+    botFields(bot),
+    h("div", { class: "row form-actions" },
+      h("button", { type: "submit", class: "primary" }, bot ? "Save changes" : "Create bot"),
+      bot ? h("span", { class: "export", role: "group", "aria-label": "Export card" },
+        h("span", { class: "muted", text: "Export:" }),
+        exportLink(bot, "v2", "V2 JSON"), exportLink(bot, "v3", "V3 JSON"), exportLink(bot, "png", "PNG")) : null,
+      bot && !bot.retired ? h("button", { type: "button", class: "danger", onclick: () => retire(bot) }, "Retire") : null));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    errorBox.textContent = "";
+    const next = readBot(form);
+    try {
+      let saved;
+      if (bot) {
+        const changes = changedFields(bot, next);
+        if (!Object.keys(changes).length) {
+          notify("Nothing changed.");
+          return;
+        }
+        saved = await patch(`/api/bots/${seg(bot.id)}`, changes);
+      } else {
+        saved = await post("/api/bots", next);
+      }
+      notify(`Saved ${saved.name}.`);
+      await loadBots();
+      if (bot) {
+        showBot(saved.id);
+        $("#bot-editor .form-title")?.focus();
+      }
+      else location.hash = `#/bots/${encodeURIComponent(saved.id)}`;
+    } catch (exc) {
+      errorBox.textContent = exc.message;
+      markInvalid(form, exc.field);
+    }
+  });
+  return form;
+}
+
+async function retire(bot) {
+  if (!(await confirmDialog("Retire bot", `Retire ${bot.name}? It leaves the bot list; its chats, memories and history stay.`, "Retire"))) return;
+  try {
+    await del(`/api/bots/${seg(bot.id)}`);
+    notify(`${bot.name} retired.`);
+    await loadBots();
+    location.hash = "#/bots";
+  } catch (exc) {
+    notify(`Cannot retire: ${exc.message}`, "error");
+  }
+}
+
+async function importCard(file) {
+  const form = new FormData();
+  form.append("file", file, file.name);
+  try {
+    const bot = await api("POST", "/api/bots/import", { form });
+    notify(`Imported ${bot.name}.`);
+    await loadBots();
+    location.hash = `#/bots/${encodeURIComponent(bot.id)}`;
+  } catch (exc) {
+    notify(`Import failed: ${exc.message}`, "error");
+  }
+}
+
+function showBot(id) {
+  currentId = id;
+  const bot = id === "new" ? null : store.bots.find((b) => b.id === id) || null;
+  mount($("#bots-list"), botList());
+  if (id && id !== "new" && !bot) {
+    mount($("#bot-editor"), h("p", { class: "error", text: `No bot with id ${id}.` }));
+    return;
+  }
+  mount($("#bot-editor"), id ? editor(bot) : h("p", { class: "muted", text: "Pick a bot to edit, author a new one, or import a card." }));
+  $("#bot-editor").scrollTop = 0;
+}
+
+/** Render the Bots view for route `#/bots/<id>` (id may be "new" or empty). */
+export async function renderBots(id) {
+  const view = $("#view-bots");
+  if (!view.dataset.ready) {
+    const file = h("input", { type: "file", id: "card-file", class: "sr-only", accept: ".json,.png,application/json,image/png" });
+    file.addEventListener("change", () => {
+      if (file.files && file.files[0]) importCard(file.files[0]);
+      file.value = "";
+    });
+    mount(view,
+      h("aside", { class: "bots-pane", "aria-label": "Bot list" },
+        h("div", { class: "pane-head" }, h("h2", { text: "Bots" }),
+          h("a", { href: "#/bots/new", class: "button primary small" }, "New bot")),
+        h("div", { class: "row" },
+          h("label", { for: "card-file", class: "button small", tabindex: "0", role: "button",
+            onkeydown: (ev) => {
+              if (ev.key === "Enter" || ev.key === " ") {
+                ev.preventDefault();
+                file.click();
+              }
+            } }, "Import card…"), file),
+        h("label", { class: "check muted" },
+          h("input", { type: "checkbox", id: "show-retired", onchange: () => mount($("#bots-list"), botList()) }), " show retired"),
+        h("div", { id: "bots-list" })),
+      h("section", { id: "bot-editor", class: "bot-editor", "aria-label": "Bot editor" }));
+    view.dataset.ready = "1";
+  }
+  try {
+    await loadBots();
+  } catch (exc) {
+    notify(`Cannot load bots: ${exc.message}`, "error");
+  }
+  showBot(id || null);
+}

@@ -1,0 +1,328 @@
+// The conversation: transcript, composer, live replies token by token over SSE,
+// stop, regenerate with alternatives, edit, delete, rewind, retry and "why?"
+// (§4.2–§4.6, §8.4, §11.1).
+
+import { del, get, patch, post, seg } from "./api.js";
+import { $, debounce, h, mount, notify } from "./dom.js";
+import { chatById, loadChats, renderChats } from "./chatlist.js";
+import { emit, loadBots, nameOf, store } from "./store.js";
+import { openStream } from "./stream.js";
+import { failureItem, messageItem, promptView, streamingItem } from "./transcript.js";
+import { confirmDialog, modal } from "./widgets.js";
+
+let stream = null;
+let messages = [];
+let alternatives = new Map(); // alt_group -> [message]
+let activeTurn = null;
+let failedTurn = null;
+const pending = new Map(); // `${turn}:${author}` -> {li, text}
+
+const stateChanged = debounce(() => emit("state-changed", store.chatId), 250);
+
+function turnStatus(text) {
+  $("#turn-status").textContent = text || "";
+}
+
+function setActiveTurn(turnId) {
+  activeTurn = turnId;
+  $("#stop-btn").hidden = !turnId;
+  if (!turnId) turnStatus("");
+}
+
+export async function openChat(chatId) {
+  if (stream) stream.close();
+  stream = null;
+  store.chatId = chatId;
+  pending.clear();
+  setActiveTurn(null);
+  failedTurn = null;
+  messages = [];
+  renderChats();
+  const input = $("#composer-input");
+  if (!chatId) {
+    store.chat = null;
+    $("#chat-title").textContent = "No chat selected";
+    $("#chat-meta").textContent = "Pick a chat on the left, or start a new one.";
+    mount($("#transcript"));
+    input.disabled = true;
+    $("#send-btn").disabled = true;
+    emit("chat-opened", null);
+    return;
+  }
+  try {
+    store.chat = await get(`/api/chats/${seg(chatId)}`);
+  } catch {
+    store.chat = chatById(chatId);
+  }
+  if (!store.chat) {
+    notify(`No chat with id ${chatId}`, "error");
+    return;
+  }
+  $("#chat-title").textContent = store.chat.title;
+  $("#chat-meta").textContent = `with ${(store.chat.bot_ids || []).map(nameOf).join(", ")}`;
+  input.disabled = false;
+  $("#send-btn").disabled = false;
+  emit("chat-opened", store.chat);
+  stream = openStream(chatId, {
+    token: onToken, message: onMessage, turn: onTurn, state: stateChanged,
+    open: () => $("#transcript").classList.remove("offline"),
+    error: () => $("#transcript").classList.add("offline"),
+  });
+  await reload();
+  await checkLastTurn();
+}
+
+/** Fetch the transcript (and alternatives) and render it. */
+export async function reload() {
+  const chatId = store.chatId;
+  if (!chatId) return;
+  try {
+    const list = await get(`/api/chats/${seg(chatId)}/messages`);
+    if (chatId !== store.chatId) return;
+    messages = list || [];
+    await loadAlternatives();
+  } catch (exc) {
+    notify(`Cannot load messages: ${exc.message}`, "error");
+  }
+  render();
+}
+
+async function loadAlternatives() {
+  alternatives = new Map();
+  const groups = new Set(messages.filter((m) => m.author !== "you").map((m) => m.alt_group || m.id));
+  const lastBot = lastBotMessage();
+  await Promise.all([...groups].map(async (group) => {
+    const message = messages.find((m) => (m.alt_group || m.id) === group);
+    if (Array.isArray(message.alternatives)) {
+      alternatives.set(group, message.alternatives);
+    } else if (message.alternatives > 1 || message.alt_count > 1 || message === lastBot || message.alt_group !== message.id) {
+      try {
+        const alts = await get(`/api/messages/${seg(message.id)}/alternatives`);
+        alternatives.set(group, Array.isArray(alts) ? alts : (alts && alts.alternatives) || []);
+      } catch {
+        alternatives.set(group, []);
+      }
+    }
+  }));
+}
+
+function lastBotMessage() {
+  const last = messages[messages.length - 1];
+  return last && last.author !== "you" ? last : null;
+}
+
+const actions = {
+  edit: async (message, text) => {
+    try {
+      await patch(`/api/messages/${seg(message.id)}`, { text });
+      await reload();
+    } catch (exc) {
+      notify(`Cannot edit: ${exc.message}`, "error");
+      throw exc;
+    }
+  },
+  remove: async (message) => {
+    if (!(await confirmDialog("Delete message", `Delete this message by ${nameOf(message.author)}?`, "Delete"))) return;
+    try {
+      await del(`/api/messages/${seg(message.id)}`);
+      await reload();
+    } catch (exc) {
+      notify(`Cannot delete: ${exc.message}`, "error");
+    }
+  },
+  rewind: async (message) => {
+    const ok = await confirmDialog("Rewind the chat",
+      "Rewind to before this message? This message, everything after it, and every change those turns made to the world will be undone (they stay in the event log, marked reverted).",
+      "Rewind");
+    if (!ok) return;
+    try {
+      const result = await post(`/api/chats/${seg(store.chatId)}/rewind`, { before_message_id: message.id });
+      const n = (result && result.reverted_turn_ids || []).length;
+      notify(`Rewound: ${n} turn${n === 1 ? "" : "s"} undone.`);
+      failedTurn = null;
+      await reload();
+      stateChanged();
+      $("#composer-input").focus();
+    } catch (exc) {
+      notify(`Cannot rewind: ${exc.message}`, "error");
+    }
+  },
+  why: async (message) => {
+    try {
+      const data = await get(`/api/turns/${seg(message.turn_id)}/prompt`);
+      await modal(`Why did ${nameOf(message.author)} say that?`, promptView(data), { wide: true });
+    } catch (exc) {
+      notify(`Cannot load the prompt: ${exc.message}`, "error");
+    }
+  },
+  regenerate: async () => {
+    try {
+      const result = await post(`/api/chats/${seg(store.chatId)}/regenerate`);
+      setActiveTurn(result.turn_id);
+      turnStatus("Writing another reply…");
+    } catch (exc) {
+      notify(`Cannot regenerate: ${exc.message}`, "error");
+    }
+  },
+  choose: async (messageId) => {
+    try {
+      await post(`/api/messages/${seg(messageId)}/choose`);
+      await reload();
+    } catch (exc) {
+      notify(`Cannot choose that alternative: ${exc.message}`, "error");
+    }
+  },
+};
+
+function render() {
+  const list = $("#transcript");
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  const focusedId = document.activeElement?.closest?.(".msg")?.dataset.id;
+  const lastBot = lastBotMessage();
+  const items = messages.map((m) => messageItem(m, actions, {
+    canRegenerate: m === lastBot && !activeTurn,
+    alternatives: alternatives.get(m.alt_group || m.id),
+  }));
+  if (!items.length) items.push(h("li", { class: "muted empty", text: "No messages yet. Say hello." }));
+  mount(list, items, [...pending.values()].map((p) => p.li),
+    failedTurn ? failureItem(failedTurn, retry) : null);
+  if (focusedId) list.querySelector(`.msg[data-id="${CSS.escape(focusedId)}"] .msg-tools button`)?.focus();
+  if (atBottom || pending.size) list.scrollTop = list.scrollHeight;
+}
+
+function keyOf(data) {
+  return `${data.turn_id || ""}:${data.author || data.bot_id || ""}`;
+}
+
+function onToken(data) {
+  if (data.chat_id && data.chat_id !== store.chatId) return;
+  const key = keyOf(data);
+  let entry = pending.get(key);
+  if (!entry) {
+    entry = streamingItem(data.author || data.bot_id || "bot");
+    pending.set(key, entry);
+    $("#transcript").querySelector(".empty")?.remove();
+    $("#transcript").appendChild(entry.li);
+  }
+  entry.text.appendChild(document.createTextNode(data.text ?? data.token ?? data.delta ?? ""));
+  if (data.turn_id && !activeTurn) setActiveTurn(data.turn_id);
+  turnStatus(`${nameOf(data.author || data.bot_id)} is writing…`);
+  const list = $("#transcript");
+  list.scrollTop = list.scrollHeight;
+}
+
+function dropPending(turnId, author) {
+  for (const [key, entry] of pending) {
+    if (key.startsWith(`${turnId || ""}:`) && (!author || key.endsWith(`:${author}`))) {
+      entry.li.remove();
+      pending.delete(key);
+    }
+  }
+}
+
+function onMessage(data) {
+  const message = data.message || data;
+  if (message.chat_id && message.chat_id !== store.chatId) return;
+  dropPending(message.turn_id, message.author);
+  reload();
+}
+
+function onTurn(data) {
+  const turn = data.turn || data;
+  if (turn.chat_id && turn.chat_id !== store.chatId) return;
+  if (turn.status === "queued" || turn.status === "running") {
+    setActiveTurn(turn.id);
+    if (turn.status === "queued") turnStatus("Waiting for the model…");
+    return;
+  }
+  dropPending(turn.id);
+  if (activeTurn === turn.id) setActiveTurn(null);
+  failedTurn = turn.status === "failed" ? turn : null;
+  if (turn.status === "failed") turnStatus(`The reply failed: ${turn.error || "no reason given"}`);
+  reload();
+  stateChanged();
+}
+
+async function checkLastTurn() {
+  const withTurn = [...messages].reverse().find((m) => m.turn_id);
+  if (!withTurn) return;
+  try {
+    const turn = await get(`/api/turns/${seg(withTurn.turn_id)}`);
+    if (turn.status === "failed") {
+      failedTurn = turn;
+      render();
+    } else if (turn.status === "queued" || turn.status === "running") {
+      setActiveTurn(turn.id);
+    }
+  } catch {
+    /* an unknown turn shows nothing */
+  }
+}
+
+async function retry() {
+  if (!failedTurn) return;
+  const turnId = failedTurn.id;
+  try {
+    await post(`/api/turns/${seg(turnId)}/retry`);
+    failedTurn = null;
+    setActiveTurn(turnId);
+    turnStatus("Trying again…");
+    render();
+  } catch (exc) {
+    notify(`Cannot retry: ${exc.message}`, "error");
+  }
+}
+
+async function stop() {
+  if (!activeTurn) return;
+  try {
+    await post(`/api/turns/${seg(activeTurn)}/cancel`);
+    turnStatus("Stopping…");
+  } catch (exc) {
+    notify(`Cannot stop: ${exc.message}`, "error");
+  }
+}
+
+async function send() {
+  const input = $("#composer-input");
+  const text = input.value.trim();
+  if (!text || !store.chatId) return;
+  $("#send-btn").disabled = true;
+  try {
+    const result = await post(`/api/chats/${seg(store.chatId)}/messages`, { text });
+    input.value = "";
+    failedTurn = null;
+    setActiveTurn(result.turn_id);
+    turnStatus("Waiting for the model…");
+    if (result.message && !messages.some((m) => m.id === result.message.id)) messages.push(result.message);
+    render();
+  } catch (exc) {
+    notify(`Not sent: ${exc.message}`, "error");
+  } finally {
+    $("#send-btn").disabled = false;
+    input.focus();
+  }
+}
+
+export function initChat() {
+  const input = $("#composer-input");
+  $("#composer").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    send();
+  });
+  input.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      send();
+    }
+  });
+  $("#stop-btn").addEventListener("click", stop);
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape" && activeTurn && !document.querySelector("dialog[open]") && !$("#view-chat").hidden) {
+      ev.preventDefault();
+      stop();
+    }
+  });
+}
+
+export { loadChats, loadBots };

@@ -1,0 +1,99 @@
+// The list of chats and the "new chat with these bots" form (§4.1).
+
+import { get, post } from "./api.js";
+import { $, h, mount, notify } from "./dom.js";
+import { loadBots, nameOf, on, store } from "./store.js";
+
+let chats = [];
+
+export async function loadChats() {
+  try {
+    chats = (await get("/api/chats")) || [];
+  } catch (exc) {
+    notify(`Cannot load chats: ${exc.message}`, "error");
+    chats = [];
+  }
+  renderChats();
+  return chats;
+}
+
+export function chatById(id) {
+  return chats.find((c) => c.id === id) || null;
+}
+
+export function renderChats() {
+  const list = $("#chat-list");
+  if (!chats.length) {
+    mount(list, h("li", { class: "muted empty", text: "No chats yet. Start one with “New chat”." }));
+    return;
+  }
+  mount(list, chats.map((c) => h("li", null,
+    h("a", {
+      href: `#/chat/${encodeURIComponent(c.id)}`,
+      class: ["chat-link", c.id === store.chatId && "active"],
+      "aria-current": c.id === store.chatId ? "page" : null,
+    },
+    h("span", { class: "chat-link-title", text: c.title }),
+    h("span", { class: "chat-link-bots muted", text: (c.bot_ids || []).map(nameOf).join(", ") })))));
+}
+
+function renderBotChoices() {
+  const box = $("#new-chat-bots");
+  const bots = store.bots.filter((b) => !b.retired);
+  if (!bots.length) {
+    mount(box, h("p", { class: "muted" }, "No bots yet. ", h("a", { href: "#/bots/new", text: "Author one" }), "."));
+    return;
+  }
+  mount(box, bots.map((b, i) => h("label", { class: "check" },
+    h("input", { type: "checkbox", name: "bot_ids", value: b.id, checked: i === 0 && bots.length === 1 }),
+    " ", b.name)));
+}
+
+function toggleForm(show) {
+  const form = $("#new-chat-form");
+  form.hidden = !show;
+  $("#new-chat-btn").setAttribute("aria-expanded", String(show));
+  if (show) {
+    renderBotChoices();
+    form.querySelector("input[name=title]").focus();
+  } else {
+    $("#new-chat-btn").focus();
+  }
+}
+
+export function initChatList() {
+  $("#new-chat-btn").addEventListener("click", async () => {
+    if ($("#new-chat-form").hidden) await loadBots().catch(() => null);
+    toggleForm($("#new-chat-form").hidden);
+  });
+  $("#new-chat-cancel").addEventListener("click", () => toggleForm(false));
+  $("#new-chat-form").addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") toggleForm(false);
+  });
+  $("#new-chat-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const form = ev.currentTarget;
+    const botIds = [...form.querySelectorAll("input[name=bot_ids]:checked")].map((i) => i.value);
+    if (!botIds.length) {
+      notify("Choose at least one bot for the chat.", "error");
+      return;
+    }
+    const title = form.elements.title.value.trim();
+    const body = { bot_ids: botIds };
+    if (title) body.title = title;
+    try {
+      const chat = await post("/api/chats", body);
+      form.reset();
+      form.hidden = true;
+      $("#new-chat-btn").setAttribute("aria-expanded", "false");
+      await loadChats();
+      location.hash = `#/chat/${encodeURIComponent(chat.id)}`;
+    } catch (exc) {
+      notify(`Cannot create the chat: ${exc.message}`, "error");
+    }
+  });
+  on("bots", () => {
+    renderChats();
+    if (!$("#new-chat-form").hidden) renderBotChoices();
+  });
+}

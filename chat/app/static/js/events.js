@@ -1,0 +1,110 @@
+// The event log (§9.1, §11.1): every event, oldest first, paged with
+// ?after=&limit=, filtered by kind; reverted events are visibly marked (§4.6).
+
+import { get, query } from "./api.js";
+import { $, h, mount, notify, when } from "./dom.js";
+
+const KINDS = [
+  "bot_authored", "bot_revised", "bot_retired", "entity_added", "entity_updated", "edge_changed",
+  "memory_added", "world_fact_set", "world_fact_deleted", "scene_changed", "manual_edit",
+  "chat_created", "message_posted", "message_edited", "message_deleted", "alternative_chosen",
+  "turn_queued", "turn_started", "turn_completed", "turn_failed", "turns_reverted",
+  "prompt_recorded", "proposal_dropped", "reflection_recorded",
+];
+const LIMIT = 50;
+const page = { after: 0, kind: "", history: [] };
+
+function summary(event) {
+  const p = event.payload || {};
+  const bits = [p.name, p.title, p.text, p.key, p.reason, p.field && `${p.target_type}.${p.field}`,
+    p.src && p.dst && `${p.src} → ${p.dst}`].filter((b) => typeof b === "string" && b);
+  const first = bits[0] || JSON.stringify(p);
+  return first.length > 120 ? `${first.slice(0, 119)}…` : first;
+}
+
+function isReverted(event) {
+  return Boolean(event.reverted || event.reverted_by || event.status === "reverted");
+}
+
+function row(event) {
+  const reverted = isReverted(event);
+  return h("tr", { class: [reverted && "reverted", `ev-${event.kind}`], dataset: { id: String(event.id) } },
+    h("td", { class: "num", text: String(event.id) }),
+    h("td", null, h("time", { datetime: event.created_at, text: when(event.created_at) })),
+    h("td", null, h("code", { text: event.kind }),
+      reverted ? h("span", { class: "badge reverted-badge", title: "Undone by a rewind; kept in the log", text: "reverted" }) : null),
+    h("td", { text: event.actor || "" }),
+    h("td", { class: "mono small", text: [event.chat_id, event.turn_id].filter(Boolean).join(" / ") }),
+    h("td", null, h("details", null, h("summary", { text: summary(event) || "payload" }),
+      h("pre", { class: "json", text: JSON.stringify(event.payload, null, 2) }))));
+}
+
+async function load() {
+  const table = $("#events-body");
+  let events;
+  try {
+    events = (await get(`/api/events${query({ after: page.after, limit: LIMIT, kind: page.kind })}`)) || [];
+  } catch (exc) {
+    notify(`Cannot load events: ${exc.message}`, "error");
+    return;
+  }
+  if (Array.isArray(events.events)) events = events.events;
+  mount(table, events.length ? events.map(row)
+    : h("tr", null, h("td", { colspan: 6, class: "muted", text: "No events here." })));
+  $("#events-prev").disabled = page.after === 0;
+  $("#events-next").disabled = events.length < LIMIT;
+  $("#events-next").dataset.after = events.length ? String(events[events.length - 1].id) : String(page.after);
+  const first = events[0];
+  $("#events-range").textContent = events.length
+    ? `events ${first.id}–${events[events.length - 1].id}${page.kind ? ` of kind ${page.kind}` : ""}`
+    : "";
+}
+
+async function latest() {
+  try {
+    const health = await get("/api/health");
+    page.history = [];
+    page.after = page.kind ? 0 : Math.max(0, (health.last_event_id || 0) - LIMIT);
+  } catch {
+    page.after = 0;
+  }
+  await load();
+}
+
+export async function renderEvents() {
+  const view = $("#view-events");
+  if (!view.dataset.ready) {
+    const kind = h("select", { id: "events-kind", "aria-label": "Filter by kind" },
+      h("option", { value: "" }, "All kinds"), KINDS.map((k) => h("option", { value: k }, k)));
+    kind.addEventListener("change", () => {
+      page.kind = kind.value;
+      page.after = 0;
+      page.history = [];
+      load();
+    });
+    const prev = h("button", { type: "button", id: "events-prev", class: "small" }, "‹ Older");
+    const next = h("button", { type: "button", id: "events-next", class: "small" }, "Newer ›");
+    prev.addEventListener("click", () => {
+      page.after = page.history.length ? page.history.pop() : Math.max(0, page.after - LIMIT);
+      load();
+    });
+    next.addEventListener("click", () => {
+      page.history.push(page.after);
+      page.after = Number(next.dataset.after || 0);
+      load();
+    });
+    mount(view, h("div", { class: "events-wrap" },
+      h("div", { class: "pane-head" }, h("h2", { text: "Event log" }),
+        h("div", { class: "row" }, kind, prev, next,
+          h("button", { type: "button", class: "small", onclick: () => { page.history = []; page.after = 0; load(); } }, "First"),
+          h("button", { type: "button", class: "small", onclick: latest }, "Latest"),
+          h("span", { id: "events-range", class: "muted", role: "status" }))),
+      h("table", { class: "events" },
+        h("thead", null, h("tr", null, ["#", "When", "Kind", "Actor", "Chat / turn", "Payload"].map((t) => h("th", { scope: "col", text: t })))),
+        h("tbody", { id: "events-body" }))));
+    view.dataset.ready = "1";
+    await latest();
+    return;
+  }
+  await load();
+}

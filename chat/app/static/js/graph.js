@@ -1,0 +1,142 @@
+// The relationship graph as a picture (§11.1): entities are nodes, edges are
+// arrows coloured by affinity from red (−100) through grey (0) to green (+100).
+// Each arrow shows its label on hover or keyboard focus and can be selected.
+
+import { s } from "./dom.js";
+
+const W = 420;
+const H = 300;
+const R = 17;
+
+/** Colour for an affinity in −100…100: red → grey → green. */
+export function affinityColour(affinity) {
+  const a = Math.max(-100, Math.min(100, Number(affinity) || 0)) / 100;
+  const grey = [150, 150, 150];
+  const end = a < 0 ? [205, 45, 45] : [35, 160, 75];
+  const t = Math.abs(a);
+  const mix = grey.map((g, i) => Math.round(g + (end[i] - g) * t));
+  return `rgb(${mix[0]}, ${mix[1]}, ${mix[2]})`;
+}
+
+function layout(nodes) {
+  const pos = new Map();
+  const centre = nodes.find((n) => n.id === "you");
+  const ring = nodes.filter((n) => n !== centre);
+  if (centre) pos.set(centre.id, { x: W / 2, y: H / 2 });
+  const rx = W / 2 - 55;
+  const ry = H / 2 - 40;
+  ring.forEach((n, i) => {
+    const angle = -Math.PI / 2 + (2 * Math.PI * i) / Math.max(ring.length, 1);
+    pos.set(n.id, { x: W / 2 + rx * Math.cos(angle), y: H / 2 + ry * Math.sin(angle) });
+  });
+  return pos;
+}
+
+function initials(name) {
+  const words = String(name || "?").trim().split(/\s+/);
+  return (words.length > 1 ? words[0][0] + words[1][0] : words[0].slice(0, 2)).toUpperCase();
+}
+
+/**
+ * Draw the graph. `entities` and `edges` come from the API; `onSelect(edge)`
+ * is called when an arrow is clicked or activated with Enter/Space.
+ */
+export function relationshipGraph(entities, edges, { selected = null, onSelect = () => {} } = {}) {
+  const used = new Set(edges.flatMap((e) => [e.src, e.dst]));
+  const nodes = entities.filter((e) => used.has(e.id) || e.kind === "bot" || e.kind === "you");
+  for (const id of used) {
+    if (!nodes.some((n) => n.id === id)) nodes.push({ id, name: id, kind: "other" });
+  }
+  const pos = layout(nodes);
+  const pairs = new Set(edges.map((e) => `${e.src}\u0000${e.dst}`));
+  const svg = s("svg", {
+    class: "graph", viewBox: `0 0 ${W} ${H}`, role: "group",
+    "aria-label": `Relationship graph: ${nodes.length} entities, ${edges.length} relationships`,
+  });
+  const edgeLayer = s("g", { class: "edges" });
+  const nodeLayer = s("g", { class: "nodes" });
+  const labelLayer = s("g", { class: "edge-labels" });
+  svg.append(edgeLayer, nodeLayer, labelLayer);
+
+  for (const edge of edges) {
+    const a = pos.get(edge.src);
+    const b = pos.get(edge.dst);
+    if (!a || !b || edge.src === edge.dst) continue;
+    const dx = b.x - a.x;
+    const dy = b.y - a.y;
+    const len = Math.hypot(dx, dy) || 1;
+    const ux = dx / len;
+    const uy = dy / len;
+    const off = pairs.has(`${edge.dst}\u0000${edge.src}`) ? 5 : 0; // two directions side by side
+    const ox = -uy * off;
+    const oy = ux * off;
+    const x1 = a.x + ux * R + ox;
+    const y1 = a.y + uy * R + oy;
+    const x2 = b.x - ux * (R + 2) + ox;
+    const y2 = b.y - uy * (R + 2) + oy;
+    const colour = affinityColour(edge.affinity);
+    const head = [
+      [x2, y2],
+      [x2 - ux * 9 - uy * 4.5, y2 - uy * 9 + ux * 4.5],
+      [x2 - ux * 9 + uy * 4.5, y2 - uy * 9 - ux * 4.5],
+    ].map((p) => p.map((v) => v.toFixed(1)).join(",")).join(" ");
+    const description = `${edge.src_name || edge.src} → ${edge.dst_name || edge.dst}: ${edge.label}, affinity ${edge.affinity}, trust ${edge.trust}`;
+    const isSelected = selected && selected.src === edge.src && selected.dst === edge.dst;
+    const nx = -uy;
+    const ny = ux;
+    const anchor = nx > 0.3 ? "start" : nx < -0.3 ? "end" : "middle";
+    const label = s("text", {
+      class: ["edge-label", isSelected && "shown"], x: ((x1 + x2) / 2 + nx * 9).toFixed(1),
+      y: ((y1 + y2) / 2 + ny * 9 + 4).toFixed(1), "text-anchor": anchor, "aria-hidden": "true",
+    }, `${edge.label} (${edge.affinity > 0 ? "+" : ""}${edge.affinity})`);
+    const g = s("g", {
+      class: ["edge", isSelected && "selected"], tabindex: "0", role: "button", "aria-label": description,
+      "aria-pressed": isSelected ? "true" : "false", dataset: { src: edge.src, dst: edge.dst },
+    },
+    s("title", null, description),
+    s("line", { class: "edge-hit", x1, y1, x2, y2 }),
+    s("line", { class: "edge-line", x1, y1, x2, y2, stroke: colour }),
+    s("polygon", { class: "edge-head", points: head, fill: colour }));
+    const show = (on) => label.classList.toggle("hover", on);
+    g.addEventListener("mouseenter", () => show(true));
+    g.addEventListener("mouseleave", () => show(false));
+    g.addEventListener("focus", () => show(true));
+    g.addEventListener("blur", () => show(false));
+    g.addEventListener("click", () => onSelect(edge));
+    g.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" || ev.key === " ") {
+        ev.preventDefault();
+        onSelect(edge);
+      }
+    });
+    edgeLayer.append(g);
+    labelLayer.append(label);
+  }
+
+  for (const node of nodes) {
+    const p = pos.get(node.id);
+    const label = `${node.name} (${node.kind})`;
+    nodeLayer.append(s("g", {
+      class: ["node", `kind-${node.kind}`], tabindex: "0", role: "img", "aria-label": label,
+      dataset: { id: node.id }, transform: `translate(${p.x.toFixed(1)},${p.y.toFixed(1)})`,
+    },
+    s("title", null, label),
+    s("circle", { r: R }),
+    s("text", { class: "node-initials", "text-anchor": "middle", dy: "0.35em" }, initials(node.name)),
+    s("text", { class: "node-name", "text-anchor": "middle", y: R + 13 }, node.name)));
+  }
+  if (!nodes.length) {
+    svg.append(s("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "muted-svg" }, "No relationships yet"));
+  }
+  return svg;
+}
+
+/** A small legend for the affinity colours. */
+export function affinityLegend() {
+  const stops = [-100, -50, 0, 50, 100];
+  return s("svg", { class: "legend", viewBox: "0 0 220 26", role: "img", "aria-label": "Affinity colours: red is −100, grey is 0, green is +100" },
+    stops.map((v, i) => s("rect", { x: 10 + i * 40, y: 2, width: 40, height: 8, fill: affinityColour(v) })),
+    s("text", { x: 10, y: 23 }, "−100"),
+    s("text", { x: 110, y: 23, "text-anchor": "middle" }, "0"),
+    s("text", { x: 210, y: 23, "text-anchor": "end" }, "+100"));
+}

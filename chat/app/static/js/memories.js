@@ -1,0 +1,84 @@
+// The "Memories" tab: what each bot remembers, with importance; filter by owner,
+// full-text search, edit text and importance in place, delete (§5.3, §6.1).
+
+import { del, get, patch, query, seg } from "./api.js";
+import { debounce, h, mount, notify, when } from "./dom.js";
+import { icon } from "./icons.js";
+import { emit, nameOf, store } from "./store.js";
+import { confirmDialog, editable, historyButton, pinBadge } from "./widgets.js";
+
+const filter = { owner: "", q: "" };
+
+function importanceBar(value) {
+  const bar = h("span", { class: "imp-bar", "aria-hidden": "true" }, h("span", { class: "imp-fill" }));
+  bar.firstChild.style.width = `${Math.max(0, Math.min(10, value)) * 10}%`;
+  return bar;
+}
+
+function memoryItem(memory) {
+  const save = (field) => async (value) => {
+    const updated = await patch(`/api/memories/${seg(memory.id)}`, { [field]: value });
+    memory[field] = updated && updated[field] !== undefined ? updated[field] : value;
+    notify(`Saved ${field} of the memory.`);
+    return memory[field];
+  };
+  const remove = async () => {
+    if (!(await confirmDialog("Delete memory", `Delete this memory of ${nameOf(memory.owner)}? “${memory.text}”`, "Delete"))) return;
+    try {
+      await del(`/api/memories/${seg(memory.id)}`);
+      notify("Memory deleted.");
+      emit("state-changed");
+    } catch (exc) {
+      notify(`Cannot delete: ${exc.message}`, "error");
+    }
+  };
+  return h("li", { class: ["card", "memory", `mem-${memory.kind}`], dataset: { id: memory.id } },
+    h("div", { class: "item-head" },
+      h("span", { class: "owner", text: nameOf(memory.owner) }),
+      h("span", { class: ["kind", `kind-${memory.kind}`], text: memory.kind }),
+      h("time", { class: "muted", datetime: memory.created_at, text: when(memory.created_at) }),
+      historyButton("memory", memory.id, `memory of ${nameOf(memory.owner)}`),
+      h("button", { type: "button", class: "icon danger-text", "aria-label": "Delete memory", title: "Delete", onclick: remove }, icon("trash"))),
+    h("div", { class: "memory-text" },
+      editable({ label: "memory text", value: memory.text, type: "textarea", onSave: save("text") }),
+      pinBadge("memory", memory.id, "text")),
+    h("div", { class: "field-row importance" },
+      h("span", { class: "field-name", text: "importance" }),
+      editable({ label: "importance (1 to 10)", value: memory.importance, type: "number", min: 1, max: 10, step: 1, onSave: save("importance") }),
+      importanceBar(memory.importance),
+      pinBadge("memory", memory.id, "importance")));
+}
+
+export async function renderMemories(panel) {
+  const refresh = () => loadList();
+  const owners = store.bots.map((b) => h("option", { value: b.id, selected: b.id === filter.owner }, b.name));
+  const ownerSelect = h("select", { "aria-label": "Whose memories", onchange: (ev) => {
+    filter.owner = ev.target.value;
+    refresh();
+  } }, h("option", { value: "" }, "All bots"), owners);
+  const search = h("input", {
+    type: "search", placeholder: "Search memories", "aria-label": "Search memories", value: filter.q,
+    oninput: debounce((ev) => {
+      filter.q = ev.target.value.trim();
+      refresh();
+    }, 250),
+  });
+  const list = h("ul", { class: "cards", "aria-label": "Memories", "aria-live": "polite" });
+  const count = h("p", { class: "muted count", role: "status" });
+  mount(panel, h("div", { class: "filters" }, ownerSelect, search), count, list);
+
+  async function loadList() {
+    let memories;
+    try {
+      memories = (await get(`/api/memories${query({ owner: filter.owner, q: filter.q })}`)) || [];
+    } catch (exc) {
+      mount(list, h("li", { class: "error", text: `Cannot load memories: ${exc.message}` }));
+      return;
+    }
+    count.textContent = `${memories.length} memor${memories.length === 1 ? "y" : "ies"}`;
+    mount(list, memories.length
+      ? memories.map((m) => memoryItem(m))
+      : h("li", { class: "muted empty", text: filter.q ? "No memory matches." : "No memories yet." }));
+  }
+  await loadList();
+}

@@ -1,0 +1,79 @@
+// Settings (§7.7, §11.1): backend, model, base URL, API key (write-only: the
+// server never returns it, the field only says whether one is set),
+// extraction on/off and every N turns, reflection threshold.
+
+import { get, put } from "./api.js";
+import { $, h, mount, notify } from "./dom.js";
+import { markInvalid } from "./botform.js";
+
+const BACKENDS = ["embedded", "openai", "scripted"];
+let current = {};
+
+function field(name, label, control, help) {
+  return h("div", { class: "field", dataset: { field: name } },
+    h("label", { for: `set-${name}`, text: label }), control,
+    help ? h("p", { class: "muted hint", id: `set-${name}-help`, text: help }) : null);
+}
+
+function form(settings) {
+  const backends = BACKENDS.includes(settings.backend) ? BACKENDS : [...BACKENDS, settings.backend];
+  const keySet = Boolean(settings.api_key);
+  const errorBox = h("div", { class: "form-error", role: "alert" });
+  const el = h("form", { class: "settings-form", "aria-label": "Settings", novalidate: true },
+    h("h2", { text: "Settings" }), errorBox,
+    h("fieldset", null, h("legend", { text: "Model" }),
+      field("backend", "Backend", h("select", { id: "set-backend", name: "backend" },
+        backends.map((b) => h("option", { value: b, selected: b === settings.backend }, b))),
+      "embedded: the bundled model, offline · openai: any OpenAI-compatible server · scripted: deterministic test replies"),
+      field("model", "Model", h("input", { id: "set-model", name: "model", value: settings.model ?? "", placeholder: "GGUF path or model name" })),
+      field("base_url", "Base URL", h("input", { id: "set-base_url", name: "base_url", type: "url", value: settings.base_url ?? "" }),
+        "For the openai backend, e.g. http://127.0.0.1:11434/v1"),
+      field("api_key", "API key", h("input", {
+        id: "set-api_key", name: "api_key", type: "password", autocomplete: "off", value: "",
+        placeholder: keySet ? "•••••• (set — type to replace)" : "(not set)", "aria-describedby": "set-api_key-help",
+      }), keySet ? "A key is set. It is never shown; leave this empty to keep it." : "Never shown again once saved.")),
+    h("fieldset", null, h("legend", { text: "Memory and state" }),
+      h("label", { class: "check" }, h("input", { type: "checkbox", name: "extraction_enabled", id: "set-extraction_enabled", checked: settings.extraction_enabled }), " Extract state changes after turns"),
+      field("extraction_every_n_turns", "Extract every N turns", h("input", { id: "set-extraction_every_n_turns", name: "extraction_every_n_turns", type: "number", min: 1, step: 1, value: settings.extraction_every_n_turns ?? 1 })),
+      field("reflection_threshold", "Reflection threshold (summed importance)", h("input", { id: "set-reflection_threshold", name: "reflection_threshold", type: "number", min: 1, step: 1, value: settings.reflection_threshold ?? 50 }))),
+    h("div", { class: "row" }, h("button", { type: "submit", class: "primary" }, "Save settings")));
+  el.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    errorBox.textContent = "";
+    const f = el.elements;
+    const next = {
+      backend: f.backend.value,
+      model: f.model.value.trim() || null,
+      base_url: f.base_url.value.trim(),
+      extraction_enabled: f.extraction_enabled.checked,
+      extraction_every_n_turns: Number(f.extraction_every_n_turns.value),
+      reflection_threshold: Number(f.reflection_threshold.value),
+    };
+    const changes = {};
+    for (const [k, v] of Object.entries(next)) if (v !== current[k]) changes[k] = v;
+    if (f.api_key.value) changes.api_key = f.api_key.value;
+    if (!Object.keys(changes).length) {
+      notify("Nothing changed.");
+      return;
+    }
+    try {
+      current = (await put("/api/settings", changes)) || { ...current, ...changes, api_key: current.api_key };
+      notify("Settings saved.");
+      mount($("#view-settings"), form(current));
+    } catch (exc) {
+      errorBox.textContent = exc.message;
+      markInvalid(el, exc.field);
+    }
+  });
+  return el;
+}
+
+export async function renderSettings() {
+  try {
+    current = (await get("/api/settings")) || {};
+  } catch (exc) {
+    mount($("#view-settings"), h("p", { class: "error", text: `Cannot load settings: ${exc.message}` }));
+    return;
+  }
+  mount($("#view-settings"), form(current));
+}

@@ -1,0 +1,55 @@
+// The state panel beside the chat (§11.1): relationships, entities, memories and
+// the world, refreshed whenever the server says state changed.
+
+import { $, h, mount } from "./dom.js";
+import { renderEntities } from "./entities.js";
+import { renderMemories } from "./memories.js";
+import { renderRelations } from "./relations.js";
+import { on } from "./store.js";
+import { tabSet } from "./tabs.js";
+import { loadPins } from "./widgets.js";
+import { renderWorld } from "./world.js";
+
+let tabs = null;
+
+const withPins = (render) => async (panel) => {
+  await loadPins();
+  return render(panel);
+};
+
+/** True while the person is typing in the panel: a refresh then would lose the edit. */
+function editing() {
+  const active = document.activeElement;
+  return Boolean(active && active.closest("#state-panel") && active.matches("input, textarea, select"));
+}
+
+export function initStatePanel() {
+  tabs = tabSet("State", [
+    { id: "graph", label: "Relationships", render: withPins(renderRelations) },
+    { id: "memories", label: "Memories", render: withPins(renderMemories) },
+    { id: "entities", label: "Entities", render: withPins(renderEntities) },
+    { id: "world", label: "World", render: withPins(renderWorld) },
+  ]);
+  mount($("#state-panel"), h("h2", { class: "sr-only", text: "State" }), tabs.el);
+  const refresh = async () => {
+    if (editing()) return;
+    const pane = $("#state-panel");
+    const active = document.activeElement;
+    const key = active && pane.contains(active) ? active.dataset.focusKey || active.getAttribute("aria-label") : null;
+    const scroll = pane.scrollTop;
+    await tabs.refresh();
+    pane.scrollTop = scroll;
+    if (key && (!document.activeElement || document.activeElement === document.body)) {
+      const again = [...pane.querySelectorAll("[data-focus-key], [aria-label]")]
+        .find((el) => (el.dataset.focusKey || el.getAttribute("aria-label")) === key);
+      if (again) again.focus({ preventScroll: true });
+    }
+  };
+  on("state-changed", refresh);
+  on("chat-opened", refresh);
+  on("bots", refresh);
+}
+
+export function refreshStatePanel() {
+  return tabs && tabs.refresh();
+}

@@ -1,0 +1,48 @@
+// What several views share: the bot and entity lists (for names), the open chat,
+// and a tiny publish/subscribe so a change in one view refreshes the others.
+
+import { get } from "./api.js";
+
+export const store = {
+  bots: [],
+  entities: [],
+  chatId: null,
+  chat: null,
+};
+
+const listeners = new Map();
+
+export function on(topic, fn) {
+  if (!listeners.has(topic)) listeners.set(topic, new Set());
+  listeners.get(topic).add(fn);
+}
+
+export function emit(topic, detail) {
+  for (const fn of listeners.get(topic) || []) {
+    try {
+      fn(detail);
+    } catch (exc) {
+      console.warn(`listener of ${topic} failed`, exc);
+    }
+  }
+}
+
+export async function loadBots() {
+  store.bots = (await get("/api/bots?include_retired=true")) || [];
+  emit("bots", store.bots);
+  return store.bots;
+}
+
+export async function loadEntities() {
+  store.entities = (await get("/api/entities")) || [];
+  return store.entities;
+}
+
+/** A display name for an entity or bot id ("you" is You). */
+export function nameOf(id) {
+  if (id === "you") return "You";
+  const bot = store.bots.find((b) => b.id === id);
+  if (bot) return bot.name;
+  const entity = store.entities.find((e) => e.id === id);
+  return entity ? entity.name : id;
+}

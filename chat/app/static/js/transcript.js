@@ -1,0 +1,127 @@
+// One message in the transcript, with its actions: alternatives (‹ 1/3 ›),
+// regenerate, "why did it say that?", edit, delete and rewind (§4.4–§4.6, §8.4).
+// Text goes in with textContent only (§12.2).
+
+import { h, when } from "./dom.js";
+import { nameOf } from "./store.js";
+
+function tool(label, text, onclick, extra = {}) {
+  return h("button", { type: "button", class: "tool", "aria-label": label, title: label, onclick, ...extra }, text);
+}
+
+/**
+ * Build the <li> of a message. `actions` has the callbacks: edit, remove,
+ * rewind, why, regenerate, choose(messageId); `opts` says whether this is the
+ * last bot reply (regenerate) and what alternatives the message has.
+ */
+export function messageItem(message, actions, opts = {}) {
+  const mine = message.author === "you";
+  const author = nameOf(message.author);
+  const text = h("div", { class: "msg-text", text: message.text });
+  const tools = h("div", { class: "msg-tools", role: "toolbar", "aria-label": `Actions for message by ${author}` });
+  const head = h("div", { class: "msg-head" },
+    h("span", { class: "author", text: author }),
+    h("time", { datetime: message.created_at || "", text: when(message.created_at) }),
+    message.edited ? h("span", { class: "badge", text: "edited" }) : null);
+  const li = h("li", {
+    class: ["msg", mine ? "msg-you" : "msg-bot", message.edited && "edited"],
+    dataset: { id: message.id, author: message.author },
+  }, head, text, tools);
+
+  const alts = opts.alternatives || [];
+  if (alts.length > 1) {
+    const index = Math.max(0, alts.findIndex((a) => a.id === message.id));
+    const prev = tool("Previous alternative", "‹", () => actions.choose(alts[index - 1].id), { disabled: index === 0 });
+    const next = tool("Next alternative", "›", () => actions.choose(alts[index + 1].id), { disabled: index === alts.length - 1 });
+    head.append(h("span", { class: "alt-switch", role: "group", "aria-label": `Alternative ${index + 1} of ${alts.length}` },
+      prev, h("span", { class: "alt-count", text: `${index + 1}/${alts.length}` }), next));
+  }
+  if (opts.canRegenerate) tools.append(tool("Regenerate this reply", "↻ Regenerate", actions.regenerate));
+  if (!mine && message.turn_id) tools.append(tool("Why did it say that?", "Why?", () => actions.why(message)));
+  tools.append(
+    tool(`Edit message by ${author}`, "Edit", () => startEdit(li, text, message, actions.edit)),
+    tool(`Delete message by ${author}`, "Delete", () => actions.remove(message)),
+    tool("Rewind to before this message", "⟲ Rewind", () => actions.rewind(message)),
+  );
+  return li;
+}
+
+function startEdit(li, textEl, message, save) {
+  if (li.querySelector(".msg-edit")) return;
+  const area = h("textarea", { class: "msg-edit", rows: 3, "aria-label": "Edit message text", value: message.text });
+  const ok = h("button", { type: "button", class: "primary small" }, "Save");
+  const cancel = h("button", { type: "button", class: "small" }, "Cancel");
+  const box = h("div", { class: "msg-edit-box" }, area, h("div", { class: "row" }, ok, cancel,
+    h("span", { class: "muted hint", text: "Enter saves · Shift+Enter new line · Esc cancels" })));
+  textEl.hidden = true;
+  textEl.after(box);
+  const close = () => {
+    box.remove();
+    textEl.hidden = false;
+    li.querySelector(".msg-tools button")?.focus();
+  };
+  const commit = async () => {
+    if (area.value === message.text) return close();
+    ok.disabled = true;
+    try {
+      await save(message, area.value);
+    } catch {
+      ok.disabled = false;
+      area.focus();
+    }
+  };
+  ok.addEventListener("click", commit);
+  cancel.addEventListener("click", close);
+  area.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") {
+      ev.preventDefault();
+      ev.stopPropagation();
+      close();
+    } else if (ev.key === "Enter" && !ev.shiftKey) {
+      ev.preventDefault();
+      commit();
+    }
+  });
+  area.focus();
+}
+
+/** The placeholder of a reply that is still streaming in. */
+export function streamingItem(author) {
+  const text = h("div", { class: "msg-text" });
+  const li = h("li", { class: ["msg", "msg-bot", "streaming"], dataset: { author }, "aria-busy": "true" },
+    h("div", { class: "msg-head" },
+      h("span", { class: "author", text: nameOf(author) }),
+      h("span", { class: "badge typing", text: "writing…" })),
+    text);
+  return { li, text };
+}
+
+/** The banner of a failed turn: its reason and a Retry button. */
+export function failureItem(turn, onRetry) {
+  const retry = h("button", { type: "button", class: "primary small", onclick: onRetry }, "Retry");
+  return h("li", { class: "turn-failed", role: "alert", dataset: { turn: turn.id } },
+    h("strong", { text: turn.cancelled || /cancel/i.test(turn.error || "") ? "Stopped. " : "The reply failed. " }),
+    h("span", { class: "reason", text: turn.error || "no reason given" }), " ", retry);
+}
+
+/** Render the prompt(s) behind a turn for the "why?" dialog. */
+export function promptView(data) {
+  const prompts = Array.isArray(data) ? data : (data && (data.prompts || data.items)) || [data];
+  return h("div", { class: "prompts" }, prompts.map((p) => {
+    if (!p || !Array.isArray(p.messages)) {
+      return h("pre", { class: "json", text: JSON.stringify(p, null, 2) });
+    }
+    const meta = [
+      p.bot_id ? `bot ${nameOf(p.bot_id)}` : null,
+      p.purpose ? `purpose ${p.purpose}` : null,
+      p.token_count ? `${p.token_count} tokens` : null,
+      p.memory_ids && p.memory_ids.length ? `${p.memory_ids.length} memories retrieved` : null,
+      p.lore && p.lore.length ? `lore: ${p.lore.join(", ")}` : null,
+    ].filter(Boolean).join(" · ");
+    return h("section", { class: "prompt" },
+      h("h3", { text: meta || "prompt" }),
+      p.messages.map((m) => h("div", { class: ["prompt-msg", `role-${m.role}`] },
+        h("div", { class: "role", text: m.role }),
+        h("pre", { class: "content", text: m.content }))));
+  }));
+}
