@@ -107,5 +107,7 @@ class SnapshotCreate(Body):
 
 
 def set_fields(body: BaseModel) -> dict[str, Any]:
-    """The fields a PATCH body actually gave (null counts as given, and is then validated)."""
-    return {name: getattr(body, name) for name in body.model_fields_set}
+    """The fields a PATCH body actually gave, in declaration order (null counts as given, and
+    is then validated)."""
+    given = body.model_fields_set
+    return {name: getattr(body, name) for name in type(body).model_fields if name in given}

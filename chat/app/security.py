@@ -1,11 +1,14 @@
 """Request guards of §12, as one pure-ASGI middleware so they hold for every route.
 
 * Access token (§12.1): when ``settings.access_token`` (``KITH_TOKEN``) is set, every
-  request needs it: ``Authorization: Bearer <token>`` or the ``kith_token`` cookie. A
-  browser logs in once by opening ``/?token=<token>``: the server answers 303 to the
+  API request (``/api/...``, ``/docs``, ``/openapi.json``) needs it:
+  ``Authorization: Bearer <token>`` (the UI asks for it once and keeps it in
+  sessionStorage) or the ``kith_token`` cookie. A browser can also log in by opening
+  ``/?token=<token>`` (the URL ``kith serve`` prints): the server answers 303 to the
   same page without the query and sets the cookie (HttpOnly, SameSite=Strict). The
   token is stripped from the request before anything (the access log included) sees
-  it, and compared with ``hmac.compare_digest``.
+  it, and compared with ``hmac.compare_digest``. The UI's static files hold no data
+  and load without the token, so the UI can ask for it.
 * Cross-site forgery (§12.4): a state-changing request (POST, PUT, PATCH, DELETE)
   with a cross-site ``Origin`` is refused (403); its body must be JSON (415 otherwise).
   The one exception is the card upload, which may be ``multipart/form-data`` when it
@@ -114,7 +117,7 @@ class SecurityMiddleware:
             if login is not None:
                 await self._login(scope, send, login, token)
                 return
-            if not self._authorized(headers, token):
+            if _protected(scope["path"]) and not self._authorized(headers, token):
                 await _reply(
                     send,
                     401,
@@ -205,6 +208,10 @@ class SecurityMiddleware:
             f"{media or 'this content type'} is not accepted; send application/json",
             "body",
         )
+
+
+def _protected(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/") or path in ("/docs", "/openapi.json")
 
 
 def _same_origin(origin: str, host: str) -> bool:

@@ -66,7 +66,7 @@ function editor(bot) {
       } else {
         saved = await post("/api/bots", next);
       }
-      notify(`Saved ${saved.name}.`);
+      notify(bot ? `Saved ${saved.name}.` : `Created ${saved.name}.`);
       await loadBots();
       if (bot) {
         showBot(saved.id);
