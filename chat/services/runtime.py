@@ -13,30 +13,48 @@ Conflict 409) and nothing is appended when one is raised.
 
 Bus events (`chat.services.bus.BusEvent`, ``type`` / ``chat_id`` / ``data``):
 
-* ``token``   {turn_id, message_id (temporary until stored), bot_id, text}
-* ``message`` the stored message (as in `transcript`)
-* ``turn``    {id, chat_id, status, error, message_ids}
+* ``token``   {turn_id, message_id (the id the reply will be stored under), bot_id, text}
+* ``message`` the stored (or edited, deleted, chosen) message, shaped as in `transcript`
+* ``turn``    {id, chat_id, status, error, message_ids, ...} as `get_turn`
 * ``state``   {event_ids, kinds} after every write
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chat.config import Settings
+from chat.db.migrate import apply_migrations
+from chat.errors import Conflict, NotFound
+from chat.eventlog.log import NewEvent
+from chat.services import bots as bot_service
+from chat.services import chats as chat_service
+from chat.services import snapshot as snapshots
+from chat.services.bus import EventBus
+from chat.services.ids import new_id
+from chat.services.turnplan import queued_payload
+from chat.services.turns import TurnWorker
+from chat.services.writer import Build, ReaderPool, Writer, Written
+from chat.state import chats as chat_state
+from chat.state import entities as entity_state
+from chat.state.manual_edit import prepare_manual_edit
 
 if TYPE_CHECKING:
     from chat.llm.base import Backend
-    from chat.services.bus import EventBus
     from chat.services.retrieval import Embedder
     from chat.services.snapshot import ColdLoadReport
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 DB_FILE_NAME = "kith.db"
+RESTART_REASON = "Kith stopped while this turn was running; retry it"
 
 
 class Runtime:
@@ -56,51 +74,150 @@ class Runtime:
         embedder: Embedder | None = None,
         force_rebuild: bool = False,
     ) -> None:
-        raise NotImplementedError
+        self.settings = settings
+        self.clock = clock or snapshots.utc_now
+        self.embedder = embedder
+        self.force_rebuild = force_rebuild
+        self._backend = backend
+        self._owns_backend = backend is None
+        self._bus = EventBus()
+        self._writer: Writer | None = None
+        self._readers: ReaderPool | None = None
+        self._worker = TurnWorker(self)
+        self._snapshot_task: asyncio.Task[None] | None = None
+        self.started = False
 
     # --- life cycle ---------------------------------------------------------------------
 
     @property
     def db_path(self) -> Path:
         """The SQLite file of this data directory."""
-        raise NotImplementedError
+        return Path(self.settings.data_dir) / DB_FILE_NAME
 
     @property
     def backend(self) -> Backend:
         """The model backend (available after `start`)."""
-        raise NotImplementedError
+        if self._backend is None:
+            raise RuntimeError("the runtime has not started")
+        return self._backend
 
     @property
     def bus(self) -> EventBus:
         """Pub/sub of token, message, turn and state events (`bus.subscribe(chat_id=None)`)."""
-        raise NotImplementedError
+        return self._bus
+
+    def now(self) -> datetime:
+        return self.clock()
 
     async def start(self) -> ColdLoadReport:
         """Migrate, cold-load the projections (§10.6), create the backend, start the worker.
 
         Turns a previous process left queued are queued again; turns it left running
-        are marked failed ("interrupted by a restart") so they can be retried.
+        are marked failed so they can be retried.
         """
-        raise NotImplementedError
+        Path(self.settings.data_dir).mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(apply_migrations, self.db_path)
+        self._writer = Writer(self.db_path)
+        self._readers = ReaderPool(self.db_path)
+        report = await self._writer.call(
+            lambda conn: snapshots.cold_load(
+                conn, self.settings.data_dir, force_rebuild=self.force_rebuild
+            )
+        )
+        if self._backend is None:
+            from chat.llm.registry import create_backend
+
+            self._backend = await asyncio.to_thread(create_backend, self.settings)
+        self.started = True
+        await self._recover_turns()
+        return report
+
+    async def _recover_turns(self) -> None:
+        rows = await self.read(
+            lambda conn: conn.execute(
+                "SELECT id, chat_id, status FROM turns WHERE status IN ('queued', 'running')"
+                " ORDER BY updated_event_id"
+            ).fetchall()
+        )
+        for turn_id, chat_id, status in rows:
+            if status == "running":
+                payload = {"id": turn_id, "reason": RESTART_REASON, "cancelled": True}
+                await self.commit(
+                    lambda conn, p=payload, t=turn_id, c=chat_id: [
+                        NewEvent("turn_failed", p, chat_id=c, turn_id=t)
+                    ],
+                    chat_id,
+                )
+            else:
+                self._worker.enqueue(chat_id, turn_id)
 
     async def stop(self) -> None:
-        """Cancel running turns (marked failed, cancelled), wait for them, close everything."""
-        raise NotImplementedError
+        """Cancel running turns (they end failed, cancelled), wait for them, close everything."""
+        if not self.started:
+            return
+        self.started = False
+        await self._worker.stop()
+        if self._snapshot_task is not None:
+            await asyncio.gather(self._snapshot_task, return_exceptions=True)
+        self._bus.close()
+        if self._owns_backend and self._backend is not None:
+            await self._backend.aclose()
+        if self._writer is not None:
+            self._writer.close()
+        if self._readers is not None:
+            self._readers.close()
 
     async def set_backend(self, backend: Backend) -> None:
         """Swap the backend (settings page); running turns finish on the old one."""
-        raise NotImplementedError
+        old, self._backend = self._backend, backend
+        if old is not None and self._owns_backend and old is not backend:
+            await old.aclose()
+        self._owns_backend = True
+
+    def update_settings(self, settings: Settings) -> None:
+        """Use new settings from now on (the data directory cannot change)."""
+        self.settings = settings
 
     @contextmanager
     def reader(self) -> Iterator[sqlite3.Connection]:
         """A read connection from a small pool; never use it to write."""
-        raise NotImplementedError
-        yield  # pragma: no cover
+        if self._readers is None:
+            raise RuntimeError("the runtime has not started")
+        with self._readers.connection() as conn:
+            yield conn
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` with a reader connection off the event loop."""
+
+        def run() -> T:
+            with self.reader() as conn:
+                return fn(conn)
+
+        return await asyncio.to_thread(run)
+
+    def _read_now(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self.reader() as conn:
+            return fn(conn)
+
+    async def commit(self, build: Build, chat_id: str | None = None) -> Written:
+        """Append what ``build(conn)`` returns and project it, atomically, on the writer thread."""
+        if self._writer is None:
+            raise RuntimeError("the runtime has not started")
+        written = await self._writer.commit(build)
+        if written.ids:
+            self._bus.publish("state", {"event_ids": written.ids, "kinds": written.kinds}, chat_id)
+        return written
 
     async def wait_idle(self, chat_id: str | None = None, timeout: float = 30.0) -> None:
         """Wait until no turn is queued or running (in ``chat_id``, or anywhere) and the
         background snapshot, if any, is written. For tests and the CLI."""
-        raise NotImplementedError
+
+        async def settle() -> None:
+            await self._worker.wait_idle(chat_id)
+            while self._snapshot_task is not None and not self._snapshot_task.done():
+                await asyncio.gather(self._snapshot_task, return_exceptions=True)
+
+        await asyncio.wait_for(settle(), timeout)
 
     # --- bots (§3) ----------------------------------------------------------------------
 
@@ -109,22 +226,32 @@ class Runtime:
 
         Raises ValidationFailed naming the field, Conflict when the id is taken.
         """
-        raise NotImplementedError
+        chosen: list[str] = []
+
+        def build(conn: sqlite3.Connection) -> list[NewEvent]:
+            events = bot_service.author_events(conn, fields)
+            chosen.append(events[0].payload["id"])
+            return events
+
+        await self.commit(build)
+        return self.get_bot(chosen[0])
 
     async def revise_bot(self, bot_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Append ``bot_revised``; return the bot. NotFound, ValidationFailed."""
-        raise NotImplementedError
+        await self.commit(lambda conn: bot_service.revise_events(conn, bot_id, changes))
+        return self.get_bot(bot_id)
 
     async def retire_bot(self, bot_id: str) -> None:
-        """Append ``bot_retired``; its history stays. NotFound when unknown or already retired."""
-        raise NotImplementedError
+        """Append ``bot_retired``; its history stays. NotFound when unknown, Conflict when
+        already retired."""
+        await self.commit(lambda conn: bot_service.retire_events(conn, bot_id))
 
     def get_bot(self, bot_id: str) -> dict[str, Any]:
-        """The bot, or NotFound."""
-        raise NotImplementedError
+        """The bot (retired ones too, with ``retired: true``), or NotFound."""
+        return self._read_now(lambda conn: bot_service.require_bot(conn, bot_id))
 
     def list_bots(self, *, include_retired: bool = False) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        return self._read_now(lambda conn: entity_state.list_bots(conn, include_retired=include_retired))
 
     # --- chats (§4.1) -------------------------------------------------------------------
 
@@ -133,22 +260,38 @@ class Runtime:
 
         Returns {id, title, bot_ids}. NotFound for an unknown or retired bot.
         """
-        raise NotImplementedError
+        chat_id = new_id("chat")
+        await self.commit(lambda conn: chat_service.create_events(conn, chat_id, bot_ids, title), chat_id)
+        chat = self.get_chat(chat_id)
+        return {"id": chat["id"], "title": chat["title"], "bot_ids": chat["bot_ids"]}
 
     def get_chat(self, chat_id: str) -> dict[str, Any]:
         """{id, title, bot_ids, created_at}, or NotFound."""
-        raise NotImplementedError
+        return self._read_now(lambda conn: chat_service.require_chat(conn, chat_id))
 
     def list_chats(self) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        return self._read_now(chat_state.list_chats)
 
     def transcript(self, chat_id: str, *, include_hidden: bool = False) -> list[dict[str, Any]]:
-        """Messages oldest first: {id, chat_id, author, text, created_at, turn_id, alt_group,
-        chosen, edited, deleted, alternatives: [ids], alt_index}. NotFound for an unknown chat."""
-        raise NotImplementedError
+        """Messages oldest first: {id, chat_id, author, text, created_at, turn_id, event_id,
+        alt_group, chosen, edited, deleted, alternatives: [ids], alt_index}. NotFound for an
+        unknown chat. ``include_hidden`` adds unchosen alternatives and deleted messages."""
+
+        def load(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            chat_service.require_chat(conn, chat_id)
+            messages = chat_state.transcript(conn, chat_id, include_hidden=include_hidden)
+            return chat_service.with_alternatives(conn, messages)
+
+        return self._read_now(load)
 
     def get_message(self, message_id: str) -> dict[str, Any]:
-        raise NotImplementedError
+        """One message shaped as in `transcript`, or NotFound."""
+        return self._read_now(lambda conn: self.message_view(conn, message_id))
+
+    @staticmethod
+    def message_view(conn: sqlite3.Connection, message_id: str) -> dict[str, Any]:
+        message = chat_service.require_message(conn, message_id)
+        return chat_service.with_alternatives(conn, [message])[0]
 
     # --- turns (§4.2–§4.7) --------------------------------------------------------------
 
@@ -157,50 +300,181 @@ class Runtime:
 
         Returns (message, turn_id) before any model call. NotFound, ValidationFailed.
         """
-        raise NotImplementedError
+        message_id, turn_id = new_id("msg"), new_id("turn")
+
+        def build(conn: sqlite3.Connection) -> list[NewEvent]:
+            chat_service.require_chat(conn, chat_id)
+            checked = chat_service.check_text(text)
+            message = {"id": message_id, "chat_id": chat_id, "author": "you", "text": checked}
+            queued = {"id": turn_id, "chat_id": chat_id, "kind": "message", "user_message_id": message_id}
+            return [
+                NewEvent("message_posted", message, chat_id=chat_id, turn_id=turn_id, actor="user"),
+                NewEvent("turn_queued", queued, chat_id=chat_id, turn_id=turn_id, actor="user"),
+            ]
+
+        await self.commit(build, chat_id)
+        message = self.get_message(message_id)
+        self._bus.publish("message", message, chat_id)
+        await self.publish_turn(turn_id)
+        self._worker.enqueue(chat_id, turn_id)
+        return message, turn_id
 
     def get_turn(self, turn_id: str) -> dict[str, Any]:
         """{id, chat_id, kind, status, error, message_ids, user_message_id, created_at}."""
-        raise NotImplementedError
+        turn = self._read_now(lambda conn: chat_state.get_turn(conn, turn_id))
+        if turn is None:
+            raise NotFound(f"no turn with id {turn_id!r}", field="turn_id")
+        return turn
 
     def get_prompt(self, turn_id: str) -> list[dict[str, Any]]:
         """The ``prompt_recorded`` payloads of the turn (§8.4), oldest first, each with
         ``event_id``. NotFound for an unknown turn."""
-        raise NotImplementedError
+        self.get_turn(turn_id)
+        rows = self._read_now(
+            lambda conn: conn.execute(
+                "SELECT id, payload FROM events WHERE kind = 'prompt_recorded' AND turn_id = ?"
+                " ORDER BY id",
+                (turn_id,),
+            ).fetchall()
+        )
+        import json
+
+        return [{"event_id": row[0], **json.loads(row[1])} for row in rows]
+
+    async def publish_turn(self, turn_id: str) -> None:
+        turn = await self.read(lambda conn: chat_state.get_turn(conn, turn_id))
+        if turn is not None:
+            self._bus.publish("turn", turn, turn["chat_id"])
 
     async def retry_turn(self, turn_id: str) -> str:
         """Queue a failed turn again (same id). Conflict unless it failed."""
-        raise NotImplementedError
+        holder: list[str] = []
+
+        def build(conn: sqlite3.Connection) -> list[NewEvent]:
+            turn = chat_state.get_turn(conn, turn_id)
+            if turn is None:
+                raise NotFound(f"no turn with id {turn_id!r}", field="turn_id")
+            if turn["status"] != "failed":
+                raise Conflict(f"only a failed turn can be retried; this one is {turn['status']}")
+            previous = queued_payload(conn, turn_id)
+            payload = {**previous, "kind": "retry"}
+            holder.append(turn["chat_id"])
+            return [NewEvent("turn_queued", payload, chat_id=turn["chat_id"], turn_id=turn_id, actor="user")]
+
+        await self.commit(build)
+        await self.publish_turn(turn_id)
+        self._worker.enqueue(holder[0], turn_id)
+        return turn_id
 
     async def cancel_turn(self, turn_id: str) -> dict[str, Any]:
         """Stop a running or queued turn; it ends failed with ``cancelled``. Conflict when it
-        is already finished. Returns the turn as it stands."""
-        raise NotImplementedError
+        is already finished. Returns the turn as it stands (still ``running`` until the
+        stream stops; a ``turn`` event follows)."""
+        turn = self.get_turn(turn_id)
+        if turn["status"] not in ("queued", "running"):
+            raise Conflict(f"the turn is {turn['status']}; only a queued or running turn can be stopped")
+        await self._cancel(turn_id, turn["chat_id"], wait=False)
+        return self.get_turn(turn_id)
+
+    async def _cancel(self, turn_id: str, chat_id: str, *, wait: bool) -> None:
+        event = self._worker.running.get(turn_id)
+        if event is not None:
+            event.set()
+            if wait:
+                while turn_id in self._worker.running:
+                    await asyncio.sleep(0.005)
+            return
+        self._worker.dequeue(turn_id)
+        payload = {"id": turn_id, "reason": "stopped by the user before it started", "cancelled": True}
+
+        def build(conn: sqlite3.Connection) -> list[NewEvent]:
+            turn = chat_state.get_turn(conn, turn_id)
+            if turn is None or turn["status"] != "queued":
+                return []
+            return [NewEvent("turn_failed", payload, chat_id=chat_id, turn_id=turn_id)]
+
+        await self.commit(build, chat_id)
+        await self.publish_turn(turn_id)
 
     async def regenerate(self, chat_id: str) -> str:
         """Queue a turn that writes a new alternative for the last bot reply (§4.4).
 
-        Conflict when the chat has no bot reply to regenerate."""
-        raise NotImplementedError
+        Conflict when the chat's last message is not a bot reply."""
+        turn_id = new_id("turn")
+
+        def build(conn: sqlite3.Connection) -> list[NewEvent]:
+            chat_service.require_chat(conn, chat_id)
+            last = chat_state.transcript(conn, chat_id, limit=1)
+            if not last or last[0]["author"] == "you":
+                raise Conflict("there is no bot reply to regenerate: the last message is yours")
+            payload = {
+                "id": turn_id,
+                "chat_id": chat_id,
+                "kind": "regenerate",
+                "regenerate_group": last[0]["alt_group"],
+            }
+            return [NewEvent("turn_queued", payload, chat_id=chat_id, turn_id=turn_id, actor="user")]
+
+        await self.commit(build, chat_id)
+        await self.publish_turn(turn_id)
+        self._worker.enqueue(chat_id, turn_id)
+        return turn_id
+
+    async def _message_change(self, build: Build, message_id: str) -> dict[str, Any]:
+        chat_id = self._read_now(lambda conn: chat_service.require_message(conn, message_id))["chat_id"]
+        await self.commit(build, chat_id)
+        message = self.get_message(message_id)
+        self._bus.publish("message", message, chat_id)
+        return message
 
     async def choose_alternative(self, message_id: str) -> dict[str, Any]:
         """Make ``message_id`` the standing alternative of its group; return it."""
-        raise NotImplementedError
+        return await self._message_change(
+            lambda conn: chat_service.choose_events(conn, message_id), message_id
+        )
 
     async def edit_message(self, message_id: str, text: str) -> dict[str, Any]:
         """Append ``message_edited``; return the message. NotFound, ValidationFailed."""
-        raise NotImplementedError
+        return await self._message_change(
+            lambda conn: chat_service.edit_events(conn, message_id, text), message_id
+        )
 
     async def delete_message(self, message_id: str) -> None:
         """Append ``message_deleted``. NotFound (also when already deleted)."""
-        raise NotImplementedError
+        await self._message_change(lambda conn: chat_service.delete_events(conn, message_id), message_id)
 
     async def rewind(self, chat_id: str, before_message_id: str) -> list[str]:
         """Revert every turn holding ``before_message_id`` or a later message (§4.6).
 
-        Running and queued turns of the chat are cancelled first. Returns the reverted
+        Running and queued turns of the chat are stopped first. Returns the reverted
         turn ids (empty when there is nothing to revert; nothing is appended then)."""
-        raise NotImplementedError
+
+        def check(conn: sqlite3.Connection) -> None:
+            chat_service.require_chat(conn, chat_id)
+            message = chat_service.require_message(conn, before_message_id)
+            if message["chat_id"] != chat_id:
+                raise NotFound(
+                    f"message {before_message_id!r} is not in chat {chat_id!r}", field="before_message_id"
+                )
+
+        self._read_now(check)
+        for turn_id in self._worker.turns_of(chat_id):
+            await self._cancel(turn_id, chat_id, wait=True)
+        await self._worker.wait_idle(chat_id)
+        reverted: list[str] = []
+
+        def build(conn: sqlite3.Connection) -> list[NewEvent]:
+            message = chat_service.require_message(conn, before_message_id)
+            reverted.extend(chat_service.turns_from(conn, chat_id, message))
+            if not reverted:
+                return []
+            payload = {"chat_id": chat_id, "turn_ids": reverted, "before_message_id": before_message_id}
+            return [NewEvent("turns_reverted", payload, chat_id=chat_id, actor="user")]
+
+        await self.commit(build, chat_id)
+        for turn_id in reverted:
+            await self.publish_turn(turn_id)
+        return list(reverted)
 
     # --- manual edits (§6) --------------------------------------------------------------
 
@@ -214,10 +488,49 @@ class Runtime:
     ) -> dict[str, Any]:
         """Append a ``manual_edit`` by the user (pins the field); return its payload with
         ``event_id``. NotFound / ValidationFailed name what is wrong."""
-        raise NotImplementedError
+        holder: list[dict[str, Any]] = []
+
+        def build(conn: sqlite3.Connection) -> list[NewEvent]:
+            payload = prepare_manual_edit(conn, target_type, target_id, field, value, action=action)
+            holder.append(payload)
+            return [NewEvent("manual_edit", payload, actor="user")]
+
+        written = await self.commit(build)
+        return {**holder[0], "event_id": written.ids[0]}
 
     # --- snapshots (§10.4–§10.5) --------------------------------------------------------
 
     async def take_snapshot(self, kind: str = "manual") -> Path:
-        """Write a snapshot of the projections now."""
-        raise NotImplementedError
+        """Write a snapshot of the projections now (from a consistent read)."""
+        return await self.read(
+            lambda conn: snapshots.take_snapshot(
+                conn,
+                data_dir=self.settings.data_dir,
+                kind=kind,
+                clock=self.clock,
+                keep=self.settings.snapshot_keep,
+            )
+        )
+
+    def snapshot_check(self) -> None:
+        """Start the periodic snapshot check (§10.4) in the background, one at a time."""
+        if self._snapshot_task is not None and not self._snapshot_task.done():
+            return
+        self._snapshot_task = asyncio.create_task(self._periodic_snapshot())
+
+    async def _periodic_snapshot(self) -> None:
+        every = timedelta(minutes=self.settings.snapshot_every_minutes)
+        try:
+            due = await self.read(
+                lambda conn: snapshots.should_take_periodic_snapshot(
+                    conn,
+                    self.settings.data_dir,
+                    clock=self.clock,
+                    every_events=self.settings.snapshot_every_events,
+                    every=every,
+                )
+            )
+            if due:
+                await self.take_snapshot("periodic")
+        except Exception:  # noqa: BLE001 - a failed snapshot must never fail a turn
+            log.exception("periodic snapshot failed")

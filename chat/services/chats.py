@@ -1,0 +1,182 @@
+"""Chats and their messages (§4.1, §4.4–§4.6): checks, then the events to append.
+
+Like `bots`, the ``*_events`` functions run inside the writer's transaction and
+either refuse with a clear error or return events. Reading helpers shape the
+transcript the API and the UI show, with each message's alternatives.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from typing import Any
+
+from chat.errors import NotFound, ValidationFailed
+from chat.eventlog.log import NewEvent
+from chat.services.bots import require_bot
+from chat.services.ids import new_id
+from chat.state import chats as chat_state
+from chat.state.entities import get_entity
+
+MAX_MESSAGE_CHARS = 20_000
+MAX_TITLE_CHARS = 200
+USER_ID = "you"
+_TEMPLATE = re.compile(r"\{\{\s*(user|char)\s*\}\}", re.IGNORECASE)
+
+
+def user_name(conn: sqlite3.Connection) -> str:
+    """The name of the user's persona (the `you` entity), "You" by default."""
+    you = get_entity(conn, USER_ID)
+    return you["name"] if you and you["name"].strip() else "You"
+
+
+def fill_names(text: str, *, user: str, char: str) -> str:
+    """Replace ``{{user}}`` and ``{{char}}`` (any case, inner spaces allowed)."""
+    return _TEMPLATE.sub(lambda m: user if m.group(1).lower() == "user" else char, text)
+
+
+def check_text(text: Any, field: str = "text") -> str:
+    if not isinstance(text, str):
+        raise ValidationFailed(f"{field} must be a string", field=field)
+    if not text.strip():
+        raise ValidationFailed(f"{field} must not be empty", field=field)
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise ValidationFailed(
+            f"{field} is {len(text)} characters; the limit is {MAX_MESSAGE_CHARS}", field=field
+        )
+    return text
+
+
+def require_chat(conn: sqlite3.Connection, chat_id: str) -> dict[str, Any]:
+    chat = chat_state.get_chat(conn, chat_id)
+    if chat is None:
+        raise NotFound(f"no chat with id {chat_id!r}", field="chat_id")
+    return chat
+
+
+def require_message(conn: sqlite3.Connection, message_id: str) -> dict[str, Any]:
+    message = chat_state.get_message(conn, message_id)
+    if message is None:
+        raise NotFound(f"no message with id {message_id!r}", field="message_id")
+    return message
+
+
+def create_events(
+    conn: sqlite3.Connection, chat_id: str, bot_ids: Any, title: str | None
+) -> list[NewEvent]:
+    """``chat_created`` and each bot's kickoff prose as its first message (§4.1)."""
+    if not isinstance(bot_ids, list) or not bot_ids:
+        raise ValidationFailed("bot_ids must list at least one bot", field="bot_ids")
+    if len(set(bot_ids)) != len(bot_ids):
+        raise ValidationFailed("bot_ids must not repeat a bot", field="bot_ids")
+    bots = [require_bot(conn, str(bot_id), active=True) for bot_id in bot_ids]
+    if title is None or (isinstance(title, str) and not title.strip()):
+        title = "Chat with " + _names(bot["name"] for bot in bots)
+        title = title if len(title) <= MAX_TITLE_CHARS else title[: MAX_TITLE_CHARS - 1] + "…"
+    elif not isinstance(title, str) or len(title) > MAX_TITLE_CHARS:
+        raise ValidationFailed(f"title must be text of at most {MAX_TITLE_CHARS} characters", field="title")
+    events = [
+        NewEvent(
+            "chat_created",
+            {"id": chat_id, "title": title.strip(), "bot_ids": [b["id"] for b in bots]},
+            chat_id=chat_id,
+            actor="user",
+        )
+    ]
+    you = user_name(conn)
+    for bot in bots:
+        prose = fill_names(bot["kickoff_prose"], user=you, char=bot["name"]).strip()
+        if prose:
+            payload = {"id": new_id("msg"), "chat_id": chat_id, "author": bot["id"], "text": prose}
+            events.append(NewEvent("message_posted", payload, chat_id=chat_id, actor="system"))
+    return events
+
+
+def _names(names: Any) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def edit_events(conn: sqlite3.Connection, message_id: str, text: Any) -> list[NewEvent]:
+    message = require_message(conn, message_id)
+    if message["deleted"]:
+        raise NotFound(f"message {message_id!r} was deleted", field="message_id")
+    text = check_text(text)
+    if text == message["text"]:
+        return []
+    payload = {"id": message_id, "text": text, "previous": message["text"]}
+    return [NewEvent("message_edited", payload, chat_id=message["chat_id"], actor="user")]
+
+
+def delete_events(conn: sqlite3.Connection, message_id: str) -> list[NewEvent]:
+    message = require_message(conn, message_id)
+    if message["deleted"]:
+        raise NotFound(f"message {message_id!r} is already deleted", field="message_id")
+    return [NewEvent("message_deleted", {"id": message_id}, chat_id=message["chat_id"], actor="user")]
+
+
+def choose_events(conn: sqlite3.Connection, message_id: str) -> list[NewEvent]:
+    message = require_message(conn, message_id)
+    if message["deleted"]:
+        raise NotFound(f"message {message_id!r} was deleted", field="message_id")
+    if message["chosen"]:
+        return []
+    payload = {"alt_group": message["alt_group"], "message_id": message_id}
+    return [NewEvent("alternative_chosen", payload, chat_id=message["chat_id"], actor="user")]
+
+
+def turns_from(conn: sqlite3.Connection, chat_id: str, message: dict[str, Any]) -> list[str]:
+    """Turns of the chat holding ``message`` or anything logged after it, not yet reverted."""
+    rows = conn.execute(
+        "SELECT DISTINCT turn_id FROM events WHERE chat_id = ? AND id >= ? AND turn_id IS NOT NULL"
+        " ORDER BY id",
+        (chat_id, message["event_id"]),
+    ).fetchall()
+    candidates = [row[0] for row in rows]
+    if message["turn_id"] and message["turn_id"] not in candidates:
+        candidates.insert(0, message["turn_id"])
+    if not candidates:
+        return []
+    marks = ",".join("?" for _ in candidates)
+    live = {
+        row[0]
+        for row in conn.execute(
+            f"SELECT id FROM turns WHERE id IN ({marks}) AND status != 'reverted'",  # noqa: S608
+            candidates,
+        )
+    }
+    return [turn_id for turn_id in candidates if turn_id in live]
+
+
+def with_alternatives(conn: sqlite3.Connection, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add ``alternatives`` (ids in the message's group, oldest first) and ``alt_index``."""
+    groups = {m["alt_group"] for m in messages}
+    siblings: dict[str, list[str]] = {}
+    if groups:
+        wanted = list(groups)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" for _ in chunk)
+            for group, message_id in conn.execute(
+                f"SELECT alt_group, id FROM messages WHERE alt_group IN ({marks})"  # noqa: S608
+                " AND deleted = 0 ORDER BY event_id",
+                chunk,
+            ):
+                siblings.setdefault(group, []).append(message_id)
+    shaped = []
+    for message in messages:
+        ids = siblings.get(message["alt_group"], [message["id"]])
+        shaped.append(
+            {
+                **message,
+                "alternatives": ids,
+                "alt_index": ids.index(message["id"]) if message["id"] in ids else 0,
+            }
+        )
+    return shaped
+
+
+def bot_ids_of(chat: dict[str, Any]) -> list[str]:
+    ids = chat["bot_ids"]
+    return json.loads(ids) if isinstance(ids, str) else list(ids)

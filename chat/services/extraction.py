@@ -1,0 +1,311 @@
+"""State extraction after a turn (§5.5): ask once, then trust nothing.
+
+One `complete_json` call proposes entities, edge changes, memories, world
+facts and a scene change. Model output is untrusted, so every item is checked
+against the current state: ids are slugged and must exist (an edge needs both
+ends, a memory a bot of the chat as owner), numbers are clamped (affinity and
+trust move at most ±10 per edge per turn in total, importance 1..10), pinned
+fields (§6.2) are left alone. What survives becomes ordinary events carrying
+the turn id with actor "model"; everything refused is logged as a
+``proposal_dropped`` event saying why.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from chat.errors import KithError
+from chat.eventlog.log import NewEvent
+from chat.eventlog.schemas import ENTITY_KINDS, validate_payload
+from chat.llm.schemas import ExtractionProposal
+from chat.llm.types import ChatMessage, JsonRequest
+from chat.services.cards.ids import slugify
+from chat.services.ids import new_id
+from chat.state.edges import edge_key, get_edge
+from chat.state.entities import get_entity, list_entities
+from chat.state.manual_edit import is_pinned
+from chat.state.world import get_fact, get_scene
+
+MAX_DELTA = 10
+MAX_KNOWN_ENTITIES = 60
+
+
+@dataclass
+class Extraction:
+    """The events to append and how much importance each bot's new memories add up to."""
+
+    events: list[NewEvent] = field(default_factory=list)
+    importance: dict[str, int] = field(default_factory=dict)
+    accepted: int = 0
+    dropped: int = 0
+
+
+def extraction_request(
+    conn: sqlite3.Connection,
+    *,
+    chat_id: str,
+    bots: list[dict[str, Any]],
+    user_name: str,
+    user_text: str,
+    replies: list[tuple[dict[str, Any], str]],
+) -> JsonRequest:
+    """The prompt asking the model what this exchange changed in the world."""
+    known = list_entities(conn)[-MAX_KNOWN_ENTITIES:]
+    entity_lines = "\n".join(f"- {e['id']}: {e['name']} ({e['kind']})" for e in known)
+    bot_lines = ", ".join(f"{b['id']} ({b['name']})" for b in bots)
+    exchange = [f"{user_name}: {user_text}"] + [f"{bot['name']}: {text}" for bot, text in replies]
+    system = (
+        "You keep the world state of a story consistent. Read the exchange and answer with one "
+        "JSON object with the keys entities, edges, memories, world and scene:\n"
+        "- entities: new or changed people, places, things ({id, kind, name, description, "
+        f"aliases, facts}}); kind is one of {', '.join(ENTITY_KINDS)}.\n"
+        "- edges: how one entity's feelings toward another changed ({src, dst, label, "
+        "affinity_delta, trust_delta, notes}); deltas are small whole numbers from -10 to 10.\n"
+        "- memories: what each bot will remember ({owner, text, kind, importance 1-10, about}).\n"
+        "- world: facts that changed ({key, value}); scene: {location, present}.\n"
+        f"Use these ids. The user is 'you'. Bots: {bot_lines}.\nKnown entities:\n{entity_lines}\n"
+        "Leave a list empty when nothing changed."
+    )
+    return JsonRequest(
+        messages=[ChatMessage("system", system), ChatMessage("user", "\n".join(exchange))],
+        schema=ExtractionProposal,
+        purpose="extraction",
+        context={
+            "bot_ids": [b["id"] for b in bots],
+            "bot_names": {b["id"]: b["name"] for b in bots},
+            "user_text": user_text,
+            "chat_id": chat_id,
+            "user_name": user_name,
+        },
+    )
+
+
+class _Checker:
+    """Turns one proposal into events, dropping (and logging) what does not hold."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, chat_id: str, turn_id: str, bots: list[dict[str, Any]]
+    ) -> None:
+        self.conn = conn
+        self.chat_id = chat_id
+        self.turn_id = turn_id
+        self.bot_ids = [b["id"] for b in bots]
+        self.aliases = {b["name"].lower(): b["id"] for b in bots}
+        self.aliases.update({b["id"]: b["id"] for b in bots})
+        self.new_entities: set[str] = set()
+        self.deltas: dict[tuple[str, str], list[int]] = {}
+        self.result = Extraction()
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def event(self, kind: str, payload: dict[str, Any]) -> None:
+        try:
+            payload = validate_payload(kind, payload)
+        except KithError as exc:
+            self.drop(exc.message, payload)
+            return
+        self.result.events.append(
+            NewEvent(kind, payload, chat_id=self.chat_id, turn_id=self.turn_id, actor="model")
+        )
+        self.result.accepted += 1
+
+    def drop(self, reason: str, proposal: Any) -> None:
+        self.result.events.append(
+            NewEvent(
+                "proposal_dropped",
+                {"reason": reason[:1000], "proposal": proposal},
+                chat_id=self.chat_id,
+                turn_id=self.turn_id,
+                actor="model",
+            )
+        )
+        self.result.dropped += 1
+
+    def entity_id(self, raw: str) -> str:
+        text = raw.strip()
+        return self.aliases.get(text.lower()) or ("you" if text.lower() in ("you", "user") else slugify(text))
+
+    def exists(self, entity_id: str) -> bool:
+        return entity_id in self.new_entities or get_entity(self.conn, entity_id) is not None
+
+    # -- items -------------------------------------------------------------------------
+
+    def entity(self, item: dict[str, Any]) -> None:
+        raw_id = str(item.get("id") or item.get("name") or "").strip()
+        if not raw_id:
+            self.drop("an entity needs an id or a name", item)
+            return
+        entity_id = self.entity_id(raw_id)
+        kind = item.get("kind") if item.get("kind") in ENTITY_KINDS else "other"
+        current = get_entity(self.conn, entity_id)
+        if current is None and entity_id not in self.new_entities:
+            if kind in ("bot", "you"):
+                kind = "other"
+            name = (item.get("name") or "").strip()[:120] or entity_id.replace("-", " ").title()
+            payload = {
+                "id": entity_id,
+                "kind": kind,
+                "name": name,
+                "aliases": [a[:120] for a in item.get("aliases", []) if a.strip()][:30],
+                "description": item.get("description", "")[:20_000],
+                "facts": _facts(item.get("facts", {})),
+            }
+            before = self.result.accepted
+            self.event("entity_added", payload)
+            if self.result.accepted > before:
+                self.new_entities.add(entity_id)
+            return
+        if current is None:
+            return  # proposed twice in one turn: the first one stands
+        changes: dict[str, Any] = {}
+        wanted = {
+            "name": (item.get("name") or "").strip()[:120] or None,
+            "description": item.get("description") or None,
+            "aliases": [a[:120] for a in item.get("aliases", []) if a.strip()][:30] or None,
+            "facts": _facts(item.get("facts", {})) or None,
+            "kind": kind if item.get("kind") in ENTITY_KINDS and current["kind"] not in ("bot", "you")
+            and kind not in ("bot", "you") else None,
+        }
+        for name, value in wanted.items():
+            if value is None or value == current[name]:
+                continue
+            if is_pinned(self.conn, "entity", entity_id, name):
+                self.drop(f"entity {entity_id}.{name} is pinned by a manual edit", {name: value})
+                continue
+            changes[name] = value
+        if changes:
+            self.event("entity_updated", {"id": entity_id, **changes})
+
+    def edge(self, item: dict[str, Any]) -> None:
+        src, dst = self.entity_id(item["src"]), self.entity_id(item["dst"])
+        if src == dst:
+            self.drop("an edge needs two different entities", item)
+            return
+        missing = [e for e in (src, dst) if not self.exists(e)]
+        if missing:
+            self.drop(f"unknown entity id(s): {', '.join(missing)}", item)
+            return
+        used = self.deltas.setdefault((src, dst), [0, 0])
+        payload: dict[str, Any] = {"src": src, "dst": dst}
+        key = edge_key(src, dst)
+        for index, name in enumerate(("affinity", "trust")):
+            delta = int(item.get(f"{name}_delta") or 0)
+            if delta and is_pinned(self.conn, "edge", key, name):
+                self.drop(f"edge {key}.{name} is pinned by a manual edit", {f"{name}_delta": delta})
+                delta = 0
+            allowed = max(-MAX_DELTA - used[index], min(MAX_DELTA - used[index], delta))
+            used[index] += allowed
+            payload[f"{name}_delta"] = allowed
+        for name in ("label", "notes"):
+            value = item.get(name)
+            if value is None or not str(value).strip():
+                continue
+            if is_pinned(self.conn, "edge", key, name):
+                self.drop(f"edge {key}.{name} is pinned by a manual edit", {name: value})
+                continue
+            payload[name] = str(value).strip()[:200 if name == "label" else 20_000]
+        current = get_edge(self.conn, src, dst)
+        if current is not None:
+            for name in ("label", "notes"):
+                if payload.get(name) == current[name]:
+                    payload.pop(name)
+        unchanged = not payload["affinity_delta"] and not payload["trust_delta"] and len(payload) == 4
+        if unchanged and current is not None:
+            return  # nothing left to change
+        self.event("edge_changed", payload)
+
+    def memory(self, item: dict[str, Any]) -> None:
+        owner = self.entity_id(item.get("owner", ""))
+        if owner not in self.bot_ids:
+            self.drop(f"memory owner {item.get('owner')!r} is not a bot of this chat", item)
+            return
+        text = " ".join(str(item.get("text", "")).split())[:4000]
+        if not text:
+            self.drop("a memory needs text", item)
+            return
+        about = []
+        for raw in item.get("about", []):
+            entity_id = self.entity_id(str(raw))
+            if entity_id not in about and self.exists(entity_id):
+                about.append(entity_id)
+        kind = item.get("kind") if item.get("kind") in ("observation", "fact") else "observation"
+        importance = max(1, min(10, int(item.get("importance") or 5)))
+        before = self.result.accepted
+        self.event(
+            "memory_added",
+            {"id": new_id("mem"), "owner": owner, "text": text, "kind": kind,
+             "importance": importance, "about": about[:30]},
+        )
+        if self.result.accepted > before:
+            self.result.importance[owner] = self.result.importance.get(owner, 0) + importance
+
+    def world(self, item: dict[str, Any]) -> None:
+        key = " ".join(str(item.get("key", "")).split())[:100]
+        value = str(item.get("value", ""))[:4000]
+        if not key:
+            self.drop("a world fact needs a key", item)
+        elif is_pinned(self.conn, "world", key, "value"):
+            self.drop(f"world fact {key!r} is pinned by a manual edit", item)
+        elif get_fact(self.conn, key) != value:
+            self.event("world_fact_set", {"key": key, "value": value})
+
+    def scene(self, item: dict[str, Any]) -> None:
+        current = get_scene(self.conn, self.chat_id) or {"location": "", "present": []}
+        payload: dict[str, Any] = {"chat_id": self.chat_id}
+        location = item.get("location")
+        if location is not None and str(location).strip()[:200] != current["location"]:
+            payload["location"] = str(location).strip()[:200]
+        if item.get("present") is not None:
+            present = []
+            for raw in item["present"]:
+                entity_id = self.entity_id(str(raw))
+                if self.exists(entity_id) and entity_id not in present:
+                    present.append(entity_id)
+                elif not self.exists(entity_id):
+                    self.drop(f"unknown entity id {entity_id!r} in the scene", raw)
+            if present and present != current["present"]:
+                payload["present"] = present
+        if len(payload) > 1:
+            self.event("scene_changed", payload)
+
+
+def _facts(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k)[:100]: str(v)[:2000] for k, v in list(value.items())[:50] if str(k).strip()}
+
+
+def check_proposal(
+    conn: sqlite3.Connection,
+    proposal: ExtractionProposal,
+    *,
+    chat_id: str,
+    turn_id: str,
+    bots: list[dict[str, Any]],
+) -> Extraction:
+    """The events for what holds in ``proposal``; refused items become ``proposal_dropped``."""
+    checker = _Checker(conn, chat_id, turn_id, bots)
+    for entity in proposal.entities:
+        checker.entity(entity.model_dump())
+    for edge in proposal.edges:
+        checker.edge(edge.model_dump())
+    for memory in proposal.memories:
+        checker.memory(memory.model_dump())
+    for fact in proposal.world:
+        checker.world(fact.model_dump())
+    if proposal.scene is not None:
+        checker.scene(proposal.scene.model_dump())
+    return checker.result
+
+
+def failed_extraction(chat_id: str, turn_id: str, reason: str) -> NewEvent:
+    """The log entry for an extraction call that failed as a whole (the turn still succeeds)."""
+    return NewEvent(
+        "proposal_dropped",
+        {"reason": f"extraction failed: {reason}"[:1000], "proposal": None},
+        chat_id=chat_id,
+        turn_id=turn_id,
+        actor="model",
+    )

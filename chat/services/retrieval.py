@@ -1,0 +1,170 @@
+"""Memory retrieval (§8.3): which memories a bot recalls for the message at hand.
+
+Score = recency + importance + relevance, each in 0..1, as in Generative Agents
+(Park et al. 2023). Recency decays by 0.995 per hour since the memory was last
+retrieved; importance is the 1..10 rating over 10; relevance is SQLite FTS5's
+BM25 (scaled by the best match), averaged with cosine similarity when an
+`Embedder` is configured.
+
+Fast at any size because nothing scans every memory: the candidates are the
+best FTS matches plus the owner's most recently retrieved and most important
+memories, each read through an index (migration 0003); only those are scored.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from chat.state.memory import memory_dict
+
+DECAY_PER_HOUR = 0.995
+FTS_CANDIDATES = 200
+INDEX_CANDIDATES = 40
+MAX_QUERY_TERMS = 16
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+# Words too common to say what a message is about; matching them costs time and tells nothing.
+_STOPWORD_TEXT = (
+    """a about after again all am an and any are as at be been before being but by can could
+    did do does doing down for from had has have having he her here hers him his how i if in
+    into is it its just me more most my no nor not now of off on once only or other our out
+    over own same she should so some such than that the their them then there these they this
+    those through to too under until up very was we were what when where which while who whom
+    why will with would you your yours yourself"""
+)
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+_COLUMNS = (
+    "m.id, m.owner, m.text, m.kind, m.importance, m.about, m.turn_id, m.event_id,"
+    " m.created_at, m.last_retrieved_at"
+)
+
+
+class Embedder(Protocol):
+    """Anything that turns texts into vectors (one list of floats per text)."""
+
+    def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+def fts_query(text: str, *, max_terms: int = MAX_QUERY_TERMS) -> str | None:
+    """A safe FTS5 query for ``text``: its words, each quoted, joined with OR.
+
+    Quoting makes every word a plain string, so user text such as ``"``, ``NEAR(``,
+    ``*``, ``AND`` or parentheses can never be an FTS syntax error. Stopwords and
+    repeats are dropped and at most ``max_terms`` words are kept (the longest, which
+    say most). None when nothing is left to search for.
+    """
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(text.lower()):
+        if word in seen or word in STOPWORDS or (word.isdigit() and len(word) < 2):
+            continue
+        seen[word] = None
+    words = list(seen)
+    if not words:
+        return None
+    if len(words) > max_terms:
+        keep = set(sorted(words, key=len, reverse=True)[:max_terms])
+        words = [w for w in words if w in keep]
+    return " OR ".join(f'"{w}"' for w in words)
+
+
+def parse_time(value: str) -> datetime:
+    """Parse the log's UTC timestamps ("2024-05-01T12:00:00.000000Z")."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def recency(last_retrieved_at: str, now: datetime) -> float:
+    """0.995 ** hours since last retrieval (1.0 for now or the future)."""
+    hours = (now - parse_time(last_retrieved_at)).total_seconds() / 3600
+    return 1.0 if hours <= 0 else DECAY_PER_HOUR**hours
+
+
+def importance_score(importance: int) -> float:
+    return max(0.0, min(1.0, importance / 10))
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=False))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return 0.0 if norm == 0 else dot / norm
+
+
+def retrieve_memories(
+    conn: sqlite3.Connection,
+    owner: str,
+    query: str,
+    *,
+    now: datetime,
+    k: int = 8,
+    embedder: Embedder | None = None,
+) -> list[tuple[dict[str, Any], float]]:
+    """The ``k`` best memories of ``owner`` for ``query``, best first, with their scores."""
+    if k <= 0:
+        return []
+    candidates: dict[str, dict[str, Any]] = {}
+    bm25: dict[str, float] = {}
+    match = fts_query(query)
+    if match is not None:
+        rows = conn.execute(
+            f"SELECT {_COLUMNS}, hits.rank FROM ("
+            "  SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ?"
+            "  ORDER BY rank LIMIT ?"
+            f") AS hits JOIN memories m ON m.rowid = hits.rowid WHERE m.owner = ?",  # noqa: S608
+            (match, FTS_CANDIDATES * 4, owner),
+        ).fetchall()
+        rows.sort(key=lambda r: r[-1])
+        for row in rows[:FTS_CANDIDATES]:
+            memory = memory_dict(row[:-1])
+            candidates[memory["id"]] = memory
+            bm25[memory["id"]] = -float(row[-1])  # FTS5 rank: lower is better
+    for order in ("last_retrieved_at", "importance"):
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM memories m INDEXED BY memories_owner_{_INDEX[order]}"  # noqa: S608
+            f" WHERE m.owner = ? ORDER BY m.{order} DESC LIMIT ?",
+            (owner, INDEX_CANDIDATES),
+        ).fetchall()
+        for row in rows:
+            memory = memory_dict(row)
+            candidates.setdefault(memory["id"], memory)
+    if not candidates:
+        return []
+    relevance = _relevance(candidates, bm25, query, embedder)
+    scored = [
+        (
+            memory,
+            recency(memory["last_retrieved_at"], now)
+            + importance_score(memory["importance"])
+            + relevance.get(memory_id, 0.0),
+        )
+        for memory_id, memory in candidates.items()
+    ]
+    scored.sort(key=lambda item: (-item[1], -item[0]["event_id"]))
+    return scored[:k]
+
+
+_INDEX = {"last_retrieved_at": "recency", "importance": "importance"}
+
+
+def _relevance(
+    candidates: dict[str, dict[str, Any]],
+    bm25: dict[str, float],
+    query: str,
+    embedder: Embedder | None,
+) -> dict[str, float]:
+    best = max(bm25.values(), default=0.0)
+    lexical = {mid: (score / best if best > 0 else 0.0) for mid, score in bm25.items()}
+    if embedder is None:
+        return lexical
+    ids = list(candidates)
+    vectors = embedder.embed([query] + [candidates[mid]["text"] for mid in ids])
+    query_vector = vectors[0]
+    result: dict[str, float] = {}
+    for mid, vector in zip(ids, vectors[1:], strict=True):
+        semantic = max(0.0, cosine(query_vector, vector))
+        result[mid] = (lexical.get(mid, 0.0) + semantic) / 2
+    return result

@@ -1,0 +1,161 @@
+"""The read side of a turn: what it answers, who speaks, and each speaker's prompt.
+
+Runs on a reader connection (off the event loop). A turn answers its user's
+message (or, for a regenerate, the message before the reply being redone);
+its history leaves out the messages of turns still waiting in the queue, so a
+bot never answers a message posted after the one it is answering.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chat.errors import Conflict, NotFound
+from chat.llm.base import Backend
+from chat.services.chats import user_name
+from chat.services.prompt import HISTORY_LIMIT, Prompt, build_prompt, recent_messages
+from chat.services.retrieval import Embedder, retrieve_memories
+from chat.services.speakers import select_speakers
+from chat.state.chats import alternatives, get_chat, get_message, get_turn
+from chat.state.entities import get_bot
+
+
+@dataclass
+class TurnPlan:
+    """Everything a turn needs to know before the first model call."""
+
+    turn_id: str
+    chat: dict[str, Any]
+    kind: str  # message | regenerate
+    user_text: str
+    user_name: str
+    history: list[dict[str, Any]]
+    speakers: list[dict[str, Any]]
+    bots: list[dict[str, Any]]
+    alt_group: str | None = None
+    done_message_ids: list[str] = field(default_factory=list)
+    """Replies already stored by an earlier, failed run of this turn (kept on retry)."""
+
+
+def queued_payload(conn: sqlite3.Connection, turn_id: str) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT payload FROM events WHERE kind = 'turn_queued' AND turn_id = ? ORDER BY id DESC LIMIT 1",
+        (turn_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no turn with id {turn_id!r}", field="turn_id")
+    return json.loads(row[0])
+
+
+def plan_turn(
+    conn: sqlite3.Connection, turn_id: str, *, pending: set[str], max_replies: int
+) -> TurnPlan:
+    """Work out what turn ``turn_id`` answers and who speaks; raises with a readable reason."""
+    turn = get_turn(conn, turn_id)
+    if turn is None:
+        raise NotFound(f"no turn with id {turn_id!r}", field="turn_id")
+    queued = queued_payload(conn, turn_id)
+    chat = get_chat(conn, turn["chat_id"])
+    if chat is None:
+        raise NotFound(f"chat {turn['chat_id']!r} no longer exists", field="chat_id")
+    bots = [b for b in (get_bot(conn, bot_id) for bot_id in chat["bot_ids"]) if b and not b["retired"]]
+    if not bots:
+        raise Conflict("every bot of this chat is retired; nobody can answer")
+    you = user_name(conn)
+    others = pending - {turn_id}
+    visible = [
+        m
+        for m in recent_messages(conn, chat["id"], limit=HISTORY_LIMIT + 50)
+        if m["turn_id"] is None or m["turn_id"] not in others
+    ]
+    group = queued.get("regenerate_group")
+    if group:
+        return _plan_regenerate(conn, turn_id, chat, bots, you, visible, group)
+    message = get_message(conn, turn["user_message_id"] or "")
+    if message is None or message["deleted"]:
+        raise Conflict("the message this turn answers was deleted; post it again")
+    own = [m for m in visible if m["turn_id"] == turn_id and m["id"] != message["id"]]
+    before = [m for m in visible if m["turn_id"] != turn_id]
+    history = [*before, message][-HISTORY_LIMIT:]
+    done = [m for m in own if m["author"] != "you"]
+    speakers = select_speakers(
+        bots, message["text"], [m["author"] for m in history], max_replies=max_replies
+    )
+    spoken = {m["author"] for m in done}
+    return TurnPlan(
+        turn_id=turn_id,
+        chat=chat,
+        kind="message",
+        user_text=message["text"],
+        user_name=you,
+        history=history + done,
+        speakers=[bot for bot in speakers if bot["id"] not in spoken],
+        bots=bots,
+        done_message_ids=[m["id"] for m in done],
+    )
+
+
+def _plan_regenerate(
+    conn: sqlite3.Connection,
+    turn_id: str,
+    chat: dict[str, Any],
+    bots: list[dict[str, Any]],
+    you: str,
+    visible: list[dict[str, Any]],
+    group: str,
+) -> TurnPlan:
+    members = alternatives(conn, group)
+    if not members:
+        raise Conflict("the reply to regenerate no longer exists")
+    first_event = min(m["event_id"] for m in members)
+    speaker = next((b for b in bots if b["id"] == members[0]["author"]), None)
+    if speaker is None:
+        raise Conflict(f"{members[0]['author']!r} is not an active bot of this chat any more")
+    done = [m for m in members if m["turn_id"] == turn_id and not m["deleted"]]
+    history = [m for m in visible if m["event_id"] < first_event][-HISTORY_LIMIT:]
+    user_text = next((m["text"] for m in reversed(history) if m["author"] == "you"), "")
+    return TurnPlan(
+        turn_id=turn_id,
+        chat=chat,
+        kind="regenerate",
+        user_text=user_text,
+        user_name=you,
+        history=history,
+        speakers=[] if done else [speaker],
+        bots=bots,
+        alt_group=group,
+        done_message_ids=[m["id"] for m in done],
+    )
+
+
+def prepare_prompt(
+    conn: sqlite3.Connection,
+    plan: TurnPlan,
+    bot: dict[str, Any],
+    *,
+    backend: Backend,
+    now: datetime,
+    top_k: int,
+    reply_tokens: int,
+    embedder: Embedder | None = None,
+) -> Prompt:
+    """Retrieve the bot's memories and assemble its prompt (§8)."""
+    query = plan.user_text or (plan.history[-1]["text"] if plan.history else "")
+    memories = retrieve_memories(conn, bot["id"], query, now=now, k=top_k, embedder=embedder)
+    other_names = [b["name"] for b in plan.bots if b["id"] != bot["id"]]
+    return build_prompt(
+        conn,
+        bot=bot,
+        chat=plan.chat,
+        history=plan.history,
+        memories=memories,
+        user_name=plan.user_name,
+        count_tokens=backend.count_tokens,
+        context_length=backend.context_length(),
+        reply_tokens=reply_tokens,
+        other_names=other_names,
+    )

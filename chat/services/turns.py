@@ -1,0 +1,370 @@
+"""The turn worker (§4.2–§4.3, §4.7): one turn at a time per chat, chats in parallel.
+
+Each chat with work has one asyncio task that takes its queued turns in order.
+A turn: ``turn_started``; speakers chosen; for each, the prompt is assembled,
+the reply streams to subscribers through the stop-sequence trimmer, and the
+finished reply is appended with its ``prompt_recorded``; then extraction and
+reflection; ``turn_completed`` (in the same commit as extraction when no
+reflection is due). Any failure ends the turn ``failed`` with a readable
+reason, keeping the user's message; a reply cut off mid-stream is never stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from chat.errors import BackendError, GenerationCancelled, KithError
+from chat.eventlog.log import NewEvent
+from chat.llm.types import ReplyRequest
+from chat.services import extraction as extract
+from chat.services import reflection as reflect
+from chat.services.ids import new_id
+from chat.services.stops import StopTrimmer
+from chat.services.turnplan import TurnPlan, plan_turn, prepare_prompt
+from chat.state.chats import get_turn
+
+if TYPE_CHECKING:
+    from chat.services.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+STOPPED_BY_USER = "stopped by the user"
+
+
+class TurnWorker:
+    """Queues and runs turns; `Runtime` owns one."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self.queues: dict[str, deque[str]] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.running: dict[str, asyncio.Event] = {}
+        self._turn_chat: dict[str, str] = {}
+        self._idle: dict[str, asyncio.Event] = {}
+        self._closing = False
+
+    # --- queue ------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> set[str]:
+        """Turns queued here that have not started."""
+        return {turn for queue in self.queues.values() for turn in queue}
+
+    def enqueue(self, chat_id: str, turn_id: str) -> None:
+        if self._closing:
+            return  # stays queued in the log; the next start picks it up
+        self.queues.setdefault(chat_id, deque()).append(turn_id)
+        self._turn_chat[turn_id] = chat_id
+        if chat_id not in self.tasks:
+            self._idle.setdefault(chat_id, asyncio.Event()).clear()
+            self.tasks[chat_id] = asyncio.create_task(self._chat_loop(chat_id), name=f"turns-{chat_id}")
+
+    def dequeue(self, turn_id: str) -> bool:
+        """Take a turn that has not started out of its queue; True when it was there."""
+        chat_id = self._turn_chat.get(turn_id)
+        queue = self.queues.get(chat_id or "")
+        if queue is None or turn_id not in queue:
+            return False
+        queue.remove(turn_id)
+        return True
+
+    def turns_of(self, chat_id: str) -> list[str]:
+        """The chat's turns that are queued here or running, oldest first."""
+        return [turn for turn, chat in self._turn_chat.items() if chat == chat_id]
+
+    def busy(self, chat_id: str | None = None) -> bool:
+        if chat_id is None:
+            return bool(self.tasks)
+        return chat_id in self.tasks
+
+    async def wait_idle(self, chat_id: str | None = None) -> None:
+        while True:
+            tasks = list(self.tasks.values()) if chat_id is None else [
+                t for c, t in self.tasks.items() if c == chat_id
+            ]
+            if not tasks:
+                return
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking turns; cancel running ones (they end failed) and wait for them."""
+        self._closing = True
+        for queue in self.queues.values():
+            queue.clear()
+        for event in self.running.values():
+            event.set()
+        tasks = list(self.tasks.values())
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=timeout)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+    async def _chat_loop(self, chat_id: str) -> None:
+        queue = self.queues[chat_id]
+        try:
+            while queue and not self._closing:
+                turn_id = queue.popleft()
+                try:
+                    await self.run_turn(chat_id, turn_id)
+                except Exception:  # noqa: BLE001 - one broken turn must not stop the chat
+                    log.exception("turn %s crashed", turn_id)
+        finally:
+            self.tasks.pop(chat_id, None)
+            if not queue:
+                self.queues.pop(chat_id, None)
+            self._idle.setdefault(chat_id, asyncio.Event()).set()
+
+    # --- one turn ---------------------------------------------------------------------
+
+    async def run_turn(self, chat_id: str, turn_id: str) -> None:
+        rt = self.rt
+        cancel = asyncio.Event()
+        self.running[turn_id] = cancel
+        stored: list[str] = []
+        try:
+            started = await rt.commit(lambda conn: _start_events(conn, turn_id, chat_id), chat_id)
+            if not started.ids:
+                return  # cancelled or reverted while it waited
+            await rt.publish_turn(turn_id)
+            pending = self.pending
+            plan = await rt.read(
+                lambda conn: plan_turn(
+                    conn, turn_id, pending=pending, max_replies=rt.settings.max_replies_per_turn
+                )
+            )
+            stored = list(plan.done_message_ids)
+            replies = await self._speak(plan, cancel, stored)
+            if cancel.is_set() and not stored:
+                raise GenerationCancelled(STOPPED_BY_USER)
+            if not stored:
+                raise BackendError("no bot could answer this message")
+            finish = await self._after_replies(plan, replies, cancel)
+            finish.append(_lifecycle("turn_completed", {"id": turn_id, "message_ids": stored}, chat_id, turn_id))
+            await rt.commit(lambda conn: finish, chat_id)
+        except (GenerationCancelled, asyncio.CancelledError) as exc:
+            reason = STOPPED_BY_USER if not self._closing else "Kith stopped during this turn; retry it"
+            if isinstance(exc, GenerationCancelled) and not self._closing:
+                reason = exc.message if exc.message else reason
+            await self._fail(chat_id, turn_id, reason, cancelled=True)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        except KithError as exc:
+            await self._fail(chat_id, turn_id, exc.message)
+        except Exception as exc:  # noqa: BLE001 - reported on the turn, logged in full
+            log.exception("turn %s failed", turn_id)
+            await self._fail(chat_id, turn_id, f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            self.running.pop(turn_id, None)
+            self._turn_chat.pop(turn_id, None)
+        await rt.publish_turn(turn_id)
+        rt.snapshot_check()
+
+    async def _fail(self, chat_id: str, turn_id: str, reason: str, *, cancelled: bool = False) -> None:
+        payload = {"id": turn_id, "reason": reason[:2000] or "failed", "cancelled": cancelled}
+        try:
+            await self.rt.commit(
+                lambda conn: _fail_events(conn, turn_id, chat_id, payload), chat_id
+            )
+        except Exception:  # noqa: BLE001 - the log keeps it queued/running; restart marks it
+            log.exception("could not record the failure of turn %s", turn_id)
+
+    async def _speak(
+        self, plan: TurnPlan, cancel: asyncio.Event, stored: list[str]
+    ) -> list[tuple[dict[str, Any], str]]:
+        """Each speaker's reply, streamed and stored in turn; stops early when cancelled."""
+        rt = self.rt
+        replies: list[tuple[dict[str, Any], str]] = []
+        for bot in plan.speakers:
+            if cancel.is_set():
+                break
+            prompt = await rt.read(
+                lambda conn, bot=bot: prepare_prompt(
+                    conn,
+                    plan,
+                    bot,
+                    backend=rt.backend,
+                    now=rt.now(),
+                    top_k=rt.settings.memory_top_k,
+                    reply_tokens=rt.settings.reply_max_tokens,
+                    embedder=rt.embedder,
+                )
+            )
+            message_id = new_id("msg")
+            request = ReplyRequest(
+                messages=prompt.messages,
+                bot_id=bot["id"],
+                bot_name=bot["name"],
+                user_name=plan.user_name,
+                user_text=plan.user_text,
+                max_tokens=rt.settings.reply_max_tokens,
+                stop=prompt.stop,
+            )
+            try:
+                text = await self._stream(plan, bot, message_id, request, prompt.stop, cancel)
+            except GenerationCancelled:
+                if stored:
+                    break  # keep what the others said; this reply is dropped
+                raise
+            payload: dict[str, Any] = {
+                "id": message_id,
+                "chat_id": plan.chat["id"],
+                "author": bot["id"],
+                "text": text,
+                "retrieved_memory_ids": prompt.memory_ids,
+            }
+            if plan.alt_group:
+                payload["alt_group"] = plan.alt_group
+            record = {
+                "message_id": message_id,
+                "bot_id": bot["id"],
+                "purpose": "reply",
+                "messages": [m.to_dict() for m in prompt.messages],
+                "memory_ids": prompt.memory_ids,
+                "lore": prompt.lore,
+                "token_count": prompt.token_count,
+            }
+            chat_id, turn_id = plan.chat["id"], plan.turn_id
+            events = [
+                NewEvent("message_posted", payload, chat_id=chat_id, turn_id=turn_id, actor="model"),
+                NewEvent("prompt_recorded", record, chat_id=chat_id, turn_id=turn_id, actor="system"),
+            ]
+            await rt.commit(lambda conn, events=events: events, chat_id)
+            stored.append(message_id)
+            message = await rt.read(lambda conn, mid=message_id: rt.message_view(conn, mid))
+            rt.bus.publish("message", message, chat_id)
+            replies.append((bot, text))
+            plan.history.append(message)
+        return replies
+
+    async def _stream(
+        self,
+        plan: TurnPlan,
+        bot: dict[str, Any],
+        message_id: str,
+        request: ReplyRequest,
+        stops: list[str],
+        cancel: asyncio.Event,
+    ) -> str:
+        trimmer = StopTrimmer(stops, bot["name"])
+        base = {"turn_id": plan.turn_id, "message_id": message_id, "bot_id": bot["id"]}
+        chat_id = plan.chat["id"]
+        stream = self.rt.backend.stream_reply(request, cancel)
+        try:
+            async for piece in stream:
+                if cancel.is_set():
+                    raise GenerationCancelled(STOPPED_BY_USER)
+                shown = trimmer.feed(piece)
+                if shown:
+                    self.rt.bus.publish("token", {**base, "text": shown}, chat_id)
+                if trimmer.stopped:
+                    break
+        finally:
+            await _close(stream)
+        if cancel.is_set():
+            raise GenerationCancelled(STOPPED_BY_USER)
+        rest = trimmer.finish()
+        if rest:
+            self.rt.bus.publish("token", {**base, "text": rest}, chat_id)
+        text = trimmer.reply.strip()
+        if not text:
+            raise BackendError(f"the model gave {bot['name']} an empty reply; retry the turn")
+        return text
+
+    async def _after_replies(
+        self, plan: TurnPlan, replies: list[tuple[dict[str, Any], str]], cancel: asyncio.Event
+    ) -> list[NewEvent]:
+        """Extraction and reflection events; appended with ``turn_completed`` by the caller."""
+        rt = self.rt
+        chat_id, turn_id = plan.chat["id"], plan.turn_id
+        if cancel.is_set() or not replies or plan.kind == "regenerate":
+            return []
+        events: list[NewEvent] = []
+        pending: dict[str, int] = {}
+        if rt.settings.extraction_enabled and await rt.read(
+            lambda conn: _extraction_due(conn, chat_id, rt.settings.extraction_every_n_turns)
+        ):
+            try:
+                request = await rt.read(
+                    lambda conn: extract.extraction_request(
+                        conn, chat_id=chat_id, bots=plan.bots, user_name=plan.user_name,
+                        user_text=plan.user_text, replies=replies,
+                    )
+                )
+                proposal = await rt.backend.complete_json(request)
+                result = await rt.read(
+                    lambda conn: extract.check_proposal(
+                        conn, proposal, chat_id=chat_id, turn_id=turn_id, bots=plan.bots  # type: ignore[arg-type]
+                    )
+                )
+                events.extend(result.events)
+                pending = result.importance
+            except KithError as exc:
+                log.warning("extraction for turn %s failed: %s", turn_id, exc.message)
+                events.append(extract.failed_extraction(chat_id, turn_id, exc.message))
+        threshold = rt.settings.reflection_threshold
+        due = await rt.read(
+            lambda conn: [
+                b for b in plan.bots
+                if reflect.needs_reflection(conn, b["id"], threshold=threshold, pending=pending.get(b["id"], 0))
+            ]
+        )
+        if not due or cancel.is_set():
+            return events
+        await rt.commit(lambda conn: events, chat_id)
+        events = []
+        for bot in due:
+            memories = await rt.read(lambda conn, b=bot: reflect.source_memories(conn, b["id"]))
+            try:
+                proposal = await rt.backend.complete_json(reflect.reflection_request(bot, memories))
+            except KithError as exc:
+                log.warning("reflection of %s failed: %s", bot["id"], exc.message)
+                events.append(extract.failed_extraction(chat_id, turn_id, f"reflection: {exc.message}"))
+                continue
+            events.extend(
+                await rt.read(
+                    lambda conn, b=bot, p=proposal: reflect.reflection_events(
+                        conn, p, bot_id=b["id"], chat_id=chat_id, turn_id=turn_id  # type: ignore[arg-type]
+                    )
+                )
+            )
+        return events
+
+
+async def _close(stream: Any) -> None:
+    closer = getattr(stream, "aclose", None)
+    if closer is not None:
+        try:
+            await closer()
+        except Exception:  # noqa: BLE001 - closing a broken stream must not hide the real error
+            log.debug("closing a reply stream failed", exc_info=True)
+
+
+def _lifecycle(kind: str, payload: dict[str, Any], chat_id: str, turn_id: str) -> NewEvent:
+    return NewEvent(kind, payload, chat_id=chat_id, turn_id=turn_id, actor="system")
+
+
+def _start_events(conn: Any, turn_id: str, chat_id: str) -> list[NewEvent]:
+    turn = get_turn(conn, turn_id)
+    if turn is None or turn["status"] != "queued":
+        return []
+    return [_lifecycle("turn_started", {"id": turn_id}, chat_id, turn_id)]
+
+
+def _fail_events(conn: Any, turn_id: str, chat_id: str, payload: dict[str, Any]) -> list[NewEvent]:
+    turn = get_turn(conn, turn_id)
+    if turn is None or turn["status"] in ("completed", "failed", "reverted"):
+        return []
+    return [_lifecycle("turn_failed", payload, chat_id, turn_id)]
+
+
+def _extraction_due(conn: Any, chat_id: str, every: int) -> bool:
+    """Every ``every``-th answered turn of the chat (this one included) is extracted."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM turns WHERE chat_id = ? AND status = 'completed' AND kind != 'regenerate'",
+        (chat_id,),
+    ).fetchone()
+    return (int(row[0]) + 1) % max(every, 1) == 0

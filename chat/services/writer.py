@@ -1,0 +1,116 @@
+"""The one writer connection and a pool of readers (§10.1, datasette's execute_write_fn).
+
+Every write runs on a single dedicated thread that owns the writer connection,
+so writes are serial without a lock and the event loop never waits on a
+commit's fsync. A write appends its events and projects them in the same
+``BEGIN IMMEDIATE`` transaction: when it returns, the change is durable and
+already visible to every reader; when it raises, nothing was appended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from chat.db.connection import connect, transaction
+from chat.eventlog.log import NewEvent, append_events
+from chat.eventlog.projector import project
+
+T = TypeVar("T")
+Build = Callable[[sqlite3.Connection], list[NewEvent]]
+
+
+@dataclass(frozen=True)
+class Written:
+    """What one write appended: the new event ids and their kinds, in order."""
+
+    ids: list[int]
+    kinds: list[str]
+
+
+class Writer:
+    """Owns the writer connection; `commit` and `call` run on its thread, one at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kith-writer")
+        self._conn: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = connect(self._path)
+        return self._conn
+
+    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` on the writer thread (for work that must not interleave with writes)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(self._connection()))
+
+    async def commit(self, build: Build) -> Written:
+        """Run ``build(conn)`` for the events to append, append them and project, atomically.
+
+        ``build`` reads current state and raises (NotFound, Conflict, ...) to refuse;
+        it runs inside the write transaction, so its checks cannot race another write.
+        """
+        return await self.call(lambda conn: commit_now(conn, build))
+
+    def close(self) -> None:
+        def _close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        self._executor.submit(_close).result()
+        self._executor.shutdown(wait=True)
+
+
+def commit_now(conn: sqlite3.Connection, build: Build) -> Written:
+    """Append what ``build`` returns and project it, in one transaction (writer thread only)."""
+    with transaction(conn):
+        events = build(conn)
+        ids = append_events(conn, events) if events else []
+        project(conn)
+    return Written(ids, [event.kind for event in events])
+
+
+class ReaderPool:
+    """Read connections handed out one borrower at a time (they hop threads safely)."""
+
+    def __init__(self, path: Path, size: int = 8) -> None:
+        self._path = path
+        self._size = size
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = connect(self._path)
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            with self._lock:
+                keep = not self._closed and len(self._idle) < self._size
+                if keep:
+                    self._idle.append(conn)
+            if not keep:
+                conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
