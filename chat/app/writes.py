@@ -40,7 +40,7 @@ def _check(target_type: str, target_id: str, field: str, value: Any, action: str
     try:
         prepare_manual_edit(conn, target_type, target_id, field, value, action=action)
     except ValidationFailed as exc:
-        named = field if exc.field in ("value", "field") else exc.field
+        named = field if exc.field == "value" else exc.field
         raise ValidationFailed(exc.message, field=named) from None
 
 
