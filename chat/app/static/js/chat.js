@@ -87,18 +87,19 @@ export async function reload() {
   render();
 }
 
+/** Alternatives per alt group: from the transcript's `alternatives` (ids) when the server
+ * gives them, else from GET /api/messages/{id}/alternatives for replies that may have some. */
 async function loadAlternatives() {
   alternatives = new Map();
-  const groups = new Set(messages.filter((m) => m.author !== "you").map((m) => m.alt_group || m.id));
+  const asItems = (list) => list.map((a) => (typeof a === "string" ? { id: a } : a));
   const lastBot = lastBotMessage();
-  await Promise.all([...groups].map(async (group) => {
-    const message = messages.find((m) => (m.alt_group || m.id) === group);
+  await Promise.all(messages.filter((m) => m.author !== "you").map(async (message) => {
+    const group = message.alt_group || message.id;
     if (Array.isArray(message.alternatives)) {
-      alternatives.set(group, message.alternatives);
-    } else if (message.alternatives > 1 || message.alt_count > 1 || message === lastBot || message.alt_group !== message.id) {
+      alternatives.set(group, asItems(message.alternatives));
+    } else if (message === lastBot || message.alt_group !== message.id) {
       try {
-        const alts = await get(`/api/messages/${seg(message.id)}/alternatives`);
-        alternatives.set(group, Array.isArray(alts) ? alts : (alts && alts.alternatives) || []);
+        alternatives.set(group, asItems(await get(`/api/messages/${seg(message.id)}/alternatives`)));
       } catch {
         alternatives.set(group, []);
       }
