@@ -147,8 +147,6 @@ class TurnWorker:
             await rt.commit(lambda conn: finish, chat_id)
         except (GenerationCancelled, asyncio.CancelledError) as exc:
             reason = STOPPED_BY_USER if not self._closing else "Kith stopped during this turn; retry it"
-            if isinstance(exc, GenerationCancelled) and not self._closing:
-                reason = exc.message if exc.message else reason
             await self._fail(chat_id, turn_id, reason, cancelled=True)
             if isinstance(exc, asyncio.CancelledError):
                 raise
