@@ -80,7 +80,12 @@ class LiveServer:
 
     url: str
     data_dir: Path
+    script: Path
     client: httpx.Client = field(repr=False)
+
+    def use_script(self, rules: list[dict[str, Any]]) -> None:
+        """Replace the scripted backend's rules (it re-reads the file when it changes)."""
+        self.script.write_text(json.dumps({"rules": rules}), encoding="utf-8")
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.client.request(method, path, **kwargs)
@@ -139,7 +144,7 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         time.sleep(0.02)
     url = f"http://127.0.0.1:{port}"
     with httpx.Client(base_url=url, timeout=10) as client:
-        yield LiveServer(url=url, data_dir=data_dir, client=client)
+        yield LiveServer(url=url, data_dir=data_dir, script=script, client=client)
         server.should_exit = True
         thread.join(15)
 

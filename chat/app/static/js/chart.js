@@ -17,8 +17,11 @@ export function affinityChart(history, title) {
   const points = history || [];
   const plotW = W - PAD.left - PAD.right;
   const plotH = H - PAD.top - PAD.bottom;
+  // Zoom the value axis to the data (at least ±20, at most ±100) so small moves show.
+  const peak = Math.max(0, ...points.flatMap((p) => [Math.abs(p.affinity), Math.abs(p.trust)]));
+  const extent = Math.min(100, Math.max(20, Math.ceil((peak + 5) / 10) * 10));
   const x = (i) => PAD.left + (points.length <= 1 ? plotW / 2 : (plotW * i) / (points.length - 1));
-  const y = (v) => PAD.top + plotH * (1 - (Math.max(-100, Math.min(100, v)) + 100) / 200);
+  const y = (v) => PAD.top + plotH * (1 - (Math.max(-extent, Math.min(extent, v)) + extent) / (2 * extent));
   const last = points[points.length - 1];
   const svg = s("svg", {
     class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img",
@@ -26,7 +29,7 @@ export function affinityChart(history, title) {
       ? `${title}: affinity over ${points.length} changes, now ${last.affinity}; trust now ${last.trust}`
       : `${title}: no history yet`,
   });
-  for (const v of [-100, -50, 0, 50, 100]) {
+  for (const v of [-extent, -extent / 2, 0, extent / 2, extent]) {
     svg.append(
       s("line", { class: ["grid", v === 0 && "zero"], x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v) }),
       s("text", { class: "axis", x: PAD.left - 4, y: y(v), dy: "0.35em", "text-anchor": "end" }, String(v)));

@@ -18,16 +18,19 @@ export function affinityColour(affinity) {
   return `rgb(${mix[0]}, ${mix[1]}, ${mix[2]})`;
 }
 
+/** Nodes on an ellipse, "you" at the bottom and the others evenly around from there. */
 function layout(nodes) {
   const pos = new Map();
-  const centre = nodes.find((n) => n.id === "you");
-  const ring = nodes.filter((n) => n !== centre);
-  if (centre) pos.set(centre.id, { x: W / 2, y: H / 2 });
-  const rx = W / 2 - 55;
-  const ry = H / 2 - 40;
-  ring.forEach((n, i) => {
-    const angle = -Math.PI / 2 + (2 * Math.PI * i) / Math.max(ring.length, 1);
-    pos.set(n.id, { x: W / 2 + rx * Math.cos(angle), y: H / 2 + ry * Math.sin(angle) });
+  const ordered = [...nodes.filter((n) => n.id === "you"), ...nodes.filter((n) => n.id !== "you")];
+  if (ordered.length === 1) {
+    pos.set(ordered[0].id, { x: W / 2, y: H / 2 });
+    return pos;
+  }
+  const rx = W / 2 - 60;
+  const ry = H / 2 - 42;
+  ordered.forEach((n, i) => {
+    const angle = Math.PI / 2 + (2 * Math.PI * i) / ordered.length;
+    pos.set(n.id, { x: W / 2 + rx * Math.cos(angle), y: H / 2 - 6 + ry * Math.sin(angle) });
   });
   return pos;
 }
