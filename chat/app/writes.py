@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from chat.app.context import context, reader, runtime
 from chat.app.schemas import set_fields
 from chat.config import Settings
-from chat.errors import ValidationFailed
+from chat.errors import KithError, ValidationFailed
 from chat.state.manual_edit import prepare_manual_edit
 
 BACKEND_FIELDS = frozenset(
@@ -80,7 +80,11 @@ async def settings_changed(request: Request, old: Settings, new: Settings) -> No
     if changed & BACKEND_FIELDS:
         from chat.llm.registry import create_backend
 
-        backend = await anyio.to_thread.run_sync(create_backend, new)
+        try:
+            backend = await anyio.to_thread.run_sync(create_backend, new)
+        except KithError as exc:  # a bad backend name, model path or script file: bad input
+            field = exc.field or ("model" if "model" in changed else "backend")
+            raise ValidationFailed(f"cannot use these settings: {exc.message}", field=field) from None
         await rt.set_backend(backend)
     if hasattr(rt, "update_settings"):
         await _maybe_await(rt.update_settings(new))

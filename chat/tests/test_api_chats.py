@@ -240,7 +240,10 @@ async def test_stream_sends_token_message_and_turn_events(data_dir: Path) -> Non
         assert tokens == "Ada heard you say: stream me"
         stored = [data for event, data in seen if event == "message" and data["author"] == "ada"]
         assert stored and stored[-1]["text"] == "Ada heard you say: stream me"
-        assert kinds.index("token") < kinds.index("turn")
+        statuses = [(i, data["status"]) for i, (event, data) in enumerate(seen) if event == "turn"]
+        running = next(i for i, status in statuses if status == "running")
+        first_token = kinds.index("token")
+        assert running < first_token < len(seen) - 1 and statuses[-1][1] == "completed"
         assert runtime_of(app).bus.subscriber_count == 0
 
 

@@ -254,7 +254,29 @@ async def test_settings_masked_saved_and_validated(data_dir: Path) -> None:
         assert_error(await client.put("/api/settings", json={"access_token": "t"}), 422,
                      "access_token")
         assert_error(await client.put("/api/settings", json=["x"]), 422)
+        assert_error(await client.put("/api/settings", json={"backend": "nope"}), 422, "backend")
+        assert_error(
+            await client.put("/api/settings", json={"script_path": str(data_dir / "none.json")}),
+            422,
+            "script_path",
+        )
         assert read_settings_file(data_dir / "kith.toml") == {"extraction_enabled": False}
+        assert (await client.get("/api/settings")).json()["backend"] == "scripted"
+
+
+async def test_settings_swap_the_backend(data_dir: Path) -> None:
+    script = data_dir / "script.json"
+    script.write_text('{"rules": [{"match": ".", "reply": "Scripted: {{message}}"}]}')
+    async with running_app(make_settings(data_dir)) as (app, client):
+        await make_bot(client, id="ada")
+        chat = await make_chat(client, ["ada"])
+        put = await client.put("/api/settings", json={"script_path": str(script)})
+        assert put.status_code == 200, put.text
+        turn = await say(app, client, chat["id"], "hello")
+        assert turn["status"] == "completed"
+        reply = (await client.get(f"/api/messages/{turn['message_ids'][0]}")).json()
+        assert reply["text"] == "Scripted: hello"
+        assert read_settings_file(data_dir / "kith.toml") == {"script_path": str(script)}
 
 
 async def test_unknown_route_and_method_keep_the_error_shape(data_dir: Path) -> None:

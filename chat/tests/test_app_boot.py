@@ -68,12 +68,14 @@ async def test_rebuild_restores_the_newest_snapshot_and_replays_after_it(
     caplog.set_level(logging.INFO)
     async with running_app(make_settings(data_dir)) as (app, client):
         await make_bot(client, id="ada")
+        chat = await make_chat(client, ["ada"])
+        await say(app, client, chat["id"], "hello")  # a turn also writes a periodic snapshot
         snap = (await client.post("/api/snapshots")).json()
         await make_bot(client, id="bo", name="Bo")
-        chat = await make_chat(client, ["ada", "bo"])
-        await say(app, client, chat["id"], "hello both")
+        await client.patch("/api/edges/ada/you", json={"affinity": 30})
         end = (await client.get("/api/health")).json()["last_event_id"]
         before = await _state(client)
+    assert len(list((data_dir / "snapshots" / "periodic").iterdir())) == 1
 
     async with running_app(make_settings(data_dir), rebuild=True) as (_app, client):
         report = await _cold_load(client)
@@ -121,8 +123,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _serve(data_dir: Path, port: int, *extra: str) -> subprocess.Popen:
+def _serve(
+    data_dir: Path, port: int, *extra: str, env_extra: dict[str, str] | None = None
+) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KITH_")}
+    env.update(env_extra or {})
     return subprocess.Popen(
         [
             sys.executable,
@@ -142,13 +147,17 @@ def _serve(data_dir: Path, port: int, *extra: str) -> subprocess.Popen:
     )
 
 
-def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float) -> dict:
+def _wait_healthy(
+    port: int, proc: subprocess.Popen, timeout: float, headers: dict[str, str] | None = None
+) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"kith serve exited: {proc.stdout.read() if proc.stdout else ''}")
         try:
-            response = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2)
+            response = httpx.get(
+                f"http://127.0.0.1:{port}/api/health", timeout=2, headers=headers or {}
+            )
             if response.status_code == 200:
                 return response.json()
         except httpx.TransportError:
@@ -182,6 +191,34 @@ def test_kith_serve_prints_the_url_and_logs_the_cold_load(tmp_path: Path) -> Non
     assert proc.returncode == 0, output
     assert f"http://127.0.0.1:{port}/" in output
     assert "cold load by full_replay" in output
+
+
+@pytest.mark.slow
+def test_kith_serve_on_a_public_address_with_a_token(tmp_path: Path) -> None:
+    token = "serve-token-5b0e1f"
+    port = _free_port()
+    proc = _serve(
+        tmp_path / "data",
+        port,
+        "--host",
+        "0.0.0.0",
+        "--backend",
+        "scripted",
+        env_extra={"KITH_TOKEN": token},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(port, proc, timeout=60, headers={"Authorization": f"Bearer {token}"})
+        assert httpx.get(f"{base}/api/health").status_code == 401
+        login = httpx.get(f"{base}/?token={token}&x=1")
+        assert login.status_code == 303 and login.headers["location"] == "/?x=1"
+        cookies = {"kith_token": token}
+        assert httpx.get(f"{base}/api/bots", cookies=cookies).status_code == 200
+    finally:
+        output = _stop(proc)
+    assert f"?token={token}" in output  # the URL to open, printed once at start
+    assert output.count(token) == 1, output  # and never in the access log
+    assert "GET /?x=1" in output
 
 
 @pytest.mark.slow

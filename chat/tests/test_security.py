@@ -209,3 +209,17 @@ async def test_api_key_never_leaves_memory(
     assert any(p.suffix == ".json" for p in files) and (data_dir / "kith.toml").is_file()
     for path in files:
         assert API_KEY.encode() not in path.read_bytes(), path
+
+
+async def test_ui_files_are_served_with_revalidation(data_dir: Path) -> None:
+    async with running_app(make_settings(data_dir)) as (_app, client):
+        index = await client.get("/")
+        assert index.status_code == 200 and "text/html" in index.headers["content-type"]
+        assert index.headers["cache-control"] == "no-cache"
+        script = await client.get("/js/app.js")
+        assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+        assert script.headers["cache-control"] == "no-cache"
+        again = await client.get("/js/app.js", headers={"if-none-match": script.headers["etag"]})
+        assert again.status_code == 304
+        assert_error(await client.get("/js/../../security.py"), 404)
+        assert_error(await client.get("/no-such-file.js"), 404)
