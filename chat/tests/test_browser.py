@@ -114,7 +114,8 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+def live_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
+    """The app on a free port; parametrize indirectly with a dict of extra Settings."""
     require_chromium()
     import uvicorn
 
@@ -125,7 +126,8 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     data_dir.mkdir()
     script = tmp_path / "script.json"
     script.write_text(json.dumps({"rules": SCRIPT_RULES}), encoding="utf-8")
-    settings = Settings(data_dir=data_dir, backend="scripted", script_path=script)
+    overrides: dict[str, Any] = getattr(request, "param", {})
+    settings = Settings(data_dir=data_dir, backend="scripted", script_path=script, **overrides)
     port = free_port()
     config = uvicorn.Config(
         create_app(settings, keepalive_s=1.0),
@@ -143,7 +145,9 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         assert time.monotonic() < deadline, "the server did not start within 20 s"
         time.sleep(0.02)
     url = f"http://127.0.0.1:{port}"
-    with httpx.Client(base_url=url, timeout=10) as client:
+    token = overrides.get("access_token")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=url, timeout=10, headers=headers) as client:
         yield LiveServer(url=url, data_dir=data_dir, script=script, client=client)
         server.should_exit = True
         thread.join(15)
@@ -385,3 +389,19 @@ def test_regenerate_and_switch_alternatives(page: Any, live_server: LiveServer) 
     dialog.locator(".prompt-msg").first.wait_for()
     page.keyboard.press("Escape")
     dialog.wait_for(state="detached")
+
+
+@pytest.mark.parametrize("live_server", [{"access_token": "s3cret-token"}], indirect=True)
+def test_with_an_access_token_the_ui_works_after_login(page: Any, live_server: LiveServer) -> None:
+    assert httpx.get(f"{live_server.url}/api/health").status_code == 401
+    live_server.author()
+    chat = live_server.chat_with("ana", title="Behind a token")
+    page.goto("/?token=s3cret-token")  # the server sets its cookie and drops the token from the URL
+    page.wait_for_selector("body[data-ready='1']")
+    assert "token" not in page.url
+    page.get_by_role("heading", name="Behind a token").wait_for()
+    composer = page.get_by_label("Message", exact=True)
+    composer.fill("hello through the token")
+    composer.press("Enter")
+    page.locator(".msg-bot:not(.streaming)", has_text="heard you say: hello through the token").wait_for()
+    assert chat["id"] in page.url

@@ -63,9 +63,14 @@ export async function openChat(chatId) {
   input.disabled = false;
   $("#send-btn").disabled = false;
   emit("chat-opened", store.chat);
+  let opened = false;
   stream = openStream(chatId, {
     token: onToken, message: onMessage, turn: onTurn, state: stateChanged,
-    open: () => $("#transcript").classList.remove("offline"),
+    open: () => {
+      $("#transcript").classList.remove("offline");
+      if (opened) resync(); // a reconnect: catch up on what happened meanwhile
+      opened = true;
+    },
     error: () => $("#transcript").classList.add("offline"),
   });
   await reload();
@@ -241,6 +246,14 @@ function onTurn(data) {
   failedTurn = turn.status === "failed" ? turn : null;
   if (turn.status === "failed") turnStatus(`The reply failed: ${turn.error || "no reason given"}`);
   reload();
+  stateChanged();
+}
+
+async function resync() {
+  pending.clear();
+  setActiveTurn(null);
+  await reload();
+  await checkLastTurn();
   stateChanged();
 }
 

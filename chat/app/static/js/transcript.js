@@ -100,7 +100,7 @@ export function streamingItem(author) {
 export function failureItem(turn, onRetry) {
   const retry = h("button", { type: "button", class: "primary small", onclick: onRetry }, "Retry");
   return h("li", { class: "turn-failed", role: "alert", dataset: { turn: turn.id } },
-    h("strong", { text: turn.cancelled || /cancel/i.test(turn.error || "") ? "Stopped. " : "The reply failed. " }),
+    h("strong", { text: turn.cancelled || /cancel|stop/i.test(turn.error || "") ? "Stopped. " : "The reply failed. " }),
     h("span", { class: "reason", text: turn.error || "no reason given" }), " ", retry);
 }
 
