@@ -246,6 +246,8 @@ class _Checker:
         value = str(item.get("value", ""))[:4000]
         if not key:
             self.drop("a world fact needs a key", item)
+        elif not value.strip():
+            self.drop(f"world fact {key!r} needs a value", item)
         elif is_pinned(self.conn, "world", key, "value"):
             self.drop(f"world fact {key!r} is pinned by a manual edit", item)
         elif get_fact(self.conn, key) != value:

@@ -38,7 +38,7 @@ HOSTILE_EXTRACTION: dict[str, Any] = {
         {"owner": "stranger", "text": "Not mine to keep."},
         {"owner": "mara", "text": "   "},
     ],
-    "world": [{"key": "weather", "value": "fog"}, {"key": "  ", "value": "x"}],
+    "world": [{"key": "weather", "value": "fog"}, {"key": "  ", "value": "x"}, {"key": "You", "value": ""}],
     "scene": {"location": "Old Harbor", "present": ["you", "mara", "ghost"]},
 }
 
@@ -75,10 +75,10 @@ async def test_extraction_is_validated_clamped_and_logged(data_dir: Path) -> Non
     changes = [e for e in turn_events if e.kind not in ("turn_queued", "turn_started", "turn_completed")]
     assert all(e.actor == "model" for e in changes if e.kind != "prompt_recorded" and e.payload.get("author") != "you")
     dropped = [e.payload["reason"] for e in turn_events if e.kind == "proposal_dropped"]
-    assert len(dropped) == 7, dropped
+    assert len(dropped) == 8, dropped
     joined = " | ".join(dropped)
     for reason in ("needs an id or a name", "unknown entity id(s): ghost", "two different entities",
-                   "not a bot of this chat", "needs text", "needs a key", "unknown entity id 'ghost'"):
+                   "not a bot of this chat", "needs text", "needs a key", "'You' needs a value", "unknown entity id 'ghost'"):
         assert reason in joined  # fmt: skip
 
 

@@ -1,0 +1,119 @@
+"""`kith init` and `kith chat` (§11.3), and one turn on the real embedded model (slow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from chat.cli import main
+from chat.config import Settings
+from chat.db.connection import open_db
+from chat.state.chats import list_chats, transcript
+from chat.state.entities import list_bots
+from chat.state.world import list_facts
+from chat.tests.turn_support import MARA, running
+
+
+def invoke(*args: str, input: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_init_creates_the_demo_world_once(data_dir: Path) -> None:
+    code, out = invoke("init", "--data-dir", str(data_dir))
+    assert code == 0 and out.startswith(f"demo world created in {data_dir}: bots mara, tobias, isolde")
+    with open_db(data_dir / "kith.db") as conn:
+        bots = list_bots(conn)
+        chats = list_chats(conn)
+        first = transcript(conn, chats[0]["id"])
+        facts = list_facts(conn)
+    assert [b["id"] for b in bots] == ["mara", "tobias", "isolde"]
+    assert all(b["persona"] and b["voice_samples"] for b in bots)
+    assert bots[0]["lore"] and facts["weather"] == "thick fog"
+    assert chats[0]["bot_ids"] == ["mara", "tobias"]
+    assert first[0]["author"] == "mara" and "{{" not in first[0]["text"] and "Mara Quinn" in first[0]["text"]
+    code, out = invoke("init", "--data-dir", str(data_dir), "--if-empty")
+    assert (code, out) == (0, f"{data_dir} already has 3 bot(s); nothing to do\n")
+    code, out = invoke("init", "--data-dir", str(data_dir))
+    assert code == 1 and "the demo bots already exist" in out
+
+
+def test_chat_one_exchange_streams_the_reply(data_dir: Path) -> None:
+    invoke("init", "--data-dir", str(data_dir))
+    code, out = invoke("--data-dir", str(data_dir), "chat", "--backend", "scripted", "-m", "Mara?")
+    assert code == 0  # no --bot: the latest chat, the demo's group chat; Mara is named first
+    assert out.splitlines() == [
+        "Mara Quinn: Mara Quinn heard you say: Mara?",
+        "Tobias Wren: Tobias Wren heard you say: Mara?",
+    ]
+    code, out = invoke("chat", "--data-dir", str(data_dir), "--backend", "scripted",
+                       "--bot", "isolde", "--message", "Chart the reef?")  # fmt: skip
+    assert code == 0
+    assert out == "Isolde Varga: Isolde Varga heard you say: Chart the reef?\n"
+    with open_db(data_dir / "kith.db") as conn:
+        chats = list_chats(conn)
+    assert chats[0]["bot_ids"] == ["isolde"]  # a new 1:1 chat, used again next time
+
+
+def test_chat_interactive_until_quit(data_dir: Path) -> None:
+    invoke("init", "--data-dir", str(data_dir))
+    code, out = invoke("chat", "--data-dir", str(data_dir), "--backend", "scripted", "--bot", "tobias",
+                       input="Hello\n\n/quit\n")  # fmt: skip
+    assert code == 0
+    assert out.splitlines()[0] == "Chat with Tobias Wren — with Tobias Wren. Type /quit or press Ctrl-D to leave."
+    assert "Tobias Wren: Tobias Wren heard you say: Hello" in out
+    code, out = invoke("chat", "--data-dir", str(data_dir), "--backend", "scripted", "--bot", "tobias", input="")
+    assert code == 0 and "You: Hello" in out  # reopening shows the latest messages; EOF leaves
+
+
+def test_chat_errors_are_clear(data_dir: Path) -> None:
+    code, out = invoke("chat", "--data-dir", str(data_dir), "--backend", "scripted", "-m", "hi")
+    assert code == 1 and "no bots yet: run `kith init`" in out
+    invoke("init", "--data-dir", str(data_dir))
+    code, out = invoke("chat", "--data-dir", str(data_dir), "--backend", "scripted", "--bot", "nobody", "-m", "hi")
+    assert code == 1 and "no bot with id 'nobody'; known bots: mara, tobias, isolde" in out
+    code, out = invoke("chat", "--data-dir", str(data_dir), "--backend", "scripted", "--chat", "chat-x", "-m", "hi")
+    assert code == 1 and "no chat with id 'chat-x'" in out
+
+
+def test_chat_reports_a_failed_turn(data_dir: Path, tmp_path: Path) -> None:
+    script = tmp_path / "fail.json"
+    script.write_text('{"rules": [{"match": "", "error": "server on fire"}]}', encoding="utf-8")
+    invoke("init", "--data-dir", str(data_dir))
+    code, out = invoke("chat", "--data-dir", str(data_dir), "--backend", "scripted", "--script",
+                       str(script), "--bot", "mara", "-m", "hi")  # fmt: skip
+    assert code == 1 and "the turn failed: server on fire" in out
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_a_turn_on_the_real_embedded_model(data_dir: Path) -> None:
+    from chat.llm.registry import create_backend
+
+    backend = create_backend(Settings(data_dir=data_dir, backend="embedded", n_ctx=1024))
+    async with running(data_dir, backend=backend, reply_max_tokens=24, extraction_enabled=False) as rt:
+        _, chat = await running_chat(rt)
+        sub = rt.bus.subscribe(chat["id"])
+        _, turn_id = await rt.post_message(chat["id"], "What should we do tonight?")
+        await rt.wait_idle(timeout=300)
+        result = rt.get_turn(turn_id)
+        stored = rt.transcript(chat["id"])[-1]
+        prompt = rt.get_prompt(turn_id)[0]
+    await backend.aclose()
+    tokens = []
+    while not sub.queue.empty():
+        item = sub.queue.get_nowait()
+        if item.type == "token":
+            tokens.append(item.data["text"])
+    assert result["status"] == "completed", result["error"]
+    assert stored["author"] == "mara" and stored["text"].strip()
+    assert len(tokens) > 1 and "".join(tokens).strip() == stored["text"]
+    assert 0 < prompt["token_count"] <= 1024
+
+
+async def running_chat(rt):  # noqa: ANN001, ANN201 - small local helper
+    bot = await rt.author_bot(MARA)
+    chat = await rt.create_chat([bot["id"]])
+    return bot, chat
