@@ -9,13 +9,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from chat.tests.test_browser import (  # noqa: F401 - fixtures
-    LiveServer,
-    browser,
-    live_server,
-    open_app,
-    page,
-)
+import pytest
+
+from chat.tests import browser_support as support
+from chat.tests.browser_support import LiveServer, open_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+browser = support.browser
+live_server = support.live_server
+page = support.page
 
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
 

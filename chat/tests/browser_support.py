@@ -1,0 +1,192 @@
+"""Harness of the browser tests: the real app in-process and a watched Chromium page.
+
+Each test starts its own server (`create_app` with the scripted backend and a temporary
+data directory) on a free 127.0.0.1 port and drives Debian's Chromium through
+Playwright. Every page is watched for console errors, page errors and CSP violations;
+a test fails if any appear. Without /usr/bin/chromium the tests skip, unless
+KITH_REQUIRE_BROWSER=1 or CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+MARKUP = '<script>window.__pwned=1</script> and <img src=x onerror="window.__pwned=1">'
+SCRIPT_RULES: list[dict[str, Any]] = [
+    {"match": "markup", "reply": f"Here it is: {MARKUP} -- plain text.", "delay_ms": 5},
+    {"match": "long story", "reply": " ".join(["word"] * 200), "delay_ms": 150},
+    {
+        "match": "bakery",
+        "reply": "The bakery smells of cardamom, {{user}}. Sit, I'll bring you a bun.",
+        "delay_ms": 20,
+        "extraction": {
+            "edges": [{"src": "ana", "dst": "you", "affinity_delta": 8, "trust_delta": 4, "label": "friend"}],
+            "memories": [
+                {"owner": "ana", "text": "{{user}} came to the bakery", "importance": 6, "about": ["you"]}
+            ],
+            "world": [{"key": "weather", "value": "light rain"}],
+            "scene": {"location": "the bakery", "present": ["ana", "you"]},
+        },
+    },
+    {"match": "", "reply": "{{char}} heard you say: {{message}}", "delay_ms": 40},
+]
+
+def _browser_required() -> bool:
+    return os.environ.get("KITH_REQUIRE_BROWSER") == "1" or os.environ.get("CI", "").lower() == "true"
+
+
+def require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    if _browser_required():
+        pytest.fail(f"{CHROMIUM} is missing (install it: apt-get install -y chromium)")
+    pytest.skip(f"{CHROMIUM} is missing; set KITH_REQUIRE_BROWSER=1 to make this a failure")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """The real Kith app served by uvicorn in a background thread."""
+
+    url: str
+    data_dir: Path
+    script: Path
+    client: httpx.Client = field(repr=False)
+
+    def use_script(self, rules: list[dict[str, Any]]) -> None:
+        """Replace the scripted backend's rules (it re-reads the file when it changes)."""
+        self.script.write_text(json.dumps({"rules": rules}), encoding="utf-8")
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.client.request(method, path, **kwargs)
+        assert response.status_code < 400, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json() if response.content else None
+
+    def wait_turn(self, turn_id: str, timeout: float = 15.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            turn = self.api("GET", f"/api/turns/{turn_id}")
+            if turn["status"] in ("completed", "failed", "reverted"):
+                return turn
+            assert time.monotonic() < deadline, f"turn {turn_id} still {turn['status']}"
+            time.sleep(0.05)
+
+    def author(self, name: str = "Ana", bot_id: str = "ana", **fields: Any) -> dict[str, Any]:
+        body = {"id": bot_id, "name": name, "persona": f"{name} runs a bakery.", **fields}
+        return self.api("POST", "/api/bots", json=body)
+
+    def chat_with(self, *bot_ids: str, title: str = "At the bakery") -> dict[str, Any]:
+        return self.api("POST", "/api/chats", json={"bot_ids": list(bot_ids), "title": title})
+
+    def say(self, chat_id: str, text: str) -> dict[str, Any]:
+        posted = self.api("POST", f"/api/chats/{chat_id}/messages", json={"text": text})
+        return self.wait_turn(posted["turn_id"])
+
+
+@pytest.fixture
+def live_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
+    """The app on a free port; parametrize indirectly with a dict of extra Settings."""
+    require_chromium()
+    import uvicorn
+
+    from chat.app.factory import create_app
+    from chat.config import Settings
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"rules": SCRIPT_RULES}), encoding="utf-8")
+    overrides: dict[str, Any] = getattr(request, "param", {})
+    settings = Settings(data_dir=data_dir, backend="scripted", script_path=script, **overrides)
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings, keepalive_s=1.0),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="kith-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive(), "the server thread died while starting"
+        assert time.monotonic() < deadline, "the server did not start within 20 s"
+        time.sleep(0.02)
+    url = f"http://127.0.0.1:{port}"
+    token = overrides.get("access_token")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=url, timeout=10, headers=headers) as client:
+        yield LiveServer(url=url, data_dir=data_dir, script=script, client=client)
+        server.should_exit = True
+        thread.join(15)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Watched:
+    """A page, and every console error, page error and CSP violation it produced."""
+
+    page: Any
+    problems: list[str]
+
+
+@pytest.fixture
+def page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=live_server.url)
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    watched = Watched(tab, [])
+
+    def on_console(message: Any) -> None:
+        if message.type in ("error", "warning") or "Content Security Policy" in message.text:
+            watched.problems.append(f"console {message.type}: {message.text}")
+
+    tab.on("console", on_console)
+    tab.on("pageerror", lambda exc: watched.problems.append(f"page error: {exc}"))
+    yield tab
+    context.close()
+    assert watched.problems == [], "the page reported problems:\n" + "\n".join(watched.problems)
+
+
+def open_app(page: Any, route: str = "") -> None:
+    page.goto(f"/{route}")
+    page.wait_for_selector("body[data-ready='1']")
