@@ -8,7 +8,7 @@ appends. Every write goes through the runtime, the one writer (§10.1).
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from chat.config import Settings
 from chat.errors import NotFound
 
 if TYPE_CHECKING:
+    from chat.services.runtime import Runtime
     from chat.services.snapshot import ColdLoadReport
 
 DB_FILE_NAME = "kith.db"
@@ -30,12 +31,11 @@ def db_path_for(settings: Settings) -> Path:
 @dataclass
 class AppContext:
     settings: Settings
-    runtime: Any = None
+    runtime: Runtime | None = None
     rebuild: bool = False
     keepalive_s: float = 15.0
     reader: sqlite3.Connection | None = None
     cold_load: ColdLoadReport | None = None
-    secrets: dict[str, str] = field(default_factory=dict)
 
     @property
     def data_dir(self) -> Path:
@@ -61,8 +61,11 @@ def reader(request: Request) -> sqlite3.Connection:
     return conn
 
 
-def runtime(request: Request) -> Any:
-    return context(request).runtime
+def runtime(request: Request) -> Runtime:
+    rt = context(request).runtime
+    if rt is None:
+        raise RuntimeError("the app has not started; run it with its lifespan")
+    return rt
 
 
 def found(item: Any, what: str, ident: str, field_name: str = "id") -> Any:

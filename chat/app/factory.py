@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -42,6 +42,9 @@ from chat.db.connection import connect
 from chat.services.cards import MAX_CARD_BYTES
 from chat.services.snapshot import ColdLoadReport
 
+if TYPE_CHECKING:
+    from chat.services.runtime import Runtime
+
 log = logging.getLogger("kith.app")
 
 ROUTERS = (
@@ -62,7 +65,7 @@ ROUTERS = (
 )
 
 
-def make_runtime(settings: Settings, *, rebuild: bool = False) -> Any:
+def make_runtime(settings: Settings, *, rebuild: bool = False) -> Runtime:
     from chat.services.runtime import Runtime
 
     return Runtime(settings, force_rebuild=rebuild)
@@ -87,18 +90,19 @@ def log_cold_load(report: ColdLoadReport | None, seconds: float) -> None:
 def create_app(
     settings: Settings,
     *,
-    runtime: Any = None,
+    runtime: Runtime | None = None,
     rebuild: bool = False,
     keepalive_s: float = 15.0,
 ) -> FastAPI:
-    """The Kith web app. ``runtime`` defaults to a `Runtime` built from ``settings`` at start;
-    ``rebuild`` forces the snapshot-or-replay path of the cold load (``kith serve --rebuild``)."""
+    """The Kith web app. ``runtime`` defaults to a new `Runtime` built from ``settings`` at each
+    start; ``rebuild`` forces the snapshot-or-replay path of the cold load (``kith serve
+    --rebuild``); ``keepalive_s`` is the idle time before an SSE keep-alive comment."""
     ctx = AppContext(settings=settings, runtime=runtime, rebuild=rebuild, keepalive_s=keepalive_s)
+    given_runtime = runtime
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if ctx.runtime is None:
-            ctx.runtime = make_runtime(ctx.settings, rebuild=ctx.rebuild)
+        ctx.runtime = given_runtime or make_runtime(ctx.settings, rebuild=ctx.rebuild)
         started = time.perf_counter()
         report = await ctx.runtime.start()
         ctx.cold_load = report if isinstance(report, ColdLoadReport) else None

@@ -9,12 +9,14 @@ and browsers keep the connection open; the stream ends when the client goes away
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
 
 RETRY_MS = 2000
+END_EVENTS = frozenset({"closed"})
+"""Published when the runtime stops: the stream ends so the server can shut down."""
 
 
 def frame(event: str, data: Any) -> bytes:
@@ -24,12 +26,11 @@ def frame(event: str, data: Any) -> bytes:
 
 
 async def sse_stream(
-    receive_next: Any, *, keepalive_s: float, hello: dict[str, Any] | None = None
+    receive_next: Callable[[], Awaitable[tuple[str, Any]]], *, keepalive_s: float
 ) -> AsyncIterator[bytes]:
-    """Frames from ``await receive_next()`` -> (event, data); a keep-alive comment when idle."""
+    """Frames from ``await receive_next()`` -> (event, data); a keep-alive comment when idle.
+    Ends after an event in `END_EVENTS`."""
     yield f"retry: {RETRY_MS}\n: connected\n\n".encode()
-    if hello is not None:
-        yield frame("state", hello)
     while True:
         item = None
         with anyio.move_on_after(keepalive_s):
@@ -38,4 +39,6 @@ async def sse_stream(
             yield b": keep-alive\n\n"
             continue
         event, data = item
+        if event in END_EVENTS:
+            return
         yield frame(event, data)

@@ -102,7 +102,7 @@ class SSEReader:
         self.headers = headers or []
         self.status: int | None = None
         self.response_headers: dict[str, str] = {}
-        self._chunks: asyncio.Queue[bytes] = asyncio.Queue()
+        self._chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._disconnect = asyncio.Event()
         self._buffer = ""
         self._task: asyncio.Task | None = None
@@ -142,7 +142,7 @@ class SSEReader:
             elif message["type"] == "http.response.body":
                 await self._chunks.put(message.get("body", b""))
                 if not message.get("more_body", False):
-                    await self._chunks.put(b"")
+                    await self._chunks.put(None)  # the response is complete
 
         self._task = asyncio.create_task(self.app(scope, receive, send))
         while self.status is None:
@@ -158,7 +158,7 @@ class SSEReader:
         """The next SSE block as ``(event, data)``; a comment-only block gives ``(None, None)``."""
         while "\n\n" not in self._buffer:
             chunk = await asyncio.wait_for(self._chunks.get(), timeout)
-            if chunk == b"" and self._task is not None and self._task.done():
+            if chunk is None:
                 raise EOFError("the stream ended")
             self._buffer += chunk.decode()
         block, self._buffer = self._buffer.split("\n\n", 1)

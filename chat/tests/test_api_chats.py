@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from chat.app import create_app
 from chat.tests.api_support import (
     SSEReader,
     assert_error,
@@ -257,3 +258,17 @@ async def test_stream_sends_keepalive_comments_and_ends_on_disconnect(data_dir: 
             assert runtime_of(app).bus.subscriber_count == 1
         assert stream.comments.count("keep-alive") >= 2
         assert runtime_of(app).bus.subscriber_count == 0
+
+
+async def test_stream_ends_when_the_app_stops(data_dir: Path) -> None:
+    app = create_app(make_settings(data_dir))
+    async with app.router.lifespan_context(app):
+        rt = runtime_of(app)
+        chat = await rt.create_chat([(await rt.author_bot({"name": "Ada"}))["id"]])
+        stream = SSEReader(app, f"/api/chats/{chat['id']}/stream")
+        await stream.__aenter__()
+        assert stream.status == 200
+    with pytest.raises(EOFError):
+        while True:
+            await stream.next_block(timeout=5)
+    await stream.__aexit__()

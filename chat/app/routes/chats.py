@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -80,15 +81,13 @@ async def stream(request: Request, chat_id: ChatId) -> StreamingResponse:
     subscription = rt.bus.subscribe(chat_id)
     keepalive = context(request).keepalive_s
 
-    async def receive_next() -> tuple[str, Any] | None:
+    async def receive_next() -> tuple[str, Any]:
         event = await subscription.get()
         return event.type, event.data
 
-    async def body() -> Any:
+    async def body() -> AsyncIterator[bytes]:
         try:
             async for chunk in sse_stream(receive_next, keepalive_s=keepalive):
-                if chunk.startswith(b"event: closed\n"):
-                    return
                 yield chunk
         finally:
             subscription.close()

@@ -6,8 +6,53 @@ import { icon } from "./icons.js";
 
 export const FIELDS = [
   "name", "persona", "voice_samples", "traits", "backstory", "initial_relationship_to_you",
-  "kickoff_prose", "tags", "talkativeness", "alternate_greetings", "scenario",
+  "kickoff_prose", "tags", "talkativeness", "alternate_greetings", "scenario", "avatar",
 ];
+const AVATAR_MAX_BYTES = 700 * 1024; // the data URL must fit the API's 1 MiB JSON limit
+const IMAGE_DATA_URL = /^data:image\/(png|jpeg|webp|gif);base64,/;
+
+/** The picture of a bot: its avatar data URL, else the generated one the PNG export draws. */
+export function avatarSrc(bot) {
+  if (bot && typeof bot.avatar === "string" && IMAGE_DATA_URL.test(bot.avatar)) return bot.avatar;
+  return bot && bot.id ? `/api/bots/${encodeURIComponent(bot.id)}/card?format=png` : null;
+}
+
+function avatarField(bot) {
+  const hidden = h("input", { type: "hidden", name: "avatar", value: (bot && bot.avatar) || "" });
+  const src = avatarSrc(bot);
+  const img = h("img", { class: "avatar-preview", alt: "", width: 72, height: 72, src, hidden: !src });
+  const note = h("span", { class: "muted hint", role: "status" });
+  const file = h("input", { type: "file", accept: "image/png,image/jpeg,image/webp", "aria-label": "Avatar image (PNG, JPEG or WebP, up to 700 KB)" });
+  file.addEventListener("change", () => {
+    const chosen = file.files && file.files[0];
+    if (!chosen) return;
+    if (chosen.size > AVATAR_MAX_BYTES) {
+      note.textContent = `That image is ${Math.round(chosen.size / 1024)} KB; the limit is 700 KB.`;
+      file.value = "";
+      return;
+    }
+    const reader = new FileReader();
+    reader.addEventListener("load", () => {
+      if (!IMAGE_DATA_URL.test(String(reader.result))) {
+        note.textContent = "Not a PNG, JPEG or WebP image.";
+        return;
+      }
+      hidden.value = String(reader.result);
+      img.src = hidden.value;
+      img.hidden = false;
+      note.textContent = "New avatar chosen; save to keep it.";
+    });
+    reader.readAsDataURL(chosen);
+  });
+  const clear = h("button", { type: "button", class: "small", onclick: () => {
+    hidden.value = "";
+    file.value = "";
+    img.hidden = true;
+    note.textContent = "Avatar removed; save to keep the change.";
+  } }, "Remove avatar");
+  return h("div", { class: "field avatar-field", dataset: { field: "avatar" } },
+    h("span", { text: "Avatar" }), h("div", { class: "row" }, img, file, clear, hidden), note);
+}
 
 function listEditor(name, label, items, itemLabel) {
   const list = h("ol", { class: "list-editor-items" });
@@ -49,6 +94,7 @@ export function botFields(bot) {
     out.textContent = Number(range.value).toFixed(2);
   });
   return [
+    avatarField(bot),
     h("div", { class: "grid2" },
       text("name", "Name", b.name, { required: true, maxlength: 80, autocomplete: "off" }),
       bot
@@ -88,6 +134,7 @@ export function readBot(form) {
     talkativeness: Number(el.talkativeness.value),
     alternate_greetings: lines("alternate_greetings"),
     scenario: el.scenario.value,
+    avatar: el.avatar.value || null,
   };
   if (el.id && el.id.value && el.id.value.trim()) bot.id = el.id.value.trim();
   return bot;
@@ -97,7 +144,8 @@ export function readBot(form) {
 export function changedFields(bot, next) {
   const changes = {};
   for (const field of FIELDS) {
-    const before = bot[field] ?? (field === "talkativeness" ? 0.5 : Array.isArray(next[field]) ? [] : "");
+    const fallback = { talkativeness: 0.5, avatar: null }[field];
+    const before = bot[field] ?? (fallback !== undefined ? fallback : Array.isArray(next[field]) ? [] : "");
     if (JSON.stringify(before) !== JSON.stringify(next[field])) changes[field] = next[field];
   }
   return changes;

@@ -3,7 +3,7 @@
 
 import { api, del, download, patch, post, seg, token } from "./api.js";
 import { $, h, mount, notify } from "./dom.js";
-import { botFields, changedFields, markInvalid, readBot } from "./botform.js";
+import { avatarSrc, botFields, changedFields, markInvalid, readBot } from "./botform.js";
 import { loadBots, store } from "./store.js";
 import { confirmDialog } from "./widgets.js";
 
@@ -32,6 +32,7 @@ function botList() {
       href: `#/bots/${encodeURIComponent(b.id)}`, class: ["bot-link", b.id === currentId && "active"],
       "aria-current": b.id === currentId ? "page" : null,
     },
+    h("img", { class: "avatar-small", alt: "", width: 28, height: 28, src: avatarSrc(b) }),
     h("span", { class: "bot-name", text: b.name }),
     b.retired ? h("span", { class: "badge", text: "retired" }) : null,
     h("span", { class: "muted bot-traits", text: (b.traits || []).join(", ") })))));

@@ -20,7 +20,8 @@ const withPins = (render) => async (panel) => {
 /** True while the person is typing in the panel: a refresh then would lose the edit. */
 function editing() {
   const active = document.activeElement;
-  return Boolean(active && active.closest("#state-panel") && active.matches("input, textarea, select"));
+  return Boolean(active && active.closest("#state-panel") && active.matches("input, textarea, select")
+    && !active.closest("[data-refresh-ok]"));
 }
 
 export function initStatePanel() {
@@ -31,8 +32,13 @@ export function initStatePanel() {
     { id: "world", label: "World", render: withPins(renderWorld) },
   ]);
   mount($("#state-panel"), h("h2", { class: "sr-only", text: "State" }), tabs.el);
+  let stale = false;
   const refresh = async () => {
-    if (editing()) return;
+    if (editing()) {
+      stale = true; // refreshed when the person leaves the field
+      return;
+    }
+    stale = false;
     const pane = $("#state-panel");
     const active = document.activeElement;
     const key = active && pane.contains(active) ? active.dataset.focusKey || active.getAttribute("aria-label") : null;
@@ -45,11 +51,12 @@ export function initStatePanel() {
       if (again) again.focus({ preventScroll: true });
     }
   };
+  $("#state-panel").addEventListener("focusout", () => {
+    setTimeout(() => {
+      if (stale && !editing()) refresh();
+    }, 0);
+  });
   on("state-changed", refresh);
   on("chat-opened", refresh);
   on("bots", refresh);
-}
-
-export function refreshStatePanel() {
-  return tabs && tabs.refresh();
 }

@@ -63,7 +63,7 @@ export async function renderWorld(panel) {
       }, icon("trash")))));
   const keyInput = h("input", { name: "key", required: true, maxlength: 100, placeholder: "key, e.g. weather", "aria-label": "New fact key" });
   const valueInput = h("input", { name: "value", maxlength: 4000, placeholder: "value", "aria-label": "New fact value" });
-  const add = h("form", { class: "add-fact", "aria-label": "Add a world fact" },
+  const add = h("form", { class: "add-fact", "aria-label": "Add a world fact", dataset: { refreshOk: "" } },
     keyInput, valueInput, h("button", { type: "submit", class: "small primary" }, "Add"));
   add.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -74,6 +74,7 @@ export async function renderWorld(panel) {
       notify(`Added ${key}.`);
       keyInput.value = "";
       valueInput.value = "";
+      keyInput.focus(); // kept across the refresh, ready for the next fact
       emit("state-changed");
     } catch (exc) {
       notify(`Cannot add: ${exc.message}`, "error");
