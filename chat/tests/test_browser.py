@@ -23,9 +23,17 @@ live_server = support.live_server
 page = support.page
 
 
-def test_author_revise_and_retire_a_bot_through_the_ui(page: Any, live_server: LiveServer) -> None:
+def test_author_revise_and_retire_a_bot_through_the_ui(
+    page: Any, live_server: LiveServer, tmp_path: Path
+) -> None:
+    from chat.services.cards.avatar import generated_avatar
+
+    picture = tmp_path / "mira.png"
+    picture.write_bytes(generated_avatar("Mira Vale"))
     open_app(page, "#/bots/new")
     form = page.locator("form.bot-form")
+    form.get_by_label("Avatar image (PNG, JPEG or WebP, up to 700 KB)").set_input_files(str(picture))
+    form.get_by_text("New avatar chosen; save to keep it.").wait_for()
     form.locator("input[name=name]").fill("Mira Vale")
     form.locator("input[name=id]").fill("mira")
     form.locator("textarea[name=persona]").fill("A lighthouse keeper who collects storms.")
@@ -53,6 +61,7 @@ def test_author_revise_and_retire_a_bot_through_the_ui(page: Any, live_server: L
     assert bot["tags"] == ["coast", "fantasy"]
     assert bot["talkativeness"] == pytest.approx(0.8)
     assert bot["scenario"] == "A windy coast."
+    assert bot["avatar"].startswith("data:image/png;base64,")
 
     page.locator("textarea[name=persona]").fill("A retired lighthouse keeper.")
     page.get_by_role("button", name="Save changes").click()
