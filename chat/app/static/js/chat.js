@@ -78,14 +78,19 @@ export async function openChat(chatId) {
 }
 
 /** Fetch the transcript (and alternatives) and render it. */
+let reloads = 0;
+
 export async function reload() {
   const chatId = store.chatId;
   if (!chatId) return;
+  const mine = ++reloads; // only the newest reload renders
   try {
     const list = await get(`/api/chats/${seg(chatId)}/messages`);
-    if (chatId !== store.chatId) return;
+    if (chatId !== store.chatId || mine !== reloads) return;
     messages = list || [];
     await loadAlternatives();
+    if (mine !== reloads) return;
+    for (const [key, entry] of pending) if (entry.done) pending.delete(key);
   } catch (exc) {
     notify(`Cannot load messages: ${exc.message}`, "error");
   }
@@ -229,7 +234,9 @@ function dropPending(turnId, author) {
 function onMessage(data) {
   const message = data.message || data;
   if (message.chat_id && message.chat_id !== store.chatId) return;
-  dropPending(message.turn_id, message.author);
+  // The streamed text stays until the stored message replaces it (no flicker).
+  const entry = pending.get(`${message.turn_id || ""}:${message.author}`);
+  if (entry) entry.done = true;
   reload();
 }
 
