@@ -16,6 +16,9 @@
   can set neither.
 * Sizes (§12.3): bodies over the limit are refused with 413 before the route runs;
   the body is read here (bounded) so a chunked upload cannot slip past.
+* Host (DNS rebinding): without a token the server only answers requests whose
+  ``Host`` is a loopback name (127.x.x.x, localhost, ::1), so a web page whose domain
+  is re-pointed at 127.0.0.1 cannot read or change anything.
 * Headers (§12.2): a Content-Security-Policy that forbids inline script, nosniff,
   no referrer, no framing — on every response, errors included.
 """
@@ -112,6 +115,19 @@ class SecurityMiddleware:
         send = _adding_headers(send)
         headers = Headers(scope=scope)
         token = self.access_token()
+        if not token and not is_loopback(_host_name(headers.get("host", ""))):
+            await _reply(
+                send,
+                403,
+                _json_error(
+                    403,
+                    "forbidden",
+                    "this server answers only at 127.0.0.1 or localhost; to reach it by another "
+                    "name, set KITH_TOKEN",
+                    "host",
+                ),
+            )
+            return
         if token:
             login = _take_query_token(scope)
             if login is not None:
@@ -208,6 +224,14 @@ class SecurityMiddleware:
             f"{media or 'this content type'} is not accepted; send application/json",
             "body",
         )
+
+
+def _host_name(host: str) -> str:
+    """The name part of a Host header: "127.0.0.1:8765" -> "127.0.0.1", "[::1]:80" -> "::1"."""
+    host = host.strip()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _protected(path: str) -> bool:

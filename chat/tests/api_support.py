@@ -23,6 +23,9 @@ from chat.config import Settings
 from chat.db.connection import open_db
 from chat.eventlog.log import last_event_id
 
+BASE_URL = "http://127.0.0.1:8765"
+"""Loopback, as a browser on this machine sends it (other Host names are refused)."""
+
 BOT = {
     "name": "Ada",
     "persona": "A patient engineer.",
@@ -47,7 +50,7 @@ async def running_app(
     app = create_app(settings, **kwargs)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
             yield app, client
 
 
@@ -119,9 +122,9 @@ class SSEReader:
             "raw_path": self.path.encode(),
             "query_string": b"",
             "root_path": "",
-            "headers": [(b"host", b"testserver"), *self.headers],
+            "headers": [(b"host", b"127.0.0.1:8765"), *self.headers],
             "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
+            "server": ("127.0.0.1", 8765),
         }
         sent_request = False
 

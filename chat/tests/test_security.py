@@ -14,6 +14,7 @@ from chat.cli import main
 from chat.errors import ConfigError
 from chat.services.cards import MAX_CARD_BYTES
 from chat.tests.api_support import (
+    BASE_URL,
     BOT,
     assert_error,
     make_bot,
@@ -130,14 +131,30 @@ async def test_cross_site_forms_are_refused(data_dir: Path) -> None:
         assert_error(cross_delete, 403)
         assert (await client.get("/api/health")).json()["last_event_id"] == before
 
-        same = await client.post("/api/bots", json=BOT, headers={"origin": "http://testserver"})
+        same = await client.post("/api/bots", json=BOT, headers={"origin": BASE_URL})
         assert same.status_code == 201, same.text
         upload_same_origin = await client.post(
             "/api/bots/import",
             files={"file": ("card.json", json.dumps({"name": "Card", "description": "d"}).encode())},
-            headers={"origin": "http://testserver"},
+            headers={"origin": BASE_URL},
         )
         assert upload_same_origin.status_code == 201, upload_same_origin.text
+
+
+async def test_only_loopback_host_names_without_a_token(data_dir: Path) -> None:
+    async with running_app(make_settings(data_dir)) as (_app, client):
+        for host in ("localhost:8765", "127.0.0.1", "[::1]:8765", "127.0.0.2:1"):
+            assert (await client.get("/api/health", headers={"host": host})).status_code == 200
+        for host in ("evil.example", "evil.example:8765", "192.168.1.4:8765", ""):
+            response = await client.get("/api/health", headers={"host": host})
+            assert_error(response, 403, "host")
+            assert_error(await client.get("/", headers={"host": host}), 403, "host")
+    settings = make_settings(data_dir, access_token=TOKEN)
+    async with running_app(settings) as (_app, client):
+        response = await client.get(
+            "/api/health", headers={"host": "kith.lan:8765", "authorization": f"Bearer {TOKEN}"}
+        )
+        assert response.status_code == 200
 
 
 async def test_size_limits(data_dir: Path) -> None:
