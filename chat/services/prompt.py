@@ -194,30 +194,36 @@ def build_prompt(
 
     names = {"you": user_name, **_names(conn, [m["author"] for m in history], {"you": user_name})}
     turns = [_as_message(m, bot["id"], names, group) for m in history]
-    turn_costs = [count_tokens(t.content) + MESSAGE_OVERHEAD for t in turns]
+    turn_costs: dict[int, int] = {}  # counted lazily, newest first: old ones may never be needed
+
+    def cost_of(index: int) -> int:
+        if index not in turn_costs:
+            turn_costs[index] = count_tokens(turns[index].content) + MESSAGE_OVERHEAD
+        return turn_costs[index]
+
     memory_lines = [f"- {m['text']}" for m, _ in memories]
     memory_costs = [count_tokens(line) + 1 for line in memory_lines]
     header_cost = count_tokens(f"What {bot['name']} remembers:") + 2 if memories else 0
 
     room = budget - core_cost
-    if turns and turn_costs[-1] > room:
+    needed_last = cost_of(len(turns) - 1) if turns else 0
+    if needed_last > room:
         raise ValidationFailed(
-            f"the latest message needs {turn_costs[-1]} tokens but only {max(room, 0)} of the "
+            f"the latest message needs {needed_last} tokens but only {max(room, 0)} of the "
             f"model's {context_length} are left for it; shorten it or use a model with a larger "
             "context",
             field="text",
         )
     kept_memories = len(memory_lines)
-    needed_last = turn_costs[-1] if turns else 0
     while kept_memories and header_cost + sum(memory_costs[:kept_memories]) + needed_last > room:
         kept_memories -= 1
     memory_cost = header_cost + sum(memory_costs[:kept_memories]) if kept_memories else 0
     room -= memory_cost
     first = len(turns)
     for index in range(len(turns) - 1, -1, -1):
-        if turn_costs[index] > room:
+        if cost_of(index) > room:
             break
-        room -= turn_costs[index]
+        room -= cost_of(index)
         first = index
 
     system_parts = [text for _, text in core[:-1]]
@@ -225,7 +231,9 @@ def build_prompt(
         system_parts.append(f"What {bot['name']} remembers:\n" + "\n".join(memory_lines[:kept_memories]))
     system_parts.append(core[-1][1])
     messages = [ChatMessage("system", "\n\n".join(system_parts)), *turns[first:]]
-    token_count = sum(count_tokens(m.content) + MESSAGE_OVERHEAD for m in messages)
+    token_count = count_tokens(messages[0].content) + MESSAGE_OVERHEAD + sum(
+        cost_of(index) for index in range(first, len(turns))
+    )
     return Prompt(
         messages=messages,
         memory_ids=[m["id"] for m, _ in memories[:kept_memories]],

@@ -7,8 +7,9 @@ BM25 (scaled by the best match), averaged with cosine similarity when an
 `Embedder` is configured.
 
 Fast at any size because nothing scans every memory: the candidates are the
-best FTS matches plus the owner's most recently retrieved and most important
-memories, each read through an index (migration 0003); only those are scored.
+best FTS matches (over the query's rarer words, see `affordable_terms`) plus the
+owner's most recently retrieved and most important memories, each read through
+an index (migration 0003); only those are scored.
 """
 
 from __future__ import annotations
@@ -22,9 +23,13 @@ from typing import Any, Protocol
 from chat.state.memory import memory_dict
 
 DECAY_PER_HOUR = 0.995
-FTS_CANDIDATES = 200
+FTS_CANDIDATES = 100
 INDEX_CANDIDATES = 40
 MAX_QUERY_TERMS = 16
+TERM_CAP = 2000
+"""A word in this many memories or more is too common to rank by (see `affordable_terms`)."""
+MATCH_BUDGET = 3000
+"""At most about this many memories are ranked by BM25 for one query."""
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Words too common to say what a message is about; matching them costs time and tells nothing.
@@ -50,26 +55,63 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> list[list[float]]: ...
 
 
-def fts_query(text: str, *, max_terms: int = MAX_QUERY_TERMS) -> str | None:
-    """A safe FTS5 query for ``text``: its words, each quoted, joined with OR.
-
-    Quoting makes every word a plain string, so user text such as ``"``, ``NEAR(``,
-    ``*``, ``AND`` or parentheses can never be an FTS syntax error. Stopwords and
-    repeats are dropped and at most ``max_terms`` words are kept (the longest, which
-    say most). None when nothing is left to search for.
-    """
+def fts_terms(text: str, *, max_terms: int = MAX_QUERY_TERMS) -> list[str]:
+    """The words of ``text`` worth searching for: no stopwords or repeats, at most
+    ``max_terms`` (the longest, which say most), in their original order."""
     seen: dict[str, None] = {}
     for word in _WORD.findall(text.lower()):
         if word in seen or word in STOPWORDS or (word.isdigit() and len(word) < 2):
             continue
         seen[word] = None
     words = list(seen)
-    if not words:
-        return None
     if len(words) > max_terms:
         keep = set(sorted(words, key=len, reverse=True)[:max_terms])
         words = [w for w in words if w in keep]
-    return " OR ".join(f'"{w}"' for w in words)
+    return words
+
+
+def fts_query(text: str, *, max_terms: int = MAX_QUERY_TERMS) -> str | None:
+    """A safe FTS5 query for ``text``: its words, each quoted, joined with OR.
+
+    Quoting makes every word a plain string, so user text such as ``"``, ``NEAR(``,
+    ``*``, ``AND`` or parentheses can never be an FTS syntax error (`_WORD` only
+    lets letters, digits and ``_`` through, so a word never holds a quote). None
+    when nothing is left to search for.
+    """
+    return _or_query(fts_terms(text, max_terms=max_terms))
+
+
+def _or_query(words: list[str]) -> str | None:
+    return " OR ".join(f'"{w}"' for w in words) if words else None
+
+
+def affordable_terms(conn: sqlite3.Connection, words: list[str]) -> list[str]:
+    """The rarest ``words`` whose matches add up to at most `MATCH_BUDGET` memories.
+
+    BM25 ranking costs about a microsecond per matching memory, so a word found in
+    tens of thousands of memories would take tens of milliseconds to rank while
+    telling almost nothing (its IDF is near zero). Each word's document count is
+    probed with a capped count (`TERM_CAP`), cheap at any size; words at the cap
+    are dropped and the rest are taken rarest first while they fit the budget. In
+    a small world every word fits, and the query is the plain OR of all of them.
+    """
+    counted = []
+    for word in words:
+        row = conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)",
+            (f'"{word}"', TERM_CAP),
+        ).fetchone()
+        if 0 < row[0] < TERM_CAP:
+            counted.append((row[0], word))
+    counted.sort()
+    chosen: list[str] = []
+    total = 0
+    for count, word in counted:
+        if total + count > MATCH_BUDGET:
+            break
+        chosen.append(word)
+        total += count
+    return chosen
 
 
 def parse_time(value: str) -> datetime:
@@ -94,6 +136,9 @@ def cosine(a: list[float], b: list[float]) -> float:
     return 0.0 if norm == 0 else dot / norm
 
 
+_LIGHT = "m.rowid, m.id, m.importance, m.last_retrieved_at, m.event_id, m.text"
+
+
 def retrieve_memories(
     conn: sqlite3.Connection,
     owner: str,
@@ -103,15 +148,18 @@ def retrieve_memories(
     k: int = 8,
     embedder: Embedder | None = None,
 ) -> list[tuple[dict[str, Any], float]]:
-    """The ``k`` best memories of ``owner`` for ``query``, best first, with their scores."""
+    """The ``k`` best memories of ``owner`` for ``query``, best first, with their scores.
+
+    Candidates are scored from a few columns; only the ``k`` winners are read whole.
+    """
     if k <= 0:
         return []
-    candidates: dict[str, dict[str, Any]] = {}
+    candidates: dict[str, tuple] = {}
     bm25: dict[str, float] = {}
-    match = fts_query(query)
+    match = _or_query(affordable_terms(conn, fts_terms(query)))
     if match is not None:
         rows = conn.execute(
-            f"SELECT {_COLUMNS}, hits.rank FROM ("
+            f"SELECT {_LIGHT}, hits.rank FROM ("
             "  SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ?"
             "  ORDER BY rank LIMIT ?"
             f") AS hits JOIN memories m ON m.rowid = hits.rowid WHERE m.owner = ?",  # noqa: S608
@@ -119,39 +167,47 @@ def retrieve_memories(
         ).fetchall()
         rows.sort(key=lambda r: r[-1])
         for row in rows[:FTS_CANDIDATES]:
-            memory = memory_dict(row[:-1])
-            candidates[memory["id"]] = memory
-            bm25[memory["id"]] = -float(row[-1])  # FTS5 rank: lower is better
+            candidates[row[1]] = row[:-1]
+            bm25[row[1]] = -float(row[-1])  # FTS5 rank: lower is better
     for order in ("last_retrieved_at", "importance"):
         rows = conn.execute(
-            f"SELECT {_COLUMNS} FROM memories m INDEXED BY memories_owner_{_INDEX[order]}"  # noqa: S608
+            f"SELECT {_LIGHT} FROM memories m INDEXED BY memories_owner_{_INDEX[order]}"  # noqa: S608
             f" WHERE m.owner = ? ORDER BY m.{order} DESC LIMIT ?",
             (owner, INDEX_CANDIDATES),
         ).fetchall()
         for row in rows:
-            memory = memory_dict(row)
-            candidates.setdefault(memory["id"], memory)
+            candidates.setdefault(row[1], row)
     if not candidates:
         return []
     relevance = _relevance(candidates, bm25, query, embedder)
-    scored = [
+    scored = sorted(
         (
-            memory,
-            recency(memory["last_retrieved_at"], now)
-            + importance_score(memory["importance"])
-            + relevance.get(memory_id, 0.0),
+            (
+                recency(row[3], now) + importance_score(row[2]) + relevance.get(memory_id, 0.0),
+                row[4],
+                row[0],
+            )
+            for memory_id, row in candidates.items()
+        ),
+        key=lambda item: (-item[0], -item[1]),
+    )[:k]
+    rowids = [rowid for _, _, rowid in scored]
+    marks = ",".join("?" for _ in rowids)
+    full = {
+        row[-1]: memory_dict(row[:-1])
+        for row in conn.execute(
+            f"SELECT {_COLUMNS}, m.rowid FROM memories m WHERE m.rowid IN ({marks})",  # noqa: S608
+            rowids,
         )
-        for memory_id, memory in candidates.items()
-    ]
-    scored.sort(key=lambda item: (-item[1], -item[0]["event_id"]))
-    return scored[:k]
+    }
+    return [(full[rowid], score) for score, _, rowid in scored]
 
 
 _INDEX = {"last_retrieved_at": "recency", "importance": "importance"}
 
 
 def _relevance(
-    candidates: dict[str, dict[str, Any]],
+    candidates: dict[str, tuple],
     bm25: dict[str, float],
     query: str,
     embedder: Embedder | None,
@@ -161,7 +217,7 @@ def _relevance(
     if embedder is None:
         return lexical
     ids = list(candidates)
-    vectors = embedder.embed([query] + [candidates[mid]["text"] for mid in ids])
+    vectors = embedder.embed([query] + [candidates[mid][5] for mid in ids])
     query_vector = vectors[0]
     result: dict[str, float] = {}
     for mid, vector in zip(ids, vectors[1:], strict=True):

@@ -26,7 +26,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -37,6 +37,7 @@ from chat.eventlog.log import NewEvent
 from chat.services import bots as bot_service
 from chat.services import chats as chat_service
 from chat.services import snapshot as snapshots
+from chat.services.autosnapshot import PeriodicSnapshots
 from chat.services.bus import EventBus
 from chat.services.ids import new_id
 from chat.services.turnplan import queued_payload
@@ -84,7 +85,7 @@ class Runtime:
         self._writer: Writer | None = None
         self._readers: ReaderPool | None = None
         self._worker = TurnWorker(self)
-        self._snapshot_task: asyncio.Task[None] | None = None
+        self._snapshots = PeriodicSnapshots(self, self._worker.busy, lambda: self._worker.activity)
         self.started = False
 
     # --- life cycle ---------------------------------------------------------------------
@@ -157,8 +158,7 @@ class Runtime:
             return
         self.started = False
         await self._worker.stop()
-        if self._snapshot_task is not None:
-            await asyncio.gather(self._snapshot_task, return_exceptions=True)
+        await self._snapshots.settle()
         self._bus.close()
         if self._owns_backend and self._backend is not None:
             await self._backend.aclose()
@@ -199,25 +199,48 @@ class Runtime:
         with self.reader() as conn:
             return fn(conn)
 
-    async def commit(self, build: Build, chat_id: str | None = None) -> Written:
-        """Append what ``build(conn)`` returns and project it, atomically, on the writer thread."""
+    async def commit(
+        self,
+        build: Build,
+        chat_id: str | None = None,
+        *,
+        turn_id: str | None = None,
+        after: Callable[[sqlite3.Connection], Any] | None = None,
+    ) -> Written:
+        """Append what ``build(conn)`` returns and project it, atomically, on the writer thread.
+
+        Publishes ``state``, and with ``turn_id`` the turn as it now stands (``turn``).
+        ``after(conn)`` is read back on the writer thread once committed; its result is
+        the returned `Written.extra`."""
         if self._writer is None:
             raise RuntimeError("the runtime has not started")
-        written = await self._writer.commit(build)
+
+        def read_back(conn: sqlite3.Connection) -> tuple[Any, Any]:
+            turn = chat_state.get_turn(conn, turn_id) if turn_id is not None else None
+            return turn, (after(conn) if after is not None else None)
+
+        written = await self._writer.commit(build, read_back)
+        turn, extra = written.extra
         if written.ids:
             self._bus.publish("state", {"event_ids": written.ids, "kinds": written.kinds}, chat_id)
-        return written
+        if turn is not None:
+            self._bus.publish("turn", turn, turn["chat_id"])
+        return Written(written.ids, written.kinds, extra)
 
     async def wait_idle(self, chat_id: str | None = None, timeout: float = 30.0) -> None:
         """Wait until no turn is queued or running (in ``chat_id``, or anywhere) and the
-        background snapshot, if any, is written. For tests and the CLI."""
+        periodic snapshot, if one is due, is written. For tests and the CLI."""
 
         async def settle() -> None:
             await self._worker.wait_idle(chat_id)
-            while self._snapshot_task is not None and not self._snapshot_task.done():
-                await asyncio.gather(self._snapshot_task, return_exceptions=True)
+            await self._snapshots.settle()
 
         await asyncio.wait_for(settle(), timeout)
+
+    async def wait_turns(self, chat_id: str | None = None) -> None:
+        """Wait until no turn is queued or running (in ``chat_id``, or anywhere), without
+        forcing a due snapshot: what a person sees before they type the next message."""
+        await self._worker.wait_idle(chat_id)
 
     # --- bots (§3) ----------------------------------------------------------------------
 
@@ -312,10 +335,14 @@ class Runtime:
                 NewEvent("turn_queued", queued, chat_id=chat_id, turn_id=turn_id, actor="user"),
             ]
 
-        await self.commit(build, chat_id)
-        message = self.get_message(message_id)
+        written = await self.commit(
+            build,
+            chat_id,
+            after=lambda conn: (self.message_view(conn, message_id), chat_state.get_turn(conn, turn_id)),
+        )
+        message, turn = written.extra
         self._bus.publish("message", message, chat_id)
-        await self.publish_turn(turn_id)
+        self._bus.publish("turn", turn, chat_id)
         self._worker.enqueue(chat_id, turn_id)
         return message, turn_id
 
@@ -361,8 +388,7 @@ class Runtime:
             holder.append(turn["chat_id"])
             return [NewEvent("turn_queued", payload, chat_id=turn["chat_id"], turn_id=turn_id, actor="user")]
 
-        await self.commit(build)
-        await self.publish_turn(turn_id)
+        await self.commit(build, turn_id=turn_id)
         self._worker.enqueue(holder[0], turn_id)
         return turn_id
 
@@ -393,8 +419,7 @@ class Runtime:
                 return []
             return [NewEvent("turn_failed", payload, chat_id=chat_id, turn_id=turn_id)]
 
-        await self.commit(build, chat_id)
-        await self.publish_turn(turn_id)
+        await self.commit(build, chat_id, turn_id=turn_id)
 
     async def regenerate(self, chat_id: str) -> str:
         """Queue a turn that writes a new alternative for the last bot reply (§4.4).
@@ -415,8 +440,7 @@ class Runtime:
             }
             return [NewEvent("turn_queued", payload, chat_id=chat_id, turn_id=turn_id, actor="user")]
 
-        await self.commit(build, chat_id)
-        await self.publish_turn(turn_id)
+        await self.commit(build, chat_id, turn_id=turn_id)
         self._worker.enqueue(chat_id, turn_id)
         return turn_id
 
@@ -513,24 +537,5 @@ class Runtime:
         )
 
     def snapshot_check(self) -> None:
-        """Start the periodic snapshot check (§10.4) in the background, one at a time."""
-        if self._snapshot_task is not None and not self._snapshot_task.done():
-            return
-        self._snapshot_task = asyncio.create_task(self._periodic_snapshot())
-
-    async def _periodic_snapshot(self) -> None:
-        every = timedelta(minutes=self.settings.snapshot_every_minutes)
-        try:
-            due = await self.read(
-                lambda conn: snapshots.should_take_periodic_snapshot(
-                    conn,
-                    self.settings.data_dir,
-                    clock=self.clock,
-                    every_events=self.settings.snapshot_every_events,
-                    every=every,
-                )
-            )
-            if due:
-                await self.take_snapshot("periodic")
-        except Exception:  # noqa: BLE001 - a failed snapshot must never fail a turn
-            log.exception("periodic snapshot failed")
+        """The periodic snapshot check after a turn (§10.4); see `autosnapshot`."""
+        self._snapshots.check()

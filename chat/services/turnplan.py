@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from chat.errors import Conflict, NotFound
@@ -132,6 +134,21 @@ def _plan_regenerate(
     )
 
 
+_COUNTERS: dict[int, tuple[Backend, Callable[[str], int]]] = {}
+
+
+def cached_counter(backend: Backend) -> Callable[[str], int]:
+    """``backend.count_tokens`` with a bounded cache: the same transcript is counted every
+    turn, and tokenizing it again is most of the cost of assembling a prompt."""
+    entry = _COUNTERS.get(id(backend))
+    if entry is None or entry[0] is not backend:
+        if len(_COUNTERS) > 8:
+            _COUNTERS.clear()
+        entry = (backend, lru_cache(maxsize=20_000)(backend.count_tokens))
+        _COUNTERS[id(backend)] = entry
+    return entry[1]
+
+
 def prepare_prompt(
     conn: sqlite3.Connection,
     plan: TurnPlan,
@@ -154,7 +171,7 @@ def prepare_prompt(
         history=plan.history,
         memories=memories,
         user_name=plan.user_name,
-        count_tokens=backend.count_tokens,
+        count_tokens=cached_counter(backend),
         context_length=backend.context_length(),
         reply_tokens=reply_tokens,
         other_names=other_names,

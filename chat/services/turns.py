@@ -45,6 +45,8 @@ class TurnWorker:
         self._turn_chat: dict[str, str] = {}
         self._idle: dict[str, asyncio.Event] = {}
         self._closing = False
+        self.activity = 0
+        """How many turns have started; the snapshot scheduler watches it for idle time."""
 
     # --- queue ------------------------------------------------------------------------
 
@@ -124,12 +126,14 @@ class TurnWorker:
         rt = self.rt
         cancel = asyncio.Event()
         self.running[turn_id] = cancel
+        self.activity += 1
         stored: list[str] = []
         try:
-            started = await rt.commit(lambda conn: _start_events(conn, turn_id, chat_id), chat_id)
+            started = await rt.commit(
+                lambda conn: _start_events(conn, turn_id, chat_id), chat_id, turn_id=turn_id
+            )
             if not started.ids:
                 return  # cancelled or reverted while it waited
-            await rt.publish_turn(turn_id)
             pending = self.pending
             plan = await rt.read(
                 lambda conn: plan_turn(
@@ -144,7 +148,7 @@ class TurnWorker:
                 raise BackendError("no bot could answer this message")
             finish = await self._after_replies(plan, replies, cancel)
             finish.append(_lifecycle("turn_completed", {"id": turn_id, "message_ids": stored}, chat_id, turn_id))
-            await rt.commit(lambda conn: finish, chat_id)
+            await rt.commit(lambda conn: finish, chat_id, turn_id=turn_id)
         except (GenerationCancelled, asyncio.CancelledError) as exc:
             reason = STOPPED_BY_USER if not self._closing else "Kith stopped during this turn; retry it"
             await self._fail(chat_id, turn_id, reason, cancelled=True)
@@ -158,14 +162,13 @@ class TurnWorker:
         finally:
             self.running.pop(turn_id, None)
             self._turn_chat.pop(turn_id, None)
-        await rt.publish_turn(turn_id)
         rt.snapshot_check()
 
     async def _fail(self, chat_id: str, turn_id: str, reason: str, *, cancelled: bool = False) -> None:
         payload = {"id": turn_id, "reason": reason[:2000] or "failed", "cancelled": cancelled}
         try:
             await self.rt.commit(
-                lambda conn: _fail_events(conn, turn_id, chat_id, payload), chat_id
+                lambda conn: _fail_events(conn, turn_id, chat_id, payload), chat_id, turn_id=turn_id
             )
         except Exception:  # noqa: BLE001 - the log keeps it queued/running; restart marks it
             log.exception("could not record the failure of turn %s", turn_id)
@@ -230,9 +233,13 @@ class TurnWorker:
                 NewEvent("message_posted", payload, chat_id=chat_id, turn_id=turn_id, actor="model"),
                 NewEvent("prompt_recorded", record, chat_id=chat_id, turn_id=turn_id, actor="system"),
             ]
-            await rt.commit(lambda conn, events=events: events, chat_id)
+            written = await rt.commit(
+                lambda conn, events=events: events,
+                chat_id,
+                after=lambda conn, mid=message_id: rt.message_view(conn, mid),
+            )
             stored.append(message_id)
-            message = await rt.read(lambda conn, mid=message_id: rt.message_view(conn, mid))
+            message = written.extra
             rt.bus.publish("message", message, chat_id)
             replies.append((bot, text))
             plan.history.append(message)
@@ -281,35 +288,44 @@ class TurnWorker:
         if cancel.is_set() or not replies or plan.kind == "regenerate":
             return []
         events: list[NewEvent] = []
-        pending: dict[str, int] = {}
-        if rt.settings.extraction_enabled and await rt.read(
-            lambda conn: _extraction_due(conn, chat_id, rt.settings.extraction_every_n_turns)
-        ):
+        settings = rt.settings
+        threshold = settings.reflection_threshold
+
+        def reflection_due(conn: Any, pending: dict[str, int]) -> list[dict[str, Any]]:
+            return [
+                b for b in plan.bots
+                if reflect.needs_reflection(conn, b["id"], threshold=threshold, pending=pending.get(b["id"], 0))
+            ]  # fmt: skip
+
+        def extraction_request(conn: Any) -> Any:
+            if not settings.extraction_enabled or not _extraction_due(
+                conn, chat_id, settings.extraction_every_n_turns
+            ):
+                return None
+            return extract.extraction_request(
+                conn, chat_id=chat_id, bots=plan.bots, user_name=plan.user_name,
+                user_text=plan.user_text, replies=replies,
+            )  # fmt: skip
+
+        request = await rt.read(extraction_request)
+        due: list[dict[str, Any]] | None = None
+        if request is not None:
             try:
-                request = await rt.read(
-                    lambda conn: extract.extraction_request(
-                        conn, chat_id=chat_id, bots=plan.bots, user_name=plan.user_name,
-                        user_text=plan.user_text, replies=replies,
-                    )
-                )
                 proposal = await rt.backend.complete_json(request)
-                result = await rt.read(
-                    lambda conn: extract.check_proposal(
+
+                def check(conn: Any) -> tuple[extract.Extraction, list[dict[str, Any]]]:
+                    result = extract.check_proposal(
                         conn, proposal, chat_id=chat_id, turn_id=turn_id, bots=plan.bots  # type: ignore[arg-type]
                     )
-                )
+                    return result, reflection_due(conn, result.importance)
+
+                result, due = await rt.read(check)
                 events.extend(result.events)
-                pending = result.importance
             except KithError as exc:
                 log.warning("extraction for turn %s failed: %s", turn_id, exc.message)
                 events.append(extract.failed_extraction(chat_id, turn_id, exc.message))
-        threshold = rt.settings.reflection_threshold
-        due = await rt.read(
-            lambda conn: [
-                b for b in plan.bots
-                if reflect.needs_reflection(conn, b["id"], threshold=threshold, pending=pending.get(b["id"], 0))
-            ]
-        )
+        if due is None:
+            due = await rt.read(lambda conn: reflection_due(conn, {}))
         if not due or cancel.is_set():
             return events
         await rt.commit(lambda conn: events, chat_id)

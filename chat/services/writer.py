@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from chat.db.connection import connect, transaction
 from chat.eventlog.log import NewEvent, append_events
@@ -33,6 +33,8 @@ class Written:
 
     ids: list[int]
     kinds: list[str]
+    extra: Any = None
+    """What the ``after`` function of `Writer.commit` returned, read right after the commit."""
 
 
 class Writer:
@@ -53,13 +55,24 @@ class Writer:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(self._connection()))
 
-    async def commit(self, build: Build) -> Written:
+    async def commit(
+        self, build: Build, after: Callable[[sqlite3.Connection], Any] | None = None
+    ) -> Written:
         """Run ``build(conn)`` for the events to append, append them and project, atomically.
 
         ``build`` reads current state and raises (NotFound, Conflict, ...) to refuse;
         it runs inside the write transaction, so its checks cannot race another write.
+        ``after(conn)`` runs on the writer thread once committed (saves a thread hop
+        for reading back what changed); its result is `Written.extra`.
         """
-        return await self.call(lambda conn: commit_now(conn, build))
+
+        def run(conn: sqlite3.Connection) -> Written:
+            written = commit_now(conn, build)
+            if after is None:
+                return written
+            return Written(written.ids, written.kinds, after(conn))
+
+        return await self.call(run)
 
     def close(self) -> None:
         def _close() -> None:
