@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDLE_DELAY_S = 0.5
+POLL_S = 0.1
 
 
 class PeriodicSnapshots:
@@ -74,23 +75,20 @@ class PeriodicSnapshots:
         try:
             if not await self._due(1):
                 return
+            loop = asyncio.get_running_loop()
+            last = self.activity()
+            idle_since = loop.time()
             while not self._now.is_set():
-                if not self.busy():
-                    if await self._idle():
-                        break
-                elif await self._due(2):
-                    break  # turns never pause: write it anyway, overdue twice over
-                else:
-                    await self._wait(self.idle_delay_s)
+                if self.busy() or self.activity() != last:
+                    last, idle_since = self.activity(), loop.time()
+                    if await self._due(2):
+                        break  # turns never pause: write it anyway, overdue twice over
+                elif loop.time() - idle_since >= self.idle_delay_s:
+                    break
+                await self._wait(min(POLL_S, self.idle_delay_s))
             await self.rt.take_snapshot("periodic")
         except Exception:  # noqa: BLE001 - a failed snapshot must never fail a turn
             log.exception("periodic snapshot failed")
-
-    async def _idle(self) -> bool:
-        """True when no turn ran during a whole idle delay."""
-        before = self.activity()
-        await self._wait(self.idle_delay_s)
-        return self._now.is_set() or (not self.busy() and self.activity() == before)
 
     async def _wait(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from chat.config import Settings
 from chat.db.migrate import apply_migrations
-from chat.errors import Conflict, NotFound
 from chat.eventlog.log import NewEvent
 from chat.services import bots as bot_service
 from chat.services import chats as chat_service
@@ -40,7 +39,7 @@ from chat.services import snapshot as snapshots
 from chat.services.autosnapshot import PeriodicSnapshots
 from chat.services.bus import EventBus
 from chat.services.ids import new_id
-from chat.services.turnplan import queued_payload
+from chat.services.turn_api import TurnControls
 from chat.services.turns import TurnWorker
 from chat.services.writer import Build, ReaderPool, Writer, Written
 from chat.state import chats as chat_state
@@ -58,7 +57,7 @@ DB_FILE_NAME = "kith.db"
 RESTART_REASON = "Kith stopped while this turn was running; retry it"
 
 
-class Runtime:
+class Runtime(TurnControls):
     """One per process. Construct, ``await start()``, use, ``await stop()``.
 
     ``backend`` replaces the one `settings.backend` names (tests pass a scripted one);
@@ -315,190 +314,6 @@ class Runtime:
     def message_view(conn: sqlite3.Connection, message_id: str) -> dict[str, Any]:
         message = chat_service.require_message(conn, message_id)
         return chat_service.with_alternatives(conn, [message])[0]
-
-    # --- turns (§4.2–§4.7) --------------------------------------------------------------
-
-    async def post_message(self, chat_id: str, text: str) -> tuple[dict[str, Any], str]:
-        """Durably append the user's message and ``turn_queued``, then queue the turn.
-
-        Returns (message, turn_id) before any model call. NotFound, ValidationFailed.
-        """
-        message_id, turn_id = new_id("msg"), new_id("turn")
-
-        def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            chat_service.require_chat(conn, chat_id)
-            checked = chat_service.check_text(text)
-            message = {"id": message_id, "chat_id": chat_id, "author": "you", "text": checked}
-            queued = {"id": turn_id, "chat_id": chat_id, "kind": "message", "user_message_id": message_id}
-            return [
-                NewEvent("message_posted", message, chat_id=chat_id, turn_id=turn_id, actor="user"),
-                NewEvent("turn_queued", queued, chat_id=chat_id, turn_id=turn_id, actor="user"),
-            ]
-
-        written = await self.commit(
-            build,
-            chat_id,
-            after=lambda conn: (self.message_view(conn, message_id), chat_state.get_turn(conn, turn_id)),
-        )
-        message, turn = written.extra
-        self._bus.publish("message", message, chat_id)
-        self._bus.publish("turn", turn, chat_id)
-        self._worker.enqueue(chat_id, turn_id)
-        return message, turn_id
-
-    def get_turn(self, turn_id: str) -> dict[str, Any]:
-        """{id, chat_id, kind, status, error, message_ids, user_message_id, created_at}."""
-        turn = self._read_now(lambda conn: chat_state.get_turn(conn, turn_id))
-        if turn is None:
-            raise NotFound(f"no turn with id {turn_id!r}", field="turn_id")
-        return turn
-
-    def get_prompt(self, turn_id: str) -> list[dict[str, Any]]:
-        """The ``prompt_recorded`` payloads of the turn (§8.4), oldest first, each with
-        ``event_id``. NotFound for an unknown turn."""
-        self.get_turn(turn_id)
-        rows = self._read_now(
-            lambda conn: conn.execute(
-                "SELECT id, payload FROM events WHERE kind = 'prompt_recorded' AND turn_id = ?"
-                " ORDER BY id",
-                (turn_id,),
-            ).fetchall()
-        )
-        import json
-
-        return [{"event_id": row[0], **json.loads(row[1])} for row in rows]
-
-    async def publish_turn(self, turn_id: str) -> None:
-        turn = await self.read(lambda conn: chat_state.get_turn(conn, turn_id))
-        if turn is not None:
-            self._bus.publish("turn", turn, turn["chat_id"])
-
-    async def retry_turn(self, turn_id: str) -> str:
-        """Queue a failed turn again (same id). Conflict unless it failed."""
-        holder: list[str] = []
-
-        def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            turn = chat_state.get_turn(conn, turn_id)
-            if turn is None:
-                raise NotFound(f"no turn with id {turn_id!r}", field="turn_id")
-            if turn["status"] != "failed":
-                raise Conflict(f"only a failed turn can be retried; this one is {turn['status']}")
-            previous = queued_payload(conn, turn_id)
-            payload = {**previous, "kind": "retry"}
-            holder.append(turn["chat_id"])
-            return [NewEvent("turn_queued", payload, chat_id=turn["chat_id"], turn_id=turn_id, actor="user")]
-
-        await self.commit(build, turn_id=turn_id)
-        self._worker.enqueue(holder[0], turn_id)
-        return turn_id
-
-    async def cancel_turn(self, turn_id: str) -> dict[str, Any]:
-        """Stop a running or queued turn; it ends failed with ``cancelled``. Conflict when it
-        is already finished. Returns the turn as it stands (still ``running`` until the
-        stream stops; a ``turn`` event follows)."""
-        turn = self.get_turn(turn_id)
-        if turn["status"] not in ("queued", "running"):
-            raise Conflict(f"the turn is {turn['status']}; only a queued or running turn can be stopped")
-        await self._cancel(turn_id, turn["chat_id"], wait=False)
-        return self.get_turn(turn_id)
-
-    async def _cancel(self, turn_id: str, chat_id: str, *, wait: bool) -> None:
-        event = self._worker.running.get(turn_id)
-        if event is not None:
-            event.set()
-            if wait:
-                while turn_id in self._worker.running:
-                    await asyncio.sleep(0.005)
-            return
-        self._worker.dequeue(turn_id)
-        payload = {"id": turn_id, "reason": "stopped by the user before it started", "cancelled": True}
-
-        def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            turn = chat_state.get_turn(conn, turn_id)
-            if turn is None or turn["status"] != "queued":
-                return []
-            return [NewEvent("turn_failed", payload, chat_id=chat_id, turn_id=turn_id)]
-
-        await self.commit(build, chat_id, turn_id=turn_id)
-
-    async def regenerate(self, chat_id: str) -> str:
-        """Queue a turn that writes a new alternative for the last bot reply (§4.4).
-
-        Conflict when the chat's last message is not a bot reply."""
-        turn_id = new_id("turn")
-
-        def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            chat_service.require_chat(conn, chat_id)
-            last = chat_state.transcript(conn, chat_id, limit=1)
-            if not last or last[0]["author"] == "you":
-                raise Conflict("there is no bot reply to regenerate: the last message is yours")
-            payload = {
-                "id": turn_id,
-                "chat_id": chat_id,
-                "kind": "regenerate",
-                "regenerate_group": last[0]["alt_group"],
-            }
-            return [NewEvent("turn_queued", payload, chat_id=chat_id, turn_id=turn_id, actor="user")]
-
-        await self.commit(build, chat_id, turn_id=turn_id)
-        self._worker.enqueue(chat_id, turn_id)
-        return turn_id
-
-    async def _message_change(self, build: Build, message_id: str) -> dict[str, Any]:
-        chat_id = self._read_now(lambda conn: chat_service.require_message(conn, message_id))["chat_id"]
-        await self.commit(build, chat_id)
-        message = self.get_message(message_id)
-        self._bus.publish("message", message, chat_id)
-        return message
-
-    async def choose_alternative(self, message_id: str) -> dict[str, Any]:
-        """Make ``message_id`` the standing alternative of its group; return it."""
-        return await self._message_change(
-            lambda conn: chat_service.choose_events(conn, message_id), message_id
-        )
-
-    async def edit_message(self, message_id: str, text: str) -> dict[str, Any]:
-        """Append ``message_edited``; return the message. NotFound, ValidationFailed."""
-        return await self._message_change(
-            lambda conn: chat_service.edit_events(conn, message_id, text), message_id
-        )
-
-    async def delete_message(self, message_id: str) -> None:
-        """Append ``message_deleted``. NotFound (also when already deleted)."""
-        await self._message_change(lambda conn: chat_service.delete_events(conn, message_id), message_id)
-
-    async def rewind(self, chat_id: str, before_message_id: str) -> list[str]:
-        """Revert every turn holding ``before_message_id`` or a later message (§4.6).
-
-        Running and queued turns of the chat are stopped first. Returns the reverted
-        turn ids (empty when there is nothing to revert; nothing is appended then)."""
-
-        def check(conn: sqlite3.Connection) -> None:
-            chat_service.require_chat(conn, chat_id)
-            message = chat_service.require_message(conn, before_message_id)
-            if message["chat_id"] != chat_id:
-                raise NotFound(
-                    f"message {before_message_id!r} is not in chat {chat_id!r}", field="before_message_id"
-                )
-
-        self._read_now(check)
-        for turn_id in self._worker.turns_of(chat_id):
-            await self._cancel(turn_id, chat_id, wait=True)
-        await self._worker.wait_idle(chat_id)
-        reverted: list[str] = []
-
-        def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            message = chat_service.require_message(conn, before_message_id)
-            reverted.extend(chat_service.turns_from(conn, chat_id, message))
-            if not reverted:
-                return []
-            payload = {"chat_id": chat_id, "turn_ids": reverted, "before_message_id": before_message_id}
-            return [NewEvent("turns_reverted", payload, chat_id=chat_id, actor="user")]
-
-        await self.commit(build, chat_id)
-        for turn_id in reverted:
-            await self.publish_turn(turn_id)
-        return list(reverted)
 
     # --- manual edits (§6) --------------------------------------------------------------
 

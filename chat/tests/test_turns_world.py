@@ -3,6 +3,7 @@ rewind (§4.6) and the periodic snapshot after turns (§10.4)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from chat.db.connection import open_db
 from chat.errors import NotFound
 from chat.eventlog.projector import canonical_dump, rebuild
+from chat.services.snapshot import load_snapshot
 from chat.state.edges import get_edge
 from chat.state.entities import get_entity
 from chat.state.memory import importance_since_reflection, list_memories
@@ -219,16 +221,50 @@ async def test_periodic_snapshot_is_taken_after_100_events(data_dir: Path) -> No
         await rt.wait_idle()
         first = sorted(folder.iterdir())
         assert len(first) == 1  # none existed yet: the first turn takes one
-        count = 0
-        while len(events(data_dir)) < 100 + 10 and count < 40:
+        first_id = load_snapshot(first[0]).last_event_id
+        for count in range(1, 40):
             await turn(rt, chat["id"], f"turn {count}")
             await rt.wait_idle()
-            count += 1
             taken = sorted(folder.iterdir())
             with db(data_dir) as conn:
                 cursor = conn.execute("SELECT last_event_id FROM projection_state").fetchone()[0]
-            first_id = int(first[0].stem.split("-")[-1]) if first[0].stem.split("-")[-1].isdigit() else None
-            if first_id is not None and cursor - first_id < 100:
+            if cursor - first_id < 100:
                 assert len(taken) == 1, (cursor, first_id)
-        taken = sorted(folder.iterdir())
+            else:
+                break
     assert len(taken) == 2
+    assert load_snapshot(taken[-1]).last_event_id == cursor >= first_id + 100
+
+
+async def test_a_due_snapshot_waits_for_idle_time(data_dir: Path) -> None:
+    folder = data_dir / "snapshots" / "periodic"
+    async with running(data_dir) as rt:
+        rt._snapshots.idle_delay_s = 0.4
+        _, chat = await one_to_one(rt)
+        await turn_only(rt, chat["id"], "first words")  # no snapshot exists yet: one is due
+        assert not folder.exists() or not list(folder.iterdir())  # not while turns may follow
+        for _ in range(100):
+            if folder.exists() and list(folder.iterdir()):
+                break
+            await asyncio.sleep(0.05)
+        assert len(list(folder.iterdir())) == 1
+
+
+async def test_turns_that_never_pause_still_get_snapshots_when_overdue(data_dir: Path) -> None:
+    folder = data_dir / "snapshots" / "periodic"
+    async with running(data_dir, snapshot_every_events=10) as rt:
+        rt._snapshots.idle_delay_s = 3600  # never idle long enough
+        _, chat = await one_to_one(rt)
+        for n in range(12):
+            await turn_only(rt, chat["id"], f"turn {n}")
+            await asyncio.sleep(0.12)  # the scheduler polls between turns
+        taken = [load_snapshot(p).last_event_id for p in sorted(folder.iterdir())]
+    assert len(taken) >= 2
+    gaps = [b - a for a, b in zip(taken, taken[1:], strict=False)]
+    assert all(gap >= 20 for gap in gaps), taken  # overdue twice over (2 x 10 events)
+
+
+async def turn_only(rt: Any, chat_id: str, text: str) -> None:
+    """A turn, waiting for it but not for a due snapshot (as a person would)."""
+    await rt.post_message(chat_id, text)
+    await rt.wait_turns(chat_id)
