@@ -10,6 +10,7 @@ projects without error. The same seed always gives the same events.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator
 
@@ -18,12 +19,13 @@ from chat.eventlog.log import NewEvent
 BOTS = ("ada", "bram", "cleo", "dov", "esme")
 PLACES = ("harbour", "library", "market", "lighthouse", "orchard", "tavern", "bridge", "mill")
 PEOPLE = ("mara", "tobias", "ines", "oren", "petra", "quill", "rafe", "sable")
-WORDS = (
+PROSE = (
     "the tide came in early and the lamps along the quay were lit before dusk while "
     "she told me about the letter her brother never sent and why the mill stopped "
     "turning the winter the river froze so we walked out to the lighthouse together "
     "and counted ships until the rain found us laughing under the old stone arch"
-).split()
+)
+WORDS = PROSE.split(" ")
 WORLD_KEYS = ("time_of_day", "weather", "date", "season", "mood", "news", "harbour_status")
 
 
@@ -63,13 +65,7 @@ class _World:
 
 def realistic_events(count: int, *, seed: int = 7, rewinds: bool = True) -> Iterator[NewEvent]:
     """Yield exactly ``count`` valid events of a realistic mix (see the module docstring)."""
-    world = _World(seed)
-    produced = 0
-    for event in _stream(world, rewinds):
-        if produced >= count:
-            return
-        yield event
-        produced += 1
+    yield from itertools.islice(_stream(_World(seed), rewinds), count)
 
 
 def _stream(world: _World, rewinds: bool) -> Iterator[NewEvent]:

@@ -65,6 +65,26 @@ def open_db(path: str | Path, *, readonly: bool = False) -> Iterator[sqlite3.Con
 
 
 @contextmanager
+def derived_data_durability(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``synchronous=NORMAL`` for a block that writes only derived data (projections).
+
+    A rebuild or snapshot restore rewrites tens of megabytes that the log can always
+    recreate; with NORMAL the commit skips its fsync (WAL frames stay ordered, so a crash
+    loses at most this rebuild, never an event: the next FULL commit syncs them too).
+    Only at the outermost level: inside a caller's transaction, that caller's events may
+    be in the same commit and keep FULL.
+    """
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("PRAGMA synchronous = NORMAL")
+    try:
+        yield conn
+    finally:
+        conn.execute("PRAGMA synchronous = FULL")
+
+
+@contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """Run a block atomically: BEGIN IMMEDIATE at the outermost level, a savepoint inside."""
     if conn.in_transaction:

@@ -18,7 +18,7 @@ from typing import Any
 
 from chat.db.connection import transaction
 from chat.errors import PayloadTooLarge, ValidationFailed
-from chat.eventlog.schemas import ID_RE, SCHEMA_VERSIONS, validate_payload
+from chat.eventlog.schemas import ID_RE, SCHEMA_VERSIONS, payload_json
 from chat.eventlog.upcasting import upcast
 
 Actor = str  # "user" | "model" | "system"
@@ -77,11 +77,7 @@ def _row_for(event: NewEvent, created_at: str) -> tuple:
     for name, value in (("chat_id", event.chat_id), ("turn_id", event.turn_id)):
         if value is not None and (not isinstance(value, str) or not _ID.match(value)):
             raise ValidationFailed(f"{name} must match {ID_RE}, got {value!r}", field=name)
-    payload = validate_payload(event.kind, event.payload)
-    try:
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except ValueError as exc:
-        raise ValidationFailed(f"{event.kind} payload: {exc}", field="payload") from None
+    text = payload_json(event.kind, event.payload)
     if len(text) > MAX_PAYLOAD_BYTES // 4 and len(text.encode("utf-8")) > MAX_PAYLOAD_BYTES:
         raise PayloadTooLarge(
             f"{event.kind} payload is over {MAX_PAYLOAD_BYTES // (1024 * 1024)} MiB", field="payload"

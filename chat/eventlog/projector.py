@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from chat.db.connection import DATABASE_NAME, transaction
+from chat.db.connection import DATABASE_NAME, derived_data_durability, transaction
 from chat.errors import ProjectionFailed
 from chat.eventlog.bulk import bulk_projection
 from chat.eventlog.log import Event, iter_events, last_event_id
@@ -284,7 +284,7 @@ def rebuild(
     """Drop every projection row and replay the whole log in one pass (§9.4)."""
     load_state_modules()
     started = time.perf_counter()
-    with transaction(conn):
+    with derived_data_durability(conn), transaction(conn):
         with bulk_projection(conn, projection_tables()):
             clear_projections(conn)
             excluded = reverted_turns(conn)

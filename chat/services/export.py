@@ -35,7 +35,7 @@ from chat.db.migrate import applied_numbers, apply_migrations
 from chat.errors import Conflict, KithError, ValidationFailed
 from chat.eventlog.log import ACTORS, MAX_PAYLOAD_BYTES
 from chat.eventlog.projector import PROJECTION_VERSION, mark_needs_rebuild
-from chat.eventlog.schemas import ID_RE, SCHEMA_VERSIONS, validate_payload
+from chat.eventlog.schemas import ID_RE, SCHEMA_VERSIONS, payload_json, validate_payload
 from chat.eventlog.upcasting import upcast
 
 FORMAT = "kith-export"
@@ -292,13 +292,16 @@ def _checked_row(record: dict[str, Any], number: int, previous_id: int) -> tuple
     if not isinstance(payload, dict):
         raise ValidationFailed(f"{where}: payload must be an object", field="payload")
     try:
-        current = upcast(kind, version, dict(payload)) if version != SCHEMA_VERSIONS[kind] else payload
-        validate_payload(kind, current)
+        if version == SCHEMA_VERSIONS[kind]:
+            text = payload_json(kind, payload)  # the very text append would have stored
+        else:
+            validate_payload(kind, upcast(kind, version, dict(payload)))
+            text = _dumps(payload)  # an old version is stored as it was, upgraded on read
     except KithError as exc:
         raise ValidationFailed(f"{where} (event {event_id}): {exc.message}", field=exc.field) from None
     except ValueError as exc:
         raise ValidationFailed(f"{where} (event {event_id}): {exc}", field="version") from None
-    return (event_id, kind, version, _dumps(payload), created_at, record.get("chat_id"),
+    return (event_id, kind, version, text, created_at, record.get("chat_id"),
             record.get("turn_id"), record["actor"])
 
 

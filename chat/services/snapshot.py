@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from chat.db.connection import transaction
+from chat.db.connection import derived_data_durability, transaction
 from chat.errors import Conflict, ProjectionFailed, SnapshotInvalid, ValidationFailed
 from chat.eventlog.bulk import bulk_projection
 from chat.eventlog.log import last_event_id
@@ -228,7 +228,7 @@ def restore_tables(conn: sqlite3.Connection, snapshot: SnapshotData) -> int:
     the transaction rolls back, leaving the projections as they were.
     """
     known = projection_tables()
-    with transaction(conn):
+    with derived_data_durability(conn), transaction(conn):
         plan = checked_tables(conn, snapshot, known)
         with bulk_projection(conn, known):
             clear_projections(conn)
@@ -319,7 +319,7 @@ def cold_load(
     suspect: Path | None = None
     for candidate in snapshot_candidates(data_dir):
         try:
-            with transaction(conn):
+            with derived_data_durability(conn), transaction(conn):
                 snapshot = load_snapshot(candidate)
                 check_matches_log(conn, snapshot)
                 restore_tables(conn, snapshot)

@@ -28,7 +28,7 @@ def _message_posted(conn: sqlite3.Connection, event: Event) -> None:
     p = event.payload
     group = p.get("alt_group") or p["id"]
     if p.get("alt_group"):
-        conn.execute("UPDATE messages SET chosen = 0 WHERE alt_group = ?", (group,))
+        _choose(conn, group, None)
     conn.execute(
         "INSERT INTO messages (id, chat_id, author, text, created_at, turn_id, event_id,"
         " alt_group, chosen, edited, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0)",
@@ -65,7 +65,22 @@ def _alternative_chosen(conn: sqlite3.Connection, event: Event) -> None:
     ).fetchone()
     if exists is None:
         return
-    conn.execute("UPDATE messages SET chosen = (id = ?) WHERE alt_group = ?", (p["message_id"], p["alt_group"]))
+    _choose(conn, p["alt_group"], p["message_id"])
+
+
+def _choose(conn: sqlite3.Connection, alt_group: str, message_id: str | None) -> None:
+    """Make ``message_id`` the chosen one of its group (None: no message of it).
+
+    Row by row on purpose: single-row updates stay fast inside the long transaction
+    of a replay, where a multi-row UPDATE is not (see ``chat.eventlog.bulk``).
+    """
+    rows = conn.execute(
+        "SELECT id, chosen FROM messages WHERE alt_group = ?", (alt_group,)
+    ).fetchall()
+    for row_id, chosen in rows:
+        wanted = int(row_id == message_id)
+        if chosen != wanted:
+            conn.execute("UPDATE messages SET chosen = ? WHERE id = ?", (wanted, row_id))
 
 
 @handles("turn_queued")

@@ -8,10 +8,22 @@ from typing import Any
 
 from chat.eventlog.log import Event
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_encode_str = json.encoder.encode_basestring  # the C quoting json.dumps uses for ensure_ascii=False
+
 
 def dumps(value: Any) -> str:
-    """Canonical JSON: the same value always gives the same text (for equal dumps)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Canonical JSON: the same value always gives the same text (for equal dumps).
+
+    Replay calls this for nearly every event, so plain strings and integers skip the
+    general encoder; the text is the same as ``json.dumps(value, sort_keys=True, ...)``.
+    """
+    kind = type(value)
+    if kind is str:
+        return _encode_str(value)
+    if kind is int:
+        return int.__repr__(value)
+    return _ENCODER.encode(value)
 
 
 def record_change(

@@ -60,12 +60,13 @@ def _reflection_recorded(conn: sqlite3.Connection, event: Event) -> None:
 
 @handles("message_posted")
 def _memories_retrieved(conn: sqlite3.Connection, event: Event) -> None:
-    ids = event.payload.get("retrieved_memory_ids") or []
+    ids = event.payload.get("retrieved_memory_ids")
     if ids:
-        conn.executemany(
-            "UPDATE memories SET last_retrieved_at = ? WHERE id = ?",
-            [(event.created_at, memory_id) for memory_id in ids],
-        )
+        # One statement per id: SQLite's plan for "id IN (...)" can fall back to a scan.
+        for memory_id in ids:
+            conn.execute(
+                "UPDATE memories SET last_retrieved_at = ? WHERE id = ?", (event.created_at, memory_id)
+            )
 
 
 def set_memory_fields(
