@@ -155,3 +155,10 @@ class CardInvalid(KithError):
 
     status = 422
     code = "card_invalid"
+
+
+class SnapshotFailed(KithError):
+    """A snapshot could not be written (the message says why); the log is untouched."""
+
+    status = 500
+    code = "snapshot_failed"

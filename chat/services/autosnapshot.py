@@ -6,8 +6,9 @@ runs stalls the turn for up to a few hundred milliseconds. So the check runs
 after every turn, but a due snapshot is written once no turn has run for
 `IDLE_DELAY_S` (people take longer than that to read and type), or at once when
 turns never pause and it is overdue twice over (2× the event count or the time).
-It runs in a thread on its own read transaction, one at a time; a failure is
-logged and never fails a turn.
+It is written by a child process (`snapshot_worker`: no GIL shared with the
+turns) from its own read transaction, one at a time; a failure is logged and
+never fails a turn.
 """
 
 from __future__ import annotations
@@ -39,10 +40,13 @@ class PeriodicSnapshots:
         busy: Callable[[], bool],
         activity: Callable[[], int],
         idle_delay_s: float = IDLE_DELAY_S,
+        *,
+        isolated: bool = True,
     ) -> None:
         self.rt = runtime
         self.busy = busy
         self.activity = activity
+        self.isolated = isolated
         self.idle_delay_s = idle_delay_s
         self.task: asyncio.Task[None] | None = None
         self._now = asyncio.Event()
@@ -86,7 +90,7 @@ class PeriodicSnapshots:
                 elif loop.time() - idle_since >= self.idle_delay_s:
                     break
                 await self._wait(min(POLL_S, self.idle_delay_s))
-            await self.rt.take_snapshot("periodic")
+            await self.rt.take_snapshot("periodic", isolated=self.isolated)
         except Exception:  # noqa: BLE001 - a failed snapshot must never fail a turn
             log.exception("periodic snapshot failed")
 

@@ -67,8 +67,12 @@ def reflection_events(
     bot_id: str,
     chat_id: str,
     turn_id: str,
+    known: set[str] | frozenset[str] = frozenset(),
 ) -> list[NewEvent]:
-    """1–3 reflection memories (clamped) and the ``reflection_recorded`` that resets the count."""
+    """1–3 reflection memories (clamped) and the ``reflection_recorded`` that resets the count.
+
+    ``known`` are entity ids about to be added in the same commit (``about`` may name them).
+    """
     events: list[NewEvent] = []
     ids: list[str] = []
     for item in proposal.reflections:
@@ -78,7 +82,8 @@ def reflection_events(
         about = []
         for raw in item.about:
             entity_id = "you" if str(raw).lower() in ("you", "user") else slugify(str(raw))
-            if entity_id not in about and get_entity(conn, entity_id) is not None:
+            exists = entity_id in known or get_entity(conn, entity_id) is not None
+            if entity_id not in about and exists:
                 about.append(entity_id)
         memory_id = new_id("mem")
         ids.append(memory_id)

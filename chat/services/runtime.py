@@ -22,8 +22,10 @@ Bus events (`chat.services.bus.BusEvent`, ``type`` / ``chat_id`` / ``data``):
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from chat.config import Settings
 from chat.db.migrate import apply_migrations
+from chat.errors import SnapshotFailed
 from chat.eventlog.log import NewEvent
 from chat.services import bots as bot_service
 from chat.services import chats as chat_service
@@ -62,7 +65,8 @@ class Runtime(TurnControls):
 
     ``backend`` replaces the one `settings.backend` names (tests pass a scripted one);
     ``clock`` is the UTC clock the snapshot policy and retrieval read; ``embedder``
-    adds cosine similarity to memory retrieval (§8.3).
+    adds cosine similarity to memory retrieval (§8.3); ``snapshot_process`` writes
+    periodic snapshots in a child process (see `snapshot_worker`), else in a thread.
     """
 
     def __init__(
@@ -73,6 +77,7 @@ class Runtime(TurnControls):
         clock: Callable[[], datetime] | None = None,
         embedder: Embedder | None = None,
         force_rebuild: bool = False,
+        snapshot_process: bool = True,
     ) -> None:
         self.settings = settings
         self.clock = clock or snapshots.utc_now
@@ -84,7 +89,9 @@ class Runtime(TurnControls):
         self._writer: Writer | None = None
         self._readers: ReaderPool | None = None
         self._worker = TurnWorker(self)
-        self._snapshots = PeriodicSnapshots(self, self._worker.busy, lambda: self._worker.activity)
+        self._snapshots = PeriodicSnapshots(
+            self, self._worker.busy, lambda: self._worker.activity, isolated=snapshot_process
+        )
         self.started = False
 
     # --- life cycle ---------------------------------------------------------------------
@@ -339,17 +346,30 @@ class Runtime(TurnControls):
 
     # --- snapshots (§10.4–§10.5) --------------------------------------------------------
 
-    async def take_snapshot(self, kind: str = "manual") -> Path:
-        """Write a snapshot of the projections now (from a consistent read)."""
-        return await self.read(
-            lambda conn: snapshots.take_snapshot(
-                conn,
-                data_dir=self.settings.data_dir,
-                kind=kind,
-                clock=self.clock,
-                keep=self.settings.snapshot_keep,
-            )
-        )
+    async def take_snapshot(self, kind: str = "manual", *, isolated: bool = False) -> Path:
+        """Write a snapshot of the projections now (from one consistent read).
+
+        ``isolated`` writes it in a child process (`snapshot_worker`), so a big world's
+        snapshot never holds this process's GIL while turns stream."""
+        settings = self.settings
+        if not isolated:
+            return await self.read(
+                lambda conn: snapshots.take_snapshot(
+                    conn, data_dir=settings.data_dir, kind=kind, clock=self.clock,
+                    keep=settings.snapshot_keep,
+                )
+            )  # fmt: skip
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "chat.services.snapshot_worker", str(self.db_path),
+            str(settings.data_dir), "--kind", kind, "--keep", str(settings.snapshot_keep),
+            "--when", self.clock().isoformat(),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await process.communicate()
+        if process.returncode != 0:
+            reason = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+            raise SnapshotFailed(f"the snapshot process failed: {reason[0]}")
+        return Path(json.loads(out)["path"])
 
     def snapshot_check(self) -> None:
         """The periodic snapshot check after a turn (§10.4); see `autosnapshot`."""

@@ -328,21 +328,41 @@ class TurnWorker:
             due = await rt.read(lambda conn: reflection_due(conn, {}))
         if not due or cancel.is_set():
             return events
-        await rt.commit(lambda conn: events, chat_id)
-        events = []
+        return events + await self._reflect(plan, due, events)
+
+    async def _reflect(
+        self, plan: TurnPlan, due: list[dict[str, Any]], extracted: list[NewEvent]
+    ) -> list[NewEvent]:
+        """Reflection events for each bot that is due, appended in the same commit as the
+        extraction before them (their memories count as already remembered)."""
+        rt = self.rt
+        chat_id, turn_id = plan.chat["id"], plan.turn_id
+        fresh = [e.payload for e in extracted if e.kind == "memory_added"]
+        new_entities = {e.payload["id"] for e in extracted if e.kind == "entity_added"}
+        sources = await rt.read(
+            lambda conn: {b["id"]: reflect.source_memories(conn, b["id"]) for b in due}
+        )
+        proposals = []
+        events: list[NewEvent] = []
         for bot in due:
-            memories = await rt.read(lambda conn, b=bot: reflect.source_memories(conn, b["id"]))
+            memories = sources[bot["id"]] + [m["text"] for m in fresh if m["owner"] == bot["id"]]
+            request = reflect.reflection_request(bot, memories[-reflect.SOURCE_MEMORIES :])
             try:
-                proposal = await rt.backend.complete_json(reflect.reflection_request(bot, memories))
+                proposals.append((bot, await rt.backend.complete_json(request)))
             except KithError as exc:
                 log.warning("reflection of %s failed: %s", bot["id"], exc.message)
                 events.append(extract.failed_extraction(chat_id, turn_id, f"reflection: {exc.message}"))
-                continue
+        if proposals:
             events.extend(
                 await rt.read(
-                    lambda conn, b=bot, p=proposal: reflect.reflection_events(
-                        conn, p, bot_id=b["id"], chat_id=chat_id, turn_id=turn_id  # type: ignore[arg-type]
-                    )
+                    lambda conn: [
+                        event
+                        for bot, proposal in proposals
+                        for event in reflect.reflection_events(
+                            conn, proposal, bot_id=bot["id"], chat_id=chat_id,  # type: ignore[arg-type]
+                            turn_id=turn_id, known=new_entities,
+                        )
+                    ]
                 )
             )
         return events

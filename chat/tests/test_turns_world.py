@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chat.db.connection import open_db
-from chat.errors import NotFound
+from chat.errors import NotFound, SnapshotFailed
 from chat.eventlog.projector import canonical_dump, rebuild
 from chat.services.snapshot import load_snapshot
 from chat.state.edges import get_edge
@@ -268,3 +268,19 @@ async def turn_only(rt: Any, chat_id: str, text: str) -> None:
     """A turn, waiting for it but not for a due snapshot (as a person would)."""
     await rt.post_message(chat_id, text)
     await rt.wait_turns(chat_id)
+
+
+async def test_a_snapshot_written_by_the_child_process_equals_one_written_in_process(
+    data_dir: Path,
+) -> None:
+    async with running(data_dir) as rt:
+        _, chat = await one_to_one(rt)
+        await turn(rt, chat["id"], "remember the lamp")
+        child = await rt.take_snapshot("manual", isolated=True)
+        here = await rt.take_snapshot("manual")
+        with pytest.raises(SnapshotFailed) as failed:
+            await rt.take_snapshot("bogus", isolated=True)
+    a, b = load_snapshot(child), load_snapshot(here)
+    assert child != here and a.last_event_id == b.last_event_id
+    assert a.tables == b.tables
+    assert "snapshot kind must be one of" in failed.value.message
