@@ -26,9 +26,9 @@ DECAY_PER_HOUR = 0.995
 FTS_CANDIDATES = 100
 INDEX_CANDIDATES = 40
 MAX_QUERY_TERMS = 16
-TERM_CAP = 2000
+TERM_CAP = 1500
 """A word in this many memories or more is too common to rank by (see `affordable_terms`)."""
-MATCH_BUDGET = 3000
+MATCH_BUDGET = 2000
 """At most about this many memories are ranked by BM25 for one query."""
 
 _WORD = re.compile(r"\w+", re.UNICODE)

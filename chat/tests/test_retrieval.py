@@ -132,3 +132,18 @@ def test_recently_retrieved_memories_come_back(conn: sqlite3.Connection) -> None
     conn.execute("UPDATE memories SET last_retrieved_at = ? WHERE id = 'm3'", (stamp,))
     got = retrieve_memories(conn, "mara", "unrelated words", now=NOW, k=1)
     assert got[0][0]["id"] == "m3"
+
+
+def test_words_too_common_to_rank_by_are_left_out(conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    import chat.services.retrieval as retrieval
+
+    rows = [(f"c{i}", "mara", 5, f"common words number {i}") for i in range(12)]
+    rows += [("r1", "mara", 5, "a rare kraken and common words"), ("r2", "mara", 5, "kraken ink")]
+    add_memories(conn, rows)
+    monkeypatch.setattr(retrieval, "TERM_CAP", 10)
+    monkeypatch.setattr(retrieval, "MATCH_BUDGET", 3)
+    assert retrieval.affordable_terms(conn, ["common", "kraken", "ink", "absent"]) == ["ink", "kraken"]
+    monkeypatch.setattr(retrieval, "MATCH_BUDGET", 2)
+    assert retrieval.affordable_terms(conn, ["common", "kraken", "ink"]) == ["ink"]
+    got = [m["id"] for m, _ in retrieve_memories(conn, "mara", "common kraken", now=NOW, k=2)]
+    assert got == ["r2", "r1"]  # the rare word decides; the shorter memory ranks higher
