@@ -159,19 +159,23 @@ class Runtime(TurnControls):
                 self._worker.enqueue(chat_id, turn_id)
 
     async def stop(self) -> None:
-        """Cancel running turns (they end failed, cancelled), wait for them, close everything."""
-        if not self.started:
-            return
-        self.started = False
-        await self._worker.stop()
-        await self._snapshots.settle()
-        self._bus.close()
+        """Cancel running turns (they end failed, cancelled), wait for them, close everything.
+
+        Safe to call twice, or after a `start` that failed part way."""
+        if self.started:
+            self.started = False
+            await self._worker.stop()
+            await self._snapshots.settle()
+            self._bus.close()
         if self._owns_backend and self._backend is not None:
             await self._backend.aclose()
+            self._backend = None
         if self._writer is not None:
             self._writer.close()
+            self._writer = None
         if self._readers is not None:
             self._readers.close()
+            self._readers = None
 
     async def set_backend(self, backend: Backend) -> None:
         """Swap the backend (settings page); running turns finish on the old one."""

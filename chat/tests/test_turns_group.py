@@ -29,6 +29,7 @@ async def test_retry_after_the_second_speaker_failed_keeps_the_first_reply(data_
         await rt.wait_idle()
         retried = rt.get_turn(failed["id"])
         transcript = rt.transcript(chat["id"])
+        prompts = rt.get_prompt(failed["id"])
     assert retried["status"] == "completed"
     assert [(m["author"], m["text"]) for m in transcript] == [
         ("you", "Evening, both"),
@@ -36,7 +37,6 @@ async def test_retry_after_the_second_speaker_failed_keeps_the_first_reply(data_
         ("bo", "Bo heard you say: Evening, both"),
     ]
     assert retried["message_ids"] == [transcript[1]["id"], transcript[2]["id"]]
-    prompts = rt.get_prompt(failed["id"])
     assert [p["bot_id"] for p in prompts] == ["ana", "bo"]  # Bo's prompt on retry saw Ana's reply
     assert prompts[1]["messages"][-1]["content"] == "Ana: Ana heard you say: Evening, both"
 
