@@ -55,6 +55,7 @@ from chat.services.snapshot_store import (
     list_snapshots,
     prune_periodic,
     quarantine,
+    remove_stale_temporary_files,
     snapshot_candidates,
     snapshot_dir,
     snapshot_position,
@@ -311,6 +312,7 @@ def cold_load(
     none usable, the whole log is replayed. ``on_event`` sees every replayed event's id.
     """
     started = time.perf_counter()
+    remove_stale_temporary_files(data_dir)
     checkpoints = snapshot_checkpoints(data_dir)
     if projections_current(conn) and not force_rebuild:
         result = project(conn, on_event=on_event, checkpoints=checkpoints)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,27 @@ def list_snapshot_paths(data_dir: str | Path, kind: str = "periodic") -> list[Pa
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.glob("*.json") if p.is_file() and not p.name.startswith("."))
+
+
+def remove_stale_temporary_files(data_dir: str | Path, older_than_s: float = 3600.0) -> int:
+    """Delete half-written ``.NAME.tmp`` files a killed writer left behind (never a snapshot).
+
+    Only old ones: a snapshot being written right now by another process keeps its file.
+    """
+    removed = 0
+    cutoff = time.time() - older_than_s
+    for kind in KINDS:
+        folder = snapshot_dir(data_dir, kind)
+        if not folder.is_dir():
+            continue
+        for path in folder.glob(".*.tmp"):
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue
+    return removed
 
 
 def latest_snapshot_path(data_dir: str | Path, kind: str = "periodic") -> Path | None:

@@ -9,6 +9,7 @@ full replay, the events are untouched, and the bad file sits in
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -265,11 +266,17 @@ def test_periodic_rule_counts_events_and_reads_the_clock(conn: sqlite3.Connectio
     assert should_take_periodic_snapshot(conn, data_dir, clock=clock)
 
 
-def test_leftover_temporary_file_is_ignored(conn: sqlite3.Connection, data_dir: Path) -> None:
+def test_leftover_temporary_files_are_ignored_then_cleaned(conn: sqlite3.Connection, data_dir: Path) -> None:
     _world(conn, 0, 1)
     path = take_snapshot(conn, data_dir=data_dir)
-    (path.parent / f".{path.name}.tmp").write_bytes(b"half a snap")
+    old, fresh = path.parent / f".{path.name}.tmp", path.parent / ".being-written.json.tmp"
+    old.write_bytes(b"half a snap")
+    fresh.write_bytes(b"another process is writing this one")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
     assert [s["name"] for s in list_snapshots(data_dir)] == [path.name]
+    mark_needs_rebuild(conn)
+    assert cold_load(conn, data_dir).snapshot == path.name
+    assert not old.exists() and fresh.exists()
 
 
 # --- consistency while appends go on -----------------------------------------------------
