@@ -40,31 +40,34 @@ def with_schema_instruction(req: JsonRequest) -> list[ChatMessage]:
 
 
 def parse_json_text(text: str) -> Any:
-    """Parse the JSON object in `text`, tolerating a code fence or prose around it."""
+    """Parse the JSON object in `text`, tolerating a code fence or prose around it.
+
+    Model output is untrusted: nesting deep enough to exhaust the parser's
+    recursion counts as invalid JSON, like any other malformed reply.
+    """
     stripped = text.strip()
     if not stripped:
         raise ValueError("the reply was empty")
     try:
         return json.loads(stripped)
     except json.JSONDecodeError as exc:
-        first_error = exc
+        first_error = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    except RecursionError:
+        raise ValueError("not valid JSON (nested too deeply)") from None
+    candidates = []
     fenced = _FENCE.search(stripped)
     if fenced:
-        try:
-            return json.loads(fenced.group(1))
-        except json.JSONDecodeError:
-            pass
+        candidates.append(fenced.group(1))
     start = stripped.find("{")
     if start >= 0:
+        candidates.append(stripped[start:])
+    for candidate in candidates:
         try:
-            obj, _ = json.JSONDecoder().raw_decode(stripped[start:])
+            obj, _ = json.JSONDecoder().raw_decode(candidate.strip())
             return obj
-        except json.JSONDecodeError:
-            pass
-    raise ValueError(
-        f"not valid JSON ({first_error.msg} at line {first_error.lineno} "
-        f"column {first_error.colno})"
-    )
+        except (json.JSONDecodeError, RecursionError):
+            continue
+    raise ValueError(f"not valid JSON ({first_error})")
 
 
 def validate_output(text: str, model: type[pydantic.BaseModel]) -> pydantic.BaseModel:

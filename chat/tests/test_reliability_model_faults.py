@@ -270,15 +270,7 @@ EXTRACTION_FAULTS = [
     ("http500", ["!500"]),
     ("timeout", ["!slow"]),
     ("not_json_body", ["!html"]),
-    pytest.param(
-        "deeply_nested",
-        [DEEP],
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="parse_json_text (chat/llm/jsonutil.py) lets json's RecursionError escape; "
-            "the turn fails with 'internal error: RecursionError' instead of dropping the extraction",
-        ),
-    ),  # fmt: skip
+    ("deeply_nested", [DEEP]),
 ]
 
 
