@@ -84,7 +84,7 @@ def _stream(world: _World, rewinds: bool) -> Iterator[NewEvent]:
         if chat_no < 4 or rng.random() < 0.002:
             chat_id = f"chat-{chat_no}"
             chat_no += 1
-            bots = rng.sample(BOTS, rng.randint(1, 3))
+            bots = rng.sample(BOTS, rng.choice((1, 2, 2, 3)))
             world.chats[chat_id] = bots
             yield NewEvent("chat_created", {"id": chat_id, "title": f"Chat {chat_no}", "bot_ids": bots},
                            chat_id=chat_id, actor="user")
@@ -122,7 +122,8 @@ def _turn(world: _World, chat_id: str, *, regenerate: bool) -> Iterator[NewEvent
             chat_id=chat_id, turn_id=turn_id, actor="user",
         )
     yield NewEvent("turn_started", {"id": turn_id}, chat_id=chat_id, turn_id=turn_id)
-    speakers = [world.chats[chat_id][0]] if regenerate else rng.sample(bots, min(len(bots), rng.randint(1, 2)))
+    replies = 1 if regenerate or rng.random() < 0.25 else 2  # max_replies_per_turn defaults to 2
+    speakers = [bots[0]] if regenerate else rng.sample(bots, min(len(bots), replies))
     replies = []
     for bot_id in speakers:
         world.msg_no += 1
@@ -153,7 +154,7 @@ def _turn(world: _World, chat_id: str, *, regenerate: bool) -> Iterator[NewEvent
 def _extraction(world: _World, chat_id: str, turn_id: str, speakers: list[str]) -> Iterator[NewEvent]:
     rng = world.rng
     for bot_id in speakers:
-        for _ in range(rng.choice((0, 1, 1, 2))):
+        for _ in range(rng.choice((1, 1, 1, 2))):
             world.mem_no += 1
             memory_id = f"mem{world.mem_no}"
             world.memories.append(memory_id)
