@@ -176,3 +176,14 @@ def prepare_prompt(
         reply_tokens=reply_tokens,
         other_names=other_names,
     )
+
+
+def stored_replies(conn: Any, plan: TurnPlan) -> list[tuple[dict[str, Any], str]]:
+    """Replies an earlier, interrupted run of this turn stored: a retry still extracts them."""
+    bots = {bot["id"]: bot for bot in plan.bots}
+    replies: list[tuple[dict[str, Any], str]] = []
+    for message_id in plan.done_message_ids:
+        message = get_message(conn, message_id)
+        if message is not None and message["author"] in bots and not message["deleted"]:
+            replies.append((bots[message["author"]], message["text"]))
+    return replies

@@ -23,7 +23,7 @@ from chat.services import extraction as extract
 from chat.services import reflection as reflect
 from chat.services.ids import new_id
 from chat.services.stops import StopTrimmer
-from chat.services.turnplan import TurnPlan, plan_turn, prepare_prompt
+from chat.services.turnplan import TurnPlan, plan_turn, prepare_prompt, stored_replies
 from chat.state.chats import get_turn
 
 if TYPE_CHECKING:
@@ -146,7 +146,8 @@ class TurnWorker:
                 raise GenerationCancelled(STOPPED_BY_USER)
             if not stored:
                 raise BackendError("no bot could answer this message")
-            finish = await self._after_replies(plan, replies, cancel)
+            earlier = await rt.read(lambda conn: stored_replies(conn, plan))
+            finish = await self._after_replies(plan, earlier + replies, cancel)
             finish.append(_lifecycle("turn_completed", {"id": turn_id, "message_ids": stored}, chat_id, turn_id))
             await rt.commit(lambda conn: finish, chat_id, turn_id=turn_id)
         except (GenerationCancelled, asyncio.CancelledError) as exc:
@@ -402,3 +403,4 @@ def _extraction_due(conn: Any, chat_id: str, every: int) -> bool:
         (chat_id,),
     ).fetchone()
     return (int(row[0]) + 1) % max(every, 1) == 0
+

@@ -316,12 +316,6 @@ def test_kill_after_the_reply_fails_the_turn_and_retry_keeps_one_reply(
     assert result["retried"]["message_ids"] == [result["transcript"][1]["id"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TurnWorker._after_replies (chat/services/turns.py) skips extraction when the retried "
-    "turn's replies were all stored by the killed run (`not replies`), so the exchange is never "
-    "extracted although the turn ends completed (§4.2 step 5, §5.5)",
-)
 def test_retry_after_a_kill_still_extracts_the_exchange(
     killed_after_reply: tuple[Path, str], tmp_path: Path
 ) -> None:
