@@ -42,6 +42,7 @@ from chat.services.snapshot_format import (
     checked_tables,
     encode_snapshot,
     event_fingerprint,
+    gc_paused,
     read_snapshot,
     write_atomically,
 )
@@ -150,16 +151,18 @@ def take_snapshot(
         raise ValidationFailed(f"snapshot kind must be one of {', '.join(KINDS)}", field="kind")
     folder = snapshot_dir(data_dir, kind)
     folder.mkdir(parents=True, exist_ok=True)
-    last_id, tables, fingerprint = _read_state(conn)
-    when = clock()
-    body = encode_snapshot(
-        tables=tables,
-        last_event_id=last_id,
-        kind=kind,
-        schema_version=PROJECTION_VERSION,
-        created=when,
-        log_fingerprint=fingerprint,
-    )
+    with gc_paused():
+        last_id, tables, fingerprint = _read_state(conn)
+        when = clock()
+        body = encode_snapshot(
+            tables=tables,
+            last_event_id=last_id,
+            kind=kind,
+            schema_version=PROJECTION_VERSION,
+            created=when,
+            log_fingerprint=fingerprint,
+        )
+        del tables
     path = unused_path(folder, when, last_id)
     write_atomically(path, body)
     if kind == "periodic":
@@ -322,9 +325,11 @@ def cold_load(
     for candidate in snapshot_candidates(data_dir):
         try:
             with derived_data_durability(conn), transaction(conn):
-                snapshot = load_snapshot(candidate)
-                check_matches_log(conn, snapshot)
-                restore_tables(conn, snapshot)
+                with gc_paused():  # the rows are freed by reference counting before it resumes
+                    snapshot = load_snapshot(candidate)
+                    check_matches_log(conn, snapshot)
+                    restore_tables(conn, snapshot)
+                    del snapshot
                 result = project(conn, on_event=on_event, checkpoints=checkpoints)
         except SnapshotInvalid as exc:
             moved = quarantine(data_dir, candidate)
