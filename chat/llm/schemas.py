@@ -15,7 +15,8 @@ class _Lenient(BaseModel):
 
 class EntityProposal(_Lenient):
     id: str
-    kind: str = "other"
+    kind: str = ""
+    """Empty when the model leaves it out: a new entity is then ``other``, a known one keeps its kind."""
     name: str = ""
     description: str = ""
     aliases: list[str] = Field(default_factory=list)
