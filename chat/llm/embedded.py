@@ -9,6 +9,8 @@ the event loop token by token; the stop flag is checked between tokens.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import importlib.resources
 import threading
 from collections.abc import AsyncIterator
@@ -44,6 +46,21 @@ class LoadedModel:
 
 _models: dict[tuple[str, int, int | None], LoadedModel] = {}
 _models_lock = threading.Lock()
+
+
+@atexit.register
+def _close_models() -> None:
+    """Free loaded models while the interpreter still works.
+
+    Left to ``Llama.__del__`` at interpreter shutdown, llama-cpp-python's cleanup
+    finds its C bindings already torn down and prints a TypeError on every exit.
+    """
+    with _models_lock:
+        loaded = list(_models.values())
+        _models.clear()
+    for model in loaded:
+        with contextlib.suppress(Exception):  # best effort at exit
+            model.llama.close()
 
 
 def bundled_model_path() -> Path:
