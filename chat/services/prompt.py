@@ -80,6 +80,28 @@ def recent_messages(
     return [message_dict(row) for row in reversed(rows)]
 
 
+def turn_replies(conn: sqlite3.Connection, turn_id: str) -> list[dict[str, Any]]:
+    """The bot replies of one turn that still stand, oldest first (kept when it is retried)."""
+    rows = conn.execute(
+        f"{_MESSAGE_SELECT} WHERE turn_id = ? AND author != 'you' AND chosen = 1 AND deleted = 0"  # noqa: S608
+        " ORDER BY event_id",
+        (turn_id,),
+    ).fetchall()
+    return [message_dict(row) for row in rows]
+
+
+def earlier_turn_replies(conn: sqlite3.Connection, message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Replies stored after ``message`` by turns queued before it (a message posted while
+    a turn runs is answered after that turn's replies), oldest first."""
+    rows = conn.execute(
+        f"{_MESSAGE_SELECT} WHERE chat_id = ? AND chosen = 1 AND deleted = 0 AND event_id > ?"  # noqa: S608
+        " AND turn_id IS NOT NULL AND turn_id != ? AND (SELECT MIN(e.id) FROM events e"
+        " WHERE e.turn_id = messages.turn_id AND e.kind = 'turn_queued') < ? ORDER BY event_id",
+        (message["chat_id"], message["event_id"], message["turn_id"] or "", message["event_id"]),
+    ).fetchall()
+    return [message_dict(row) for row in rows]
+
+
 def _names(conn: sqlite3.Connection, ids: list[str], cache: dict[str, str]) -> dict[str, str]:
     for entity_id in ids:
         if entity_id not in cache:

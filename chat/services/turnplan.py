@@ -1,9 +1,12 @@
 """The read side of a turn: what it answers, who speaks, and each speaker's prompt.
 
 Runs on a reader connection (off the event loop). A turn answers its user's
-message (or, for a regenerate, the message before the reply being redone);
-its history leaves out the messages of turns still waiting in the queue, so a
-bot never answers a message posted after the one it is answering.
+message (or, for a regenerate, the message before the reply being redone). Its
+history is what came before that message, the replies of earlier turns that
+finished after it was posted, then the message and this turn's own replies; it
+leaves out the messages of turns still waiting in the queue and of every later
+turn, so a bot never answers a message posted after the one it is answering,
+even when a failed turn is retried after later turns.
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ from typing import Any
 from chat.errors import Conflict, NotFound
 from chat.llm.base import Backend
 from chat.services.chats import user_name
-from chat.services.prompt import HISTORY_LIMIT, Prompt, build_prompt, recent_messages
+from chat.services.prompt import (
+    HISTORY_LIMIT,
+    Prompt,
+    build_prompt,
+    earlier_turn_replies,
+    recent_messages,
+    turn_replies,
+)
 from chat.services.retrieval import Embedder, retrieve_memories
 from chat.services.speakers import select_speakers
 from chat.state.chats import alternatives, get_chat, get_message, get_turn
@@ -69,21 +79,16 @@ def plan_turn(
         raise Conflict("every bot of this chat is retired; nobody can answer")
     you = user_name(conn)
     others = pending - {turn_id}
-    visible = [
-        m
-        for m in recent_messages(conn, chat["id"], limit=HISTORY_LIMIT + 50)
-        if m["turn_id"] is None or m["turn_id"] not in others
-    ]
     group = queued.get("regenerate_group")
     if group:
-        return _plan_regenerate(conn, turn_id, chat, bots, you, visible, group)
+        return _plan_regenerate(conn, turn_id, chat, bots, you, others, group)
     message = get_message(conn, turn["user_message_id"] or "")
     if message is None or message["deleted"]:
         raise Conflict("the message this turn answers was deleted; post it again")
-    own = [m for m in visible if m["turn_id"] == turn_id and m["id"] != message["id"]]
-    before = [m for m in visible if m["turn_id"] != turn_id]
-    history = [*before, message][-HISTORY_LIMIT:]
-    done = [m for m in own if m["author"] != "you"]
+    before = _history_before(conn, chat["id"], message["event_id"], others)
+    late = [m for m in earlier_turn_replies(conn, message) if m["turn_id"] not in others]
+    history = [*before, *late, message][-HISTORY_LIMIT:]
+    done = turn_replies(conn, turn_id)
     speakers = select_speakers(
         bots, message["text"], [m["author"] for m in history], max_replies=max_replies
     )
@@ -101,13 +106,22 @@ def plan_turn(
     )
 
 
+def _history_before(
+    conn: sqlite3.Connection, chat_id: str, event_id: int, others: set[str]
+) -> list[dict[str, Any]]:
+    """The transcript before ``event_id`` (the message a turn answers), less the messages of
+    turns still queued (``others``)."""
+    recent = recent_messages(conn, chat_id, before_event_id=event_id, limit=HISTORY_LIMIT + 50)
+    return [m for m in recent if m["turn_id"] is None or m["turn_id"] not in others][-HISTORY_LIMIT:]
+
+
 def _plan_regenerate(
     conn: sqlite3.Connection,
     turn_id: str,
     chat: dict[str, Any],
     bots: list[dict[str, Any]],
     you: str,
-    visible: list[dict[str, Any]],
+    others: set[str],
     group: str,
 ) -> TurnPlan:
     members = alternatives(conn, group)
@@ -118,7 +132,7 @@ def _plan_regenerate(
     if speaker is None:
         raise Conflict(f"{members[0]['author']!r} is not an active bot of this chat any more")
     done = [m for m in members if m["turn_id"] == turn_id and not m["deleted"]]
-    history = [m for m in visible if m["event_id"] < first_event][-HISTORY_LIMIT:]
+    history = _history_before(conn, chat["id"], first_event, others)
     user_text = next((m["text"] for m in reversed(history) if m["author"] == "you"), "")
     return TurnPlan(
         turn_id=turn_id,

@@ -59,3 +59,25 @@ async def test_stop_during_the_second_reply_keeps_the_first(data_dir: Path) -> N
     assert result["status"] == "completed" and result["message_ids"] == [transcript[1]["id"]]
     # stopped: no extraction for a turn the user cut short
     assert "memory_added" not in [e.kind for e in events(data_dir, turn_id=turn_id)]
+
+
+async def test_a_retried_turn_sees_only_what_came_before_it(data_dir: Path) -> None:
+    """Later turns happened while this one stood failed: its retry answers its own message,
+    with the history before that message and its own earlier replies, nothing later."""
+    script = data_dir.parent / "script.json"
+    async with running(data_dir, [{"bot": "bo", "match": "Evening", "error": "bo's server is down"}]) as rt:
+        chat = await group(rt)
+        failed = await turn(rt, chat["id"], "Evening, both")
+        assert failed["status"] == "failed"
+        later = await turn(rt, chat["id"], "Another thing entirely")
+        assert later["status"] == "completed"
+        write_script(script, [])
+        await rt.retry_turn(failed["id"])
+        await rt.wait_idle()
+        assert rt.get_turn(failed["id"])["status"] == "completed"
+        prompts = rt.get_prompt(failed["id"])
+    retry_prompt = prompts[-1]
+    assert retry_prompt["bot_id"] == "bo"
+    contents = [m["content"] for m in retry_prompt["messages"] if m["role"] != "system"]
+    assert not any("Another thing" in text for text in contents), contents
+    assert contents[-2:] == ["You: Evening, both", "Ana: Ana heard you say: Evening, both"], contents
