@@ -89,6 +89,7 @@ async def _measure(repetitions: int, max_tokens: int, tick: Callable[[], None]) 
                 messages=[m.to_dict() for m in messages],
                 max_tokens=max_tokens,
                 temperature=0.0,
+                repeat_penalty=backend.options.repeat_penalty,
                 seed=0,
                 stream=True,
             ):

@@ -117,6 +117,8 @@ class EmbeddedBackend(Backend):
         n_ctx: int = Field(2048, ge=256)
         n_threads: int | None = Field(None, ge=1)
         seed: int | None = None
+        repeat_penalty: float = Field(1.18, ge=1.0, le=2.0)
+        """Small models loop ("the threads of threads of..."); this keeps replies moving."""
 
     options: Options
 
@@ -166,6 +168,7 @@ class EmbeddedBackend(Backend):
             "messages": messages_as_dicts(req.messages),
             "max_tokens": req.max_tokens,
             "temperature": req.temperature,
+            "repeat_penalty": self.options.repeat_penalty,
             "stop": list(req.stop),
             "seed": self.options.seed,
             "stream": True,
