@@ -22,30 +22,27 @@ from pathlib import Path
 
 from chat.db.connection import derived_data_durability, transaction
 from chat.errors import Conflict, ProjectionFailed, SnapshotInvalid, ValidationFailed
-from chat.eventlog.bulk import bulk_projection
 from chat.eventlog.log import last_event_id
 from chat.eventlog.projector import (
     PROJECTION_VERSION,
     CheckpointSource,
-    clear_projections,
     get_cursor,
     project,
     projection_status,
     projection_tables,
     rebuild,
-    set_cursor,
 )
 from chat.services.snapshot_format import (
     FORMAT,
     FORMAT_VERSION,
     SnapshotData,
-    checked_tables,
     encode_snapshot,
     event_fingerprint,
     gc_paused,
     read_snapshot,
     write_atomically,
 )
+from chat.services.snapshot_restore import restore_tables
 from chat.services.snapshot_store import (
     KEEP,
     KINDS,
@@ -222,33 +219,6 @@ def check_matches_log(conn: sqlite3.Connection, snapshot: SnapshotData) -> None:
     fingerprint = snapshot.log_fingerprint
     if fingerprint is not None and event_fingerprint(conn, snapshot.last_event_id) != fingerprint:
         raise SnapshotInvalid(f"{snapshot.path.name}: taken from another event log")
-
-
-def restore_tables(conn: sqlite3.Connection, snapshot: SnapshotData) -> int:
-    """Replace the projections with the snapshot's rows (§10.7).
-
-    Only the known projection tables and their own columns are written, with bound
-    parameters; any mismatch or a value SQLite refuses makes the snapshot invalid and
-    the transaction rolls back, leaving the projections as they were.
-    """
-    known = projection_tables()
-    with derived_data_durability(conn), transaction(conn):
-        plan = checked_tables(conn, snapshot, known)
-        with bulk_projection(conn, known):
-            clear_projections(conn)
-            for table, columns, rows in plan:
-                if not rows:
-                    continue
-                marks = ", ".join("?" for _ in columns)
-                sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
-                try:
-                    conn.executemany(sql, rows)
-                except (sqlite3.Error, TypeError, ValueError, OverflowError) as exc:
-                    raise SnapshotInvalid(
-                        f"{snapshot.path.name}: rows of {table} cannot be restored ({exc})"
-                    ) from None
-        set_cursor(conn, snapshot.last_event_id)
-    return snapshot.last_event_id
 
 
 def restore_from_snapshot(conn: sqlite3.Connection, path: str | Path) -> int:
