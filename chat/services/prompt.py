@@ -81,9 +81,10 @@ def recent_messages(
 
 
 def turn_replies(conn: sqlite3.Connection, turn_id: str) -> list[dict[str, Any]]:
-    """The bot replies of one turn that still stand, oldest first (kept when it is retried)."""
+    """The bot replies one turn stored, not deleted, oldest first: a retry keeps them. One a
+    regenerate has since replaced (``chosen`` false) was still said in that turn."""
     rows = conn.execute(
-        f"{_MESSAGE_SELECT} WHERE turn_id = ? AND author != 'you' AND chosen = 1 AND deleted = 0"  # noqa: S608
+        f"{_MESSAGE_SELECT} WHERE turn_id = ? AND author != 'you' AND deleted = 0"  # noqa: S608
         " ORDER BY event_id",
         (turn_id,),
     ).fetchall()

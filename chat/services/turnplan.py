@@ -99,7 +99,7 @@ def plan_turn(
         kind="message",
         user_text=message["text"],
         user_name=you,
-        history=history + done,
+        history=history + [m for m in done if m["chosen"]],
         speakers=[bot for bot in speakers if bot["id"] not in spoken],
         bots=bots,
         done_message_ids=[m["id"] for m in done],

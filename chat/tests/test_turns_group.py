@@ -81,3 +81,32 @@ async def test_a_retried_turn_sees_only_what_came_before_it(data_dir: Path) -> N
     contents = [m["content"] for m in retry_prompt["messages"] if m["role"] != "system"]
     assert not any("Another thing" in text for text in contents), contents
     assert contents[-2:] == ["You: Evening, both", "Ana: Ana heard you say: Evening, both"], contents
+
+
+async def test_retry_after_a_regenerate_does_not_let_a_bot_answer_twice(data_dir: Path) -> None:
+    """Ana's reply of the failed turn was regenerated (another alternative is shown): it was
+    still said in that turn, so the retry only lets Bo speak."""
+    script = data_dir.parent / "script.json"
+    async with running(data_dir, [{"bot": "bo", "match": "", "error": "bo's server is down"}]) as rt:
+        chat = await group(rt)
+        failed = await turn(rt, chat["id"], "Evening, both")
+        assert failed["status"] == "failed"
+        await rt.regenerate(chat["id"])
+        await rt.wait_idle()
+        write_script(script, [])
+        await rt.retry_turn(failed["id"])
+        await rt.wait_idle()
+        retried = rt.get_turn(failed["id"])
+        authors = replies_of(rt, failed["id"])
+    assert retried["status"] == "completed"
+    assert sorted(authors) == ["ana", "bo"], authors
+
+
+def replies_of(rt, turn_id: str) -> list[str]:  # noqa: ANN001 - the runtime
+    """The authors of the bot replies one turn stored, chosen or not."""
+    with rt.reader() as conn:
+        rows = conn.execute(
+            "SELECT author FROM messages WHERE turn_id = ? AND author != 'you' ORDER BY event_id",
+            (turn_id,),
+        ).fetchall()
+    return [row[0] for row in rows]
