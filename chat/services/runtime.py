@@ -40,6 +40,7 @@ from chat.services import bots as bot_service
 from chat.services import chats as chat_service
 from chat.services import snapshot as snapshots
 from chat.services.autosnapshot import PeriodicSnapshots
+from chat.services.backend_slot import BackendSlot
 from chat.services.bus import EventBus
 from chat.services.ids import new_id
 from chat.services.turn_api import TurnControls
@@ -83,8 +84,7 @@ class Runtime(TurnControls):
         self.clock = clock or snapshots.utc_now
         self.embedder = embedder
         self.force_rebuild = force_rebuild
-        self._backend = backend
-        self._owns_backend = backend is None
+        self._backends = BackendSlot(backend, owned=backend is None)
         self._bus = EventBus()
         self._writer: Writer | None = None
         self._readers: ReaderPool | None = None
@@ -103,10 +103,18 @@ class Runtime(TurnControls):
 
     @property
     def backend(self) -> Backend:
-        """The model backend (available after `start`)."""
-        if self._backend is None:
+        """The model backend new turns use (available after `start`)."""
+        if self._backends.current is None:
             raise RuntimeError("the runtime has not started")
-        return self._backend
+        return self._backends.current
+
+    def acquire_backend(self) -> Backend:
+        """The backend for a turn that starts now; it stays open until `release_backend`,
+        even when the settings swap in another meanwhile."""
+        return self._backends.acquire()
+
+    async def release_backend(self, backend: Backend) -> None:
+        await self._backends.release(backend)
 
     @property
     def bus(self) -> EventBus:
@@ -131,10 +139,10 @@ class Runtime(TurnControls):
                 conn, self.settings.data_dir, force_rebuild=self.force_rebuild
             )
         )
-        if self._backend is None:
+        if self._backends.current is None:
             from chat.llm.registry import create_backend
 
-            self._backend = await asyncio.to_thread(create_backend, self.settings)
+            self._backends.current = await asyncio.to_thread(create_backend, self.settings)
         self.started = True
         await self._recover_turns()
         return report
@@ -167,9 +175,7 @@ class Runtime(TurnControls):
             await self._worker.stop()
             await self._snapshots.settle()
             self._bus.close()
-        if self._owns_backend and self._backend is not None:
-            await self._backend.aclose()
-            self._backend = None
+        await self._backends.close()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -178,11 +184,10 @@ class Runtime(TurnControls):
             self._readers = None
 
     async def set_backend(self, backend: Backend) -> None:
-        """Swap the backend (settings page); running turns finish on the old one."""
-        old, self._backend = self._backend, backend
-        if old is not None and self._owns_backend and old is not backend:
-            await old.aclose()
-        self._owns_backend = True
+        """Swap the backend (settings page). Turns that start from now on use ``backend``;
+        running turns finish on the old one, which is closed when the last of them ends
+        (at once when none is running)."""
+        await self._backends.replace(backend)
 
     def update_settings(self, settings: Settings) -> None:
         """Use new settings from now on (the data directory cannot change)."""

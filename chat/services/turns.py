@@ -27,6 +27,7 @@ from chat.services.turnplan import TurnPlan, plan_turn, prepare_prompt, stored_r
 from chat.state.chats import get_turn
 
 if TYPE_CHECKING:
+    from chat.llm.base import Backend
     from chat.services.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ class TurnWorker:
         self.running: dict[str, asyncio.Event] = {}
         self._turn_chat: dict[str, str] = {}
         self._idle: dict[str, asyncio.Event] = {}
+        self._backends: dict[str, Backend] = {}
+        """Each running turn's backend, taken as it starts (see `backend_slot`)."""
         self._closing = False
         self.activity = 0
         """How many turns have started; the snapshot scheduler watches it for idle time."""
@@ -126,6 +129,7 @@ class TurnWorker:
         rt = self.rt
         cancel = asyncio.Event()
         self.running[turn_id] = cancel
+        self._backends[turn_id] = backend = rt.acquire_backend()
         self.activity += 1
         stored: list[str] = []
         try:
@@ -163,6 +167,8 @@ class TurnWorker:
         finally:
             self.running.pop(turn_id, None)
             self._turn_chat.pop(turn_id, None)
+            self._backends.pop(turn_id, None)
+            await rt.release_backend(backend)
         rt.snapshot_check()
 
     async def _fail(self, chat_id: str, turn_id: str, reason: str, *, cancelled: bool = False) -> None:
@@ -188,7 +194,7 @@ class TurnWorker:
                     conn,
                     plan,
                     bot,
-                    backend=rt.backend,
+                    backend=self._backends[plan.turn_id],
                     now=rt.now(),
                     top_k=rt.settings.memory_top_k,
                     reply_tokens=rt.settings.reply_max_tokens,
@@ -258,7 +264,7 @@ class TurnWorker:
         trimmer = StopTrimmer(stops, bot["name"])
         base = {"turn_id": plan.turn_id, "message_id": message_id, "bot_id": bot["id"]}
         chat_id = plan.chat["id"]
-        stream = self.rt.backend.stream_reply(request, cancel)
+        stream = self._backends[plan.turn_id].stream_reply(request, cancel)
         try:
             async for piece in stream:
                 if cancel.is_set():
@@ -312,7 +318,7 @@ class TurnWorker:
         due: list[dict[str, Any]] | None = None
         if request is not None:
             try:
-                proposal = await rt.backend.complete_json(request)
+                proposal = await self._backends[turn_id].complete_json(request)
 
                 def check(conn: Any) -> tuple[extract.Extraction, list[dict[str, Any]]]:
                     result = extract.check_proposal(
@@ -349,7 +355,7 @@ class TurnWorker:
             memories = sources[bot["id"]] + [m["text"] for m in fresh if m["owner"] == bot["id"]]
             request = reflect.reflection_request(bot, memories[-reflect.SOURCE_MEMORIES :])
             try:
-                proposals.append((bot, await rt.backend.complete_json(request)))
+                proposals.append((bot, await self._backends[turn_id].complete_json(request)))
             except KithError as exc:
                 log.warning("reflection of %s failed: %s", bot["id"], exc.message)
                 events.append(extract.failed_extraction(chat_id, turn_id, f"reflection: {exc.message}"))
