@@ -74,6 +74,29 @@ class EntityPatch(Body):
     facts: dict[str, str] | None = None
 
 
+class EntityCreate(Body):
+    """A new entity; ``id`` is a unique slug of the name when not given."""
+
+    id: Slug | None = None
+    name: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    kind: EntityKind
+    description: Annotated[str, StringConstraints(max_length=20_000)] | None = None
+    aliases: list[Annotated[str, StringConstraints(max_length=120)]] | None = Field(
+        default=None, max_length=30
+    )
+    facts: dict[
+        Annotated[str, StringConstraints(max_length=100)],
+        Annotated[str, StringConstraints(max_length=2000)],
+    ] | None = None
+
+
+class ScenePut(Body):
+    """A chat's scene: the location, who is present (entity ids); either may be left out."""
+
+    location: Annotated[str, StringConstraints(max_length=200)] | None = None
+    present: list[Slug] | None = Field(default=None, max_length=100)
+
+
 class EdgePatch(Body):
     label: str | None = None
     affinity: int | None = None

@@ -45,6 +45,7 @@ from chat.services.bus import EventBus
 from chat.services.ids import new_id
 from chat.services.turn_api import TurnControls
 from chat.services.turns import TurnWorker
+from chat.services.world_api import WorldControls
 from chat.services.writer import Build, ReaderPool, Writer, Written
 from chat.state import chats as chat_state
 from chat.state import entities as entity_state
@@ -61,7 +62,7 @@ DB_FILE_NAME = "kith.db"
 RESTART_REASON = "Kith stopped while this turn was running; retry it"
 
 
-class Runtime(TurnControls):
+class Runtime(TurnControls, WorldControls):
     """One per process. Construct, ``await start()``, use, ``await stop()``.
 
     ``backend`` replaces the one `settings.backend` names (tests pass a scripted one);

@@ -1,4 +1,5 @@
-"""GET /api/entities, GET/PATCH /api/entities/{id}: the world's people, places and things (§5.1)."""
+"""GET/POST /api/entities, GET/PATCH /api/entities/{id}: the world's people, places and things
+(§5.1)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 
-from chat.app.context import found, reader
-from chat.app.schemas import EntityPatch
+from chat.app.context import found, reader, runtime
+from chat.app.schemas import EntityCreate, EntityPatch
 from chat.app.writes import edit_fields
 from chat.state.entities import get_entity, list_entities
 
@@ -20,6 +21,15 @@ EntityId = Annotated[str, Path(min_length=1, max_length=64)]
 async def entities(request: Request) -> list[dict[str, Any]]:
     """Every entity: `{id, kind, name, aliases, description, facts, first_event_id, last_event_id}`."""
     return list_entities(reader(request))
+
+
+@router.post("/entities", status_code=201)
+async def add_entity(request: Request, body: EntityCreate) -> dict[str, Any]:
+    """Add a person, place, thing, group or other (an `entity_added` by the user). Its id is
+    a unique slug of the name unless `id` is given; 409 when a given id is taken, 422 for
+    kind `bot` or `you` (bots are authored; `you` exists)."""
+    fields = body.model_dump(exclude_none=True)
+    return await runtime(request).add_entity(fields)
 
 
 @router.get("/entities/{entity_id}")

@@ -1,0 +1,112 @@
+"""A person's own changes to the world (§5.1, §5.4, §6.1): a chat's scene, new entities.
+
+Like `bots` and `chats`, the ``*_events`` functions run inside the writer's
+transaction: they read the current state, refuse with an error naming the field
+(nothing is appended then), or return the one event to append, by the user.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from chat.errors import Conflict, ValidationFailed
+from chat.eventlog.log import NewEvent
+from chat.eventlog.schemas import validate_payload
+from chat.services.cards.ids import slugify, unique_slug
+from chat.services.chats import require_chat
+from chat.state.entities import get_bot, get_entity
+from chat.state.world import get_scene
+
+MAX_LOCATION_CHARS = 200
+MAX_PRESENT = 100
+USER_ENTITY_KINDS = ("person", "place", "thing", "group", "other")
+"""Kinds a person may add: a ``bot`` entity comes with authoring a bot, ``you`` exists."""
+ENTITY_FIELDS = ("id", "name", "kind", "description", "aliases", "facts")
+
+
+def scene_events(
+    conn: sqlite3.Connection,
+    chat_id: str,
+    *,
+    location: str | None = None,
+    present: list[str] | None = None,
+) -> list[NewEvent]:
+    """``scene_changed`` setting what was given; no event when nothing would change.
+
+    NotFound for an unknown chat; ValidationFailed for a location over 200 characters
+    or ``present`` naming an entity that does not exist.
+    """
+    require_chat(conn, chat_id)
+    if location is None and present is None:
+        raise ValidationFailed("give location, present or both", field="body")
+    current = get_scene(conn, chat_id) or {"location": "", "present": []}
+    payload: dict[str, Any] = {"chat_id": chat_id}
+    if location is not None:
+        if not isinstance(location, str):
+            raise ValidationFailed("location must be a string", field="location")
+        location = location.strip()
+        if len(location) > MAX_LOCATION_CHARS:
+            raise ValidationFailed(
+                f"location is {len(location)} characters; the limit is {MAX_LOCATION_CHARS}",
+                field="location",
+            )
+        if location != current["location"]:
+            payload["location"] = location
+    if present is not None:
+        if not isinstance(present, list) or not all(isinstance(p, str) for p in present):
+            raise ValidationFailed("present must be a list of entity ids", field="present")
+        ids = list(dict.fromkeys(present))
+        if len(ids) > MAX_PRESENT:
+            raise ValidationFailed(f"present may name at most {MAX_PRESENT} entities", field="present")
+        unknown = [entity_id for entity_id in ids if get_entity(conn, entity_id) is None]
+        if unknown:
+            names = ", ".join(repr(entity_id) for entity_id in unknown[:5])
+            raise ValidationFailed(f"present: no entity with id {names}", field="present")
+        if ids != current["present"]:
+            payload["present"] = ids
+    if len(payload) == 1:
+        return []
+    return [NewEvent("scene_changed", payload, chat_id=chat_id, actor="user")]
+
+
+def entity_events(conn: sqlite3.Connection, fields: dict[str, Any]) -> list[NewEvent]:
+    """``entity_added`` for a person, place, thing or group the user describes.
+
+    The id is a slug of the name, made unique (``-2``, ``-3``...) when taken; an ``id``
+    given explicitly that is taken is a Conflict. ValidationFailed names a bad field.
+    """
+    if not isinstance(fields, dict):
+        raise ValidationFailed("an entity must be a JSON object", field="body")
+    unknown = sorted(set(fields) - set(ENTITY_FIELDS))
+    if unknown:
+        raise ValidationFailed(f"unknown entity field(s): {', '.join(unknown)}", field=unknown[0])
+    name = fields.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationFailed("an entity needs a name", field="name")
+    kind = fields.get("kind")
+    if kind not in USER_ENTITY_KINDS:
+        hint = " (a bot's entity is made by authoring the bot)" if kind == "bot" else ""
+        raise ValidationFailed(
+            f"kind must be one of {', '.join(USER_ENTITY_KINDS)}, not {kind!r}{hint}", field="kind"
+        )
+    aliases = fields.get("aliases")
+    if isinstance(aliases, list):
+        aliases = [a.strip() if isinstance(a, str) else a for a in aliases]
+        aliases = [a for a in aliases if a != ""]
+    entity_id = fields.get("id")
+    explicit = entity_id not in (None, "")
+    if not explicit:
+        entity_id = unique_slug(conn, slugify(name))
+    payload = {
+        "id": entity_id,
+        "kind": kind,
+        "name": name.strip(),
+        "description": fields.get("description") or "",
+        "aliases": aliases if aliases is not None else [],
+        "facts": fields.get("facts") if fields.get("facts") is not None else {},
+    }
+    payload = validate_payload("entity_added", payload)  # names a bad id, name, alias or fact
+    if explicit and (get_entity(conn, entity_id) is not None or get_bot(conn, entity_id) is not None):
+        raise Conflict(f"the id {entity_id!r} is already taken; choose another", field="id")
+    return [NewEvent("entity_added", payload, actor="user")]
