@@ -12,6 +12,7 @@ reason, keeping the user's message; a reply cut off mid-stream is never stored.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from chat.services.runtime import Runtime
 
 log = logging.getLogger(__name__)
+# A tiny model sometimes stops at once: sample once more before failing the turn.
+EMPTY_REPLY_ATTEMPTS = 2
 
 STOPPED_BY_USER = "stopped by the user"
 
@@ -261,6 +264,25 @@ class TurnWorker:
         stops: list[str],
         cancel: asyncio.Event,
     ) -> str:
+        """The bot's reply, streamed; a tiny model that stops at once gets one more try."""
+        for attempt in range(EMPTY_REPLY_ATTEMPTS):
+            text = await self._stream_once(plan, bot, message_id, request, stops, cancel)
+            if text:
+                return text
+            log.info("empty reply from %s (attempt %d); sampling again", bot["id"], attempt + 1)
+            request = dataclasses.replace(request, temperature=min(1.2, request.temperature + 0.3))
+        raise BackendError(f"the model gave {bot['name']} an empty reply twice; retry the turn")
+
+    async def _stream_once(
+        self,
+        plan: TurnPlan,
+        bot: dict[str, Any],
+        message_id: str,
+        request: ReplyRequest,
+        stops: list[str],
+        cancel: asyncio.Event,
+    ) -> str:
+        """One streamed attempt: the trimmed text, possibly empty."""
         trimmer = StopTrimmer(stops, bot["name"])
         base = {"turn_id": plan.turn_id, "message_id": message_id, "bot_id": bot["id"]}
         chat_id = plan.chat["id"]
@@ -281,10 +303,7 @@ class TurnWorker:
         rest = trimmer.finish()
         if rest:
             self.rt.bus.publish("token", {**base, "text": rest}, chat_id)
-        text = trimmer.reply.strip()
-        if not text:
-            raise BackendError(f"the model gave {bot['name']} an empty reply; retry the turn")
-        return text
+        return trimmer.reply.strip()
 
     async def _after_replies(
         self, plan: TurnPlan, replies: list[tuple[dict[str, Any], str]], cancel: asyncio.Event
