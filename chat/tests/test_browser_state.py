@@ -127,3 +127,88 @@ def test_settings_keep_the_api_key_write_only(page: Any, live_server: LiveServer
     assert settings["extraction_enabled"] is False
     assert page.get_by_label("API key").input_value() == ""
     assert "sk-test-not-shown" not in page.content()
+
+
+def test_scene_location_and_present_are_edited_in_the_world_tab(
+    page: Any, live_server: LiveServer
+) -> None:
+    live_server.author()
+    live_server.api("POST", "/api/entities", json={"name": "Old Harbor", "kind": "place"})
+    chat = live_server.chat_with("ana")
+    open_app(page, f"#/chat/{chat['id']}")
+    page.get_by_role("tab", name="World").click()
+    page.get_by_role("button", name="Edit scene location").click()
+    box = page.get_by_role("textbox", name="scene location")
+    box.fill("The bakery, back room")
+    box.press("Enter")
+    page.get_by_text("Saved the location.").wait_for()
+
+    present = page.get_by_role("group", name="Present")
+    present.get_by_role("checkbox", name="Old Harbor").check()
+    page.get_by_text("Now present: Old Harbor.").wait_for()
+    present.get_by_role("checkbox", name="Ana").uncheck()
+    page.get_by_text("No longer present: Ana.").wait_for()
+    scene = live_server.api("GET", f"/api/chats/{chat['id']}")["scene"]
+    assert scene["location"] == "The bakery, back room"
+    assert scene["present"] == ["you", "old-harbor"]
+    kinds = [e["kind"] for e in live_server.api("GET", "/api/events", params={"kind": "scene_changed"})]
+    assert kinds == ["scene_changed"] * 3
+
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    page.get_by_role("tab", name="World").click()
+    present = page.get_by_role("group", name="Present")
+    assert present.get_by_role("checkbox", name="Old Harbor").is_checked()
+    assert not present.get_by_role("checkbox", name="Ana").is_checked()
+    assert present.get_by_role("checkbox", name="You").is_checked()
+    page.get_by_role("button", name="Edit scene location: The bakery, back room").wait_for()
+
+
+def test_add_an_entity_in_the_entities_tab(page: Any, live_server: LiveServer) -> None:
+    live_server.author()
+    chat = live_server.chat_with("ana")
+    open_app(page, f"#/chat/{chat['id']}")
+    page.get_by_role("tab", name="Entities").click()
+    page.locator("summary", has_text="Add entity").click()
+    form = page.get_by_role("form", name="Add an entity")
+    form.get_by_role("button", name="Add entity").click()
+    form.get_by_text("An entity needs a name.").wait_for()
+    assert {e["id"] for e in live_server.api("GET", "/api/entities")} == {"you", "ana"}
+
+    form.get_by_label("Name").fill("Old Harbor")
+    form.get_by_label("Kind").select_option("place")
+    form.get_by_label("Description").fill("Fog and rope.")
+    form.get_by_label("Aliases (comma separated)").fill("the harbor, docks")
+    form.get_by_label("Facts (one key: value per line)").fill("smell: tar")
+    form.get_by_role("button", name="Add entity").click()
+    page.get_by_text("Added Old Harbor (old-harbor).").wait_for()
+    card = page.locator(".entity[data-id='old-harbor']")
+    card.wait_for()
+    assert card.locator(".kind").inner_text() == "place"
+    assert form.get_by_label("Name").input_value() == ""
+    harbor = live_server.api("GET", "/api/entities/old-harbor")
+    assert (harbor["name"], harbor["kind"], harbor["description"]) == ("Old Harbor", "place", "Fog and rope.")
+    assert harbor["aliases"] == ["the harbor", "docks"] and harbor["facts"] == {"smell": "tar"}
+
+
+def test_snapshots_are_taken_listed_and_deleted_on_the_settings_page(
+    page: Any, live_server: LiveServer
+) -> None:
+    live_server.author()
+    open_app(page, "#/settings")
+    snapshots = page.get_by_role("region", name="Snapshots")
+    snapshots.get_by_text("No snapshots yet.").wait_for()
+    snapshots.get_by_role("button", name="Take snapshot").click()
+    row = snapshots.locator("tr[data-kind='manual']")
+    row.wait_for()
+    [taken] = live_server.api("GET", "/api/snapshots")
+    end = live_server.api("GET", "/api/health")["last_event_id"]
+    assert taken["kind"] == "manual" and taken["last_event_id"] == end
+    assert row.locator("code").inner_text() == taken["name"]
+    assert row.locator("td").nth(2).inner_text() == str(end)
+    assert row.locator("td").nth(3).inner_text().endswith("B")
+
+    row.get_by_role("button", name=f"Delete snapshot {taken['name']}").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    snapshots.get_by_text("No snapshots yet.").wait_for()
+    assert live_server.api("GET", "/api/snapshots") == []

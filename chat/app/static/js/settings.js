@@ -1,13 +1,15 @@
 // Settings (§7.7, §11.1): backend, model, base URL, API key (write-only: the
 // server never returns it, the field only says whether one is set),
-// extraction on/off and every N turns, reflection threshold.
+// extraction on/off and every N turns, reflection threshold; then snapshots.
 
 import { get, put } from "./api.js";
 import { $, h, mount, notify } from "./dom.js";
 import { markInvalid } from "./botform.js";
+import { renderSnapshots } from "./snapshots.js";
 
 const BACKENDS = ["embedded", "openai", "scripted"];
 let current = {};
+const formBox = () => $("#settings-form-box");
 
 function field(name, label, control, help) {
   return h("div", { class: "field", dataset: { field: name } },
@@ -59,7 +61,7 @@ function form(settings) {
     try {
       current = (await put("/api/settings", changes)) || { ...current, ...changes, api_key: current.api_key };
       notify("Settings saved.");
-      mount($("#view-settings"), form(current));
+      mount(formBox(), form(current));
     } catch (exc) {
       errorBox.textContent = exc.message;
       markInvalid(el, exc.field);
@@ -69,11 +71,14 @@ function form(settings) {
 }
 
 export async function renderSettings() {
+  const view = $("#view-settings");
+  const snapshots = h("section", { class: "snapshots", "aria-label": "Snapshots" });
+  mount(view, h("div", { id: "settings-form-box" }), snapshots);
   try {
     current = (await get("/api/settings")) || {};
+    mount(formBox(), form(current));
   } catch (exc) {
-    mount($("#view-settings"), h("p", { class: "error", text: `Cannot load settings: ${exc.message}` }));
-    return;
+    mount(formBox(), h("p", { class: "error", text: `Cannot load settings: ${exc.message}` }));
   }
-  mount($("#view-settings"), form(current));
+  await renderSnapshots(snapshots);
 }

@@ -1,10 +1,10 @@
-// The "World" tab: the scene of the open chat and the shared world facts,
-// which can be edited, added and deleted (§5.4, §6.1).
+// The "World" tab: the scene of the open chat (its location, and who is present,
+// picked from the entities) and the shared world facts, all editable (§5.4, §6.1).
 
 import { del, get, put, seg } from "./api.js";
 import { h, mount, notify } from "./dom.js";
 import { icon } from "./icons.js";
-import { emit, nameOf, store } from "./store.js";
+import { emit, loadEntities, nameOf, store } from "./store.js";
 import { confirmDialog, editable, historyButton, pinBadge } from "./widgets.js";
 
 function factsFrom(data) {
@@ -13,20 +13,79 @@ function factsFrom(data) {
   return Object.entries(facts || {});
 }
 
+const PRESENT_ORDER = ["you", "bot", "person", "group", "thing", "place", "other"];
+
+/** Save a scene change (PUT /api/chats/{id}/scene) and refresh the views. */
+async function saveScene(change) {
+  const scene = await put(`/api/chats/${seg(store.chatId)}/scene`, change);
+  if (store.chat) store.chat.scene = scene;
+  return scene;
+}
+
+/** Who is present, as checkboxes of every entity (the present ones first); each change saves. */
+function presentBlock(scene, entities) {
+  const present = new Set(scene.present || []);
+  const rank = (e) => [present.has(e.id) ? 0 : 1, PRESENT_ORDER.indexOf(e.kind), e.name.toLowerCase()];
+  const sorted = [...entities].sort((a, b) => {
+    const [x, y] = [rank(a), rank(b)];
+    return x[0] - y[0] || x[1] - y[1] || (x[2] < y[2] ? -1 : x[2] > y[2] ? 1 : 0);
+  });
+  const boxes = sorted.map((entity) => h("input", {
+    type: "checkbox", value: entity.id, checked: present.has(entity.id),
+    dataset: { focusKey: `present ${entity.id}` },
+  }));
+  const list = h("div", { class: "check-list scene-present-list" }, sorted.map((entity, i) => h("label", { class: "check" },
+    boxes[i], h("span", { text: entity.name }), h("span", { class: ["kind", `kind-${entity.kind}`], text: entity.kind }))));
+  const fieldset = h("fieldset", { class: "scene-present", dataset: { refreshOk: "" } },
+    h("legend", { text: "Present" }),
+    entities.length ? list : h("p", { class: "muted", text: "No entities yet." }));
+  fieldset.addEventListener("change", async (ev) => {
+    const box = ev.target;
+    const wanted = boxes.filter((b) => b.checked).map((b) => b.value);
+    for (const b of boxes) b.disabled = true;
+    let saved = false;
+    try {
+      await saveScene({ present: wanted });
+      saved = true;
+    } catch (exc) {
+      box.checked = !box.checked;
+      notify(`Cannot change who is present: ${exc.message}`, "error");
+    }
+    for (const b of boxes) b.disabled = false;
+    box.focus(); // before the refresh, so it puts the focus back on the same checkbox
+    if (saved) {
+      notify(`${box.checked ? "Now present" : "No longer present"}: ${nameOf(box.value)}.`);
+      emit("state-changed");
+    }
+  });
+  return fieldset;
+}
+
 async function sceneBlock() {
   if (!store.chatId) return h("p", { class: "muted", text: "Open a chat to see its scene." });
   let scene = store.chat && store.chat.scene;
+  let entities = store.entities;
   try {
-    const chat = await get(`/api/chats/${seg(store.chatId)}`);
+    const [chat, loaded] = await Promise.all([get(`/api/chats/${seg(store.chatId)}`), loadEntities()]);
     store.chat = chat;
     scene = chat.scene || scene;
+    entities = loaded;
   } catch {
     /* keep what we had */
   }
   if (!scene) return h("p", { class: "muted", text: "No scene yet." });
-  return h("dl", { class: "scene" },
-    h("dt", { text: "Location" }), h("dd", { text: scene.location || "(not set)" }),
-    h("dt", { text: "Present" }), h("dd", { text: (scene.present || []).map(nameOf).join(", ") || "(nobody)" }));
+  const location = editable({
+    label: "scene location", value: scene.location || "", format: (v) => v || "",
+    onSave: async (value) => {
+      const saved = await saveScene({ location: value });
+      notify("Saved the location.");
+      return saved.location;
+    },
+  });
+  return h("div", { class: "scene" },
+    h("div", { class: "field-row" }, h("span", { class: "field-name", text: "location" }), location,
+      historyButton("scene", store.chatId, "the scene")),
+    presentBlock(scene, entities || []));
 }
 
 export async function renderWorld(panel) {
