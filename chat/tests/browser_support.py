@@ -167,6 +167,25 @@ class Watched:
 
     page: Any
     problems: list[str]
+    expected: list[str] = field(default_factory=list)
+    """Texts of problems a test means to cause (each excuses one problem containing it)."""
+
+    def unexpected(self) -> list[str]:
+        left = list(self.problems)
+        for text in self.expected:
+            match = next((p for p in left if text in p), None)
+            assert match is not None, f"the page never reported the expected problem {text!r}"
+            left.remove(match)
+        return left
+
+
+_WATCHED: dict[int, Watched] = {}
+
+
+def expect_problem(page: Any, text: str) -> None:
+    """Excuse one console problem containing ``text`` on ``page`` (and require it): a
+    request the test means to fail, which Chromium logs as an error."""
+    _WATCHED[id(page)].expected.append(text)
 
 
 @pytest.fixture
@@ -182,9 +201,14 @@ def page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
 
     tab.on("console", on_console)
     tab.on("pageerror", lambda exc: watched.problems.append(f"page error: {exc}"))
-    yield tab
+    _WATCHED[id(tab)] = watched
+    try:
+        yield tab
+    finally:
+        _WATCHED.pop(id(tab), None)
     context.close()
-    assert watched.problems == [], "the page reported problems:\n" + "\n".join(watched.problems)
+    problems = watched.unexpected()
+    assert problems == [], "the page reported problems:\n" + "\n".join(problems)
 
 
 def open_app(page: Any, route: str = "") -> None:

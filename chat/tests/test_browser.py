@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from chat.tests import browser_support as support
-from chat.tests.browser_support import MARKUP, LiveServer, open_app
+from chat.tests.browser_support import MARKUP, LiveServer, expect_problem, open_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -199,3 +199,29 @@ def test_with_an_access_token_the_ui_works_after_login(page: Any, live_server: L
     composer.press("Enter")
     page.locator(".msg-bot:not(.streaming)", has_text="heard you say: hello through the token").wait_for()
     assert chat["id"] in page.url
+
+
+@pytest.mark.parametrize("live_server", [{"access_token": "s3cret-token"}], indirect=True)
+def test_with_an_access_token_a_fresh_browser_is_asked_for_it(page: Any, live_server: LiveServer) -> None:
+    """No cookie, no ?token=: the public UI loads, asks for the token, then works with it."""
+    live_server.author()
+    chat = live_server.chat_with("ana", title="Asked for a token")
+    expect_problem(page, "status of 401")  # the first API call, which makes the UI ask
+    page.goto("/")
+    dialog = page.get_by_role("dialog", name="Access token needed")
+    dialog.get_by_label("Access token").fill("s3cret-token")
+    dialog.get_by_role("button", name="Continue").click()
+    page.wait_for_selector("body[data-ready='1']")
+    page.get_by_role("heading", name="Asked for a token").wait_for()
+    composer = page.get_by_label("Message", exact=True)
+    composer.fill("hello after the prompt")
+    composer.press("Enter")
+    page.locator(".msg-bot:not(.streaming)", has_text="heard you say: hello after the prompt").wait_for()
+    assert chat["id"] in page.url
+    assert page.evaluate("sessionStorage.getItem('kith.token')") == "s3cret-token"
+    assert page.context.cookies() == []  # the header carried it, not a cookie
+
+    page.get_by_role("link", name="Bots").click()  # avatars come from the API too
+    avatar = page.locator(".bot-list img.avatar-small").first
+    avatar.wait_for()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=avatar.element_handle())

@@ -102,6 +102,30 @@ export function query(params) {
   return text ? `?${text}` : "";
 }
 
+/**
+ * Show an image the API serves (a bot's generated avatar) in `img`. An <img src> cannot
+ * send the Authorization header, so with a token kept in this tab the image is fetched
+ * with it and shown from a blob: URL; otherwise (no token, the login cookie, a data:
+ * URL) `src` is used as is.
+ */
+export function showImage(img, src) {
+  if (!src) return img;
+  if (src.startsWith("data:") || !token()) {
+    img.src = src;
+    return img;
+  }
+  fetch(src, { headers: headers({ Accept: "image/*" }) })
+    .then((response) => (response.ok ? response.blob() : null))
+    .then((blob) => {
+      if (!blob) return;
+      const url = URL.createObjectURL(blob);
+      img.addEventListener("load", () => URL.revokeObjectURL(url), { once: true });
+      img.src = url;
+    })
+    .catch(() => {});
+  return img;
+}
+
 /** Download a file from the API (works with a token, unlike a plain link). */
 export async function download(path, filename) {
   const response = await fetch(path, { headers: headers({}) });

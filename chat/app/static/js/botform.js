@@ -1,6 +1,7 @@
 // The bot editor form: every §3.1 field, read back into a payload. Lists of
 // lines (voice samples, greetings) get one text box per item.
 
+import { showImage } from "./api.js";
 import { h } from "./dom.js";
 import { icon } from "./icons.js";
 
@@ -20,7 +21,7 @@ export function avatarSrc(bot) {
 function avatarField(bot) {
   const hidden = h("input", { type: "hidden", name: "avatar", value: (bot && bot.avatar) || "" });
   const src = avatarSrc(bot);
-  const img = h("img", { class: "avatar-preview", alt: "", width: 72, height: 72, src, hidden: !src });
+  const img = showImage(h("img", { class: "avatar-preview", alt: "", width: 72, height: 72, hidden: !src }), src);
   const note = h("span", { class: "muted hint", role: "status" });
   const file = h("input", { type: "file", accept: "image/png,image/jpeg,image/webp", "aria-label": "Avatar image (PNG, JPEG or WebP, up to 700 KB)" });
   file.addEventListener("change", () => {

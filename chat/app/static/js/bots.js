@@ -1,7 +1,7 @@
 // The Bots section (§3): list, author and revise every field, import a
 // character card, export it as V2/V3 JSON or PNG, retire.
 
-import { api, del, download, patch, post, seg, token } from "./api.js";
+import { api, del, download, patch, post, seg, showImage, token } from "./api.js";
 import { $, h, mount, notify } from "./dom.js";
 import { avatarSrc, botFields, changedFields, markInvalid, readBot } from "./botform.js";
 import { loadBots, store } from "./store.js";
@@ -32,7 +32,7 @@ function botList() {
       href: `#/bots/${encodeURIComponent(b.id)}`, class: ["bot-link", b.id === currentId && "active"],
       "aria-current": b.id === currentId ? "page" : null,
     },
-    h("img", { class: "avatar-small", alt: "", width: 28, height: 28, src: avatarSrc(b) }),
+    showImage(h("img", { class: "avatar-small", alt: "", width: 28, height: 28 }), avatarSrc(b)),
     h("span", { class: "bot-name", text: b.name }),
     b.retired ? h("span", { class: "badge", text: "retired" }) : null,
     h("span", { class: "muted bot-traits", text: (b.traits || []).join(", ") })))));
