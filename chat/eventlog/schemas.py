@@ -173,7 +173,7 @@ class SceneChanged(Payload):
 class ManualEdit(Payload):
     """A person's edit of one field of one item, with the value it replaced (§6.1)."""
 
-    target_type: Literal["entity", "edge", "memory", "world", "bot"]
+    target_type: Literal["entity", "edge", "memory", "world", "bot", "scene"]
     target_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     field: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     action: Literal["set", "delete", "unpin"] = "set"

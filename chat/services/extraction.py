@@ -257,9 +257,15 @@ class _Checker:
         current = get_scene(self.conn, self.chat_id) or {"location": "", "present": []}
         payload: dict[str, Any] = {"chat_id": self.chat_id}
         location = item.get("location")
+        pinned = {f for f in ("location", "present") if is_pinned(self.conn, "scene", self.chat_id, f)}
+        for name in sorted(pinned):
+            if item.get(name) is not None:
+                self.drop(f"scene {name} is pinned by a manual edit", item[name])
+        if "location" in pinned:
+            location = None
         if location is not None and str(location).strip()[:200] != current["location"]:
             payload["location"] = str(location).strip()[:200]
-        if item.get("present") is not None:
+        if item.get("present") is not None and "present" not in pinned:
             present = []
             for raw in item["present"]:
                 entity_id = self.entity_id(str(raw))

@@ -34,7 +34,7 @@ class WorldControls:
     async def set_scene(
         self, chat_id: str, *, location: str | None = None, present: list[str] | None = None
     ) -> dict[str, Any]:
-        """Set the chat's location and/or who is present (``scene_changed``, actor user);
+        """Set the chat's location and/or who is present (a pinning ``manual_edit`` per field);
         return the scene {chat_id, location, present, updated_event_id}. Appends nothing
         when nothing changes. NotFound for an unknown chat, ValidationFailed for a location
         over 200 characters or an unknown entity in ``present``."""

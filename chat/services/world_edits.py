@@ -16,6 +16,7 @@ from chat.eventlog.schemas import validate_payload
 from chat.services.cards.ids import slugify, unique_slug
 from chat.services.chats import require_chat
 from chat.state.entities import get_bot, get_entity
+from chat.state.manual_edit import prepare_manual_edit
 from chat.state.world import get_scene
 
 MAX_LOCATION_CHARS = 200
@@ -32,7 +33,7 @@ def scene_events(
     location: str | None = None,
     present: list[str] | None = None,
 ) -> list[NewEvent]:
-    """``scene_changed`` setting what was given; no event when nothing would change.
+    """One pinning ``manual_edit`` per scene field that changes (§6.1–§6.2); none when nothing does.
 
     NotFound for an unknown chat; ValidationFailed for a location over 200 characters
     or ``present`` naming an entity that does not exist.
@@ -65,9 +66,16 @@ def scene_events(
             raise ValidationFailed(f"present: no entity with id {names}", field="present")
         if ids != current["present"]:
             payload["present"] = ids
-    if len(payload) == 1:
-        return []
-    return [NewEvent("scene_changed", payload, chat_id=chat_id, actor="user")]
+    return [
+        NewEvent(
+            "manual_edit",
+            prepare_manual_edit(conn, "scene", chat_id, field, payload[field]),
+            chat_id=chat_id,
+            actor="user",
+        )
+        for field in ("location", "present")
+        if field in payload
+    ]
 
 
 def entity_events(conn: sqlite3.Connection, fields: dict[str, Any]) -> list[NewEvent]:

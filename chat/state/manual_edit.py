@@ -24,7 +24,7 @@ from chat.state import world as world_state
 
 register_tables("pins", "item_history")
 
-TARGET_TYPES = ("entity", "edge", "memory", "world", "bot")
+TARGET_TYPES = ("entity", "edge", "memory", "world", "bot", "scene")
 
 
 def _text(limit: int, *, allow_empty: bool = True):
@@ -109,6 +109,7 @@ FIELD_RULES: dict[str, dict[str, Any]] = {
         "about": _str_list(30, 64, SLUG_RE),
     },
     "world": {"value": _text(4000)},
+    "scene": {"location": _text(200), "present": _str_list(100, 64, SLUG_RE)},
 }
 
 
@@ -128,6 +129,8 @@ def current_value(conn: sqlite3.Connection, target_type: str, target_id: str, fi
         item = None if value is None else {"value": value}
     elif target_type == "bot":
         item = entity_state.get_bot(conn, target_id)
+    elif target_type == "scene":
+        item = world_state.get_scene(conn, target_id)
     else:
         raise ValidationFailed(
             f"target_type must be one of {', '.join(TARGET_TYPES)}", field="target_type"
@@ -277,6 +280,10 @@ def _apply_edit(
         if entity_state.get_bot(conn, target) is None:
             return False
         entity_state.apply_bot_changes(conn, event, target, {field: value})
+    elif kind == "scene":
+        if world_state.get_scene(conn, target) is None:
+            return False
+        world_state.set_scene_fields(conn, event, target, {field: value})
     return True
 
 

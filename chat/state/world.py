@@ -55,16 +55,24 @@ def _initial_scene(conn: sqlite3.Connection, event: Event) -> None:
 @handles("scene_changed")
 def _scene_changed(conn: sqlite3.Connection, event: Event) -> None:
     p = event.payload
-    old = get_scene(conn, p["chat_id"]) or {"location": "", "present": []}
-    location = p["location"] if p.get("location") is not None else old["location"]
-    present = p["present"] if p.get("present") is not None else old["present"]
+    changes = {k: p[k] for k in ("location", "present") if p.get(k) is not None}
+    set_scene_fields(conn, event, p["chat_id"], changes)
+
+
+def set_scene_fields(
+    conn: sqlite3.Connection, event: Event, chat_id: str, changes: dict[str, Any]
+) -> None:
+    """Set a chat's location and/or who is present, keeping the change history."""
+    old = get_scene(conn, chat_id) or {"location": "", "present": []}
+    location = changes.get("location", old["location"])
+    present = changes.get("present", old["present"])
     conn.execute(
         "INSERT OR REPLACE INTO scenes (chat_id, location, present, updated_event_id)"
         " VALUES (?, ?, ?, ?)",
-        (p["chat_id"], location, dumps(present), event.id),
+        (chat_id, location, dumps(present), event.id),
     )
-    record_change(conn, event, "scene", p["chat_id"], "location", old["location"], location)
-    record_change(conn, event, "scene", p["chat_id"], "present", old["present"], present)
+    record_change(conn, event, "scene", chat_id, "location", old["location"], location)
+    record_change(conn, event, "scene", chat_id, "present", old["present"], present)
 
 
 def get_fact(conn: sqlite3.Connection, key: str) -> str | None:

@@ -12,6 +12,7 @@ import pytest
 
 from chat.db.connection import open_db
 from chat.eventlog.log import read_events
+from chat.state.manual_edit import list_pins
 from chat.tests.api_support import assert_error, make_bot, make_chat, make_settings, running_app
 
 pytestmark = pytest.mark.anyio
@@ -39,11 +40,18 @@ async def test_set_the_scene(data_dir: Path) -> None:
         assert (scene["chat_id"], scene["location"], scene["present"]) == (
             chat["id"], "The lighthouse", ["you", "bo"],
         )  # fmt: skip
-        event = _last_event(data_dir)
-        assert (event.kind, event.actor, event.chat_id) == ("scene_changed", "user", chat["id"])
-        assert event.payload == {
-            "chat_id": chat["id"], "location": "The lighthouse", "present": ["you", "bo"],
-        }  # fmt: skip
+        with open_db(data_dir / "kith.db") as conn:
+            edits = read_events(conn, limit=100_000, kind="manual_edit")
+            pins = list_pins(conn)
+        assert [(e.actor, e.chat_id, e.payload["target_type"], e.payload["field"]) for e in edits] == [
+            ("user", chat["id"], "scene", "location"),
+            ("user", chat["id"], "scene", "present"),
+        ]
+        assert [e.payload["value"] for e in edits] == ["The lighthouse", ["you", "bo"]]
+        assert [e.payload["previous"] for e in edits] == ["", ["you", "ada"]]
+        assert {(p["target_type"], p["target_id"], p["field"]) for p in pins} == {
+            ("scene", chat["id"], "location"), ("scene", chat["id"], "present"),
+        }  # a scene set by hand is pinned against extraction (§6.2)
 
         only_location = await client.put(path, json={"location": ""})
         assert only_location.json()["present"] == ["you", "bo"] and only_location.json()["location"] == ""

@@ -151,8 +151,10 @@ def test_scene_location_and_present_are_edited_in_the_world_tab(
     scene = live_server.api("GET", f"/api/chats/{chat['id']}")["scene"]
     assert scene["location"] == "The bakery, back room"
     assert scene["present"] == ["you", "old-harbor"]
-    kinds = [e["kind"] for e in live_server.api("GET", "/api/events", params={"kind": "scene_changed"})]
-    assert kinds == ["scene_changed"] * 3
+    edits = live_server.api("GET", "/api/events", params={"kind": "manual_edit"})
+    assert [(e["payload"]["target_type"], e["payload"]["field"]) for e in edits] == [
+        ("scene", "location"), ("scene", "present"), ("scene", "present"),
+    ]  # fmt: skip
 
     page.reload()
     page.wait_for_selector("body[data-ready='1']")

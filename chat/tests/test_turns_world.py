@@ -132,6 +132,19 @@ async def test_pinned_fields_are_left_alone_by_extraction(data_dir: Path) -> Non
     )  # fmt: skip
 
 
+async def test_a_scene_set_by_hand_is_left_alone_by_extraction(data_dir: Path) -> None:
+    extraction = {"scene": {"location": "The Teeth", "present": ["you"]}}
+    async with running(data_dir, [{"match": "sail", "extraction": extraction}]) as rt:
+        _, chat = await one_to_one(rt)
+        await rt.set_scene(chat["id"], location="The Lantern")
+        result = await turn(rt, chat["id"], "shall we sail?")
+    with db(data_dir) as conn:
+        scene = get_scene(conn, chat["id"])
+    assert (scene["location"], scene["present"]) == ("The Lantern", ["you"])
+    dropped = [e.payload["reason"] for e in events(data_dir, kind="proposal_dropped", turn_id=result["id"])]
+    assert dropped == ["scene location is pinned by a manual edit"]
+
+
 async def test_reflection_runs_when_importance_passes_the_threshold(data_dir: Path) -> None:
     async with running(data_dir, reflection_threshold=5) as rt:
         _, chat = await one_to_one(rt)
