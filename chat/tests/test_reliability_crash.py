@@ -24,6 +24,7 @@ At the end a last start retries every failed turn and waits: every turn complete
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -126,6 +127,11 @@ class Checked:
     tmp_files: set[str]
 
 
+def _copy_if_still_there(src: str, dst: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        shutil.copy2(src, dst)
+
+
 def check_after_kill(data_dir: Path, acks: dict[str, Ack], work: Path) -> Checked:
     """Every check of the module docstring, on a copy of the killed process's data directory."""
     work.mkdir()
@@ -133,7 +139,11 @@ def check_after_kill(data_dir: Path, acks: dict[str, Ack], work: Path) -> Checke
         if (data_dir / name).exists():
             shutil.copy2(data_dir / name, work / name)
     if (data_dir / "snapshots").is_dir():
-        shutil.copytree(data_dir / "snapshots", work / "snapshots")
+        # The killed runtime's snapshot writer is a child process that may outlive it for a
+        # moment and rename its temporary file while we copy: a file that vanishes is skipped.
+        shutil.copytree(
+            data_dir / "snapshots", work / "snapshots", copy_function=_copy_if_still_there
+        )
     tmp_files = {path.name for path in (data_dir / "snapshots").rglob("*.tmp")}
     with open_db(work / "kith.db") as conn:
         log = list(iter_events(conn))
