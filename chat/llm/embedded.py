@@ -75,6 +75,28 @@ def bundled_model_path() -> Path:
     return path
 
 
+GGUF_MAGIC = b"GGUF"
+
+
+def check_gguf(path: Path) -> Path:
+    """Refuse a path that is not a readable GGUF file, before anything tries to load it."""
+    if not path.is_file():
+        raise BackendUnavailable(
+            f"model file not found: {path}. Pass --model PATH (or KITH_MODEL) to a GGUF file",
+            field="model",
+        )
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise BackendUnavailable(f"cannot read model file {path}: {exc.strerror}", field="model") from None
+    if magic != GGUF_MAGIC:
+        raise BackendUnavailable(
+            f"{path} is not a GGUF model file (llama.cpp needs .gguf)", field="model"
+        )
+    return path
+
+
 def load_model(path: Path, n_ctx: int, n_threads: int | None = None) -> LoadedModel:
     """Load `path` once per process (per n_ctx / n_threads) and return the shared model."""
     key = (str(path.resolve()), n_ctx, n_threads)
@@ -82,10 +104,7 @@ def load_model(path: Path, n_ctx: int, n_threads: int | None = None) -> LoadedMo
         loaded = _models.get(key)
         if loaded is not None:
             return loaded
-        if not path.is_file():
-            raise BackendUnavailable(
-                f"model file not found: {path}. Pass --model PATH (or KITH_MODEL) to a GGUF file"
-            )
+        check_gguf(path)
         try:
             from llama_cpp import Llama
         except ImportError:
@@ -130,7 +149,7 @@ class EmbeddedBackend(Backend):
     def from_settings(cls, settings: Settings) -> EmbeddedBackend:
         return cls(
             cls.Options(
-                model_path=Path(settings.model).expanduser() if settings.model else None,
+                model_path=check_gguf(Path(settings.model).expanduser()) if settings.model else None,
                 n_ctx=settings.n_ctx,
                 n_threads=settings.n_threads,
             )

@@ -260,6 +260,21 @@ async def test_settings_masked_saved_and_validated(data_dir: Path) -> None:
             422,
             "script_path",
         )
+        not_a_script = data_dir / "notes.txt"
+        not_a_script.write_text("plain words, not a script")
+        assert_error(
+            await client.put("/api/settings", json={"script_path": str(not_a_script)}),
+            422,
+            "script_path",
+        )
+        not_a_model = data_dir / "model.gguf"
+        not_a_model.write_bytes(b"this is not a model")
+        for model in (str(not_a_model), str(data_dir / "missing.gguf")):
+            assert_error(
+                await client.put("/api/settings", json={"backend": "embedded", "model": model}),
+                422,
+                "model",
+            )
         assert read_settings_file(data_dir / "kith.toml") == {"extraction_enabled": False}
         assert (await client.get("/api/settings")).json()["backend"] == "scripted"
 

@@ -15,7 +15,8 @@ from chat.config import (
     public_settings,
     save_settings_file,
 )
-from chat.errors import ConfigError
+from chat.errors import BackendUnavailable, ConfigError
+from chat.llm.embedded import bundled_model_path
 from chat.llm.registry import available_backends, create_backend, register_backend
 from chat.llm.scripted import ScriptedBackend
 
@@ -170,8 +171,13 @@ def test_registry_creates_each_builtin(tmp_path: Path) -> None:
     )
     assert openai.name == "openai" and openai.context_length() == 4096
     assert SECRET not in repr(openai)
-    embedded = create_backend(Settings(backend="embedded", model="/nowhere/model.gguf", n_ctx=512))
+    embedded = create_backend(
+        Settings(backend="embedded", model=str(bundled_model_path()), n_ctx=512)
+    )
     assert embedded.name == "embedded" and embedded.context_length() == 512
+    with pytest.raises(BackendUnavailable, match="model file not found") as info:
+        create_backend(Settings(backend="embedded", model="/nowhere/model.gguf"))
+    assert info.value.field == "model"
 
 
 def test_unknown_backend_is_a_config_error() -> None:

@@ -54,8 +54,12 @@ async def test_any_gguf_path_works_and_a_missing_one_is_readable(tmp_path: Path)
     assert "nope.gguf" in info.value.message and "--model" in info.value.message
     bogus = tmp_path / "bogus.gguf"
     bogus.write_bytes(b"not a gguf file at all")
-    with pytest.raises(BackendUnavailable, match="could not load model bogus.gguf"):
+    with pytest.raises(BackendUnavailable, match="bogus.gguf is not a GGUF model file"):
         EmbeddedBackend(EmbeddedBackend.Options(model_path=bogus)).count_tokens("x")
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\x00" * 64)  # the right magic, then nothing usable
+    with pytest.raises(BackendUnavailable, match="could not load model broken.gguf"):
+        EmbeddedBackend(EmbeddedBackend.Options(model_path=broken)).count_tokens("x")
 
 
 async def test_event_loop_stays_responsive_while_generating() -> None:

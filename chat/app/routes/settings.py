@@ -25,6 +25,7 @@ from chat.config import (
     save_settings_file,
 )
 from chat.errors import ConfigError, ValidationFailed
+from chat.llm.scripted import load_script
 
 router = APIRouter(prefix="/api", tags=["settings"])
 
@@ -55,6 +56,11 @@ async def put_settings(
     for key in changes:
         if key in FROZEN:
             raise ValidationFailed(FROZEN[key], field=key)
+    if changes.get("script_path"):
+        try:  # a path from a request is only accepted when it is a valid script file
+            load_script(Path(str(changes["script_path"])).expanduser())
+        except ConfigError as exc:
+            raise ValidationFailed(exc.message, field="script_path") from None
     try:
         updated = apply_settings_update(ctx.settings, changes)
         path = config_path(ctx.settings)
