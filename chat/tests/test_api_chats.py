@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from chat.app import create_app
+from chat.services.chats import MAX_MESSAGE_CHARS
 from chat.tests.api_support import (
     SSEReader,
     assert_error,
@@ -95,7 +96,7 @@ async def test_chat_errors(data_dir: Path) -> None:
             await client.post(f"/api/chats/{chat['id']}/messages", json={"text": ""}), 422, "text"
         )
         assert_error(
-            await client.post(f"/api/chats/{chat['id']}/messages", json={"text": "x" * 16_001}),
+            await client.post(f"/api/chats/{chat['id']}/messages", json={"text": "x" * (MAX_MESSAGE_CHARS + 1)}),
             422,
             "text",
         )
@@ -272,3 +273,10 @@ async def test_stream_ends_when_the_app_stops(data_dir: Path) -> None:
         while True:
             await stream.next_block(timeout=5)
     await stream.__aexit__()
+
+
+def test_the_composer_allows_exactly_what_the_api_accepts() -> None:
+    """One message limit for the UI, the API and the CLI (they once disagreed: 20000 vs 16000)."""
+    index = Path(__file__).parents[1] / "app" / "static" / "index.html"
+    composer = next(line for line in index.read_text().splitlines() if 'id="composer-input"' in line)
+    assert f'maxlength="{MAX_MESSAGE_CHARS}"' in composer
