@@ -119,6 +119,11 @@ def current_value(conn: sqlite3.Connection, target_type: str, target_id: str, fi
         item = entity_state.get_entity(conn, target_id)
     elif target_type == "edge":
         src, _, dst = target_id.partition("/")
+        if src == dst:
+            raise ValidationFailed(
+                f"a relationship joins two different entities, not {src!r} to itself",
+                field="target_id",
+            )
         item = edge_state.get_edge(conn, src, dst)
         if item is None and _entities_exist(conn, src, dst):
             item = {"label": "knows", "affinity": 0, "trust": 0, "notes": ""}

@@ -111,6 +111,7 @@ async def test_edges_read_edit_and_history(data_dir: Path) -> None:
         assert_error(await client.patch("/api/edges/ada/you", json={"trust": "lots"}), 422,
                      "trust")
         assert_error(await client.patch("/api/edges/ada/you", json={"label": ""}), 422, "label")
+        assert_error(await client.patch("/api/edges/ada/ada", json={"affinity": 5}), 422)
         assert await _end(client) == before
 
 
