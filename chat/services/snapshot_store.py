@@ -22,7 +22,7 @@ from chat.services.snapshot_format import read_snapshot
 KINDS = ("periodic", "manual")
 KEEP = 5
 _STAMP = "%Y%m%dT%H%M%S"
-NAME_RE = re.compile(r"^(\d{8}T\d{6})(?:\.(\d{6}))?Z(?:-e(\d+))?(?:-(\d+))?\.json$")
+NAME_RE = re.compile(r"(\d{8}T\d{6})(?:\.(\d{6}))?Z(?:-e(\d+))?(?:-(\d+))?\.json")
 
 
 def snapshot_dir(data_dir: str | Path, kind: str = "periodic") -> Path:
@@ -47,7 +47,7 @@ def unused_path(folder: Path, when: datetime, last_id: int) -> Path:
 
 def name_info(path: Path) -> tuple[datetime | None, int | None]:
     """The creation time and last_event_id a snapshot's file name encodes, when it does."""
-    match = NAME_RE.match(path.name)
+    match = NAME_RE.fullmatch(path.name)
     if not match:
         return None, None
     when = datetime.strptime(match[1], _STAMP).replace(tzinfo=UTC)
@@ -178,7 +178,7 @@ def list_snapshots(data_dir: str | Path) -> list[dict[str, Any]]:
 
 def find_snapshot(data_dir: str | Path, name: str) -> tuple[Path, str]:
     """Resolve a snapshot by its file name only; never a path taken from the user."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise ValidationFailed(f"not a snapshot name: {name!r}", field="name")
     for kind in KINDS:
         path = snapshot_dir(data_dir, kind) / name
