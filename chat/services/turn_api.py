@@ -161,11 +161,21 @@ class TurnControls:
     async def regenerate(self, chat_id: str) -> str:
         """Queue a turn that writes a new alternative for the last bot reply (§4.4).
 
-        Conflict when the chat's last message is not a bot reply."""
+        Conflict when the chat's last message is not a bot reply, or while a turn is queued
+        or running there (the reply it would redo may not be the last one by then)."""
         turn_id = new_id("turn")
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
             chat_service.require_chat(conn, chat_id)
+            busy = conn.execute(
+                "SELECT 1 FROM turns WHERE chat_id = ? AND status IN ('queued', 'running') LIMIT 1",
+                (chat_id,),
+            ).fetchone()
+            if busy is not None:  # the reply to redo is not the last one yet
+                raise Conflict(
+                    "a turn is still queued or running in this chat; wait for it or stop it,"
+                    " then regenerate"
+                )
             last = chat_state.transcript(conn, chat_id, limit=1)
             if not last or last[0]["author"] == "you":
                 raise Conflict("there is no bot reply to regenerate: the last message is yours")

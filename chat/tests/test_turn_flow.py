@@ -284,6 +284,22 @@ async def test_regenerate_needs_a_bot_reply_last(data_dir: Path) -> None:
             await rt.regenerate("chat-missing")
 
 
+async def test_regenerate_waits_for_the_running_turn(data_dir: Path) -> None:
+    """While a turn runs, "the last reply" is about to change: regenerate is refused, not misaimed."""
+    rules = [{"match": "slow", "reply": "a b c d e f", "delay_ms": 40}]
+    async with running(data_dir, rules, extraction_enabled=False) as rt:
+        _, chat = await one_to_one(rt)
+        await turn(rt, chat["id"], "hello")
+        _, running_turn = await rt.post_message(chat["id"], "slow please")
+        with pytest.raises(Conflict, match="still queued or running"):
+            await rt.regenerate(chat["id"])
+        await rt.wait_idle(chat["id"])
+        assert rt.get_turn(running_turn)["status"] == "completed"
+        regen = await rt.regenerate(chat["id"])
+        await rt.wait_idle(chat["id"])
+        assert rt.get_turn(regen)["status"] == "completed"
+
+
 async def test_edit_and_delete_messages(data_dir: Path) -> None:
     async with running(data_dir) as rt:
         _, chat = await one_to_one(rt)
