@@ -36,8 +36,19 @@ function layout(nodes) {
 }
 
 function initials(name) {
-  const words = String(name || "?").trim().split(/\s+/);
+  // Letters and digits only, so "Juniper <b>Bold</b>" reads "JB", not "J<".
+  const words = String(name || "?").trim().split(/\s+/)
+    .map((word) => word.replace(/[^\p{L}\p{N}]/gu, "")).filter(Boolean);
+  if (!words.length) return "?";
   return (words.length > 1 ? words[0][0] + words[1][0] : words[0].slice(0, 2)).toUpperCase();
+}
+
+const NAME_LABEL_CHARS = 16;
+
+/** A node's caption: short enough to stay inside the picture (the full name is in its title). */
+function shortName(name) {
+  const text = String(name || "");
+  return text.length > NAME_LABEL_CHARS ? `${text.slice(0, NAME_LABEL_CHARS - 1)}…` : text;
 }
 
 /**
@@ -118,7 +129,7 @@ export function relationshipGraph(entities, edges, { selected = null, onSelect =
 
   for (const node of nodes) {
     const p = pos.get(node.id);
-    const label = `${node.name} (${node.kind})`;
+    const label = `${node.name} (${node.kind}, ${node.id})`;
     nodeLayer.append(s("g", {
       class: ["node", `kind-${node.kind}`], tabindex: "0", role: "img", "aria-label": label,
       dataset: { id: node.id }, transform: `translate(${p.x.toFixed(1)},${p.y.toFixed(1)})`,
@@ -126,7 +137,7 @@ export function relationshipGraph(entities, edges, { selected = null, onSelect =
     s("title", null, label),
     s("circle", { r: R }),
     s("text", { class: "node-initials", "text-anchor": "middle", dy: "0.35em" }, initials(node.name)),
-    s("text", { class: "node-name", "text-anchor": "middle", y: R + 13 }, node.name)));
+    s("text", { class: "node-name", "text-anchor": "middle", y: R + 13 }, shortName(node.name))));
   }
   if (!nodes.length) {
     svg.append(s("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "muted-svg" }, "No relationships yet"));
