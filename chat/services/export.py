@@ -192,6 +192,7 @@ def import_log(
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     db = database_path(data_dir)
+    created = not db.exists()
     apply_migrations(db)
     try:
         with _open(path, "r", compressed=_is_gzip(path)) as lines, open_db(db) as conn:
@@ -203,9 +204,20 @@ def import_log(
             mark_needs_rebuild(conn)
             conn.execute("COMMIT")
     except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
+        if created:
+            _remove_database(db)
         raise ValidationFailed(f"{path.name} cannot be read as an export ({exc})", field="file") from None
+    except BaseException:
+        if created:  # a refused import leaves the directory as it found it
+            _remove_database(db)
+        raise
     written = _write_settings(header.get("settings"), data_dir)
     return ImportReport(count, last_id, time.perf_counter() - started, written)
+
+
+def _remove_database(db: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
 def _read_header(line: str) -> dict[str, Any]:

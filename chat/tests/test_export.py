@@ -121,7 +121,7 @@ def test_a_bad_event_is_named_and_nothing_is_imported(
     with pytest.raises(ValidationFailed, match=message) as caught:
         import_log(file, target)
     assert caught.value.field == field
-    assert _rows(target / "kith.db") == []
+    assert not (target / "kith.db").exists()  # a refused import leaves no database behind
 
 
 def test_truncated_or_altered_exports_are_refused(conn: sqlite3.Connection, world: Path,
@@ -143,7 +143,7 @@ def test_truncated_or_altered_exports_are_refused(conn: sqlite3.Connection, worl
     with pytest.raises(ValidationFailed, match="cannot be read"):
         import_log(gz, tmp_path / "d")
     for target in "abcd":
-        assert _rows(tmp_path / target / "kith.db") == []
+        assert list((tmp_path / target).iterdir()) == []
 
 
 def test_secrets_never_leave_in_an_export(conn: sqlite3.Connection, data_dir: Path, tmp_path: Path) -> None:
