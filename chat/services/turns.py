@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any
 from chat.errors import BackendError, GenerationCancelled, KithError
 from chat.eventlog.log import NewEvent
 from chat.llm.types import ReplyRequest
-from chat.services import extraction as extract
-from chat.services import reflection as reflect
 from chat.services.ids import new_id
 from chat.services.stops import StopTrimmer
+from chat.services.turn_effects import world_changes
 from chat.services.turnplan import TurnPlan, plan_turn, prepare_prompt, stored_replies
 from chat.state.chats import get_turn
 
@@ -154,7 +153,7 @@ class TurnWorker:
             if not stored:
                 raise BackendError("no bot could answer this message")
             earlier = await rt.read(lambda conn: stored_replies(conn, plan))
-            finish = await self._after_replies(plan, earlier + replies, cancel)
+            finish = await world_changes(rt, backend, plan, earlier + replies, cancel)
             finish.append(_lifecycle("turn_completed", {"id": turn_id, "message_ids": stored}, chat_id, turn_id))
             await rt.commit(lambda conn: finish, chat_id, turn_id=turn_id)
         except (GenerationCancelled, asyncio.CancelledError) as exc:
@@ -305,94 +304,6 @@ class TurnWorker:
             self.rt.bus.publish("token", {**base, "text": rest}, chat_id)
         return trimmer.reply.strip()
 
-    async def _after_replies(
-        self, plan: TurnPlan, replies: list[tuple[dict[str, Any], str]], cancel: asyncio.Event
-    ) -> list[NewEvent]:
-        """Extraction and reflection events; appended with ``turn_completed`` by the caller."""
-        rt = self.rt
-        chat_id, turn_id = plan.chat["id"], plan.turn_id
-        if cancel.is_set() or not replies or plan.kind == "regenerate":
-            return []
-        events: list[NewEvent] = []
-        settings = rt.settings
-        threshold = settings.reflection_threshold
-
-        def reflection_due(conn: Any, pending: dict[str, int]) -> list[dict[str, Any]]:
-            return [
-                b for b in plan.bots
-                if reflect.needs_reflection(conn, b["id"], threshold=threshold, pending=pending.get(b["id"], 0))
-            ]  # fmt: skip
-
-        def extraction_request(conn: Any) -> Any:
-            if not settings.extraction_enabled or not _extraction_due(
-                conn, chat_id, settings.extraction_every_n_turns
-            ):
-                return None
-            return extract.extraction_request(
-                conn, chat_id=chat_id, bots=plan.bots, user_name=plan.user_name,
-                user_text=plan.user_text, replies=replies,
-            )  # fmt: skip
-
-        request = await rt.read(extraction_request)
-        due: list[dict[str, Any]] | None = None
-        if request is not None:
-            try:
-                proposal = await self._backends[turn_id].complete_json(request)
-
-                def check(conn: Any) -> tuple[extract.Extraction, list[dict[str, Any]]]:
-                    result = extract.check_proposal(
-                        conn, proposal, chat_id=chat_id, turn_id=turn_id, bots=plan.bots  # type: ignore[arg-type]
-                    )
-                    return result, reflection_due(conn, result.importance)
-
-                result, due = await rt.read(check)
-                events.extend(result.events)
-            except KithError as exc:
-                log.warning("extraction for turn %s failed: %s", turn_id, exc.message)
-                events.append(extract.failed_extraction(chat_id, turn_id, exc.message))
-        if due is None:
-            due = await rt.read(lambda conn: reflection_due(conn, {}))
-        if not due or cancel.is_set():
-            return events
-        return events + await self._reflect(plan, due, events)
-
-    async def _reflect(
-        self, plan: TurnPlan, due: list[dict[str, Any]], extracted: list[NewEvent]
-    ) -> list[NewEvent]:
-        """Reflection events for each bot that is due, appended in the same commit as the
-        extraction before them (their memories count as already remembered)."""
-        rt = self.rt
-        chat_id, turn_id = plan.chat["id"], plan.turn_id
-        fresh = [e.payload for e in extracted if e.kind == "memory_added"]
-        new_entities = {e.payload["id"] for e in extracted if e.kind == "entity_added"}
-        sources = await rt.read(
-            lambda conn: {b["id"]: reflect.source_memories(conn, b["id"]) for b in due}
-        )
-        proposals = []
-        events: list[NewEvent] = []
-        for bot in due:
-            memories = sources[bot["id"]] + [m["text"] for m in fresh if m["owner"] == bot["id"]]
-            request = reflect.reflection_request(bot, memories[-reflect.SOURCE_MEMORIES :])
-            try:
-                proposals.append((bot, await self._backends[turn_id].complete_json(request)))
-            except KithError as exc:
-                log.warning("reflection of %s failed: %s", bot["id"], exc.message)
-                events.append(extract.failed_extraction(chat_id, turn_id, f"reflection: {exc.message}"))
-        if proposals:
-            events.extend(
-                await rt.read(
-                    lambda conn: [
-                        event
-                        for bot, proposal in proposals
-                        for event in reflect.reflection_events(
-                            conn, proposal, bot_id=bot["id"], chat_id=chat_id,  # type: ignore[arg-type]
-                            turn_id=turn_id, known=new_entities,
-                        )
-                    ]
-                )
-            )
-        return events
-
 
 async def _close(stream: Any) -> None:
     closer = getattr(stream, "aclose", None)
@@ -419,13 +330,3 @@ def _fail_events(conn: Any, turn_id: str, chat_id: str, payload: dict[str, Any])
     if turn is None or turn["status"] in ("completed", "failed", "reverted"):
         return []
     return [_lifecycle("turn_failed", payload, chat_id, turn_id)]
-
-
-def _extraction_due(conn: Any, chat_id: str, every: int) -> bool:
-    """Every ``every``-th answered turn of the chat (this one included) is extracted."""
-    row = conn.execute(
-        "SELECT COUNT(*) FROM turns WHERE chat_id = ? AND status = 'completed' AND kind != 'regenerate'",
-        (chat_id,),
-    ).fetchone()
-    return (int(row[0]) + 1) % max(every, 1) == 0
-

@@ -1,0 +1,129 @@
+"""What a turn does to the world after its replies: extraction (§5.5) and reflection (§5.6).
+
+Both ask the turn's backend for structured output and trust none of it (see
+`extraction` and `reflection`); the events they return are appended by the worker
+in the same commit as ``turn_completed``, so a turn's world changes land all at
+once or not at all. A regenerate changes no state: it only adds an alternative.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from chat.errors import KithError
+from chat.eventlog.log import NewEvent
+from chat.services import extraction as extract
+from chat.services import reflection as reflect
+from chat.services.turnplan import TurnPlan
+
+if TYPE_CHECKING:
+    from chat.llm.base import Backend
+    from chat.services.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+async def world_changes(
+    rt: Runtime,
+    backend: Backend,
+    plan: TurnPlan,
+    replies: list[tuple[dict[str, Any], str]],
+    cancel: asyncio.Event,
+) -> list[NewEvent]:
+    """Extraction and reflection events; appended with ``turn_completed`` by the caller."""
+    chat_id, turn_id = plan.chat["id"], plan.turn_id
+    if cancel.is_set() or not replies or plan.kind == "regenerate":
+        return []
+    events: list[NewEvent] = []
+    settings = rt.settings
+    threshold = settings.reflection_threshold
+
+    def reflection_due(conn: Any, pending: dict[str, int]) -> list[dict[str, Any]]:
+        return [
+            b for b in plan.bots
+            if reflect.needs_reflection(conn, b["id"], threshold=threshold, pending=pending.get(b["id"], 0))
+        ]  # fmt: skip
+
+    def extraction_request(conn: Any) -> Any:
+        if not settings.extraction_enabled or not _extraction_due(
+            conn, chat_id, settings.extraction_every_n_turns
+        ):
+            return None
+        return extract.extraction_request(
+            conn, chat_id=chat_id, bots=plan.bots, user_name=plan.user_name,
+            user_text=plan.user_text, replies=replies,
+        )  # fmt: skip
+
+    request = await rt.read(extraction_request)
+    due: list[dict[str, Any]] | None = None
+    if request is not None:
+        try:
+            proposal = await backend.complete_json(request)
+
+            def check(conn: Any) -> tuple[extract.Extraction, list[dict[str, Any]]]:
+                result = extract.check_proposal(
+                    conn, proposal, chat_id=chat_id, turn_id=turn_id, bots=plan.bots  # type: ignore[arg-type]
+                )
+                return result, reflection_due(conn, result.importance)
+
+            result, due = await rt.read(check)
+            events.extend(result.events)
+        except KithError as exc:
+            log.warning("extraction for turn %s failed: %s", turn_id, exc.message)
+            events.append(extract.failed_extraction(chat_id, turn_id, exc.message))
+    if due is None:
+        due = await rt.read(lambda conn: reflection_due(conn, {}))
+    if not due or cancel.is_set():
+        return events
+    return events + await _reflect(rt, backend, plan, due, events)
+
+async def _reflect(
+    rt: Runtime,
+    backend: Backend,
+    plan: TurnPlan,
+    due: list[dict[str, Any]],
+    extracted: list[NewEvent],
+) -> list[NewEvent]:
+    """Reflection events for each bot that is due, appended in the same commit as the
+    extraction before them (their memories count as already remembered)."""
+    chat_id, turn_id = plan.chat["id"], plan.turn_id
+    fresh = [e.payload for e in extracted if e.kind == "memory_added"]
+    new_entities = {e.payload["id"] for e in extracted if e.kind == "entity_added"}
+    sources = await rt.read(
+        lambda conn: {b["id"]: reflect.source_memories(conn, b["id"]) for b in due}
+    )
+    proposals = []
+    events: list[NewEvent] = []
+    for bot in due:
+        memories = sources[bot["id"]] + [m["text"] for m in fresh if m["owner"] == bot["id"]]
+        request = reflect.reflection_request(bot, memories[-reflect.SOURCE_MEMORIES :])
+        try:
+            proposals.append((bot, await backend.complete_json(request)))
+        except KithError as exc:
+            log.warning("reflection of %s failed: %s", bot["id"], exc.message)
+            events.append(extract.failed_extraction(chat_id, turn_id, f"reflection: {exc.message}"))
+    if proposals:
+        events.extend(
+            await rt.read(
+                lambda conn: [
+                    event
+                    for bot, proposal in proposals
+                    for event in reflect.reflection_events(
+                        conn, proposal, bot_id=bot["id"], chat_id=chat_id,  # type: ignore[arg-type]
+                        turn_id=turn_id, known=new_entities,
+                    )
+                ]
+            )
+        )
+    return events
+
+
+def _extraction_due(conn: Any, chat_id: str, every: int) -> bool:
+    """Every ``every``-th answered turn of the chat (this one included) is extracted."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM turns WHERE chat_id = ? AND status = 'completed' AND kind != 'regenerate'",
+        (chat_id,),
+    ).fetchone()
+    return (int(row[0]) + 1) % max(every, 1) == 0
