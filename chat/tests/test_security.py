@@ -13,6 +13,7 @@ from chat.app.security import CSP, check_bind_allowed, is_loopback, token_matche
 from chat.cli import main
 from chat.errors import ConfigError
 from chat.services.cards import MAX_CARD_BYTES
+from chat.services.chats import MAX_MESSAGE_CHARS
 from chat.tests.api_support import (
     BASE_URL,
     BOT,
@@ -185,7 +186,7 @@ async def test_size_limits(data_dir: Path) -> None:
         )
         assert upload.status_code == 413, upload.text[:200]
         assert_error(upload, 413)
-        long_message = {"text": "z" * 16_001}
+        long_message = {"text": "z" * (MAX_MESSAGE_CHARS + 1)}
         assert_error(
             await client.post(f"/api/chats/{chat['id']}/messages", json=long_message), 422, "text"
         )
