@@ -87,7 +87,7 @@ def _json_error(status: int, code: str, message: str, field: str | None = None) 
     body: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
         body["field"] = field
-    return json.dumps({"error": body}).encode("utf-8")
+    return json.dumps({"error": body}, separators=(",", ":")).encode("utf-8")
 
 
 class SecurityMiddleware:
