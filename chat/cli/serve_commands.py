@@ -9,6 +9,7 @@ turns into a cookie and strips from the address bar (and from the access log).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from urllib.parse import quote
 
 import click
@@ -56,7 +57,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, rebuild: bool)
     token = settings.access_token.get_secret_value() if settings.access_token else None
     check_bind_allowed(settings.host, token)
     configure_logging()
-    app = create_app(settings, rebuild=rebuild)
+    _load_with_progress(settings.data_dir, force_rebuild=rebuild)
+    app = create_app(settings)
     click.echo(
         f"Kith ({settings.backend} backend, data in {settings.data_dir}) at "
         f"{app_url(settings.host, settings.port, token)}"
@@ -69,3 +71,21 @@ def serve(ctx: click.Context, host: str | None, port: int | None, rebuild: bool)
         log_config=None,
         timeout_graceful_shutdown=5,
     )
+
+
+def _load_with_progress(data_dir: Path, *, force_rebuild: bool) -> None:
+    """Bring the projections up to date before the server starts, with a progress bar (§11.4).
+
+    A long replay (a rebuild, a new Kith version, an imported log) then shows its
+    progress on the terminal; the app's own start finds the projections current and
+    only projects the tail.
+    """
+    from chat.cli.core_commands import cold_load
+    from chat.db.connection import database_path, open_db
+    from chat.db.migrate import apply_migrations
+
+    path = database_path(data_dir)
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    apply_migrations(path)
+    with open_db(path) as conn:
+        cold_load(conn, Path(data_dir), force_rebuild=force_rebuild)
