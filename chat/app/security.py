@@ -51,6 +51,8 @@ SECURITY_HEADERS = {
 TOKEN_COOKIE = "kith_token"
 REQUEST_HEADER = "x-kith-request"
 JSON_BODY_LIMIT = 1024 * 1024
+BOT_BODY_LIMIT = 4 * 1024 * 1024
+"""A bot's JSON may carry its avatar as a data: URL (up to 3,000,000 characters)."""
 """Largest JSON body accepted (1 MiB); a bot with a big avatar goes through card import."""
 MULTIPART_OVERHEAD = 64 * 1024
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -108,6 +110,13 @@ class SecurityMiddleware:
         self.upload_limit = upload_limit + MULTIPART_OVERHEAD
         self.json_limit = json_limit
 
+    def _body_limit(self, path: str) -> int:
+        if path in self.upload_paths:
+            return self.upload_limit
+        if path == "/api/bots" or path.startswith("/api/bots/"):
+            return max(self.json_limit, BOT_BODY_LIMIT)
+        return self.json_limit
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -151,7 +160,7 @@ class SecurityMiddleware:
             if refusal is not None:
                 await _reply(send, refusal[0], refusal[1])
                 return
-            limit = self.upload_limit if scope["path"] in self.upload_paths else self.json_limit
+            limit = self._body_limit(scope["path"])
             body = await _read_body(receive, headers, limit)
             if body is None:
                 await _reply(

@@ -193,6 +193,21 @@ async def test_size_limits(data_dir: Path) -> None:
         assert (await client.get("/api/health")).json()["last_event_id"] == before
 
 
+async def test_a_bot_may_carry_its_avatar_but_not_more(data_dir: Path) -> None:
+    """Bot bodies may hold an avatar data: URL (schema: up to 3,000,000 characters)."""
+    avatar = "data:image/png;base64," + "A" * 2_000_000
+    async with running_app(make_settings(data_dir)) as (_app, client):
+        made = await client.post("/api/bots", json={"name": "Pic", "avatar": avatar})
+        assert made.status_code == 201, made.text[:200]
+        assert (await client.get(f"/api/bots/{made.json()['id']}")).json()["avatar"] == avatar
+        before = (await client.get("/api/health")).json()["last_event_id"]
+        huge = {"name": "Huge", "avatar": "data:image/png;base64," + "A" * (5 * 1024 * 1024)}
+        assert_error(await client.post("/api/bots", json=huge), 413, "body")
+        other = {"text": "x", "pad": "y" * (2 * 1024 * 1024)}  # elsewhere the 1 MiB limit holds
+        assert_error(await client.post("/api/chats/c/messages", json=other), 413, "body")
+        assert (await client.get("/api/health")).json()["last_event_id"] == before
+
+
 async def test_api_key_never_leaves_memory(
     data_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
