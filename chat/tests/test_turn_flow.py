@@ -1,4 +1,4 @@
-"""Turns end to end through the worker (§4.2–§4.7), on a real database, scripted model."""
+"""Turns end to end through the worker (§4.2–§4.7), on a real database: the scripted model for exact assertions, and one turn on the real embedded model."""
 
 from __future__ import annotations
 
@@ -411,3 +411,30 @@ async def test_bot_authoring_errors(data_dir: Path) -> None:
     assert bad.value.field == "talkativeness"
     assert revised["persona"] == "Calm."
     assert listed == ["mara-quinn"]
+
+
+@pytest.mark.slow
+async def test_a_turn_on_the_real_embedded_model(data_dir: Path) -> None:
+    """The same flow on the real bundled model: a reply streams in pieces and is stored whole."""
+    from chat.config import Settings
+    from chat.llm.registry import create_backend
+
+    backend = create_backend(Settings(data_dir=data_dir, backend="embedded", n_ctx=1024))
+    async with running(data_dir, backend=backend, reply_max_tokens=24, extraction_enabled=False) as rt:
+        _, chat = await one_to_one(rt)
+        sub = rt.bus.subscribe(chat["id"])
+        _, turn_id = await rt.post_message(chat["id"], "What should we do tonight?")
+        await rt.wait_idle(timeout=300)
+        result = rt.get_turn(turn_id)
+        stored = rt.transcript(chat["id"])[-1]
+        prompt = rt.get_prompt(turn_id)[0]
+    await backend.aclose()
+    tokens = []
+    while not sub.queue.empty():
+        item = sub.queue.get_nowait()
+        if item.type == "token":
+            tokens.append(item.data["text"])
+    assert result["status"] == "completed", result["error"]
+    assert stored["author"] == "mara" and stored["text"].strip()
+    assert len(tokens) > 1 and "".join(tokens).strip() == stored["text"]
+    assert 0 < prompt["token_count"] <= 1024

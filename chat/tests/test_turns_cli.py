@@ -1,19 +1,16 @@
-"""`kith init` and `kith chat` (§11.3), and one turn on the real embedded model (slow)."""
+"""`kith init` and `kith chat` (§11.3): the demo world, one exchange, the interactive loop, errors."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from chat.cli import main
-from chat.config import Settings
 from chat.db.connection import open_db
 from chat.state.chats import list_chats, transcript
 from chat.state.entities import list_bots
 from chat.state.world import list_facts
-from chat.tests.turn_support import MARA, running
 
 
 def invoke(*args: str, input: str | None = None) -> tuple[int, str]:
@@ -85,35 +82,3 @@ def test_chat_reports_a_failed_turn(data_dir: Path, tmp_path: Path) -> None:
     code, out = invoke("chat", "--data-dir", str(data_dir), "--backend", "scripted", "--script",
                        str(script), "--bot", "mara", "-m", "hi")  # fmt: skip
     assert code == 1 and "the turn failed: server on fire" in out
-
-
-@pytest.mark.slow
-@pytest.mark.anyio
-async def test_a_turn_on_the_real_embedded_model(data_dir: Path) -> None:
-    from chat.llm.registry import create_backend
-
-    backend = create_backend(Settings(data_dir=data_dir, backend="embedded", n_ctx=1024))
-    async with running(data_dir, backend=backend, reply_max_tokens=24, extraction_enabled=False) as rt:
-        _, chat = await running_chat(rt)
-        sub = rt.bus.subscribe(chat["id"])
-        _, turn_id = await rt.post_message(chat["id"], "What should we do tonight?")
-        await rt.wait_idle(timeout=300)
-        result = rt.get_turn(turn_id)
-        stored = rt.transcript(chat["id"])[-1]
-        prompt = rt.get_prompt(turn_id)[0]
-    await backend.aclose()
-    tokens = []
-    while not sub.queue.empty():
-        item = sub.queue.get_nowait()
-        if item.type == "token":
-            tokens.append(item.data["text"])
-    assert result["status"] == "completed", result["error"]
-    assert stored["author"] == "mara" and stored["text"].strip()
-    assert len(tokens) > 1 and "".join(tokens).strip() == stored["text"]
-    assert 0 < prompt["token_count"] <= 1024
-
-
-async def running_chat(rt):  # noqa: ANN001, ANN201 - small local helper
-    bot = await rt.author_bot(MARA)
-    chat = await rt.create_chat([bot["id"]])
-    return bot, chat
