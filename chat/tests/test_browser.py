@@ -185,6 +185,30 @@ def test_regenerate_and_switch_alternatives(page: Any, live_server: LiveServer) 
     dialog.wait_for(state="detached")
 
 
+def test_a_failed_regenerate_shows_again_after_a_reload_and_retries(
+    page: Any, live_server: LiveServer
+) -> None:
+    live_server.author()
+    chat = live_server.chat_with("ana")
+    live_server.say(chat["id"], "a short hello")
+    live_server.use_script([{"match": "short hello", "error": "the model server is down"}])
+    open_app(page, f"#/chat/{chat['id']}")
+    last = page.locator(".msg-bot").last
+    last.hover()
+    last.get_by_role("button", name="Regenerate this reply").click()
+    failed = page.locator(".turn-failed")
+    failed.wait_for()
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    failed.locator(".reason", has_text="the model server is down").wait_for()
+    live_server.use_script(support.SCRIPT_RULES)
+    failed.get_by_role("button", name="Retry").click()
+    page.locator(".alt-count", has_text="2/2").wait_for()
+    failed.wait_for(state="detached")
+    turns = live_server.api("GET", "/api/events", params={"kind": "turn_completed", "chat_id": chat["id"]})
+    assert len(turns) == 2  # the first reply and the retried regenerate
+
+
 @pytest.mark.parametrize("live_server", [{"access_token": "s3cret-token"}], indirect=True)
 def test_with_an_access_token_the_ui_works_after_login(page: Any, live_server: LiveServer) -> None:
     assert httpx.get(f"{live_server.url}/api/health").status_code == 401

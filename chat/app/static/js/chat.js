@@ -264,19 +264,23 @@ async function resync() {
   stateChanged();
 }
 
+/** Show the chat's last turn as the server has it: a failed one (a message, a regenerate
+ * or a retry alike) with its reason and Retry, a queued or running one as active.
+ * `last_turn` of GET /api/chats/{id} names it even when no message points at it. */
 async function checkLastTurn() {
-  const withTurn = [...messages].reverse().find((m) => m.turn_id);
-  if (!withTurn) return;
+  const chatId = store.chatId;
+  let turn = null;
   try {
-    const turn = await get(`/api/turns/${seg(withTurn.turn_id)}`);
-    if (turn.status === "failed") {
-      failedTurn = turn;
-      render();
-    } else if (turn.status === "queued" || turn.status === "running") {
-      setActiveTurn(turn.id);
-    }
+    turn = (await get(`/api/chats/${seg(chatId)}`)).last_turn || null;
   } catch {
-    /* an unknown turn shows nothing */
+    return; /* the chat is gone or the server is away: the stream's error shows that */
+  }
+  if (!turn || chatId !== store.chatId) return;
+  if (turn.status === "failed") {
+    failedTurn = turn;
+    render();
+  } else if (turn.status === "queued" || turn.status === "running") {
+    setActiveTurn(turn.id);
   }
 }
 
