@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from chat.app.context import AppContext
 from chat.app.errors import install_error_handlers
 from chat.app.routes import (
+    auth,
     bots,
     chats,
     edges,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("kith.app")
 
 ROUTERS = (
+    auth,
     health,
     bots,
     chats,

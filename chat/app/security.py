@@ -8,7 +8,9 @@
   same page without the query and sets the cookie (HttpOnly, SameSite=Strict). The
   token is stripped from the request before anything (the access log included) sees
   it, and compared with ``hmac.compare_digest``. The UI's static files hold no data
-  and load without the token, so the UI can ask for it.
+  and load without the token, so the UI can ask for it; so does ``GET /api/auth``
+  (``PUBLIC_API_PATHS``), which says only whether a token is needed and whether this
+  request carries a good one, so the UI can ask before any request fails.
 * Cross-site forgery (§12.4): a state-changing request (POST, PUT, PATCH, DELETE)
   with a cross-site ``Origin`` is refused (403); its body must be JSON (415 otherwise).
   The one exception is the card upload, which may be ``multipart/form-data`` when it
@@ -56,6 +58,8 @@ BOT_BODY_LIMIT = 4 * 1024 * 1024
 """Largest JSON body accepted (1 MiB); a bot with a big avatar goes through card import."""
 MULTIPART_OVERHEAD = 64 * 1024
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+PUBLIC_API_PATHS = frozenset({"/api/auth"})
+"""API paths answered without the token: they tell nothing but whether one is needed."""
 
 
 def is_loopback(host: str) -> bool:
@@ -173,17 +177,7 @@ class SecurityMiddleware:
         await self.app(scope, receive, send)
 
     def _authorized(self, headers: Headers, token: str) -> bool:
-        auth = headers.get("authorization", "")
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() == "bearer" and token_matches(value.strip(), token):
-            return True
-        cookie = SimpleCookie()
-        try:
-            cookie.load(headers.get("cookie", ""))
-        except Exception:  # a malformed cookie header is simply no token
-            return False
-        morsel = cookie.get(TOKEN_COOKIE)
-        return morsel is not None and token_matches(morsel.value, token)
+        return request_authorized(headers, token)
 
     async def _login(self, scope: Scope, send: Send, given: str, token: str) -> None:
         if scope["method"] != "GET" or not token_matches(given, token):
@@ -235,6 +229,21 @@ class SecurityMiddleware:
         )
 
 
+def request_authorized(headers: Headers, token: str) -> bool:
+    """True when the request carries ``token`` as a bearer header or the login cookie."""
+    auth = headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and token_matches(value.strip(), token):
+        return True
+    cookie = SimpleCookie()
+    try:
+        cookie.load(headers.get("cookie", ""))
+    except Exception:  # a malformed cookie header is simply no token
+        return False
+    morsel = cookie.get(TOKEN_COOKIE)
+    return morsel is not None and token_matches(morsel.value, token)
+
+
 def _host_name(host: str) -> str:
     """The name part of a Host header: "127.0.0.1:8765" -> "127.0.0.1", "[::1]:80" -> "::1"."""
     host = host.strip()
@@ -244,6 +253,8 @@ def _host_name(host: str) -> str:
 
 
 def _protected(path: str) -> bool:
+    if path in PUBLIC_API_PATHS:
+        return False
     return path == "/api" or path.startswith("/api/") or path in ("/docs", "/openapi.json")
 
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from chat.app.security import CSP, check_bind_allowed, is_loopback, token_matches
+from chat.app.security import (
+    CSP,
+    PUBLIC_API_PATHS,
+    check_bind_allowed,
+    is_loopback,
+    token_matches,
+)
 from chat.cli import main
 from chat.errors import ConfigError
 from chat.services.cards import MAX_CARD_BYTES
@@ -87,6 +94,39 @@ async def test_token_required_on_every_request(data_dir: Path) -> None:
         assert_error(await client.post("/api/bots", json=BOT), 401)
         assert (await client.get("/api/health", headers={"Authorization": f"Bearer {TOKEN}"})
                 ).json()["last_event_id"] == 0
+
+
+async def test_auth_status_is_public_and_tells_nothing_else(data_dir: Path) -> None:
+    async with running_app(make_settings(data_dir)) as (_app, client):
+        open_server = await client.get("/api/auth")
+        assert open_server.status_code == 200
+        assert open_server.json() == {"token_required": False, "authenticated": True}
+    settings = make_settings(data_dir, access_token=TOKEN, host="0.0.0.0")
+    async with running_app(settings) as (app, client):
+        assert "/api/auth" in PUBLIC_API_PATHS and len(PUBLIC_API_PATHS) == 1
+        anonymous = await client.get("/api/auth")
+        assert anonymous.status_code == 200
+        assert anonymous.json() == {"token_required": True, "authenticated": False}
+        assert TOKEN not in anonymous.text
+        wrong = await client.get("/api/auth", headers={"Authorization": "Bearer wrong"})
+        assert wrong.json() == {"token_required": True, "authenticated": False}
+        good = await client.get("/api/auth", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert good.json() == {"token_required": True, "authenticated": True}
+        client.cookies.set("kith_token", TOKEN)
+        assert (await client.get("/api/auth")).json()["authenticated"] is True
+        client.cookies.clear()
+        for method in ("POST", "PUT", "DELETE"):
+            refused = await client.request(method, "/api/auth", json={})
+            assert refused.status_code in (401, 405), (method, refused.status_code)
+        for near in ("/api/auth/", "/api/auth/x", "/api/authx", "/api/Auth", "/api/auth%2f.."):
+            assert_error(await client.get(near), 401)
+        # every other API route still needs the token
+        paths = {path for path in app.openapi()["paths"] if path.startswith("/api")}
+        assert len(paths) > 20
+        for path in sorted(paths - PUBLIC_API_PATHS):
+            concrete = re.sub(r"\{[^}]+\}", "x", path)
+            assert_error(await client.get(concrete), 401)
+            assert_error(await client.post(concrete, json={}), 401)
 
 
 async def test_browser_login_sets_a_cookie_and_strips_the_token(data_dir: Path) -> None:

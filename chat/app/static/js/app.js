@@ -1,5 +1,7 @@
 // Entry point: asks for the access token when the server wants one (§12.1),
 // routes between the sections by URL hash, and keeps the health line current.
+// GET /api/auth (public) says first whether a token is needed, so the UI asks
+// before any request fails; a 401 later on (a changed token) still asks.
 
 import { get, onUnauthorized, setToken } from "./api.js";
 import { renderBots } from "./bots.js";
@@ -15,12 +17,13 @@ import { modal } from "./widgets.js";
 let asking = null;
 
 /** Ask for the access token once, however many requests got a 401 meanwhile. */
-function askToken() {
+function askToken(rejected = false) {
   if (asking) return asking;
   const input = h("input", { type: "password", id: "token-input", autocomplete: "off", "aria-label": "Access token" });
   const ok = h("button", { type: "submit", class: "primary" }, "Continue");
   const body = h("form", { class: "token-form", method: "dialog" },
     h("p", { text: "This Kith server needs an access token (KITH_TOKEN). It is kept for this browser tab only." }),
+    rejected ? h("p", { class: "error", role: "alert", text: "That token was not accepted; try again." }) : null,
     h("label", { for: "token-input", text: "Access token" }), input, h("div", { class: "row" }, ok));
   body.addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -33,6 +36,23 @@ function askToken() {
   });
   setTimeout(() => input.focus(), 0);
   return asking;
+}
+
+/** Before any other call: ask for the token until the server takes it (or the person
+ * dismisses the prompt, and the later 401s ask again). */
+async function ensureToken() {
+  let rejected = false;
+  for (;;) {
+    let auth;
+    try {
+      auth = await get("/api/auth");
+    } catch {
+      return; // the server is away; the health line says so
+    }
+    if (!auth.token_required || auth.authenticated) return;
+    if (!(await askToken(rejected))) return;
+    rejected = true;
+  }
 }
 
 async function refreshHealth() {
@@ -86,7 +106,8 @@ async function start() {
   initChatList();
   initChat();
   initStatePanel();
-  await refreshHealth(); // a 401 here (or on any later call) asks for the token
+  await ensureToken();
+  await refreshHealth();
   try {
     await loadBots();
   } catch (exc) {
