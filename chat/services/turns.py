@@ -21,6 +21,7 @@ from chat.errors import BackendError, GenerationCancelled, KithError
 from chat.eventlog.log import NewEvent
 from chat.llm.types import ReplyRequest
 from chat.services.ids import new_id
+from chat.services.pin_guard import drop_newly_pinned
 from chat.services.stops import StopTrimmer
 from chat.services.turn_effects import world_changes
 from chat.services.turnplan import TurnPlan, plan_turn, prepare_prompt, stored_replies
@@ -155,7 +156,7 @@ class TurnWorker:
             earlier = await rt.read(lambda conn: stored_replies(conn, plan))
             finish = await world_changes(rt, backend, plan, earlier + replies, cancel)
             finish.append(_lifecycle("turn_completed", {"id": turn_id, "message_ids": stored}, chat_id, turn_id))
-            await rt.commit(lambda conn: finish, chat_id, turn_id=turn_id)
+            await rt.commit(lambda conn: drop_newly_pinned(conn, finish), chat_id, turn_id=turn_id)
         except (GenerationCancelled, asyncio.CancelledError) as exc:
             reason = STOPPED_BY_USER if not self._closing else "Kith stopped during this turn; retry it"
             await self._fail(chat_id, turn_id, reason, cancelled=True)

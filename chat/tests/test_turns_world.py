@@ -12,6 +12,8 @@ import pytest
 from chat.db.connection import open_db
 from chat.errors import NotFound, SnapshotFailed
 from chat.eventlog.projector import canonical_dump, rebuild
+from chat.llm.scripted import ScriptedBackend
+from chat.llm.types import JsonRequest
 from chat.services.snapshot import load_snapshot
 from chat.state.edges import get_edge
 from chat.state.entities import get_entity
@@ -130,6 +132,51 @@ async def test_pinned_fields_are_left_alone_by_extraction(data_dir: Path) -> Non
         ["edge mara/you.affinity is pinned by a manual edit",
          "world fact 'weather' is pinned by a manual edit"]
     )  # fmt: skip
+
+
+class SlowReflection(ScriptedBackend):
+    """Extraction proposes changes at once; reflection waits for ``gate`` (a slow model)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.reflecting = asyncio.Event()
+
+    async def complete_json(self, req: JsonRequest) -> Any:
+        if req.purpose == "extraction":
+            return req.schema.model_validate({
+                "edges": [{"src": "mara", "dst": "you", "affinity_delta": 10, "label": "friend"}],
+                "world": [{"key": "weather", "value": "rain"}],
+                "memories": [{"owner": "mara", "text": "You said hello.", "importance": 9}],
+            })  # fmt: skip
+        if req.purpose == "reflection":
+            self.reflecting.set()
+            await self.gate.wait()
+        return await super().complete_json(req)
+
+
+async def test_a_field_pinned_while_the_model_thinks_still_wins(data_dir: Path) -> None:
+    """Extraction read the pins before a person edited; the commit checks them again (§6.2)."""
+    backend = SlowReflection()
+    async with running(data_dir, backend=backend, reflection_threshold=1) as rt:
+        _, chat = await one_to_one(rt)
+        _, turn_id = await rt.post_message(chat["id"], "hello")
+        await backend.reflecting.wait()
+        await rt.edit("world", "weather", "value", "sunny")
+        await rt.edit("edge", "mara/you", "affinity", 50)
+        backend.gate.set()
+        await rt.wait_idle(chat["id"])
+        assert rt.get_turn(turn_id)["status"] == "completed"
+    with db(data_dir) as conn:
+        edge = get_edge(conn, "mara", "you")
+        facts = list_facts(conn)
+    assert facts == {"weather": "sunny"}
+    assert (edge["affinity"], edge["label"]) == (50, "friend")  # the unpinned label still lands
+    dropped = [e.payload["reason"] for e in events(data_dir, kind="proposal_dropped", turn_id=turn_id)]
+    assert sorted(dropped) == [
+        "edge mara/you.affinity was pinned by a manual edit",
+        "world fact 'weather' was pinned by a manual edit",
+    ]
 
 
 async def test_a_scene_set_by_hand_is_left_alone_by_extraction(data_dir: Path) -> None:
