@@ -25,7 +25,47 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class Stopped(Exception):
+    """The user pressed stop while the model was working out the turn's world changes."""
+
+
+async def ask(backend: Backend, request: Any, cancel: asyncio.Event) -> Any:
+    """``complete_json``, abandoned as soon as the user presses stop."""
+    answer = asyncio.ensure_future(backend.complete_json(request))
+    stopped = asyncio.ensure_future(cancel.wait())
+    try:
+        await asyncio.wait({answer, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        answer.cancel()
+        raise
+    finally:
+        stopped.cancel()
+    if not answer.done():
+        answer.cancel()
+        raise Stopped
+    return answer.result()
+
+
 async def world_changes(
+    rt: Runtime,
+    backend: Backend,
+    plan: TurnPlan,
+    replies: list[tuple[dict[str, Any], str]],
+    cancel: asyncio.Event,
+) -> list[NewEvent]:
+    """Extraction and reflection events; appended with ``turn_completed`` by the caller.
+
+    Stop pressed meanwhile ends the wait at once, and the turn keeps its replies
+    with no world changes (as when stop comes between the replies of a group turn).
+    """
+    try:
+        return await _world_changes(rt, backend, plan, replies, cancel)
+    except Stopped:
+        log.info("turn %s stopped while its world changes were worked out", plan.turn_id)
+        return []
+
+
+async def _world_changes(
     rt: Runtime,
     backend: Backend,
     plan: TurnPlan,
@@ -60,7 +100,7 @@ async def world_changes(
     due: list[dict[str, Any]] | None = None
     if request is not None:
         try:
-            proposal = await backend.complete_json(request)
+            proposal = await ask(backend, request, cancel)
 
             def check(conn: Any) -> tuple[extract.Extraction, list[dict[str, Any]]]:
                 result = extract.check_proposal(
@@ -76,8 +116,8 @@ async def world_changes(
     if due is None:
         due = await rt.read(lambda conn: reflection_due(conn, {}))
     if not due or cancel.is_set():
-        return events
-    return events + await _reflect(rt, backend, plan, due, events)
+        return [] if cancel.is_set() else events
+    return events + await _reflect(rt, backend, plan, due, events, cancel)
 
 async def _reflect(
     rt: Runtime,
@@ -85,6 +125,7 @@ async def _reflect(
     plan: TurnPlan,
     due: list[dict[str, Any]],
     extracted: list[NewEvent],
+    cancel: asyncio.Event,
 ) -> list[NewEvent]:
     """Reflection events for each bot that is due, appended in the same commit as the
     extraction before them (their memories count as already remembered)."""
@@ -100,7 +141,7 @@ async def _reflect(
         memories = sources[bot["id"]] + [m["text"] for m in fresh if m["owner"] == bot["id"]]
         request = reflect.reflection_request(bot, memories[-reflect.SOURCE_MEMORIES :])
         try:
-            proposals.append((bot, await backend.complete_json(request)))
+            proposals.append((bot, await ask(backend, request, cancel)))
         except KithError as exc:
             log.warning("reflection of %s failed: %s", bot["id"], exc.message)
             events.append(extract.failed_extraction(chat_id, turn_id, f"reflection: {exc.message}"))

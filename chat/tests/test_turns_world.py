@@ -179,6 +179,46 @@ async def test_a_field_pinned_while_the_model_thinks_still_wins(data_dir: Path) 
     ]
 
 
+class SlowExtraction(ScriptedBackend):
+    """Extraction waits for ``gate`` (a slow model writing JSON on a CPU)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.extracting = asyncio.Event()
+
+    async def complete_json(self, req: JsonRequest) -> Any:
+        if req.purpose == "extraction":
+            self.extracting.set()
+            await self.gate.wait()
+        return await super().complete_json(req)
+
+
+async def test_stop_during_extraction_ends_the_wait_and_keeps_the_reply(data_dir: Path) -> None:
+    backend = SlowExtraction()
+    async with running(data_dir, backend=backend) as rt:
+        _, chat = await one_to_one(rt)
+        _, turn_id = await rt.post_message(chat["id"], "hello")
+        await backend.extracting.wait()
+        await rt.cancel_turn(turn_id)
+        await asyncio.wait_for(rt.wait_idle(chat["id"]), timeout=5)  # not held by the model
+        assert rt.get_turn(turn_id)["status"] == "completed"
+        assert [m["author"] for m in rt.transcript(chat["id"])] == ["you", "mara"]
+        backend.gate.set()
+    assert "memory_added" not in kinds(data_dir, turn_id=turn_id)  # no world changes after stop
+
+
+async def test_rewind_during_extraction_does_not_wait_for_the_model(data_dir: Path) -> None:
+    backend = SlowExtraction()
+    async with running(data_dir, backend=backend) as rt:
+        _, chat = await one_to_one(rt)
+        message, turn_id = await rt.post_message(chat["id"], "hello")
+        await backend.extracting.wait()
+        reverted = await asyncio.wait_for(rt.rewind(chat["id"], message["id"]), timeout=5)
+        assert reverted == [turn_id] and rt.transcript(chat["id"]) == []
+        backend.gate.set()
+
+
 async def test_a_scene_set_by_hand_is_left_alone_by_extraction(data_dir: Path) -> None:
     extraction = {"scene": {"location": "The Teeth", "present": ["you"]}}
     async with running(data_dir, [{"match": "sail", "extraction": extraction}]) as rt:
