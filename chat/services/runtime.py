@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
@@ -372,7 +373,7 @@ class Runtime(TurnControls, WorldControls):
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "chat.services.snapshot_worker", str(self.db_path),
             str(settings.data_dir), "--kind", kind, "--keep", str(settings.snapshot_keep),
-            "--when", self.clock().isoformat(),
+            "--when", self.clock().isoformat(), "--parent-pid", str(os.getpid()),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         out, err = await process.communicate()

@@ -11,13 +11,31 @@ transaction, never blocking the writer) and writes the file with
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import json
+import os
+import signal
 import sys
 from datetime import datetime
 
 from chat.db.connection import open_db
 from chat.errors import KithError
 from chat.services.snapshot import take_snapshot
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int | None) -> bool:
+    """Ask Linux to kill this process when the app dies; False when it is already gone.
+
+    A snapshot writer that outlived a killed app would finish harmlessly, but it would
+    still hold the database open while the app restarts or someone copies the files.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # no prctl: the check below helps
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    return parent_pid is None or os.getppid() == parent_pid
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", default="periodic")
     parser.add_argument("--keep", type=int, default=5)
     parser.add_argument("--when", required=True, help="the snapshot's UTC time, ISO 8601")
+    parser.add_argument("--parent-pid", type=int, default=None, help="exit if this process is gone")
     args = parser.parse_args(argv)
+    if not die_with_parent(args.parent_pid):
+        print("the app that asked for this snapshot is gone", file=sys.stderr)
+        return 1
     when = datetime.fromisoformat(args.when)
     try:
         with open_db(args.db) as conn:

@@ -76,6 +76,7 @@ class Child:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", CHILD, str(data_dir), mode, str(seed)],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True,  # its own process group: a kill takes its children too
         )  # fmt: skip
         self.lines: list[str] = []
         self.errors: list[str] = []
@@ -104,8 +105,9 @@ class Child:
         raise AssertionError(f"child never printed {prefix!r}:\n" + "\n".join(self.errors[-40:]))
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
+        if self.proc.poll() is None:  # the app and its snapshot writer die together
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
         for reader in self._readers:
             reader.join(timeout=10)
