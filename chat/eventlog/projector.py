@@ -267,15 +267,23 @@ def _default_checkpoints(conn: sqlite3.Connection) -> CheckpointSource | None:
 _LIFECYCLE_SQL = ", ".join(f"'{kind}'" for kind in sorted(LIFECYCLE_KINDS))
 
 
+SQL_BATCH = 500
+
+
 def _has_events_of(conn: sqlite3.Connection, turn_ids: set[str], *, before: int) -> bool:
     """True when one of the turns has a state-changing (non-lifecycle) event before ``before``."""
-    marks = ",".join("?" for _ in turn_ids)
-    row = conn.execute(
-        f"SELECT 1 FROM events WHERE turn_id IN ({marks}) AND id < ?"  # noqa: S608
-        f" AND kind NOT IN ({_LIFECYCLE_SQL}) LIMIT 1",
-        (*turn_ids, before),
-    ).fetchone()
-    return row is not None
+    ids = sorted(turn_ids)
+    for start in range(0, len(ids), SQL_BATCH):  # SQLite caps bound variables per statement
+        chunk = ids[start : start + SQL_BATCH]
+        marks = ",".join("?" for _ in chunk)
+        row = conn.execute(
+            f"SELECT 1 FROM events WHERE turn_id IN ({marks}) AND id < ?"  # noqa: S608
+            f" AND kind NOT IN ({_LIFECYCLE_SQL}) LIMIT 1",
+            (*chunk, before),
+        ).fetchone()
+        if row is not None:
+            return True
+    return False
 
 
 def rebuild(

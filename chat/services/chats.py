@@ -138,14 +138,17 @@ def turns_from(conn: sqlite3.Connection, chat_id: str, message: dict[str, Any]) 
         candidates.insert(0, message["turn_id"])
     if not candidates:
         return []
-    marks = ",".join("?" for _ in candidates)
-    live = {
-        row[0]
-        for row in conn.execute(
-            f"SELECT id FROM turns WHERE id IN ({marks}) AND status != 'reverted'",  # noqa: S608
-            candidates,
+    live: set[str] = set()
+    for start in range(0, len(candidates), 500):  # SQLite caps bound variables per statement
+        chunk = candidates[start : start + 500]
+        marks = ",".join("?" for _ in chunk)
+        live.update(
+            row[0]
+            for row in conn.execute(
+                f"SELECT id FROM turns WHERE id IN ({marks}) AND status != 'reverted'",  # noqa: S608
+                chunk,
+            )
         )
-    }
     return [turn_id for turn_id in candidates if turn_id in live]
 
 
