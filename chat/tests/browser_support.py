@@ -161,53 +161,21 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@dataclass
-class Watched:
-    """A page, and every console error, page error and CSP violation it produced."""
-
-    page: Any
-    problems: list[str]
-    expected: list[str] = field(default_factory=list)
-    """Texts of problems a test means to cause (each excuses one problem containing it)."""
-
-    def unexpected(self) -> list[str]:
-        left = list(self.problems)
-        for text in self.expected:
-            match = next((p for p in left if text in p), None)
-            assert match is not None, f"the page never reported the expected problem {text!r}"
-            left.remove(match)
-        return left
-
-
-_WATCHED: dict[int, Watched] = {}
-
-
-def expect_problem(page: Any, text: str) -> None:
-    """Excuse one console problem containing ``text`` on ``page`` (and require it): a
-    request the test means to fail, which Chromium logs as an error."""
-    _WATCHED[id(page)].expected.append(text)
-
-
 @pytest.fixture
 def page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=live_server.url)
     context.set_default_timeout(10_000)
     tab = context.new_page()
-    watched = Watched(tab, [])
+    problems: list[str] = []  # every console error or warning, page error and CSP violation
 
     def on_console(message: Any) -> None:
         if message.type in ("error", "warning") or "Content Security Policy" in message.text:
-            watched.problems.append(f"console {message.type}: {message.text}")
+            problems.append(f"console {message.type}: {message.text}")
 
     tab.on("console", on_console)
-    tab.on("pageerror", lambda exc: watched.problems.append(f"page error: {exc}"))
-    _WATCHED[id(tab)] = watched
-    try:
-        yield tab
-    finally:
-        _WATCHED.pop(id(tab), None)
+    tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    yield tab
     context.close()
-    problems = watched.unexpected()
     assert problems == [], "the page reported problems:\n" + "\n".join(problems)
 
 
