@@ -40,7 +40,8 @@ from chat.db.migrate import apply_migrations
 from chat.eventlog.log import NewEvent, append_event, append_events
 from chat.eventlog.projector import canonical_dump, mark_needs_rebuild, rebuild
 from chat.eventlog.schemas import payload_json
-from chat.services.snapshot import cold_load, take_snapshot
+from chat.snapshots.api import take_snapshot
+from chat.snapshots.cold_load import cold_load
 
 TAIL = 50
 BATCH = 1000

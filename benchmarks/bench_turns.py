@@ -35,13 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from chat.config import Settings
+from chat.db.connection import DATABASE_NAME as DB_FILE_NAME
 from chat.db.connection import open_db
 from chat.db.migrate import apply_migrations
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import project
 from chat.llm.scripted import ScriptedBackend
-from chat.services.retrieval import retrieve_memories
-from chat.services.runtime import DB_FILE_NAME, Runtime
+from chat.memory.retrieval import retrieve_memories
+from chat.runtime.runtime import Runtime
 
 TURN_TARGET_MS = 25.0
 RETRIEVAL_TARGET_MS = 10.0

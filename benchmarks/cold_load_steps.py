@@ -25,9 +25,9 @@ from chat.eventlog.projector import (
     projection_tables,
     set_cursor,
 )
-from chat.services.snapshot import check_matches_log, load_snapshot
-from chat.services.snapshot_format import gc_paused, table_columns
-from chat.services.snapshot_restore import deferred_indexes, restore_tables
+from chat.snapshots.api import check_matches_log, load_snapshot
+from chat.snapshots.format import gc_paused, table_columns
+from chat.snapshots.restore import deferred_indexes, restore_tables
 
 
 def restore_steps(

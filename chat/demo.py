@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from chat.eventlog.log import NewEvent
-from chat.services.runtime import Runtime
+from chat.runtime.runtime import Runtime
 
 MARA: dict[str, Any] = {
     "id": "mara",

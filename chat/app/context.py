@@ -15,17 +15,15 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request
 
 from chat.config import Settings
+from chat.db.connection import database_path
 from chat.errors import NotFound
 
 if TYPE_CHECKING:
-    from chat.services.runtime import Runtime
-    from chat.services.snapshot import ColdLoadReport
-
-DB_FILE_NAME = "kith.db"
-
+    from chat.runtime.runtime import Runtime
+    from chat.snapshots.cold_load import ColdLoadReport
 
 def db_path_for(settings: Settings) -> Path:
-    return Path(settings.data_dir) / DB_FILE_NAME
+    return database_path(settings.data_dir)
 
 
 @dataclass

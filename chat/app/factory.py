@@ -38,13 +38,13 @@ from chat.app.routes import (
 from chat.app.routes import settings as settings_routes
 from chat.app.security import SecurityMiddleware
 from chat.app.static_files import add_docs_route, mount_ui
+from chat.cards import MAX_CARD_BYTES
 from chat.config import Settings
 from chat.db.connection import connect
-from chat.services.cards import MAX_CARD_BYTES
-from chat.services.snapshot import ColdLoadReport
+from chat.snapshots.cold_load import ColdLoadReport
 
 if TYPE_CHECKING:
-    from chat.services.runtime import Runtime
+    from chat.runtime.runtime import Runtime
 
 log = logging.getLogger("kith.app")
 
@@ -68,7 +68,7 @@ ROUTERS = (
 
 
 def make_runtime(settings: Settings, *, rebuild: bool = False) -> Runtime:
-    from chat.services.runtime import Runtime
+    from chat.runtime.runtime import Runtime
 
     return Runtime(settings, force_rebuild=rebuild)
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from chat.eventlog.schemas import ID_RE, SLUG_RE, BotFields, EntityKind, MemoryKind
-from chat.services.chats import MAX_MESSAGE_CHARS  # one limit for the API, CLI and UI
+from chat.world.chats import MAX_MESSAGE_CHARS  # one limit for the API, CLI and UI
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_RE)]
 Ident = Annotated[str, StringConstraints(pattern=ID_RE)]

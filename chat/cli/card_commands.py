@@ -8,36 +8,21 @@ transaction, so two imports of the same card get two ids instead of a clash.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
 import click
 
+from chat.cards import MAX_CARD_BYTES, export_card, parse_card
+from chat.cards.export import CardFormat
 from chat.cli.base import cli_settings, common_options, main, reports_errors
-from chat.db.connection import open_db, transaction
-from chat.db.migrate import apply_migrations
+from chat.cli.core_commands import database as _database
 from chat.errors import NotFound, PayloadTooLarge
-from chat.eventlog.log import append_event
-from chat.eventlog.projector import project
-from chat.services.cards import MAX_CARD_BYTES, export_card, parse_card
-from chat.services.cards.export import CardFormat
-from chat.services.cards.ids import unique_bot_id
-from chat.services.runtime import DB_FILE_NAME
-from chat.services.snapshot import cold_load
+from chat.eventlog.log import NewEvent
+from chat.eventlog.writer import commit_now
+from chat.snapshots.api import snapshot_checkpoints
 from chat.state.entities import get_bot, list_bots
-
-
-@contextmanager
-def _database(ctx: click.Context) -> Iterator[sqlite3.Connection]:
-    """The data directory's database, migrated and with projections brought up to date."""
-    settings = cli_settings(ctx)
-    path = Path(settings.data_dir) / DB_FILE_NAME
-    apply_migrations(path)
-    with open_db(path) as conn:
-        cold_load(conn, settings.data_dir)
-        yield conn
+from chat.world.bots import author_events
 
 
 @main.group("bots")
@@ -84,11 +69,17 @@ def import_command(ctx: click.Context, file: Path) -> None:
     if size > MAX_CARD_BYTES:
         raise PayloadTooLarge(f"{file.name}: card file is {size:,} bytes; the limit is {MAX_CARD_BYTES:,} bytes")
     payload = parse_card(file.read_bytes(), filename=file.name)
+    checkpoints = snapshot_checkpoints(cli_settings(ctx).data_dir)
     with _database(ctx) as conn:
-        with transaction(conn):
-            bot_id = unique_bot_id(conn, payload["name"])
-            append_event(conn, kind="bot_authored", payload={**payload, "id": bot_id}, actor="user")
-        project(conn)
+        chosen: list[str] = []
+
+        def build(conn: sqlite3.Connection) -> list[NewEvent]:
+            events = author_events(conn, payload)  # the same write path as the web import
+            chosen.append(events[0].payload["id"])
+            return events
+
+        commit_now(conn, build, checkpoints)
+        bot_id = chosen[0]
     lore = len(payload["lore"])
     spec = payload["card"].get("spec", "V1 card")
     click.echo(f"imported {payload['name']} as {bot_id} ({spec}, {lore} lore entries)")

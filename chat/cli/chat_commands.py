@@ -15,7 +15,7 @@ import click
 from chat.cli.base import cli_settings, common_options, main, reports_errors
 from chat.config import Settings
 from chat.errors import NotFound
-from chat.services.runtime import Runtime
+from chat.runtime.runtime import Runtime
 
 QUIT = ("/quit", "/exit")
 SHOWN_ON_OPEN = 6

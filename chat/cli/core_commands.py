@@ -33,8 +33,9 @@ from chat.eventlog.projector import (
     reverted_turns,
 )
 from chat.eventlog.schemas import SCHEMAS
-from chat.services import snapshot as snapshots
-from chat.services.export import export_log, export_settings, import_log
+from chat.export import export_log, export_settings, import_log
+from chat.snapshots import api as snapshots
+from chat.snapshots import cold_load as cold
 
 
 @contextmanager
@@ -69,9 +70,9 @@ def database(ctx: click.Context, *, load: bool = True, show_progress: bool = Tru
 
 def cold_load(
     conn: sqlite3.Connection, data_dir: Path, *, force_rebuild: bool = False, show_progress: bool = True
-) -> snapshots.ColdLoadReport:
+) -> cold.ColdLoadReport:
     with progress_bar("replaying events", get_cursor(conn), last_event_id(conn), enabled=show_progress) as tick:
-        return snapshots.cold_load(conn, data_dir, force_rebuild=force_rebuild, on_event=tick)
+        return cold.cold_load(conn, data_dir, force_rebuild=force_rebuild, on_event=tick)
 
 
 # --- snapshots -----------------------------------------------------------------------
@@ -133,7 +134,9 @@ def snapshot_restore(ctx: click.Context, name: str) -> None:
         snapshots.check_matches_log(conn, data)
         snapshots.restore_tables(conn, data)
         with progress_bar("replaying events", data.last_event_id, last_event_id(conn)) as tick:
-            result = project(conn, on_event=tick)
+            result = project(
+                conn, on_event=tick, checkpoints=snapshots.snapshot_checkpoints(settings.data_dir)
+            )
     click.echo(f"restored {name} (last_event_id={data.last_event_id}) and replayed {result.applied} events")
 
 

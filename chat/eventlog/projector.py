@@ -16,9 +16,8 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
-from chat.db.connection import DATABASE_NAME, derived_data_durability, transaction
+from chat.db.connection import derived_data_durability, transaction
 from chat.errors import ProjectionFailed
 from chat.eventlog.bulk import bulk_projection
 from chat.eventlog.log import Event, iter_events, last_event_id
@@ -195,8 +194,8 @@ def project(
 
     A ``turns_reverted`` event whose turns changed state refolds the projections without
     them: from the newest usable checkpoint (a snapshot older than the reverted turns,
-    found through ``checkpoints``; by default the snapshots next to the database) or
-    else from the start of the log.
+    found through ``checkpoints``, which the caller hands in) or else from the start
+    of the log. The event log knows nothing of snapshot files.
     """
     load_state_modules()
     started = time.perf_counter()
@@ -229,9 +228,6 @@ def _refold(
     checkpoints: CheckpointSource | None,
 ) -> None:
     """Make the projections the fold of events 1..until without the excluded turns."""
-    if checkpoints is None:
-        checkpoints = _default_checkpoints(conn)
-
     def usable(position: int) -> bool:
         return position <= until and checkpoint_usable(conn, position, excluded)
 
@@ -251,17 +247,6 @@ def checkpoint_usable(conn: sqlite3.Connection, position: int, excluded: set[str
     """
     later = excluded - reverted_turns(conn, upto=position)
     return not later or not _has_events_of(conn, later, before=position + 1)
-
-
-def _default_checkpoints(conn: sqlite3.Connection) -> CheckpointSource | None:
-    """The snapshots of the data directory this database lives in, if it follows the layout."""
-    row = conn.execute("PRAGMA database_list").fetchone()
-    path = Path(row[2]) if row and row[2] else None
-    if path is None or path.name != DATABASE_NAME:
-        return None
-    from chat.services.snapshot import snapshot_checkpoints  # services build on the projector
-
-    return snapshot_checkpoints(path.parent)
 
 
 _LIFECYCLE_SQL = ", ".join(f"'{kind}'" for kind in sorted(LIFECYCLE_KINDS))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable
@@ -29,6 +28,8 @@ from chat.llm.jsonutil import (
     validate_output,
     with_schema_instruction,
 )
+from chat.llm.openai_stream import message_content as _message_content
+from chat.llm.openai_stream import server_message, stream_pieces
 from chat.llm.types import ChatMessage, JsonRequest, ReplyRequest, messages_as_dicts
 
 if TYPE_CHECKING:
@@ -126,17 +127,7 @@ class OpenAIBackend(Backend):
         return _KEYLIKE.sub("***", text)
 
     def _server_message(self, body: bytes) -> str:
-        text = body.decode("utf-8", "replace")
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return self.scrub(text.strip()[:300])
-        message: Any = data
-        if isinstance(data, dict):
-            message = data.get("error", data.get("detail", data.get("message", data)))
-            if isinstance(message, dict):
-                message = message.get("message", message)
-        return self.scrub(str(message)[:300])
+        return server_message(body, self.scrub)
 
     async def _post(
         self, payload: dict[str, Any], *, stream: bool, rejected_if: str | None = None
@@ -257,54 +248,8 @@ class OpenAIBackend(Backend):
         finally:
             await response.aclose()
 
-    async def _stream_pieces(self, response: httpx.Response) -> AsyncIterator[str]:
-        if response.headers.get("content-type", "").startswith("application/json"):
-            yield _message_content(json.loads(await response.aread()))  # server ignored stream
-            return
-        finished = False
-        try:
-            async for line in response.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    break  # complete only if a finish_reason came first
-                try:
-                    chunk = json.loads(data)
-                except ValueError:
-                    raise BackendError(
-                        f"the model server at {self._base_url} sent a malformed stream event: "
-                        f"{self.scrub(data[:120])!r}"
-                    ) from None
-                if isinstance(chunk, dict) and chunk.get("error"):
-                    raise BackendError(
-                        f"the model server at {self._base_url} failed mid-reply: "
-                        f"{self._server_message(data.encode())}"
-                    )
-                for choice in (chunk.get("choices") or [])[:1]:
-                    piece = (choice.get("delta") or {}).get("content")
-                    if piece:
-                        yield piece
-                    if choice.get("finish_reason"):
-                        finished = True
-        except httpx.TimeoutException:
-            if not finished:
-                raise BackendTimeout(
-                    f"the model server at {self._base_url} stopped sending tokens for "
-                    f"{self.options.timeout:g}s; the reply is incomplete"
-                ) from None
-        except httpx.TransportError as exc:
-            if not finished:
-                raise BackendError(
-                    f"the connection to the model server at {self._base_url} dropped before the "
-                    f"reply finished ({type(exc).__name__}); retry the turn"
-                ) from None
-        if not finished:
-            raise BackendError(
-                f"the model server at {self._base_url} ended the stream before the reply "
-                "finished (no finish_reason; another request may have interrupted it); "
-                "retry the turn"
-            )
+    def _stream_pieces(self, response: httpx.Response) -> AsyncIterator[str]:
+        return stream_pieces(response, self._base_url, self.options.timeout, self.scrub)
 
     # -- JSON ------------------------------------------------------------------------------
 
@@ -410,14 +355,6 @@ class OpenAIBackend(Backend):
         if client is not None and not client.is_closed:
             with contextlib.suppress(RuntimeError):  # its event loop may be gone
                 await client.aclose()
-
-
-def _message_content(data: Any) -> str:
-    try:
-        content = data["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError):
-        raise BackendError("the model server's answer has no choices[0].message") from None
-    return content if isinstance(content, str) else ""
 
 
 async def _await_or_cancel(aw: Awaitable[T], cancel: asyncio.Event | None) -> T:

@@ -19,7 +19,8 @@ from chat.db.connection import database_path, open_db, transaction
 from chat.db.migrate import apply_migrations
 from chat.eventlog.log import append_events, last_event_id
 from chat.eventlog.projector import project
-from chat.services.snapshot import cold_load, should_take_periodic_snapshot, take_snapshot
+from chat.snapshots.api import should_take_periodic_snapshot, take_snapshot
+from chat.snapshots.cold_load import cold_load
 
 SEED = 11
 BATCH_SIZES = (1, 4, 2, 7, 1, 3)

@@ -38,7 +38,7 @@ from chat.config import Settings
 from chat.errors import Conflict
 from chat.llm.scripted import ScriptedBackend
 from chat.llm.types import JsonRequest
-from chat.services.runtime import Runtime
+from chat.runtime.runtime import Runtime
 
 MARA = {"name": "Mara", "persona": "A harbour pilot.", "traits": ["blunt"]}
 FINN = {"name": "Finn", "persona": "A ferryman who hums.", "traits": ["cheerful"]}

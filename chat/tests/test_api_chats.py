@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from chat.app import create_app
-from chat.services.chats import MAX_MESSAGE_CHARS
 from chat.tests.api_support import (
     SSEReader,
     assert_error,
@@ -22,6 +21,7 @@ from chat.tests.api_support import (
     runtime_of,
     say,
 )
+from chat.world.chats import MAX_MESSAGE_CHARS
 
 pytestmark = pytest.mark.anyio
 

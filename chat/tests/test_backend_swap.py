@@ -12,7 +12,7 @@ import pytest
 
 from chat.llm.scripted import ScriptedBackend
 from chat.llm.types import JsonRequest, ReplyRequest
-from chat.services.backend_slot import BackendSlot
+from chat.runtime.backend_slot import BackendSlot
 from chat.tests.turn_support import one_to_one, running, turn, write_script
 
 pytestmark = pytest.mark.anyio

@@ -26,7 +26,7 @@ page = support.page
 def test_author_revise_and_retire_a_bot_through_the_ui(
     page: Any, live_server: LiveServer, tmp_path: Path
 ) -> None:
-    from chat.services.cards.avatar import generated_avatar
+    from chat.cards.avatar import generated_avatar
 
     picture = tmp_path / "mira.png"
     picture.write_bytes(generated_avatar("Mira Vale"))

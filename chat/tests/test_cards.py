@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from chat.cards import export_card, parse_card
 from chat.errors import ValidationFailed
-from chat.services.cards import export_card, parse_card
 
 PNG_SIG = b"\x89PNG\r\n\x1a\n"
 

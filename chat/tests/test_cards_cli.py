@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from chat.cards import parse_card
 from chat.cli import main
 from chat.db.connection import open_db
-from chat.services.cards import parse_card
 from chat.state.edges import get_edge
 from chat.state.entities import get_bot, get_entity
 from chat.tests.test_cards import dumps, png_card, v1_card, v2_card, v3_card

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chat.cards import MAX_CARD_BYTES, MAX_CHUNKS, MAX_DECOMPRESSED_BYTES, parse_card
 from chat.errors import CardInvalid, PayloadTooLarge
-from chat.services.cards import MAX_CARD_BYTES, MAX_CHUNKS, MAX_DECOMPRESSED_BYTES, parse_card
 from chat.tests.test_cards import (
     PNG_SIG,
     b64,

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chat.services.cards import export_card, parse_card
+from chat.cards import export_card, parse_card
 
 texts = st.text(max_size=60)
 words = st.text(alphabet=st.characters(categories=("L", "N")), min_size=1, max_size=12)

@@ -25,7 +25,7 @@ from benchmarks.core_world import realistic_events
 from chat.db.connection import database_path, open_db
 from chat.eventlog.log import iter_events
 from chat.eventlog.projector import canonical_dump, rebuild
-from chat.services.snapshot import cold_load
+from chat.snapshots.cold_load import cold_load
 from chat.tests.crash_child import SEED
 
 REPO = Path(chat.__file__).resolve().parents[1]

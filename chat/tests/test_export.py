@@ -14,8 +14,9 @@ from chat.db.migrate import apply_migrations
 from chat.errors import Conflict, ValidationFailed
 from chat.eventlog.log import NewEvent, append_event, append_events
 from chat.eventlog.projector import canonical_dump, project, projection_status
-from chat.services.export import export_log, export_settings, import_log
-from chat.services.snapshot import cold_load, take_snapshot
+from chat.export import export_log, export_settings, import_log
+from chat.snapshots.api import take_snapshot
+from chat.snapshots.cold_load import cold_load
 
 EVENTS = [
     NewEvent("bot_authored", {"id": "ada", "name": "Ada", "persona": "Ünïcode ✓"}, actor="user"),

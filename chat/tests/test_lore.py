@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat.services.cards import parse_card
-from chat.services.lore import activate_lore
+from chat.cards import parse_card
 from chat.tests.test_cards import dumps, v2_card
+from chat.turns.lore import activate_lore
 
 
 def entry(name: str, keys: list[str], **extra: Any) -> dict[str, Any]:

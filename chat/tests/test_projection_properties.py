@@ -25,7 +25,7 @@ from chat.eventlog.projector import (
     rebuild,
     reverted_turns,
 )
-from chat.services.snapshot import restore_from_snapshot, take_snapshot
+from chat.snapshots.api import restore_from_snapshot, take_snapshot
 from chat.tests.event_strategies import event_sequences
 
 PROPERTY_SETTINGS = settings(

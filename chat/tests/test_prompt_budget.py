@@ -10,9 +10,9 @@ import pytest
 from chat.errors import ValidationFailed
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import project
-from chat.services.prompt import MESSAGE_OVERHEAD, build_prompt
-from chat.services.stops import StopTrimmer, cut_at_stops, stop_sequences
 from chat.state.entities import get_bot
+from chat.turns.prompt import MESSAGE_OVERHEAD, build_prompt
+from chat.turns.stops import StopTrimmer, cut_at_stops, stop_sequences
 
 
 def words(text: str) -> int:

@@ -49,9 +49,10 @@ from chat.eventlog.log import Event, iter_events
 from chat.eventlog.projector import canonical_dump, rebuild
 from chat.eventlog.schemas import validate_payload
 from chat.llm.scripted import ScriptedBackend
-from chat.services.runtime import RESTART_REASON
-from chat.services.snapshot import cold_load, list_snapshot_paths, take_snapshot
-from chat.services.snapshot_store import file_name
+from chat.runtime.runtime import RESTART_REASON
+from chat.snapshots.api import list_snapshot_paths, take_snapshot
+from chat.snapshots.cold_load import cold_load
+from chat.snapshots.store import file_name
 from chat.state.chats import transcript
 from chat.tests.reliability_turn_child import TOKEN_DELAY_MS, make_runtime
 

@@ -28,7 +28,7 @@ from chat.eventlog.log import iter_events
 from chat.eventlog.projector import canonical_dump, rebuild
 from chat.eventlog.schemas import validate_payload
 from chat.llm.openai_compat import OpenAIBackend
-from chat.services.runtime import Runtime
+from chat.runtime.runtime import Runtime
 from chat.state.edges import list_edges
 from chat.state.memory import list_memories
 from chat.tests.reliability_model_server import REPLY_TEXT, ModelServer, start_model_server

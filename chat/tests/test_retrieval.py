@@ -9,7 +9,7 @@ import pytest
 
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import project
-from chat.services.retrieval import fts_query, recency, retrieve_memories
+from chat.memory.retrieval import fts_query, recency, retrieve_memories
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -135,7 +135,7 @@ def test_recently_retrieved_memories_come_back(conn: sqlite3.Connection) -> None
 
 
 def test_words_too_common_to_rank_by_are_left_out(conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
-    import chat.services.retrieval as retrieval
+    import chat.memory.retrieval as retrieval
 
     rows = [(f"c{i}", "mara", 5, f"common words number {i}") for i in range(12)]
     rows += [("r1", "mara", 5, "a rare kraken and common words"), ("r2", "mara", 5, "kraken ink")]

@@ -6,8 +6,8 @@ import sqlite3
 
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import SQL_BATCH, project
-from chat.services.chats import turns_from
 from chat.state.chats import get_message, get_turn, transcript
+from chat.world.chats import turns_from
 
 TURNS = 3 * SQL_BATCH + 7
 

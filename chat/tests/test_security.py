@@ -17,10 +17,9 @@ from chat.app.security import (
     is_loopback,
     token_matches,
 )
+from chat.cards import MAX_CARD_BYTES
 from chat.cli import main
 from chat.errors import ConfigError
-from chat.services.cards import MAX_CARD_BYTES
-from chat.services.chats import MAX_MESSAGE_CHARS
 from chat.tests.api_support import (
     BASE_URL,
     BOT,
@@ -31,6 +30,7 @@ from chat.tests.api_support import (
     running_app,
     say,
 )
+from chat.world.chats import MAX_MESSAGE_CHARS
 
 pytestmark = pytest.mark.anyio
 

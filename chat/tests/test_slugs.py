@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from chat.db.connection import open_db
 from chat.eventlog.schemas import SLUG_RE
-from chat.services.cards.ids import name_hash, slugify
 from chat.state.entities import get_entity, list_entities
 from chat.tests.api_support import make_bot, make_settings, running_app
 from chat.tests.turn_support import one_to_one, running, turn
+from chat.world.slugs import name_hash, slugify
 
 
 @pytest.mark.parametrize(

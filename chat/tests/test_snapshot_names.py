@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from chat.errors import NotFound, ValidationFailed
-from chat.services.snapshot import find_snapshot
+from chat.snapshots.api import find_snapshot
 
 GOOD = "20261124T205752.913926Z-e000000000014.json"
 

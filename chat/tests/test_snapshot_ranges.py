@@ -19,8 +19,9 @@ import pytest
 from chat.errors import SnapshotInvalid
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import canonical_dump, mark_needs_rebuild, project, rebuild
-from chat.services.snapshot import cold_load, load_snapshot, restore_from_snapshot, take_snapshot
-from chat.services.snapshot_format import checksum, dump_json
+from chat.snapshots.api import load_snapshot, restore_from_snapshot, take_snapshot
+from chat.snapshots.cold_load import cold_load
+from chat.snapshots.format import checksum, dump_json
 
 TABLES_KEY = b',"tables":'
 

@@ -30,8 +30,7 @@ from chat.eventlog.projector import (
     project,
     rebuild,
 )
-from chat.services.snapshot import (
-    cold_load,
+from chat.snapshots.api import (
     list_snapshots,
     load_snapshot,
     prune_periodic_snapshots,
@@ -39,7 +38,8 @@ from chat.services.snapshot import (
     should_take_periodic_snapshot,
     take_snapshot,
 )
-from chat.services.snapshot_format import encode_snapshot
+from chat.snapshots.cold_load import cold_load
+from chat.snapshots.format import encode_snapshot
 
 
 def _world(conn: sqlite3.Connection, start: int, count: int) -> None:

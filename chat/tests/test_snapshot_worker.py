@@ -14,7 +14,7 @@ from chat.eventlog.projector import project
 
 def _worker(db_path: Path, data_dir: Path, parent_pid: int) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "chat.services.snapshot_worker", str(db_path), str(data_dir),
+        [sys.executable, "-m", "chat.snapshots.worker", str(db_path), str(data_dir),
          "--when", "2026-11-24T12:00:00+00:00", "--parent-pid", str(parent_pid)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip

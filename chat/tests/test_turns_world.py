@@ -14,7 +14,7 @@ from chat.errors import NotFound, SnapshotFailed
 from chat.eventlog.projector import canonical_dump, rebuild
 from chat.llm.scripted import ScriptedBackend
 from chat.llm.types import JsonRequest
-from chat.services.snapshot import load_snapshot
+from chat.snapshots.api import load_snapshot
 from chat.state.edges import get_edge
 from chat.state.entities import get_entity
 from chat.state.memory import importance_since_reflection, list_memories

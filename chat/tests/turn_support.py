@@ -14,7 +14,7 @@ from chat.db.connection import open_db
 from chat.eventlog.log import Event, read_events
 from chat.llm.base import Backend
 from chat.llm.scripted import ScriptedBackend
-from chat.services.runtime import Runtime
+from chat.runtime.runtime import Runtime
 
 MARA = {
     "name": "Mara",

@@ -10,9 +10,9 @@ from pydantic import ValidationError
 
 from chat.app.context import runtime
 from chat.app.schemas import BotCreate, BotPatch, set_fields
+from chat.cards import MAX_CARD_BYTES, export_card, parse_card
 from chat.errors import PayloadTooLarge, ValidationFailed
 from chat.eventlog.schemas import BotFields
-from chat.services.cards import MAX_CARD_BYTES, export_card, parse_card
 
 router = APIRouter(prefix="/api", tags=["bots"])
 

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Body, Path, Request, Response
 
 from chat.app.context import context, runtime
 from chat.app.schemas import SnapshotCreate
-from chat.services.snapshot import delete_manual_snapshot, find_snapshot, list_snapshots
-from chat.services.snapshot_store import describe
+from chat.snapshots.api import delete_manual_snapshot, find_snapshot, list_snapshots
+from chat.snapshots.store import describe
 
 router = APIRouter(prefix="/api", tags=["snapshots"])
 

@@ -13,8 +13,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from chat.cards.limits import MAX_CHUNK_BYTES, MAX_CHUNKS, MAX_DECOMPRESSED_BYTES
 from chat.errors import CardInvalid, PayloadTooLarge
-from chat.services.cards.limits import MAX_CHUNK_BYTES, MAX_CHUNKS, MAX_DECOMPRESSED_BYTES
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TEXT_TYPES = (b"tEXt", b"zTXt", b"iTXt")

@@ -11,7 +11,7 @@ same transaction, so when a method returns its change is durable and visible to
 readers. Errors are `chat.errors` classes (ValidationFailed 422, NotFound 404,
 Conflict 409) and nothing is appended when one is raised.
 
-Bus events (`chat.services.bus.BusEvent`, ``type`` / ``chat_id`` / ``data``):
+Bus events (`chat.bus.BusEvent`, ``type`` / ``chat_id`` / ``data``):
 
 * ``token``   {turn_id, message_id (the id the reply will be stored under), bot_id, text}
 * ``message`` the stored (or edited, deleted, chosen) message, shaped as in `transcript`
@@ -33,33 +33,34 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from chat.bus import EventBus
 from chat.config import Settings
+from chat.db.connection import database_path
 from chat.db.migrate import apply_migrations
 from chat.errors import SnapshotFailed
 from chat.eventlog.log import NewEvent
-from chat.services import bots as bot_service
-from chat.services import chats as chat_service
-from chat.services import snapshot as snapshots
-from chat.services.autosnapshot import PeriodicSnapshots
-from chat.services.backend_slot import BackendSlot
-from chat.services.bus import EventBus
-from chat.services.ids import new_id
-from chat.services.turn_api import TurnControls
-from chat.services.turns import TurnWorker
-from chat.services.world_api import WorldControls
-from chat.services.writer import Build, ReaderPool, Writer, Written
+from chat.eventlog.writer import Build, ReaderPool, Writer, Written
+from chat.runtime.backend_slot import BackendSlot
+from chat.runtime.periodic import PeriodicSnapshots
+from chat.runtime.turn_api import TurnControls
+from chat.runtime.world_api import WorldControls
+from chat.snapshots import api as snapshots
+from chat.snapshots import cold_load as cold
 from chat.state import chats as chat_state
 from chat.state import entities as entity_state
 from chat.state.manual_edit import prepare_manual_edit
+from chat.turns.worker import TurnWorker
+from chat.world import bots as bot_service
+from chat.world import chats as chat_service
+from chat.world.ids import new_id
 
 if TYPE_CHECKING:
     from chat.llm.base import Backend
-    from chat.services.retrieval import Embedder
-    from chat.services.snapshot import ColdLoadReport
+    from chat.memory.retrieval import Embedder
+    from chat.snapshots.cold_load import ColdLoadReport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-DB_FILE_NAME = "kith.db"
 RESTART_REASON = "Kith stopped while this turn was running; retry it"
 
 
@@ -69,7 +70,7 @@ class Runtime(TurnControls, WorldControls):
     ``backend`` replaces the one `settings.backend` names (tests pass a scripted one);
     ``clock`` is the UTC clock the snapshot policy and retrieval read; ``embedder``
     adds cosine similarity to memory retrieval (§8.3); ``snapshot_process`` writes
-    periodic snapshots in a child process (see `snapshot_worker`), else in a thread.
+    periodic snapshots in a child process (see `chat.snapshots.worker`), else in a thread.
     """
 
     def __init__(
@@ -92,7 +93,12 @@ class Runtime(TurnControls, WorldControls):
         self._readers: ReaderPool | None = None
         self._worker = TurnWorker(self)
         self._snapshots = PeriodicSnapshots(
-            self, self._worker.busy, lambda: self._worker.activity, isolated=snapshot_process
+            read=self.read,
+            take=lambda: self.take_snapshot("periodic", isolated=snapshot_process),
+            settings=lambda: self.settings,
+            clock=lambda: self.clock(),
+            busy=self._worker.busy,
+            activity=lambda: self._worker.activity,
         )
         self.started = False
 
@@ -101,7 +107,7 @@ class Runtime(TurnControls, WorldControls):
     @property
     def db_path(self) -> Path:
         """The SQLite file of this data directory."""
-        return Path(self.settings.data_dir) / DB_FILE_NAME
+        return database_path(self.settings.data_dir)
 
     @property
     def backend(self) -> Backend:
@@ -134,10 +140,12 @@ class Runtime(TurnControls, WorldControls):
         """
         Path(self.settings.data_dir).mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(apply_migrations, self.db_path)
-        self._writer = Writer(self.db_path)
+        self._writer = Writer(
+            self.db_path, snapshots.snapshot_checkpoints(self.settings.data_dir)
+        )
         self._readers = ReaderPool(self.db_path)
         report = await self._writer.call(
-            lambda conn: snapshots.cold_load(
+            lambda conn: cold.cold_load(
                 conn, self.settings.data_dir, force_rebuild=self.force_rebuild
             )
         )
@@ -360,7 +368,7 @@ class Runtime(TurnControls, WorldControls):
     async def take_snapshot(self, kind: str = "manual", *, isolated: bool = False) -> Path:
         """Write a snapshot of the projections now (from one consistent read).
 
-        ``isolated`` writes it in a child process (`snapshot_worker`), so a big world's
+        ``isolated`` writes it in a child process (`chat.snapshots.worker`), so a big world's
         snapshot never holds this process's GIL while turns stream."""
         settings = self.settings
         if not isolated:
@@ -371,7 +379,7 @@ class Runtime(TurnControls, WorldControls):
                 )
             )  # fmt: skip
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "chat.services.snapshot_worker", str(self.db_path),
+            sys.executable, "-m", "chat.snapshots.worker", str(self.db_path),
             str(settings.data_dir), "--kind", kind, "--keep", str(settings.snapshot_keep),
             "--when", self.clock().isoformat(), "--parent-pid", str(os.getpid()),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

@@ -13,11 +13,11 @@ from typing import Any
 from chat.errors import Conflict, ValidationFailed
 from chat.eventlog.log import NewEvent
 from chat.eventlog.schemas import validate_payload
-from chat.services.cards.ids import slugify, unique_slug
-from chat.services.chats import require_chat
 from chat.state.entities import get_bot, get_entity
 from chat.state.manual_edit import prepare_manual_edit
 from chat.state.world import get_scene
+from chat.world.chats import require_chat
+from chat.world.slugs import slugify, unique_slug
 
 MAX_LOCATION_CHARS = 200
 MAX_PRESENT = 100

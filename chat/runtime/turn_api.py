@@ -8,50 +8,38 @@ publishes what changed on the bus.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from chat.bus import EventBus
 from chat.errors import Conflict, NotFound
 from chat.eventlog.log import NewEvent
-from chat.services import chats as chat_service
-from chat.services.bus import EventBus
-from chat.services.ids import new_id
-from chat.services.turnplan import queued_payload
-from chat.services.writer import Build, Written
+from chat.eventlog.writer import Build
 from chat.state import chats as chat_state
+from chat.turns.plan import queued_payload
+from chat.world import chats as chat_service
+from chat.world.ids import new_id
 
 if TYPE_CHECKING:
-    from chat.services.turns import TurnWorker
+    from chat.turns.host import TurnHost as _Host
+    from chat.turns.worker import TurnWorker
+else:
+    _Host = object
 
 T = TypeVar("T")
 
 
-class TurnControls:
-    """Turn and message operations; needs `Runtime`'s writer, reader, bus and worker."""
+class TurnControls(_Host):
+    """Turn and message operations; needs the host's writer and reads, the bus and the worker."""
 
     _worker: TurnWorker
     _bus: EventBus
 
     if TYPE_CHECKING:
 
-        async def commit(
-            self,
-            build: Build,
-            chat_id: str | None = None,
-            *,
-            turn_id: str | None = None,
-            after: Callable[[sqlite3.Connection], Any] | None = None,
-        ) -> Written: ...
-
-        async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
-
         def _read_now(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
-
-        @staticmethod
-        def message_view(conn: sqlite3.Connection, message_id: str) -> dict[str, Any]: ...
 
         def get_message(self, message_id: str) -> dict[str, Any]: ...
 
@@ -140,12 +128,9 @@ class TurnControls:
         return self.get_turn(turn_id)
 
     async def _cancel(self, turn_id: str, chat_id: str, *, wait: bool) -> None:
-        event = self._worker.running.get(turn_id)
-        if event is not None:
-            event.set()
+        if self._worker.cancel(turn_id):
             if wait:
-                while turn_id in self._worker.running:
-                    await asyncio.sleep(0.005)
+                await self._worker.finished(turn_id)
             return
         self._worker.dequeue(turn_id)
         payload = {"id": turn_id, "reason": "stopped by the user before it started", "cancelled": True}

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from chat.db.connection import connect, transaction
 from chat.eventlog.log import NewEvent, append_events
-from chat.eventlog.projector import project
+from chat.eventlog.projector import CheckpointSource, project
 
 T = TypeVar("T")
 Build = Callable[[sqlite3.Connection], list[NewEvent]]
@@ -40,8 +40,10 @@ class Written:
 class Writer:
     """Owns the writer connection; `commit` and `call` run on its thread, one at a time."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, checkpoints: CheckpointSource | None = None) -> None:
+        """``checkpoints`` lets a rewind refold from a snapshot instead of event 1."""
         self._path = path
+        self._checkpoints = checkpoints
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kith-writer")
         self._conn: sqlite3.Connection | None = None
 
@@ -67,7 +69,7 @@ class Writer:
         """
 
         def run(conn: sqlite3.Connection) -> Written:
-            written = commit_now(conn, build)
+            written = commit_now(conn, build, self._checkpoints)
             if after is None:
                 return written
             return Written(written.ids, written.kinds, after(conn))
@@ -84,12 +86,14 @@ class Writer:
         self._executor.shutdown(wait=True)
 
 
-def commit_now(conn: sqlite3.Connection, build: Build) -> Written:
+def commit_now(
+    conn: sqlite3.Connection, build: Build, checkpoints: CheckpointSource | None = None
+) -> Written:
     """Append what ``build`` returns and project it, in one transaction (writer thread only)."""
     with transaction(conn):
         events = build(conn)
         ids = append_events(conn, events) if events else []
-        project(conn)
+        project(conn, checkpoints=checkpoints)
     return Written(ids, [event.kind for event in events])
 
 

@@ -14,10 +14,10 @@ import re
 import unicodedata
 from typing import Any, Literal
 
+from chat.cards.avatar import generated_avatar
+from chat.cards.mapping import card_data, outer_fields
+from chat.cards.png import read_chunks, text_chunk, with_text_chunks, write_png
 from chat.errors import CardInvalid, PayloadTooLarge, ValidationFailed
-from chat.services.cards.avatar import generated_avatar
-from chat.services.cards.mapping import card_data, outer_fields
-from chat.services.cards.png import read_chunks, text_chunk, with_text_chunks, write_png
 
 CardFormat = Literal["v2", "v3", "png"]
 FORMATS = ("v2", "v3", "png")

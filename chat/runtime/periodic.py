@@ -6,7 +6,7 @@ runs stalls the turn for up to a few hundred milliseconds. So the check runs
 after every turn, but a due snapshot is written once no turn has run for
 `IDLE_DELAY_S` (people take longer than that to read and type), or at once when
 turns never pause and it is overdue twice over (2× the event count or the time).
-It is written by a child process (`snapshot_worker`: no GIL shared with the
+It is written by a child process (`chat.snapshots.worker`: no GIL shared with the
 turns) from its own read transaction, one at a time; a failure is logged and
 never fails a turn.
 """
@@ -16,14 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from datetime import timedelta
-from typing import TYPE_CHECKING
+import sqlite3
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from chat.services import snapshot as snapshots
+from chat.snapshots import api as snapshots
 
 if TYPE_CHECKING:
-    from chat.services.runtime import Runtime
+    from chat.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +38,23 @@ class PeriodicSnapshots:
 
     def __init__(
         self,
-        runtime: Runtime,
+        *,
+        read: Callable[[Callable[[sqlite3.Connection], Any]], Awaitable[Any]],
+        take: Callable[[], Awaitable[Path]],
+        settings: Callable[[], Settings],
+        clock: Callable[[], datetime],
         busy: Callable[[], bool],
         activity: Callable[[], int],
         idle_delay_s: float = IDLE_DELAY_S,
-        *,
-        isolated: bool = True,
     ) -> None:
-        self.rt = runtime
+        """``read`` runs a function on a reader; ``take`` writes one periodic snapshot;
+        ``settings`` and ``clock`` are read at each check, so a settings change applies."""
+        self._read = read
+        self._take = take
+        self._settings = settings
+        self._clock = clock
         self.busy = busy
         self.activity = activity
-        self.isolated = isolated
         self.idle_delay_s = idle_delay_s
         self.task: asyncio.Task[None] | None = None
         self._now = asyncio.Event()
@@ -65,11 +73,11 @@ class PeriodicSnapshots:
             await asyncio.gather(self.task, return_exceptions=True)
 
     async def _due(self, factor: int) -> bool:
-        settings = self.rt.settings
+        settings = self._settings()
         every_events = settings.snapshot_every_events * factor
         every = timedelta(minutes=settings.snapshot_every_minutes * factor)
-        data_dir, clock = settings.data_dir, self.rt.clock
-        return await self.rt.read(
+        data_dir, clock = settings.data_dir, self._clock
+        return await self._read(
             lambda conn: snapshots.should_take_periodic_snapshot(
                 conn, data_dir, clock=clock, every_events=every_events, every=every
             )
@@ -90,7 +98,7 @@ class PeriodicSnapshots:
                 elif loop.time() - idle_since >= self.idle_delay_s:
                     break
                 await self._wait(min(POLL_S, self.idle_delay_s))
-            await self.rt.take_snapshot("periodic", isolated=self.isolated)
+            await self._take()
         except Exception:  # noqa: BLE001 - a failed snapshot must never fail a turn
             log.exception("periodic snapshot failed")
 

@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Any
 from chat.errors import BackendError, GenerationCancelled, KithError
 from chat.eventlog.log import NewEvent
 from chat.llm.types import ReplyRequest
-from chat.services.ids import new_id
-from chat.services.pin_guard import drop_newly_pinned
-from chat.services.stops import StopTrimmer
-from chat.services.turn_effects import world_changes
-from chat.services.turnplan import TurnPlan, plan_turn, prepare_prompt, stored_replies
+from chat.memory.pin_guard import drop_newly_pinned
 from chat.state.chats import get_turn
+from chat.turns.effects import world_changes
+from chat.turns.plan import TurnPlan, plan_turn, prepare_prompt, stored_replies
+from chat.turns.stops import StopTrimmer
+from chat.world.ids import new_id
 
 if TYPE_CHECKING:
     from chat.llm.base import Backend
-    from chat.services.runtime import Runtime
+    from chat.turns.host import TurnHost
 
 log = logging.getLogger(__name__)
 # A tiny model sometimes stops at once: sample once more before failing the turn.
@@ -39,13 +39,15 @@ STOPPED_BY_USER = "stopped by the user"
 
 
 class TurnWorker:
-    """Queues and runs turns; `Runtime` owns one."""
+    """Queues and runs turns for a `TurnHost` (the runtime owns one)."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.rt = runtime
+    def __init__(self, host: TurnHost) -> None:
+        self.rt = host
         self.queues: dict[str, deque[str]] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.running: dict[str, asyncio.Event] = {}
+        """Each running turn's cancel flag."""
+        self._finished: dict[str, asyncio.Event] = {}
         self._turn_chat: dict[str, str] = {}
         self._idle: dict[str, asyncio.Event] = {}
         self._backends: dict[str, Backend] = {}
@@ -82,6 +84,20 @@ class TurnWorker:
     def turns_of(self, chat_id: str) -> list[str]:
         """The chat's turns that are queued here or running, oldest first."""
         return [turn for turn, chat in self._turn_chat.items() if chat == chat_id]
+
+    def cancel(self, turn_id: str) -> bool:
+        """Ask a running turn to stop; False when it is not running here."""
+        event = self.running.get(turn_id)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+    async def finished(self, turn_id: str) -> None:
+        """Return once the turn is no longer running here (at once when it is not)."""
+        done = self._finished.get(turn_id)
+        if done is not None:
+            await done.wait()
 
     def busy(self, chat_id: str | None = None) -> bool:
         if chat_id is None:
@@ -132,6 +148,7 @@ class TurnWorker:
         rt = self.rt
         cancel = asyncio.Event()
         self.running[turn_id] = cancel
+        self._finished[turn_id] = asyncio.Event()
         self._backends[turn_id] = backend = rt.acquire_backend()
         self.activity += 1
         stored: list[str] = []
@@ -169,6 +186,9 @@ class TurnWorker:
             await self._fail(chat_id, turn_id, f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self.running.pop(turn_id, None)
+            done = self._finished.pop(turn_id, None)
+            if done is not None:
+                done.set()
             self._turn_chat.pop(turn_id, None)
             self._backends.pop(turn_id, None)
             await rt.release_backend(backend)

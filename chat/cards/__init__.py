@@ -14,15 +14,15 @@ bounded, which is what hostile input needs.
 
 from __future__ import annotations
 
-from chat.services.cards.export import export_card
-from chat.services.cards.limits import (
+from chat.cards.export import export_card
+from chat.cards.limits import (
     MAX_CARD_BYTES,
     MAX_CHUNK_BYTES,
     MAX_CHUNKS,
     MAX_DECOMPRESSED_BYTES,
     MAX_JSON_BYTES,
 )
-from chat.services.cards.parse import parse_card
+from chat.cards.parse import parse_card
 
 __all__ = [
     "MAX_CARD_BYTES",

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from chat.errors import KithError
 from chat.eventlog.log import NewEvent
-from chat.services import extraction as extract
-from chat.services import reflection as reflect
-from chat.services.turnplan import TurnPlan
+from chat.memory import extraction as extract
+from chat.memory import reflection as reflect
+from chat.turns.plan import TurnPlan
 
 if TYPE_CHECKING:
     from chat.llm.base import Backend
-    from chat.services.runtime import Runtime
+    from chat.turns.host import TurnHost
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ async def ask(backend: Backend, request: Any, cancel: asyncio.Event) -> Any:
 
 
 async def world_changes(
-    rt: Runtime,
+    rt: TurnHost,
     backend: Backend,
     plan: TurnPlan,
     replies: list[tuple[dict[str, Any], str]],
@@ -66,7 +66,7 @@ async def world_changes(
 
 
 async def _world_changes(
-    rt: Runtime,
+    rt: TurnHost,
     backend: Backend,
     plan: TurnPlan,
     replies: list[tuple[dict[str, Any], str]],
@@ -120,7 +120,7 @@ async def _world_changes(
     return events + await _reflect(rt, backend, plan, due, events, cancel)
 
 async def _reflect(
-    rt: Runtime,
+    rt: TurnHost,
     backend: Backend,
     plan: TurnPlan,
     due: list[dict[str, Any]],

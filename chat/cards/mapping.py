@@ -20,8 +20,8 @@ from __future__ import annotations
 import copy
 from typing import Any, Literal
 
+from chat.cards import fields as f
 from chat.errors import CardInvalid
-from chat.services.cards import fields as f
 
 CardVersion = Literal["v1", "v2", "v3"]
 SPECS: dict[str, CardVersion] = {"chara_card_v2": "v2", "chara_card_v3": "v3"}

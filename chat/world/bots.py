@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from chat.errors import Conflict, NotFound, ValidationFailed
 from chat.eventlog.log import NewEvent
 from chat.eventlog.schemas import BotFields, describe_validation_error, validate_payload
-from chat.services.cards.ids import unique_bot_id
 from chat.state.entities import get_bot, get_entity
+from chat.world.slugs import unique_bot_id
 
 
 def validated_fields(fields: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import struct
 import unicodedata
 import zlib
 
-from chat.services.cards.png import Chunk, text_chunk, write_png
+from chat.cards.png import Chunk, text_chunk, write_png
 
 SIZE = 256
 SCALE = 16

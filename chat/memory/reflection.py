@@ -14,10 +14,10 @@ from typing import Any
 from chat.eventlog.log import NewEvent
 from chat.llm.schemas import ReflectionProposal
 from chat.llm.types import ChatMessage, JsonRequest
-from chat.services.cards.ids import slugify
-from chat.services.ids import new_id
 from chat.state.entities import get_entity
 from chat.state.memory import importance_since_reflection
+from chat.world.ids import new_id
+from chat.world.slugs import slugify
 
 MAX_REFLECTIONS = 3
 SOURCE_MEMORIES = 30

@@ -1,4 +1,4 @@
-"""Write one snapshot in a child process: ``python -m chat.services.snapshot_worker``.
+"""Write one snapshot in a child process: ``python -m chat.snapshots.worker``.
 
 Serialising every projection table holds the GIL for long stretches (fetching rows
 and JSON-encoding a table are single C calls), so in the app's own process a
@@ -21,7 +21,7 @@ from datetime import datetime
 
 from chat.db.connection import open_db
 from chat.errors import KithError
-from chat.services.snapshot import take_snapshot
+from chat.snapshots.api import take_snapshot
 
 PR_SET_PDEATHSIG = 1
 

@@ -5,31 +5,21 @@ checked and appended in one writer transaction (`Runtime.commit`)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chat.eventlog.log import NewEvent
-from chat.services import world_edits
 from chat.state.entities import get_entity
 from chat.state.world import get_scene
+from chat.world import edits as world_edits
 
 if TYPE_CHECKING:
-    from chat.services.writer import Build, Written
+    from chat.turns.host import TurnHost as _Host
+else:
+    _Host = object
 
 
-class WorldControls:
-    """Scene and entity edits; needs `Runtime`'s writer."""
-
-    if TYPE_CHECKING:
-
-        async def commit(
-            self,
-            build: Build,
-            chat_id: str | None = None,
-            *,
-            turn_id: str | None = None,
-            after: Callable[[sqlite3.Connection], Any] | None = None,
-        ) -> Written: ...
+class WorldControls(_Host):
+    """Scene and entity edits; needs the host's writer (`TurnHost.commit`)."""
 
     async def set_scene(
         self, chat_id: str, *, location: str | None = None, present: list[str] | None = None

@@ -24,7 +24,7 @@ from chat.db.connection import derived_data_durability, transaction
 from chat.errors import SnapshotInvalid
 from chat.eventlog.bulk import bulk_projection
 from chat.eventlog.projector import clear_projections, projection_tables, set_cursor
-from chat.services.snapshot_format import SnapshotData, checked_tables
+from chat.snapshots.format import SnapshotData, checked_tables
 
 Timings = MutableMapping[str, float]
 

@@ -21,12 +21,12 @@ from typing import Any
 
 from chat.errors import ValidationFailed
 from chat.llm.types import ChatMessage
-from chat.services.lore import activate_lore
-from chat.services.stops import stop_sequences
 from chat.state.chats import message_dict
 from chat.state.edges import get_edge
 from chat.state.entities import get_entity
 from chat.state.world import get_scene, list_facts
+from chat.turns.lore import activate_lore
+from chat.turns.stops import stop_sequences
 
 HISTORY_LIMIT = 200
 """Messages read from the database at most; more never fit a real context anyway."""

@@ -21,8 +21,10 @@ from typing import Any
 
 from chat.errors import Conflict, NotFound
 from chat.llm.base import Backend
-from chat.services.chats import user_name
-from chat.services.prompt import (
+from chat.memory.retrieval import Embedder, retrieve_memories
+from chat.state.chats import alternatives, get_chat, get_message, get_turn
+from chat.state.entities import get_bot
+from chat.turns.prompt import (
     HISTORY_LIMIT,
     Prompt,
     build_prompt,
@@ -30,10 +32,8 @@ from chat.services.prompt import (
     recent_messages,
     turn_replies,
 )
-from chat.services.retrieval import Embedder, retrieve_memories
-from chat.services.speakers import select_speakers
-from chat.state.chats import alternatives, get_chat, get_message, get_turn
-from chat.state.entities import get_bot
+from chat.turns.speakers import select_speakers
+from chat.world.chats import user_name
 
 
 @dataclass

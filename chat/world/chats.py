@@ -14,10 +14,10 @@ from typing import Any
 
 from chat.errors import NotFound, ValidationFailed
 from chat.eventlog.log import NewEvent
-from chat.services.bots import require_bot
-from chat.services.ids import new_id
 from chat.state import chats as chat_state
 from chat.state.entities import get_entity
+from chat.world.bots import require_bot
+from chat.world.ids import new_id
 
 MAX_MESSAGE_CHARS = 20_000
 MAX_TITLE_CHARS = 200

@@ -21,12 +21,12 @@ from chat.eventlog.log import NewEvent
 from chat.eventlog.schemas import ENTITY_KINDS, validate_payload
 from chat.llm.schemas import ExtractionProposal
 from chat.llm.types import ChatMessage, JsonRequest
-from chat.services.cards.ids import slugify
-from chat.services.ids import new_id
 from chat.state.edges import edge_key, get_edge
 from chat.state.entities import get_entity, list_entities
 from chat.state.manual_edit import is_pinned
 from chat.state.world import get_fact, get_scene
+from chat.world.ids import new_id
+from chat.world.slugs import slugify
 
 MAX_DELTA = 10
 MAX_KNOWN_ENTITIES = 60

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from chat.errors import NotFound, SnapshotInvalid, ValidationFailed
-from chat.services.snapshot_format import read_snapshot
+from chat.snapshots.format import read_snapshot
 
 KINDS = ("periodic", "manual")
 KEEP = 5

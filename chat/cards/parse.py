@@ -15,13 +15,11 @@ import math
 import re
 from typing import Any
 
-from chat.errors import CardInvalid, KithError, PayloadTooLarge, ValidationFailed
-from chat.eventlog.schemas import validate_payload
-from chat.services.cards.avatar import GENERATED_KEYWORD, GENERATED_VALUE
-from chat.services.cards.fields import json_type
-from chat.services.cards.limits import MAX_CARD_BYTES, MAX_JSON_BYTES
-from chat.services.cards.mapping import card_to_bot
-from chat.services.cards.png import (
+from chat.cards.avatar import GENERATED_KEYWORD, GENERATED_VALUE
+from chat.cards.fields import json_type
+from chat.cards.limits import MAX_CARD_BYTES, MAX_JSON_BYTES
+from chat.cards.mapping import card_to_bot
+from chat.cards.png import (
     Chunk,
     is_png,
     read_chunks,
@@ -30,6 +28,8 @@ from chat.services.cards.png import (
     with_text_chunks,
     write_png,
 )
+from chat.errors import CardInvalid, KithError, PayloadTooLarge, ValidationFailed
+from chat.eventlog.schemas import validate_payload
 
 CARD_KEYWORDS = ("ccv3", "chara")
 """PNG text keywords holding a card, in order of preference (§3.4: ccv3 wins)."""

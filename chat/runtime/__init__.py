@@ -1,0 +1,1 @@
+"""The wiring: one Runtime per process, its turn and world APIs, backends, periodic snapshots."""

@@ -1,0 +1,1 @@
+"""One turn: plan, prompt, lore, speakers, stop trimming, the worker and its effects (§4, §8)."""

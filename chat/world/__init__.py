@@ -1,0 +1,1 @@
+"""Bots, chats, manual edits, ids and slugs: the commands a person gives (§3, §6)."""
