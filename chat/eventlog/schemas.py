@@ -34,6 +34,39 @@ Text = Annotated[str, StringConstraints(max_length=20_000)]
 LongText = Annotated[str, StringConstraints(max_length=100_000)]
 Word = Annotated[str, StringConstraints(min_length=1, max_length=60)]
 
+# --- field types shared by the event schemas and manual edits (one place for each limit) ---
+EntityName = Annotated[str, StringConstraints(min_length=1, max_length=120)]
+Alias = Annotated[str, StringConstraints(max_length=120)]
+Aliases = Annotated[list[Alias], Field(max_length=30)]
+FactKey = Annotated[str, StringConstraints(max_length=100)]
+FactValue = Annotated[str, StringConstraints(max_length=2000)]
+Facts = dict[FactKey, FactValue]
+MemoryText = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+Importance = Annotated[int, Field(ge=1, le=10)]
+MemoryAbout = Annotated[list[Slug], Field(max_length=30)]
+Score = Annotated[int, Field(ge=-100, le=100)]
+"""An edge's affinity or trust (§5.2)."""
+EdgeLabel = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+WorldFactKey = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+WorldValue = Annotated[str, StringConstraints(max_length=4000)]
+ScenePresent = Annotated[list[Slug], Field(max_length=100)]
+
+WORLD_KEY_RE = r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$"
+WORLD_KEY_CHARS = 60
+
+
+def world_key_problem(key: object) -> str | None:
+    """Why ``key`` cannot name a new world fact (§5.5: a short snake_case name), or None."""
+    if not isinstance(key, str) or not key:
+        return "a world fact key must be a non-empty string"
+    if len(key) > WORLD_KEY_CHARS or not re.fullmatch(WORLD_KEY_RE, key):
+        return (
+            f"a world fact key must be a short snake_case name (a-z, 0-9 and _, at most"
+            f" {WORLD_KEY_CHARS} characters) such as weather or time_of_day"
+        )
+    return None
+
+
 ENTITY_KINDS = ("bot", "you", "person", "place", "thing", "group", "other")
 MEMORY_KINDS = ("observation", "reflection", "fact")
 EntityKind = Literal["bot", "you", "person", "place", "thing", "group", "other"]
@@ -118,21 +151,19 @@ class BotRetired(Payload):
 class EntityAdded(Payload):
     id: Slug
     kind: EntityKind = "other"
-    name: Annotated[str, StringConstraints(min_length=1, max_length=120)]
-    aliases: list[Annotated[str, StringConstraints(max_length=120)]] = Field(default_factory=list, max_length=30)
+    name: EntityName
+    aliases: Aliases = Field(default_factory=list)
     description: Text = ""
-    facts: dict[Annotated[str, StringConstraints(max_length=100)], Annotated[str, StringConstraints(max_length=2000)]] = Field(
-        default_factory=dict
-    )
+    facts: Facts = Field(default_factory=dict)
 
 
 class EntityUpdated(Payload):
     id: Slug
-    name: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    name: EntityName | None = None
     kind: EntityKind | None = None
-    aliases: list[Annotated[str, StringConstraints(max_length=120)]] | None = None
+    aliases: list[Alias] | None = None
     description: Text | None = None
-    facts: dict[str, Annotated[str, StringConstraints(max_length=2000)]] | None = None
+    facts: dict[str, FactValue] | None = None
 
 
 class EdgeChanged(Payload):
@@ -149,19 +180,19 @@ class EdgeChanged(Payload):
 class MemoryAdded(Payload):
     id: Ident
     owner: Slug
-    text: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+    text: MemoryText
     kind: MemoryKind = "observation"
-    importance: int = Field(ge=1, le=10)
-    about: list[Slug] = Field(default_factory=list, max_length=30)
+    importance: Importance
+    about: MemoryAbout = Field(default_factory=list)
 
 
 class WorldFactSet(Payload):
-    key: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    value: Annotated[str, StringConstraints(max_length=4000)]
+    key: WorldFactKey
+    value: WorldValue
 
 
 class WorldFactDeleted(Payload):
-    key: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    key: WorldFactKey
 
 
 class SceneChanged(Payload):

@@ -48,7 +48,6 @@ from chat.snapshots import api as snapshots
 from chat.snapshots import cold_load as cold
 from chat.state import chats as chat_state
 from chat.state import entities as entity_state
-from chat.state.manual_edit import prepare_manual_edit
 from chat.turns.worker import TurnWorker
 from chat.world import bots as bot_service
 from chat.world import chats as chat_service
@@ -340,28 +339,6 @@ class Runtime(TurnControls, WorldControls):
     def message_view(conn: sqlite3.Connection, message_id: str) -> dict[str, Any]:
         message = chat_service.require_message(conn, message_id)
         return chat_service.with_alternatives(conn, [message])[0]
-
-    # --- manual edits (§6) --------------------------------------------------------------
-
-    async def edit(
-        self,
-        target_type: str,
-        target_id: str,
-        field: str,
-        value: Any = None,
-        action: str = "set",
-    ) -> dict[str, Any]:
-        """Append a ``manual_edit`` by the user (pins the field); return its payload with
-        ``event_id``. NotFound / ValidationFailed name what is wrong."""
-        holder: list[dict[str, Any]] = []
-
-        def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            payload = prepare_manual_edit(conn, target_type, target_id, field, value, action=action)
-            holder.append(payload)
-            return [NewEvent("manual_edit", payload, actor="user")]
-
-        written = await self.commit(build)
-        return {**holder[0], "event_id": written.ids[0]}
 
     # --- snapshots (§10.4–§10.5) --------------------------------------------------------
 

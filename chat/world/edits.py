@@ -118,3 +118,31 @@ def entity_events(conn: sqlite3.Connection, fields: dict[str, Any]) -> list[NewE
     if explicit and (get_entity(conn, entity_id) is not None or get_bot(conn, entity_id) is not None):
         raise Conflict(f"the id {entity_id!r} is already taken; choose another", field="id")
     return [NewEvent("entity_added", payload, actor="user")]
+
+
+def field_edit_events(
+    conn: sqlite3.Connection,
+    target_type: str,
+    target_id: str,
+    changes: dict[str, Any],
+    *,
+    action: str = "set",
+    chat_id: str | None = None,
+) -> list[NewEvent]:
+    """One pinning ``manual_edit`` per field of ``changes``, all prepared in the caller's
+    (the writer's) transaction, so a PATCH of several fields lands whole or not at all.
+
+    A bad value raises ValidationFailed naming the field of the request (not ``value``),
+    NotFound when the target does not exist; nothing is appended then (§6.3).
+    """
+    if not changes:
+        raise ValidationFailed("nothing to change: give at least one field", field="body")
+    events = []
+    for field, value in changes.items():
+        try:
+            payload = prepare_manual_edit(conn, target_type, target_id, field, value, action=action)
+        except ValidationFailed as exc:
+            named = field if exc.field == "value" else exc.field
+            raise ValidationFailed(exc.message, field=named) from None
+        events.append(NewEvent("manual_edit", payload, chat_id=chat_id, actor="user"))
+    return events
