@@ -59,12 +59,20 @@ class WorldControls(_Host):
         action: str = "set",
     ) -> dict[str, Any]:
         """Append a ``manual_edit`` by the user (pins the field); return its payload with
-        ``event_id``. NotFound / ValidationFailed name what is wrong (a bad value: ``field``)."""
-        edits = await self.edit_fields(target_type, target_id, {field: value}, action=action)
+        ``event_id``. NotFound / ValidationFailed name what is wrong (a bad value: ``value``)."""
+        edits = await self.edit_fields(
+            target_type, target_id, {field: value}, action=action, name_fields=False
+        )
         return edits[0]
 
     async def edit_fields(
-        self, target_type: str, target_id: str, changes: dict[str, Any], *, action: str = "set"
+        self,
+        target_type: str,
+        target_id: str,
+        changes: dict[str, Any],
+        *,
+        action: str = "set",
+        name_fields: bool = True,
     ) -> list[dict[str, Any]]:
         """Several fields of one item, one pinning ``manual_edit`` each, in one writer
         transaction: all are appended or, when any field is bad, none (§6.3). Returns the
@@ -73,7 +81,9 @@ class WorldControls(_Host):
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
             holder.append(
-                world_edits.field_edit_events(conn, target_type, target_id, changes, action=action)
+                world_edits.field_edit_events(
+                    conn, target_type, target_id, changes, action=action, name_fields=name_fields
+                )
             )
             return holder[-1]
 

@@ -41,7 +41,7 @@ class _Rule:
             checked = self.adapter.validate_python(value, strict=True)
         except ValidationError as exc:
             err = exc.errors()[0]
-            where = " at " + "/".join(str(p) for p in err["loc"]) if err["loc"] else ""
+            where = " at " + "/".join(str(p)[:40] for p in err["loc"]) if err["loc"] else ""
             raise ValueError(f"{err['msg']}{where}") from None
         if not self.blank_ok and not checked.strip():
             raise ValueError("must not be blank")

@@ -128,12 +128,14 @@ def field_edit_events(
     *,
     action: str = "set",
     chat_id: str | None = None,
+    name_fields: bool = True,
 ) -> list[NewEvent]:
     """One pinning ``manual_edit`` per field of ``changes``, all prepared in the caller's
     (the writer's) transaction, so a PATCH of several fields lands whole or not at all.
 
-    A bad value raises ValidationFailed naming the field of the request (not ``value``),
-    NotFound when the target does not exist; nothing is appended then (§6.3).
+    A bad value raises ValidationFailed naming the field of the request body: with
+    ``name_fields`` the edited field (a PATCH), else ``value`` (a POST /api/edits body);
+    NotFound when the target does not exist. Nothing is appended then (§6.3).
     """
     if not changes:
         raise ValidationFailed("nothing to change: give at least one field", field="body")
@@ -142,7 +144,7 @@ def field_edit_events(
         try:
             payload = prepare_manual_edit(conn, target_type, target_id, field, value, action=action)
         except ValidationFailed as exc:
-            named = field if exc.field == "value" else exc.field
+            named = field if exc.field == "value" and name_fields else exc.field
             raise ValidationFailed(exc.message, field=named) from None
         events.append(NewEvent("manual_edit", payload, chat_id=chat_id, actor="user"))
     return events
