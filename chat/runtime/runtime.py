@@ -93,11 +93,11 @@ class Runtime(TurnControls, WorldControls):
         self._worker = TurnWorker(self)
         self._snapshots = PeriodicSnapshots(
             read=self.read,
-            take=lambda: self.take_snapshot("periodic", isolated=snapshot_process),
+            take=lambda reading: self.take_snapshot(
+                "periodic", isolated=snapshot_process, reading=reading
+            ),
             settings=lambda: self.settings,
             clock=lambda: self.clock(),
-            busy=self._worker.busy,
-            activity=lambda: self._worker.activity,
         )
         self.started = False
 
@@ -342,31 +342,48 @@ class Runtime(TurnControls, WorldControls):
 
     # --- snapshots (§10.4–§10.5) --------------------------------------------------------
 
-    async def take_snapshot(self, kind: str = "manual", *, isolated: bool = False) -> Path:
+    async def take_snapshot(
+        self,
+        kind: str = "manual",
+        *,
+        isolated: bool = False,
+        reading: Callable[[int], None] | None = None,
+    ) -> Path:
         """Write a snapshot of the projections now (from one consistent read).
 
         ``isolated`` writes it in a child process (`chat.snapshots.worker`), so a big world's
-        snapshot never holds this process's GIL while turns stream."""
+        snapshot never holds this process's GIL while turns stream; ``reading(last_event_id)``
+        is called once the snapshot's read transaction has begun (from then on, appends do
+        not change what it holds)."""
         settings = self.settings
         if not isolated:
-            return await self.read(
+            path = await self.read(
                 lambda conn: snapshots.take_snapshot(
                     conn, data_dir=settings.data_dir, kind=kind, clock=self.clock,
                     keep=settings.snapshot_keep,
                 )
             )  # fmt: skip
+            if reading is not None:
+                reading(snapshots.snapshot_position(path)[1])
+            return path
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "chat.snapshots.worker", str(self.db_path),
             str(settings.data_dir), "--kind", kind, "--keep", str(settings.snapshot_keep),
             "--when", self.clock().isoformat(), "--parent-pid", str(os.getpid()),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
+        assert process.stdout is not None
+        first = await process.stdout.readline()  # {"reading": id} once its read has begun
+        if reading is not None and first.strip():
+            reading(int(json.loads(first)["reading"]))
         out, err = await process.communicate()
         if process.returncode != 0:
             reason = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
             raise SnapshotFailed(f"the snapshot process failed: {reason[0]}")
-        return Path(json.loads(out)["path"])
+        lines = (first + out).decode("utf-8", "replace").splitlines()
+        return Path(json.loads(lines[-1])["path"])
 
-    def snapshot_check(self) -> None:
-        """The periodic snapshot check after a turn (§10.4); see `autosnapshot`."""
-        self._snapshots.check()
+    async def snapshot_check(self) -> None:
+        """The periodic snapshot check at the end of a turn (§10.4): a due snapshot starts
+        now, and this returns once its read has begun (see `chat.runtime.periodic`)."""
+        await self._snapshots.after_turn()

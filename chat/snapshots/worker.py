@@ -5,7 +5,9 @@ and JSON-encoding a table are single C calls), so in the app's own process a
 periodic snapshot of a big world would stall streaming replies and turns for as
 long. A child process reads the same database (WAL: one consistent read
 transaction, never blocking the writer) and writes the file with
-`snapshot.take_snapshot`, exactly as in-process. It prints ``{"path": ...}``.
+`snapshot.take_snapshot`, exactly as in-process. It prints ``{"reading": last_event_id}``
+as soon as its read transaction holds the state it will write (the app waits for that
+line, not for the file), then ``{"path": ...}``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import datetime
 
 from chat.db.connection import open_db
 from chat.errors import KithError
+from chat.eventlog.projector import get_cursor
 from chat.snapshots.api import take_snapshot
 
 PR_SET_PDEATHSIG = 1
@@ -53,9 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     when = datetime.fromisoformat(args.when)
     try:
         with open_db(args.db) as conn:
-            path = take_snapshot(
-                conn, data_dir=args.data_dir, kind=args.kind, clock=lambda: when, keep=args.keep
-            )
+            conn.execute("BEGIN")  # the read transaction the snapshot is taken from
+            reading = get_cursor(conn)  # its first read fixes what the snapshot holds (WAL)
+            print(json.dumps({"reading": reading}), flush=True)  # the app may go on now
+            try:
+                path = take_snapshot(
+                    conn, data_dir=args.data_dir, kind=args.kind, clock=lambda: when, keep=args.keep
+                )
+            finally:
+                conn.execute("COMMIT")
     except KithError as exc:
         print(exc.message, file=sys.stderr)
         return 1

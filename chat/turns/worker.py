@@ -53,8 +53,6 @@ class TurnWorker:
         self._backends: dict[str, Backend] = {}
         """Each running turn's backend, taken as it starts (see `backend_slot`)."""
         self._closing = False
-        self.activity = 0
-        """How many turns have started; the snapshot scheduler watches it for idle time."""
 
     # --- queue ------------------------------------------------------------------------
 
@@ -150,7 +148,6 @@ class TurnWorker:
         self.running[turn_id] = cancel
         self._finished[turn_id] = asyncio.Event()
         self._backends[turn_id] = backend = rt.acquire_backend()
-        self.activity += 1
         stored: list[str] = []
         try:
             started = await rt.commit(
@@ -192,7 +189,7 @@ class TurnWorker:
             self._turn_chat.pop(turn_id, None)
             self._backends.pop(turn_id, None)
             await rt.release_backend(backend)
-        rt.snapshot_check()
+        await rt.snapshot_check()  # a due periodic snapshot holds this turn's end (§10.4)
 
     async def _fail(self, chat_id: str, turn_id: str, reason: str, *, cancelled: bool = False) -> None:
         payload = {"id": turn_id, "reason": reason[:2000] or "failed", "cancelled": cancelled}
