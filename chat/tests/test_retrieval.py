@@ -9,7 +9,8 @@ import pytest
 
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import project
-from chat.memory.retrieval import fts_query, recency, retrieve_memories
+from chat.memory.retrieval import recency, retrieve_memories
+from chat.state.fts import fts_query
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 
