@@ -22,6 +22,8 @@ from chat.eventlog.schemas import (
     Facts,
     ManualEdit,
     MemoryKind,
+    ScenePresent,
+    ShortText,
     Text,
     WorldValue,
 )
@@ -104,8 +106,8 @@ class EntityCreate(Body):
 class ScenePut(Body):
     """A chat's scene: the location, who is present (entity ids); either may be left out."""
 
-    location: Annotated[str, StringConstraints(max_length=200)] | None = None
-    present: list[Slug] | None = Field(default=None, max_length=100)
+    location: ShortText | None = None
+    present: ScenePresent | None = None
 
 
 class EdgePatch(Body):

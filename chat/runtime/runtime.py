@@ -22,11 +22,8 @@ Bus events (`chat.bus.BusEvent`, ``type`` / ``chat_id`` / ``data``):
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import sqlite3
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -37,11 +34,11 @@ from chat.bus import EventBus
 from chat.config import Settings
 from chat.db.connection import database_path
 from chat.db.migrate import apply_migrations
-from chat.errors import SnapshotFailed
 from chat.eventlog.log import NewEvent
 from chat.eventlog.writer import Build, ReaderPool, Writer, Written
 from chat.runtime.backend_slot import BackendSlot
 from chat.runtime.periodic import PeriodicSnapshots
+from chat.runtime.snapshot_child import SnapshotChildren
 from chat.runtime.turn_api import TurnControls
 from chat.runtime.world_api import WorldControls
 from chat.snapshots import api as snapshots
@@ -90,6 +87,7 @@ class Runtime(TurnControls, WorldControls):
         self._bus = EventBus()
         self._writer: Writer | None = None
         self._readers: ReaderPool | None = None
+        self._children: SnapshotChildren | None = None
         self._worker = TurnWorker(self)
         self._snapshots = PeriodicSnapshots(
             read=self.read,
@@ -143,6 +141,7 @@ class Runtime(TurnControls, WorldControls):
             self.db_path, snapshots.snapshot_checkpoints(self.settings.data_dir)
         )
         self._readers = ReaderPool(self.db_path)
+        self._children = SnapshotChildren(self.db_path, Path(self.settings.data_dir))
         report = await self._writer.call(
             lambda conn: cold.cold_load(
                 conn, self.settings.data_dir, force_rebuild=self.force_rebuild
@@ -184,6 +183,9 @@ class Runtime(TurnControls, WorldControls):
             await self._worker.stop()
             await self._snapshots.settle()
             self._bus.close()
+        if self._children is not None:
+            await self._children.close()
+            self._children = None
         await self._backends.close()
         if self._writer is not None:
             self._writer.close()
@@ -366,22 +368,9 @@ class Runtime(TurnControls, WorldControls):
             if reading is not None:
                 reading(snapshots.snapshot_position(path)[1])
             return path
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "chat.snapshots.worker", str(self.db_path),
-            str(settings.data_dir), "--kind", kind, "--keep", str(settings.snapshot_keep),
-            "--when", self.clock().isoformat(), "--parent-pid", str(os.getpid()),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        assert process.stdout is not None
-        first = await process.stdout.readline()  # {"reading": id} once its read has begun
-        if reading is not None and first.strip():
-            reading(int(json.loads(first)["reading"]))
-        out, err = await process.communicate()
-        if process.returncode != 0:
-            reason = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-            raise SnapshotFailed(f"the snapshot process failed: {reason[0]}")
-        lines = (first + out).decode("utf-8", "replace").splitlines()
-        return Path(json.loads(lines[-1])["path"])
+        if self._children is None:
+            raise RuntimeError("the runtime has not started")
+        return await self._children.take(kind, settings.snapshot_keep, self.clock(), reading)
 
     async def snapshot_check(self) -> None:
         """The periodic snapshot check at the end of a turn (§10.4): a due snapshot starts

@@ -5,7 +5,9 @@ and JSON-encoding a table are single C calls), so in the app's own process a
 periodic snapshot of a big world would stall streaming replies and turns for as
 long. A child process reads the same database (WAL: one consistent read
 transaction, never blocking the writer) and writes the file with
-`snapshot.take_snapshot`, exactly as in-process. It prints ``{"reading": last_event_id}``
+`snapshot.take_snapshot`, exactly as in-process. With ``--standby`` it starts ahead of
+time (Python and the imports take a good part of a second) and waits for its order
+on stdin, so a due snapshot begins within milliseconds. It prints ``{"reading": last_event_id}``
 as soon as its read transaction holds the state it will write (the app waits for that
 line, not for the file), then ``{"path": ...}``.
 """
@@ -47,12 +49,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data_dir")
     parser.add_argument("--kind", default="periodic")
     parser.add_argument("--keep", type=int, default=5)
-    parser.add_argument("--when", required=True, help="the snapshot's UTC time, ISO 8601")
+    parser.add_argument("--when", help="the snapshot's UTC time, ISO 8601 (required unless --standby)")
     parser.add_argument("--parent-pid", type=int, default=None, help="exit if this process is gone")
+    parser.add_argument(
+        "--standby",
+        action="store_true",
+        help='start, then wait for one line on stdin: {"when": ..., "kind": ..., "keep": ...}'
+        " (end of input: exit, writing nothing)",
+    )
     args = parser.parse_args(argv)
     if not die_with_parent(args.parent_pid):
         print("the app that asked for this snapshot is gone", file=sys.stderr)
         return 1
+    if args.standby:  # started ahead of time: the snapshot begins the moment it is asked for
+        line = sys.stdin.readline()
+        if not line.strip():
+            return 0
+        order = json.loads(line)
+        args.when, args.kind, args.keep = order["when"], order["kind"], int(order["keep"])
+    if not args.when:
+        parser.error("--when is required")
     when = datetime.fromisoformat(args.when)
     try:
         with open_db(args.db) as conn:
