@@ -13,7 +13,8 @@ A snapshot is written by a child process (`chat.snapshots.worker`: serialising e
 table holds a GIL, and not the app's). While one is being written, the position it
 holds counts as the newest snapshot, so the next one is due 100 events after it, not
 again at once; when turns outrun the writer, two children may write at the same time
-(WAL readers do not block each other, names never collide, pruning keeps the newest).
+(WAL readers do not block each other, names never collide, pruning keeps the newest),
+and past two the turns do not wait: the check runs again when one is done.
 A failure is logged and never fails a turn.
 """
 
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 BEGIN_TIMEOUT_S = 30.0
 """How long a turn waits, at most, for a due snapshot's read to begin."""
 MAX_WRITERS = 2
-"""Snapshot children at once; a check past that waits for one to finish."""
+"""Snapshot children writing at once; past that a due check waits for one to finish."""
 
 Reading = Callable[[int], None]
 Take = Callable[[Reading], Awaitable[Any]]
@@ -65,33 +66,45 @@ class PeriodicSnapshots:
         self.tasks: dict[asyncio.Task[None], int | None] = {}
         """Snapshots being written, with the log position each holds (None: not known yet)."""
         self._lock = asyncio.Lock()
+        self._again = False
+        self._checks: set[asyncio.Task[None]] = set()
 
     async def after_turn(self) -> None:
         """The check at the end of a turn: when a snapshot is due, start it and return once
-        its read has begun."""
+        its read has begun. With `MAX_WRITERS` already writing (turns outrun the writer),
+        the turn does not wait: the check runs again as soon as one of them is done."""
         async with self._lock:  # one check at a time, so two turns never start two for one due
             try:
-                while len(self.tasks) >= MAX_WRITERS:
-                    await asyncio.wait(set(self.tasks), return_when="FIRST_COMPLETED")
                 if not await self._due():
                     return
             except Exception:  # noqa: BLE001 - a failed check must never fail a turn
                 log.exception("periodic snapshot check failed")
                 return
+            if len(self.tasks) >= MAX_WRITERS:
+                self._again = True
+                return
             began = asyncio.Event()
             task = asyncio.create_task(self._write(began), name="periodic-snapshot")
             self.tasks[task] = None
-            task.add_done_callback(lambda done: self.tasks.pop(done, None))
+            task.add_done_callback(self._done)
             waiter = asyncio.create_task(began.wait())
             await asyncio.wait({waiter, task}, timeout=BEGIN_TIMEOUT_S, return_when="FIRST_COMPLETED")
             waiter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await waiter
 
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.pop(task, None)
+        if self._again:  # a turn found it due while the writers were busy: check now
+            self._again = False
+            again = asyncio.create_task(self.after_turn(), name="periodic-snapshot-check")
+            self._checks.add(again)
+            again.add_done_callback(self._checks.discard)
+
     async def settle(self) -> None:
-        """Wait until no snapshot is being written."""
-        while self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+        """Wait until no snapshot is being written or checked for."""
+        while self.tasks or self._checks:
+            await asyncio.gather(*self.tasks, *self._checks, return_exceptions=True)
 
     async def _due(self) -> bool:
         settings = self._settings()

@@ -4,7 +4,7 @@ Starting Python and importing Kith takes a good part of a second, more on a busy
 machine; a periodic snapshot is due at the end of the turn that crossed the line
 (§10.4) and that turn waits until the snapshot's read has begun. So one child is
 started ahead of time and waits for its order on stdin: asked, it begins its read
-transaction within milliseconds. A new standby is started once the last one is used.
+transaction within milliseconds. A new standby is started as soon as the last one has begun its read.
 Children die with the app (PR_SET_PDEATHSIG) and the standby exits on end of input
 when the app stops.
 """
@@ -62,11 +62,12 @@ class SnapshotChildren:
             with contextlib.suppress(ConnectionError):  # it died: its stderr says why, below
                 await process.stdin.drain()
             first = await process.stdout.readline()  # {"reading": id} once its read has begun
+            self.prepare()  # the next one starts while this one's file is written
             if reading is not None and first.strip():
                 reading(int(json.loads(first)["reading"]))
             out, err = await process.communicate()
         finally:
-            self.prepare()  # the next one starts while this one's file is written
+            self.prepare()
         if process.returncode != 0 or not (first + out).strip():
             reason = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
             raise SnapshotFailed(f"the snapshot process failed: {reason[0]}")
