@@ -31,8 +31,6 @@ CONFIG_FILE_NAME = "kith.toml"
 SECRET_FIELDS = frozenset({"api_key", "access_token"})
 ENV_ALIASES = {"KITH_TOKEN": "access_token"}
 """Environment names that are not simply KITH_<FIELD>."""
-START_ONLY_FIELDS = frozenset({"data_dir", "host", "port", "access_token"})
-"""Start-time options (flags, environment, config file); never changed over HTTP (§12.6)."""
 MAX_CONTEXT = 1 << 20
 """The largest context window (tokens) a setting may name: a million tokens."""
 

@@ -1,8 +1,9 @@
 """GET/PUT /api/settings (§7.7): secrets masked; non-secret changes saved to the config file.
 
 An ``api_key`` given here lives in this process's memory only: it is never written
-to the config file, the log, snapshots or responses (§12.5). ``access_token`` and
-``data_dir`` cannot be changed while running.
+to the config file, the log, snapshots or responses (§12.5). ``access_token``,
+``data_dir``, ``host`` and ``port`` cannot be changed over HTTP: the settings API
+cannot widen access (§12.6); file paths are checked by `chat.app.paths`.
 """
 
 from __future__ import annotations
@@ -55,8 +56,11 @@ async def get_settings(request: Request) -> dict[str, Any]:
 async def put_settings(
     request: Request, changes: Annotated[dict[str, Any], Body(max_length=64)]
 ) -> dict[str, Any]:
-    """Change settings: `{key: value, ...}`. Unknown keys and bad values are 422 naming the key;
-    nothing is saved then. Non-secret values go to the config file; `api_key` stays in memory."""
+    """Change settings: `{key: value, ...}`. Unknown keys, values of the wrong JSON type
+    (no coercion), numbers out of bounds, and `host`, `port`, `data_dir` or `access_token`
+    (start-time options, §12.6) are 422 naming the key; a `script_path` or `model` that
+    is not a usable file is 422 saying only that. Nothing is saved then. Non-secret values
+    go to the config file; `api_key` stays in memory."""
     ctx = context(request)
     for key in changes:
         if key in FROZEN:
