@@ -1,12 +1,11 @@
-"""Snapshot writers in child processes (`chat.snapshots.worker`), one kept on standby.
+"""Snapshot writers in child processes (`chat.snapshots.worker --standby`), kept started.
 
 Starting Python and importing Kith takes a good part of a second, more on a busy
 machine; a periodic snapshot is due at the end of the turn that crossed the line
-(§10.4) and that turn waits until the snapshot's read has begun. So one child is
-started ahead of time and waits for its order on stdin: asked, it begins its read
-transaction within milliseconds. A new standby is started as soon as the last one has begun its read.
-Children die with the app (PR_SET_PDEATHSIG) and the standby exits on end of input
-when the app stops.
+(§10.4) and that turn waits until the snapshot's read has begun. So a child, once
+started, stays: it writes one snapshot per order line on its stdin and begins each
+read within milliseconds. Two snapshots at once use two children. Children die with
+the app (PR_SET_PDEATHSIG) and exit on end of input when the app stops.
 """
 
 from __future__ import annotations
@@ -31,60 +30,67 @@ class SnapshotChildren:
     def __init__(self, db_path: Path, data_dir: Path) -> None:
         self.db_path = db_path
         self.data_dir = data_dir
-        self._standby: asyncio.Task[Process] | None = None
-        self._closed = False
-
-    def prepare(self) -> None:
-        """Start a standby child in the background, unless one is there."""
-        if self._standby is None and not self._closed:
-            self._standby = asyncio.create_task(self._spawn(), name="snapshot-standby")
+        self._idle: list[Process] = []
+        self._busy: set[Process] = set()
 
     async def _spawn(self) -> Process:
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "chat.snapshots.worker", str(self.db_path), str(self.data_dir),
             "--standby", "--parent-pid", str(os.getpid()),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, limit=1 << 20,
         )  # fmt: skip
 
     async def take(
         self, kind: str, keep: int, when: datetime, reading: Callable[[int], None] | None = None
     ) -> Path:
         """Write one snapshot in a child; ``reading(last_event_id)`` once its read has begun."""
-        self.prepare()
-        assert self._standby is not None
-        standby, self._standby = self._standby, None
-        process = await standby
+        process = self._idle.pop() if self._idle else await self._spawn()
+        self._busy.add(process)
+        healthy = False
         try:
             assert process.stdin is not None and process.stdout is not None
             order = {"when": when.isoformat(), "kind": kind, "keep": keep}
             process.stdin.write((json.dumps(order) + "\n").encode())
-            with contextlib.suppress(ConnectionError):  # it died: its stderr says why, below
+            with contextlib.suppress(ConnectionError):  # it died: said below
                 await process.stdin.drain()
-            first = await process.stdout.readline()  # {"reading": id} once its read has begun
-            self.prepare()  # the next one starts while this one's file is written
-            if reading is not None and first.strip():
-                reading(int(json.loads(first)["reading"]))
-            out, err = await process.communicate()
+            answer = json.loads(await process.stdout.readline() or b"{}")
+            if "reading" in answer:
+                if reading is not None:
+                    reading(int(answer["reading"]))
+                answer = json.loads(await process.stdout.readline() or b"{}")
+            if "path" in answer:
+                healthy = True
+                return Path(answer["path"])
+            if "error" in answer:
+                healthy = True
+                raise SnapshotFailed(f"the snapshot process failed: {answer['error']}")
+            raise SnapshotFailed(f"the snapshot process failed: {await self._reason(process)}")
         finally:
-            self.prepare()
-        if process.returncode != 0 or not (first + out).strip():
-            reason = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-            raise SnapshotFailed(f"the snapshot process failed: {reason[0]}")
-        lines = (first + out).decode("utf-8", "replace").splitlines()
-        return Path(json.loads(lines[-1])["path"])
+            self._busy.discard(process)
+            if healthy:
+                self._idle.append(process)
+            else:
+                await self._end(process)
+
+    async def _reason(self, process: Process) -> str:
+        await self._end(process)
+        err = await process.stderr.read() if process.stderr is not None else b""
+        lines = err.decode("utf-8", "replace").strip().splitlines()
+        return lines[-1] if lines else f"it exited with status {process.returncode}"
+
+    @staticmethod
+    async def _end(process: Process) -> None:
+        if process.returncode is None:
+            if process.stdin is not None:
+                process.stdin.close()
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
 
     async def close(self) -> None:
-        """End the standby child (end of input: it exits, writing nothing)."""
-        self._closed = True
-        standby, self._standby = self._standby, None
-        if standby is None:
-            return
-        process = await standby
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            await asyncio.wait_for(process.communicate(), 10)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        """End every idle child (end of input: it exits, writing nothing more)."""
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(self._end(process) for process in idle))
