@@ -26,6 +26,8 @@ from chat.errors import UnknownEventKind, ValidationFailed
 
 SLUG_RE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+ISO_UTC_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$"
+"""Times as the log writes them (``utc_now_iso``)."""
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_RE)]
 Ident = Annotated[str, StringConstraints(pattern=ID_RE)]
@@ -204,6 +206,11 @@ class MessagePosted(Payload):
     text: Annotated[str, StringConstraints(max_length=40_000)]
     alt_group: Ident | None = None
     retrieved_memory_ids: list[Ident] = Field(default_factory=list, max_length=200)
+    sent_at: Annotated[str, StringConstraints(pattern=ISO_UTC_RE)] | None = Field(
+        default=None, exclude_if=lambda value: value is None
+    )
+    """When the message was first written, for one imported from elsewhere (§11.5); left
+    out (not null) otherwise, so other payloads are stored exactly as before."""
 
 
 class MessageEdited(Payload):

@@ -32,7 +32,8 @@ def _message_posted(conn: sqlite3.Connection, event: Event) -> None:
     conn.execute(
         "INSERT INTO messages (id, chat_id, author, text, created_at, turn_id, event_id,"
         " alt_group, chosen, edited, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0)",
-        (p["id"], p["chat_id"], p["author"], p["text"], event.created_at, event.turn_id, event.id, group),
+        (p["id"], p["chat_id"], p["author"], p["text"], p.get("sent_at") or event.created_at,
+         event.turn_id, event.id, group),
     )
 
 
