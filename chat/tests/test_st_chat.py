@@ -167,3 +167,15 @@ async def test_hostile_files_are_refused_naming_the_line(data_dir: Path, case: s
         error = assert_error(await upload(client, data), status)
         assert fragment in error["message"], error
         assert log_end(data_dir) == before
+
+
+async def test_alternate_greetings_are_offered_as_alternatives_of_the_opening(data_dir: Path) -> None:
+    async with running_app(make_settings(data_dir)) as (_app, client):
+        bot = await make_bot(client, name="Ada", kickoff_prose="Hi, {{user}}.",
+                             alternate_greetings=["Oh, it's <USER>.", "{{char}} waves."])
+        chat = (await client.post("/api/chats", json={"bot_ids": [bot["id"]]})).json()
+        shown = (await client.get(f"/api/chats/{chat['id']}/messages")).json()
+        assert [m["text"] for m in shown] == ["Hi, You."]
+        assert len(shown[0]["alternatives"]) == 3 and shown[0]["alt_index"] == 0
+        every = await hidden(client, chat["id"])
+        assert [m["text"] for m in every] == ["Hi, You.", "Oh, it's You.", "Ada waves."]

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chat.cards.macros import expand_macros
 from chat.turns.lore import scan_lore, settings_of
-from chat.turns.macros import expand_macros
 
 LORE_BUDGET_PERCENT = 25
 """SillyTavern's default World Info budget: a quarter of the context."""

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chat.cards.macros import expand_macros
 from chat.errors import ValidationFailed
 from chat.llm.types import ChatMessage
 from chat.state.chats import message_dict
@@ -26,7 +27,6 @@ from chat.state.edges import get_edge
 from chat.state.entities import get_entity
 from chat.state.world import get_scene, list_facts
 from chat.turns.card_prompt import CardParts, card_parts, place_inserts
-from chat.turns.macros import expand_macros
 from chat.turns.stops import stop_sequences
 
 HISTORY_LIMIT = 200
