@@ -137,7 +137,7 @@ def create_app(
     app.add_middleware(
         SecurityMiddleware,
         access_token=ctx.access_token,
-        upload_paths=frozenset({"/api/bots/import", "/api/chats/import"}),
+        upload_paths=frozenset({"/api/bots/import", "/api/bots/import/check", "/api/chats/import"}),
         upload_limit=max(MAX_CARD_BYTES, MAX_CHAT_FILE_BYTES),  # each route checks its own
     )
     return app

@@ -132,6 +132,10 @@ async def test_card_import_and_export_round_trip(data_dir: Path) -> None:
         assert "She lives in a card." in bot["persona"]
 
         before = await _end(client)
+        checked = await client.post(
+            "/api/bots/import/check", files={"file": ("card.json", _v2_card())}, headers=UPLOAD
+        )
+        assert checked.json() == {"name": "Card Girl", "matches": {"id": bot["id"], "name": "Card Girl"}}
         again = await client.post(
             "/api/bots/import",
             files={"file": ("card.json", _v2_card(), "application/json")},

@@ -15,7 +15,7 @@ from chat.cards import MAX_CARD_BYTES, export_card, parse_card
 from chat.errors import PayloadTooLarge, ValidationFailed
 from chat.eventlog.log import NewEvent
 from chat.eventlog.schemas import BotFields
-from chat.world.card_import import card_import_events
+from chat.world.card_import import card_import_events, matching_bot
 
 router = APIRouter(prefix="/api", tags=["bots"])
 
@@ -67,6 +67,22 @@ async def import_card(
 
     await rt.commit(build)
     return rt.get_bot(chosen[0])
+
+
+@router.post("/bots/import/check")
+async def check_card(
+    request: Request, file: Annotated[UploadFile, File(description="a card: JSON or PNG")]
+) -> dict[str, Any]:
+    """Read a card without importing it: `{name, matches}`, where `matches` is the bot
+    (`{id, name}`) a plain import would refuse with 409, or null. The UI asks first."""
+    data = await file.read(MAX_CARD_BYTES + 1)
+    if len(data) > MAX_CARD_BYTES:
+        raise PayloadTooLarge(f"a card file may be at most {MAX_CARD_BYTES} bytes", field="file")
+    if not data:
+        raise ValidationFailed("the card file is empty", field="file")
+    payload = parse_card(data, filename=file.filename)
+    match = await runtime(request).read(lambda conn: matching_bot(conn, payload))
+    return {"name": payload["name"], "matches": {"id": match["id"], "name": match["name"]} if match else None}
 
 
 @router.get("/bots/{bot_id}")
