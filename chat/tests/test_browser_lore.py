@@ -125,7 +125,12 @@ def test_import_a_sillytavern_chat_and_export_it(page: Any, live_server: LiveSer
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("button", name="Import").click()
     page.get_by_text("Imported 300 messages").wait_for()
-    page.get_by_text("Reply 299").wait_for()
+    page.get_by_text("Reply 299", exact=True).wait_for()
+    # a long chat opens at its end: the newest 100, then older ones a page at a time
+    assert page.locator("#transcript .msg").count() == 100
+    page.get_by_role("button", name="Load older messages").click()
+    page.get_by_text("Line 100", exact=True).wait_for()
+    assert page.locator("#transcript .msg").count() == 200
     chats = live_server.api("GET", "/api/chats")
     assert len(chats) == 1 and chats[0]["bot_ids"] == ["ana"]
     link = page.get_by_role("link", name="Export this chat as SillyTavern")

@@ -179,3 +179,16 @@ async def test_alternate_greetings_are_offered_as_alternatives_of_the_opening(da
         assert len(shown[0]["alternatives"]) == 3 and shown[0]["alt_index"] == 0
         every = await hidden(client, chat["id"])
         assert [m["text"] for m in every] == ["Hi, You.", "Oh, it's You.", "Ada waves."]
+
+
+async def test_the_transcript_pages_back_from_the_newest(data_dir: Path) -> None:
+    lines = [{**USER, "mes": f"line {i}"} for i in range(250)]
+    async with running_app(make_settings(data_dir)) as (_app, client):
+        await make_bot(client, name="Ada")
+        chat = (await upload(client, st_file(*lines))).json()
+        newest = (await client.get(f"/api/chats/{chat['id']}/messages")).json()
+        assert [m["text"] for m in newest] == [f"line {i}" for i in range(150, 250)]
+        older = (await client.get(f"/api/chats/{chat['id']}/messages",
+                                  params={"before": newest[0]["id"], "limit": 120})).json()
+        assert [m["text"] for m in older] == [f"line {i}" for i in range(30, 150)]
+        assert_error(await client.get(f"/api/chats/{chat['id']}/messages", params={"before": "msg-nope"}), 404, "before")

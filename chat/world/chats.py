@@ -202,3 +202,21 @@ def with_alternatives(conn: sqlite3.Connection, messages: list[dict[str, Any]]) 
 def bot_ids_of(chat: dict[str, Any]) -> list[str]:
     ids = chat["bot_ids"]
     return json.loads(ids) if isinstance(ids, str) else list(ids)
+
+
+def transcript_page(
+    conn: sqlite3.Connection, chat_id: str, *, include_hidden: bool, before: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` messages (before the message ``before``), oldest first, with
+    their alternatives: a long chat opens at its end and pages back (§11.1, §11.2)."""
+    require_chat(conn, chat_id)
+    before_event_id = None
+    if before is not None:
+        anchor = chat_state.get_message(conn, before)
+        if anchor is None or anchor["chat_id"] != chat_id:
+            raise NotFound(f"no message {before!r} in chat {chat_id!r}", field="before")
+        before_event_id = anchor["event_id"]
+    messages = chat_state.transcript(
+        conn, chat_id, include_hidden=include_hidden, limit=limit, before_event_id=before_event_id
+    )
+    return with_alternatives(conn, messages)
