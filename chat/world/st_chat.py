@@ -34,6 +34,7 @@ MAX_LINE_BYTES = 4 * 1024 * 1024
 MAX_MESSAGE_CHARS = 40_000
 """As the log's message schema allows (a typed message is capped lower, §12.3)."""
 MAX_SWIPES = 1000
+HEADER_KEYS = frozenset({"user_name", "character_name", "create_date", "chat_metadata"})
 KITH_KEY = "kith"
 """``chat_metadata.kith`` carries what SillyTavern has no place for (the chat's title)."""
 _MONTHS = {m: i for i, m in enumerate(
@@ -102,6 +103,9 @@ def parse_st_chat(data: bytes) -> StChat:
         if not isinstance(obj, dict):
             raise _fail(number, "each line must be a JSON object")
         if not seen_header and not chat.messages and "mes" not in obj:
+            if not HEADER_KEYS & obj.keys():
+                raise _fail(number, "not a SillyTavern chat: the first line has neither a header"
+                            f" ({', '.join(sorted(HEADER_KEYS))}) nor a message (mes)")
             _read_header(chat, obj, number)
             seen_header = True
             continue
@@ -130,7 +134,9 @@ def _read_header(chat: StChat, obj: dict[str, Any], line: int) -> None:
 
 
 def _read_message(obj: dict[str, Any], line: int) -> StMessage:
-    mes = obj.get("mes", "")
+    if "mes" not in obj:
+        raise _fail(line, "a message line needs mes (its text)")
+    mes = obj.get("mes")
     if not isinstance(mes, str):
         raise _fail(line, "mes must be text")
     name = obj.get("name", "")
