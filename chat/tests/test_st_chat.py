@@ -9,13 +9,22 @@ extra, and for replies swipe_id, swipes, swipe_info).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from chat.tests.api_support import assert_error, log_end, make_bot, make_settings, running_app
+from chat.tests.api_support import (
+    assert_error,
+    log_end,
+    make_bot,
+    make_chat,
+    make_settings,
+    running_app,
+    say,
+)
 from chat.tests.test_cards import v2_card
 from chat.world.st_chat import MAX_LINE_BYTES, parse_date
 
@@ -95,6 +104,10 @@ async def test_export_as_sillytavern_and_reimport_is_identical(data_dir: Path) -
         assert lines[0]["character_name"] == "Ada" and "create_date" in lines[0]
         assert lines[3]["mes"] == "It is dark now." and lines[3]["swipe_id"] == 1
         assert lines[3]["swipes"] == REPLY["swipes"] and lines[2]["is_user"] is True
+        # the form SillyTavern 1.12's timestampToMoment reads ("2024-6-5 @14h 56m 50s 682ms")
+        st_form = r"(\d{4})-(\d{1,2})-(\d{1,2}) @(\d{1,2})h (\d{1,2})m (\d{1,2})s (\d{1,3})ms"
+        assert re.fullmatch(st_form, lines[3]["send_date"]), lines[3]["send_date"]
+        assert lines[3]["send_date"] == "2024-9-28 @13h 5m 0s 0ms"
         second = (await upload(client, exported.content)).json()
         assert second["title"] == first["title"]
 
@@ -194,3 +207,23 @@ async def test_the_transcript_pages_back_from_the_newest(data_dir: Path) -> None
                                   params={"before": newest[0]["id"], "limit": 120})).json()
         assert [m["text"] for m in older] == [f"line {i}" for i in range(30, 150)]
         assert_error(await client.get(f"/api/chats/{chat['id']}/messages", params={"before": "msg-nope"}), 404, "before")
+
+
+async def test_a_kith_chat_survives_the_round_trip_to_the_microsecond(data_dir: Path) -> None:
+    async with running_app(make_settings(data_dir)) as (app, client):
+        bot = await make_bot(client, name="Ada", kickoff_prose="Welcome.", alternate_greetings=["Hi."])
+        chat = await make_chat(client, [bot["id"]], title="Native")
+        await say(app, client, chat["id"], "How is the sea?")
+        await say(app, client, chat["id"], "And the wind?")
+        exported = await client.get(f"/api/chats/{chat['id']}/export?format=st")
+        again = (await upload(client, exported.content)).json()
+        assert again["title"] == "Native"
+
+        def shape(messages: list[dict[str, Any]]) -> list[tuple]:
+            return [(m["author"], m["text"], m["created_at"], m["alt_index"], len(m["alternatives"]))
+                    for m in messages]
+
+        first = (await client.get(f"/api/chats/{chat['id']}/messages")).json()
+        second = (await client.get(f"/api/chats/{again['id']}/messages")).json()
+        assert len(first) == 5 and shape(second) == shape(first)
+        assert any(not m["created_at"].endswith("000Z") for m in first)  # real microseconds

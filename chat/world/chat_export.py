@@ -2,8 +2,8 @@
 
 The SillyTavern file is what `st_chat` reads: a header, then one line per visible message
 with the shown alternative as ``mes`` and every alternative, oldest first, as ``swipes``
-(``swipe_id`` the shown one, ``swipe_info`` their times). Times are ISO 8601, which
-SillyTavern reads. The title travels in ``chat_metadata.kith`` so a round trip through
+(``swipe_id`` the shown one, ``swipe_info`` their times). Times are in SillyTavern's
+humanized form with milliseconds; the exact time rides in ``extra.kith.sent_at``. The title travels in ``chat_metadata.kith`` so a round trip through
 the file gives back the same chat. Deleted messages and deleted alternatives are left out.
 """
 
@@ -45,7 +45,20 @@ def _names(conn: sqlite3.Connection, chat: dict[str, Any]) -> dict[str, str]:
 
 
 def _st_date(created_at: str) -> str:
-    return created_at  # the log's ISO 8601 (UTC, Z); SillyTavern parses it
+    """A log time in SillyTavern's humanized form with milliseconds ("2024-9-28 @13h 5m 0s
+    0ms"), which its ``timestampToMoment`` reads as UTC; 1.12 does not read ISO 8601."""
+    try:
+        moment = datetime.fromisoformat(created_at.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return created_at
+    return (f"{moment.year}-{moment.month}-{moment.day} @{moment.hour}h {moment.minute}m"
+            f" {moment.second}s {moment.microsecond // 1000}ms")
+
+
+def _extra(created_at: str) -> dict[str, Any]:
+    """``extra.kith.sent_at``: the exact time (SillyTavern keeps ``extra``), so a round trip
+    gives back the microseconds its own date form drops."""
+    return {KITH_KEY: {"sent_at": created_at}}
 
 
 def st_lines(conn: sqlite3.Connection, chat_id: str) -> Iterator[str]:
@@ -69,12 +82,14 @@ def st_lines(conn: sqlite3.Connection, chat_id: str) -> Iterator[str]:
             "is_system": False,
             "send_date": _st_date(message["created_at"]),
             "mes": message["text"],
-            "extra": {},
+            "extra": _extra(message["created_at"]),
         }
         if len(members) > 1 or author != "you":
             line["swipe_id"] = shown
             line["swipes"] = [m["text"] for m in members]
-            line["swipe_info"] = [{"send_date": _st_date(m["created_at"]), "extra": {}} for m in members]
+            line["swipe_info"] = [
+                {"send_date": _st_date(m["created_at"]), "extra": _extra(m["created_at"])} for m in members
+            ]
         yield json.dumps(line, ensure_ascii=False)
 
 

@@ -161,16 +161,28 @@ def _read_message(obj: dict[str, Any], line: int) -> StMessage:
     for text in texts:
         if len(text) > MAX_MESSAGE_CHARS:
             raise _fail(line, f"a message is {len(text):,} characters; the limit is {MAX_MESSAGE_CHARS:,}")
-    main_date = parse_date(obj.get("send_date"))
+    main_date = _date_of(obj)
     info = obj.get("swipe_info")
     dates: list[str | None] = []
     for index in range(len(texts)):
         date = None
         if isinstance(info, list) and index < len(info) and isinstance(info[index], dict):
-            date = parse_date(info[index].get("send_date"))
+            date = _date_of(info[index])
         dates.append(date or main_date)
     dates[chosen] = main_date or dates[chosen]
     return StMessage(line, name.strip(), is_user, texts, chosen, dates)
+
+
+def _date_of(obj: dict[str, Any]) -> str | None:
+    """A message's (or swipe's) time: Kith's exact ``extra.kith.sent_at`` when it carries
+    one (a Kith export), else its ``send_date``."""
+    extra = obj.get("extra")
+    kith = extra.get(KITH_KEY) if isinstance(extra, dict) else None
+    if isinstance(kith, dict) and isinstance(kith.get("sent_at"), str):
+        exact = parse_date(kith["sent_at"])
+        if exact is not None:
+            return exact
+    return parse_date(obj.get("send_date"))
 
 
 def iso(moment: datetime) -> str:
