@@ -16,11 +16,12 @@ Every text passes through the one macro expander (``{{char}}``, ``{{user}}``...)
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chat.cards.macros import expand_macros
 from chat.turns.lore import scan_lore, settings_of
+from chat.turns.regex_scripts import WORLD_INFO, apply_scripts, scripts_of
 
 LORE_BUDGET_PERCENT = 25
 """SillyTavern's default World Info budget: a quarter of the context."""
@@ -84,8 +85,11 @@ def card_parts(
         count_tokens=count_tokens,
         substitute=expand,
     )
+    scripts = scripts_of(bot)
     for item in active:
         parts.lore_names.append(item.label)
+        if scripts:
+            item = replace(item, content=apply_scripts(item.content, scripts, WORLD_INFO, expand=expand))
         if item.position == "before_char":
             parts.lore_before.append(item.content)
         elif item.position in ("after_char", "em_top", "em_bottom"):

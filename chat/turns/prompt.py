@@ -26,6 +26,7 @@ from chat.state.edges import get_edge
 from chat.state.entities import get_entity
 from chat.state.world import get_scene, list_facts
 from chat.turns.card_prompt import CardParts, card_parts, place_inserts
+from chat.turns.regex_scripts import AI_OUTPUT, USER_INPUT, apply_scripts, scripts_of
 from chat.turns.stops import stop_sequences
 
 HISTORY_LIMIT = 200
@@ -186,7 +187,7 @@ def build_prompt(
     core = _fit_core(sections, rule, count_tokens, budget)
     core_cost = count_tokens("\n\n".join(text for _, text in core)) + MESSAGE_OVERHEAD
 
-    turns = [_as_message(m, bot["id"], names, group) for m in history]
+    turns = [_as_message(m, bot["id"], names, group) for m in _regexed(bot, history, user_name)]
     turn_costs: dict[int, int] = {}  # counted lazily, newest first: old ones may never be needed
 
     def cost_of(index: int) -> int:
@@ -241,6 +242,23 @@ def build_prompt(
         dropped_memories=len(memory_lines) - kept_memories,
         sections=[name for name, _ in core],
     )
+
+
+def _regexed(bot: dict[str, Any], history: list[dict[str, Any]], user_name: str) -> list[dict[str, Any]]:
+    """The history as the model reads it: the card's regex scripts applied (§3.4.1)."""
+    scripts = scripts_of(bot)
+    if not scripts:
+        return history
+    last = len(history) - 1
+
+    def expand(text: str) -> str:
+        return expand_macros(text, char=bot["name"], user=user_name)
+
+    return [
+        {**m, "text": apply_scripts(m["text"], scripts, USER_INPUT if m["author"] == "you" else AI_OUTPUT,
+                                    depth=last - i, expand=expand)}
+        for i, m in enumerate(history)
+    ]
 
 
 def _as_message(
