@@ -2,7 +2,8 @@
 
 Parsing runs off the event loop (a 30,000-message file takes seconds); every event of an
 import is appended in one writer transaction, so a refused file appends nothing. A card
-may come with the chat: the bot and the chat are then appended together.
+may come with the chat: the bot and the chat are then appended together (or, when a bot
+of that name exists, the chat goes to it and no second bot is made).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from chat.cards import parse_card
 from chat.eventlog.log import NewEvent
 from chat.world.bots import author_events
+from chat.world.card_import import matching_bot
 from chat.world.chat_export import plain_text, st_jsonl
 from chat.world.ids import new_id
 from chat.world.st_chat import import_events, parse_st_chat, pick_bots
@@ -41,7 +43,10 @@ async def import_st_chat(
 
     def build(conn: sqlite3.Connection) -> list[NewEvent]:
         events: list[NewEvent] = []
-        if payload is not None:
+        match = matching_bot(conn, payload) if payload is not None else None
+        if match is not None:  # the character is here already: no second bot (§3.4)
+            bots = [match]
+        elif payload is not None:
             events = author_events(conn, payload)
             bots = [{"id": events[0].payload["id"], "name": events[0].payload["name"]}]
         else:
@@ -50,8 +55,7 @@ async def import_st_chat(
 
     await rt.commit(build, chat_id)
     chat = rt.get_chat(chat_id)
-    count = sum(1 for _ in parsed.messages)
-    return {"id": chat["id"], "title": chat["title"], "bot_ids": chat["bot_ids"], "messages": count}
+    return {"id": chat["id"], "title": chat["title"], "bot_ids": chat["bot_ids"], "messages": len(parsed.messages)}
 
 
 async def export_chat(rt: Runtime, chat_id: str, fmt: ChatFormat) -> tuple[bytes, str, str]:

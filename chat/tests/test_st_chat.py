@@ -142,6 +142,13 @@ async def test_the_chat_can_bring_its_character_card(data_dir: Path) -> None:
         assert response.status_code == 201, response.text
         bot = (await client.get(f"/api/bots/{response.json()['bot_ids'][0]}")).json()
         assert bot["name"] == name
+        again = await client.post(
+            "/api/chats/import",
+            files={"file": ("chat.jsonl", st_file(USER, reply, name=name)), "card": ("card.json", card)},
+            headers=UPLOAD,
+        )
+        assert again.status_code == 201 and again.json()["bot_ids"] == [bot["id"]]
+        assert len((await client.get("/api/bots")).json()) == 1
 
 
 async def test_a_chosen_bot_and_an_unknown_character(data_dir: Path) -> None:
