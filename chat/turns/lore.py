@@ -173,10 +173,20 @@ class _Scan:
         self._recursion: list[str] = []
         self._sub = sub
         self._texts: dict[int, str] = {}
+        self._lowered: dict[str, str] = {}
+        self._memo: dict[tuple[str, bool, bool, int], bool] = {}
 
     def add_recursion(self, text: str) -> None:
         self._recursion.append(text)
         self._texts.clear()
+        self._lowered.clear()
+        self._memo.clear()
+
+    def _lower(self, text: str) -> str:
+        """``text.lower()``, once per scanned text rather than once per key."""
+        if text not in self._lowered:
+            self._lowered[text] = text.lower()
+        return self._lowered[text]
 
     def _text(self, depth: int) -> str:
         if depth not in self._texts:
@@ -202,11 +212,11 @@ class _Scan:
         text = self._text(depth)
         if not text:
             return False
-        if not any(self._match(text, key, entry) for key in entry.keys):
+        if not any(self._match(text, depth, key, entry) for key in entry.keys):
             return False
         if not (entry.selective and entry.secondary_keys):
             return True
-        hits = [self._match(text, key, entry) for key in entry.secondary_keys]
+        hits = [self._match(text, depth, key, entry) for key in entry.secondary_keys]
         if entry.logic == "not_all":
             return not all(hits)
         if entry.logic == "not_any":
@@ -215,7 +225,17 @@ class _Scan:
             return all(hits)
         return any(hits)
 
-    def _match(self, text: str, key: str, entry: Entry) -> bool:
+    def _match(self, text: str, depth: int, key: str, entry: Entry) -> bool:
+        """Whether ``key`` occurs in ``text`` (the scan at ``depth``); remembered per scan,
+        since big books repeat keys and every entry rescans the same text."""
+        case = entry.case_sensitive if entry.case_sensitive is not None else self._settings.case_sensitive
+        whole = entry.match_whole_words if entry.match_whole_words is not None else self._settings.match_whole_words
+        memo = (key, case, whole, depth)
+        if memo not in self._memo:
+            self._memo[memo] = self._find(text, key, case, whole)
+        return self._memo[memo]
+
+    def _find(self, text: str, key: str, case: bool, whole: bool) -> bool:
         key = self._sub(key).strip()
         if not key:
             return False
@@ -225,12 +245,12 @@ class _Scan:
                 return pattern.search(text, timeout=REGEX_TIMEOUT_S) is not None
             except TimeoutError:
                 return False
-        case = entry.case_sensitive if entry.case_sensitive is not None else self._settings.case_sensitive
-        whole = entry.match_whole_words if entry.match_whole_words is not None else self._settings.match_whole_words
         if not case:
-            text, key = text.lower(), key.lower()
+            text, key = self._lower(text), key.lower()
+        if key not in text:  # the fast test first; word edges only where it occurs
+            return False
         if not whole or len(key.split()) > 1:
-            return key in text
+            return True
         return _word_pattern(key).search(text) is not None
 
 
