@@ -12,20 +12,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
+from chat.eventlog.fields import Aliases, EntityName, Facts, ScenePresent, WorldValue
 from chat.eventlog.schemas import (
     ID_RE,
     SLUG_RE,
-    Aliases,
     BotFields,
     EntityKind,
-    EntityName,
-    Facts,
     ManualEdit,
     MemoryKind,
-    ScenePresent,
     ShortText,
     Text,
-    WorldValue,
 )
 from chat.world.chats import MAX_MESSAGE_CHARS  # one limit for the API, CLI and UI
 

@@ -14,10 +14,11 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from chat.errors import NotFound, ValidationFailed
-from chat.eventlog import schemas
+from chat.eventlog import fields, schemas
+from chat.eventlog.fields import world_key_problem
 from chat.eventlog.log import Event
 from chat.eventlog.projector import handles, register_tables
-from chat.eventlog.schemas import BotFields, world_key_problem
+from chat.eventlog.schemas import BotFields
 from chat.state import edges as edge_state
 from chat.state import entities as entity_state
 from chat.state import memory as memory_state
@@ -50,26 +51,26 @@ class _Rule:
 
 FIELD_RULES: dict[str, dict[str, _Rule]] = {
     "entity": {
-        "name": _Rule(schemas.EntityName, blank_ok=False),
+        "name": _Rule(fields.EntityName, blank_ok=False),
         "kind": _Rule(schemas.EntityKind),
         "description": _Rule(schemas.Text),
-        "aliases": _Rule(schemas.Aliases),
-        "facts": _Rule(schemas.Facts),
+        "aliases": _Rule(fields.Aliases),
+        "facts": _Rule(fields.Facts),
     },
     "edge": {
-        "label": _Rule(schemas.EdgeLabel, blank_ok=False),
-        "affinity": _Rule(schemas.Score),
-        "trust": _Rule(schemas.Score),
+        "label": _Rule(fields.EdgeLabel, blank_ok=False),
+        "affinity": _Rule(fields.Score),
+        "trust": _Rule(fields.Score),
         "notes": _Rule(schemas.Text),
     },
     "memory": {
-        "text": _Rule(schemas.MemoryText, blank_ok=False),
-        "importance": _Rule(schemas.Importance),
+        "text": _Rule(fields.MemoryText, blank_ok=False),
+        "importance": _Rule(fields.Importance),
         "kind": _Rule(schemas.MemoryKind),
-        "about": _Rule(schemas.MemoryAbout),
+        "about": _Rule(fields.MemoryAbout),
     },
-    "world": {"value": _Rule(schemas.WorldValue)},
-    "scene": {"location": _Rule(schemas.ShortText), "present": _Rule(schemas.ScenePresent)},
+    "world": {"value": _Rule(fields.WorldValue)},
+    "scene": {"location": _Rule(schemas.ShortText), "present": _Rule(fields.ScenePresent)},
 }
 """The fields a manual edit may set, with the limits the event schemas define (§6.3)."""
 

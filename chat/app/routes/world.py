@@ -10,7 +10,7 @@ from chat.app.context import reader, runtime
 from chat.app.schemas import ScenePut, WorldFactPut
 from chat.app.writes import edit_one
 from chat.errors import NotFound, ValidationFailed
-from chat.eventlog.schemas import world_key_problem
+from chat.eventlog.fields import world_key_problem
 from chat.state.world import get_fact, list_facts, list_scenes
 
 router = APIRouter(prefix="/api", tags=["world"])
