@@ -5,9 +5,9 @@ events past the newest periodic snapshot's `last_event_id` (or `snapshot_every_m
 have passed since it, with anything new), and it is taken not later than the end of
 the turn that crossed the line. So the check runs at the end of every turn, and a due
 snapshot starts right then: the turn's task waits until the snapshot's read
-transaction has begun (the start of a child process, once every so many events), so
-the snapshot holds the state at the end of that turn and the chat's next turn comes
-after it. Writing the file goes on in the background.
+transaction has begun (milliseconds: the writer child stays started; at most
+`BEGIN_WAIT_S`), so the snapshot holds the state at the end of that turn and the
+chat's next turn comes after it. Writing the file goes on in the background.
 
 A snapshot is written by a child process (`chat.snapshots.worker`: serialising every
 table holds a GIL, and not the app's). While one is being written, the position it
@@ -36,8 +36,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BEGIN_TIMEOUT_S = 30.0
-"""How long a turn waits, at most, for a due snapshot's read to begin."""
+BEGIN_WAIT_S = 0.25
+"""How long a turn waits, at most, for a due snapshot's read to begin. A started child
+begins in milliseconds; only a child still starting (the first snapshot of a process,
+or two at once on a busy machine) takes longer, and then the turns go on and the
+snapshot holds the state of when it began."""
 MAX_WRITERS = 2
 """Snapshot children writing at once; past that a due check waits for one to finish."""
 
@@ -88,7 +91,7 @@ class PeriodicSnapshots:
             self.tasks[task] = None
             task.add_done_callback(self._done)
             waiter = asyncio.create_task(began.wait())
-            await asyncio.wait({waiter, task}, timeout=BEGIN_TIMEOUT_S, return_when="FIRST_COMPLETED")
+            await asyncio.wait({waiter, task}, timeout=BEGIN_WAIT_S, return_when="FIRST_COMPLETED")
             waiter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await waiter

@@ -98,6 +98,7 @@ class Runtime(TurnControls, WorldControls):
             clock=lambda: self.clock(),
         )
         self.started = False
+        self._snapshot_process = snapshot_process
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -141,7 +142,6 @@ class Runtime(TurnControls, WorldControls):
             self.db_path, snapshots.snapshot_checkpoints(self.settings.data_dir)
         )
         self._readers = ReaderPool(self.db_path)
-        self._children = SnapshotChildren(self.db_path, Path(self.settings.data_dir))
         report = await self._writer.call(
             lambda conn: cold.cold_load(
                 conn, self.settings.data_dir, force_rebuild=self.force_rebuild
@@ -151,6 +151,9 @@ class Runtime(TurnControls, WorldControls):
             from chat.llm.registry import create_backend
 
             self._backends.current = await asyncio.to_thread(create_backend, self.settings)
+        self._children = SnapshotChildren(self.db_path, Path(self.settings.data_dir))
+        if self._snapshot_process and report.last_event_id > 0:
+            self._children.prepare()  # a world with a history: its next snapshot need not wait
         self.started = True
         await self._recover_turns()
         return report

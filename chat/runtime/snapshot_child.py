@@ -32,6 +32,12 @@ class SnapshotChildren:
         self.data_dir = data_dir
         self._idle: list[Process] = []
         self._busy: set[Process] = set()
+        self._starting: asyncio.Task[Process] | None = None
+
+    def prepare(self) -> None:
+        """Start a child in the background now, so the first snapshot need not wait for it."""
+        if self._starting is None and not self._idle:
+            self._starting = asyncio.create_task(self._spawn(), name="snapshot-child-start")
 
     async def _spawn(self) -> Process:
         return await asyncio.create_subprocess_exec(
@@ -45,7 +51,13 @@ class SnapshotChildren:
         self, kind: str, keep: int, when: datetime, reading: Callable[[int], None] | None = None
     ) -> Path:
         """Write one snapshot in a child; ``reading(last_event_id)`` once its read has begun."""
-        process = self._idle.pop() if self._idle else await self._spawn()
+        if self._idle:
+            process = self._idle.pop()
+        elif self._starting is not None:
+            starting, self._starting = self._starting, None
+            process = await starting
+        else:
+            process = await self._spawn()
         self._busy.add(process)
         healthy = False
         try:
@@ -93,4 +105,8 @@ class SnapshotChildren:
     async def close(self) -> None:
         """End every idle child (end of input: it exits, writing nothing more)."""
         idle, self._idle = self._idle, []
+        if self._starting is not None:
+            starting, self._starting = self._starting, None
+            with contextlib.suppress(Exception):
+                idle.append(await starting)
         await asyncio.gather(*(self._end(process) for process in idle))

@@ -345,7 +345,8 @@ async def test_periodic_snapshots_land_when_due_not_later(
     folder = data_dir / "snapshots" / "periodic"
     async with running(data_dir, snapshot_every_events=every, snapshot_keep=100) as rt:
         _, chat = await one_to_one(rt)
-        for n in range(turns):
+        await turn(rt, chat["id"], "turn 0")  # the first snapshot also starts the writer child
+        for n in range(1, turns):
             await turn_only(rt, chat["id"], f"turn {n}")
             await asyncio.sleep(pause_s)
         await rt.wait_idle()
