@@ -37,10 +37,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BEGIN_WAIT_S = 0.25
-"""How long a turn waits, at most, for a due snapshot's read to begin. A started child
-begins in milliseconds; only a child still starting (the first snapshot of a process,
-or two at once on a busy machine) takes longer, and then the turns go on and the
-snapshot holds the state of when it began."""
+"""How long a turn waits, at most, for a due snapshot's read to begin when an idle writer
+child is there (it begins in milliseconds). With none idle (the first snapshot of a
+process, or turns outrunning the writer) the turn does not wait: the snapshot holds
+the state of when its child begins."""
 MAX_WRITERS = 2
 """Snapshot children writing at once; past that a due check waits for one to finish."""
 
@@ -59,13 +59,16 @@ class PeriodicSnapshots:
         take: Take,
         settings: Callable[[], Settings],
         clock: Callable[[], datetime],
+        ready: Callable[[], bool] = lambda: True,
     ) -> None:
         """``read`` runs a function on a reader; ``take`` writes one periodic snapshot;
-        ``settings`` and ``clock`` are read at each check, so a settings change applies."""
+        ``settings`` and ``clock`` are read at each check, so a settings change applies;
+        ``ready`` says whether a writer is started and idle (its read begins at once)."""
         self._read = read
         self._take = take
         self._settings = settings
         self._clock = clock
+        self._ready = ready
         self.tasks: dict[asyncio.Task[None], int | None] = {}
         """Snapshots being written, with the log position each holds (None: not known yet)."""
         self._lock = asyncio.Lock()
@@ -86,12 +89,13 @@ class PeriodicSnapshots:
             if len(self.tasks) >= MAX_WRITERS:
                 self._again = True
                 return
+            wait_s = BEGIN_WAIT_S if self._ready() else 0.0  # no idle writer: do not stall turns
             began = asyncio.Event()
             task = asyncio.create_task(self._write(began), name="periodic-snapshot")
             self.tasks[task] = None
             task.add_done_callback(self._done)
             waiter = asyncio.create_task(began.wait())
-            await asyncio.wait({waiter, task}, timeout=BEGIN_WAIT_S, return_when="FIRST_COMPLETED")
+            await asyncio.wait({waiter, task}, timeout=wait_s, return_when="FIRST_COMPLETED")
             waiter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await waiter

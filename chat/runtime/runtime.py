@@ -96,6 +96,7 @@ class Runtime(TurnControls, WorldControls):
             ),
             settings=lambda: self.settings,
             clock=lambda: self.clock(),
+            ready=lambda: not snapshot_process or bool(self._children and self._children.ready),
         )
         self.started = False
         self._snapshot_process = snapshot_process

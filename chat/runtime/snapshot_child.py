@@ -34,6 +34,11 @@ class SnapshotChildren:
         self._busy: set[Process] = set()
         self._starting: asyncio.Task[Process] | None = None
 
+    @property
+    def ready(self) -> bool:
+        """Whether an idle, started child is there (a snapshot then begins at once)."""
+        return bool(self._idle)
+
     def prepare(self) -> None:
         """Start a child in the background now, so the first snapshot need not wait for it."""
         if self._starting is None and not self._idle:
