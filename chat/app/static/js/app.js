@@ -11,7 +11,7 @@ import { $, h, notify } from "./dom.js";
 import { renderEvents } from "./events.js";
 import { renderSettings } from "./settings.js";
 import { initStatePanel } from "./statepanel.js";
-import { loadBots, on } from "./store.js";
+import { loadBots, on, store } from "./store.js";
 import { modal } from "./widgets.js";
 
 let asking = null;
@@ -74,6 +74,10 @@ async function refreshHealth() {
 const VIEWS = ["chat", "bots", "events", "settings"];
 
 async function route() {
+  if (!isRoute(location.hash)) {
+    if (document.body.dataset.view) return; // an anchor within the open view
+    history.replaceState(null, "", "#/chat");
+  }
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   const view = VIEWS.includes(parts[0]) ? parts[0] : "chat";
   for (const name of VIEWS) $(`#view-${name}`).hidden = name !== view;
@@ -101,8 +105,27 @@ async function route() {
   }
 }
 
+/** The skip link moves focus to the open chat's composer. Its href is only a fallback:
+ * followed, "#composer-input" would be read as a route and open the newest chat, so a
+ * keyboard user could post into the wrong chat (issue 14). */
+function initSkipLink() {
+  const link = document.querySelector("a.skip");
+  link?.addEventListener("click", (ev) => {
+    ev.preventDefault();
+    const input = $("#composer-input");
+    if ($("#view-chat").hidden) location.hash = store.chatId ? `#/chat/${encodeURIComponent(store.chatId)}` : "#/chat";
+    setTimeout(() => input.focus(), 0);
+  });
+}
+
+/** A hash that is no route (an in-page anchor) leaves the open view alone. */
+function isRoute(hash) {
+  return hash === "" || hash === "#" || hash.startsWith("#/");
+}
+
 async function start() {
   onUnauthorized(askToken);
+  initSkipLink();
   initChatList();
   initChat();
   initStatePanel();
