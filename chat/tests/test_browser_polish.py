@@ -42,3 +42,50 @@ def test_skip_link_focuses_the_open_chats_composer(page: Any, live_server: LiveS
     page.wait_for_timeout(200)  # a route change would have opened the other chat by now
     assert page.url.endswith(f"#/chat/{older['id']}")
     assert page.locator("#chat-title").inner_text() == "Older chat"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_delete_the_standing_alternative_then_respond_and_continue(
+    page: Any, live_server: LiveServer, width: int
+) -> None:
+    live_server.author()
+    chat = live_server.chat_with("ana")
+    first = live_server.say(chat["id"], "welcome to the bakery")["message_ids"][0]
+    regen = live_server.api("POST", f"/api/chats/{chat['id']}/regenerate")
+    second = live_server.wait_turn(regen["turn_id"])["message_ids"][0]
+    at_width(page, width)
+    open_app(page, f"#/chat/{chat['id']}")
+    page.locator(".alt-count", has_text="2/2").wait_for()
+    respond = page.get_by_role("button", name="Respond", exact=True)
+    assert respond.is_hidden(), "the bot's reply is last: nothing to respond to"
+
+    standing = page.locator(f".msg[data-id='{second}']")
+    standing.hover()
+    standing.get_by_role("button", name="Delete message by Ana").click()
+    dialog = page.get_by_role("dialog", name="Delete message")
+    dialog.get_by_text("the next one will stand").wait_for()
+    dialog.get_by_role("button", name="Delete", exact=True).click()  # a regenerate changed nothing
+    page.locator(f".msg[data-id='{first}']").wait_for()  # the other alternative stands
+    assert page.locator(".msg-bot").count() == 1
+
+    page.locator(f".msg[data-id='{first}']").hover()
+    page.locator(f".msg[data-id='{first}']").get_by_role("button", name="Delete message by Ana").click()
+    changed = dialog.get_by_text("Its turn also changed the world:")
+    changed.wait_for()
+    assert "1 memory" in changed.inner_text() and "1 relationship change" in changed.inner_text()
+    dialog.get_by_text("Deleting the message keeps those changes").wait_for()
+    dialog.get_by_role("button", name="Delete the message only").click()
+    page.locator(".msg-bot").wait_for(state="detached")
+    respond.wait_for()  # your message is last now
+    respond.click()
+    reply = page.locator(".msg-bot:not(.streaming)", has_text="cardamom")
+    reply.wait_for()
+    respond.wait_for(state="hidden")
+    assert page.locator(".msg-you").count() == 1, "Respond adds no message of yours"
+
+    before = reply.locator(".msg-text").inner_text()
+    reply.hover()
+    reply.get_by_role("button", name="Continue this reply").click()
+    page.locator(".alt-count", has_text="2/2").wait_for()
+    after = page.locator(".msg-bot").last.locator(".msg-text").inner_text()
+    assert after.startswith(before) and len(after) > len(before)

@@ -2,11 +2,12 @@
 // stop, regenerate with alternatives, edit, delete, rewind, retry and "why?"
 // (§4.2–§4.6, §8.4, §11.1).
 
-import { del, get, patch, post, seg } from "./api.js";
+import { get, patch, post, seg } from "./api.js";
 import { $, debounce, h, mount, notify } from "./dom.js";
 import { chatById, loadChats, renderChats } from "./chatlist.js";
 import { emit, loadBots, nameOf, store } from "./store.js";
 import { openStream } from "./stream.js";
+import { askForReply, deleteMessage, showRespond } from "./replies.js";
 import { failureItem, messageItem, promptView, streamingItem } from "./transcript.js";
 import { confirmDialog, modal } from "./widgets.js";
 
@@ -26,6 +27,7 @@ function turnStatus(text) {
 function setActiveTurn(turnId) {
   activeTurn = turnId;
   $("#stop-btn").hidden = !turnId;
+  showRespond($("#respond-btn"), messages, turnId);
   if (!turnId) turnStatus("");
 }
 
@@ -133,16 +135,17 @@ const actions = {
     }
   },
   remove: async (message) => {
-    if (!(await confirmDialog("Delete message", `Delete this message by ${nameOf(message.author)}?`, "Delete"))) return;
     try {
-      await del(`/api/messages/${seg(message.id)}`);
-      await reload();
+      const done = await deleteMessage(message, alternatives.get(message.alt_group || message.id));
+      if (done === "rewind") return actions.rewind(message, true);
+      if (done) await reload();
     } catch (exc) {
       notify(`Cannot delete: ${exc.message}`, "error");
     }
   },
-  rewind: async (message) => {
-    const ok = await confirmDialog("Rewind the chat",
+  extend: () => replyWithout("continue"),
+  rewind: async (message, confirmed = false) => {
+    const ok = confirmed || await confirmDialog("Rewind the chat",
       "Rewind to before this message? This message, everything after it, and every change those turns made to the world will be undone (they stay in the event log, marked reverted).",
       "Rewind");
     if (!ok) return;
@@ -199,6 +202,19 @@ function render() {
     failedTurn ? failureItem(failedTurn, retry) : null);
   if (focusedId) list.querySelector(`.msg[data-id="${CSS.escape(focusedId)}"] .msg-tools button`)?.focus();
   if (atBottom || pending.size) list.scrollTop = list.scrollHeight;
+  showRespond($("#respond-btn"), messages, activeTurn);
+}
+
+/** "Respond" or "Continue" (§4.9): a turn with no new message from the user. */
+async function replyWithout(kind) {
+  try {
+    setActiveTurn(await askForReply(store.chatId, kind));
+    failedTurn = null;
+    turnStatus(kind === "continue" ? "Continuing the reply…" : "Waiting for the model…");
+    render();
+  } catch (exc) {
+    notify(`Cannot ${kind === "continue" ? "continue" : "get a reply"}: ${exc.message}`, "error");
+  }
 }
 
 function keyOf(data) {
@@ -342,6 +358,7 @@ export function initChat() {
     }
   });
   $("#stop-btn").addEventListener("click", stop);
+  $("#respond-btn").addEventListener("click", () => replyWithout("respond"));
   document.addEventListener("keydown", (ev) => {
     if (ev.key === "Escape" && activeTurn && !document.querySelector("dialog[open]") && !$("#view-chat").hidden) {
       ev.preventDefault();

@@ -37,6 +37,7 @@ export function messageItem(message, actions, opts = {}) {
       prev, h("span", { class: "alt-count", text: `${index + 1}/${alts.length}` }), next));
   }
   if (opts.canRegenerate) tools.append(tool("Regenerate this reply", "↻ Regenerate", actions.regenerate));
+  if (opts.canRegenerate && actions.extend) tools.append(tool("Continue this reply", "⇥ Continue", actions.extend));
   if (!mine && message.turn_id) tools.append(tool("Why did it say that?", "Why?", () => actions.why(message)));
   tools.append(
     tool(`Edit message by ${author}`, "Edit", () => startEdit(li, text, message, actions.edit)),
