@@ -98,3 +98,18 @@ async def test_continue_extends_the_last_reply_as_a_new_alternative(data_dir: Pa
         await runtime_of(app).wait_idle(chat["id"])
         await client.delete(f"/api/messages/{(await _transcript(client, chat['id']))[-1]['id']}")
         assert_error(await client.post(f"/api/chats/{chat['id']}/continue"), 409)
+
+
+async def test_add_a_memory_by_hand_names_a_bad_field(data_dir: Path) -> None:
+    async with running_app(make_settings(data_dir)) as (app, client):
+        await make_bot(client, id="ada")
+        before = await _end(client)
+        assert_error(await client.post("/api/memories", json={"owner": "nobody", "text": "x"}), 422, "owner")
+        assert_error(await client.post("/api/memories", json={"owner": "ada", "text": "  "}), 422, "text")
+        assert_error(await client.post("/api/memories", json={"owner": "ada", "text": "x", "about": ["zz"]}), 422, "about")
+        assert_error(await client.post("/api/memories", json={"owner": "ada", "text": "x", "importance": 11}), 422)
+        assert await _end(client) == before
+        made = await client.post("/api/memories", json={"owner": "ada", "text": "You like rye", "importance": 7, "about": ["you"]})
+        assert made.status_code == 201, made.text
+        assert {k: made.json()[k] for k in ("owner", "text", "importance")} == {"owner": "ada", "text": "You like rye", "importance": 7}
+        assert [m["id"] for m in (await client.get("/api/memories", params={"owner": "ada"})).json()] == [made.json()["id"]]
