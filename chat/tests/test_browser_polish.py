@@ -127,3 +127,105 @@ def test_add_a_memory_and_a_relationship_by_hand(page: Any, live_server: LiveSer
     page.locator("svg.graph .edge[data-src='bram'][data-dst='ana']").wait_for()
     edge = live_server.api("GET", "/api/edges/bram/ana")
     assert (edge["label"], edge["affinity"]) == ("rival baker", -15)
+
+
+SALTMERE_EDGES = [
+    ("tobias", "you", "innkeeper friend", 17),
+    ("mara", "you", "wary respect", -12),
+    ("isolde", "mara", "old rival from the school days", -40),
+    ("mara", "tobias", "drinking companion", 12),
+    ("tobias", "mara", "worries about her", 30),
+    ("isolde", "you", "curious", 10),
+    ("you", "tobias", "regular", 15),
+    ("tobias", "isolde", "owes her money", -18),
+]
+
+
+def saltmere_graph(server: LiveServer) -> dict[str, Any]:
+    for name, bot_id in (("Mara", "mara"), ("Tobias", "tobias"), ("Isolde", "isolde")):
+        server.author(name=name, bot_id=bot_id)
+    chat = server.chat_with("mara", "tobias", title="Fog over Saltmere")
+    for src, dst, label, affinity in SALTMERE_EDGES:
+        server.api("PATCH", f"/api/edges/{src}/{dst}", json={"label": label, "affinity": affinity})
+    return chat
+
+
+LABEL_GEOMETRY = """() => {
+  const svg = document.querySelector('svg.graph');
+  const frame = svg.getBoundingClientRect();
+  const rect = (el) => { const r = el.getBoundingClientRect(); return {x: r.x, y: r.y, w: r.width, h: r.height}; };
+  return {
+    frame: rect(svg),
+    labels: [...svg.querySelectorAll('.edge-label')].map((g) => ({
+      text: g.querySelector('text').textContent, box: rect(g.querySelector('rect')),
+      ink: rect(g.querySelector('text')),
+    })),
+    nodes: [...svg.querySelectorAll('.node circle, .node .node-name')].map(rect),
+  };
+}"""
+
+
+def _overlap(a: dict[str, float], b: dict[str, float]) -> float:
+    w = min(a["x"] + a["w"], b["x"] + b["w"]) - max(a["x"], b["x"])
+    h = min(a["y"] + a["h"], b["y"] + b["h"]) - max(a["y"], b["y"])
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", WIDTHS)
+def test_graph_labels_stay_off_nodes_and_inside_the_picture(
+    page: Any, live_server: LiveServer, width: int, scheme: str
+) -> None:
+    chat = saltmere_graph(live_server)
+    page.emulate_media(color_scheme=scheme)
+    at_width(page, width)
+    open_app(page, f"#/chat/{chat['id']}")
+    page.locator("svg.graph .edge").nth(len(SALTMERE_EDGES) - 1).wait_for()
+    geometry = page.evaluate(LABEL_GEOMETRY)
+    frame = geometry["frame"]
+    assert len(geometry["labels"]) == len(SALTMERE_EDGES)
+    for label in geometry["labels"]:
+        box, ink = label["box"], label["ink"]
+        assert frame["x"] <= box["x"] and box["x"] + box["w"] <= frame["x"] + frame["w"] + 0.5, label
+        assert frame["y"] <= box["y"] and box["y"] + box["h"] <= frame["y"] + frame["h"] + 0.5, label
+        assert box["x"] - 0.5 <= ink["x"] and ink["x"] + ink["w"] <= box["x"] + box["w"] + 0.5, (
+            f"the text of {label['text']!r} spills out of its box"
+        )
+        for node in geometry["nodes"]:
+            assert _overlap(box, node) == 0, f"{label['text']!r} covers a node"
+    boxes = [label["box"] for label in geometry["labels"]]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert _overlap(a, b) == 0, "two labels cover each other"
+
+    edge = page.locator("svg.graph .edge[data-src='tobias'][data-dst='you']")
+    edge.focus()
+    hit_stroke = edge.locator(".edge-hit").evaluate("el => getComputedStyle(el).stroke")
+    assert hit_stroke in ("none", "transparent", "rgba(0, 0, 0, 0)"), "no big band around a focused arrow"
+    assert edge.evaluate("el => getComputedStyle(el).outlineStyle") == "none"
+    focused = page.locator("svg.graph .edge-label.focus rect")
+    assert focused.evaluate("el => getComputedStyle(el).strokeWidth") == "2px"  # the focus ring
+
+
+def test_small_affinities_are_clearly_red_or_green(page: Any, live_server: LiveServer) -> None:
+    chat = saltmere_graph(live_server)
+    open_app(page, f"#/chat/{chat['id']}")
+    page.locator("svg.graph .edge").nth(len(SALTMERE_EDGES) - 1).wait_for()
+    for src, dst, _, affinity in SALTMERE_EDGES:
+        if abs(affinity) > 20:
+            continue
+        colour = page.locator(f"svg.graph .edge[data-src='{src}'][data-dst='{dst}'] .edge-line").get_attribute("stroke")
+        r, g, b = (int(v) for v in colour.removeprefix("rgb(").removesuffix(")").split(","))
+        lead = g - r if affinity > 0 else r - g
+        assert lead >= 60, f"affinity {affinity} drawn {colour}: too close to grey"
+
+
+def test_affinity_chart_x_axis_shows_times_not_event_ids(page: Any, live_server: LiveServer) -> None:
+    chat = saltmere_graph(live_server)
+    live_server.api("PATCH", "/api/edges/tobias/you", json={"affinity": 25})
+    open_app(page, f"#/chat/{chat['id']}")
+    page.locator("svg.graph .edge[data-src='tobias'][data-dst='you']").click()
+    page.locator("svg.chart .pt").nth(1).wait_for()
+    ticks = page.locator("svg.chart .x-tick").all_text_contents()
+    assert ticks and not any(t.startswith("#") for t in ticks), ticks
+    assert all(any(ch.isdigit() for ch in t) for t in ticks), ticks
