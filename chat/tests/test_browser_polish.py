@@ -229,3 +229,50 @@ def test_affinity_chart_x_axis_shows_times_not_event_ids(page: Any, live_server:
     ticks = page.locator("svg.chart .x-tick").all_text_contents()
     assert ticks and not any(t.startswith("#") for t in ticks), ticks
     assert all(any(ch.isdigit() for ch in t) for t in ticks), ticks
+
+
+def _tab_until(page: Any, predicate: str, limit: int = 200) -> int:
+    for presses in range(1, limit + 1):
+        page.keyboard.press("Tab")
+        if page.evaluate(predicate):
+            return presses
+    raise AssertionError(f"not reached in {limit} Tab presses: {predicate}")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_messages_show_actions_in_italics_avatars_and_one_tab_stop_each(
+    page: Any, live_server: LiveServer, width: int
+) -> None:
+    live_server.author()
+    chat = live_server.chat_with("ana")
+    live_server.use_script([{"match": "", "reply": "*wipes flour off her hands* Morning! <b>fresh</b> *grins*", "delay_ms": 1}])
+    for text in ("one", "two", "three", "four"):
+        live_server.say(chat["id"], text)
+    at_width(page, width)
+    open_app(page, f"#/chat/{chat['id']}")
+    reply = page.locator(".msg-bot").last
+    reply.wait_for()
+    assert reply.locator(".msg-text em").all_inner_texts() == ["wipes flour off her hands", "grins"]
+    assert reply.locator(".msg-text").inner_text() == "wipes flour off her hands Morning! <b>fresh</b> grins"
+    assert page.locator("#transcript b").count() == 0
+    bubble = reply.bounding_box()
+    avatar = reply.locator(".msg-avatar").bounding_box()
+    assert avatar["x"] + avatar["width"] <= bubble["x"] + 1, "the bot's avatar sits left of its bubble"
+    mine = page.locator(".msg-you").last
+    assert mine.locator(".msg-avatar").bounding_box()["x"] >= mine.bounding_box()["x"] + mine.bounding_box()["width"] - 1
+
+    first = page.locator("#transcript .msg").first
+    first.focus()
+    presses = _tab_until(page, "document.activeElement.closest('#state-panel') !== null")
+    assert presses <= page.locator("#transcript .msg").count() + 4, f"{presses} Tab presses past 8 messages"
+
+    reply.focus()
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement.tagName") == "BUTTON"
+    labels = []
+    for _ in range(3):
+        labels.append(page.evaluate("document.activeElement.getAttribute('aria-label')"))
+        page.keyboard.press("ArrowRight")
+    assert len(set(labels)) == 3 and all(label for label in labels)
+    page.keyboard.press("Escape")
+    assert page.evaluate("document.activeElement.classList.contains('msg')")

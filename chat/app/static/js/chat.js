@@ -192,6 +192,7 @@ function render() {
   const list = $("#transcript");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
   const focusedId = document.activeElement?.closest?.(".msg")?.dataset.id;
+  const focusedTool = document.activeElement?.closest?.(".msg button")?.getAttribute("aria-label");
   const lastBot = lastBotMessage();
   const items = messages.map((m) => messageItem(m, actions, {
     canRegenerate: m === lastBot && !activeTurn,
@@ -200,9 +201,17 @@ function render() {
   if (!items.length) items.push(h("li", { class: "muted empty", text: "No messages yet. Say hello." }));
   mount(list, items, [...pending.values()].map((p) => p.li),
     failedTurn ? failureItem(failedTurn, retry) : null);
-  if (focusedId) list.querySelector(`.msg[data-id="${CSS.escape(focusedId)}"] .msg-tools button`)?.focus();
+  if (focusedId) refocus(list, focusedId, focusedTool);
   if (atBottom || pending.size) list.scrollTop = list.scrollHeight;
   showRespond($("#respond-btn"), messages, activeTurn);
+}
+
+/** After a re-render, focus the same control of the same message (or the message). */
+function refocus(list, id, toolLabel) {
+  const li = list.querySelector(`.msg[data-id="${CSS.escape(id)}"]`);
+  if (!li) return;
+  const same = toolLabel && [...li.querySelectorAll("button")].find((b) => b.getAttribute("aria-label") === toolLabel && !b.disabled);
+  (same || li).focus();
 }
 
 /** "Respond" or "Continue" (§4.9): a turn with no new message from the user. */

@@ -3,6 +3,7 @@
 // Text goes in with textContent only (§12.2).
 
 import { h, when } from "./dom.js";
+import { avatarFor, richText, rovingControls } from "./msgparts.js";
 import { nameOf } from "./store.js";
 
 function tool(label, text, onclick, extra = {}) {
@@ -17,7 +18,7 @@ function tool(label, text, onclick, extra = {}) {
 export function messageItem(message, actions, opts = {}) {
   const mine = message.author === "you";
   const author = nameOf(message.author);
-  const text = h("div", { class: "msg-text", text: message.text });
+  const text = h("div", { class: "msg-text" }, richText(message.text));
   const tools = h("div", { class: "msg-tools", role: "toolbar", "aria-label": `Actions for message by ${author}` });
   const head = h("div", { class: "msg-head" },
     h("span", { class: "author", text: author }),
@@ -26,7 +27,7 @@ export function messageItem(message, actions, opts = {}) {
   const li = h("li", {
     class: ["msg", mine ? "msg-you" : "msg-bot", message.edited && "edited"],
     dataset: { id: message.id, author: message.author },
-  }, head, text, tools);
+  }, avatarFor(message.author), head, text, tools);
 
   const alts = opts.alternatives || [];
   if (alts.length > 1) {
@@ -44,7 +45,7 @@ export function messageItem(message, actions, opts = {}) {
     tool(`Delete message by ${author}`, "Delete", () => actions.remove(message)),
     tool("Rewind to before this message", "⟲ Rewind", () => actions.rewind(message)),
   );
-  return li;
+  return rovingControls(li);
 }
 
 function startEdit(li, textEl, message, save) {
@@ -59,7 +60,7 @@ function startEdit(li, textEl, message, save) {
   const close = () => {
     box.remove();
     textEl.hidden = false;
-    li.querySelector(".msg-tools button")?.focus();
+    li.focus();
   };
   const commit = async () => {
     if (area.value === message.text) return close();
@@ -90,6 +91,7 @@ function startEdit(li, textEl, message, save) {
 export function streamingItem(author) {
   const text = h("div", { class: "msg-text" });
   const li = h("li", { class: ["msg", "msg-bot", "streaming"], dataset: { author }, "aria-busy": "true" },
+    avatarFor(author),
     h("div", { class: "msg-head" },
       h("span", { class: "author", text: nameOf(author) }),
       h("span", { class: "badge typing", text: "writing…" })),
