@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chat.tests import browser_support as support
-from chat.tests.browser_support import LiveServer, open_app
+from chat.tests.browser_support import LiveServer, expect_http_errors, open_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -276,3 +276,78 @@ def test_messages_show_actions_in_italics_avatars_and_one_tab_stop_each(
     assert len(set(labels)) == 3 and all(label for label in labels)
     page.keyboard.press("Escape")
     assert page.evaluate("document.activeElement.classList.contains('msg')")
+
+
+BUTTONS = "button, input, select, textarea, summary"
+
+
+def _covered_controls(page: Any, within: str = "body") -> list[str]:
+    """Visible controls (in ``within``) a toast covers, by their accessible text or id."""
+    return page.evaluate(
+        """([selector, within]) => {
+      const toasts = [...document.querySelectorAll('.toast')].filter((t) => t.offsetParent !== null)
+        .map((t) => t.getBoundingClientRect());
+      const shown = (el) => el.offsetParent !== null && getComputedStyle(el.closest('.msg-tools') || el).opacity !== '0';
+      return [...document.querySelector(within).querySelectorAll(selector)].filter((el) => shown(el) && !el.closest('.toasts'))
+        .filter((el) => { const r = el.getBoundingClientRect();
+          return r.width > 0 && toasts.some((t) => r.left < t.right && t.left < r.right && r.top < t.bottom && t.top < r.bottom); })
+        .map((el) => el.getAttribute('aria-label') || el.textContent.trim() || el.id);
+    }""",
+        [BUTTONS, within],
+    )
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_feedback_is_fresh_in_plain_words_and_off_the_buttons(
+    page: Any, live_server: LiveServer, width: int
+) -> None:
+    live_server.author()
+    chat = live_server.chat_with("ana")
+    live_server.say(chat["id"], "I bake rye on Sundays")
+    at_width(page, width)
+    expect_http_errors(page, 422)
+    open_app(page, f"#/chat/{chat['id']}")
+    page.get_by_role("tab", name="Memories").click()
+    memory = page.locator(".memory").first
+    memory.get_by_role("button", name="Edit importance (1 to 10)").click()
+    box = memory.get_by_role("spinbutton", name="importance (1 to 10)")
+    box.fill("11")
+    box.press("Enter")
+    error = page.locator(".toast-error")
+    error.wait_for()
+    assert "KITH_" not in error.inner_text() and "should" not in error.inner_text()
+    assert _covered_controls(page, "body" if width > 960 else ".memory") == []
+    box.fill("7")
+    box.press("Enter")
+    page.locator(".toast", has_text="Saved importance").wait_for()
+    assert error.count() == 0, "the error toast is stale once the next change went through"
+    page.locator(".toast").wait_for(state="detached", timeout=6000)
+
+    page.get_by_role("tab", name="World").click()
+    page.get_by_label("New fact key").fill("tide")
+    page.get_by_label("New fact value").fill("high")
+    page.get_by_role("button", name="Add", exact=True).click()
+    page.locator(".toast", has_text="Added tide.").wait_for()
+    within = "body" if width > 960 else "#state-panel form.add-fact"  # narrow: the bar may cover others
+    assert _covered_controls(page, within) == [], "a toast covers a control"
+
+
+def test_settings_errors_in_the_forms_words_and_the_header_follows_the_backend(
+    page: Any, live_server: LiveServer
+) -> None:
+    expect_http_errors(page, 422)
+    open_app(page, "#/settings")
+    page.locator("#health", has_text="scripted").wait_for()
+    page.get_by_label("Extract every N turns").fill("0")
+    page.get_by_role("button", name="Save settings").click()
+    inline = page.locator(".settings-form .form-error")
+    inline.wait_for()
+    assert inline.inner_text() == "“Extract every N turns” must be 1 or more"
+    assert page.locator(".toast", has_text="Settings saved.").count() == 0
+    page.get_by_label("Extract every N turns").fill("2")
+    page.get_by_label("Backend", exact=True).select_option("openai")
+    page.get_by_label("Base URL").fill("http://127.0.0.1:9/v1")
+    page.get_by_role("button", name="Save settings").click()
+    page.locator(".toast", has_text="Settings saved.").wait_for()
+    assert page.locator(".settings-form .form-error").inner_text() == ""
+    page.locator("#health", has_text="openai").wait_for()  # no reload needed

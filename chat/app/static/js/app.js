@@ -3,11 +3,11 @@
 // GET /api/auth (public) says first whether a token is needed, so the UI asks
 // before any request fails; a 401 later on (a changed token) still asks.
 
-import { get, onUnauthorized, setToken } from "./api.js";
+import { get, onUnauthorized, onWriteSucceeded, setToken } from "./api.js";
 import { renderBots } from "./bots.js";
 import { initChat, openChat } from "./chat.js";
 import { initChatList, loadChats } from "./chatlist.js";
-import { $, h, notify } from "./dom.js";
+import { $, clearToasts, h, notify } from "./dom.js";
 import { renderEvents } from "./events.js";
 import { renderSettings } from "./settings.js";
 import { initStatePanel } from "./statepanel.js";
@@ -22,7 +22,7 @@ function askToken(rejected = false) {
   const input = h("input", { type: "password", id: "token-input", autocomplete: "off", "aria-label": "Access token" });
   const ok = h("button", { type: "submit", class: "primary" }, "Continue");
   const body = h("form", { class: "token-form", method: "dialog" },
-    h("p", { text: "This Kith server needs an access token (KITH_TOKEN). It is kept for this browser tab only." }),
+    h("p", { text: "This Kith server needs an access token (the one it was started with). It is kept for this browser tab only." }),
     rejected ? h("p", { class: "error", role: "alert", text: "That token was not accepted; try again." }) : null,
     h("label", { for: "token-input", text: "Access token" }), input, h("div", { class: "row" }, ok));
   body.addEventListener("submit", (ev) => {
@@ -125,6 +125,7 @@ function isRoute(hash) {
 
 async function start() {
   onUnauthorized(askToken);
+  onWriteSucceeded(() => clearToasts("error")); // an error toast is stale once a change went through
   initSkipLink();
   initChatList();
   initChat();
@@ -138,6 +139,7 @@ async function start() {
   }
   window.addEventListener("hashchange", route);
   on("state-changed", refreshHealth);
+  on("settings-changed", refreshHealth); // the header names the backend in use
   await route();
   document.body.dataset.ready = "1";
 }

@@ -2,7 +2,7 @@
 // stop, regenerate with alternatives, edit, delete, rewind, retry and "why?"
 // (§4.2–§4.6, §8.4, §11.1).
 
-import { get, patch, post, seg } from "./api.js";
+import { get, patch, post, seg, uiWords } from "./api.js";
 import { $, debounce, h, mount, notify } from "./dom.js";
 import { chatById, loadChats, renderChats } from "./chatlist.js";
 import { emit, loadBots, nameOf, store } from "./store.js";
@@ -276,7 +276,7 @@ function onTurn(data) {
   dropPending(turn.id);
   if (activeTurn === turn.id) setActiveTurn(null);
   failedTurn = turn.status === "failed" ? turn : null;
-  if (turn.status === "failed") turnStatus(`The reply failed: ${turn.error || "no reason given"}`);
+  if (turn.status === "failed") turnStatus(`The reply failed: ${uiWords(turn.error) || "no reason given"}`);
   reload();
   stateChanged();
 }

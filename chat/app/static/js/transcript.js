@@ -2,6 +2,7 @@
 // regenerate, "why did it say that?", edit, delete and rewind (§4.4–§4.6, §8.4).
 // Text goes in with textContent only (§12.2).
 
+import { uiWords } from "./api.js";
 import { h, when } from "./dom.js";
 import { avatarFor, richText, rovingControls } from "./msgparts.js";
 import { nameOf } from "./store.js";
@@ -104,7 +105,7 @@ export function failureItem(turn, onRetry) {
   const retry = h("button", { type: "button", class: "primary small", onclick: onRetry }, "Retry");
   return h("li", { class: "turn-failed", role: "alert", dataset: { turn: turn.id } },
     h("strong", { text: turn.cancelled || /cancel|stop/i.test(turn.error || "") ? "Stopped. " : "The reply failed. " }),
-    h("span", { class: "reason", text: turn.error || "no reason given" }), " ", retry);
+    h("span", { class: "reason", text: uiWords(turn.error) || "no reason given" }), " ", retry);
 }
 
 /** Render the prompt(s) behind a turn for the "why?" dialog. */
