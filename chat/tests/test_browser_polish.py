@@ -351,3 +351,27 @@ def test_settings_errors_in_the_forms_words_and_the_header_follows_the_backend(
     page.locator(".toast", has_text="Settings saved.").wait_for()
     assert page.locator(".settings-form .form-error").inner_text() == ""
     page.locator("#health", has_text="openai").wait_for()  # no reload needed
+
+
+def test_a_message_sent_with_kith_chat_appears_in_an_open_browser(page: Any, live_server: LiveServer) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    live_server.author()
+    chat = live_server.chat_with("ana")
+    open_app(page, f"#/chat/{chat['id']}")
+    page.get_by_text("No messages yet").wait_for()
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    result = subprocess.run(  # another process on the same data directory, as in a terminal
+        [sys.executable, "-c", "from chat.cli import main; main()", "chat", "--data-dir", str(live_server.data_dir),
+         "--backend", "scripted", "--script", str(live_server.script), "--chat", chat["id"],
+         "-m", "hello from the terminal"],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    page.locator(".msg-you", has_text="hello from the terminal").wait_for()  # no reload
+    page.locator(".msg-bot", has_text="heard you say: hello from the terminal").wait_for()
+    assert page.locator(".msg-you", has_text="hello from the terminal").count() == 1
