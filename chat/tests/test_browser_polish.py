@@ -375,3 +375,68 @@ def test_a_message_sent_with_kith_chat_appears_in_an_open_browser(page: Any, liv
     page.locator(".msg-you", has_text="hello from the terminal").wait_for()  # no reload
     page.locator(".msg-bot", has_text="heard you say: hello from the terminal").wait_for()
     assert page.locator(".msg-you", has_text="hello from the terminal").count() == 1
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_event_log_reads_in_names_and_fits_the_screen(page: Any, live_server: LiveServer, width: int) -> None:
+    live_server.author()
+    chat = live_server.chat_with("ana", title="At the bakery")
+    live_server.say(chat["id"], "welcome to the bakery")
+    at_width(page, width)
+    open_app(page, "#/events")
+    page.get_by_label("Filter by kind").select_option("edge_changed")
+    row = page.locator("#events-body tr").first
+    row.locator(".ev-line", has_text="Ana → You: friend, affinity +8, trust +4").wait_for()
+    assert row.locator("td:nth-child(5)").inner_text() == "At the bakery", "the chat by its title"
+    assert row.locator("pre.json").is_hidden(), "JSON only on demand"
+    row.get_by_text("JSON").click()
+    assert '"affinity_delta": 8' in row.locator("pre.json").inner_text()
+    page.get_by_label("Filter by kind").select_option("message_posted")
+    page.locator("#events-body .ev-line", has_text="You: “welcome to the bakery”").wait_for()
+    overflow = page.evaluate("(() => { const v = document.querySelector('#view-events'); return v.scrollWidth - v.clientWidth; })()")
+    assert overflow <= 1, f"the event log is {overflow}px wider than its view"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_bot_list_shows_every_bot_without_an_inner_scroll(page: Any, live_server: LiveServer, width: int) -> None:
+    for i in range(7):
+        live_server.author(name=f"Baker {i}", bot_id=f"baker-{i}")
+    at_width(page, width)
+    open_app(page, "#/bots")
+    page.locator(".bot-list li").nth(6).wait_for()
+    pane = page.evaluate("(() => { const p = document.querySelector('.bots-pane'); return [p.scrollHeight, p.clientHeight]; })()")
+    assert pane[0] <= pane[1] + 1, f"the bot list scrolls inside a {pane[1]}px box"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_pins_are_labelled_chips_scene_pins_show_and_history_columns_fit(
+    page: Any, live_server: LiveServer, width: int
+) -> None:
+    live_server.author()
+    chat = live_server.chat_with("ana")
+    live_server.say(chat["id"], "welcome to the bakery")
+    live_server.api("PUT", f"/api/chats/{chat['id']}/scene", json={"location": "the back room"})
+    live_server.api("PUT", "/api/world/weather", json={"value": "sleet"})
+    at_width(page, width)
+    open_app(page, f"#/chat/{chat['id']}")
+    page.get_by_role("tab", name="World").click()
+    scene_pin = page.locator(".scene").get_by_role("button", name="location is pinned; unpin it")
+    scene_pin.wait_for()
+    fact_pin = page.locator(".facts tr[data-key='weather']").get_by_role("button", name="value is pinned; unpin it")
+    for pin in (scene_pin, fact_pin):
+        assert pin.inner_text().strip() == "pinned"
+        box = pin.bounding_box()
+        assert box["height"] >= 16 and box["width"] >= 40, f"a pin of {box} is too small to see or hit"
+    value = page.locator(".facts tr[data-key='weather'] .editable-value").bounding_box()
+    pin = fact_pin.bounding_box()
+    assert abs((pin["y"] + pin["height"] / 2) - (value["y"] + value["height"] / 2)) < 8, "the pin sits beside its value"
+
+    page.get_by_role("button", name="History of world fact weather").click()
+    dialog = page.get_by_role("dialog")
+    dialog.locator("table.history td").first.wait_for()
+    for header in ("When", "Who", "Field"):
+        cell = dialog.locator("th", has_text=header)
+        assert cell.evaluate("el => el.getClientRects().length") == 1 and cell.inner_text() == header
+        assert cell.evaluate("el => el.scrollHeight <= parseFloat(getComputedStyle(el).lineHeight) * 1.5 + 8"), (
+            f"the {header} column wraps"
+        )

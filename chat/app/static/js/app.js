@@ -11,7 +11,7 @@ import { $, clearToasts, h, notify } from "./dom.js";
 import { renderEvents } from "./events.js";
 import { renderSettings } from "./settings.js";
 import { initStatePanel } from "./statepanel.js";
-import { loadBots, on, store } from "./store.js";
+import { loadBots, loadEntities, on, store } from "./store.js";
 import { modal } from "./widgets.js";
 
 let asking = null;
@@ -99,6 +99,7 @@ async function route() {
   } else if (view === "bots") {
     await renderBots(parts[1] || "");
   } else if (view === "events") {
+    await Promise.all([loadChats(), loadEntities()].map((p) => p.catch(() => null))); // names, not ids
     await renderEvents();
   } else {
     await renderSettings();

@@ -73,7 +73,7 @@ export function pinBadge(type, id, field) {
         notify(`Cannot unpin: ${exc.message}`, "error");
       }
     },
-  }, icon("pin"));
+  }, icon("pin"), h("span", { class: "pin-word", text: "pinned" }));
 }
 
 // --- history -----------------------------------------------------------------
