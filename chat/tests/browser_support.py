@@ -114,16 +114,23 @@ class LiveServer:
 def live_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
     """The app on a free port; parametrize indirectly with a dict of extra Settings."""
     require_chromium()
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    yield from serve(tmp_path, data_dir, SCRIPT_RULES, getattr(request, "param", {}))
+
+
+def serve(
+    tmp_path: Path, data_dir: Path, rules: list[dict[str, Any]], overrides: dict[str, Any]
+) -> Iterator[LiveServer]:
+    """Serve ``data_dir`` (which may hold a world already, e.g. from `kith init`) with the
+    scripted backend reading ``rules``, until the generator is closed."""
     import uvicorn
 
     from chat.app.factory import create_app
     from chat.config import Settings
 
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
     script = tmp_path / "script.json"
-    script.write_text(json.dumps({"rules": SCRIPT_RULES}), encoding="utf-8")
-    overrides: dict[str, Any] = getattr(request, "param", {})
+    script.write_text(json.dumps({"rules": rules}), encoding="utf-8")
     settings = Settings(data_dir=data_dir, backend="scripted", script_path=script, **overrides)
     port = free_port()
     config = uvicorn.Config(
