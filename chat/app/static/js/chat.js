@@ -39,6 +39,7 @@ export async function openChat(chatId) {
   setActiveTurn(null);
   failedTurn = null;
   messages = [];
+  showRespond($("#respond-btn"), messages, null);
   renderChats();
   const input = $("#composer-input");
   if (!chatId) {
