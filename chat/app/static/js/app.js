@@ -6,6 +6,7 @@
 import { get, onUnauthorized, onWriteSucceeded, setToken } from "./api.js";
 import { renderBots } from "./bots.js";
 import { initChat, openChat } from "./chat.js";
+import { initChatFiles } from "./chatfiles.js";
 import { initChatList, loadChats } from "./chatlist.js";
 import { $, clearToasts, h, notify } from "./dom.js";
 import { renderEvents } from "./events.js";
@@ -129,6 +130,7 @@ async function start() {
   onWriteSucceeded(() => clearToasts("error")); // an error toast is stale once a change went through
   initSkipLink();
   initChatList();
+  initChatFiles();
   initChat();
   initStatePanel();
   await ensureToken();

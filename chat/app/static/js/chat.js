@@ -7,7 +7,8 @@ import { $, debounce, h, mount, notify } from "./dom.js";
 import { chatById, loadChats, renderChats } from "./chatlist.js";
 import { emit, loadBots, nameOf, store } from "./store.js";
 import { openStream } from "./stream.js";
-import { askForReply, deleteMessage, showRespond } from "./replies.js";
+import { refocus } from "./msgparts.js";
+import { askForReply, removeMessage, showRespond } from "./replies.js";
 import { failureItem, messageItem, promptView, streamingItem } from "./transcript.js";
 import { confirmDialog, modal } from "./widgets.js";
 
@@ -17,6 +18,9 @@ let alternatives = new Map(); // alt_group -> [message]
 let activeTurn = null;
 let failedTurn = null;
 const pending = new Map(); // `${turn}:${author}` -> {li, text}
+const PAGE = 100; // a long chat opens at its end; older messages load a page at a time
+let shown = PAGE;
+let loadingOlder = false;
 
 const stateChanged = debounce(() => emit("state-changed", store.chatId), 250);
 
@@ -39,6 +43,7 @@ export async function openChat(chatId) {
   setActiveTurn(null);
   failedTurn = null;
   messages = [];
+  shown = PAGE;
   showRespond($("#respond-btn"), messages, null);
   renderChats();
   const input = $("#composer-input");
@@ -88,7 +93,7 @@ export async function reload() {
   if (!chatId) return;
   const mine = ++reloads; // only the newest reload renders
   try {
-    const list = await get(`/api/chats/${seg(chatId)}/messages`);
+    const list = await get(`/api/chats/${seg(chatId)}/messages?limit=${shown}`);
     if (chatId !== store.chatId || mine !== reloads) return;
     messages = list || [];
     await loadAlternatives();
@@ -135,15 +140,8 @@ const actions = {
       throw exc;
     }
   },
-  remove: async (message) => {
-    try {
-      const done = await deleteMessage(message, alternatives.get(message.alt_group || message.id));
-      if (done === "rewind") return actions.rewind(message, true);
-      if (done) await reload();
-    } catch (exc) {
-      notify(`Cannot delete: ${exc.message}`, "error");
-    }
-  },
+  remove: (message) => removeMessage(message, alternatives.get(message.alt_group || message.id),
+    { reload, rewind: () => actions.rewind(message, true) }),
   extend: () => replyWithout("continue"),
   rewind: async (message, confirmed = false) => {
     const ok = confirmed || await confirmDialog("Rewind the chat",
@@ -189,6 +187,30 @@ const actions = {
   },
 };
 
+function hasOlder() {
+  return messages.length >= shown;
+}
+
+/** Load the page before the oldest shown message, keeping the view where it was. */
+async function loadOlder() {
+  if (loadingOlder || !hasOlder()) return;
+  loadingOlder = true;
+  const list = $("#transcript");
+  const fromBottom = list.scrollHeight - list.scrollTop;
+  shown += PAGE;
+  try {
+    await reload();
+    list.scrollTop = list.scrollHeight - fromBottom;
+  } finally {
+    loadingOlder = false;
+  }
+}
+
+function olderButton() {
+  if (!hasOlder()) return null;
+  return h("li", { class: "older" }, h("button", { type: "button", class: "small", onclick: loadOlder }, "Load older messages"));
+}
+
 function render() {
   const list = $("#transcript");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
@@ -200,19 +222,11 @@ function render() {
     alternatives: alternatives.get(m.alt_group || m.id),
   }));
   if (!items.length) items.push(h("li", { class: "muted empty", text: "No messages yet. Say hello." }));
-  mount(list, items, [...pending.values()].map((p) => p.li),
+  mount(list, olderButton(), items, [...pending.values()].map((p) => p.li),
     failedTurn ? failureItem(failedTurn, retry) : null);
   if (focusedId) refocus(list, focusedId, focusedTool);
   if (atBottom || pending.size) list.scrollTop = list.scrollHeight;
   showRespond($("#respond-btn"), messages, activeTurn);
-}
-
-/** After a re-render, focus the same control of the same message (or the message). */
-function refocus(list, id, toolLabel) {
-  const li = list.querySelector(`.msg[data-id="${CSS.escape(id)}"]`);
-  if (!li) return;
-  const same = toolLabel && [...li.querySelectorAll("button")].find((b) => b.getAttribute("aria-label") === toolLabel && !b.disabled);
-  (same || li).focus();
 }
 
 /** "Respond" or "Continue" (§4.9): a turn with no new message from the user. */
@@ -357,6 +371,9 @@ async function send() {
 
 export function initChat() {
   const input = $("#composer-input");
+  $("#transcript").addEventListener("scroll", (ev) => {
+    if (ev.currentTarget.scrollTop < 40 && messages.length) loadOlder();
+  }, { passive: true });
   $("#composer").addEventListener("submit", (ev) => {
     ev.preventDefault();
     send();

@@ -73,3 +73,11 @@ export function rovingControls(li) {
   li.setAttribute("aria-keyshortcuts", "ArrowRight ArrowLeft");
   return li;
 }
+
+/** After a re-render, focus the same control of the same message (or the message). */
+export function refocus(list, id, toolLabel) {
+  const li = list.querySelector(`.msg[data-id="${CSS.escape(id)}"]`);
+  if (!li) return;
+  const same = toolLabel && [...li.querySelectorAll("button")].find((b) => b.getAttribute("aria-label") === toolLabel && !b.disabled);
+  (same || li).focus();
+}

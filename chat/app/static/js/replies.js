@@ -4,7 +4,7 @@
 // rewind that would undo it; deleting the standing alternative lets the next one stand.
 
 import { del, get, post, seg } from "./api.js";
-import { h } from "./dom.js";
+import { h, notify } from "./dom.js";
 import { nameOf } from "./store.js";
 import { modal } from "./widgets.js";
 
@@ -71,6 +71,19 @@ export async function deleteMessage(message, alternatives = []) {
     return "deleted";
   }
   return choice === "rewind" ? "rewind" : "";
+}
+
+/** Delete from the transcript: ask, delete, then `reload()`; or `rewind()` when the person
+ * chose to undo the turn instead. Errors become a toast. */
+export async function removeMessage(message, alternatives, { reload, rewind }) {
+  try {
+    const done = await deleteMessage(message, alternatives || []);
+    if (done === "rewind") return rewind();
+    if (done) await reload();
+  } catch (exc) {
+    notify(`Cannot delete: ${exc.message}`, "error");
+  }
+  return null;
 }
 
 /** Queue a "respond" or "continue" turn; resolves its turn id. */
