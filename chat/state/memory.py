@@ -15,7 +15,7 @@ register_tables("memories", "reflection_state")
 MEMORY_FIELDS = ("text", "importance", "kind", "about")
 _SELECT = (
     "SELECT id, owner, text, kind, importance, about, turn_id, event_id, created_at,"
-    " last_retrieved_at FROM memories"
+    " last_retrieved_at, superseded_by, message_id FROM memories"
 )
 
 
@@ -130,4 +130,6 @@ def memory_dict(row: tuple) -> dict[str, Any]:
         "event_id": row[7],
         "created_at": row[8],
         "last_retrieved_at": row[9],
+        "superseded_by": row[10] if len(row) > 10 else None,
+        "message_id": row[11] if len(row) > 11 else None,
     }
