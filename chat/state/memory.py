@@ -79,6 +79,8 @@ def set_memory_fields(
         if field not in MEMORY_FIELDS:
             continue
         record_change(conn, event, "memory", memory_id, field, current[field], value)
+        if field == "text":  # its stored vector is stale: recomputed in the background
+            conn.execute("DELETE FROM memory_vectors WHERE memory_id = ?", (memory_id,))
         stored = dumps(value) if field == "about" else value
         conn.execute(
             f"UPDATE memories SET {field} = ? WHERE id = ?",  # noqa: S608 - allowlisted
