@@ -126,6 +126,33 @@ class Conversation:
     end: datetime
 
 
+DECOYS = [
+    "My neighbour's {breed} keeps escaping through the fence.",
+    "A {breed} puppy at the park tried to steal my sandwich.",
+    "My cousin works as a {job} too, long shifts.",
+    "I once visited {city} in {month}, lovely old town.",
+    "They say {city} is expensive to live in now.",
+    "The new cafe puts {food} in everything, be careful.",
+    "I tried {hobby} once, it was harder than it looks.",
+    "The community centre has a poster for {hobby} lessons.",
+    "My friend's {relative} is starting school soon.",
+    "Someone on my street bought a {vehicle}, very noisy.",
+    "My flatmate is terrified of {fear}, not me though.",
+    "I heard the {org} is hiring again.",
+    "Someone I know ran a marathon in {city} last year.",
+]
+
+
+def decoy(rng: random.Random) -> str:
+    """Small talk sharing a planted fact's key words, about someone or something else."""
+    return rng.choice(DECOYS).format(
+        breed=rng.choice(BREEDS), job=rng.choice(JOBS)[0], city=rng.choice(CITIES),
+        month=rng.choice(MONTHS), food=rng.choice(ALLERGIES)[0], hobby=rng.choice(HOBBIES),
+        relative=rng.choice(RELATIVES)[0], vehicle=rng.choice(VEHICLES)[0],
+        fear=rng.choice(FEARS)[0], org=rng.choice(ORGS),
+    )
+
+
 def _facts(rng: random.Random, speaker: str, key: str, early: int) -> tuple[list[Planted], list[Question]]:
     """One fact about ``speaker`` with its questions; ``early`` is the last session to plant in."""
     s = speaker
@@ -189,16 +216,23 @@ def _facts(rng: random.Random, speaker: str, key: str, early: int) -> tuple[list
 
 
 def conversation(
-    index: int, *, sessions: int = 20, per_session: int = 30, facts: int = 15, seed: int = 7
+    index: int,
+    *,
+    sessions: int = 20,
+    per_session: int = 30,
+    facts: int = 15,
+    seed: int = 7,
+    bots: int = 3,
 ) -> Conversation:
-    """One long conversation: ``sessions`` dated sessions of ``per_session`` messages."""
+    """One long conversation: ``sessions`` dated sessions of ``per_session`` messages,
+    between you (Sam) and ``bots`` bots."""
     rng = random.Random(seed * 1000 + index)
-    speakers = ["You", *rng.sample(NAMES, 3)]
+    speakers = ["Sam", *rng.sample(NAMES, bots)]
     early = max(1, sessions // 3)
     planted: list[Planted] = []
     questions: list[Question] = []
     for n in range(facts):
-        p, q = _facts(rng, rng.choice(speakers[1:] + ["You"]), f"f{index}-{n}", early)
+        p, q = _facts(rng, rng.choice(speakers), f"f{index}-{n}", early)
         planted += p
         questions += q
     by_session: dict[int, list[Planted]] = {}
@@ -218,6 +252,9 @@ def conversation(
             if item is not None:
                 messages.append((item.speaker, item.text, when, item.key))
                 continue
-            text = rng.choice(FILLER).format(n=rng.randrange(2, 40), month=rng.choice(MONTHS))
+            if rng.random() < 0.15:
+                text = decoy(rng)
+            else:
+                text = rng.choice(FILLER).format(n=rng.randrange(2, 40), month=rng.choice(MONTHS))
             messages.append((rng.choice(speakers), text, when, None))
     return Conversation(index, speakers, messages, questions, when + timedelta(days=3))

@@ -21,8 +21,9 @@ REGISTRY: dict[str, str] = {
     "core": "bench_core",
     "backend": "bench_backend",
     "turns": "bench_turns",
+    "memory": "bench_memory",
 }
-ORDER = ("core", "backend", "turns")
+ORDER = ("core", "backend", "turns", "memory")
 
 
 @dataclass(frozen=True)
