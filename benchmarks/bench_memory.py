@@ -285,7 +285,7 @@ def format_report(result: dict[str, Any]) -> str:
             if name in best:
                 gaps = [round(best[name]["all"][f"recall@{k}"] - best["bm25"]["all"][f"recall@{k}"], 1) for k in (5, 10)]
                 lines.append(f"{name} minus bm25 at 5 / 10: {gaps[0]:+} / {gaps[1]:+} points (target >= +10)")
-    for size, numbers in result["latency"].items():
+    for numbers in result["latency"].values():
         parts = [f"{key} p50 {v['p50_ms']} ms p95 {v['p95_ms']} ms" for key, v in numbers.items() if isinstance(v, dict)]
         lines.append(f"latency at {numbers['memories']} memories: " + "; ".join(parts))
     lines.append(f"({result['seconds']} s)")

@@ -95,6 +95,11 @@ class _Checker:
         self.aliases = {b["name"].lower(): b["id"] for b in bots}
         self.aliases.update({b["id"]: b["id"] for b in bots})
         self.new_entities: set[str] = set()
+        scene = get_scene(conn, chat_id)
+        self.present = set(scene["present"]) if scene else set(self.bot_ids)
+        self.present.update(  # a bot that spoke in this turn was there
+            r[0] for r in conn.execute("SELECT author FROM messages WHERE turn_id = ?", (turn_id,))
+        )
         self.deltas: dict[tuple[str, str], list[int]] = {}
         self.result = Extraction()
 
@@ -220,6 +225,9 @@ class _Checker:
         owner = self.entity_id(item.get("owner", ""))
         if owner not in self.bot_ids:
             self.drop(f"memory owner {item.get('owner')!r} is not a bot of this chat", item)
+            return
+        if owner not in self.present:  # §5.3.1: a bot not present learns nothing
+            self.drop(f"memory owner {owner!r} is not present in the scene", item)
             return
         text = " ".join(str(item.get("text", "")).split())[:4000]
         if not text:

@@ -41,6 +41,7 @@ from chat.errors import SnapshotFailed
 from chat.eventlog.log import NewEvent
 from chat.eventlog.writer import Build, ReaderPool, Writer, Written
 from chat.runtime.backend_slot import BackendSlot
+from chat.runtime.embedding import VectorFiller
 from chat.runtime.periodic import PeriodicSnapshots
 from chat.runtime.turn_api import TurnControls
 from chat.runtime.world_api import WorldControls
@@ -86,6 +87,7 @@ class Runtime(TurnControls, WorldControls):
         self.settings = settings
         self.clock = clock or snapshots.utc_now
         self.embedder = embedder
+        self.vectors = VectorFiller(self)  # stored memory vectors, filled in the background
         self.force_rebuild = force_rebuild
         self._backends = BackendSlot(backend, owned=backend is None)
         self._bus = EventBus()
@@ -154,6 +156,7 @@ class Runtime(TurnControls, WorldControls):
 
             self._backends.current = await asyncio.to_thread(create_backend, self.settings)
         self.started = True
+        await self.vectors.start()
         await self._recover_turns()
         return report
 
@@ -183,6 +186,7 @@ class Runtime(TurnControls, WorldControls):
         if self.started:
             self.started = False
             await self._worker.stop()
+            await self.vectors.stop()
             await self._snapshots.settle()
             self._bus.close()
         await self._backends.close()
