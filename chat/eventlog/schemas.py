@@ -155,6 +155,13 @@ class MemoryAdded(Payload):
     about: list[Slug] = Field(default_factory=list, max_length=30)
 
 
+class MemorySuperseded(Payload):
+    """A later memory contradicts or updates ``id`` (§5.3), as extraction proposed it."""
+
+    id: Ident
+    superseded_by: Ident
+
+
 class WorldFactSet(Payload):
     key: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     value: Annotated[str, StringConstraints(max_length=4000)]
@@ -272,6 +279,7 @@ SCHEMAS: dict[str, type[Payload]] = {
     "entity_updated": EntityUpdated,
     "edge_changed": EdgeChanged,
     "memory_added": MemoryAdded,
+    "memory_superseded": MemorySuperseded,
     "world_fact_set": WorldFactSet,
     "world_fact_deleted": WorldFactDeleted,
     "scene_changed": SceneChanged,

@@ -40,6 +40,11 @@ def _text(limit: int, *, allow_empty: bool = True):
     return check
 
 
+def _optional_text(value: Any, limit: int) -> str | None:
+    """A memory id or None (superseded_by: None un-marks it)."""
+    return None if value is None else _text(limit, allow_empty=False)(value)
+
+
 def _int_range(low: int, high: int):
     def check(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
@@ -107,6 +112,7 @@ FIELD_RULES: dict[str, dict[str, Any]] = {
         "importance": _int_range(1, 10),
         "kind": _choice(MEMORY_KINDS),
         "about": _str_list(30, 64, SLUG_RE),
+        "superseded_by": lambda value: _optional_text(value, 200),
     },
     "world": {"value": _text(4000)},
     "scene": {"location": _text(200), "present": _str_list(100, 64, SLUG_RE)},
@@ -221,9 +227,12 @@ def _validated_value(
             ) from None
         return model.model_dump(mode="json")[field]
     try:
-        return FIELD_RULES[target_type][field](value)
+        checked = FIELD_RULES[target_type][field](value)
     except ValueError as exc:
         raise ValidationFailed(f"{target_type}.{field} {exc}", field="value") from None
+    if field == "superseded_by" and checked is not None:
+        memory_state.check_supersedes(conn, target_id, checked)
+    return checked
 
 
 @handles("manual_edit")

@@ -12,7 +12,7 @@ from chat.state.history import dumps, record_change
 
 register_tables("memories", "reflection_state")
 
-MEMORY_FIELDS = ("text", "importance", "kind", "about")
+MEMORY_FIELDS = ("text", "importance", "kind", "about", "superseded_by")
 _SELECT = (
     "SELECT id, owner, text, kind, importance, about, turn_id, event_id, created_at,"
     " last_retrieved_at, superseded_by, message_id FROM memories"
@@ -45,6 +45,28 @@ def _memory_added(conn: sqlite3.Connection, event: Event) -> None:
             " VALUES (?, ?, 0) ON CONFLICT(bot_id) DO UPDATE SET"
             " importance_since = importance_since + excluded.importance_since",
             (p["owner"], p["importance"]),
+        )
+
+
+@handles("memory_superseded")
+def _memory_superseded(conn: sqlite3.Connection, event: Event) -> None:
+    """A later memory contradicts or updates this one (§5.3): kept, no longer retrieved."""
+    p = event.payload
+    if get_memory(conn, p["superseded_by"]) is not None:
+        set_memory_fields(conn, event, p["id"], {"superseded_by": p["superseded_by"]})
+
+
+def check_supersedes(conn: sqlite3.Connection, memory_id: str, newer_id: str) -> None:
+    """Raise ValidationFailed unless ``newer_id`` may supersede ``memory_id``: another
+    existing memory of the same bot."""
+    from chat.errors import ValidationFailed
+
+    old, new = get_memory(conn, memory_id), get_memory(conn, newer_id)
+    if new is None:
+        raise ValidationFailed(f"no memory with id {newer_id!r} to supersede it", field="value")
+    if old is not None and (old["owner"] != new["owner"] or old["id"] == new["id"]):
+        raise ValidationFailed(
+            "a memory is superseded by another memory of the same bot", field="value"
         )
 
 
