@@ -41,8 +41,9 @@ from chat.db.connection import open_db
 from chat.db.migrate import apply_migrations
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import project
-from chat.memory.retrieval import fts_query, retrieve_memories
+from chat.memory.retrieval import retrieve_memories
 from chat.memory.vectors import embed_pending, store_vectors
+from chat.state.fts import fts_query
 from chat.state.observations import observation_id
 
 KS = (5, 10, 25)

@@ -13,13 +13,13 @@ FTS matches (over the query's rarer words, see `affordable_terms`), the nearest
 stored vectors (an in-memory numpy search, ``chat.memory.vectors``) and a few of
 the owner's most recently retrieved and most important memories (so a message
 that matches nothing still recalls something), each read through an index
-(migration 0003); only those are scored. Superseded memories are left out.
+(migration 0003); only those are scored. Superseded memories are left out. The
+query words come from `chat.state.fts`, the builder the UI's memory search uses too.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,35 +29,19 @@ import numpy as np
 
 from chat.llm.embeddings import Embedder
 from chat.memory.vectors import index_for, text_crc
-from chat.state.memory import memory_dict
+from chat.state.fts import fts_query, fts_terms, or_query
+from chat.state.memory import memories_by_rowid
 
 DECAY_PER_HOUR = 0.995
 FTS_CANDIDATES = 100
 VECTOR_CANDIDATES = 100
 INDEX_CANDIDATES = 10
-MAX_QUERY_TERMS = 16
 TERM_CAP = 1500
 """A word in this many memories or more is too common to rank by (see `affordable_terms`)."""
 MATCH_BUDGET = 2000
 """At most about this many memories are ranked by BM25 for one query."""
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-# Words too common to say what a message is about; matching them costs time and tells nothing.
-_STOPWORD_TEXT = (
-    """a about after again all am an and any are as at be been before being but by can could
-    did do does doing down for from had has have having he her here hers him his how i if in
-    into is it its just me more most my no nor not now of off on once only or other our out
-    over own same she should so some such than that the their them then there these they this
-    those through to too under until up very was we were what when where which while who whom
-    why will with would you your yours yourself"""
-)
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-
-_COLUMNS = (
-    "m.id, m.owner, m.text, m.kind, m.importance, m.about, m.turn_id, m.event_id,"
-    " m.created_at, m.last_retrieved_at, m.superseded_by, m.message_id"
-)
-__all__ = ["Embedder", "Weights", "retrieve_memories"]
+__all__ = ["Embedder", "Weights", "fts_query", "fts_terms", "retrieve_memories"]
 
 
 @dataclass(frozen=True)
@@ -75,36 +59,6 @@ class Weights:
             importance=settings.memory_weight_importance,
             recency=settings.memory_weight_recency,
         )
-
-
-def fts_terms(text: str, *, max_terms: int = MAX_QUERY_TERMS) -> list[str]:
-    """The words of ``text`` worth searching for: no stopwords or repeats, at most
-    ``max_terms`` (the longest, which say most), in their original order."""
-    seen: dict[str, None] = {}
-    for word in _WORD.findall(text.lower()):
-        if word in seen or word in STOPWORDS or (word.isdigit() and len(word) < 2):
-            continue
-        seen[word] = None
-    words = list(seen)
-    if len(words) > max_terms:
-        keep = set(sorted(words, key=len, reverse=True)[:max_terms])
-        words = [w for w in words if w in keep]
-    return words
-
-
-def fts_query(text: str, *, max_terms: int = MAX_QUERY_TERMS) -> str | None:
-    """A safe FTS5 query for ``text``: its words, each quoted, joined with OR.
-
-    Quoting makes every word a plain string, so user text such as ``"``, ``NEAR(``,
-    ``*``, ``AND`` or parentheses can never be an FTS syntax error (`_WORD` only
-    lets letters, digits and ``_`` through, so a word never holds a quote). None
-    when nothing is left to search for.
-    """
-    return _or_query(fts_terms(text, max_terms=max_terms))
-
-
-def _or_query(words: list[str]) -> str | None:
-    return " OR ".join(f'"{w}"' for w in words) if words else None
 
 
 def affordable_terms(conn: sqlite3.Connection, words: list[str]) -> list[str]:
@@ -252,7 +206,7 @@ def _lexical_candidates(
 ) -> tuple[dict[str, tuple], dict[str, float]]:
     candidates: dict[str, tuple] = {}
     bm25: dict[str, float] = {}
-    match = _or_query(affordable_terms(conn, fts_terms(query)))
+    match = or_query(affordable_terms(conn, fts_terms(query)))
     if match is None:
         return candidates, bm25
     rows = conn.execute(
@@ -303,13 +257,5 @@ def _vector_candidates(
 def _read_whole(
     conn: sqlite3.Connection, scored: list[tuple[float, int, int]]
 ) -> list[tuple[dict[str, Any], float]]:
-    rowids = [rowid for _, _, rowid in scored]
-    marks = ",".join("?" for _ in rowids)
-    full = {
-        row[-1]: memory_dict(row[:-1])
-        for row in conn.execute(
-            f"SELECT {_COLUMNS}, m.rowid FROM memories m WHERE m.rowid IN ({marks})",  # noqa: S608
-            rowids,
-        )
-    }
+    full = memories_by_rowid(conn, [rowid for _, _, rowid in scored])
     return [(full[rowid], score) for score, _, rowid in scored]
