@@ -163,7 +163,7 @@ def measure_recall(
                 methods = {"kith": _kith(conn, owner, conv.end), "bm25": _rank_bm25(conn, owner),
                            "fts5": _fts5(conn, owner)}  # fmt: skip
                 if embedder is not None:
-                    while embed_pending(conn, embedder, limit=256):
+                    while embed_pending(conn, embedder, limit=256, owner=owner):  # the listener's
                         pass
                     methods["kith+embedder"] = _kith(conn, owner, conv.end, embedder)
                 for question in conv.questions:

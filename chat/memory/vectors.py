@@ -140,14 +140,16 @@ def index_for(conn: sqlite3.Connection, model: str) -> VectorIndex:
 
 
 def pending_memories(
-    conn: sqlite3.Connection, model: str, *, limit: int = EMBED_BATCH
+    conn: sqlite3.Connection, model: str, *, limit: int = EMBED_BATCH, owner: str | None = None
 ) -> list[tuple[str, str, str]]:
-    """(id, owner, text) of memories with no vector of ``model`` yet, oldest first."""
+    """(id, owner, text) of memories (of ``owner``, or all) with no vector of ``model``
+    yet, oldest first."""
+    mine = "" if owner is None else " AND m.owner = ?"
     return conn.execute(
         "SELECT m.id, m.owner, m.text FROM memories m"
         " LEFT JOIN memory_vectors v ON v.model = ? AND v.memory_id = m.id"
-        " WHERE v.memory_id IS NULL ORDER BY m.event_id LIMIT ?",
-        (model, limit),
+        f" WHERE v.memory_id IS NULL{mine} ORDER BY m.event_id LIMIT ?",  # noqa: S608
+        (model, *([] if owner is None else [owner]), limit),
     ).fetchall()
 
 
@@ -172,14 +174,14 @@ def forget_vector(conn: sqlite3.Connection, memory_id: str) -> None:
 
 
 def embed_pending(
-    conn: sqlite3.Connection, embedder: Embedder, *, limit: int = EMBED_BATCH
+    conn: sqlite3.Connection, embedder: Embedder, *, limit: int = EMBED_BATCH, owner: str | None = None
 ) -> int:
     """Embed up to ``limit`` memories that have no vector yet; the number embedded.
 
     Call it again until it returns 0. Runs wherever a write is allowed (the runtime
     reads pending rows, embeds off the writer thread, then stores: see
     ``chat.runtime.embedding``); this one-call form is for the CLI and tests."""
-    rows = pending_memories(conn, embedder.name, limit=limit)
+    rows = pending_memories(conn, embedder.name, limit=limit, owner=owner)
     if not rows:
         return 0
     vectors = embedder.embed_documents([text for _, _, text in rows])
