@@ -22,6 +22,7 @@ REGISTRY: dict[str, str] = {
     "backend": "bench_backend",
     "turns": "bench_turns",
     "memory": "bench_memory",
+    "chatimport": "bench_chatimport",
 }
 ORDER = ("core", "backend", "turns", "memory")
 
