@@ -21,9 +21,10 @@ REGISTRY: dict[str, str] = {
     "core": "bench_core",
     "backend": "bench_backend",
     "turns": "bench_turns",
+    "memory": "bench_memory",
     "chatimport": "bench_chatimport",
 }
-ORDER = ("core", "backend", "turns")
+ORDER = ("core", "backend", "turns", "memory")
 
 
 @dataclass(frozen=True)

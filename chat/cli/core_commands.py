@@ -282,20 +282,23 @@ def events_command(ctx: click.Context, after: int, limit: int, kind: str | None,
 
 @main.command("bench")
 @common_options
-@click.argument("which", type=click.Choice(["core", "backend", "turns", "chatimport", "all"]), default="all")
-@click.option("--sizes", default=None, help="Core only: comma-separated world sizes (default 10000,100000).")
+@click.argument("which", type=click.Choice(["core", "backend", "turns", "memory", "chatimport", "all"]),
+                default="all")
+@click.option("--sizes", default=None,
+              help="Core and memory: comma-separated world sizes (default 10000,100000; memory 1000,100000).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the raw results to this JSON file.")
 @click.pass_context
 @reports_errors
 def bench_command(ctx: click.Context, which: str, sizes: str | None, json_path: Path | None) -> None:
-    """Measure the §13 targets: core (log, replay, snapshots), backend, turns; or all of them."""
+    """Measure the §13 targets: core (log, replay, snapshots), backend, turns, memory
+    (recall and retrieval latency), chatimport; or all of them."""
     from chat.bench import run_benchmark, selected
 
     results: dict[str, Any] = {}
     for name in selected(which):
         options: dict[str, Any] = {}
-        if name == "core" and sizes:
+        if name in ("core", "memory") and sizes:
             try:
                 options["sizes"] = tuple(int(s) for s in sizes.split(","))
             except ValueError:

@@ -45,3 +45,6 @@ def world_key_problem(key: object) -> str | None:
             f" {WORLD_KEY_CHARS} characters) such as weather or time_of_day"
         )
     return None
+
+OptionalMemoryRef = Annotated[str, StringConstraints(min_length=1, max_length=200)] | None
+"""A memory id, or None: ``superseded_by`` set by hand, or cleared."""

@@ -23,7 +23,7 @@ from chat.eventlog.bulk import bulk_projection
 from chat.eventlog.log import Event, iter_events, last_event_id
 
 # Bump when a projection table or handler changes meaning: stored state is then rebuilt (§10.6).
-PROJECTION_VERSION = 1
+PROJECTION_VERSION = 2
 
 Handler = Callable[[sqlite3.Connection, Event], None]
 
@@ -43,6 +43,7 @@ STATE_MODULES = (
     "chat.state.memory",
     "chat.state.world",
     "chat.state.chats",
+    "chat.state.observations",
     "chat.state.manual_edit",
 )
 

@@ -177,6 +177,13 @@ class MemoryAdded(Payload):
     about: MemoryAbout = Field(default_factory=list)
 
 
+class MemorySuperseded(Payload):
+    """A later memory contradicts or updates ``id`` (§5.3), as extraction proposed it."""
+
+    id: Ident
+    superseded_by: Ident
+
+
 class WorldFactSet(Payload):
     key: WorldFactKey
     value: WorldValue
@@ -301,6 +308,7 @@ SCHEMAS: dict[str, type[Payload]] = {
     "entity_updated": EntityUpdated,
     "edge_changed": EdgeChanged,
     "memory_added": MemoryAdded,
+    "memory_superseded": MemorySuperseded,
     "world_fact_set": WorldFactSet,
     "world_fact_deleted": WorldFactDeleted,
     "scene_changed": SceneChanged,

@@ -38,6 +38,8 @@ class MemoryProposal(_Lenient):
     kind: str = "observation"
     importance: int = 5
     about: list[str] = Field(default_factory=list)
+    supersedes: str | None = None
+    """The id of an older memory of the same bot that this one contradicts or updates."""
 
 
 class WorldProposal(_Lenient):

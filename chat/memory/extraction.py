@@ -24,6 +24,7 @@ from chat.llm.types import ChatMessage, JsonRequest
 from chat.state.edges import edge_key, get_edge
 from chat.state.entities import get_entity, list_entities
 from chat.state.manual_edit import is_pinned
+from chat.state.memory import get_memory
 from chat.state.world import get_fact, get_scene
 from chat.world.ids import new_id
 from chat.world.slugs import slugify
@@ -95,6 +96,11 @@ class _Checker:
         self.aliases = {b["name"].lower(): b["id"] for b in bots}
         self.aliases.update({b["id"]: b["id"] for b in bots})
         self.new_entities: set[str] = set()
+        scene = get_scene(conn, chat_id)
+        self.present = set(scene["present"]) if scene else set(self.bot_ids)
+        self.present.update(  # a bot that spoke in this turn was there
+            r[0] for r in conn.execute("SELECT author FROM messages WHERE turn_id = ?", (turn_id,))
+        )
         self.deltas: dict[tuple[str, str], list[int]] = {}
         self.result = Extraction()
 
@@ -221,6 +227,9 @@ class _Checker:
         if owner not in self.bot_ids:
             self.drop(f"memory owner {item.get('owner')!r} is not a bot of this chat", item)
             return
+        if owner not in self.present:  # §5.3.1: a bot not present learns nothing
+            self.drop(f"memory owner {owner!r} is not present in the scene", item)
+            return
         text = " ".join(str(item.get("text", "")).split())[:4000]
         if not text:
             self.drop("a memory needs text", item)
@@ -233,13 +242,26 @@ class _Checker:
         kind = item.get("kind") if item.get("kind") in ("observation", "fact") else "observation"
         importance = max(1, min(10, int(item.get("importance") or 5)))
         before = self.result.accepted
+        memory_id = new_id("mem")
         self.event(
             "memory_added",
-            {"id": new_id("mem"), "owner": owner, "text": text, "kind": kind,
+            {"id": memory_id, "owner": owner, "text": text, "kind": kind,
              "importance": importance, "about": about[:30]},
         )
         if self.result.accepted > before:
             self.result.importance[owner] = self.result.importance.get(owner, 0) + importance
+            if item.get("supersedes"):
+                self.supersede(owner, str(item["supersedes"]), memory_id, item)
+
+    def supersede(self, owner: str, old_id: str, memory_id: str, item: dict[str, Any]) -> None:
+        """The new memory replaces an older one of the same bot (§5.3), unless pinned."""
+        old = get_memory(self.conn, old_id)
+        if old is None or old["owner"] != owner:
+            self.drop(f"supersedes {old_id!r}: no such memory of {owner!r}", item)
+        elif is_pinned(self.conn, "memory", old_id, "superseded_by"):
+            self.drop("superseded_by is pinned by a manual edit", item)
+        else:
+            self.event("memory_superseded", {"id": old_id, "superseded_by": memory_id})
 
     def world(self, item: dict[str, Any]) -> None:
         key = " ".join(str(item.get("key", "")).split())[:100]

@@ -1,41 +1,64 @@
 """Memory retrieval (§8.3): which memories a bot recalls for the message at hand.
 
-Score = recency + importance + relevance, each in 0..1, as in Generative Agents
-(Park et al. 2023). Recency decays by 0.995 per hour since the memory was last
-retrieved; importance is the 1..10 rating over 10; relevance is SQLite FTS5's
-BM25 (scaled by the best match), averaged with cosine similarity when an
-`Embedder` is configured.
+score = 3·relevance + 1·importance + 0.5·recency (weights in settings, `Weights`),
+each min-max normalised over the candidates, as in the Generative Agents code
+where relevance dominates. Recency decays by 0.995 per hour since the memory was
+last retrieved (or created). Relevance is SQLite FTS5's BM25 (porter stemming)
+and, where an `Embedder` is configured, the cosine of stored vectors (§7.6.1),
+each min-max normalised over the candidates and averaged. Measured, not tuned by
+eye: ``kith bench memory`` (benchmarks/bench_memory.py).
 
-Fast at any size because nothing scans every memory: the candidates are the
-best FTS matches (over the query's rarer words, see `affordable_terms`) plus the
-owner's most recently retrieved and most important memories, each read through
-an index (migration 0003); only those are scored. The query words come from
-`chat.state.fts`, the builder the UI's memory search uses too.
+Fast at any size because nothing scans every memory: the candidates are the best
+FTS matches (over the query's rarer words, see `affordable_terms`), the nearest
+stored vectors (an in-memory numpy search, ``chat.memory.vectors``) and a few of
+the owner's most recently retrieved and most important memories (so a message
+that matches nothing still recalls something), each read through an index
+(migration 0003); only those are scored. Superseded memories are left out. The
+query words come from `chat.state.fts`, the builder the UI's memory search uses too.
 """
 
 from __future__ import annotations
 
 import math
 import sqlite3
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-from chat.state.fts import fts_terms, or_query
+import numpy as np
+
+from chat.llm.embeddings import Embedder
+from chat.memory.vectors import index_for, text_crc
+from chat.state.fts import fts_query, fts_terms, or_query
 from chat.state.memory import memories_by_rowid
 
 DECAY_PER_HOUR = 0.995
 FTS_CANDIDATES = 100
-INDEX_CANDIDATES = 40
+VECTOR_CANDIDATES = 100
+INDEX_CANDIDATES = 10
 TERM_CAP = 1500
 """A word in this many memories or more is too common to rank by (see `affordable_terms`)."""
 MATCH_BUDGET = 2000
 """At most about this many memories are ranked by BM25 for one query."""
 
+__all__ = ["Embedder", "Weights", "fts_query", "fts_terms", "retrieve_memories"]
 
-class Embedder(Protocol):
-    """Anything that turns texts into vectors (one list of floats per text)."""
 
-    def embed(self, texts: list[str]) -> list[list[float]]: ...
+@dataclass(frozen=True)
+class Weights:
+    """How much each normalised term counts (§8.3); settings ``memory_weight_*``."""
+
+    relevance: float = 3.0
+    importance: float = 1.0
+    recency: float = 0.5
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Weights:
+        return cls(
+            relevance=settings.memory_weight_relevance,
+            importance=settings.memory_weight_importance,
+            recency=settings.memory_weight_recency,
+        )
 
 
 def affordable_terms(conn: sqlite3.Connection, words: list[str]) -> list[str]:
@@ -89,7 +112,20 @@ def cosine(a: list[float], b: list[float]) -> float:
     return 0.0 if norm == 0 else dot / norm
 
 
+
+
 _LIGHT = "m.rowid, m.id, m.importance, m.last_retrieved_at, m.event_id, m.text"
+_LIVE = "m.superseded_by IS NULL"
+_INDEX = {"last_retrieved_at": "recency", "importance": "importance"}
+
+
+def minmax(values: dict[str, float]) -> dict[str, float]:
+    """Each value scaled to 0..1 over ``values`` (all 0 when they are all equal)."""
+    if not values:
+        return {}
+    low, high = min(values.values()), max(values.values())
+    span = high - low
+    return {key: ((v - low) / span if span > 0 else 0.0) for key, v in values.items()}
 
 
 def retrieve_memories(
@@ -100,72 +136,126 @@ def retrieve_memories(
     now: datetime,
     k: int = 8,
     embedder: Embedder | None = None,
+    weights: Weights | None = None,
+    index_candidates: int = INDEX_CANDIDATES,
 ) -> list[tuple[dict[str, Any], float]]:
     """The ``k`` best memories of ``owner`` for ``query``, best first, with their scores.
 
     Candidates are scored from a few columns; only the ``k`` winners are read whole.
+    With an ``embedder`` the query is embedded (cached) and compared with stored
+    vectors only; memories not embedded yet count by their words alone.
     """
     if k <= 0:
         return []
-    candidates: dict[str, tuple] = {}
-    bm25: dict[str, float] = {}
-    match = or_query(affordable_terms(conn, fts_terms(query)))
-    if match is not None:
-        rows = conn.execute(
-            f"SELECT {_LIGHT}, hits.rank FROM ("
-            "  SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ?"
-            "  ORDER BY rank LIMIT ?"
-            f") AS hits JOIN memories m ON m.rowid = hits.rowid WHERE m.owner = ?",  # noqa: S608
-            (match, FTS_CANDIDATES * 4, owner),
-        ).fetchall()
-        rows.sort(key=lambda r: r[-1])
-        for row in rows[:FTS_CANDIDATES]:
-            candidates[row[1]] = row[:-1]
-            bm25[row[1]] = -float(row[-1])  # FTS5 rank: lower is better
+    weights = weights or Weights()
+    candidates, bm25 = _lexical_candidates(conn, owner, query)
+    semantic: dict[str, float] = {}
+    if embedder is not None:
+        semantic = _vector_candidates(conn, owner, query, embedder, candidates)
     for order in ("last_retrieved_at", "importance"):
+        if index_candidates <= 0:
+            break
         rows = conn.execute(
             f"SELECT {_LIGHT} FROM memories m INDEXED BY memories_owner_{_INDEX[order]}"  # noqa: S608
-            f" WHERE m.owner = ? ORDER BY m.{order} DESC LIMIT ?",
-            (owner, INDEX_CANDIDATES),
+            f" WHERE m.owner = ? AND {_LIVE} ORDER BY m.{order} DESC LIMIT ?",
+            (owner, index_candidates),
         ).fetchall()
         for row in rows:
             candidates.setdefault(row[1], row)
     if not candidates:
         return []
-    relevance = _relevance(candidates, bm25, query, embedder)
+    relevance = combined_relevance(list(candidates), bm25, semantic)
+    importance = minmax({mid: float(row[2]) for mid, row in candidates.items()})
+    fresh = minmax({mid: recency(row[3], now) for mid, row in candidates.items()})
     scored = sorted(
         (
             (
-                recency(row[3], now) + importance_score(row[2]) + relevance.get(memory_id, 0.0),
+                weights.relevance * relevance[mid]
+                + weights.importance * importance[mid]
+                + weights.recency * fresh[mid],
                 row[4],
                 row[0],
             )
-            for memory_id, row in candidates.items()
+            for mid, row in candidates.items()
         ),
         key=lambda item: (-item[0], -item[1]),
     )[:k]
+    return _read_whole(conn, scored)
+
+
+def combined_relevance(
+    ids: list[str], bm25: dict[str, float], semantic: dict[str, float]
+) -> dict[str, float]:
+    """BM25 and cosine, each min-max normalised over the candidates, averaged.
+
+    A candidate with no FTS match counts as the weakest lexical match; one with no
+    stored vector as the weakest cosine (raw cosines of small models span only a
+    narrow band, which is why they are normalised and never averaged in raw)."""
+    lexical = minmax({mid: bm25.get(mid, 0.0) for mid in ids}) if bm25 else {}
+    if not semantic:
+        return {mid: lexical.get(mid, 0.0) for mid in ids}
+    low = min(semantic.values())
+    cos = minmax({mid: semantic.get(mid, low) for mid in ids})
+    if not bm25:
+        return cos
+    return {mid: (lexical[mid] + cos[mid]) / 2 for mid in ids}
+
+
+def _lexical_candidates(
+    conn: sqlite3.Connection, owner: str, query: str
+) -> tuple[dict[str, tuple], dict[str, float]]:
+    candidates: dict[str, tuple] = {}
+    bm25: dict[str, float] = {}
+    match = or_query(affordable_terms(conn, fts_terms(query)))
+    if match is None:
+        return candidates, bm25
+    rows = conn.execute(
+        f"SELECT {_LIGHT}, hits.rank FROM ("
+        "  SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ?"
+        "  ORDER BY rank LIMIT ?"
+        f") AS hits JOIN memories m ON m.rowid = hits.rowid WHERE m.owner = ? AND {_LIVE}",  # noqa: S608
+        (match, FTS_CANDIDATES * 4, owner),
+    ).fetchall()
+    rows.sort(key=lambda r: r[-1])
+    for row in rows[:FTS_CANDIDATES]:
+        candidates[row[1]] = row[:-1]
+        bm25[row[1]] = -float(row[-1])  # FTS5 rank: lower is better
+    return candidates, bm25
+
+
+def _vector_candidates(
+    conn: sqlite3.Connection,
+    owner: str,
+    query: str,
+    embedder: Embedder,
+    candidates: dict[str, tuple],
+) -> dict[str, float]:
+    """Add the nearest stored vectors to ``candidates``; every candidate's cosine."""
+    index = index_for(conn, embedder.name)
+    if owner not in index.blocks:
+        return {}
+    vector = np.asarray(embedder.embed_query(query), dtype=np.float32)
+    near = dict(index.nearest(owner, vector, VECTOR_CANDIDATES))
+    missing = [mid for mid in near if mid not in candidates]
+    for start in range(0, len(missing), 500):
+        part = missing[start : start + 500]
+        marks = ",".join("?" for _ in part)
+        for row in conn.execute(
+            f"SELECT {_LIGHT} FROM memories m WHERE m.id IN ({marks})"  # noqa: S608
+            f" AND m.owner = ? AND {_LIVE}",
+            [*part, owner],
+        ):
+            candidates[row[1]] = row
+    semantic: dict[str, float] = {}
+    for mid, row in candidates.items():
+        sim = index.similarity(owner, mid, text_crc(row[5]), vector)
+        if sim is not None:
+            semantic[mid] = sim
+    return semantic
+
+
+def _read_whole(
+    conn: sqlite3.Connection, scored: list[tuple[float, int, int]]
+) -> list[tuple[dict[str, Any], float]]:
     full = memories_by_rowid(conn, [rowid for _, _, rowid in scored])
     return [(full[rowid], score) for score, _, rowid in scored]
-
-
-_INDEX = {"last_retrieved_at": "recency", "importance": "importance"}
-
-
-def _relevance(
-    candidates: dict[str, tuple],
-    bm25: dict[str, float],
-    query: str,
-    embedder: Embedder | None,
-) -> dict[str, float]:
-    best = max(bm25.values(), default=0.0)
-    lexical = {mid: (score / best if best > 0 else 0.0) for mid, score in bm25.items()}
-    if embedder is None:
-        return lexical
-    ids = list(candidates)
-    vectors = embedder.embed([query] + [candidates[mid][5] for mid in ids])
-    query_vector = vectors[0]
-    result: dict[str, float] = {}
-    for mid, vector in zip(ids, vectors[1:], strict=True):
-        semantic = max(0.0, cosine(query_vector, vector))
-        result[mid] = (lexical.get(mid, 0.0) + semantic) / 2
-    return result

@@ -37,6 +37,7 @@ from chat.db.migrate import apply_migrations
 from chat.eventlog.log import NewEvent
 from chat.eventlog.writer import Build, ReaderPool, Writer, Written
 from chat.runtime.backend_slot import BackendSlot
+from chat.runtime.embedding import VectorFiller
 from chat.runtime.periodic import PeriodicSnapshots
 from chat.runtime.snapshot_child import SnapshotChildren
 from chat.runtime.turn_api import TurnControls
@@ -82,6 +83,7 @@ class Runtime(TurnControls, WorldControls):
         self.settings = settings
         self.clock = clock or snapshots.utc_now
         self.embedder = embedder
+        self.vectors = VectorFiller(self)  # stored memory vectors, filled in the background
         self.force_rebuild = force_rebuild
         self._backends = BackendSlot(backend, owned=backend is None)
         self._bus = EventBus()
@@ -156,6 +158,7 @@ class Runtime(TurnControls, WorldControls):
         if self._snapshot_process and report.last_event_id > 0:
             self._children.prepare()  # a world with a history: its next snapshot need not wait
         self.started = True
+        await self.vectors.start()
         await self._recover_turns()
         return report
 
@@ -185,6 +188,7 @@ class Runtime(TurnControls, WorldControls):
         if self.started:
             self.started = False
             await self._worker.stop()
+            await self.vectors.stop()
             await self._snapshots.settle()
             self._bus.close()
         if self._children is not None:

@@ -68,6 +68,7 @@ FIELD_RULES: dict[str, dict[str, _Rule]] = {
         "importance": _Rule(fields.Importance),
         "kind": _Rule(schemas.MemoryKind),
         "about": _Rule(fields.MemoryAbout),
+        "superseded_by": _Rule(fields.OptionalMemoryRef),
     },
     "world": {"value": _Rule(fields.WorldValue)},
     "scene": {"location": _Rule(schemas.ShortText), "present": _Rule(fields.ScenePresent)},
@@ -193,6 +194,8 @@ def _validated_value(
         unknown = [e for e in checked if entity_state.get_entity(conn, e) is None]
         if unknown:
             raise ValidationFailed(f"scene.present: no entity with id {unknown[0]!r}", field="value")
+    if field == "superseded_by" and checked is not None:
+        memory_state.check_supersedes(conn, target_id, checked)
     return checked
 
 

@@ -13,10 +13,10 @@ from chat.state.history import dumps, record_change
 
 register_tables("memories", "reflection_state")
 
-MEMORY_FIELDS = ("text", "importance", "kind", "about")
+MEMORY_FIELDS = ("text", "importance", "kind", "about", "superseded_by")
 _COLUMNS = (
     "m.id, m.owner, m.text, m.kind, m.importance, m.about, m.turn_id, m.event_id,"
-    " m.created_at, m.last_retrieved_at"
+    " m.created_at, m.last_retrieved_at, m.superseded_by, m.message_id"
 )
 """The columns `memory_dict` maps by position; every memory reader selects them here."""
 _SELECT = f"SELECT {_COLUMNS} FROM memories m"
@@ -51,6 +51,28 @@ def _memory_added(conn: sqlite3.Connection, event: Event) -> None:
         )
 
 
+@handles("memory_superseded")
+def _memory_superseded(conn: sqlite3.Connection, event: Event) -> None:
+    """A later memory contradicts or updates this one (§5.3): kept, no longer retrieved."""
+    p = event.payload
+    if get_memory(conn, p["superseded_by"]) is not None:
+        set_memory_fields(conn, event, p["id"], {"superseded_by": p["superseded_by"]})
+
+
+def check_supersedes(conn: sqlite3.Connection, memory_id: str, newer_id: str) -> None:
+    """Raise ValidationFailed unless ``newer_id`` may supersede ``memory_id``: another
+    existing memory of the same bot."""
+    from chat.errors import ValidationFailed
+
+    old, new = get_memory(conn, memory_id), get_memory(conn, newer_id)
+    if new is None:
+        raise ValidationFailed(f"no memory with id {newer_id!r} to supersede it", field="value")
+    if old is not None and (old["owner"] != new["owner"] or old["id"] == new["id"]):
+        raise ValidationFailed(
+            "a memory is superseded by another memory of the same bot", field="value"
+        )
+
+
 @handles("reflection_recorded")
 def _reflection_recorded(conn: sqlite3.Connection, event: Event) -> None:
     conn.execute(
@@ -82,6 +104,8 @@ def set_memory_fields(
         if field not in MEMORY_FIELDS:
             continue
         record_change(conn, event, "memory", memory_id, field, current[field], value)
+        if field == "text":  # its stored vector is stale: recomputed in the background
+            conn.execute("DELETE FROM memory_vectors WHERE memory_id = ?", (memory_id,))
         stored = dumps(value) if field == "about" else value
         conn.execute(
             f"UPDATE memories SET {field} = ? WHERE id = ?",  # noqa: S608 - allowlisted
@@ -162,4 +186,6 @@ def memory_dict(row: tuple) -> dict[str, Any]:
         "event_id": row[7],
         "created_at": row[8],
         "last_retrieved_at": row[9],
+        "superseded_by": row[10] if len(row) > 10 else None,
+        "message_id": row[11] if len(row) > 11 else None,
     }

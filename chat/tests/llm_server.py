@@ -21,13 +21,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def llama_cpp_server(model: Path, n_ctx: int = 2048, startup_s: float = 90) -> Iterator[str]:
-    """Run llama_cpp.server on a free 127.0.0.1 port; yields its base URL (…/v1)."""
+def llama_cpp_server(
+    model: Path, n_ctx: int = 2048, startup_s: float = 90, extra: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """Run llama_cpp.server on a free 127.0.0.1 port; yields its base URL (…/v1).
+    ``extra``: more server flags (``("--embedding", "true")`` serves /v1/embeddings)."""
     port = free_port()
     command = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(model),
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx),
         "--interrupt_requests", "False",  # queue concurrent requests instead of cutting one off
+        *extra,
     ]  # fmt: skip
     base_url = f"http://127.0.0.1:{port}/v1"
     with tempfile.TemporaryDirectory(prefix="llama-server-") as tmp:

@@ -118,13 +118,17 @@ async def test_edges_read_edit_and_history(data_dir: Path) -> None:
 async def test_memories_list_search_edit_delete(data_dir: Path) -> None:
     async with running_app(make_settings(data_dir)) as (app, client):
         await _world(client, app)
-        memories = (await client.get("/api/memories", params={"owner": "ada"})).json()
+        listed = (await client.get("/api/memories", params={"owner": "ada"})).json()
+        witnessed = [m for m in listed if m["message_id"] is not None]  # §5.3.1
+        memories = [m for m in listed if m["message_id"] is None]
         assert len(memories) == 1 and "lighthouse" in memories[0]["text"]
+        assert len(witnessed) == 2 and witnessed[-1]["text"] == "You: I found a lighthouse key"
         memory_id = memories[0]["id"]
         assert (await client.get("/api/memories", params={"owner": "bo"})).json() == []
 
         found = (await client.get("/api/memories", params={"q": "LIGHTHOUSE keys?"})).json()
-        assert [m["id"] for m in found] == [memory_id]
+        assert {memory_id, witnessed[-1]["id"]} <= {m["id"] for m in found}
+        assert all("lighthouse" in m["text"].lower() for m in found)
         assert (await client.get("/api/memories", params={"q": "submarine"})).json() == []
         assert (await client.get("/api/memories", params={"q": '"*)( OR'})).status_code == 200
 
@@ -142,7 +146,8 @@ async def test_memories_list_search_edit_delete(data_dir: Path) -> None:
 
         deleted = await client.delete(f"/api/memories/{memory_id}")
         assert deleted.status_code == 204
-        assert (await client.get("/api/memories")).json() == []
+        left = (await client.get("/api/memories")).json()
+        assert [m["id"] for m in left] == [m["id"] for m in witnessed]
         assert_error(await client.get(f"/api/memories/{memory_id}"), 404)
 
 

@@ -204,6 +204,6 @@ def test_bench_registry_skips_what_is_missing(monkeypatch) -> None:
     monkeypatch.setitem(bench.REGISTRY, "turns", "bench_not_written_yet")
     outcome = bench.run_benchmark("turns")
     assert outcome.skipped and "bench_not_written_yet.py not found" in outcome.skipped
-    assert bench.selected("all") == ["core", "backend", "turns"]
+    assert bench.selected("all") == ["core", "backend", "turns", "memory"]
     bad = kith("bench", "--sizes", "ten", "core")
     assert bad.exit_code == 2 and "whole numbers" in bad.output

@@ -368,7 +368,9 @@ async def test_out_of_range_extraction_is_clamped_and_unknown_ids_dropped(
         before = edge_values(rt)
         result = await run_turn(rt, chat["id"], "Tell me about the tide.")
         after = edge_values(rt)
-        memories = {m["text"]: m for m in rt._read_now(list_memories)}
+        memories = {  # what extraction proposed; witnessed observations (§5.3.1) left out
+            m["text"]: m for m in rt._read_now(list_memories) if m["message_id"] is None
+        }
         assert_state_sound(rt, tmp_path, before)
 
     assert result["status"] == "completed", result

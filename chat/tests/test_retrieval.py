@@ -1,15 +1,19 @@
-"""Memory retrieval (§8.3): recency + importance + relevance scoring (the FTS query: test_state_fts)."""
+"""Memory retrieval (§8.3): weighted, normalised scoring over FTS and vector candidates
+(the FTS query: test_state_fts)."""
 
 from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import project
-from chat.memory.retrieval import recency, retrieve_memories
+from chat.llm.embeddings import normalised
+from chat.memory.retrieval import Weights, recency, retrieve_memories
+from chat.memory.vectors import embed_pending, index_for, text_crc
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -32,7 +36,7 @@ def add_memories(conn: sqlite3.Connection, rows: list[tuple[str, str, int, str]]
     project(conn)
 
 
-def test_score_is_recency_plus_importance_plus_relevance(conn: sqlite3.Connection) -> None:
+def test_score_is_weighted_and_normalised_over_the_candidates(conn: sqlite3.Connection) -> None:
     add_memories(
         conn,
         [
@@ -46,43 +50,87 @@ def test_score_is_recency_plus_importance_plus_relevance(conn: sqlite3.Connectio
     got = retrieve_memories(conn, "mara", "Is the lighthouse lamp fixed?", now=NOW, k=8)
     scores = {m["id"]: score for m, score in got}
     assert [m["id"] for m, _ in got] == ["m1", "m2", "m3"]  # never another bot's memory
-    assert scores["m1"] == pytest.approx(1.0 + 0.2 + 1.0)  # the only match: relevance 1
-    assert scores["m2"] == pytest.approx(1.0 + 0.9 + 0.0)
-    assert scores["m3"] == pytest.approx(0.995**10 + 0.5 + 0.0)
+    # 3·relevance + 1·importance + 0.5·recency, each min-max over the three candidates
+    assert scores["m1"] == pytest.approx(3 * 1.0 + 0.0 + 0.5 * 1.0)
+    assert scores["m2"] == pytest.approx(3 * 0.0 + 1.0 + 0.5 * 1.0)
+    assert scores["m3"] == pytest.approx(3 * 0.0 + (5 - 2) / (9 - 2) + 0.5 * 0.0)
     assert [m["id"] for m, _ in retrieve_memories(conn, "mara", "lamp", now=NOW, k=1)] == ["m1"]
     assert retrieve_memories(conn, "nobody", "lamp", now=NOW) == []
     assert retrieve_memories(conn, "mara", "lamp", now=NOW, k=0) == []
+    weights = Weights(relevance=0.0, importance=1.0, recency=0.0)
+    top = retrieve_memories(conn, "mara", "lamp", now=NOW, k=1, weights=weights)
+    assert top[0][0]["id"] == "m2"  # the weights are the settings' to change
 
 
-def test_relevance_is_scaled_by_the_best_match(conn: sqlite3.Connection) -> None:
+def test_a_weak_match_still_beats_important_noise(conn: sqlite3.Connection) -> None:
+    """Relevance first: the one memory about the storm wins over ten important, recent
+    memories about nothing asked, however weak its BM25 is in absolute terms."""
+    rows = [(f"n{i}", "mara", 10, f"a grand feast number {i}") for i in range(10)]
+    rows += [("s", "mara", 1, "long ago, far away, there was once a storm somewhere out at sea")]
+    add_memories(conn, rows)
+    conn.execute("UPDATE memories SET last_retrieved_at = '2024-06-01T00:00:00.000000Z' WHERE id = 's'")
+    assert retrieve_memories(conn, "mara", "what storm?", now=NOW, k=1)[0][0]["id"] == "s"
+
+
+def test_superseded_memories_are_not_retrieved(conn: sqlite3.Connection) -> None:
+    add_memories(
+        conn, [("old", "mara", 5, "Mara lives in Porto."), ("new", "mara", 5, "Mara moved to Lisbon.")]
+    )
+    conn.execute("UPDATE memories SET superseded_by = 'new' WHERE id = 'old'")
+    got = [m["id"] for m, _ in retrieve_memories(conn, "mara", "where does Mara live, Porto?", now=NOW)]
+    assert got == ["new"]
+
+
+def test_relevance_is_bm25_min_max_normalised(conn: sqlite3.Connection) -> None:
     add_memories(
         conn,
         [
             ("a", "mara", 5, "storm storm storm over the harbour"),
             ("b", "mara", 5, "a storm once, long ago, far away from any harbour at all"),
+            ("c", "mara", 5, "a storm"),
         ],
     )
-    got = dict((m["id"], s) for m, s in retrieve_memories(conn, "mara", "storm", now=NOW))
-    assert got["a"] == pytest.approx(2.5)
-    assert 1.5 < got["b"] < 2.5
+    got = dict((m["id"], s) for m, s in retrieve_memories(conn, "mara", "storm harbour", now=NOW))
+    assert got["a"] == pytest.approx(3.0)  # best match; importance and recency all equal: 0
+    assert got["c"] == pytest.approx(0.0)  # weakest match
+    assert 0.0 < got["b"] < 3.0
 
 
 class LetterEmbedder:
     """A tiny real embedder: counts of the letters a-z (cosine works on it)."""
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        return [[float(t.lower().count(c)) for c in "abcdefghijklmnopqrstuvwxyz"] for t in texts]
+    name = "letters"
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_documents([text])[0]
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        return normalised(
+            [[float(t.lower().count(c)) + 1e-6 for c in "abcdefghijklmnopqrstuvwxyz"] for t in texts]
+        )
 
 
-def test_an_embedder_adds_cosine_similarity(conn: sqlite3.Connection) -> None:
+def test_an_embedder_adds_nearest_stored_vectors(conn: sqlite3.Connection) -> None:
+    add_memories(conn, [("a", "mara", 5, "zzz zzz"), ("b", "mara", 5, "aaa bbb"), ("c", "mara", 5, "qqq")])
+    embedder = LetterEmbedder()
+    plain = [m["id"] for m, _ in retrieve_memories(conn, "mara", "aab", now=NOW, index_candidates=0)]
+    assert plain == []  # no word in common: nothing lexical
+    while embed_pending(conn, embedder):
+        pass
+    mixed = retrieve_memories(conn, "mara", "aab", now=NOW, embedder=embedder, index_candidates=0)
+    assert mixed[0][0]["id"] == "b"  # found by its vector alone
+    assert mixed[0][1] == pytest.approx(3.0)
+    stored = conn.execute("SELECT dim, length(vector) FROM memory_vectors WHERE memory_id='b'").fetchone()
+    assert stored == (26, 52)  # float16
+
+
+def test_a_stale_vector_is_ignored_until_recomputed(conn: sqlite3.Connection) -> None:
     add_memories(conn, [("a", "mara", 5, "zzz zzz"), ("b", "mara", 5, "aaa bbb")])
-    plain = dict((m["id"], s) for m, s in retrieve_memories(conn, "mara", "aab", now=NOW))
-    mixed = dict(
-        (m["id"], s) for m, s in retrieve_memories(conn, "mara", "aab", now=NOW, embedder=LetterEmbedder())
-    )
-    assert plain["a"] == plain["b"] == pytest.approx(1.5)
-    assert mixed["a"] == pytest.approx(1.5)  # orthogonal: no similarity
-    assert mixed["b"] > 1.5 + 0.4
+    embedder = LetterEmbedder()
+    embed_pending(conn, embedder)
+    conn.execute("UPDATE memories SET text = 'zzz aaa' WHERE id = 'b'")
+    index = index_for(conn, embedder.name)
+    assert index.similarity("mara", "b", text_crc("zzz aaa"), embedder.embed_query("a")) is None
 
 
 def test_retrieval_reads_recent_and_important_memories_by_index(conn: sqlite3.Connection) -> None:

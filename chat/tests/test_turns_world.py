@@ -61,7 +61,11 @@ async def test_extraction_is_validated_clamped_and_logged(data_dir: Path) -> Non
         edge = get_edge(conn, "mara", "you")
         harbor = get_entity(conn, "old-harbor")
         mara = get_entity(conn, "mara")
-        memories = sorted((m["text"], m["kind"], m["importance"], m["about"]) for m in list_memories(conn))
+        memories = sorted(
+            (m["text"], m["kind"], m["importance"], m["about"])
+            for m in list_memories(conn)
+            if m["message_id"] is None  # witnessed observations are tested in test_observations
+        )
         facts = list_facts(conn)
         scene = get_scene(conn, chat["id"])
         home = get_edge(conn, "mara", "old-harbor")
@@ -243,7 +247,8 @@ async def test_reflection_runs_when_importance_passes_the_threshold(data_dir: Pa
     with db(data_dir) as conn:
         reflections = [m for m in list_memories(conn) if m["kind"] == "reflection"]
         pending = importance_since_reflection(conn, "mara")
-    assert len(reflections) == 1 and reflections[0]["text"].startswith("Looking back on 2 memories")
+    # 2 extracted memories + 4 witnessed observations (2 messages and 2 replies, §5.3.1)
+    assert len(reflections) == 1 and reflections[0]["text"].startswith("Looking back on 6 memories")
     assert reflections[0]["importance"] == 7 and reflections[0]["turn_id"] == second["id"]
     assert pending == 0
     recorded = events(data_dir, kind="reflection_recorded")[0]

@@ -19,7 +19,7 @@ from typing import Any
 
 from chat.errors import Conflict, NotFound
 from chat.llm.base import Backend
-from chat.memory.retrieval import Embedder, retrieve_memories
+from chat.memory.retrieval import Embedder, Weights, retrieve_memories
 from chat.state.chats import (
     alternatives,
     earlier_turn_replies,
@@ -236,10 +236,13 @@ def prepare_prompt(
     top_k: int,
     reply_tokens: int,
     embedder: Embedder | None = None,
+    weights: Weights | None = None,
 ) -> Prompt:
     """Retrieve the bot's memories and assemble its prompt (§8)."""
     query = plan.user_text or (plan.history[-1]["text"] if plan.history else "")
-    memories = retrieve_memories(conn, bot["id"], query, now=now, k=top_k, embedder=embedder)
+    memories = retrieve_memories(
+        conn, bot["id"], query, now=now, k=top_k, embedder=embedder, weights=weights
+    )
     other_names = [b["name"] for b in plan.bots if b["id"] != bot["id"]]
     return build_prompt(
         conn,

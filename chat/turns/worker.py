@@ -21,6 +21,7 @@ from chat.errors import BackendError, GenerationCancelled, KithError
 from chat.eventlog.log import NewEvent
 from chat.llm.types import ReplyRequest
 from chat.memory.pin_guard import drop_newly_pinned
+from chat.memory.retrieval import Weights
 from chat.state.chats import get_turn
 from chat.turns.effects import world_changes
 from chat.turns.plan import TurnPlan, plan_turn, prepare_prompt, stored_replies
@@ -219,6 +220,7 @@ class TurnWorker:
                     top_k=rt.settings.memory_top_k,
                     reply_tokens=rt.settings.reply_max_tokens,
                     embedder=rt.embedder,
+                    weights=Weights.from_settings(rt.settings),
                 )
             )
             message_id = new_id("msg")

