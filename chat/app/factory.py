@@ -34,6 +34,7 @@ from chat.app.routes import (
     snapshots,
     turns,
     world,
+    worlds,
 )
 from chat.app.routes import settings as settings_routes
 from chat.app.security import SecurityMiddleware
@@ -59,6 +60,7 @@ ROUTERS = (
     edges,
     memories,
     world,
+    worlds,
     events,
     snapshots,
     settings_routes,

@@ -36,24 +36,40 @@ BACKEND_FIELDS = frozenset(
 """Settings that need a new backend object when they change."""
 
 
-def _check(target_type: str, target_id: str, field: str, value: Any, action: str, conn: Any) -> None:
+def _check(
+    target_type: str,
+    target_id: str,
+    field: str,
+    value: Any,
+    action: str,
+    conn: Any,
+    world_id: str | None = None,
+) -> None:
     try:
-        prepare_manual_edit(conn, target_type, target_id, field, value, action=action)
+        prepare_manual_edit(conn, target_type, target_id, field, value, action=action, world_id=world_id)
     except ValidationFailed as exc:
         named = field if exc.field == "value" else exc.field
         raise ValidationFailed(exc.message, field=named) from None
 
 
-async def edit_fields(request: Request, target_type: str, target_id: str, body: BaseModel) -> None:
-    """Apply every field a PATCH body gave, each as a pinned manual edit; all or nothing."""
+async def edit_fields(
+    request: Request,
+    target_type: str,
+    target_id: str,
+    body: BaseModel,
+    *,
+    world_id: str | None = None,
+) -> None:
+    """Apply every field a PATCH body gave, each as a pinned manual edit in ``world_id``;
+    all or nothing."""
     changes = set_fields(body)
     if not changes:
         raise ValidationFailed("nothing to change: give at least one field", field="body")
     conn = reader(request)
     for field, value in changes.items():
-        _check(target_type, target_id, field, value, "set", conn)
+        _check(target_type, target_id, field, value, "set", conn, world_id)
     for field, value in changes.items():
-        await runtime(request).edit(target_type, target_id, field, value, action="set")
+        await runtime(request).edit(target_type, target_id, field, value, action="set", world_id=world_id)
 
 
 async def edit_one(
@@ -64,9 +80,12 @@ async def edit_one(
     value: Any,
     *,
     action: str = "set",
+    world_id: str | None = None,
 ) -> dict[str, Any]:
-    _check(target_type, target_id, field, value, action, reader(request))
-    return await runtime(request).edit(target_type, target_id, field, value, action=action)
+    _check(target_type, target_id, field, value, action, reader(request), world_id)
+    return await runtime(request).edit(
+        target_type, target_id, field, value, action=action, world_id=world_id
+    )
 
 
 async def settings_changed(request: Request, old: Settings, new: Settings) -> None:

@@ -22,7 +22,7 @@ from chat.eventlog.log import NewEvent
 from chat.eventlog.writer import commit_now
 from chat.snapshots.api import snapshot_checkpoints
 from chat.state.entities import get_bot, list_bots
-from chat.world.bots import author_events
+from chat.world.imports import import_events
 
 
 @main.group("bots")
@@ -61,28 +61,31 @@ def _describe(bot: dict[str, Any]) -> str:
 @bots.command("import")
 @common_options
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--world", "world_id", default=None, metavar="ID",
+              help="Join this world (default: a new world named after the character).")
 @click.pass_context
 @reports_errors
-def import_command(ctx: click.Context, file: Path) -> None:
-    """Import a character card file (JSON or PNG) as a new bot."""
+def import_command(ctx: click.Context, file: Path, world_id: str | None) -> None:
+    """Import a character card file (JSON or PNG) as a new bot, in a world of its own."""
     size = file.stat().st_size
     if size > MAX_CARD_BYTES:
         raise PayloadTooLarge(f"{file.name}: card file is {size:,} bytes; the limit is {MAX_CARD_BYTES:,} bytes")
     payload = parse_card(file.read_bytes(), filename=file.name)
     checkpoints = snapshot_checkpoints(cli_settings(ctx).data_dir)
     with _database(ctx) as conn:
-        chosen: list[str] = []
+        chosen: list[tuple[str, str]] = []
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            events = author_events(conn, payload)  # the same write path as the web import
-            chosen.append(events[0].payload["id"])
+            events = import_events(conn, payload, world_id)  # the same write path as the web import
+            bot = next(e for e in events if e.kind == "bot_authored")
+            chosen.append((bot.payload["id"], bot.payload["world_id"]))
             return events
 
         commit_now(conn, build, checkpoints)
-        bot_id = chosen[0]
+        bot_id, world = chosen[0]
     lore = len(payload["lore"])
     spec = payload["card"].get("spec", "V1 card")
-    click.echo(f"imported {payload['name']} as {bot_id} ({spec}, {lore} lore entries)")
+    click.echo(f"imported {payload['name']} as {bot_id} in world {world} ({spec}, {lore} lore entries)")
 
 
 @bots.command("export")

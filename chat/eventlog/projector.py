@@ -23,7 +23,7 @@ from chat.eventlog.bulk import bulk_projection
 from chat.eventlog.log import Event, iter_events, last_event_id
 
 # Bump when a projection table or handler changes meaning: stored state is then rebuilt (§10.6).
-PROJECTION_VERSION = 1
+PROJECTION_VERSION = 2
 
 Handler = Callable[[sqlite3.Connection, Event], None]
 
@@ -38,6 +38,7 @@ LIFECYCLE_KINDS = frozenset(
 LOG_ONLY_KINDS = frozenset({"prompt_recorded", "proposal_dropped"})
 
 STATE_MODULES = (
+    "chat.state.worlds",
     "chat.state.entities",
     "chat.state.edges",
     "chat.state.memory",

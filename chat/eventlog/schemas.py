@@ -44,6 +44,19 @@ class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
+DEFAULT_WORLD = "default"
+"""The world of everything written before worlds existed (upcast on read, §3.5, §9.4)."""
+
+WorldRef = Slug | None
+"""The world a world-scoped event belongs to. None: the world of the event's chat, or
+``default`` when it has none (so an append that does not name it still lands in its chat's
+world, never in another one)."""
+
+
+class WorldScoped(Payload):
+    world_id: WorldRef = None
+
+
 class LoreEntry(BaseModel):
     """A character-book / lorebook entry, activated by keywords in recent messages (§8.1)."""
 
@@ -93,6 +106,7 @@ class BotFields(Payload):
 
 
 class BotAuthored(BotFields):
+    world_id: WorldRef = None
     id: Slug
 
 
@@ -115,7 +129,7 @@ class BotRetired(Payload):
     id: Slug
 
 
-class EntityAdded(Payload):
+class EntityAdded(WorldScoped):
     id: Slug
     kind: EntityKind = "other"
     name: Annotated[str, StringConstraints(min_length=1, max_length=120)]
@@ -126,7 +140,7 @@ class EntityAdded(Payload):
     )
 
 
-class EntityUpdated(Payload):
+class EntityUpdated(WorldScoped):
     id: Slug
     name: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
     kind: EntityKind | None = None
@@ -135,7 +149,7 @@ class EntityUpdated(Payload):
     facts: dict[str, Annotated[str, StringConstraints(max_length=2000)]] | None = None
 
 
-class EdgeChanged(Payload):
+class EdgeChanged(WorldScoped):
     """A relative change from extraction: deltas are clamped to ±10 before append (§5.5)."""
 
     src: Slug
@@ -146,7 +160,7 @@ class EdgeChanged(Payload):
     notes: Text | None = None
 
 
-class MemoryAdded(Payload):
+class MemoryAdded(WorldScoped):
     id: Ident
     owner: Slug
     text: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
@@ -155,12 +169,12 @@ class MemoryAdded(Payload):
     about: list[Slug] = Field(default_factory=list, max_length=30)
 
 
-class WorldFactSet(Payload):
+class WorldFactSet(WorldScoped):
     key: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     value: Annotated[str, StringConstraints(max_length=4000)]
 
 
-class WorldFactDeleted(Payload):
+class WorldFactDeleted(WorldScoped):
     key: Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
@@ -170,7 +184,7 @@ class SceneChanged(Payload):
     present: list[Slug] | None = None
 
 
-class ManualEdit(Payload):
+class ManualEdit(WorldScoped):
     """A person's edit of one field of one item, with the value it replaced (§6.1)."""
 
     target_type: Literal["entity", "edge", "memory", "world", "bot", "scene"]
@@ -181,7 +195,7 @@ class ManualEdit(Payload):
     previous: Any = None
 
 
-class ChatCreated(Payload):
+class ChatCreated(WorldScoped):
     id: Ident
     title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     bot_ids: list[Slug] = Field(min_length=1, max_length=20)
@@ -259,9 +273,82 @@ class ProposalDropped(Payload):
     proposal: Any = None
 
 
-class ReflectionRecorded(Payload):
+class ReflectionRecorded(WorldScoped):
     bot_id: Slug
     memory_ids: list[Ident] = Field(default_factory=list)
+
+
+WorldName = Annotated[str, StringConstraints(min_length=1, max_length=80)]
+
+
+class WorldCreated(Payload):
+    """A story universe (§3.5): its own entities, edges, memories, facts, scenes and chats."""
+
+    id: Slug
+    name: WorldName
+    scenario: Text = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+
+class WorldRenamed(Payload):
+    id: Slug
+    name: WorldName
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+
+class WorldScenarioSet(Payload):
+    id: Slug
+    scenario: Text
+
+
+class WorldArchived(Payload):
+    """Hidden from the world list and switcher; nothing is lost, and it can be restored."""
+
+    id: Slug
+
+
+class WorldRestored(Payload):
+    id: Slug
+
+
+class WorldJoined(Payload):
+    """A bot takes part in a world: its entity and its edge to `you` there (§3.5)."""
+
+    world_id: Slug
+    bot_id: Slug
+
+
+class PersonaSet(Payload):
+    """Who "you" are (§3.6): global when ``world_id`` is None, else in that world only."""
+
+    world_id: WorldRef = None
+    name: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    description: Annotated[str, StringConstraints(max_length=4000)] = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+
+class PersonaCleared(Payload):
+    """A world goes back to the global persona."""
+
+    world_id: Slug
 
 
 SCHEMAS: dict[str, type[Payload]] = {
@@ -289,10 +376,23 @@ SCHEMAS: dict[str, type[Payload]] = {
     "prompt_recorded": PromptRecorded,
     "proposal_dropped": ProposalDropped,
     "reflection_recorded": ReflectionRecorded,
+    "world_created": WorldCreated,
+    "world_renamed": WorldRenamed,
+    "world_scenario_set": WorldScenarioSet,
+    "world_archived": WorldArchived,
+    "world_restored": WorldRestored,
+    "world_joined": WorldJoined,
+    "persona_set": PersonaSet,
+    "persona_cleared": PersonaCleared,
 }
 
+WORLD_SCOPED_KINDS = frozenset(
+    kind for kind, schema in SCHEMAS.items() if issubclass(schema, WorldScoped) or kind == "bot_authored"
+)
+"""Kinds whose payload names its world; version 1 of them predates worlds (§9.4)."""
+
 # The version new payloads of each kind are written with; bump and add an upcaster to change one.
-SCHEMA_VERSIONS: dict[str, int] = {kind: 1 for kind in SCHEMAS}
+SCHEMA_VERSIONS: dict[str, int] = {kind: 2 if kind in WORLD_SCOPED_KINDS else 1 for kind in SCHEMAS}
 
 
 def _validated(kind: str, payload: dict[str, Any]) -> Payload:
@@ -313,7 +413,7 @@ def validate_payload(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
     """Return the normalised payload for ``kind`` or raise an error naming the field and rule."""
     model = _validated(kind, payload)
     try:
-        return model.model_dump(mode="json", exclude_unset=False)
+        return model.model_dump(mode="json", exclude_unset=False, exclude=_unnamed_world(model))
     except PydanticSerializationError as exc:
         raise ValidationFailed(
             f"invalid {kind}: a value cannot be stored as JSON ({exc})", field="payload"
@@ -329,11 +429,17 @@ def payload_json(kind: str, payload: dict[str, Any]) -> str:
     """
     model = _validated(kind, payload)
     try:
-        return model.model_dump_json()
+        return model.model_dump_json(exclude=_unnamed_world(model))
     except PydanticSerializationError as exc:
         raise ValidationFailed(
             f"invalid {kind}: a value cannot be stored as JSON ({exc})", field="payload"
         ) from None
+
+
+def _unnamed_world(model: Payload) -> set[str] | None:
+    """A world_id left None is not stored: the payload then reads as it did before worlds,
+    and its world is its chat's (see ``chat.state.worlds.world_of``)."""
+    return {"world_id"} if getattr(model, "world_id", "") is None else None
 
 
 def describe_validation_error(what: str, exc: ValidationError) -> str:

@@ -147,8 +147,10 @@ def retrieve_memories(
     now: datetime,
     k: int = 8,
     embedder: Embedder | None = None,
+    world_id: str = "default",
 ) -> list[tuple[dict[str, Any], float]]:
-    """The ``k`` best memories of ``owner`` for ``query``, best first, with their scores.
+    """The ``k`` best memories of ``owner`` in ``world_id`` for ``query``, best first, with
+    their scores. A bot's memories of another world are never candidates (§3.5).
 
     Candidates are scored from a few columns; only the ``k`` winners are read whole.
     """
@@ -162,8 +164,9 @@ def retrieve_memories(
             f"SELECT {_LIGHT}, hits.rank FROM ("
             "  SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ?"
             "  ORDER BY rank LIMIT ?"
-            f") AS hits JOIN memories m ON m.rowid = hits.rowid WHERE m.owner = ?",  # noqa: S608
-            (match, FTS_CANDIDATES * 4, owner),
+            ") AS hits JOIN memories m ON m.rowid = hits.rowid"
+            " WHERE m.owner = ? AND m.world_id = ?",  # noqa: S608
+            (match, FTS_CANDIDATES * 4, owner, world_id),
         ).fetchall()
         rows.sort(key=lambda r: r[-1])
         for row in rows[:FTS_CANDIDATES]:
@@ -172,8 +175,8 @@ def retrieve_memories(
     for order in ("last_retrieved_at", "importance"):
         rows = conn.execute(
             f"SELECT {_LIGHT} FROM memories m INDEXED BY memories_owner_{_INDEX[order]}"  # noqa: S608
-            f" WHERE m.owner = ? ORDER BY m.{order} DESC LIMIT ?",
-            (owner, INDEX_CANDIDATES),
+            f" WHERE m.world_id = ? AND m.owner = ? ORDER BY m.{order} DESC LIMIT ?",
+            (world_id, owner, INDEX_CANDIDATES),
         ).fetchall()
         for row in rows:
             candidates.setdefault(row[1], row)

@@ -35,7 +35,7 @@ class WorldControls(_Host):
         )
         return written.extra
 
-    async def add_entity(self, fields: dict[str, Any]) -> dict[str, Any]:
+    async def add_entity(self, fields: dict[str, Any], world_id: str = "default") -> dict[str, Any]:
         """Add a person, place, thing or group ({name, kind, description?, aliases?, facts?,
         id?}) with ``entity_added`` by the user; return the entity. Its id is a unique slug
         of the name unless given. ValidationFailed names a bad field; Conflict when a given
@@ -43,9 +43,11 @@ class WorldControls(_Host):
         chosen: list[str] = []
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            events = world_edits.entity_events(conn, fields)
+            events = world_edits.entity_events(conn, fields, world_id)
             chosen.append(events[0].payload["id"])
             return events
 
-        written = await self.commit(build, after=lambda conn: get_entity(conn, chosen[-1]))
+        written = await self.commit(
+            build, after=lambda conn: get_entity(conn, chosen[-1], world_id=world_id)
+        )
         return written.extra

@@ -25,6 +25,7 @@ from chat.state.chats import message_dict
 from chat.state.edges import get_edge
 from chat.state.entities import get_entity
 from chat.state.world import get_scene, list_facts
+from chat.state.worlds import chat_world, get_world
 from chat.turns.lore import activate_lore
 from chat.turns.stops import stop_sequences
 
@@ -103,22 +104,28 @@ def earlier_turn_replies(conn: sqlite3.Connection, message: dict[str, Any]) -> l
     return [message_dict(row) for row in rows]
 
 
-def _names(conn: sqlite3.Connection, ids: list[str], cache: dict[str, str]) -> dict[str, str]:
+def _names(
+    conn: sqlite3.Connection, ids: list[str], cache: dict[str, str], world_id: str = "default"
+) -> dict[str, str]:
     for entity_id in ids:
         if entity_id not in cache:
-            entity = get_entity(conn, entity_id)
+            entity = get_entity(conn, entity_id, world_id=world_id)
             cache[entity_id] = entity["name"] if entity else entity_id
     return cache
 
 
 def relationship_lines(
-    conn: sqlite3.Connection, bot_id: str, others: list[str], names: dict[str, str]
+    conn: sqlite3.Connection,
+    bot_id: str,
+    others: list[str],
+    names: dict[str, str],
+    world_id: str = "default",
 ) -> list[str]:
     lines = []
     for other in others:
         if other == bot_id:
             continue
-        edge = get_edge(conn, bot_id, other)
+        edge = get_edge(conn, bot_id, other, world_id=world_id)
         if edge is None:
             continue
         line = (
@@ -141,17 +148,20 @@ def core_sections(
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """(name, text) sections of the system message before memories, and activated lore names."""
     scene = get_scene(conn, chat_id) or {"location": "", "present": []}
+    world_id = chat_world(conn, chat_id) or "default"  # everything below is of this world only
+    world = get_world(conn, world_id) or {}
     present = list(dict.fromkeys(["you", *participants, *scene["present"]]))
-    names = _names(conn, present, {"you": user_name})
+    names = _names(conn, present, {"you": user_name}, world_id)
     name = bot["name"]
     sections: list[tuple[str, str]] = [("persona", f"You are {name}. {bot['persona']}".strip())]
     if bot.get("traits"):
         sections.append(("traits", "Traits: " + ", ".join(bot["traits"])))
     if bot.get("backstory"):
         sections.append(("backstory", "Backstory: " + bot["backstory"]))
-    if bot.get("scenario"):
-        sections.append(("scenario", "Scenario: " + bot["scenario"]))
-    relations = relationship_lines(conn, bot["id"], present, names)
+    scenario = world.get("scenario") or bot.get("scenario")  # the world's, else the card's (§3.4)
+    if scenario:
+        sections.append(("scenario", "Scenario: " + scenario))
+    relations = relationship_lines(conn, bot["id"], present, names, world_id)
     if relations:
         sections.append(("relationships", f"How {name} stands with others:\n" + "\n".join(relations)))
     scene_lines = []
@@ -162,7 +172,7 @@ def core_sections(
         scene_lines.append("Present: " + ", ".join(others_present))
     if scene_lines:
         sections.append(("scene", "Scene:\n" + "\n".join(scene_lines)))
-    facts = list(list_facts(conn).items())[:MAX_WORLD_FACTS]
+    facts = list(list_facts(conn, world_id=world_id).items())[:MAX_WORLD_FACTS]
     if facts:
         sections.append(("world", "World:\n" + "\n".join(f"- {k}: {v}" for k, v in facts)))
     lore_entries = activate_lore(list(bot.get("lore") or []), recent_texts)
@@ -215,7 +225,9 @@ def build_prompt(
     core = _fit_core(sections, rule, count_tokens, budget)
     core_cost = count_tokens("\n\n".join(text for _, text in core)) + MESSAGE_OVERHEAD
 
-    names = {"you": user_name, **_names(conn, [m["author"] for m in history], {"you": user_name})}
+    world_id = chat.get("world_id") or "default"
+    authors = [m["author"] for m in history]
+    names = {"you": user_name, **_names(conn, authors, {"you": user_name}, world_id)}
     turns = [_as_message(m, bot["id"], names, group) for m in history]
     turn_costs: dict[int, int] = {}  # counted lazily, newest first: old ones may never be needed
 

@@ -13,7 +13,7 @@ from typing import Any
 from chat.errors import Conflict, ValidationFailed
 from chat.eventlog.log import NewEvent
 from chat.eventlog.schemas import validate_payload
-from chat.state.entities import get_bot, get_entity
+from chat.state.entities import entity_taken, get_bot, get_entity
 from chat.state.manual_edit import prepare_manual_edit
 from chat.state.world import get_scene
 from chat.world.chats import require_chat
@@ -38,7 +38,8 @@ def scene_events(
     NotFound for an unknown chat; ValidationFailed for a location over 200 characters
     or ``present`` naming an entity that does not exist.
     """
-    require_chat(conn, chat_id)
+    chat = require_chat(conn, chat_id)
+    world_id = chat.get("world_id") or "default"
     if location is None and present is None:
         raise ValidationFailed("give location, present or both", field="body")
     current = get_scene(conn, chat_id) or {"location": "", "present": []}
@@ -60,7 +61,7 @@ def scene_events(
         ids = list(dict.fromkeys(present))
         if len(ids) > MAX_PRESENT:
             raise ValidationFailed(f"present may name at most {MAX_PRESENT} entities", field="present")
-        unknown = [entity_id for entity_id in ids if get_entity(conn, entity_id) is None]
+        unknown = [e for e in ids if get_entity(conn, e, world_id=world_id) is None]
         if unknown:
             names = ", ".join(repr(entity_id) for entity_id in unknown[:5])
             raise ValidationFailed(f"present: no entity with id {names}", field="present")
@@ -69,7 +70,7 @@ def scene_events(
     return [
         NewEvent(
             "manual_edit",
-            prepare_manual_edit(conn, "scene", chat_id, field, payload[field]),
+            prepare_manual_edit(conn, "scene", chat_id, field, payload[field], world_id=world_id),
             chat_id=chat_id,
             actor="user",
         )
@@ -78,8 +79,10 @@ def scene_events(
     ]
 
 
-def entity_events(conn: sqlite3.Connection, fields: dict[str, Any]) -> list[NewEvent]:
-    """``entity_added`` for a person, place, thing or group the user describes.
+def entity_events(
+    conn: sqlite3.Connection, fields: dict[str, Any], world_id: str = "default"
+) -> list[NewEvent]:
+    """``entity_added`` in ``world_id`` for a person, place, thing or group the user describes.
 
     The id is a slug of the name, made unique (``-2``, ``-3``...) when taken; an ``id``
     given explicitly that is taken is a Conflict. ValidationFailed names a bad field.
@@ -113,8 +116,9 @@ def entity_events(conn: sqlite3.Connection, fields: dict[str, Any]) -> list[NewE
         "description": fields.get("description") or "",
         "aliases": aliases if aliases is not None else [],
         "facts": fields.get("facts") if fields.get("facts") is not None else {},
+        "world_id": world_id,
     }
     payload = validate_payload("entity_added", payload)  # names a bad id, name, alias or fact
-    if explicit and (get_entity(conn, entity_id) is not None or get_bot(conn, entity_id) is not None):
+    if explicit and (entity_taken(conn, entity_id) or get_bot(conn, entity_id) is not None):
         raise Conflict(f"the id {entity_id!r} is already taken; choose another", field="id")
     return [NewEvent("entity_added", payload, actor="user")]

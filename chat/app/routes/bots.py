@@ -8,11 +8,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile
 from pydantic import ValidationError
 
-from chat.app.context import runtime
+from chat.app.context import WorldParam, reader, runtime
 from chat.app.schemas import BotCreate, BotPatch, set_fields
 from chat.cards import MAX_CARD_BYTES, export_card, parse_card
 from chat.errors import PayloadTooLarge, ValidationFailed
 from chat.eventlog.schemas import BotFields
+from chat.state.worlds import world_bot_ids
 
 router = APIRouter(prefix="/api", tags=["bots"])
 
@@ -21,27 +22,39 @@ BotId = Annotated[str, Path(min_length=1, max_length=64)]
 
 @router.get("/bots")
 async def bots(
-    request: Request, include_retired: Annotated[bool, Query()] = False
+    request: Request, include_retired: Annotated[bool, Query()] = False, world: WorldParam = None
 ) -> list[dict[str, Any]]:
-    """Every bot (retired ones with `include_retired=true`)."""
-    return runtime(request).list_bots(include_retired=include_retired)
+    """Every bot (retired ones with `include_retired=true`); with `?world=`, the bots that
+    take part in that world."""
+    rt = runtime(request)
+    listed = rt.list_bots(include_retired=include_retired)
+    if world is None:
+        return listed
+    rt.get_world(world, field="world")
+    members = set(world_bot_ids(reader(request), world))
+    return [bot for bot in listed if bot["id"] in members]
 
 
 @router.post("/bots", status_code=201)
 async def author_bot(request: Request, body: BotCreate) -> dict[str, Any]:
     """Author a bot; its id is made from the name when not given. 409 when the id is taken."""
     fields = body.model_dump(mode="json")
+    world_id = fields.pop("world_id", None)
     if fields.get("id") is None:
         fields.pop("id", None)
-    return await runtime(request).author_bot(fields)
+    return await runtime(request).author_bot(fields, world_id)
 
 
 @router.post("/bots/import", status_code=201)
 async def import_card(
-    request: Request, file: Annotated[UploadFile, File(description="a card: JSON or PNG")]
+    request: Request,
+    file: Annotated[UploadFile, File(description="a card: JSON or PNG")],
+    world: WorldParam = None,
 ) -> dict[str, Any]:
     """Import a Character Card V1/V2/V3 (JSON or PNG) from the multipart field `file`.
-    Send the header `X-Kith-Request: 1` with it. A bad card is a 4xx and appends nothing."""
+    Send the header `X-Kith-Request: 1` with it. A bad card is a 4xx and appends nothing.
+    The bot gets a new world named after it (the card's scenario is that world's), or
+    joins `?world=ID`; the answer's `world_id` says which."""
     data = await file.read(MAX_CARD_BYTES + 1)
     if len(data) > MAX_CARD_BYTES:
         raise PayloadTooLarge(f"a card file may be at most {MAX_CARD_BYTES} bytes", field="file")
@@ -49,7 +62,7 @@ async def import_card(
         raise ValidationFailed("the card file is empty", field="file")
     payload = parse_card(data, filename=file.filename)
     payload.pop("id", None)
-    return await runtime(request).author_bot(payload)
+    return await runtime(request).import_bot(payload, world)
 
 
 @router.get("/bots/{bot_id}")

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 
-from chat.app.context import reader, runtime
+from chat.app.context import WorldParam, reader, runtime, scoped_world
 from chat.app.schemas import ScenePut, WorldFactPut
 from chat.app.writes import edit_one
 from chat.errors import NotFound
-from chat.state.world import get_fact, list_facts
+from chat.state.world import get_fact, list_facts, list_scenes
 
 router = APIRouter(prefix="/api", tags=["world"])
 
@@ -20,32 +19,32 @@ ChatId = Annotated[str, Path(min_length=1, max_length=128)]
 
 
 @router.get("/world")
-async def world(request: Request) -> dict[str, Any]:
-    """`{facts: {key: value}, scenes: [{chat_id, location, present, updated_event_id}]}`."""
+async def world(request: Request, world: WorldParam = None) -> dict[str, Any]:
+    """`{facts: {key: value}, scenes: [{chat_id, location, present, updated_event_id}],
+    world_id}`: the facts of one world and the scenes of its chats."""
     conn = reader(request)
-    rows = conn.execute(
-        "SELECT chat_id, location, present, updated_event_id FROM scenes ORDER BY chat_id"
-    ).fetchall()
-    scenes = [
-        {"chat_id": r[0], "location": r[1], "present": json.loads(r[2]), "updated_event_id": r[3]}
-        for r in rows
-    ]
-    return {"facts": list_facts(conn), "scenes": scenes}
+    world_id = scoped_world(request, world)
+    scenes = list_scenes(conn, world_id=world_id)
+    return {"facts": list_facts(conn, world_id=world_id), "scenes": scenes, "world_id": world_id}
 
 
 @router.put("/world/{key}")
-async def set_world_fact(request: Request, key: FactKey, body: WorldFactPut) -> dict[str, Any]:
-    """Set a fact by hand (creates it when new; pins it)."""
-    await edit_one(request, "world", key, "value", body.value)
-    return {"key": key, "value": get_fact(reader(request), key)}
+async def set_world_fact(
+    request: Request, key: FactKey, body: WorldFactPut, world: WorldParam = None
+) -> dict[str, Any]:
+    """Set a fact of the world by hand (creates it when new; pins it)."""
+    world_id = scoped_world(request, world)
+    await edit_one(request, "world", key, "value", body.value, world_id=world_id)
+    return {"key": key, "value": get_fact(reader(request), key, world_id=world_id)}
 
 
 @router.delete("/world/{key}")
-async def delete_world_fact(request: Request, key: FactKey) -> dict[str, Any]:
-    """Delete a fact; 404 when there is none."""
-    if get_fact(reader(request), key) is None:
+async def delete_world_fact(request: Request, key: FactKey, world: WorldParam = None) -> dict[str, Any]:
+    """Delete a fact; 404 when the world has none by that key."""
+    world_id = scoped_world(request, world)
+    if get_fact(reader(request), key, world_id=world_id) is None:
         raise NotFound(f"no world fact {key!r}", field="key")
-    await edit_one(request, "world", key, "value", None, action="delete")
+    await edit_one(request, "world", key, "value", None, action="delete", world_id=world_id)
     return {"key": key, "deleted": True}
 
 
