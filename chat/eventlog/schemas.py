@@ -44,17 +44,14 @@ class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
-DEFAULT_WORLD = "default"
-"""The world of everything written before worlds existed (upcast on read, §3.5, §9.4)."""
+DEFAULT_WORLD = "default"  # the world of all that was written before worlds (§3.5, §9.4)
 
 WorldRef = Slug | None
-"""The world a world-scoped event belongs to. None: the world of the event's chat, or
-``default`` when it has none (so an append that does not name it still lands in its chat's
-world, never in another one)."""
+"""An event's world; None: its chat's, else ``default`` (see chat.state.worlds.world_of)."""
 
 
 class WorldScoped(Payload):
-    world_id: WorldRef = None
+    world_id: WorldRef = None  # see WorldRef
 
 
 class LoreEntry(BaseModel):
@@ -278,78 +275,16 @@ class ReflectionRecorded(WorldScoped):
     memory_ids: list[Ident] = Field(default_factory=list)
 
 
-WorldName = Annotated[str, StringConstraints(min_length=1, max_length=80)]
-
-
-class WorldCreated(Payload):
-    """A story universe (§3.5): its own entities, edges, memories, facts, scenes and chats."""
-
-    id: Slug
-    name: WorldName
-    scenario: Text = ""
-
-    @field_validator("name")
-    @classmethod
-    def _name_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value.strip()
-
-
-class WorldRenamed(Payload):
-    id: Slug
-    name: WorldName
-
-    @field_validator("name")
-    @classmethod
-    def _name_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value.strip()
-
-
-class WorldScenarioSet(Payload):
-    id: Slug
-    scenario: Text
-
-
-class WorldArchived(Payload):
-    """Hidden from the world list and switcher; nothing is lost, and it can be restored."""
-
-    id: Slug
-
-
-class WorldRestored(Payload):
-    id: Slug
-
-
-class WorldJoined(Payload):
-    """A bot takes part in a world: its entity and its edge to `you` there (§3.5)."""
-
-    world_id: Slug
-    bot_id: Slug
-
-
-class PersonaSet(Payload):
-    """Who "you" are (§3.6): global when ``world_id`` is None, else in that world only."""
-
-    world_id: WorldRef = None
-    name: Annotated[str, StringConstraints(min_length=1, max_length=80)]
-    description: Annotated[str, StringConstraints(max_length=4000)] = ""
-
-    @field_validator("name")
-    @classmethod
-    def _name_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value.strip()
-
-
-class PersonaCleared(Payload):
-    """A world goes back to the global persona."""
-
-    world_id: Slug
-
+from chat.eventlog.world_schemas import (  # noqa: E402 - they build on the types above
+    PersonaCleared,
+    PersonaSet,
+    WorldArchived,
+    WorldCreated,
+    WorldJoined,
+    WorldRenamed,
+    WorldRestored,
+    WorldScenarioSet,
+)
 
 SCHEMAS: dict[str, type[Payload]] = {
     "bot_authored": BotAuthored,
@@ -437,8 +372,7 @@ def payload_json(kind: str, payload: dict[str, Any]) -> str:
 
 
 def _unnamed_world(model: Payload) -> set[str] | None:
-    """A world_id left None is not stored: the payload then reads as it did before worlds,
-    and its world is its chat's (see ``chat.state.worlds.world_of``)."""
+    """A world_id left None is not stored (its world is then its chat's)."""
     return {"world_id"} if getattr(model, "world_id", "") is None else None
 
 

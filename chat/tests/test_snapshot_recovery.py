@@ -103,7 +103,7 @@ CORRUPTIONS: dict[str, Callable[[Path], None]] = {
     "truncated": lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
     "bad checksum": lambda p: p.write_bytes(p.read_bytes().replace(b"memory 7", b"memory X")),
     "other schema version": lambda p: p.write_bytes(
-        p.read_bytes().replace(b'"schema_version":1', b'"schema_version":99')),
+        p.read_bytes().replace(b'"schema_version":2', b'"schema_version":99')),
     "not json": lambda p: p.write_bytes(b"\x00\xffnot json at all"),
     "ahead of the log": lambda p: p.write_bytes(
         p.read_bytes().replace(b'"last_event_id":', b'"last_event_id":9999', 1)),
