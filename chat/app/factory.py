@@ -136,7 +136,7 @@ def create_app(
     app.add_middleware(
         SecurityMiddleware,
         access_token=ctx.access_token,
-        upload_paths=frozenset({"/api/bots/import"}),
+        upload_paths=frozenset({"/api/bots/import", "/api/worlds/import"}),
         upload_limit=MAX_CARD_BYTES,
     )
     return app

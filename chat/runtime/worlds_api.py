@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from chat.eventlog.log import NewEvent
 from chat.state import worlds as world_state
+from chat.world import transfer
 from chat.world import worlds as world_service
 from chat.world.bots import require_bot
 from chat.world.imports import import_events
@@ -99,3 +100,23 @@ class WorldsControls(_Host):
     async def clear_persona(self, world_id: str) -> dict[str, Any]:
         await self.commit(lambda conn: world_service.clear_persona_events(conn, world_id))
         return self.persona(world_id)
+
+    def export_world(self, world_id: str) -> str:
+        """One world as the text of a world file (`chat.world.transfer`), read in one
+        consistent transaction."""
+
+        def read(conn: sqlite3.Connection) -> str:
+            conn.execute("BEGIN")
+            try:
+                return "".join(line + "\n" for line in transfer.export_world_lines(conn, world_id))
+            finally:
+                conn.execute("COMMIT")
+
+        return self._read_now(read)  # type: ignore[attr-defined]
+
+    async def import_world(self, text: str) -> dict[str, Any]:
+        """Bring the world of a world file in; returns the world and how many events came.
+        ValidationFailed (a bad file) and Conflict (its world or a chat exists) append nothing."""
+        world, records = transfer.read_world_file(text.splitlines())
+        written = await self.commit(lambda conn: transfer.import_events(conn, world, records))
+        return {"world": self.get_world(world["id"]), "events": len(written.ids)}

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile
 
 from chat.app.context import WorldParam, runtime
 from chat.app.schemas import PersonaPut, WorldCreate, WorldPatch
-from chat.errors import ValidationFailed
+from chat.cards import MAX_CARD_BYTES
+from chat.errors import PayloadTooLarge, ValidationFailed
+
+MAX_WORLD_FILE_BYTES = MAX_CARD_BYTES
+"""The upload limit the security middleware applies to both uploads; the CLI has none."""
 
 router = APIRouter(prefix="/api", tags=["worlds"])
 
@@ -72,3 +76,28 @@ async def set_persona(request: Request, body: PersonaPut) -> dict[str, Any]:
 async def clear_persona(request: Request, world_id: WorldId) -> dict[str, Any]:
     """The world goes back to the global persona (404 when it has none of its own)."""
     return await runtime(request).clear_persona(world_id)
+
+
+@router.get("/worlds/{world_id}/export", responses={200: {"content": {"application/x-ndjson": {}}}})
+async def export_world(request: Request, world_id: WorldId) -> Response:
+    """The world as one file (JSON Lines): its events, its bots' definitions, its chats."""
+    text = runtime(request).export_world(world_id)
+    disposition = f'attachment; filename="{world_id}.kith-world.jsonl"'
+    return Response(text, media_type="application/x-ndjson", headers={"content-disposition": disposition})
+
+
+@router.post("/worlds/import", status_code=201)
+async def import_world(
+    request: Request, file: Annotated[UploadFile, File(description="a world file")]
+) -> dict[str, Any]:
+    """Bring in a world file (multipart field `file`): `{world, events}`. 409 when this data
+    directory already has the world or one of its chats; a bad file is a 422. Either way
+    nothing is appended."""
+    data = await file.read(MAX_WORLD_FILE_BYTES + 1)
+    if len(data) > MAX_WORLD_FILE_BYTES:
+        raise PayloadTooLarge("the world file is too large", field="file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationFailed("the world file is not UTF-8 text", field="file") from None
+    return await runtime(request).import_world(text)
