@@ -66,10 +66,12 @@ def _reflection_recorded(conn: sqlite3.Connection, event: Event) -> None:
 def _memories_retrieved(conn: sqlite3.Connection, event: Event) -> None:
     ids = event.payload.get("retrieved_memory_ids")
     if ids:
+        world_id = world_of(conn, event)  # a reply only ever recalls memories of its world
         # One statement per id: SQLite's plan for "id IN (...)" can fall back to a scan.
         for memory_id in ids:
             conn.execute(
-                "UPDATE memories SET last_retrieved_at = ? WHERE id = ?", (event.created_at, memory_id)
+                "UPDATE memories SET last_retrieved_at = ? WHERE id = ? AND world_id = ?",
+                (event.created_at, memory_id, world_id),
             )
 
 
