@@ -13,7 +13,14 @@ import pytest
 from fastapi import FastAPI
 
 from chat.demo import create_demo_world
-from chat.tests.api_support import assert_error, log_end, make_settings, running_app, runtime_of, say
+from chat.tests.api_support import (
+    assert_error,
+    log_end,
+    make_settings,
+    running_app,
+    runtime_of,
+    say,
+)
 
 pytestmark = pytest.mark.anyio
 
