@@ -4,6 +4,7 @@ is hidden and restorable; the first-run banner and the persona dialog name "you"
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -12,6 +13,14 @@ from chat.tests import browser_support as support
 from chat.tests.browser_support import LiveServer, open_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _until(check: Any, what: str, timeout: float = 10.0) -> None:
+    """Poll from Python (page-side wait_for_function evaluates a string, which the CSP refuses)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
 
 browser = support.browser
 live_server = support.live_server
@@ -44,7 +53,7 @@ def test_switching_worlds_moves_the_chat_list_bots_and_state_panel(page: Any, li
     select.select_option("desert")
     page.locator(".chat-link", has_text="Desert chat").wait_for()
     assert page.locator(".chat-link", has_text="Harbour chat").count() == 0
-    page.wait_for_function("location.hash.includes(%r)" % desert["id"])
+    _until(lambda: desert["id"] in page.url, "the desert chat to open")
     page.get_by_role("tab", name="Memories").click()
     page.wait_for_timeout(300)
     assert page.locator(".memory", has_text="rye").count() == 0
@@ -60,7 +69,7 @@ def test_switching_worlds_moves_the_chat_list_bots_and_state_panel(page: Any, li
 
     # Opening the other world's chat by its address switches back.
     page.goto(f"/#/chat/{harbour['id']}")
-    page.wait_for_function("document.querySelector('#world-select').value === 'harbour'")
+    _until(lambda: page.locator("#world-select").input_value() == "harbour", "the harbour world")
 
 
 def test_a_new_chat_picks_its_world_and_an_archived_world_is_restorable(page: Any, live_server: LiveServer) -> None:
@@ -73,7 +82,7 @@ def test_a_new_chat_picks_its_world_and_an_archived_world_is_restorable(page: An
     form.get_by_role("checkbox", name="Zed").check()
     form.get_by_role("textbox", name="Title").fill("Zed visits the harbour")
     form.get_by_role("button", name="Create chat").click()
-    page.wait_for_function("document.querySelector('#world-select').value === 'harbour'")
+    _until(lambda: page.locator("#world-select").input_value() == "harbour", "the harbour world")
     page.locator(".chat-link", has_text="Zed visits the harbour").wait_for()
     chats = live_server.api("GET", "/api/chats", params={"world": "harbour"})
     assert {c["title"] for c in chats} == {"Harbour chat", "Zed visits the harbour"}
@@ -97,7 +106,8 @@ def test_a_new_chat_picks_its_world_and_an_archived_world_is_restorable(page: An
     dialog.get_by_role("button", name="Rename Harbour").click()
     dialog.get_by_role("textbox", name="Name of Old Harbour").wait_for()
     dialog.get_by_role("button", name="Close dialog").click()
-    page.wait_for_function("[...document.querySelectorAll('#world-select option')].map(o => o.textContent).join() === 'Old Harbour,Desert'")
+    _until(lambda: page.locator("#world-select option").all_inner_texts() == ["Old Harbour", "Desert"],
+           "the renamed world in the switcher")
 
 
 def test_first_run_asks_for_your_name_and_the_persona_dialog_changes_it(page: Any, live_server: LiveServer) -> None:
