@@ -4,7 +4,7 @@
 
 import { del, get, patch, post, put, setWorld, worldId } from "./api.js";
 import { $, h, mount, notify } from "./dom.js";
-import { emit, store } from "./store.js";
+import { emit, on, store } from "./store.js";
 import { confirmDialog, modal } from "./widgets.js";
 
 const WORLD_KEY = "kith.world";
@@ -207,10 +207,10 @@ export function askPersonaOnce() {
   document.querySelector("header.topbar").after(bar);
 }
 
-export function worldName(id) {
-  const world = worlds.find((w) => w.id === id);
-  return world ? world.name : id;
-}
+// The first bot of a fresh data directory brings its world into being: show it.
+on("bots", () => {
+  if (!worlds.length) loadWorlds().catch(() => null);
+});
 
 export function liveWorlds() {
   return worlds.filter((w) => !w.archived);
