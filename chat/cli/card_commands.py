@@ -61,12 +61,15 @@ def _describe(bot: dict[str, Any]) -> str:
 @bots.command("import")
 @common_options
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--on-conflict", type=click.Choice(["update", "copy"]), default=None,
+              help="When a bot of the same name exists: update it from the card, or add a copy.")
 @click.option("--world", "world_id", default=None, metavar="ID",
               help="Join this world (default: a new world named after the character).")
 @click.pass_context
 @reports_errors
-def import_command(ctx: click.Context, file: Path, world_id: str | None) -> None:
-    """Import a character card file (JSON or PNG) as a new bot, in a world of its own."""
+def import_command(ctx: click.Context, file: Path, on_conflict: str | None, world_id: str | None) -> None:
+    """Import a character card file (JSON or PNG) as a new bot in a world of its own (or
+    update a matching one)."""
     size = file.stat().st_size
     if size > MAX_CARD_BYTES:
         raise PayloadTooLarge(f"{file.name}: card file is {size:,} bytes; the limit is {MAX_CARD_BYTES:,} bytes")
@@ -76,9 +79,9 @@ def import_command(ctx: click.Context, file: Path, world_id: str | None) -> None
         chosen: list[tuple[str, str]] = []
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            events = import_events(conn, payload, world_id)  # the same write path as the web import
-            bot = next(e for e in events if e.kind == "bot_authored")
-            chosen.append((bot.payload["id"], bot.payload["world_id"]))
+            # the same write path as the web import
+            events, bot_id, world = import_events(conn, payload, world_id, on_conflict or "ask")  # type: ignore[arg-type]
+            chosen.append((bot_id, world))
             return events
 
         commit_now(conn, build, checkpoints)

@@ -63,15 +63,17 @@ class WorldsControls(_Host):
         )
         return self.get_world(world_id)
 
-    async def import_bot(self, payload: dict[str, Any], world_id: str | None = None) -> dict[str, Any]:
-        """A parsed card as a bot: in a new world named after it, or joining ``world_id``.
+    async def import_bot(
+        self, payload: dict[str, Any], world_id: str | None = None, on_conflict: str = "ask"
+    ) -> dict[str, Any]:
+        """A parsed card as a bot: in a new world named after it, or joining ``world_id``
+        (a card matching a bot: ``on_conflict`` ask, update or copy, see `card_import`).
         Returns the bot with ``world_id``, the world it is in."""
-        chosen: list[tuple[str, str]] = []
+        chosen: list[tuple[str, str | None]] = []
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            events = import_events(conn, payload, world_id)
-            bot = next(e for e in events if e.kind == "bot_authored")
-            chosen.append((bot.payload["id"], bot.payload["world_id"]))
+            events, bot_id, world = import_events(conn, payload, world_id, on_conflict)  # type: ignore[arg-type]
+            chosen.append((bot_id, world))
             return events
 
         await self.commit(build)

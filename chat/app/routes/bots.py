@@ -14,6 +14,7 @@ from chat.cards import MAX_CARD_BYTES, export_card, parse_card
 from chat.errors import PayloadTooLarge, ValidationFailed
 from chat.eventlog.schemas import BotFields
 from chat.state.worlds import world_bot_ids
+from chat.world.card_import import matching_bot
 
 router = APIRouter(prefix="/api", tags=["bots"])
 
@@ -49,11 +50,15 @@ async def author_bot(request: Request, body: BotCreate) -> dict[str, Any]:
 async def import_card(
     request: Request,
     file: Annotated[UploadFile, File(description="a card: JSON or PNG")],
+    on_conflict: Annotated[Literal["update", "copy"] | None, Query()] = None,
     world: WorldParam = None,
 ) -> dict[str, Any]:
     """Import a Character Card V1/V2/V3 (JSON or PNG) from the multipart field `file`.
     Send the header `X-Kith-Request: 1` with it. A bad card is a 4xx and appends nothing.
-    The bot gets a new world named after it (the card's scenario is that world's), or
+
+    A card whose name matches an existing bot is refused with 409 (`error.bot` names the
+    bot) unless `on_conflict` says `update` (revise that bot from the card) or `copy`.
+    A new bot gets a new world named after it (the card's scenario is that world's), or
     joins `?world=ID`; the answer's `world_id` says which."""
     data = await file.read(MAX_CARD_BYTES + 1)
     if len(data) > MAX_CARD_BYTES:
@@ -62,7 +67,23 @@ async def import_card(
         raise ValidationFailed("the card file is empty", field="file")
     payload = parse_card(data, filename=file.filename)
     payload.pop("id", None)
-    return await runtime(request).import_bot(payload, world)
+    return await runtime(request).import_bot(payload, world, on_conflict or "ask")
+
+
+@router.post("/bots/import/check")
+async def check_card(
+    request: Request, file: Annotated[UploadFile, File(description="a card: JSON or PNG")]
+) -> dict[str, Any]:
+    """Read a card without importing it: `{name, matches}`, where `matches` is the bot
+    (`{id, name}`) a plain import would refuse with 409, or null. The UI asks first."""
+    data = await file.read(MAX_CARD_BYTES + 1)
+    if len(data) > MAX_CARD_BYTES:
+        raise PayloadTooLarge(f"a card file may be at most {MAX_CARD_BYTES} bytes", field="file")
+    if not data:
+        raise ValidationFailed("the card file is empty", field="file")
+    payload = parse_card(data, filename=file.filename)
+    match = await runtime(request).read(lambda conn: matching_bot(conn, payload))
+    return {"name": payload["name"], "matches": {"id": match["id"], "name": match["name"]} if match else None}
 
 
 @router.get("/bots/{bot_id}")
