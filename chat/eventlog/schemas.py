@@ -9,7 +9,6 @@ written with; older payloads are upgraded on read (see ``upcasting``).
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -23,6 +22,7 @@ from pydantic import (
 from pydantic_core import PydanticSerializationError
 
 from chat.errors import UnknownEventKind, ValidationFailed
+from chat.eventlog.messages import _first_field, describe_validation_error
 
 SLUG_RE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
@@ -391,27 +391,3 @@ def payload_json(kind: str, payload: dict[str, Any]) -> str:
 def _unnamed_world(model: Payload) -> set[str] | None:
     """A world_id left None is not stored (its world is then its chat's)."""
     return {"world_id"} if getattr(model, "world_id", "") is None else None
-
-
-def describe_validation_error(what: str, exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"]) or "(payload)"
-        parts.append(f"{loc}: {_rule(err)}")
-    return f"invalid {what}: " + "; ".join(parts)
-
-
-def _rule(err: dict[str, Any]) -> str:
-    message = err.get("msg", "invalid")
-    if err.get("type") == "extra_forbidden":
-        return "unknown field"
-    if err.get("type") == "missing":
-        return "required field is missing"
-    return re.sub(r"^Value error, ", "", message)
-
-
-def _first_field(exc: ValidationError) -> str | None:
-    errors = exc.errors()
-    if not errors:
-        return None
-    return ".".join(str(p) for p in errors[0]["loc"]) or None
