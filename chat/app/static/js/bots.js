@@ -134,8 +134,7 @@ async function importCard(file) {
     const into = $("#import-into")?.value || "";  // "": a new world named after the character
     const path = `/api/bots/import${query({ on_conflict: onConflict, world: into })}`;
     const bot = await api("POST", path, { form: cardForm(file) });
-    const where = bot.world_id ? ` (world ${bot.world_id})` : "";
-    notify(onConflict === "update" ? `Updated ${bot.name} from the card${where}.` : `Imported ${bot.name}${where}.`);
+    notify(onConflict === "update" ? `Updated ${bot.name} from the card.` : `Imported ${bot.name}.`);
     await loadWorlds();
     if (bot.world_id) await switchWorld(bot.world_id, { quiet: true });
     await loadBots();
