@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from chat.eventlog.log import NewEvent
 from chat.state.entities import get_entity
+from chat.state.memory import get_memory
 from chat.state.world import get_scene
 from chat.world import edits as world_edits
 
@@ -50,4 +51,17 @@ class WorldControls(_Host):
         written = await self.commit(
             build, after=lambda conn: get_entity(conn, chosen[-1], world_id=world_id)
         )
+        return written.extra
+
+    async def add_memory(self, fields: dict[str, Any], world_id: str = "default") -> dict[str, Any]:
+        """Give a bot a memory by hand ({owner, text, importance?, kind?, about?}) with
+        ``memory_added`` by the user; return the memory. ValidationFailed names a bad field."""
+        chosen: list[str] = []
+
+        def build(conn: sqlite3.Connection) -> list[NewEvent]:
+            events = world_edits.memory_events(conn, fields, world_id)
+            chosen.append(events[0].payload["id"])
+            return events
+
+        written = await self.commit(build, after=lambda conn: get_memory(conn, chosen[-1]))
         return written.extra

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from chat.app.context import WorldParam, found, reader, scoped_world
-from chat.app.schemas import MemoryPatch
+from chat.app.context import WorldParam, found, reader, runtime, scoped_world
+from chat.app.schemas import MemoryCreate, MemoryPatch
 from chat.app.writes import edit_fields, edit_one
 from chat.state.memory import get_world_memory, list_memories, search_memories
 
@@ -36,6 +36,13 @@ async def memories(
 def _memory_or_404(request: Request, memory_id: str, world_id: str) -> dict[str, Any]:
     """The memory of ``world_id``; one of another world is a 404 like an unknown one."""
     return found(get_world_memory(reader(request), memory_id, world_id), "memory", memory_id)
+
+
+@router.post("/memories", status_code=201)
+async def add_memory(request: Request, body: MemoryCreate, world: WorldParam = None) -> dict[str, Any]:
+    """Give a bot a memory in the world by hand (a `memory_added` by the user); 422 names a
+    bad field."""
+    return await runtime(request).add_memory(body.model_dump(), scoped_world(request, world))
 
 
 @router.get("/memories/{memory_id}")
