@@ -93,11 +93,25 @@ ISOLDE: dict[str, Any] = {
 
 WORLD_FACTS = {"location": "Saltmere harbour", "time_of_day": "before dawn", "weather": "thick fog"}
 
+WORLD_ID = "saltmere"
+WORLD_NAME = "Saltmere"
+WORLD_SCENARIO = (
+    "Saltmere is a fishing harbour on a foggy northern coast, guarded by a treacherous reef "
+    "called the Teeth."
+)
 
-async def create_demo_world(rt: Runtime) -> dict[str, Any]:
-    """Author the demo bots, set the world facts and open a chat with Mara and Tobias."""
-    bots = [await rt.author_bot(fields) for fields in (MARA, TOBIAS, ISOLDE)]
-    facts = [NewEvent("world_fact_set", {"key": k, "value": v}) for k, v in WORLD_FACTS.items()]
+
+async def create_demo_world(rt: Runtime, *, persona: str | None = None) -> dict[str, Any]:
+    """The world Saltmere (§3.5): its three bots, world facts and a chat with Mara and
+    Tobias. ``persona`` names "you" first (§3.6), so the opening prose already says it."""
+    if persona:
+        await rt.set_persona(persona)
+    world = await rt.create_world(WORLD_NAME, scenario=WORLD_SCENARIO, world_id=WORLD_ID)
+    bots = [await rt.author_bot(fields, WORLD_ID) for fields in (MARA, TOBIAS, ISOLDE)]
+    facts = [
+        NewEvent("world_fact_set", {"key": k, "value": v, "world_id": WORLD_ID})
+        for k, v in WORLD_FACTS.items()
+    ]
     await rt.commit(lambda conn: facts)  # plain facts, not pinned: the story may change them
-    chat = await rt.create_chat(["mara", "tobias"], title="Fog over Saltmere")
-    return {"bots": [b["id"] for b in bots], "chat": chat}
+    chat = await rt.create_chat(["mara", "tobias"], title="Fog over Saltmere", world_id=WORLD_ID)
+    return {"bots": [b["id"] for b in bots], "chat": chat, "world": world}

@@ -10,9 +10,9 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Request
+from fastapi import Query, Request
 
 from chat.config import Settings
 from chat.db.connection import database_path
@@ -71,3 +71,17 @@ def found(item: Any, what: str, ident: str, field_name: str = "id") -> Any:
     if item is None:
         raise NotFound(f"no {what} with id {ident!r}", field=field_name)
     return item
+
+
+WorldParam = Annotated[
+    str | None,
+    Query(max_length=64, description="the world (default: the chat's, or the only world)"),
+]
+
+
+def scoped_world(request: Request, world: str | None, chat_id: str | None = None) -> str:
+    """The world a state request means (§3.5): ``?world=ID`` (404 naming ``world`` when
+    unknown), else the chat's, else the only world. See `chat.world.worlds.resolve_world`."""
+    from chat.world.worlds import resolve_world
+
+    return resolve_world(reader(request), world, chat_id=chat_id)

@@ -36,6 +36,7 @@ from chat.app.routes import (
     snapshots,
     turns,
     world,
+    worlds,
 )
 from chat.app.routes import settings as settings_routes
 from chat.app.security import SecurityMiddleware
@@ -63,6 +64,7 @@ ROUTERS = (
     edges,
     memories,
     world,
+    worlds,
     events,
     snapshots,
     settings_routes,
@@ -137,7 +139,9 @@ def create_app(
     app.add_middleware(
         SecurityMiddleware,
         access_token=ctx.access_token,
-        upload_paths=frozenset({"/api/bots/import", "/api/bots/import/check", "/api/chats/import"}),
+        upload_paths=frozenset(
+            {"/api/bots/import", "/api/bots/import/check", "/api/chats/import", "/api/worlds/import"}
+        ),
         upload_limit=max(MAX_CARD_BYTES, MAX_CHAT_FILE_BYTES),  # each route checks its own
     )
     return app

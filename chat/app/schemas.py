@@ -43,6 +43,8 @@ class BotCreate(BotFields):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     id: Slug | None = None
+    world_id: Slug | None = None
+    """The world the bot takes part in from the start (default: the only world)."""
 
 
 class BotPatch(Body):
@@ -66,6 +68,8 @@ class BotPatch(Body):
 class ChatCreate(Body):
     title: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     bot_ids: list[Slug] = Field(min_length=1, max_length=20)
+    world_id: Slug | None = None
+    """The world the chat belongs to (default: the only world); its bots join it."""
 
 
 class MessagePost(Body):
@@ -147,6 +151,25 @@ ManualEditRequest = create_model(
         if name != "previous"
     },
 )
+
+
+class WorldCreate(Body):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    scenario: Annotated[str, StringConstraints(max_length=20_000)] = ""
+    id: Slug | None = None
+
+
+class WorldPatch(Body):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
+    scenario: Annotated[str, StringConstraints(max_length=20_000)] | None = None
+
+
+class PersonaPut(Body):
+    """Who "you" are (§3.6); ``world_id`` sets it for that world only."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    description: Annotated[str, StringConstraints(max_length=4000)] = ""
+    world_id: Slug | None = None
 
 
 class SnapshotCreate(Body):

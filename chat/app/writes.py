@@ -36,12 +36,20 @@ BACKEND_FIELDS = frozenset(
 """Settings that need a new backend object when they change."""
 
 
-async def edit_fields(request: Request, target_type: str, target_id: str, body: BaseModel) -> None:
-    """Apply every field a PATCH body gave, each as a pinned manual edit; all or nothing."""
+async def edit_fields(
+    request: Request,
+    target_type: str,
+    target_id: str,
+    body: BaseModel,
+    *,
+    world_id: str | None = None,
+) -> None:
+    """Apply every field a PATCH body gave, each as a pinned manual edit in ``world_id``;
+    all or nothing (one writer transaction)."""
     changes = set_fields(body)
     if not changes:
         raise ValidationFailed("nothing to change: give at least one field", field="body")
-    await runtime(request).edit_fields(target_type, target_id, changes)
+    await runtime(request).edit_fields(target_type, target_id, changes, world_id=world_id)
 
 
 async def edit_one(
@@ -52,9 +60,12 @@ async def edit_one(
     value: Any,
     *,
     action: str = "set",
+    world_id: str | None = None,
 ) -> dict[str, Any]:
     """One manual edit; a bad value is a 422 naming ``field``."""
-    return await runtime(request).edit(target_type, target_id, field, value, action=action)
+    return await runtime(request).edit(
+        target_type, target_id, field, value, action=action, world_id=world_id
+    )
 
 
 async def settings_changed(request: Request, old: Settings, new: Settings) -> None:

@@ -9,6 +9,7 @@ from chat.cli import chat_file_commands as _chat_files  # noqa: E402,F401
 # Importing a command module registers its commands on ``main``.
 from chat.cli import core_commands as _core  # noqa: E402,F401
 from chat.cli import serve_commands as _serve  # noqa: E402,F401
+from chat.cli import world_commands as _worlds  # noqa: E402,F401
 from chat.cli.base import main
 
 __all__ = ["main"]

@@ -22,7 +22,7 @@ from chat.eventlog.log import NewEvent
 from chat.eventlog.writer import commit_now
 from chat.snapshots.api import snapshot_checkpoints
 from chat.state.entities import get_bot, list_bots
-from chat.world.card_import import card_import_events
+from chat.world.imports import import_events
 
 
 @main.group("bots")
@@ -63,29 +63,32 @@ def _describe(bot: dict[str, Any]) -> str:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--on-conflict", type=click.Choice(["update", "copy"]), default=None,
               help="When a bot of the same name exists: update it from the card, or add a copy.")
+@click.option("--world", "world_id", default=None, metavar="ID",
+              help="Join this world (default: a new world named after the character).")
 @click.pass_context
 @reports_errors
-def import_command(ctx: click.Context, file: Path, on_conflict: str | None) -> None:
-    """Import a character card file (JSON or PNG) as a new bot (or update a matching one)."""
+def import_command(ctx: click.Context, file: Path, on_conflict: str | None, world_id: str | None) -> None:
+    """Import a character card file (JSON or PNG) as a new bot in a world of its own (or
+    update a matching one)."""
     size = file.stat().st_size
     if size > MAX_CARD_BYTES:
         raise PayloadTooLarge(f"{file.name}: card file is {size:,} bytes; the limit is {MAX_CARD_BYTES:,} bytes")
     payload = parse_card(file.read_bytes(), filename=file.name)
     checkpoints = snapshot_checkpoints(cli_settings(ctx).data_dir)
     with _database(ctx) as conn:
-        chosen: list[str] = []
+        chosen: list[tuple[str, str]] = []
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
             # the same write path as the web import
-            events, bot_id = card_import_events(conn, payload, on_conflict or "ask")  # type: ignore[arg-type]
-            chosen.append(bot_id)
+            events, bot_id, world = import_events(conn, payload, world_id, on_conflict or "ask")  # type: ignore[arg-type]
+            chosen.append((bot_id, world))
             return events
 
         commit_now(conn, build, checkpoints)
-        bot_id = chosen[0]
+        bot_id, world = chosen[0]
     lore = len(payload["lore"])
     spec = payload["card"].get("spec", "V1 card")
-    click.echo(f"imported {payload['name']} as {bot_id} ({spec}, {lore} lore entries)")
+    click.echo(f"imported {payload['name']} as {bot_id} in world {world} ({spec}, {lore} lore entries)")
 
 
 @bots.command("export")

@@ -18,6 +18,7 @@ from chat.cli.chat_local import QUIT, header, is_command, run_command
 from chat.config import Settings
 from chat.errors import NotFound
 from chat.runtime.runtime import Runtime
+from chat.state.worlds import bot_worlds
 
 SHOWN_ON_OPEN = 6
 
@@ -25,15 +26,16 @@ SHOWN_ON_OPEN = 6
 @main.command("init")
 @common_options
 @click.option("--if-empty", is_flag=True, help="Do nothing when the data directory has bots.")
+@click.option("--persona", default=None, metavar="NAME", help="Your name in the stories (default: You).")
 @click.pass_context
 @reports_errors
-def init_command(ctx: click.Context, if_empty: bool) -> None:
+def init_command(ctx: click.Context, if_empty: bool, persona: str | None) -> None:
     """Create a demo world: three harbour-town characters, lore, world facts and a chat."""
     settings = cli_settings(ctx)
-    click.echo(asyncio.run(_init(settings, if_empty)))
+    click.echo(asyncio.run(_init(settings, if_empty, persona)))
 
 
-async def _init(settings: Settings, if_empty: bool) -> str:
+async def _init(settings: Settings, if_empty: bool, persona: str | None = None) -> str:
     from chat.demo import create_demo_world
     from chat.llm.scripted import ScriptedBackend
 
@@ -49,11 +51,16 @@ async def _init(settings: Settings, if_empty: bool) -> str:
                 f"the demo bots already exist in {settings.data_dir} ({', '.join(sorted(taken))}); "
                 "use another --data-dir"
             )
-        world = await create_demo_world(rt)
+        if any(w["id"] == "saltmere" for w in rt.list_worlds(include_archived=True)):
+            raise click.ClickException(
+                f"the world saltmere already exists in {settings.data_dir}; use another --data-dir"
+            )
+        world = await create_demo_world(rt, persona=persona)
     finally:
         await rt.stop()
     return (
-        f"demo world created in {settings.data_dir}: bots {', '.join(world['bots'])}; "
+        f"demo world {world['world']['name']} created in {settings.data_dir}: "
+        f"bots {', '.join(world['bots'])}; "
         f"chat {world['chat']['id']} \"{world['chat']['title']}\"\n"
         "talk with: kith chat --bot mara    or open the web app: kith serve"
     )
@@ -80,6 +87,7 @@ async def _chat(settings: Settings, bot_id: str | None, chat_id: str | None, mes
     try:
         chat = await _choose_chat(rt, bot_id, chat_id)
         names = {b["id"]: b["name"] for b in rt.list_bots(include_retired=True)}
+        names["you"] = rt.persona(chat.get("world_id"))["name"]
         if message is not None:
             return await _exchange(rt, chat, names, message)
         click.echo(f"{header(chat, names)}. /help lists the commands; /quit or Ctrl-D leaves.")
@@ -87,7 +95,7 @@ async def _chat(settings: Settings, bot_id: str | None, chat_id: str | None, mes
             click.echo(f"{_speaker(old['author'], names)}: {old['text']}")
         while True:
             try:
-                line = await asyncio.to_thread(input, "You: ")
+                line = await asyncio.to_thread(input, f"{names['you']}: ")
             except EOFError:
                 click.echo()
                 return 0
@@ -123,11 +131,12 @@ async def _choose_chat(rt: Runtime, bot_id: str | None, chat_id: str | None) -> 
     for chat in rt.list_chats():
         if chat["bot_ids"] == [bot_id]:
             return chat
-    return await rt.create_chat([bot_id])
+    worlds = rt._read_now(lambda conn: bot_worlds(conn, bot_id))
+    return await rt.create_chat([bot_id], world_id=worlds[0] if worlds else None)
 
 
 def _speaker(author: str, names: dict[str, str]) -> str:
-    return "You" if author == "you" else names.get(author, author)
+    return names.get("you", "You") if author == "you" else names.get(author, author)
 
 
 async def _exchange(rt: Runtime, chat: dict[str, Any], names: dict[str, str], text: str) -> int:

@@ -62,6 +62,8 @@ class NewEvent:
     chat_id: str | None = None
     turn_id: str | None = None
     actor: Actor = "system"
+    created_at: str | None = None
+    """Only for events moved from another log (a world import): their original time."""
 
 
 _INSERT = (
@@ -86,7 +88,7 @@ def _row_for(event: NewEvent, created_at: str) -> tuple:
         event.kind,
         SCHEMA_VERSIONS[event.kind],
         text,
-        created_at,
+        event.created_at or created_at,
         event.chat_id,
         event.turn_id,
         event.actor,

@@ -38,6 +38,7 @@ LIFECYCLE_KINDS = frozenset(
 LOG_ONLY_KINDS = frozenset({"prompt_recorded", "proposal_dropped"})
 
 STATE_MODULES = (
+    "chat.state.worlds",
     "chat.state.entities",
     "chat.state.edges",
     "chat.state.memory",

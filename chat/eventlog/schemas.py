@@ -9,7 +9,6 @@ written with; older payloads are upgraded on read (see ``upcasting``).
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -36,6 +35,7 @@ from chat.eventlog.fields import (
     WorldFactKey,
     WorldValue,
 )
+from chat.eventlog.messages import _first_field, describe_validation_error
 
 ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 ISO_UTC_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$"
@@ -66,6 +66,16 @@ MemoryKind = Literal["observation", "reflection", "fact"]
 
 class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+DEFAULT_WORLD = "default"  # the world of all that was written before worlds (§3.5, §9.4)
+
+WorldRef = Slug | None
+"""An event's world; None: its chat's, else ``default`` (see chat.state.worlds.world_of)."""
+
+
+class WorldScoped(Payload):
+    world_id: WorldRef = None  # see WorldRef
 
 
 class LoreEntry(BaseModel):
@@ -117,6 +127,7 @@ class BotFields(Payload):
 
 
 class BotAuthored(BotFields):
+    world_id: WorldRef = None
     id: Slug
 
 
@@ -139,7 +150,7 @@ class BotRetired(Payload):
     id: Slug
 
 
-class EntityAdded(Payload):
+class EntityAdded(WorldScoped):
     id: Slug
     kind: EntityKind = "other"
     name: EntityName
@@ -148,7 +159,7 @@ class EntityAdded(Payload):
     facts: Facts = Field(default_factory=dict)
 
 
-class EntityUpdated(Payload):
+class EntityUpdated(WorldScoped):
     id: Slug
     name: EntityName | None = None
     kind: EntityKind | None = None
@@ -157,7 +168,7 @@ class EntityUpdated(Payload):
     facts: dict[str, FactValue] | None = None
 
 
-class EdgeChanged(Payload):
+class EdgeChanged(WorldScoped):
     """A relative change from extraction: deltas are clamped to ±10 before append (§5.5)."""
 
     src: Slug
@@ -168,7 +179,7 @@ class EdgeChanged(Payload):
     notes: Text | None = None
 
 
-class MemoryAdded(Payload):
+class MemoryAdded(WorldScoped):
     id: Ident
     owner: Slug
     text: MemoryText
@@ -184,12 +195,12 @@ class MemorySuperseded(Payload):
     superseded_by: Ident
 
 
-class WorldFactSet(Payload):
+class WorldFactSet(WorldScoped):
     key: WorldFactKey
     value: WorldValue
 
 
-class WorldFactDeleted(Payload):
+class WorldFactDeleted(WorldScoped):
     key: WorldFactKey
 
 
@@ -199,7 +210,7 @@ class SceneChanged(Payload):
     present: list[Slug] | None = None
 
 
-class ManualEdit(Payload):
+class ManualEdit(WorldScoped):
     """A person's edit of one field of one item, with the value it replaced (§6.1)."""
 
     target_type: Literal["entity", "edge", "memory", "world", "bot", "scene"]
@@ -210,7 +221,7 @@ class ManualEdit(Payload):
     previous: Any = None
 
 
-class ChatCreated(Payload):
+class ChatCreated(WorldScoped):
     id: Ident
     title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     bot_ids: list[Slug] = Field(min_length=1, max_length=20)
@@ -295,10 +306,21 @@ class ProposalDropped(Payload):
     proposal: Any = None
 
 
-class ReflectionRecorded(Payload):
+class ReflectionRecorded(WorldScoped):
     bot_id: Slug
     memory_ids: list[Ident] = Field(default_factory=list)
 
+
+from chat.eventlog.world_schemas import (  # noqa: E402 - they build on the types above
+    PersonaCleared,
+    PersonaSet,
+    WorldArchived,
+    WorldCreated,
+    WorldJoined,
+    WorldRenamed,
+    WorldRestored,
+    WorldScenarioSet,
+)
 
 SCHEMAS: dict[str, type[Payload]] = {
     "bot_authored": BotAuthored,
@@ -326,10 +348,23 @@ SCHEMAS: dict[str, type[Payload]] = {
     "prompt_recorded": PromptRecorded,
     "proposal_dropped": ProposalDropped,
     "reflection_recorded": ReflectionRecorded,
+    "world_created": WorldCreated,
+    "world_renamed": WorldRenamed,
+    "world_scenario_set": WorldScenarioSet,
+    "world_archived": WorldArchived,
+    "world_restored": WorldRestored,
+    "world_joined": WorldJoined,
+    "persona_set": PersonaSet,
+    "persona_cleared": PersonaCleared,
 }
 
+WORLD_SCOPED_KINDS = frozenset(
+    kind for kind, schema in SCHEMAS.items() if issubclass(schema, WorldScoped) or kind == "bot_authored"
+)
+"""Kinds whose payload names its world; version 1 of them predates worlds (§9.4)."""
+
 # The version new payloads of each kind are written with; bump and add an upcaster to change one.
-SCHEMA_VERSIONS: dict[str, int] = {kind: 1 for kind in SCHEMAS}
+SCHEMA_VERSIONS: dict[str, int] = {kind: 2 if kind in WORLD_SCOPED_KINDS else 1 for kind in SCHEMAS}
 
 
 def _validated(kind: str, payload: dict[str, Any]) -> Payload:
@@ -350,7 +385,7 @@ def validate_payload(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
     """Return the normalised payload for ``kind`` or raise an error naming the field and rule."""
     model = _validated(kind, payload)
     try:
-        return model.model_dump(mode="json", exclude_unset=False)
+        return model.model_dump(mode="json", exclude_unset=False, exclude=_unnamed_world(model))
     except PydanticSerializationError as exc:
         raise ValidationFailed(
             f"invalid {kind}: a value cannot be stored as JSON ({exc})", field="payload"
@@ -366,32 +401,13 @@ def payload_json(kind: str, payload: dict[str, Any]) -> str:
     """
     model = _validated(kind, payload)
     try:
-        return model.model_dump_json()
+        return model.model_dump_json(exclude=_unnamed_world(model))
     except PydanticSerializationError as exc:
         raise ValidationFailed(
             f"invalid {kind}: a value cannot be stored as JSON ({exc})", field="payload"
         ) from None
 
 
-def describe_validation_error(what: str, exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"]) or "(payload)"
-        parts.append(f"{loc}: {_rule(err)}")
-    return f"invalid {what}: " + "; ".join(parts)
-
-
-def _rule(err: dict[str, Any]) -> str:
-    message = err.get("msg", "invalid")
-    if err.get("type") == "extra_forbidden":
-        return "unknown field"
-    if err.get("type") == "missing":
-        return "required field is missing"
-    return re.sub(r"^Value error, ", "", message)
-
-
-def _first_field(exc: ValidationError) -> str | None:
-    errors = exc.errors()
-    if not errors:
-        return None
-    return ".".join(str(p) for p in errors[0]["loc"]) or None
+def _unnamed_world(model: Payload) -> set[str] | None:
+    """A world_id left None is not stored (its world is then its chat's)."""
+    return {"world_id"} if getattr(model, "world_id", "") is None else None

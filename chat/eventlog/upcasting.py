@@ -34,3 +34,18 @@ def upcast(kind: str, version: int, payload: dict[str, Any]) -> dict[str, Any]:
         payload = step(payload)
         version += 1
     return payload
+
+
+def _into_default_world(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 predates worlds (§3.5): everything it wrote belongs to world ``default``."""
+    return {**payload, "world_id": payload.get("world_id") or "default"}
+
+
+def _register_world_upcasters() -> None:
+    from chat.eventlog.schemas import WORLD_SCOPED_KINDS
+
+    for kind in WORLD_SCOPED_KINDS:
+        UPCASTERS.setdefault((kind, 1), _into_default_world)
+
+
+_register_world_upcasters()

@@ -26,6 +26,7 @@ from chat.state.entities import get_entity, list_entities
 from chat.state.manual_edit import is_pinned
 from chat.state.memory import get_memory
 from chat.state.world import get_fact, get_scene
+from chat.state.worlds import chat_world
 from chat.world.ids import new_id
 from chat.world.slugs import slugify
 
@@ -53,7 +54,7 @@ def extraction_request(
     replies: list[tuple[dict[str, Any], str]],
 ) -> JsonRequest:
     """The prompt asking the model what this exchange changed in the world."""
-    known = list_entities(conn)[-MAX_KNOWN_ENTITIES:]
+    known = list_entities(conn, world_id=_world(conn, chat_id))[-MAX_KNOWN_ENTITIES:]
     entity_lines = "\n".join(f"- {e['id']}: {e['name']} ({e['kind']})" for e in known)
     bot_lines = ", ".join(f"{b['id']} ({b['name']})" for b in bots)
     exchange = [f"{user_name}: {user_text}"] + [f"{bot['name']}: {text}" for bot, text in replies]
@@ -83,6 +84,11 @@ def extraction_request(
     )
 
 
+def _world(conn: sqlite3.Connection, chat_id: str) -> str:
+    """The chat's world: extraction only ever sees and changes that one (§3.5)."""
+    return chat_world(conn, chat_id) or "default"
+
+
 class _Checker:
     """Turns one proposal into events, dropping (and logging) what does not hold."""
 
@@ -91,6 +97,7 @@ class _Checker:
     ) -> None:
         self.conn = conn
         self.chat_id = chat_id
+        self.world_id = _world(conn, chat_id)
         self.turn_id = turn_id
         self.bot_ids = [b["id"] for b in bots]
         self.aliases = {b["name"].lower(): b["id"] for b in bots}
@@ -107,6 +114,8 @@ class _Checker:
     # -- helpers -----------------------------------------------------------------------
 
     def event(self, kind: str, payload: dict[str, Any]) -> None:
+        if kind != "scene_changed":
+            payload = {**payload, "world_id": self.world_id}
         try:
             payload = validate_payload(kind, payload)
         except KithError as exc:
@@ -134,7 +143,7 @@ class _Checker:
         return self.aliases.get(text.lower()) or ("you" if text.lower() in ("you", "user") else slugify(text))
 
     def exists(self, entity_id: str) -> bool:
-        return entity_id in self.new_entities or get_entity(self.conn, entity_id) is not None
+        return entity_id in self.new_entities or get_entity(self.conn, entity_id, world_id=self.world_id) is not None
 
     # -- items -------------------------------------------------------------------------
 
@@ -145,7 +154,7 @@ class _Checker:
             return
         entity_id = self.entity_id(raw_id)
         kind = item.get("kind") if item.get("kind") in ENTITY_KINDS else "other"
-        current = get_entity(self.conn, entity_id)
+        current = get_entity(self.conn, entity_id, world_id=self.world_id)
         if current is None and entity_id not in self.new_entities:
             if kind in ("bot", "you"):
                 kind = "other"
@@ -177,7 +186,7 @@ class _Checker:
         for name, value in wanted.items():
             if value is None or value == current[name]:
                 continue
-            if is_pinned(self.conn, "entity", entity_id, name):
+            if is_pinned(self.conn, "entity", entity_id, name, world_id=self.world_id):
                 self.drop(f"entity {entity_id}.{name} is pinned by a manual edit", {name: value})
                 continue
             changes[name] = value
@@ -198,7 +207,7 @@ class _Checker:
         key = edge_key(src, dst)
         for index, name in enumerate(("affinity", "trust")):
             delta = int(item.get(f"{name}_delta") or 0)
-            if delta and is_pinned(self.conn, "edge", key, name):
+            if delta and is_pinned(self.conn, "edge", key, name, world_id=self.world_id):
                 self.drop(f"edge {key}.{name} is pinned by a manual edit", {f"{name}_delta": delta})
                 delta = 0
             allowed = max(-MAX_DELTA - used[index], min(MAX_DELTA - used[index], delta))
@@ -208,11 +217,11 @@ class _Checker:
             value = item.get(name)
             if value is None or not str(value).strip():
                 continue
-            if is_pinned(self.conn, "edge", key, name):
+            if is_pinned(self.conn, "edge", key, name, world_id=self.world_id):
                 self.drop(f"edge {key}.{name} is pinned by a manual edit", {name: value})
                 continue
             payload[name] = str(value).strip()[:200 if name == "label" else 20_000]
-        current = get_edge(self.conn, src, dst)
+        current = get_edge(self.conn, src, dst, world_id=self.world_id)
         if current is not None:
             for name in ("label", "notes"):
                 if payload.get(name) == current[name]:
@@ -270,16 +279,16 @@ class _Checker:
             self.drop("a world fact needs a key", item)
         elif not value.strip():
             self.drop(f"world fact {key!r} needs a value", item)
-        elif is_pinned(self.conn, "world", key, "value"):
+        elif is_pinned(self.conn, "world", key, "value", world_id=self.world_id):
             self.drop(f"world fact {key!r} is pinned by a manual edit", item)
-        elif get_fact(self.conn, key) != value:
+        elif get_fact(self.conn, key, world_id=self.world_id) != value:
             self.event("world_fact_set", {"key": key, "value": value})
 
     def scene(self, item: dict[str, Any]) -> None:
         current = get_scene(self.conn, self.chat_id) or {"location": "", "present": []}
         payload: dict[str, Any] = {"chat_id": self.chat_id}
         location = item.get("location")
-        pinned = {f for f in ("location", "present") if is_pinned(self.conn, "scene", self.chat_id, f)}
+        pinned = {f for f in ("location", "present") if is_pinned(self.conn, "scene", self.chat_id, f, world_id=self.world_id)}
         for name in sorted(pinned):
             if item.get(name) is not None:
                 self.drop(f"scene {name} is pinned by a manual edit", item[name])

@@ -14,7 +14,8 @@ from typing import Any
 
 from chat.eventlog.log import NewEvent
 from chat.state.edges import edge_key
-from chat.state.manual_edit import is_pinned
+from chat.state.manual_edit import is_pinned as _is_pinned
+from chat.state.worlds import chat_world
 
 ENTITY_FIELDS = ("name", "kind", "aliases", "description", "facts")
 
@@ -26,7 +27,12 @@ def drop_newly_pinned(conn: sqlite3.Connection, events: list[NewEvent]) -> list[
         if event.actor != "model":
             kept.append(event)
             continue
-        payload, dropped = _without_pinned(conn, event.kind, dict(event.payload))
+        world_id = event.payload.get("world_id") or chat_world(conn, event.chat_id) or "default"
+
+        def is_pinned(_conn: sqlite3.Connection, *target: str, world: str = world_id) -> bool:
+            return _is_pinned(_conn, *target, world_id=world)
+
+        payload, dropped = _without_pinned(conn, event.kind, dict(event.payload), is_pinned)
         for reason, proposal in dropped:
             kept.append(_dropped(event, reason, proposal))
         if payload is not None:
@@ -35,7 +41,7 @@ def drop_newly_pinned(conn: sqlite3.Connection, events: list[NewEvent]) -> list[
 
 
 def _without_pinned(
-    conn: sqlite3.Connection, kind: str, payload: dict[str, Any]
+    conn: sqlite3.Connection, kind: str, payload: dict[str, Any], is_pinned: Any
 ) -> tuple[dict[str, Any] | None, list[tuple[str, Any]]]:
     """The payload left once pinned fields are taken out (None: nothing left to do)."""
     dropped: list[tuple[str, Any]] = []
@@ -58,9 +64,12 @@ def _without_pinned(
         changes = payload["affinity_delta"] or payload["trust_delta"] or payload.get("label") or payload.get("notes")
         return (payload if changes or not dropped else None), dropped
     if kind == "entity_updated":
-        return _strip(conn, "entity", payload["id"], payload, ENTITY_FIELDS, "id", dropped)
+        return _strip(conn, "entity", payload["id"], payload, ENTITY_FIELDS, "id", dropped, is_pinned)
     if kind == "scene_changed":
-        return _strip(conn, "scene", payload["chat_id"], payload, ("location", "present"), "chat_id", dropped)
+        return _strip(
+            conn, "scene", payload["chat_id"], payload, ("location", "present"), "chat_id", dropped,
+            is_pinned,
+        )  # fmt: skip
     return payload, dropped
 
 
@@ -72,6 +81,7 @@ def _strip(
     fields: tuple[str, ...],
     id_field: str,
     dropped: list[tuple[str, Any]],
+    is_pinned: Any,
 ) -> tuple[dict[str, Any] | None, list[tuple[str, Any]]]:
     for name in fields:
         if payload.get(name) is not None and is_pinned(conn, target_type, target_id, name):

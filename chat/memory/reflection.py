@@ -16,6 +16,7 @@ from chat.llm.schemas import ReflectionProposal
 from chat.llm.types import ChatMessage, JsonRequest
 from chat.state.entities import get_entity
 from chat.state.memory import importance_since_reflection
+from chat.state.worlds import chat_world
 from chat.world.ids import new_id
 from chat.world.slugs import slugify
 
@@ -24,22 +25,30 @@ SOURCE_MEMORIES = 30
 
 
 def needs_reflection(
-    conn: sqlite3.Connection, bot_id: str, *, threshold: int, pending: int = 0
+    conn: sqlite3.Connection,
+    bot_id: str,
+    *,
+    threshold: int,
+    pending: int = 0,
+    world_id: str = "default",
 ) -> bool:
-    """True when the bot's importance since its last reflection (plus ``pending``) passes it."""
-    return importance_since_reflection(conn, bot_id) + pending > threshold
+    """True when the bot's importance since its last reflection in ``world_id`` (plus
+    ``pending``) passes it. A bot reflects per world: its memories are per world (§3.5)."""
+    return importance_since_reflection(conn, bot_id, world_id=world_id) + pending > threshold
 
 
-def source_memories(conn: sqlite3.Connection, bot_id: str) -> list[str]:
-    """The texts of the bot's latest non-reflection memories since its last reflection."""
+def source_memories(conn: sqlite3.Connection, bot_id: str, *, world_id: str = "default") -> list[str]:
+    """The texts of the bot's latest non-reflection memories in ``world_id`` since its last
+    reflection there."""
     row = conn.execute(
-        "SELECT last_reflection_event_id FROM reflection_state WHERE bot_id = ?", (bot_id,)
+        "SELECT last_reflection_event_id FROM reflection_state WHERE world_id = ? AND bot_id = ?",
+        (world_id, bot_id),
     ).fetchone()
     since = int(row[0]) if row else 0
     rows = conn.execute(
-        "SELECT text FROM memories WHERE owner = ? AND kind != 'reflection' AND event_id > ?"
-        " ORDER BY event_id DESC LIMIT ?",
-        (bot_id, since, SOURCE_MEMORIES),
+        "SELECT text FROM memories WHERE world_id = ? AND owner = ? AND kind != 'reflection'"
+        " AND event_id > ? ORDER BY event_id DESC LIMIT ?",
+        (world_id, bot_id, since, SOURCE_MEMORIES),
     ).fetchall()
     return [r[0] for r in reversed(rows)]
 
@@ -75,6 +84,7 @@ def reflection_events(
     """
     events: list[NewEvent] = []
     ids: list[str] = []
+    world_id = chat_world(conn, chat_id) or "default"
     for item in proposal.reflections:
         text = " ".join(item.text.split())[:4000]
         if not text:
@@ -82,7 +92,7 @@ def reflection_events(
         about = []
         for raw in item.about:
             entity_id = "you" if str(raw).lower() in ("you", "user") else slugify(str(raw))
-            exists = entity_id in known or get_entity(conn, entity_id) is not None
+            exists = entity_id in known or get_entity(conn, entity_id, world_id=world_id) is not None
             if entity_id not in about and exists:
                 about.append(entity_id)
         memory_id = new_id("mem")
@@ -94,6 +104,7 @@ def reflection_events(
             "kind": "reflection",
             "importance": max(1, min(10, int(item.importance))),
             "about": about[:30],
+            "world_id": world_id,
         }
         events.append(NewEvent("memory_added", payload, chat_id=chat_id, turn_id=turn_id, actor="model"))
         if len(ids) == MAX_REFLECTIONS:
@@ -101,7 +112,7 @@ def reflection_events(
     events.append(
         NewEvent(
             "reflection_recorded",
-            {"bot_id": bot_id, "memory_ids": ids},
+            {"bot_id": bot_id, "memory_ids": ids, "world_id": world_id},
             chat_id=chat_id,
             turn_id=turn_id,
             actor="model",

@@ -138,8 +138,10 @@ def retrieve_memories(
     embedder: Embedder | None = None,
     weights: Weights | None = None,
     index_candidates: int = INDEX_CANDIDATES,
+    world_id: str = "default",
 ) -> list[tuple[dict[str, Any], float]]:
-    """The ``k`` best memories of ``owner`` for ``query``, best first, with their scores.
+    """The ``k`` best memories of ``owner`` in ``world_id`` for ``query``, best first, with
+    their scores. A bot's memories of another world are never candidates (§3.5).
 
     Candidates are scored from a few columns; only the ``k`` winners are read whole.
     With an ``embedder`` the query is embedded (cached) and compared with stored
@@ -148,17 +150,17 @@ def retrieve_memories(
     if k <= 0:
         return []
     weights = weights or Weights()
-    candidates, bm25 = _lexical_candidates(conn, owner, query)
+    candidates, bm25 = _lexical_candidates(conn, owner, query, world_id)
     semantic: dict[str, float] = {}
     if embedder is not None:
-        semantic = _vector_candidates(conn, owner, query, embedder, candidates)
+        semantic = _vector_candidates(conn, owner, query, embedder, candidates, world_id)
     for order in ("last_retrieved_at", "importance"):
         if index_candidates <= 0:
             break
         rows = conn.execute(
             f"SELECT {_LIGHT} FROM memories m INDEXED BY memories_owner_{_INDEX[order]}"  # noqa: S608
-            f" WHERE m.owner = ? AND {_LIVE} ORDER BY m.{order} DESC LIMIT ?",
-            (owner, index_candidates),
+            f" WHERE m.world_id = ? AND m.owner = ? AND {_LIVE} ORDER BY m.{order} DESC LIMIT ?",
+            (world_id, owner, index_candidates),
         ).fetchall()
         for row in rows:
             candidates.setdefault(row[1], row)
@@ -202,7 +204,7 @@ def combined_relevance(
 
 
 def _lexical_candidates(
-    conn: sqlite3.Connection, owner: str, query: str
+    conn: sqlite3.Connection, owner: str, query: str, world_id: str
 ) -> tuple[dict[str, tuple], dict[str, float]]:
     candidates: dict[str, tuple] = {}
     bm25: dict[str, float] = {}
@@ -213,8 +215,9 @@ def _lexical_candidates(
         f"SELECT {_LIGHT}, hits.rank FROM ("
         "  SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ?"
         "  ORDER BY rank LIMIT ?"
-        f") AS hits JOIN memories m ON m.rowid = hits.rowid WHERE m.owner = ? AND {_LIVE}",  # noqa: S608
-        (match, FTS_CANDIDATES * 4, owner),
+        ") AS hits JOIN memories m ON m.rowid = hits.rowid"
+        f" WHERE m.owner = ? AND m.world_id = ? AND {_LIVE}",  # noqa: S608
+        (match, FTS_CANDIDATES * 4, owner, world_id),
     ).fetchall()
     rows.sort(key=lambda r: r[-1])
     for row in rows[:FTS_CANDIDATES]:
@@ -229,8 +232,10 @@ def _vector_candidates(
     query: str,
     embedder: Embedder,
     candidates: dict[str, tuple],
+    world_id: str,
 ) -> dict[str, float]:
-    """Add the nearest stored vectors to ``candidates``; every candidate's cosine."""
+    """Add the nearest stored vectors of ``world_id`` to ``candidates``; every candidate's
+    cosine (the owner's vectors of other worlds are dropped here, never scored)."""
     index = index_for(conn, embedder.name)
     if owner not in index.blocks:
         return {}
@@ -242,8 +247,8 @@ def _vector_candidates(
         marks = ",".join("?" for _ in part)
         for row in conn.execute(
             f"SELECT {_LIGHT} FROM memories m WHERE m.id IN ({marks})"  # noqa: S608
-            f" AND m.owner = ? AND {_LIVE}",
-            [*part, owner],
+            f" AND m.owner = ? AND m.world_id = ? AND {_LIVE}",
+            [*part, owner, world_id],
         ):
             candidates[row[1]] = row
     semantic: dict[str, float] = {}

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from chat.cards import parse_card
 from chat.eventlog.log import NewEvent
-from chat.world.bots import author_events
+from chat.state.worlds import bot_worlds
 from chat.world.card_import import matching_bot
 from chat.world.chat_export import plain_text, st_jsonl
 from chat.world.ids import new_id
+from chat.world.imports import import_events as card_world_import
 from chat.world.st_chat import import_events, parse_st_chat, pick_bots
 
 if TYPE_CHECKING:
@@ -43,15 +44,22 @@ async def import_st_chat(
 
     def build(conn: sqlite3.Connection) -> list[NewEvent]:
         events: list[NewEvent] = []
+        world: str | None = None
         match = matching_bot(conn, payload) if payload is not None else None
         if match is not None:  # the character is here already: no second bot (§3.4)
             bots = [match]
-        elif payload is not None:
-            events = author_events(conn, payload)
-            bots = [{"id": events[0].payload["id"], "name": events[0].payload["name"]}]
+        elif payload is not None:  # a new character: a world of its own, as a card import (§3.5)
+            events, bot_id, world = card_world_import(conn, payload, None, "copy")
+            bots = [{"id": bot_id, "name": payload["name"]}]
         else:
             bots = pick_bots(conn, parsed, bot_ids)
-        return events + import_events(parsed, bots, chat_id, title)
+        if world is None:  # the chat goes to the world its bot takes part in
+            joined = bot_worlds(conn, bots[0]["id"])
+            world = joined[0] if joined else None
+        chat_events = import_events(parsed, bots, chat_id, title)
+        if world is not None:
+            chat_events[0].payload["world_id"] = world
+        return events + chat_events
 
     await rt.commit(build, chat_id)
     chat = rt.get_chat(chat_id)

@@ -42,6 +42,7 @@ from chat.runtime.periodic import PeriodicSnapshots
 from chat.runtime.snapshot_child import SnapshotChildren
 from chat.runtime.turn_api import TurnControls
 from chat.runtime.world_api import WorldControls
+from chat.runtime.worlds_api import WorldsControls
 from chat.snapshots import api as snapshots
 from chat.snapshots import cold_load as cold
 from chat.state import chats as chat_state
@@ -61,7 +62,7 @@ T = TypeVar("T")
 RESTART_REASON = "Kith stopped while this turn was running; retry it"
 
 
-class Runtime(TurnControls, WorldControls):
+class Runtime(TurnControls, WorldControls, WorldsControls):
     """One per process. Construct, ``await start()``, use, ``await stop()``.
 
     ``backend`` replaces the one `settings.backend` names (tests pass a scripted one);
@@ -278,15 +279,13 @@ class Runtime(TurnControls, WorldControls):
 
     # --- bots (§3) ----------------------------------------------------------------------
 
-    async def author_bot(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """Append ``bot_authored`` (id slugged from the name when absent) and return the bot.
-
-        Raises ValidationFailed naming the field, Conflict when the id is taken.
-        """
+    async def author_bot(self, fields: dict[str, Any], world_id: str | None = None) -> dict[str, Any]:
+        """Append ``bot_authored`` (id slugged from the name when absent) in ``world_id``;
+        return the bot. ValidationFailed names the field, Conflict when the id is taken."""
         chosen: list[str] = []
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            events = bot_service.author_events(conn, fields)
+            events = bot_service.author_events(conn, fields, world_id)
             chosen.append(events[0].payload["id"])
             return events
 
@@ -312,22 +311,24 @@ class Runtime(TurnControls, WorldControls):
 
     # --- chats (§4.1) -------------------------------------------------------------------
 
-    async def create_chat(self, bot_ids: list[str], title: str | None = None) -> dict[str, Any]:
-        """Append ``chat_created`` and each bot's kickoff prose as its first message.
-
-        Returns {id, title, bot_ids}. NotFound for an unknown or retired bot.
-        """
+    async def create_chat(
+        self, bot_ids: list[str], title: str | None = None, world_id: str | None = None
+    ) -> dict[str, Any]:
+        """Append ``chat_created`` (in ``world_id``) and each bot's kickoff prose; return
+        {id, title, bot_ids, world_id}. NotFound for an unknown or retired bot or world."""
         chat_id = new_id("chat")
-        await self.commit(lambda conn: chat_service.create_events(conn, chat_id, bot_ids, title), chat_id)
+        await self.commit(
+            lambda conn: chat_service.create_events(conn, chat_id, bot_ids, title, world_id), chat_id
+        )
         chat = self.get_chat(chat_id)
-        return {"id": chat["id"], "title": chat["title"], "bot_ids": chat["bot_ids"]}
+        return {k: chat[k] for k in ("id", "title", "bot_ids", "world_id")}
 
     def get_chat(self, chat_id: str) -> dict[str, Any]:
         """{id, title, bot_ids, created_at}, or NotFound."""
         return self._read_now(lambda conn: chat_service.require_chat(conn, chat_id))
 
-    def list_chats(self) -> list[dict[str, Any]]:
-        return self._read_now(chat_state.list_chats)
+    def list_chats(self, world_id: str | None = None) -> list[dict[str, Any]]:
+        return self._read_now(lambda conn: chat_state.list_chats(conn, world_id=world_id))
 
     def transcript(self, chat_id: str, *, include_hidden: bool = False) -> list[dict[str, Any]]:
         """Messages oldest first: {id, chat_id, author, text, created_at, turn_id, event_id,

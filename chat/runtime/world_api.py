@@ -36,7 +36,7 @@ class WorldControls(_Host):
         )
         return written.extra
 
-    async def add_entity(self, fields: dict[str, Any]) -> dict[str, Any]:
+    async def add_entity(self, fields: dict[str, Any], world_id: str = "default") -> dict[str, Any]:
         """Add a person, place, thing or group ({name, kind, description?, aliases?, facts?,
         id?}) with ``entity_added`` by the user; return the entity. Its id is a unique slug
         of the name unless given. ValidationFailed names a bad field; Conflict when a given
@@ -44,11 +44,13 @@ class WorldControls(_Host):
         chosen: list[str] = []
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            events = world_edits.entity_events(conn, fields)
+            events = world_edits.entity_events(conn, fields, world_id)
             chosen.append(events[0].payload["id"])
             return events
 
-        written = await self.commit(build, after=lambda conn: get_entity(conn, chosen[-1]))
+        written = await self.commit(
+            build, after=lambda conn: get_entity(conn, chosen[-1], world_id=world_id)
+        )
         return written.extra
 
     async def edit(
@@ -58,11 +60,13 @@ class WorldControls(_Host):
         field: str,
         value: Any = None,
         action: str = "set",
+        world_id: str | None = None,
     ) -> dict[str, Any]:
         """Append a ``manual_edit`` by the user (pins the field); return its payload with
         ``event_id``. NotFound / ValidationFailed name what is wrong (a bad value: ``value``)."""
         edits = await self.edit_fields(
-            target_type, target_id, {field: value}, action=action, name_fields=False
+            target_type, target_id, {field: value}, action=action, name_fields=False,
+            world_id=world_id,
         )
         return edits[0]
 
@@ -74,6 +78,7 @@ class WorldControls(_Host):
         *,
         action: str = "set",
         name_fields: bool = True,
+        world_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Several fields of one item, one pinning ``manual_edit`` each, in one writer
         transaction: all are appended or, when any field is bad, none (§6.3). Returns the
@@ -83,7 +88,8 @@ class WorldControls(_Host):
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
             holder.append(
                 world_edits.field_edit_events(
-                    conn, target_type, target_id, changes, action=action, name_fields=name_fields
+                    conn, target_type, target_id, changes, action=action, name_fields=name_fields,
+                    world_id=world_id,
                 )
             )
             return holder[-1]
@@ -94,13 +100,13 @@ class WorldControls(_Host):
             for event, event_id in zip(holder[-1], written.ids, strict=True)
         ]
 
-    async def add_memory(self, fields: dict[str, Any]) -> dict[str, Any]:
+    async def add_memory(self, fields: dict[str, Any], world_id: str = "default") -> dict[str, Any]:
         """Give a bot a memory by hand ({owner, text, importance?, kind?, about?}) with
         ``memory_added`` by the user; return the memory. ValidationFailed names a bad field."""
         chosen: list[str] = []
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            events = world_edits.memory_events(conn, fields)
+            events = world_edits.memory_events(conn, fields, world_id)
             chosen.append(events[0].payload["id"])
             return events
 

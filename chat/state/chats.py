@@ -9,6 +9,7 @@ from typing import Any
 from chat.eventlog.log import Event
 from chat.eventlog.projector import handles, register_tables
 from chat.state.history import dumps, record_change
+from chat.state.worlds import world_of
 
 register_tables("chats", "messages", "turns")
 
@@ -17,9 +18,9 @@ register_tables("chats", "messages", "turns")
 def _chat_created(conn: sqlite3.Connection, event: Event) -> None:
     p = event.payload
     conn.execute(
-        "INSERT INTO chats (id, title, bot_ids, created_at, created_event_id)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (p["id"], p["title"], dumps(p["bot_ids"]), event.created_at, event.id),
+        "INSERT INTO chats (id, title, bot_ids, created_at, created_event_id, world_id)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (p["id"], p["title"], dumps(p["bot_ids"]), event.created_at, event.id, world_of(conn, event)),
     )
 
 
@@ -237,22 +238,36 @@ def alternatives(conn: sqlite3.Connection, alt_group: str) -> list[dict[str, Any
     return [message_dict(row) for row in rows]
 
 
+def _chat_dict(row: tuple) -> dict[str, Any]:
+    return {
+        "id": row[0],
+        "title": row[1],
+        "bot_ids": json.loads(row[2]),
+        "created_at": row[3],
+        "world_id": row[4],
+    }
+
+
 def get_chat(conn: sqlite3.Connection, chat_id: str) -> dict[str, Any] | None:
     row = conn.execute(
-        "SELECT id, title, bot_ids, created_at FROM chats WHERE id = ?", (chat_id,)
+        "SELECT id, title, bot_ids, created_at, world_id FROM chats WHERE id = ?", (chat_id,)
     ).fetchone()
-    if row is None:
-        return None
-    return {"id": row[0], "title": row[1], "bot_ids": json.loads(row[2]), "created_at": row[3]}
+    return None if row is None else _chat_dict(row)
 
 
-def list_chats(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        "SELECT id, title, bot_ids, created_at FROM chats ORDER BY created_event_id DESC"
-    ).fetchall()
-    return [
-        {"id": r[0], "title": r[1], "bot_ids": json.loads(r[2]), "created_at": r[3]} for r in rows
-    ]
+def list_chats(conn: sqlite3.Connection, *, world_id: str | None = None) -> list[dict[str, Any]]:
+    """Every chat, newest first; with ``world_id``, only the chats of that world."""
+    if world_id is None:
+        rows = conn.execute(
+            "SELECT id, title, bot_ids, created_at, world_id FROM chats ORDER BY created_event_id DESC"
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            "SELECT id, title, bot_ids, created_at, world_id FROM chats WHERE world_id = ?"
+            " ORDER BY created_event_id DESC",
+            (world_id,),
+        ).fetchall()
+    return [_chat_dict(r) for r in rows]
 
 
 def get_turn(conn: sqlite3.Connection, turn_id: str) -> dict[str, Any] | None:

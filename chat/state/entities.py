@@ -8,7 +8,9 @@ from typing import Any
 
 from chat.eventlog.log import Event
 from chat.eventlog.projector import handles, register_tables
+from chat.eventlog.schemas import DEFAULT_WORLD
 from chat.state.history import dumps, record_change
+from chat.state.worlds import ensure_world, persona, world_of
 
 register_tables("bots", "entities")
 
@@ -38,12 +40,30 @@ def _column_value(field: str, value: Any) -> Any:
     return dumps(value) if field in JSON_BOT_COLUMNS else value
 
 
-def ensure_you(conn: sqlite3.Connection, event: Event) -> None:
+def ensure_you(conn: sqlite3.Connection, event: Event, world_id: str = DEFAULT_WORLD) -> None:
+    """The world and its `you` entity, named after the persona (§3.6), if not there yet."""
+    ensure_world(conn, world_id, event)
+    who = persona(conn, world_id)
     conn.execute(
-        "INSERT OR IGNORE INTO entities (id, kind, name, aliases, description, facts,"
-        " first_event_id, last_event_id) VALUES ('you', 'you', 'You', '[]', '', '{}', ?, ?)",
-        (event.id, event.id),
+        "INSERT OR IGNORE INTO entities (world_id, id, kind, name, aliases, description, facts,"
+        " first_event_id, last_event_id) VALUES (?, 'you', 'you', ?, '[]', ?, '{}', ?, ?)",
+        (world_id, who["name"], who["description"], event.id, event.id),
     )
+
+
+def join_world(conn: sqlite3.Connection, event: Event, bot: dict[str, Any], world_id: str) -> bool:
+    """Give ``bot`` its entity in ``world_id`` (once); True when it was new there."""
+    ensure_you(conn, event, world_id)
+    if conn.execute(
+        "SELECT 1 FROM entities WHERE world_id = ? AND id = ?", (world_id, bot["id"])
+    ).fetchone():
+        return False
+    conn.execute(
+        "INSERT INTO entities (world_id, id, kind, name, aliases, description, facts,"
+        " first_event_id, last_event_id) VALUES (?, ?, 'bot', ?, '[]', ?, '{}', ?, ?)",
+        (world_id, bot["id"], bot["name"], _short(bot["persona"]), event.id, event.id),
+    )
+    return True
 
 
 @handles("bot_authored")
@@ -68,14 +88,40 @@ def _bot_authored(conn: sqlite3.Connection, event: Event) -> None:
             event.id,
         ),
     )
-    ensure_you(conn, event)
+    world_id = world_of(conn, event)
+    ensure_you(conn, event, world_id)
     conn.execute(
-        "INSERT INTO entities (id, kind, name, aliases, description, facts, first_event_id,"
-        " last_event_id) VALUES (?, 'bot', ?, '[]', ?, '{}', ?, ?)"
-        " ON CONFLICT(id) DO UPDATE SET kind = 'bot', name = excluded.name,"
+        "INSERT INTO entities (world_id, id, kind, name, aliases, description, facts,"
+        " first_event_id, last_event_id) VALUES (?, ?, 'bot', ?, '[]', ?, '{}', ?, ?)"
+        " ON CONFLICT(world_id, id) DO UPDATE SET kind = 'bot', name = excluded.name,"
         " description = excluded.description, last_event_id = excluded.last_event_id",
-        (p["id"], p["name"], _short(p["persona"]), event.id, event.id),
+        (world_id, p["id"], p["name"], _short(p["persona"]), event.id, event.id),
     )
+
+
+@handles("world_joined")
+def _world_joined(conn: sqlite3.Connection, event: Event) -> None:
+    bot = get_bot(conn, event.payload["bot_id"])
+    if bot is not None:
+        _join_with_edge(conn, event, bot, event.payload["world_id"])
+
+
+def _join_with_edge(conn: sqlite3.Connection, event: Event, bot: dict[str, Any], world_id: str) -> None:
+    from chat.state.edges import initial_edge  # edges is a sibling projection; no import cycle
+
+    if join_world(conn, event, bot, world_id):
+        initial_edge(conn, event, bot, world_id)
+
+
+@handles("chat_created")
+def _chat_bots_join(conn: sqlite3.Connection, event: Event) -> None:
+    """A chat's bots take part in its world (an implicit join, so no chat lacks an entity)."""
+    world_id = world_of(conn, event)
+    ensure_you(conn, event, world_id)
+    for bot_id in event.payload["bot_ids"]:
+        bot = get_bot(conn, bot_id)
+        if bot is not None:
+            _join_with_edge(conn, event, bot, world_id)
 
 
 def _short(text: str, limit: int = 280) -> str:
@@ -104,11 +150,14 @@ def apply_bot_changes(
         "UPDATE bots SET extra = ?, updated_event_id = ? WHERE id = ?",
         (dumps(extra), event.id, bot_id),
     )
-    if "name" in changes:
-        conn.execute(
-            "UPDATE entities SET name = ?, last_event_id = ? WHERE id = ?",
-            (changes["name"], event.id, bot_id),
-        )
+    if "name" in changes:  # the bot's entity in every world it takes part in
+        for (world_id,) in conn.execute(
+            "SELECT world_id FROM entities WHERE id = ? AND kind = 'bot' ORDER BY world_id", (bot_id,)
+        ).fetchall():
+            conn.execute(
+                "UPDATE entities SET name = ?, last_event_id = ? WHERE world_id = ? AND id = ?",
+                (changes["name"], event.id, world_id, bot_id),
+            )
 
 
 @handles("bot_revised")
@@ -131,14 +180,17 @@ ENTITY_FIELDS = ("kind", "name", "aliases", "description", "facts")
 @handles("entity_added")
 def _entity_added(conn: sqlite3.Connection, event: Event) -> None:
     p = event.payload
-    existing = get_entity(conn, p["id"])
+    world_id = world_of(conn, event)
+    existing = get_entity(conn, p["id"], world_id=world_id)
     if existing is not None:
-        _update_entity(conn, event, p["id"], {k: p[k] for k in ENTITY_FIELDS}, existing)
+        _update_entity(conn, event, p["id"], {k: p[k] for k in ENTITY_FIELDS}, existing, world_id)
         return
+    ensure_you(conn, event, world_id)
     conn.execute(
-        "INSERT INTO entities (id, kind, name, aliases, description, facts, first_event_id,"
-        " last_event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO entities (world_id, id, kind, name, aliases, description, facts,"
+        " first_event_id, last_event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
+            world_id,
             p["id"],
             p["kind"],
             p["name"],
@@ -149,27 +201,32 @@ def _entity_added(conn: sqlite3.Connection, event: Event) -> None:
             event.id,
         ),
     )
-    record_change(conn, event, "entity", p["id"], "created", None, p["name"])
+    record_change(conn, event, "entity", p["id"], "created", None, p["name"], world_id=world_id)
 
 
 @handles("entity_updated")
 def _entity_updated(conn: sqlite3.Connection, event: Event) -> None:
     p = event.payload
-    existing = get_entity(conn, p["id"])
+    world_id = world_of(conn, event)
+    existing = get_entity(conn, p["id"], world_id=world_id)
     if existing is None:
         return
     changes = {k: p[k] for k in ENTITY_FIELDS if p.get(k) is not None}
     if "facts" in changes:  # extraction adds or replaces facts; it never silently drops one
         changes["facts"] = {**existing["facts"], **changes["facts"]}
-    _update_entity(conn, event, p["id"], changes, existing)
+    _update_entity(conn, event, p["id"], changes, existing, world_id)
 
 
 def set_entity_fields(
-    conn: sqlite3.Connection, event: Event, entity_id: str, changes: dict[str, Any]
+    conn: sqlite3.Connection,
+    event: Event,
+    entity_id: str,
+    changes: dict[str, Any],
+    world_id: str = DEFAULT_WORLD,
 ) -> None:
-    existing = get_entity(conn, entity_id)
+    existing = get_entity(conn, entity_id, world_id=world_id)
     if existing is not None:
-        _update_entity(conn, event, entity_id, changes, existing)
+        _update_entity(conn, event, entity_id, changes, existing, world_id)
 
 
 def _update_entity(
@@ -178,34 +235,51 @@ def _update_entity(
     entity_id: str,
     changes: dict[str, Any],
     existing: dict[str, Any],
+    world_id: str = DEFAULT_WORLD,
 ) -> None:
     for field, value in changes.items():
         if field not in ENTITY_FIELDS:
             continue
-        record_change(conn, event, "entity", entity_id, field, existing.get(field), value)
+        record_change(
+            conn, event, "entity", entity_id, field, existing.get(field), value, world_id=world_id
+        )
         stored = dumps(value) if field in ENTITY_JSON_FIELDS else value
         conn.execute(
-            f"UPDATE entities SET {field} = ? WHERE id = ?",  # noqa: S608 - allowlisted
-            (stored, entity_id),
+            f"UPDATE entities SET {field} = ? WHERE world_id = ? AND id = ?",  # noqa: S608 - allowlisted
+            (stored, world_id, entity_id),
         )
-    conn.execute("UPDATE entities SET last_event_id = ? WHERE id = ?", (event.id, entity_id))
+    conn.execute(
+        "UPDATE entities SET last_event_id = ? WHERE world_id = ? AND id = ?",
+        (event.id, world_id, entity_id),
+    )
 
 
-def get_entity(conn: sqlite3.Connection, entity_id: str) -> dict[str, Any] | None:
+_ENTITY_SELECT = (
+    "SELECT id, kind, name, aliases, description, facts, first_event_id, last_event_id, world_id"
+    " FROM entities"
+)
+
+
+def get_entity(
+    conn: sqlite3.Connection, entity_id: str, *, world_id: str = DEFAULT_WORLD
+) -> dict[str, Any] | None:
+    """The entity ``entity_id`` of ``world_id`` (an entity of another world is not found)."""
     row = conn.execute(
-        "SELECT id, kind, name, aliases, description, facts, first_event_id, last_event_id"
-        " FROM entities WHERE id = ?",
-        (entity_id,),
+        f"{_ENTITY_SELECT} WHERE world_id = ? AND id = ?", (world_id, entity_id)  # noqa: S608
     ).fetchone()
     return None if row is None else _entity_dict(row)
 
 
-def list_entities(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def list_entities(conn: sqlite3.Connection, *, world_id: str = DEFAULT_WORLD) -> list[dict[str, Any]]:
     rows = conn.execute(
-        "SELECT id, kind, name, aliases, description, facts, first_event_id, last_event_id"
-        " FROM entities ORDER BY first_event_id, id"
+        f"{_ENTITY_SELECT} WHERE world_id = ? ORDER BY first_event_id, id", (world_id,)  # noqa: S608
     ).fetchall()
     return [_entity_dict(row) for row in rows]
+
+
+def entity_taken(conn: sqlite3.Connection, entity_id: str) -> bool:
+    """True when ``entity_id`` names an entity in any world (ids stay unique across worlds)."""
+    return conn.execute("SELECT 1 FROM entities WHERE id = ? LIMIT 1", (entity_id,)).fetchone() is not None
 
 
 def _entity_dict(row: tuple) -> dict[str, Any]:
@@ -218,6 +292,7 @@ def _entity_dict(row: tuple) -> dict[str, Any]:
         "facts": json.loads(row[5]),
         "first_event_id": row[6],
         "last_event_id": row[7],
+        "world_id": row[8],
     }
 
 

@@ -34,13 +34,17 @@ def record_change(
     field: str,
     old: Any,
     new: Any,
+    *,
+    world_id: str = "",
 ) -> None:
-    """Remember who changed which field of which item, when, from what to what."""
+    """Remember who changed which field of which item, when, from what to what.
+
+    ``world_id`` is the item's world ("" for what belongs to no world: bots, messages)."""
     if old == new:
         return
     conn.execute(
         "INSERT OR REPLACE INTO item_history (event_id, target_type, target_id, field, old_value,"
-        " new_value, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " new_value, actor, created_at, world_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             event.id,
             target_type,
@@ -50,6 +54,7 @@ def record_change(
             None if new is None else dumps(new),
             event.actor,
             event.created_at,
+            world_id,
         ),
     )
 

@@ -18,11 +18,12 @@ from chat.eventlog import fields, schemas
 from chat.eventlog.fields import world_key_problem
 from chat.eventlog.log import Event
 from chat.eventlog.projector import handles, register_tables
-from chat.eventlog.schemas import BotFields
+from chat.eventlog.schemas import DEFAULT_WORLD, BotFields
 from chat.state import edges as edge_state
 from chat.state import entities as entity_state
 from chat.state import memory as memory_state
 from chat.state import world as world_state
+from chat.state.worlds import world_of
 
 register_tables("pins", "item_history")
 
@@ -76,10 +77,17 @@ FIELD_RULES: dict[str, dict[str, _Rule]] = {
 """The fields a manual edit may set, with the limits the event schemas define (§6.3)."""
 
 
-def current_value(conn: sqlite3.Connection, target_type: str, target_id: str, field: str) -> Any:
-    """The field's value now; raises NotFound when the target does not exist."""
+def current_value(
+    conn: sqlite3.Connection,
+    target_type: str,
+    target_id: str,
+    field: str,
+    world_id: str = DEFAULT_WORLD,
+) -> Any:
+    """The field's value now; raises NotFound when the target does not exist in ``world_id``
+    (an item of another world is not found: edits never reach across worlds, §3.5)."""
     if target_type == "entity":
-        item = entity_state.get_entity(conn, target_id)
+        item = entity_state.get_entity(conn, target_id, world_id=world_id)
     elif target_type == "edge":
         src, _, dst = target_id.partition("/")
         if src == dst:
@@ -87,18 +95,20 @@ def current_value(conn: sqlite3.Connection, target_type: str, target_id: str, fi
                 f"a relationship joins two different entities, not {src!r} to itself",
                 field="target_id",
             )
-        item = edge_state.get_edge(conn, src, dst)
-        if item is None and _entities_exist(conn, src, dst):
+        item = edge_state.get_edge(conn, src, dst, world_id=world_id)
+        if item is None and _entities_exist(conn, src, dst, world_id):
             item = {"label": "knows", "affinity": 0, "trust": 0, "notes": ""}
     elif target_type == "memory":
-        item = memory_state.get_memory(conn, target_id)
+        item = memory_state.get_world_memory(conn, target_id, world_id)
     elif target_type == "world":
-        value = world_state.get_fact(conn, target_id)
+        value = world_state.get_fact(conn, target_id, world_id=world_id)
         item = None if value is None else {"value": value}
     elif target_type == "bot":
         item = entity_state.get_bot(conn, target_id)
     elif target_type == "scene":
         item = world_state.get_scene(conn, target_id)
+        if item is not None and item["world_id"] != world_id:
+            item = None
     else:
         raise ValidationFailed(
             f"target_type must be one of {', '.join(TARGET_TYPES)}", field="target_type"
@@ -108,9 +118,12 @@ def current_value(conn: sqlite3.Connection, target_type: str, target_id: str, fi
     return item.get(field)
 
 
-def _entities_exist(conn: sqlite3.Connection, src: str, dst: str) -> bool:
+def _entities_exist(
+    conn: sqlite3.Connection, src: str, dst: str, world_id: str = DEFAULT_WORLD
+) -> bool:
     return bool(src and dst) and all(
-        entity_state.get_entity(conn, entity_id) is not None for entity_id in (src, dst)
+        entity_state.get_entity(conn, entity_id, world_id=world_id) is not None
+        for entity_id in (src, dst)
     )
 
 
@@ -122,8 +135,15 @@ def prepare_manual_edit(
     value: Any = None,
     *,
     action: str = "set",
+    world_id: str | None = None,
 ) -> dict[str, Any]:
-    """Validate an edit against current state and return its ``manual_edit`` payload."""
+    """Validate an edit against current state and return its ``manual_edit`` payload.
+
+    ``world_id`` is the world the edit is made in (None: a scene's chat's world, else
+    ``default``); the target must be an item of that world, else NotFound."""
+    if world_id is None:
+        scene = world_state.get_scene(conn, target_id) if target_type == "scene" else None
+        world_id = scene["world_id"] if scene else DEFAULT_WORLD
     if target_type not in TARGET_TYPES:
         raise ValidationFailed(
             f"target_type must be one of {', '.join(TARGET_TYPES)}", field="target_type"
@@ -131,7 +151,7 @@ def prepare_manual_edit(
     if action not in ("set", "delete", "unpin"):
         raise ValidationFailed("action must be set, delete or unpin", field="action")
     if action == "set" and target_type == "world":
-        previous = world_state.get_fact(conn, target_id)
+        previous = world_state.get_fact(conn, target_id, world_id=world_id)
         if field != "value":
             raise ValidationFailed("a world fact has one field: value", field="field")
         problem = world_key_problem(target_id) if previous is None else None
@@ -139,7 +159,7 @@ def prepare_manual_edit(
             raise ValidationFailed(problem, field="target_id")
     else:
         _check_field(target_type, field)
-        previous = current_value(conn, target_type, target_id, field)
+        previous = current_value(conn, target_type, target_id, field, world_id)
     if action == "delete":
         if target_type not in ("memory", "world"):
             raise ValidationFailed(f"a {target_type} cannot be deleted by an edit", field="action")
@@ -151,6 +171,7 @@ def prepare_manual_edit(
     else:
         value = previous
     return {
+        "world_id": world_id,
         "target_type": target_type,
         "target_id": target_id,
         "field": field,
@@ -203,18 +224,19 @@ def _validated_value(
 def _manual_edit(conn: sqlite3.Connection, event: Event) -> None:
     p = event.payload
     kind, target, field, action = p["target_type"], p["target_id"], p["field"], p["action"]
+    world_id = world_of(conn, event)
     if action == "unpin":
         conn.execute(
-            "DELETE FROM pins WHERE target_type = ? AND target_id = ? AND field = ?",
-            (kind, target, field),
+            "DELETE FROM pins WHERE world_id = ? AND target_type = ? AND target_id = ? AND field = ?",
+            (world_id, kind, target, field),
         )
         return
-    applied = _apply_edit(conn, event, kind, target, field, action, p["value"])
+    applied = _apply_edit(conn, event, kind, target, field, action, p["value"], world_id)
     if applied and not (kind == "memory" and action == "delete"):
         conn.execute(
-            "INSERT OR REPLACE INTO pins (target_type, target_id, field, event_id)"
-            " VALUES (?, ?, ?, ?)",
-            (kind, target, field, event.id),
+            "INSERT OR REPLACE INTO pins (world_id, target_type, target_id, field, event_id)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (world_id, kind, target, field, event.id),
         )
 
 
@@ -226,24 +248,26 @@ def _apply_edit(
     field: str,
     action: str,
     value: Any,
+    world_id: str = DEFAULT_WORLD,
 ) -> bool:
-    """Apply the edit if its target still exists (it may be gone after a rewind)."""
+    """Apply the edit if its target still exists in the edit's world (it may be gone after
+    a rewind)."""
     if kind == "entity":
-        if entity_state.get_entity(conn, target) is None:
+        if entity_state.get_entity(conn, target, world_id=world_id) is None:
             return False
-        entity_state.set_entity_fields(conn, event, target, {field: value})
+        entity_state.set_entity_fields(conn, event, target, {field: value}, world_id)
     elif kind == "edge":
         src, _, dst = target.partition("/")
-        old = edge_state.get_edge(conn, src, dst)
+        old = edge_state.get_edge(conn, src, dst, world_id=world_id)
         if old is None:
-            if not _entities_exist(conn, src, dst):
+            if not _entities_exist(conn, src, dst, world_id):
                 return False
             old = {"label": "knows", "affinity": 0, "trust": 0, "notes": ""}
         values = {f: old[f] for f in edge_state.EDGE_FIELDS}
         values[field] = value
-        edge_state.write_edge(conn, event, src, dst, values)
+        edge_state.write_edge(conn, event, src, dst, values, world_id)
     elif kind == "memory":
-        if memory_state.get_memory(conn, target) is None:
+        if memory_state.get_world_memory(conn, target, world_id) is None:
             return False
         if action == "delete":
             memory_state.delete_memory(conn, event, target)
@@ -251,44 +275,67 @@ def _apply_edit(
             memory_state.set_memory_fields(conn, event, target, {field: value})
     elif kind == "world":
         if action == "delete":
-            world_state.delete_fact(conn, event, target)
+            world_state.delete_fact(conn, event, target, world_id)
         else:
-            world_state.set_fact(conn, event, target, value)
+            world_state.set_fact(conn, event, target, value, world_id)
     elif kind == "bot":
         if entity_state.get_bot(conn, target) is None:
             return False
         entity_state.apply_bot_changes(conn, event, target, {field: value})
     elif kind == "scene":
-        if world_state.get_scene(conn, target) is None:
+        scene = world_state.get_scene(conn, target)
+        if scene is None or scene["world_id"] != world_id:
             return False
         world_state.set_scene_fields(conn, event, target, {field: value})
     return True
 
 
-def is_pinned(conn: sqlite3.Connection, target_type: str, target_id: str, field: str) -> bool:
+def is_pinned(
+    conn: sqlite3.Connection,
+    target_type: str,
+    target_id: str,
+    field: str,
+    *,
+    world_id: str = DEFAULT_WORLD,
+) -> bool:
     row = conn.execute(
-        "SELECT 1 FROM pins WHERE target_type = ? AND target_id = ? AND field = ?",
-        (target_type, target_id, field),
+        "SELECT 1 FROM pins WHERE world_id = ? AND target_type = ? AND target_id = ? AND field = ?",
+        (world_id, target_type, target_id, field),
     ).fetchone()
     return row is not None
 
 
-def list_pins(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def list_pins(conn: sqlite3.Connection, *, world_id: str = DEFAULT_WORLD) -> list[dict[str, Any]]:
     rows = conn.execute(
-        "SELECT target_type, target_id, field, event_id FROM pins ORDER BY target_type, target_id, field"
+        "SELECT target_type, target_id, field, event_id FROM pins WHERE world_id = ?"
+        " ORDER BY target_type, target_id, field",
+        (world_id,),
     ).fetchall()
     return [dict(zip(("target_type", "target_id", "field", "event_id"), r, strict=True)) for r in rows]
 
 
-def item_history(conn: sqlite3.Connection, target_type: str, target_id: str) -> list[dict[str, Any]]:
+WORLDLESS_TYPES = ("bot", "message")
+"""Items that belong to no world: their history is read whatever the world."""
+
+
+def item_history(
+    conn: sqlite3.Connection, target_type: str, target_id: str, *, world_id: str = DEFAULT_WORLD
+) -> list[dict[str, Any]]:
     """Who changed this item (model or person), when, and from what to what (§6.4)."""
     import json
 
-    rows = conn.execute(
-        "SELECT event_id, field, old_value, new_value, actor, created_at FROM item_history"
-        " WHERE target_type = ? AND target_id = ? ORDER BY event_id",
-        (target_type, target_id),
-    ).fetchall()
+    if target_type in WORLDLESS_TYPES:
+        rows = conn.execute(
+            "SELECT event_id, field, old_value, new_value, actor, created_at FROM item_history"
+            " WHERE target_type = ? AND target_id = ? ORDER BY event_id",
+            (target_type, target_id),
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            "SELECT event_id, field, old_value, new_value, actor, created_at FROM item_history"
+            " WHERE target_type = ? AND target_id = ? AND world_id = ? ORDER BY event_id",
+            (target_type, target_id, world_id),
+        ).fetchall()
     return [
         {
             "event_id": r[0],

@@ -8,8 +8,10 @@ from typing import Any
 
 from chat.eventlog.log import Event
 from chat.eventlog.projector import handles, register_tables
+from chat.eventlog.schemas import DEFAULT_WORLD
 from chat.state.fts import fts_query
 from chat.state.history import dumps, record_change
+from chat.state.worlds import world_of
 
 register_tables("memories", "reflection_state")
 
@@ -25,9 +27,10 @@ _SELECT = f"SELECT {_COLUMNS} FROM memories m"
 @handles("memory_added")
 def _memory_added(conn: sqlite3.Connection, event: Event) -> None:
     p = event.payload
+    world_id = world_of(conn, event)
     conn.execute(
         "INSERT INTO memories (id, owner, text, kind, importance, about, turn_id, event_id,"
-        " created_at, last_retrieved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " created_at, last_retrieved_at, world_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             p["id"],
             p["owner"],
@@ -39,15 +42,16 @@ def _memory_added(conn: sqlite3.Connection, event: Event) -> None:
             event.id,
             event.created_at,
             event.created_at,
+            world_id,
         ),
     )
-    record_change(conn, event, "memory", p["id"], "created", None, p["text"])
+    record_change(conn, event, "memory", p["id"], "created", None, p["text"], world_id=world_id)
     if p["kind"] != "reflection":
         conn.execute(
-            "INSERT INTO reflection_state (bot_id, importance_since, last_reflection_event_id)"
-            " VALUES (?, ?, 0) ON CONFLICT(bot_id) DO UPDATE SET"
-            " importance_since = importance_since + excluded.importance_since",
-            (p["owner"], p["importance"]),
+            "INSERT INTO reflection_state (world_id, bot_id, importance_since,"
+            " last_reflection_event_id) VALUES (?, ?, ?, 0) ON CONFLICT(world_id, bot_id)"
+            " DO UPDATE SET importance_since = importance_since + excluded.importance_since",
+            (world_id, p["owner"], p["importance"]),
         )
 
 
@@ -76,10 +80,10 @@ def check_supersedes(conn: sqlite3.Connection, memory_id: str, newer_id: str) ->
 @handles("reflection_recorded")
 def _reflection_recorded(conn: sqlite3.Connection, event: Event) -> None:
     conn.execute(
-        "INSERT INTO reflection_state (bot_id, importance_since, last_reflection_event_id)"
-        " VALUES (?, 0, ?) ON CONFLICT(bot_id) DO UPDATE SET importance_since = 0,"
+        "INSERT INTO reflection_state (world_id, bot_id, importance_since, last_reflection_event_id)"
+        " VALUES (?, ?, 0, ?) ON CONFLICT(world_id, bot_id) DO UPDATE SET importance_since = 0,"
         " last_reflection_event_id = excluded.last_reflection_event_id",
-        (event.payload["bot_id"], event.id),
+        (world_of(conn, event), event.payload["bot_id"], event.id),
     )
 
 
@@ -87,10 +91,15 @@ def _reflection_recorded(conn: sqlite3.Connection, event: Event) -> None:
 def _memories_retrieved(conn: sqlite3.Connection, event: Event) -> None:
     ids = event.payload.get("retrieved_memory_ids")
     if ids:
+        # A reply only ever recalls memories of its chat's world (``world_of``: the chat's, else
+        # default), looked up by SQLite itself so replay pays no extra statement per message.
         # One statement per id: SQLite's plan for "id IN (...)" can fall back to a scan.
+        chat_id = event.chat_id or event.payload["chat_id"]
         for memory_id in ids:
             conn.execute(
-                "UPDATE memories SET last_retrieved_at = ? WHERE id = ?", (event.created_at, memory_id)
+                "UPDATE memories SET last_retrieved_at = ? WHERE id = ? AND world_id ="
+                " COALESCE((SELECT world_id FROM chats WHERE id = ?), 'default')",
+                (event.created_at, memory_id, chat_id),
             )
 
 
@@ -103,7 +112,10 @@ def set_memory_fields(
     for field, value in changes.items():
         if field not in MEMORY_FIELDS:
             continue
-        record_change(conn, event, "memory", memory_id, field, current[field], value)
+        record_change(
+            conn, event, "memory", memory_id, field, current[field], value,
+            world_id=current["world_id"],
+        )  # fmt: skip
         if field == "text":  # its stored vector is stale: recomputed in the background
             conn.execute("DELETE FROM memory_vectors WHERE memory_id = ?", (memory_id,))
         stored = dumps(value) if field == "about" else value
@@ -117,42 +129,69 @@ def delete_memory(conn: sqlite3.Connection, event: Event, memory_id: str) -> Non
     current = get_memory(conn, memory_id)
     if current is None:
         return
-    record_change(conn, event, "memory", memory_id, "deleted", current["text"], None)
+    record_change(
+        conn, event, "memory", memory_id, "deleted", current["text"], None,
+        world_id=current["world_id"],
+    )  # fmt: skip
     conn.execute("DELETE FROM memories WHERE id = ?", (memory_id,))
 
 
 def get_memory(conn: sqlite3.Connection, memory_id: str) -> dict[str, Any] | None:
-    row = conn.execute(f"{_SELECT} WHERE id = ?", (memory_id,)).fetchone()
-    return None if row is None else memory_dict(row)
+    """The memory with its ``world_id`` (memory ids are unique across worlds)."""
+    row = conn.execute(f"{_SELECT_WORLD} WHERE id = ?", (memory_id,)).fetchone()  # noqa: S608
+    return None if row is None else _with_world(row)
+
+
+def get_world_memory(conn: sqlite3.Connection, memory_id: str, world_id: str) -> dict[str, Any] | None:
+    """The memory if it belongs to ``world_id``; a memory of another world is not found."""
+    memory = get_memory(conn, memory_id)
+    return memory if memory is not None and memory["world_id"] == world_id else None
 
 
 def list_memories(
-    conn: sqlite3.Connection, *, owner: str | None = None, limit: int = 500
+    conn: sqlite3.Connection,
+    *,
+    owner: str | None = None,
+    limit: int = 500,
+    world_id: str = DEFAULT_WORLD,
 ) -> list[dict[str, Any]]:
     if owner is None:
-        rows = conn.execute(f"{_SELECT} ORDER BY event_id DESC LIMIT ?", (limit,)).fetchall()
+        rows = conn.execute(
+            f"{_SELECT_WORLD} WHERE world_id = ? ORDER BY event_id DESC LIMIT ?",  # noqa: S608
+            (world_id, limit),
+        ).fetchall()
     else:
         rows = conn.execute(
-            f"{_SELECT} WHERE owner = ? ORDER BY event_id DESC LIMIT ?", (owner, limit)
+            f"{_SELECT_WORLD} WHERE world_id = ? AND owner = ? ORDER BY event_id DESC LIMIT ?",  # noqa: S608
+            (world_id, owner, limit),
         ).fetchall()
-    return [memory_dict(row) for row in rows]
+    return [_with_world(row) for row in rows]
 
 
 def search_memories(
-    conn: sqlite3.Connection, q: str, *, owner: str | None = None, limit: int = 500
+    conn: sqlite3.Connection,
+    q: str,
+    *,
+    owner: str | None = None,
+    limit: int = 500,
+    world_id: str = DEFAULT_WORLD,
 ) -> list[dict[str, Any]]:
-    """Memories matching any word of ``q`` (split as recall splits it), best BM25 match first."""
+    """Memories of ``world_id`` matching any word of ``q`` (split as recall splits it), best
+    BM25 match first."""
     match = fts_query(q)
     if match is None:
         return []
-    sql = f"{_SELECT} JOIN memories_fts f ON m.rowid = f.rowid WHERE memories_fts MATCH ?"
-    params: list[Any] = [match]
+    sql = (
+        f"{_SELECT_WORLD} JOIN memories_fts f ON m.rowid = f.rowid"  # noqa: S608
+        " WHERE memories_fts MATCH ? AND m.world_id = ?"
+    )
+    params: list[Any] = [match, world_id]
     if owner is not None:
         sql += " AND m.owner = ?"
         params.append(owner)
     sql += " ORDER BY bm25(memories_fts) LIMIT ?"
     params.append(limit)
-    return [memory_dict(row) for row in conn.execute(sql, params).fetchall()]
+    return [_with_world(row) for row in conn.execute(sql, params).fetchall()]
 
 
 def memories_by_rowid(conn: sqlite3.Connection, rowids: list[int]) -> dict[int, dict[str, Any]]:
@@ -167,11 +206,23 @@ def memories_by_rowid(conn: sqlite3.Connection, rowids: list[int]) -> dict[int, 
     return {row[-1]: memory_dict(row[:-1]) for row in rows}
 
 
-def importance_since_reflection(conn: sqlite3.Connection, bot_id: str) -> int:
+def importance_since_reflection(
+    conn: sqlite3.Connection, bot_id: str, *, world_id: str = DEFAULT_WORLD
+) -> int:
     row = conn.execute(
-        "SELECT importance_since FROM reflection_state WHERE bot_id = ?", (bot_id,)
+        "SELECT importance_since FROM reflection_state WHERE world_id = ? AND bot_id = ?",
+        (world_id, bot_id),
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+_SELECT_WORLD = _SELECT.replace(" FROM memories", ", world_id FROM memories")
+
+
+def _with_world(row: tuple) -> dict[str, Any]:
+    memory = memory_dict(row[:-1])
+    memory["world_id"] = row[-1]
+    return memory
 
 
 def memory_dict(row: tuple) -> dict[str, Any]:

@@ -99,11 +99,13 @@ def write_observations(
     line = f"{author_name(conn, author)}: {text}"
     importance = observation_importance(text)
     about = json.dumps([author])
+    world = conn.execute("SELECT world_id FROM chats WHERE id = ?", (chat_id,)).fetchone()
+    world_id = world[0] if world and world[0] else "default"  # the chat's world only (§3.5)
     for bot_id in witnesses(conn, chat_id, author):
         conn.execute(
             "INSERT OR IGNORE INTO memories (id, owner, text, kind, importance, about, turn_id,"
-            " event_id, created_at, last_retrieved_at, message_id)"
-            " VALUES (?, ?, ?, 'observation', ?, ?, ?, ?, ?, ?, ?)",
+            " event_id, created_at, last_retrieved_at, message_id, world_id)"
+            " VALUES (?, ?, ?, 'observation', ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 observation_id(message_id, bot_id),
                 bot_id,
@@ -115,6 +117,7 @@ def write_observations(
                 event.created_at,
                 event.created_at,
                 message_id,
+                world_id,
             ),
         )
 

@@ -5,6 +5,10 @@ references may point at things that exist, never existed, or were reverted;
 any event may carry the id of a turn (open, finished or already reverted), so
 late events of reverted turns, re-queued turns and rewinds of rewinds all
 occur. Small id pools make events collide on the same items often.
+
+Several worlds (§3.5): world-scoped events name a world, or none (then their chat's, or
+``default``); a turn's events always belong to its chat's world, as the services write them,
+and a reply recalls only memories of its own world. Bots join several worlds.
 """
 
 from __future__ import annotations
@@ -18,6 +22,17 @@ from chat.eventlog.log import NewEvent
 BOT_POOL = ("ada", "bram", "cleo")
 ENTITY_POOL = ("harbour", "mara", "ada", "you")
 KEYS = ("weather", "time", "date")
+WORLD_POOL = ("default", "w1", "w2")
+GLOBAL_KINDS = frozenset({
+    "bot_authored", "bot_revised", "bot_retired", "chat_created", "world_created", "world_renamed",
+    "world_scenario_set", "world_archived", "world_restored", "world_joined", "persona_set",
+    "persona_cleared",
+})
+"""Kinds the services never write inside a turn."""
+WORLD_SCOPED = frozenset({
+    "entity_added", "entity_updated", "edge_changed", "memory_added", "world_fact_set",
+    "world_fact_deleted", "manual_edit", "reflection_recorded",
+})
 TEXT = st.text(alphabet="abc xyz", min_size=1, max_size=12).filter(lambda s: s.strip() != "")
 
 
@@ -29,7 +44,12 @@ class _Log:
         self.messages: list[str] = []
         self.memories: list[str] = []
         self.turns: list[tuple[str, str]] = []  # (turn id, chat id)
+        self.chat_worlds: dict[str, str] = {}
+        self.memory_worlds: dict[str, str] = {}
         self.counter = 0
+
+    def world_of_chat(self, chat_id: str | None) -> str:
+        return self.chat_worlds.get(chat_id or "", "default")
 
     def new_id(self, prefix: str) -> str:
         self.counter += 1
@@ -85,9 +105,28 @@ def _event(draw: Any, log: _Log) -> tuple[str, dict] | None:
     op = draw(st.sampled_from((
         "bot", "bot_revised", "bot_retired", "entity", "entity_updated", "edge", "edge",
         "memory", "memory", "reflection", "world", "world_deleted", "scene", "manual", "manual",
-        "chat", "message", "message", "message_edited", "message_deleted", "alternative",
-        "turn", "turn_step", "revert", "revert", "log_only",
+        "chat", "chat", "chat", "message", "message", "message_edited", "message_deleted", "alternative",
+        "turn", "turn_step", "revert", "revert", "log_only", "world_op", "world_op", "persona",
     )))
+    if op == "world_op":
+        world_id = draw(st.sampled_from(WORLD_POOL))
+        kind = draw(st.sampled_from(("world_created", "world_renamed", "world_scenario_set",
+                                     "world_archived", "world_restored", "world_joined")))
+        if kind == "world_joined":
+            return kind, {"world_id": world_id, "bot_id": draw(st.sampled_from(BOT_POOL))}
+        if kind in ("world_created", "world_renamed"):
+            return kind, {"id": world_id, "name": draw(TEXT)}
+        if kind == "world_scenario_set":
+            return kind, {"id": world_id, "scenario": draw(TEXT)}
+        return kind, {"id": world_id}
+    if op == "persona":
+        payload = {"name": draw(TEXT)}
+        scope = draw(st.sampled_from((None, *WORLD_POOL)))
+        if scope is not None:
+            payload["world_id"] = scope
+            if draw(st.booleans()):
+                return "persona_cleared", {"world_id": scope}
+        return "persona_set", payload
     if op == "bot":
         free = [b for b in BOT_POOL if b not in log.bots]
         if not free:
@@ -134,13 +173,20 @@ def _event(draw: Any, log: _Log) -> tuple[str, dict] | None:
     if op == "chat":
         chat_id = log.new_id("chat")
         log.chats.append(chat_id)
-        return "chat_created", {"id": chat_id, "title": "T", "bot_ids": [draw(st.sampled_from(BOT_POOL))]}
+        payload = {"id": chat_id, "title": "T", "bot_ids": [draw(st.sampled_from(BOT_POOL))]}
+        world_id = draw(st.sampled_from((None, *WORLD_POOL)))
+        if world_id is not None:
+            payload["world_id"] = world_id
+        log.chat_worlds[chat_id] = world_id or "default"
+        return "chat_created", payload
     if op == "message":
         message_id = log.new_id("msg")
-        payload = {"id": message_id, "chat_id": log.chat(draw), "author": draw(st.sampled_from(("you", "ada"))),
+        chat_id = log.chat(draw)
+        recallable = [m for m in log.memories if log.memory_worlds.get(m) == log.world_of_chat(chat_id)]
+        payload = {"id": message_id, "chat_id": chat_id, "author": draw(st.sampled_from(("you", "ada"))),
                    "text": draw(TEXT),
-                   "retrieved_memory_ids": draw(st.lists(st.sampled_from(log.memories), max_size=2))
-                   if log.memories else []}
+                   "retrieved_memory_ids": draw(st.lists(st.sampled_from(recallable), max_size=2))
+                   if recallable else []}
         if log.messages and draw(st.booleans()):
             payload["alt_group"] = draw(st.sampled_from(log.messages))
         log.messages.append(message_id)
@@ -193,11 +239,28 @@ def event_sequences(draw: Any, max_size: int = 45) -> list[NewEvent]:
         if drawn is None:
             continue
         kind, payload = drawn
-        turn_id = None
+        turn_id = chat_id = None
+        if kind in WORLD_SCOPED and draw(st.integers(0, 2)) == 0:
+            payload = {**payload, "world_id": draw(st.sampled_from(WORLD_POOL))}
         if kind in ("turn_queued", "turn_started", "turn_completed", "turn_failed"):
             turn_id = payload["id"]
-        elif log.turns and kind != "turns_reverted" and draw(st.integers(0, 2)) > 0:
-            turn_id = draw(st.sampled_from(log.turns))[0]
+            chat_id = next((c for t, c in log.turns if t == turn_id), None)
+        elif log.turns and kind not in GLOBAL_KINDS and kind != "turns_reverted" and draw(st.integers(0, 2)) > 0:
+            turn_id, chat_id = draw(st.sampled_from(log.turns))
+            payload = {k: v for k, v in payload.items() if k != "world_id"}  # the turn's chat's world
+            if kind in ("message_posted", "scene_changed"):  # a turn writes in its own chat
+                payload["chat_id"] = chat_id
+            if kind == "message_posted":
+                world = log.world_of_chat(chat_id)
+                payload["retrieved_memory_ids"] = [
+                    m for m in payload["retrieved_memory_ids"] if log.memory_worlds.get(m) == world
+                ]
+        elif kind in WORLD_SCOPED and "world_id" not in payload and log.chats and draw(st.booleans()):
+            chat_id = log.chat(draw)
+        if kind in ("message_posted", "scene_changed", "turns_reverted", "turn_queued"):
+            chat_id = payload["chat_id"]
+        if kind == "memory_added":
+            log.memory_worlds[payload["id"]] = payload.get("world_id") or log.world_of_chat(chat_id)
         actor = draw(st.sampled_from(("user", "model", "system")))
-        log.events.append(NewEvent(kind, payload, turn_id=turn_id, actor=actor))
+        log.events.append(NewEvent(kind, payload, chat_id=chat_id, turn_id=turn_id, actor=actor))
     return log.events

@@ -160,7 +160,7 @@ async def test_card_import_and_export_round_trip(data_dir: Path) -> None:
         assert update.status_code == 201, update.text
         assert update.json()["id"] == bot["id"] and "She lives in a card." in update.json()["persona"]
         kinds = [e["kind"] for e in (await client.get(f"/api/events?after={before}")).json()]
-        assert kinds == ["bot_authored", "bot_revised", "bot_revised"]
+        assert kinds == ["world_created", "bot_authored", "bot_revised", "bot_revised"]  # its own world
 
         for fmt, media in (("v2", "application/json"), ("v3", "application/json")):
             exported = await client.get(f"/api/bots/{bot['id']}/card", params={"format": fmt})

@@ -36,20 +36,22 @@ def events(data_dir: Path) -> list[tuple[str, str]]:
         return conn.execute("SELECT kind, actor FROM events ORDER BY id").fetchall()
 
 
-def test_import_json_appends_one_event_and_projects_the_bot(data_dir: Path, tmp_path: Path) -> None:
+def test_import_json_appends_its_world_and_the_bot_and_projects_them(data_dir: Path, tmp_path: Path) -> None:
     card = tmp_path / "iris.json"
     card.write_bytes(dumps(v2_card()))
     code, out = kith(data_dir, "bots", "import", str(card))
     assert code == 0, out
-    assert out == "imported Captain Iris as captain-iris (chara_card_v2, 2 lore entries)\n"
-    assert events(data_dir) == [("bot_authored", "user")]
+    assert out == "imported Captain Iris as captain-iris in world captain-iris (chara_card_v2, 2 lore entries)\n"
+    assert events(data_dir) == [("world_created", "user"), ("bot_authored", "user")]
     with open_db(data_dir / "kith.db") as conn:
+        assert conn.execute("SELECT name FROM worlds WHERE id = 'captain-iris'").fetchone() == ("Captain Iris",)
         bot = get_bot(conn, "captain-iris")
         assert bot is not None
         assert bot["persona"].startswith("A retired sea captain")
         assert len(bot["lore"]) == 2 and bot["card"]["creator"] == "someone"
-        assert get_entity(conn, "captain-iris")["kind"] == "bot"
-        assert get_edge(conn, "captain-iris", "you") is not None
+        assert get_entity(conn, "captain-iris", world_id="captain-iris")["kind"] == "bot"
+        assert get_edge(conn, "captain-iris", "you", world_id="captain-iris") is not None
+        assert get_entity(conn, "captain-iris") is None  # nothing of it in any other world
 
 
 def test_importing_twice_asks_then_copies_or_updates(data_dir: Path, tmp_path: Path) -> None:

@@ -20,12 +20,12 @@ def invoke(*args: str, input: str | None = None) -> tuple[int, str]:
 
 def test_init_creates_the_demo_world_once(data_dir: Path) -> None:
     code, out = invoke("init", "--data-dir", str(data_dir))
-    assert code == 0 and out.startswith(f"demo world created in {data_dir}: bots mara, tobias, isolde")
+    assert code == 0 and out.startswith(f"demo world Saltmere created in {data_dir}: bots mara, tobias, isolde")
     with open_db(data_dir / "kith.db") as conn:
         bots = list_bots(conn)
         chats = list_chats(conn)
         first = transcript(conn, chats[0]["id"])
-        facts = list_facts(conn)
+        facts = list_facts(conn, world_id="saltmere")
     assert [b["id"] for b in bots] == ["mara", "tobias", "isolde"]
     assert all(b["persona"] and b["voice_samples"] for b in bots)
     assert bots[0]["lore"] and facts["weather"] == "thick fog"

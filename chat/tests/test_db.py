@@ -58,7 +58,7 @@ def test_nested_transaction_is_a_savepoint(conn: sqlite3.Connection) -> None:
 def test_open_db_rolls_back_on_error(db_path: Path) -> None:
     with pytest.raises(KeyError), open_db(db_path) as conn:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO world_facts VALUES ('k', 'v', 1)")
+        conn.execute("INSERT INTO world_facts VALUES ('default', 'k', 'v', 1)")
         raise KeyError("boom")
     with open_db(db_path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM world_facts").fetchone()[0] == 0

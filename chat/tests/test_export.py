@@ -72,7 +72,7 @@ def test_export_is_json_lines_with_header_and_trailer(conn: sqlite3.Connection, 
     export_log(conn, tmp_path / "w.kith")
     lines = [json.loads(line) for line in (tmp_path / "w.kith").read_text(encoding="utf-8").splitlines()]
     assert lines[0]["format"] == "kith-export" and lines[0]["event_count"] == len(EVENTS)
-    assert lines[1]["kind"] == "bot_authored" and lines[1]["version"] == 1
+    assert lines[1]["kind"] == "bot_authored" and lines[1]["version"] == 2  # v2: it names its world
     assert lines[1]["payload"]["persona"] == "Ünïcode ✓"
     assert lines[-1]["end"] == "kith-export" and lines[-1]["checksum"].startswith("sha256:")
     assert not list(tmp_path.glob(".*.tmp"))

@@ -135,12 +135,12 @@ def test_a_stale_vector_is_ignored_until_recomputed(conn: sqlite3.Connection) ->
 
 def test_retrieval_reads_recent_and_important_memories_by_index(conn: sqlite3.Connection) -> None:
     plans = [
-        " ".join(str(r[-1]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", ("mara", 5)))
-        for sql in (
-            "SELECT id FROM memories m INDEXED BY memories_owner_recency WHERE m.owner = ?"
-            " ORDER BY m.last_retrieved_at DESC LIMIT ?",
-            "SELECT id FROM memories m INDEXED BY memories_owner_importance WHERE m.owner = ?"
-            " ORDER BY m.importance DESC LIMIT ?",
+        " ".join(str(r[-1]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", ("default", "mara", 5)))
+        for sql in (  # as retrieve_memories asks: one bot's memories of one world (§3.5)
+            "SELECT id FROM memories m INDEXED BY memories_owner_recency WHERE m.world_id = ?"
+            " AND m.owner = ? ORDER BY m.last_retrieved_at DESC LIMIT ?",
+            "SELECT id FROM memories m INDEXED BY memories_owner_importance WHERE m.world_id = ?"
+            " AND m.owner = ? ORDER BY m.importance DESC LIMIT ?",
         )
     ]
     assert all("USING INDEX" in plan and "TEMP B-TREE" not in plan for plan in plans), plans

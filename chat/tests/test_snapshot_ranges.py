@@ -198,16 +198,16 @@ def _rewrite_table(path: Path, table: str, value: bytes) -> None:
 
 
 HOSTILE_TABLES: dict[str, tuple[str, bytes, str]] = {
-    "wrong row length": ("pins", b'{"columns":["target_type","target_id","field","event_id"],'
+    "wrong row length": ("pins", b'{"columns":["world_id","target_type","target_id","field","event_id"],'
                                  b'"rows":[["bot","bot0","name"]]}', "rows of pins cannot be restored"),
-    "nested value": ("pins", b'{"columns":["target_type","target_id","field","event_id"],'
-                             b'"rows":[["bot","bot0",{"x":[1]},3]]}', "rows of pins cannot be restored"),
-    "row not a list": ("pins", b'{"columns":["target_type","target_id","field","event_id"],'
+    "nested value": ("pins", b'{"columns":["world_id","target_type","target_id","field","event_id"],'
+                             b'"rows":[["default","bot","bot0",{"x":[1]},3]]}', "rows of pins cannot be restored"),
+    "row not a list": ("pins", b'{"columns":["world_id","target_type","target_id","field","event_id"],'
                                b'"rows":["abcd"]}', "a row that is not a list"),
-    "NaN": ("pins", b'{"columns":["target_type","target_id","field","event_id"],'
-                    b'"rows":[["bot","bot0","name",NaN]]}', "not valid JSON"),
+    "NaN": ("pins", b'{"columns":["world_id","target_type","target_id","field","event_id"],'
+                    b'"rows":[["default","bot","bot0","name",NaN]]}', "not valid JSON"),
     "trailing bytes": ("pins", b'{"columns":[],"rows":[]} {}', "not valid JSON"),
-    "hostile column": ("pins", b'{"columns":["target_type","target_id","field","event_id) --"],'
+    "hostile column": ("pins", b'{"columns":["world_id","target_type","target_id","field","event_id) --"],'
                                b'"rows":[]}', "pins has columns"),
     "not an object": ("pins", b"[1,2]", "no columns or rows list"),
 }

@@ -365,7 +365,7 @@ async def test_kickoff_prose_opens_the_chat_with_names_filled(data_dir: Path) ->
             await rt.create_chat(["ghost"])
         with pytest.raises(ValidationFailed):
             await rt.create_chat([])
-    assert chat == {"id": chat["id"], "title": "Harbour", "bot_ids": ["mara"]}
+    assert chat == {"id": chat["id"], "title": "Harbour", "bot_ids": ["mara"], "world_id": "default"}
     assert [(m["author"], m["text"], m["turn_id"]) for m in transcript] == [
         ("mara", "Mara waves at You.", None)
     ]

@@ -252,7 +252,7 @@ async def test_reflection_runs_when_importance_passes_the_threshold(data_dir: Pa
     assert reflections[0]["importance"] == 7 and reflections[0]["turn_id"] == second["id"]
     assert pending == 0
     recorded = events(data_dir, kind="reflection_recorded")[0]
-    assert recorded.payload == {"bot_id": "mara", "memory_ids": [reflections[0]["id"]]}
+    assert recorded.payload == {"bot_id": "mara", "memory_ids": [reflections[0]["id"]], "world_id": "default"}
 
 
 def world_dump(data_dir: Path) -> dict[str, list[tuple]]:

@@ -74,6 +74,7 @@ async def _world_changes(
 ) -> list[NewEvent]:
     """Extraction and reflection events; appended with ``turn_completed`` by the caller."""
     chat_id, turn_id = plan.chat["id"], plan.turn_id
+    world_id = plan.chat.get("world_id") or "default"
     if cancel.is_set() or not replies or plan.kind == "regenerate":
         return []
     events: list[NewEvent] = []
@@ -83,7 +84,9 @@ async def _world_changes(
     def reflection_due(conn: Any, pending: dict[str, int]) -> list[dict[str, Any]]:
         return [
             b for b in plan.bots
-            if reflect.needs_reflection(conn, b["id"], threshold=threshold, pending=pending.get(b["id"], 0))
+            if reflect.needs_reflection(
+                conn, b["id"], threshold=threshold, pending=pending.get(b["id"], 0), world_id=world_id
+            )
         ]  # fmt: skip
 
     def extraction_request(conn: Any) -> Any:
@@ -130,10 +133,11 @@ async def _reflect(
     """Reflection events for each bot that is due, appended in the same commit as the
     extraction before them (their memories count as already remembered)."""
     chat_id, turn_id = plan.chat["id"], plan.turn_id
+    world_id = plan.chat.get("world_id") or "default"
     fresh = [e.payload for e in extracted if e.kind == "memory_added"]
     new_entities = {e.payload["id"] for e in extracted if e.kind == "entity_added"}
     sources = await rt.read(
-        lambda conn: {b["id"]: reflect.source_memories(conn, b["id"]) for b in due}
+        lambda conn: {b["id"]: reflect.source_memories(conn, b["id"], world_id=world_id) for b in due}
     )
     proposals = []
     events: list[NewEvent] = []

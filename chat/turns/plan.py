@@ -78,7 +78,7 @@ def plan_turn(
     bots = [b for b in (get_bot(conn, bot_id) for bot_id in chat["bot_ids"]) if b and not b["retired"]]
     if not bots:
         raise Conflict("every bot of this chat is retired; nobody can answer")
-    you = user_name(conn)
+    you = user_name(conn, chat.get("world_id"))
     others = pending - {turn_id}
     group = queued.get("regenerate_group")
     if queued.get("continue_message_id"):
@@ -241,8 +241,9 @@ def prepare_prompt(
     """Retrieve the bot's memories and assemble its prompt (§8)."""
     query = plan.user_text or (plan.history[-1]["text"] if plan.history else "")
     memories = retrieve_memories(
-        conn, bot["id"], query, now=now, k=top_k, embedder=embedder, weights=weights
-    )
+        conn, bot["id"], query, now=now, k=top_k, embedder=embedder, weights=weights,
+        world_id=plan.chat.get("world_id") or "default",
+    )  # fmt: skip
     other_names = [b["name"] for b in plan.bots if b["id"] != bot["id"]]
     return build_prompt(
         conn,

@@ -25,6 +25,7 @@ from chat.llm.types import ChatMessage
 from chat.state.edges import get_edge
 from chat.state.entities import get_entity
 from chat.state.world import get_scene, list_facts
+from chat.state.worlds import chat_world, get_world
 from chat.turns.card_prompt import CardParts, card_parts, place_inserts
 from chat.turns.regex_scripts import AI_OUTPUT, USER_INPUT, apply_scripts, scripts_of
 from chat.turns.stops import stop_sequences
@@ -56,22 +57,28 @@ class Prompt:
     sections: list[str] = field(default_factory=list)
 
 
-def _names(conn: sqlite3.Connection, ids: list[str], cache: dict[str, str]) -> dict[str, str]:
+def _names(
+    conn: sqlite3.Connection, ids: list[str], cache: dict[str, str], world_id: str = "default"
+) -> dict[str, str]:
     for entity_id in ids:
         if entity_id not in cache:
-            entity = get_entity(conn, entity_id)
+            entity = get_entity(conn, entity_id, world_id=world_id)
             cache[entity_id] = entity["name"] if entity else entity_id
     return cache
 
 
 def relationship_lines(
-    conn: sqlite3.Connection, bot_id: str, others: list[str], names: dict[str, str]
+    conn: sqlite3.Connection,
+    bot_id: str,
+    others: list[str],
+    names: dict[str, str],
+    world_id: str = "default",
 ) -> list[str]:
     lines = []
     for other in others:
         if other == bot_id:
             continue
-        edge = get_edge(conn, bot_id, other)
+        edge = get_edge(conn, bot_id, other, world_id=world_id)
         if edge is None:
             continue
         line = (
@@ -102,8 +109,10 @@ def core_sections(
             count_tokens=lambda text: (len(text) + 3) // 4,
         )
     scene = get_scene(conn, chat_id) or {"location": "", "present": []}
+    world_id = chat_world(conn, chat_id) or "default"  # everything below is of this world only
+    world = get_world(conn, world_id) or {}
     present = list(dict.fromkeys(["you", *participants, *scene["present"]]))
-    names = _names(conn, present, {"you": user_name})
+    names = _names(conn, present, {"you": user_name}, world_id)
     name = bot["name"]
     sections: list[tuple[str, str]] = [("persona", f"You are {name}. {bot['persona']}".strip())]
     if parts.system_prompt:
@@ -112,9 +121,10 @@ def core_sections(
         sections.append(("traits", "Traits: " + ", ".join(bot["traits"])))
     if bot.get("backstory"):
         sections.append(("backstory", "Backstory: " + bot["backstory"]))
-    if bot.get("scenario"):
-        sections.append(("scenario", "Scenario: " + bot["scenario"]))
-    relations = relationship_lines(conn, bot["id"], present, names)
+    scenario = world.get("scenario") or bot.get("scenario")  # the world's, else the card's (§3.4)
+    if scenario:
+        sections.append(("scenario", "Scenario: " + scenario))
+    relations = relationship_lines(conn, bot["id"], present, names, world_id)
     if relations:
         sections.append(("relationships", f"How {name} stands with others:\n" + "\n".join(relations)))
     scene_lines = []
@@ -125,7 +135,7 @@ def core_sections(
         scene_lines.append("Present: " + ", ".join(others_present))
     if scene_lines:
         sections.append(("scene", "Scene:\n" + "\n".join(scene_lines)))
-    facts = list(list_facts(conn).items())[:MAX_WORLD_FACTS]
+    facts = list(list_facts(conn, world_id=world_id).items())[:MAX_WORLD_FACTS]
     if facts:
         sections.append(("world", "World:\n" + "\n".join(f"- {k}: {v}" for k, v in facts)))
     lore_texts = parts.lore_before + parts.lore_after
@@ -173,7 +183,9 @@ def build_prompt(
     ``seed`` (the turn id) fixes the lore probability rolls so a replay is exact."""
     group = len(chat["bot_ids"]) > 1
     budget = context_length - reply_tokens - PROMPT_MARGIN
-    names = {"you": user_name, **_names(conn, [m["author"] for m in history], {"you": user_name})}
+    world_id = chat.get("world_id") or "default"
+    authors = [m["author"] for m in history]
+    names = {"you": user_name, **_names(conn, authors, {"you": user_name}, world_id)}
     scan_texts = [f"{names.get(m['author'], m['author'])}: {m['text']}" for m in history[-LORE_WINDOW:]]
     parts = card_parts(
         bot, scan_texts, user_name=user_name,

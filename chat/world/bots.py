@@ -15,8 +15,9 @@ from pydantic import ValidationError
 from chat.errors import Conflict, NotFound, ValidationFailed
 from chat.eventlog.log import NewEvent
 from chat.eventlog.schemas import BotFields, describe_validation_error, validate_payload
-from chat.state.entities import get_bot, get_entity
+from chat.state.entities import entity_taken, get_bot
 from chat.world.slugs import unique_bot_id
+from chat.world.worlds import require_world, resolve_world
 
 
 def validated_fields(fields: dict[str, Any]) -> dict[str, Any]:
@@ -32,17 +33,31 @@ def validated_fields(fields: dict[str, Any]) -> dict[str, Any]:
         raise ValidationFailed(describe_validation_error("bot", exc), field=field) from None
 
 
-def author_events(conn: sqlite3.Connection, fields: dict[str, Any]) -> list[NewEvent]:
-    """``bot_authored`` for ``fields``; the id is slugged from the name when not given."""
+def author_events(
+    conn: sqlite3.Connection,
+    fields: dict[str, Any],
+    world_id: str | None = None,
+    *,
+    world_created: bool = False,
+) -> list[NewEvent]:
+    """``bot_authored`` for ``fields``; the id is slugged from the name when not given.
+
+    The bot takes part in ``world_id`` from the start (None: the only world, see
+    `resolve_world`); it can join more worlds later, with a chat there. ``world_created``:
+    the world is created by an event of the same commit (a card import), so not checked."""
+    if not world_created:
+        world_id = resolve_world(conn, world_id, field="world_id")
+        if conn.execute("SELECT 1 FROM worlds WHERE id = ?", (world_id,)).fetchone():
+            require_world(conn, world_id, field="world_id", active=True)
     payload = validated_fields(fields)
     bot_id = fields.get("id") if isinstance(fields, dict) else None
     if bot_id in (None, ""):
         bot_id = unique_bot_id(conn, payload["name"])
     else:
         validate_payload("bot_authored", {**payload, "id": bot_id})  # names a bad id
-        if get_bot(conn, bot_id) is not None or get_entity(conn, bot_id) is not None:
+        if get_bot(conn, bot_id) is not None or entity_taken(conn, bot_id):
             raise Conflict(f"the id {bot_id!r} is already taken; choose another", field="id")
-    return [NewEvent("bot_authored", {**payload, "id": bot_id}, actor="user")]
+    return [NewEvent("bot_authored", {**payload, "id": bot_id, "world_id": world_id}, actor="user")]
 
 
 def require_bot(conn: sqlite3.Connection, bot_id: str, *, active: bool = False) -> dict[str, Any]:

@@ -37,9 +37,10 @@ def _groups(conn: sqlite3.Connection, chat_id: str) -> list[tuple[list[dict[str,
 
 
 def _names(conn: sqlite3.Connection, chat: dict[str, Any]) -> dict[str, str]:
-    names = {"you": user_name(conn)}
+    world_id = chat.get("world_id") or "default"  # the names of the chat's own world
+    names = {"you": user_name(conn, world_id)}
     for bot_id in chat["bot_ids"]:
-        entity = get_entity(conn, bot_id)
+        entity = get_entity(conn, bot_id, world_id=world_id)
         names[bot_id] = entity["name"] if entity else bot_id
     return names
 

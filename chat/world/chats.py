@@ -15,9 +15,10 @@ from chat.cards.macros import expand_macros
 from chat.errors import NotFound, ValidationFailed
 from chat.eventlog.log import NewEvent
 from chat.state import chats as chat_state
-from chat.state.entities import get_entity
+from chat.state.worlds import persona
 from chat.world.bots import require_bot
 from chat.world.ids import new_id
+from chat.world.worlds import require_world, resolve_world
 
 MAX_MESSAGE_CHARS = 20_000
 MAX_TITLE_CHARS = 200
@@ -26,10 +27,10 @@ MAX_OPENING_CHARS = 40_000
 USER_ID = "you"
 
 
-def user_name(conn: sqlite3.Connection) -> str:
-    """The name of the user's persona (the `you` entity), "You" by default."""
-    you = get_entity(conn, USER_ID)
-    return you["name"] if you and you["name"].strip() else "You"
+def user_name(conn: sqlite3.Connection, world_id: str | None = None) -> str:
+    """The name of the user's persona in ``world_id`` (§3.6), "You" when none is set."""
+    name = persona(conn, world_id)["name"]
+    return name if name.strip() else "You"
 
 
 def fill_names(text: str, *, user: str, char: str) -> str:
@@ -64,9 +65,19 @@ def require_message(conn: sqlite3.Connection, message_id: str) -> dict[str, Any]
 
 
 def create_events(
-    conn: sqlite3.Connection, chat_id: str, bot_ids: Any, title: str | None
+    conn: sqlite3.Connection,
+    chat_id: str,
+    bot_ids: Any,
+    title: str | None,
+    world_id: str | None = None,
 ) -> list[NewEvent]:
-    """``chat_created`` and each bot's kickoff prose as its first message (§4.1)."""
+    """``chat_created`` and each bot's kickoff prose as its first message (§4.1).
+
+    The chat belongs to ``world_id`` (None: the only world, see `resolve_world`); a bot
+    not yet part of that world joins it with the chat (its entity and edge to you)."""
+    world_id = resolve_world(conn, world_id, field="world_id")
+    if conn.execute("SELECT 1 FROM worlds WHERE id = ?", (world_id,)).fetchone():
+        require_world(conn, world_id, field="world_id", active=True)
     if not isinstance(bot_ids, list) or not bot_ids:
         raise ValidationFailed("bot_ids must list at least one bot", field="bot_ids")
     if len(set(bot_ids)) != len(bot_ids):
@@ -83,12 +94,17 @@ def create_events(
     events = [
         NewEvent(
             "chat_created",
-            {"id": chat_id, "title": title.strip(), "bot_ids": [b["id"] for b in bots]},
+            {
+                "id": chat_id,
+                "title": title.strip(),
+                "bot_ids": [b["id"] for b in bots],
+                "world_id": world_id,
+            },
             chat_id=chat_id,
             actor="user",
         )
     ]
-    you = user_name(conn)
+    you = user_name(conn, world_id)
     for bot in bots:
         events.extend(_opening_events(bot, chat_id, you))
     return events

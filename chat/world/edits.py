@@ -13,7 +13,7 @@ from typing import Any
 from chat.errors import Conflict, ValidationFailed
 from chat.eventlog.log import NewEvent
 from chat.eventlog.schemas import validate_payload
-from chat.state.entities import get_bot, get_entity
+from chat.state.entities import entity_taken, get_bot, get_entity
 from chat.state.manual_edit import prepare_manual_edit
 from chat.state.world import get_scene
 from chat.world.chats import require_chat
@@ -39,7 +39,8 @@ def scene_events(
     NotFound for an unknown chat; ValidationFailed for a location over 200 characters
     or ``present`` naming an entity that does not exist.
     """
-    require_chat(conn, chat_id)
+    chat = require_chat(conn, chat_id)
+    world_id = chat.get("world_id") or "default"
     if location is None and present is None:
         raise ValidationFailed("give location, present or both", field="body")
     current = get_scene(conn, chat_id) or {"location": "", "present": []}
@@ -61,7 +62,7 @@ def scene_events(
         ids = list(dict.fromkeys(present))
         if len(ids) > MAX_PRESENT:
             raise ValidationFailed(f"present may name at most {MAX_PRESENT} entities", field="present")
-        unknown = [entity_id for entity_id in ids if get_entity(conn, entity_id) is None]
+        unknown = [e for e in ids if get_entity(conn, e, world_id=world_id) is None]
         if unknown:
             names = ", ".join(repr(entity_id) for entity_id in unknown[:5])
             raise ValidationFailed(f"present: no entity with id {names}", field="present")
@@ -70,7 +71,7 @@ def scene_events(
     return [
         NewEvent(
             "manual_edit",
-            prepare_manual_edit(conn, "scene", chat_id, field, payload[field]),
+            prepare_manual_edit(conn, "scene", chat_id, field, payload[field], world_id=world_id),
             chat_id=chat_id,
             actor="user",
         )
@@ -79,8 +80,10 @@ def scene_events(
     ]
 
 
-def entity_events(conn: sqlite3.Connection, fields: dict[str, Any]) -> list[NewEvent]:
-    """``entity_added`` for a person, place, thing or group the user describes.
+def entity_events(
+    conn: sqlite3.Connection, fields: dict[str, Any], world_id: str = "default"
+) -> list[NewEvent]:
+    """``entity_added`` in ``world_id`` for a person, place, thing or group the user describes.
 
     The id is a slug of the name, made unique (``-2``, ``-3``...) when taken; an ``id``
     given explicitly that is taken is a Conflict. ValidationFailed names a bad field.
@@ -114,9 +117,10 @@ def entity_events(conn: sqlite3.Connection, fields: dict[str, Any]) -> list[NewE
         "description": fields.get("description") or "",
         "aliases": aliases if aliases is not None else [],
         "facts": fields.get("facts") if fields.get("facts") is not None else {},
+        "world_id": world_id,
     }
     payload = validate_payload("entity_added", payload)  # names a bad id, name, alias or fact
-    if explicit and (get_entity(conn, entity_id) is not None or get_bot(conn, entity_id) is not None):
+    if explicit and (entity_taken(conn, entity_id) or get_bot(conn, entity_id) is not None):
         raise Conflict(f"the id {entity_id!r} is already taken; choose another", field="id")
     return [NewEvent("entity_added", payload, actor="user")]
 
@@ -130,6 +134,7 @@ def field_edit_events(
     action: str = "set",
     chat_id: str | None = None,
     name_fields: bool = True,
+    world_id: str | None = None,
 ) -> list[NewEvent]:
     """One pinning ``manual_edit`` per field of ``changes``, all prepared in the caller's
     (the writer's) transaction, so a PATCH of several fields lands whole or not at all.
@@ -143,7 +148,9 @@ def field_edit_events(
     events = []
     for field, value in changes.items():
         try:
-            payload = prepare_manual_edit(conn, target_type, target_id, field, value, action=action)
+            payload = prepare_manual_edit(
+                conn, target_type, target_id, field, value, action=action, world_id=world_id
+            )
         except ValidationFailed as exc:
             named = field if exc.field == "value" and name_fields else exc.field
             raise ValidationFailed(exc.message, field=named) from None
@@ -151,18 +158,22 @@ def field_edit_events(
     return events
 
 
-def memory_events(conn: sqlite3.Connection, fields: dict[str, Any]) -> list[NewEvent]:
-    """``memory_added`` for a memory a person gives a bot by hand ({owner, text,
-    importance?, kind?, about?}); ValidationFailed names a bad field (an owner that is no
-    bot, an ``about`` id that is no entity, an importance outside 1-10)."""
+def memory_events(
+    conn: sqlite3.Connection, fields: dict[str, Any], world_id: str = "default"
+) -> list[NewEvent]:
+    """``memory_added`` in ``world_id`` for a memory a person gives a bot by hand ({owner,
+    text, importance?, kind?, about?}); ValidationFailed names a bad field (an owner that is
+    no bot of this world, an ``about`` id that is no entity of it, an importance outside 1-10)."""
     owner = fields.get("owner")
     if not isinstance(owner, str) or get_bot(conn, owner) is None:
         raise ValidationFailed(f"the memory's owner must be a bot; there is no bot {owner!r}", field="owner")
+    if get_entity(conn, owner, world_id=world_id) is None:
+        raise ValidationFailed(f"the bot {owner!r} takes no part in this world", field="owner")
     text = fields.get("text")
     if not isinstance(text, str) or not text.strip():
         raise ValidationFailed("write what the bot remembers", field="text")
     about = list(dict.fromkeys(fields.get("about") or []))
-    unknown = [entity_id for entity_id in about if get_entity(conn, entity_id) is None]
+    unknown = [e for e in about if get_entity(conn, e, world_id=world_id) is None]
     if unknown:
         raise ValidationFailed(f"about: no entity with id {unknown[0]!r}", field="about")
     importance = fields.get("importance", 5)
@@ -175,5 +186,6 @@ def memory_events(conn: sqlite3.Connection, fields: dict[str, Any]) -> list[NewE
         "kind": fields.get("kind") or "observation",
         "importance": importance,
         "about": about,
+        "world_id": world_id,
     }
     return [NewEvent("memory_added", validate_payload("memory_added", payload), actor="user")]

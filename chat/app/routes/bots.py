@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile
 from pydantic import ValidationError
 
-from chat.app.context import runtime
+from chat.app.context import WorldParam, reader, runtime
 from chat.app.schemas import BotCreate, BotPatch, set_fields
 from chat.cards import MAX_CARD_BYTES, export_card, parse_card
 from chat.errors import PayloadTooLarge, ValidationFailed
-from chat.eventlog.log import NewEvent
 from chat.eventlog.schemas import BotFields
-from chat.world.card_import import card_import_events, matching_bot
+from chat.state.worlds import world_bot_ids
+from chat.world.card_import import matching_bot
 
 router = APIRouter(prefix="/api", tags=["bots"])
 
@@ -24,19 +23,27 @@ BotId = Annotated[str, Path(min_length=1, max_length=64)]
 
 @router.get("/bots")
 async def bots(
-    request: Request, include_retired: Annotated[bool, Query()] = False
+    request: Request, include_retired: Annotated[bool, Query()] = False, world: WorldParam = None
 ) -> list[dict[str, Any]]:
-    """Every bot (retired ones with `include_retired=true`)."""
-    return runtime(request).list_bots(include_retired=include_retired)
+    """Every bot (retired ones with `include_retired=true`); with `?world=`, the bots that
+    take part in that world."""
+    rt = runtime(request)
+    listed = rt.list_bots(include_retired=include_retired)
+    if world is None:
+        return listed
+    rt.get_world(world, field="world")
+    members = set(world_bot_ids(reader(request), world))
+    return [bot for bot in listed if bot["id"] in members]
 
 
 @router.post("/bots", status_code=201)
 async def author_bot(request: Request, body: BotCreate) -> dict[str, Any]:
     """Author a bot; its id is made from the name when not given. 409 when the id is taken."""
     fields = body.model_dump(mode="json")
+    world_id = fields.pop("world_id", None)
     if fields.get("id") is None:
         fields.pop("id", None)
-    return await runtime(request).author_bot(fields)
+    return await runtime(request).author_bot(fields, world_id)
 
 
 @router.post("/bots/import", status_code=201)
@@ -44,12 +51,15 @@ async def import_card(
     request: Request,
     file: Annotated[UploadFile, File(description="a card: JSON or PNG")],
     on_conflict: Annotated[Literal["update", "copy"] | None, Query()] = None,
+    world: WorldParam = None,
 ) -> dict[str, Any]:
     """Import a Character Card V1/V2/V3 (JSON or PNG) from the multipart field `file`.
     Send the header `X-Kith-Request: 1` with it. A bad card is a 4xx and appends nothing.
 
     A card whose name matches an existing bot is refused with 409 (`error.bot` names the
-    bot) unless `on_conflict` says `update` (revise that bot from the card) or `copy`."""
+    bot) unless `on_conflict` says `update` (revise that bot from the card) or `copy`.
+    A new bot gets a new world named after it (the card's scenario is that world's), or
+    joins `?world=ID`; the answer's `world_id` says which."""
     data = await file.read(MAX_CARD_BYTES + 1)
     if len(data) > MAX_CARD_BYTES:
         raise PayloadTooLarge(f"a card file may be at most {MAX_CARD_BYTES} bytes", field="file")
@@ -57,16 +67,7 @@ async def import_card(
         raise ValidationFailed("the card file is empty", field="file")
     payload = parse_card(data, filename=file.filename)
     payload.pop("id", None)
-    rt = runtime(request)
-    chosen: list[str] = []
-
-    def build(conn: sqlite3.Connection) -> list[NewEvent]:
-        events, bot_id = card_import_events(conn, payload, on_conflict or "ask")
-        chosen.append(bot_id)
-        return events
-
-    await rt.commit(build)
-    return rt.get_bot(chosen[0])
+    return await runtime(request).import_bot(payload, world, on_conflict or "ask")
 
 
 @router.post("/bots/import/check")

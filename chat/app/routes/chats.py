@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
-from chat.app.context import context, reader, runtime
+from chat.app.context import WorldParam, context, reader, runtime
 from chat.app.schemas import ChatCreate, MessagePost, Rewind
 from chat.app.sse import sse_stream
 from chat.state.chats import last_turn
@@ -23,15 +23,20 @@ MAX_PAGE = 100_000
 
 
 @router.get("/chats")
-async def chats(request: Request) -> list[dict[str, Any]]:
-    """Every chat, newest first: `{id, title, bot_ids, created_at}`."""
-    return runtime(request).list_chats()
+async def chats(request: Request, world: WorldParam = None) -> list[dict[str, Any]]:
+    """Every chat, newest first: `{id, title, bot_ids, created_at, world_id}`; with `?world=`
+    only that world's chats."""
+    rt = runtime(request)
+    if world is not None:
+        rt.get_world(world, field="world")
+    return rt.list_chats(world)
 
 
 @router.post("/chats", status_code=201)
 async def create_chat(request: Request, body: ChatCreate) -> dict[str, Any]:
-    """Create a chat with `bot_ids`; each bot's kickoff prose becomes its first message."""
-    return await runtime(request).create_chat(body.bot_ids, body.title)
+    """Create a chat with `bot_ids` in `world_id` (default: the only world); each bot's
+    kickoff prose becomes its first message, and a bot new to the world joins it."""
+    return await runtime(request).create_chat(body.bot_ids, body.title, body.world_id)
 
 
 @router.get("/chats/{chat_id}")

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from chat.app.context import scoped_world
 from chat.app.schemas import ManualEditRequest
 from chat.app.writes import edit_one
 
@@ -16,6 +17,8 @@ router = APIRouter(prefix="/api", tags=["edits"])
 async def manual_edit(request: Request, body: ManualEditRequest) -> dict[str, Any]:
     """`{target_type, target_id, field, value, action}`: the stored `manual_edit` payload with
     its `event_id`. An edge's target_id is `src/dst`. Unknown targets 404, bad values 422."""
+    world_id = None if body.target_type == "bot" else scoped_world(request, body.world_id)
     return await edit_one(
-        request, body.target_type, body.target_id, body.field, body.value, action=body.action
-    )
+        request, body.target_type, body.target_id, body.field, body.value, action=body.action,
+        world_id=world_id,
+    )  # fmt: skip

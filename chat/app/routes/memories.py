@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from chat.app.context import found, reader, runtime
+from chat.app.context import WorldParam, found, reader, runtime, scoped_world
 from chat.app.schemas import MemoryCreate, MemoryPatch
 from chat.app.writes import edit_fields, edit_one
-from chat.state.memory import get_memory, list_memories, search_memories
+from chat.state.memory import get_world_memory, list_memories, search_memories
 
 router = APIRouter(prefix="/api", tags=["memories"])
 
@@ -22,36 +22,49 @@ async def memories(
     owner: Annotated[str | None, Query(max_length=64)] = None,
     q: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    world: WorldParam = None,
 ) -> list[dict[str, Any]]:
-    """Memories, newest first, or best match first with `q`; `owner` filters by bot."""
+    """The world's memories, newest first, or best match first with `q`; `owner` filters by
+    bot."""
     conn = reader(request)
+    world_id = scoped_world(request, world)
     if q is not None and q.strip():
-        return search_memories(conn, q, owner=owner, limit=limit)
-    return list_memories(conn, owner=owner, limit=limit)
+        return search_memories(conn, q, owner=owner, limit=limit, world_id=world_id)
+    return list_memories(conn, owner=owner, limit=limit, world_id=world_id)
+
+
+def _memory_or_404(request: Request, memory_id: str, world_id: str) -> dict[str, Any]:
+    """The memory of ``world_id``; one of another world is a 404 like an unknown one."""
+    return found(get_world_memory(reader(request), memory_id, world_id), "memory", memory_id)
 
 
 @router.post("/memories", status_code=201)
-async def add_memory(request: Request, body: MemoryCreate) -> dict[str, Any]:
-    """Give a bot a memory by hand (a `memory_added` by the user); 422 names a bad field."""
-    return await runtime(request).add_memory(body.model_dump())
+async def add_memory(request: Request, body: MemoryCreate, world: WorldParam = None) -> dict[str, Any]:
+    """Give a bot a memory in the world by hand (a `memory_added` by the user); 422 names a
+    bad field."""
+    return await runtime(request).add_memory(body.model_dump(), scoped_world(request, world))
 
 
 @router.get("/memories/{memory_id}")
-async def memory(request: Request, memory_id: MemoryId) -> dict[str, Any]:
-    return found(get_memory(reader(request), memory_id), "memory", memory_id)
+async def memory(request: Request, memory_id: MemoryId, world: WorldParam = None) -> dict[str, Any]:
+    return _memory_or_404(request, memory_id, scoped_world(request, world))
 
 
 @router.patch("/memories/{memory_id}")
-async def edit_memory(request: Request, memory_id: MemoryId, body: MemoryPatch) -> dict[str, Any]:
+async def edit_memory(
+    request: Request, memory_id: MemoryId, body: MemoryPatch, world: WorldParam = None
+) -> dict[str, Any]:
     """Edit text, importance, kind or about by hand (pins the field)."""
-    found(get_memory(reader(request), memory_id), "memory", memory_id)
-    await edit_fields(request, "memory", memory_id, body)
-    return get_memory(reader(request), memory_id)
+    world_id = scoped_world(request, world)
+    _memory_or_404(request, memory_id, world_id)
+    await edit_fields(request, "memory", memory_id, body, world_id=world_id)
+    return _memory_or_404(request, memory_id, world_id)
 
 
 @router.delete("/memories/{memory_id}", status_code=204)
-async def delete_memory(request: Request, memory_id: MemoryId) -> Response:
+async def delete_memory(request: Request, memory_id: MemoryId, world: WorldParam = None) -> Response:
     """Forget a memory (a `manual_edit` event; a rewind past it brings it back)."""
-    found(get_memory(reader(request), memory_id), "memory", memory_id)
-    await edit_one(request, "memory", memory_id, "text", None, action="delete")
+    world_id = scoped_world(request, world)
+    _memory_or_404(request, memory_id, world_id)
+    await edit_one(request, "memory", memory_id, "text", None, action="delete", world_id=world_id)
     return Response(status_code=204)

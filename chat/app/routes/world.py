@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 
-from chat.app.context import reader, runtime
+from chat.app.context import WorldParam, reader, runtime, scoped_world
 from chat.app.schemas import ScenePut, WorldFactPut
 from chat.app.writes import edit_one
 from chat.errors import NotFound, ValidationFailed
@@ -20,29 +20,36 @@ ChatId = Annotated[str, Path(min_length=1, max_length=128)]
 
 
 @router.get("/world")
-async def world(request: Request) -> dict[str, Any]:
-    """`{facts: {key: value}, scenes: [{chat_id, location, present, updated_event_id}]}`."""
+async def world(request: Request, world: WorldParam = None) -> dict[str, Any]:
+    """`{facts: {key: value}, scenes: [{chat_id, location, present, updated_event_id}],
+    world_id}`: the facts of one world and the scenes of its chats."""
     conn = reader(request)
-    return {"facts": list_facts(conn), "scenes": list_scenes(conn)}
+    world_id = scoped_world(request, world)
+    scenes = list_scenes(conn, world_id=world_id)
+    return {"facts": list_facts(conn, world_id=world_id), "scenes": scenes, "world_id": world_id}
 
 
 @router.put("/world/{key}")
-async def set_world_fact(request: Request, key: FactKey, body: WorldFactPut) -> dict[str, Any]:
-    """Set a fact by hand (creates it when new; pins it). A new key must be a short
-    snake_case name (§5.5), else 422 naming `key`; an existing key may be edited."""
+async def set_world_fact(
+    request: Request, key: FactKey, body: WorldFactPut, world: WorldParam = None
+) -> dict[str, Any]:
+    """Set a fact of the world by hand (creates it when new; pins it). A new key must be a
+    short snake_case name (§5.5), else 422 naming `key`; an existing key may be edited."""
+    world_id = scoped_world(request, world)
     problem = world_key_problem(key)
-    if problem and get_fact(reader(request), key) is None:
+    if problem and get_fact(reader(request), key, world_id=world_id) is None:
         raise ValidationFailed(problem, field="key")
-    await edit_one(request, "world", key, "value", body.value)
-    return {"key": key, "value": get_fact(reader(request), key)}
+    await edit_one(request, "world", key, "value", body.value, world_id=world_id)
+    return {"key": key, "value": get_fact(reader(request), key, world_id=world_id)}
 
 
 @router.delete("/world/{key}")
-async def delete_world_fact(request: Request, key: FactKey) -> dict[str, Any]:
-    """Delete a fact; 404 when there is none."""
-    if get_fact(reader(request), key) is None:
+async def delete_world_fact(request: Request, key: FactKey, world: WorldParam = None) -> dict[str, Any]:
+    """Delete a fact; 404 when the world has none by that key."""
+    world_id = scoped_world(request, world)
+    if get_fact(reader(request), key, world_id=world_id) is None:
         raise NotFound(f"no world fact {key!r}", field="key")
-    await edit_one(request, "world", key, "value", None, action="delete")
+    await edit_one(request, "world", key, "value", None, action="delete", world_id=world_id)
     return {"key": key, "deleted": True}
 
 

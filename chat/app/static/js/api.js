@@ -15,6 +15,39 @@ export class ApiError extends Error {
 
 let askForToken = null;
 
+// --- the world the UI shows (§3.5) --------------------------------------------------
+// Every state read and edit is scoped to one world: `?world=ID` on the state paths,
+// `world_id` in the bodies that create chats and manual edits. Kept here, below every
+// view, so no view can forget it.
+
+let currentWorld = null;
+
+export function setWorld(id) {
+  currentWorld = id || null;
+}
+
+export function worldId() {
+  return currentWorld;
+}
+
+const SCOPED_PATHS = /^\/api\/(entities|edges|memories|world|pins|items|persona)(\/|\?|$)/;
+
+function scopedPath(method, path) {
+  if (!currentWorld || /[?&]world=/.test(path)) return path;
+  const scoped = SCOPED_PATHS.test(path) && !(path.startsWith("/api/persona") && method !== "GET");
+  const chatList = method === "GET" && /^\/api\/chats(\?|$)/.test(path);
+  if (!scoped && !chatList) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}world=${encodeURIComponent(currentWorld)}`;
+}
+
+function scopedBody(method, path, body) {
+  if (!currentWorld || method !== "POST" || !body || typeof body !== "object" || "world_id" in body) return body;
+  if (path === "/api/chats" || (path === "/api/edits" && body.target_type !== "bot")) {
+    return { ...body, world_id: currentWorld };
+  }
+  return body;
+}
+
 /** Register the function that asks the person for a token (returns a Promise<string|null>). */
 export function onUnauthorized(fn) {
   askForToken = fn;
@@ -84,6 +117,8 @@ async function errorFrom(response) {
  * Returns the parsed JSON, or null for 204. A 401 asks for the token once and retries.
  */
 export async function api(method, path, { body, form, retried = false } = {}) {
+  body = scopedBody(method, path, body);
+  path = scopedPath(method, path);
   const init = { method, headers: headers(body !== undefined ? { "Content-Type": "application/json" } : {}) };
   if (body !== undefined) init.body = JSON.stringify(body);
   if (form) init.body = form;

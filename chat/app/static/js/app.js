@@ -3,7 +3,7 @@
 // GET /api/auth (public) says first whether a token is needed, so the UI asks
 // before any request fails; a 401 later on (a changed token) still asks.
 
-import { get, onUnauthorized, onWriteSucceeded, setToken } from "./api.js";
+import { get, onUnauthorized, onWriteSucceeded, seg, setToken, worldId } from "./api.js";
 import { renderBots } from "./bots.js";
 import { initChat, openChat } from "./chat.js";
 import { initChatFiles } from "./chatfiles.js";
@@ -12,8 +12,9 @@ import { $, clearToasts, h, notify } from "./dom.js";
 import { renderEvents } from "./events.js";
 import { renderSettings } from "./settings.js";
 import { initStatePanel } from "./statepanel.js";
-import { loadBots, loadEntities, on, store } from "./store.js";
+import { emit, loadBots, loadEntities, on, store } from "./store.js";
 import { modal } from "./widgets.js";
+import { askPersonaOnce, loadWorlds, switchWorld } from "./worlds.js";
 
 let asking = null;
 
@@ -91,6 +92,7 @@ async function route() {
   document.body.dataset.view = view;
   refreshHealth();
   if (view === "chat") {
+    if (parts[1]) await followChat(parts[1]);
     const chats = await loadChats();
     const id = parts[1] || (chats[0] && chats[0].id) || null;
     if (!parts[1] && id) {
@@ -104,6 +106,18 @@ async function route() {
     await renderEvents();
   } else {
     await renderSettings();
+  }
+}
+
+/** A chat opened by its address shows its own world (the switcher follows the chat). */
+async function followChat(chatId) {
+  try {
+    const chat = await get(`/api/chats/${seg(chatId)}`);
+    if (chat && chat.world_id && chat.world_id !== worldId()) {
+      await switchWorld(chat.world_id, { quiet: true });
+    }
+  } catch {
+    // an unknown chat: openChat says so
   }
 }
 
@@ -135,6 +149,19 @@ async function start() {
   initStatePanel();
   await ensureToken();
   await refreshHealth();
+  await loadWorlds();
+  askPersonaOnce();
+  on("world-changed", async () => {
+    await loadBots().catch(() => null);
+    if (document.body.dataset.view === "chat") {
+      const chats = await loadChats();
+      location.hash = chats[0] ? `#/chat/${encodeURIComponent(chats[0].id)}` : "#/chat";
+      if (!chats[0]) await openChat(null);
+    } else if (document.body.dataset.view === "bots") {
+      await renderBots("");
+    }
+    emit("state-changed", {});
+  });
   try {
     await loadBots();
   } catch (exc) {

@@ -1,12 +1,13 @@
 // The Bots section (§3): list, author and revise every field, import a
 // character card, export it as V2/V3 JSON or PNG, retire.
 
-import { api, del, download, patch, post, query, seg, showImage, token } from "./api.js";
+import { api, del, download, patch, post, query, seg, showImage, token, worldId } from "./api.js";
 import { $, h, mount, notify } from "./dom.js";
 import { avatarSrc, botFields, changedFields, markInvalid, readBot } from "./botform.js";
 import { loadBots, store } from "./store.js";
 import { lorePanel } from "./lore.js";
 import { confirmDialog, modal } from "./widgets.js";
+import { currentWorld, loadWorlds, switchWorld } from "./worlds.js";
 
 let currentId = null;
 
@@ -26,7 +27,9 @@ function exportLink(bot, format, label) {
 
 function botList() {
   const showRetired = $("#show-retired")?.checked;
-  const bots = store.bots.filter((b) => showRetired || !b.retired);
+  const everywhere = $("#all-worlds")?.checked;
+  const here = store.worldBotIds ? new Set(store.worldBotIds) : null;
+  const bots = store.bots.filter((b) => (showRetired || !b.retired) && (everywhere || !here || here.has(b.id)));
   if (!bots.length) return h("p", { class: "muted", text: "No bots yet. Author one, or import a character card." });
   return h("ul", { class: "nav-list bot-list" }, bots.map((b) => h("li", null,
     h("a", {
@@ -67,7 +70,7 @@ function editor(bot) {
         }
         saved = await patch(`/api/bots/${seg(bot.id)}`, changes);
       } else {
-        saved = await post("/api/bots", next);
+        saved = await post("/api/bots", worldId() ? { ...next, world_id: worldId() } : next);
       }
       notify(bot ? `Saved ${saved.name}.` : `Created ${saved.name}.`);
       await loadBots();
@@ -128,8 +131,12 @@ async function importCard(file) {
       onConflict = await askConflict(checked.matches);
       if (onConflict !== "update" && onConflict !== "copy") return;
     }
-    const bot = await api("POST", `/api/bots/import${query({ on_conflict: onConflict })}`, { form: cardForm(file) });
+    const into = $("#import-into")?.value || "";  // "": a new world named after the character
+    const path = `/api/bots/import${query({ on_conflict: onConflict, world: into })}`;
+    const bot = await api("POST", path, { form: cardForm(file) });
     notify(onConflict === "update" ? `Updated ${bot.name} from the card.` : `Imported ${bot.name}.`);
+    await loadWorlds();
+    if (bot.world_id) await switchWorld(bot.world_id, { quiet: true });
     await loadBots();
     location.hash = `#/bots/${encodeURIComponent(bot.id)}`;
   } catch (exc) {
@@ -175,9 +182,13 @@ export async function renderBots(id) {
                 ev.preventDefault();
                 file.click();
               }
-            } }, "Import card…"), file),
+            } }, "Import card…"), file,
+          h("label", { class: "muted" }, "into ", h("select", { id: "import-into", "aria-label": "Import the card into" },
+            h("option", { value: "", text: "a new world" })))),
         h("label", { class: "check muted" },
           h("input", { type: "checkbox", id: "show-retired", onchange: () => mount($("#bots-list"), botList()) }), " show retired"),
+        h("label", { class: "check muted" },
+          h("input", { type: "checkbox", id: "all-worlds", onchange: () => mount($("#bots-list"), botList()) }), " all worlds"),
         h("div", { id: "bots-list" })),
       h("section", { id: "bot-editor", class: "bot-editor", "aria-label": "Bot editor" }));
     view.dataset.ready = "1";
@@ -187,5 +198,8 @@ export async function renderBots(id) {
   } catch (exc) {
     notify(`Cannot load bots: ${exc.message}`, "error");
   }
+  const world = currentWorld();
+  mount($("#import-into"), h("option", { value: "", text: "a new world" }),
+    world ? h("option", { value: world.id, text: world.name }) : null);
   showBot(id || null);
 }

@@ -1,8 +1,9 @@
 // The list of chats and the "new chat with these bots" form (§4.1).
 
-import { get, post } from "./api.js";
+import { get, post, worldId } from "./api.js";
 import { $, h, mount, notify } from "./dom.js";
 import { loadBots, nameOf, on, store } from "./store.js";
+import { liveWorlds } from "./worlds.js";
 
 let chats = [];
 
@@ -37,16 +38,25 @@ export function renderChats() {
     h("span", { class: "chat-link-bots muted", text: (c.bot_ids || []).map(nameOf).join(", ") })))));
 }
 
+function renderWorldChoices() {
+  const select = $("#new-chat-world");
+  if (!select) return;
+  mount(select, liveWorlds().map((w) => h("option", { value: w.id, selected: w.id === worldId(), text: w.name })));
+  select.closest("label").hidden = liveWorlds().length < 2;
+}
+
 function renderBotChoices() {
   const box = $("#new-chat-bots");
-  const bots = store.bots.filter((b) => !b.retired);
+  const here = new Set(store.worldBotIds || []);
+  const bots = store.bots.filter((b) => !b.retired)
+    .sort((a, b) => Number(!here.has(a.id)) - Number(!here.has(b.id)));  // this world's first
   if (!bots.length) {
     mount(box, h("p", { class: "muted" }, "No bots yet. ", h("a", { href: "#/bots/new", text: "Author one" }), "."));
     return;
   }
   mount(box, bots.map((b, i) => h("label", { class: "check" },
     h("input", { type: "checkbox", name: "bot_ids", value: b.id, checked: i === 0 && bots.length === 1 }),
-    " ", b.name)));
+    " ", b.name, here.size && !here.has(b.id) ? h("span", { class: "muted", text: " (joins this world)" }) : null)));
 }
 
 function toggleForm(show) {
@@ -54,6 +64,7 @@ function toggleForm(show) {
   form.hidden = !show;
   $("#new-chat-btn").setAttribute("aria-expanded", String(show));
   if (show) {
+    renderWorldChoices();
     renderBotChoices();
     form.querySelector("input[name=title]").focus();
   } else {
@@ -81,13 +92,14 @@ export function initChatList() {
     const title = form.elements.title.value.trim();
     const body = { bot_ids: botIds };
     if (title) body.title = title;
+    const world = form.elements.world && form.elements.world.value;
+    if (world) body.world_id = world;
     try {
       const chat = await post("/api/chats", body);
       form.reset();
       form.hidden = true;
       $("#new-chat-btn").setAttribute("aria-expanded", "false");
-      await loadChats();
-      location.hash = `#/chat/${encodeURIComponent(chat.id)}`;
+      location.hash = `#/chat/${encodeURIComponent(chat.id)}`;  // the route follows its world
     } catch (exc) {
       notify(`Cannot create the chat: ${exc.message}`, "error");
     }

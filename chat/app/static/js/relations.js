@@ -62,7 +62,10 @@ export async function renderRelations(panel) {
   edges = (edges || []).map((e) => ({ ...e, src_name: nameOf(e.src), dst_name: nameOf(e.dst) }));
   const current = selected && edges.find((e) => e.src === selected.src && e.dst === selected.dst);
   const refresh = () => renderRelations(panel);
-  const graph = relationshipGraph(store.entities, edges, {
+  // The world's live entities only: a retired bot is left out, not drawn twice (§11.1).
+  const retired = new Set(store.bots.filter((b) => b.retired).map((b) => b.id));
+  const live = store.entities.filter((e) => !(e.kind === "bot" && retired.has(e.id)));
+  const graph = relationshipGraph(live, edges.filter((e) => !retired.has(e.src) && !retired.has(e.dst)), {
     selected: current,
     onSelect: (edge) => {
       selected = { src: edge.src, dst: edge.dst };

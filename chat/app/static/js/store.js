@@ -1,13 +1,15 @@
 // What several views share: the bot and entity lists (for names), the open chat,
 // and a tiny publish/subscribe so a change in one view refreshes the others.
 
-import { get } from "./api.js";
+import { get, worldId } from "./api.js";
 
 export const store = {
   bots: [],
   entities: [],
   chatId: null,
   chat: null,
+  persona: null,
+  worldBotIds: null,
 };
 
 const listeners = new Map();
@@ -29,6 +31,10 @@ export function emit(topic, detail) {
 
 export async function loadBots() {
   store.bots = (await get("/api/bots?include_retired=true")) || [];
+  const world = worldId();
+  store.worldBotIds = world
+    ? ((await get(`/api/bots?include_retired=true&world=${encodeURIComponent(world)}`)) || []).map((b) => b.id)
+    : null;
   emit("bots", store.bots);
   return store.bots;
 }
@@ -38,9 +44,9 @@ export async function loadEntities() {
   return store.entities;
 }
 
-/** A display name for an entity or bot id ("you" is You). */
+/** A display name for an entity or bot id ("you" is the persona's name, §3.6). */
 export function nameOf(id) {
-  if (id === "you") return "You";
+  if (id === "you") return (store.persona && store.persona.name) || "You";
   const bot = store.bots.find((b) => b.id === id);
   if (bot) return bot.name;
   const entity = store.entities.find((e) => e.id === id);

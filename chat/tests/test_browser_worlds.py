@@ -1,0 +1,142 @@
+"""Worlds and the persona in a real Chromium (§3.5, §3.6, §11.1): switching worlds moves
+the chat list, the bots and the state panel; a new chat picks its world; an archived world
+is hidden and restorable; the first-run banner and the persona dialog name "you"."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from chat.tests import browser_support as support
+from chat.tests.browser_support import LiveServer, open_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _until(check: Any, what: str, timeout: float = 10.0) -> None:
+    """Poll from Python (page-side wait_for_function evaluates a string, which the CSP refuses)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+browser = support.browser
+live_server = support.live_server
+page = support.page
+
+
+def _two_worlds(live: LiveServer) -> tuple[dict, dict]:
+    """Harbour (Ana, with a memory of rye) and Desert (Zed), each with a chat."""
+    live.api("POST", "/api/worlds", json={"name": "Harbour", "id": "harbour"})
+    live.api("POST", "/api/worlds", json={"name": "Desert", "id": "desert"})
+    live.api("POST", "/api/bots", json={"id": "ana", "name": "Ana", "world_id": "harbour"})
+    live.api("POST", "/api/bots", json={"id": "zed", "name": "Zed", "world_id": "desert"})
+    harbour = live.api("POST", "/api/chats", json={"bot_ids": ["ana"], "title": "Harbour chat", "world_id": "harbour"})
+    desert = live.api("POST", "/api/chats", json={"bot_ids": ["zed"], "title": "Desert chat", "world_id": "desert"})
+    assert live.say(harbour["id"], "I bake rye on Sundays")["status"] == "completed"
+    live.api("PUT", "/api/persona", json={"name": "Wren"})  # no first-run banner in this test
+    return harbour, desert
+
+
+def test_switching_worlds_moves_the_chat_list_bots_and_state_panel(page: Any, live_server: LiveServer) -> None:
+    harbour, desert = _two_worlds(live_server)
+    open_app(page, f"#/chat/{harbour['id']}")
+    select = page.get_by_role("combobox", name="World")
+    assert select.input_value() == "harbour"  # the chat's world
+    page.locator(".chat-link", has_text="Harbour chat").wait_for()
+    assert page.locator(".chat-link", has_text="Desert chat").count() == 0
+    page.get_by_role("tab", name="Memories").click()
+    page.locator(".memory", has_text="rye").first.wait_for()
+
+    select.select_option("desert")
+    page.locator(".chat-link", has_text="Desert chat").wait_for()
+    assert page.locator(".chat-link", has_text="Harbour chat").count() == 0
+    _until(lambda: desert["id"] in page.url, "the desert chat to open")
+    page.get_by_role("tab", name="Memories").click()
+    page.wait_for_timeout(300)
+    assert page.locator(".memory", has_text="rye").count() == 0
+    page.get_by_role("tab", name="Entities").click()
+    page.locator("#state-panel", has_text="Zed").first.wait_for()
+    assert page.locator("#state-panel .entity", has_text="Ana").count() == 0
+
+    page.get_by_role("link", name="Bots").click()
+    page.locator(".bot-link", has_text="Zed").wait_for()
+    assert page.locator(".bot-link", has_text="Ana").count() == 0
+    page.get_by_role("checkbox", name="all worlds").check()
+    page.locator(".bot-link", has_text="Ana").wait_for()
+
+    # Opening the other world's chat by its address switches back.
+    page.goto(f"/#/chat/{harbour['id']}")
+    _until(lambda: page.locator("#world-select").input_value() == "harbour", "the harbour world")
+
+
+def test_a_new_chat_picks_its_world_and_an_archived_world_is_restorable(page: Any, live_server: LiveServer) -> None:
+    _two_worlds(live_server)
+    open_app(page, "#/chat")
+    page.get_by_role("combobox", name="World").select_option("desert")
+    page.get_by_role("button", name="New chat").click()
+    form = page.locator("#new-chat-form")
+    form.get_by_role("combobox", name="World").select_option("harbour")
+    form.get_by_role("checkbox", name="Zed").check()
+    form.get_by_role("textbox", name="Title").fill("Zed visits the harbour")
+    form.get_by_role("button", name="Create chat").click()
+    _until(lambda: page.locator("#world-select").input_value() == "harbour", "the harbour world")
+    page.locator(".chat-link", has_text="Zed visits the harbour").wait_for()
+    chats = live_server.api("GET", "/api/chats", params={"world": "harbour"})
+    assert {c["title"] for c in chats} == {"Harbour chat", "Zed visits the harbour"}
+    assert "zed" in {e["id"] for e in live_server.api("GET", "/api/entities", params={"world": "harbour"})}
+
+    page.get_by_role("button", name="Manage worlds").click()
+    dialog = page.get_by_role("dialog", name="Worlds")
+    dialog.get_by_role("button", name="Archive Desert").click()
+    page.get_by_role("dialog", name="Archive world").get_by_role("button", name="Archive").click()
+    dialog.get_by_role("button", name="Restore Desert").wait_for()
+    dialog.get_by_role("button", name="Close dialog").click()
+    options = page.locator("#world-select option").all_inner_texts()
+    assert options == ["Harbour"]
+    assert [w["id"] for w in live_server.api("GET", "/api/worlds")] == ["harbour"]
+
+    page.get_by_role("button", name="Manage worlds").click()
+    dialog = page.get_by_role("dialog", name="Worlds")
+    dialog.get_by_role("button", name="Restore Desert").click()
+    dialog.get_by_role("button", name="Archive Desert").wait_for()
+    dialog.get_by_role("textbox", name="Name of Harbour").fill("Old Harbour")
+    dialog.get_by_role("button", name="Rename Harbour").click()
+    dialog.get_by_role("textbox", name="Name of Old Harbour").wait_for()
+    dialog.get_by_role("button", name="Close dialog").click()
+    _until(lambda: page.locator("#world-select option").all_inner_texts() == ["Old Harbour", "Desert"],
+           "the renamed world in the switcher")
+
+
+def test_first_run_asks_for_your_name_and_the_persona_dialog_changes_it(page: Any, live_server: LiveServer) -> None:
+    live_server.author()
+    chat = live_server.chat_with("ana")
+    open_app(page, f"#/chat/{chat['id']}")
+    banner = page.get_by_role("region", name="Your name")
+    banner.get_by_role("textbox", name="Your name").fill("Wren")
+    banner.get_by_role("button", name="Save").click()
+    banner.wait_for(state="detached")
+    page.get_by_role("button", name="You: Wren").wait_for()
+    assert live_server.api("GET", "/api/persona")["name"] == "Wren"
+    you = live_server.api("GET", "/api/entities/you")
+    assert you["name"] == "Wren"
+
+    live_server.use_script([{"match": "", "reply": "Hello {{user}}."}])
+    page.get_by_role("textbox", name="Message").fill("hi there")
+    page.get_by_role("textbox", name="Message").press("Enter")
+    page.locator(".msg-bot", has_text="Hello Wren.").wait_for()
+    page.locator(".msg-you").first.hover()
+    page.locator(".msg-you").first.get_by_role("button", name="Edit message by Wren").wait_for()
+
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.get_by_role("region", name="Your name").count() == 0  # asked once only
+    page.get_by_role("button", name="You: Wren").click()
+    dialog = page.get_by_role("dialog", name="Who are you?")
+    dialog.get_by_role("textbox", name="Your name").fill("Captain Wren")
+    dialog.get_by_role("textbox", name="About you").fill("A sailor.")
+    dialog.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="You: Captain Wren").wait_for()
+    assert live_server.api("GET", "/api/entities/you")["description"] == "A sailor."
