@@ -223,9 +223,18 @@ class TurnStarted(Payload):
     id: Ident
 
 
+class SkippedSpeaker(BaseModel):
+    """A speaker of a group turn whose reply came back empty (§4.2): skipped, not failed."""
+
+    model_config = ConfigDict(extra="forbid")
+    bot_id: Slug
+    reason: Annotated[str, StringConstraints(max_length=500)]
+
+
 class TurnCompleted(Payload):
     id: Ident
     message_ids: list[Ident] = Field(default_factory=list)
+    skipped: list[SkippedSpeaker] = Field(default_factory=list, max_length=20)
 
 
 class TurnFailed(Payload):

@@ -17,7 +17,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from chat.errors import BackendError, GenerationCancelled, KithError
+from chat.errors import BackendError, EmptyReply, GenerationCancelled, KithError
 from chat.eventlog.log import NewEvent
 from chat.llm.types import ReplyRequest
 from chat.memory.pin_guard import drop_newly_pinned
@@ -165,14 +165,18 @@ class TurnWorker:
                 )
             )
             stored = list(plan.done_message_ids)
-            replies = await self._speak(plan, cancel, stored)
+            skipped: list[dict[str, str]] = []
+            replies = await self._speak(plan, cancel, stored, skipped)
             if cancel.is_set() and not stored:
                 raise GenerationCancelled(STOPPED_BY_USER)
             if not stored:
+                if skipped:  # nobody replied: the turn fails, saying why (§4.2)
+                    raise EmptyReply("; ".join(s["reason"] for s in skipped))
                 raise BackendError("no bot could answer this message")
             earlier = await rt.read(lambda conn: stored_replies(conn, plan))
             finish = await world_changes(rt, backend, plan, earlier + replies, cancel)
-            finish.append(_lifecycle("turn_completed", {"id": turn_id, "message_ids": stored}, chat_id, turn_id))
+            done = {"id": turn_id, "message_ids": stored, "skipped": skipped}
+            finish.append(_lifecycle("turn_completed", done, chat_id, turn_id))
             await rt.commit(lambda conn: drop_newly_pinned(conn, finish), chat_id, turn_id=turn_id)
         except (GenerationCancelled, asyncio.CancelledError) as exc:
             reason = STOPPED_BY_USER if not self._closing else "Kith stopped during this turn; retry it"
@@ -204,9 +208,13 @@ class TurnWorker:
             log.exception("could not record the failure of turn %s", turn_id)
 
     async def _speak(
-        self, plan: TurnPlan, cancel: asyncio.Event, stored: list[str]
+        self, plan: TurnPlan, cancel: asyncio.Event, stored: list[str], skipped: list[dict[str, str]]
     ) -> list[tuple[dict[str, Any], str]]:
-        """Each speaker's reply, streamed and stored in turn; stops early when cancelled."""
+        """Each speaker's reply, streamed and stored in turn; stops early when cancelled.
+
+        A speaker whose reply comes back empty twice is skipped (added to ``skipped``) and
+        the next one speaks: a group turn fails only when nobody replied (§4.2).
+        """
         rt = self.rt
         replies: list[tuple[dict[str, Any], str]] = []
         for bot in plan.speakers:
@@ -240,6 +248,9 @@ class TurnWorker:
                 if stored:
                     break  # keep what the others said; this reply is dropped
                 raise
+            except EmptyReply as exc:
+                skipped.append({"bot_id": bot["id"], "reason": exc.message})
+                continue
             payload: dict[str, Any] = {
                 "id": message_id,
                 "chat_id": plan.chat["id"],
@@ -291,7 +302,7 @@ class TurnWorker:
                 return text
             log.info("empty reply from %s (attempt %d); sampling again", bot["id"], attempt + 1)
             request = dataclasses.replace(request, temperature=min(1.2, request.temperature + 0.3))
-        raise BackendError(f"the model gave {bot['name']} an empty reply twice; retry the turn")
+        raise EmptyReply(f"the model gave {bot['name']} an empty reply twice; retry the turn")
 
     async def _stream_once(
         self,
