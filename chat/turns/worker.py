@@ -24,7 +24,7 @@ from chat.memory.pin_guard import drop_newly_pinned
 from chat.state.chats import get_turn
 from chat.turns.effects import world_changes
 from chat.turns.plan import TurnPlan, plan_turn, prepare_prompt, stored_replies
-from chat.turns.stops import StopTrimmer
+from chat.turns.stops import StopTrimmer, finish_at_sentence
 from chat.world.ids import new_id
 
 if TYPE_CHECKING:
@@ -314,14 +314,17 @@ class TurnWorker:
         cancel: asyncio.Event,
     ) -> str:
         """One streamed attempt: the trimmed text, possibly empty."""
-        trimmer = StopTrimmer(stops, bot["name"])
+        trimmer = StopTrimmer(stops, bot["name"], plan.user_name)
         base = {"turn_id": plan.turn_id, "message_id": message_id, "bot_id": bot["id"]}
         chat_id = plan.chat["id"]
-        stream = self._backends[plan.turn_id].stream_reply(request, cancel)
+        backend = self._backends[plan.turn_id]
+        stream = backend.stream_reply(request, cancel)
+        pieces = 0
         try:
             async for piece in stream:
                 if cancel.is_set():
                     raise GenerationCancelled(STOPPED_BY_USER)
+                pieces += 1
                 shown = trimmer.feed(piece)
                 if shown:
                     self.rt.bus.publish("token", {**base, "text": shown}, chat_id)
@@ -334,6 +337,8 @@ class TurnWorker:
         rest = trimmer.finish()
         if rest:
             self.rt.bus.publish("token", {**base, "text": rest}, chat_id)
+        if not trimmer.stopped and _hit_limit(backend, trimmer.text, pieces, request.max_tokens):
+            return finish_at_sentence(trimmer.reply)  # the limit cut it: end at a sentence (§4.8)
         return trimmer.reply.strip()
 
 
@@ -344,6 +349,16 @@ async def _close(stream: Any) -> None:
             await closer()
         except Exception:  # noqa: BLE001 - closing a broken stream must not hide the real error
             log.debug("closing a reply stream failed", exc_info=True)
+
+
+def _hit_limit(backend: Backend, text: str, pieces: int, max_tokens: int) -> bool:
+    """Whether the reply ran into the token limit (the backends do not say why a stream ended)."""
+    if pieces >= max_tokens:
+        return True
+    try:
+        return backend.count_tokens(text) >= max_tokens - 2
+    except Exception:  # noqa: BLE001 - a counter that fails must not fail the reply
+        return False
 
 
 def _lifecycle(kind: str, payload: dict[str, Any], chat_id: str, turn_id: str) -> NewEvent:
