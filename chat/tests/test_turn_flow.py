@@ -67,9 +67,10 @@ async def test_prompt_is_recorded_and_holds_the_character(data_dir: Path) -> Non
     assert record["bot_id"] == "mara" and record["message_id"] == result["message_ids"][0]
     system = record["messages"][0]
     assert system["role"] == "system"
-    for part in ("You are Mara.", "harbour pilot", "blunt, loyal", "coworker", "Tide waits"):
+    for part in ("You are Mara.", "harbour pilot", "blunt, loyal", "coworker"):
         assert part in system["content"]
-    assert "never write lines for You" in system["content"]
+    assert "Never write what You or anyone else says" in system["content"]
+    assert {"role": "assistant", "content": "Tide waits for no one."} in record["messages"]
     assert record["messages"][-1] == {"role": "user", "content": "Hello there"}
 
 
@@ -158,7 +159,7 @@ async def test_messages_posted_during_a_turn_queue_behind_it(data_dir: Path) -> 
         "first", "second", "one two three four", "Mara heard you say: second",
     ]  # fmt: skip
     # the second turn answers "second", after the first reply, not before it
-    assert [m["content"] for m in prompts[0]["messages"][1:]] == [
+    assert [m["content"] for m in prompts[0]["messages"][-3:]] == [
         "first", "one two three four", "second",
     ]  # fmt: skip
 

@@ -2,9 +2,14 @@
 
 The system message holds who the bot is (persona, traits, backstory, scenario),
 how it stands with you and with those present, the scene and world facts, lore
-the recent messages switch on, its voice samples as style examples, what it
-remembers, and the instruction to answer as this bot only. Then as much of the
-recent transcript as fits.
+the recent messages switch on, what it remembers, and the instruction to answer
+as this bot only. Then its voice samples, as the chat template's own turns (a
+user cue and the bot's lines), and as much of the recent transcript as fits.
+
+Written as plain sentences, not "Heading:" blocks: a 135M model copies a heading
+it has seen ("How Mara speaks: - ...") into its reply, and it echoes a long system
+prompt, so this one stays short. Every card field passes through the §3.4.1
+macros ({{char}}, {{user}}, <BOT>, <USER>) on its way in.
 
 Budget: the backend's context minus the reply budget. When it is tight the
 oldest transcript goes first, then the lowest-scored memories; a message is
@@ -27,6 +32,7 @@ from chat.state.entities import get_entity
 from chat.state.world import get_scene, list_facts
 from chat.turns.lore import activate_lore
 from chat.turns.stops import stop_sequences
+from chat.world.chats import fill_names
 
 HISTORY_LIMIT = 200
 """Messages read from the database at most; more never fit a real context anyway."""
@@ -35,6 +41,8 @@ MESSAGE_OVERHEAD = 4
 PROMPT_MARGIN = 16
 MAX_WORLD_FACTS = 40
 MAX_VOICE_SAMPLES = 8
+VOICE_CUE = "(Say something, in your own voice.)"
+"""The user turn before the voice samples: they read as the bot's own way of talking."""
 LORE_WINDOW = 6
 """How many recent messages can switch lore on."""
 
@@ -122,13 +130,21 @@ def relationship_lines(
         if edge is None:
             continue
         line = (
-            f"- {names.get(other, other)}: {edge['label']} "
-            f"(affinity {edge['affinity']:+d}, trust {edge['trust']:+d} on a -100..100 scale)"
+            f"{names.get(bot_id, bot_id)} sees {names.get(other, other)} as {edge['label']}, "
+            f"{_feeling(edge['affinity'], edge['trust'])}."
         )
         if edge["notes"]:
-            line += f". {edge['notes']}"
+            line += f" {edge['notes']}"
         lines.append(line)
     return lines
+
+
+def _feeling(affinity: int, trust: int) -> str:
+    """Words for the numbers: a small model acts on "dislikes" where it ignores "-30"."""
+    bands = ((60, "is fond of"), (20, "likes"), (-19, "feels neutral about"), (-59, "dislikes"))
+    like = next((words for floor, words in bands if affinity >= floor), "hates")
+    belief = "distrusts" if trust <= -20 else "trusts" if trust >= 20 else "is unsure whether to trust"
+    return f"{like} them and {belief} them"
 
 
 def core_sections(
@@ -144,48 +160,72 @@ def core_sections(
     present = list(dict.fromkeys(["you", *participants, *scene["present"]]))
     names = _names(conn, present, {"you": user_name})
     name = bot["name"]
-    sections: list[tuple[str, str]] = [("persona", f"You are {name}. {bot['persona']}".strip())]
+    names.setdefault(bot["id"], name)
+
+    def macros(text: str) -> str:
+        return fill_names(str(text), user=user_name, char=name).strip()
+
+    sections: list[tuple[str, str]] = [("persona", f"You are {name}. {macros(bot['persona'])}".strip())]
     if bot.get("traits"):
-        sections.append(("traits", "Traits: " + ", ".join(bot["traits"])))
+        sections.append(("traits", f"{name} is " + ", ".join(macros(t) for t in bot["traits"]) + "."))
     if bot.get("backstory"):
-        sections.append(("backstory", "Backstory: " + bot["backstory"]))
+        sections.append(("backstory", macros(bot["backstory"])))
     if bot.get("scenario"):
-        sections.append(("scenario", "Scenario: " + bot["scenario"]))
+        sections.append(("scenario", macros(bot["scenario"])))
     relations = relationship_lines(conn, bot["id"], present, names)
     if relations:
-        sections.append(("relationships", f"How {name} stands with others:\n" + "\n".join(relations)))
-    scene_lines = []
+        sections.append(("relationships", " ".join(relations)))
+    others = ", ".join(names[p] for p in present if p != bot["id"])
     if scene["location"]:
-        scene_lines.append(f"Location: {scene['location']}")
-    others_present = [names[p] for p in present if p != bot["id"]]
-    if others_present:
-        scene_lines.append("Present: " + ", ".join(others_present))
-    if scene_lines:
-        sections.append(("scene", "Scene:\n" + "\n".join(scene_lines)))
+        sections.append(("scene", f"You are at {scene['location']}" + (f" with {others}." if others else ".")))
+    elif others:
+        sections.append(("scene", f"Here with you: {others}."))
     facts = list(list_facts(conn).items())[:MAX_WORLD_FACTS]
     if facts:
-        sections.append(("world", "World:\n" + "\n".join(f"- {k}: {v}" for k, v in facts)))
+        world = "; ".join(f"{k.replace('_', ' ')} is {v}" for k, v in facts)
+        sections.append(("world", world[:1].upper() + world[1:] + "."))
     lore_entries = activate_lore(list(bot.get("lore") or []), recent_texts)
     if lore_entries:
-        sections.append(("lore", "Lore:\n" + "\n".join(str(e.get("content", "")) for e in lore_entries)))
-    samples = [s for s in bot.get("voice_samples") or [] if s.strip()][:MAX_VOICE_SAMPLES]
+        sections.append(("lore", "\n".join(macros(e.get("content", "")) for e in lore_entries)))
+    samples = [macros(s) for s in bot.get("voice_samples") or [] if s.strip()][:MAX_VOICE_SAMPLES]
     if samples:
-        sections.append(
-            ("voice", f"How {name} talks (style examples, not things that happened):\n"
-             + "\n".join(f"- {s.strip()}" for s in samples))
-        )
+        sections.append(("voice", "\n\n".join(samples)))  # sent as the bot's own turns, not here
     lore_names = [
         str(e.get("name") or e.get("comment") or (e.get("keys") or ["entry"])[0]) for e in lore_entries
     ]
     return sections, lore_names
 
 
+def voice_messages(samples: list[str], bot_name: str, user_name: str) -> list[ChatMessage]:
+    """Voice samples as chat turns: "{{user}}: ..." lines are the user's, the rest the bot's
+    (its own "Name:" label taken off, so the model does not learn to start with it)."""
+    own, user = f"{bot_name.strip()}:".lower(), f"{user_name.strip()}:".lower()
+    messages: list[ChatMessage] = []
+    for sample in samples:
+        turns: list[tuple[str, str]] = []
+        for line in sample.splitlines():
+            line = line.strip()
+            role = "assistant"
+            if line.lower().startswith(own):
+                line = line[len(own) :].strip()
+            elif line.lower().startswith(user):
+                role, line = "user", line[len(user) :].strip()
+            elif turns:
+                role = turns[-1][0]
+            if not line:
+                continue
+            if turns and turns[-1][0] == role:
+                turns[-1] = (role, f"{turns[-1][1]}\n{line}")
+            else:
+                turns.append((role, line))
+        if turns and turns[0][0] == "assistant" and (not messages or messages[-1].role == "assistant"):
+            messages.append(ChatMessage("user", VOICE_CUE))
+        messages.extend(ChatMessage(role, text) for role, text in turns)
+    return messages
+
+
 def instruction(bot_name: str, user_name: str) -> str:
-    return (
-        f"Write {bot_name}'s next reply in the conversation, in character. Write only what "
-        f"{bot_name} says and does; never write lines for {user_name} or anyone else, and do "
-        "not start with a name."
-    )
+    return f"Reply as {bot_name} only, in a few sentences. Never write what {user_name} or anyone else says or does."
 
 
 _DROP_ORDER = ("voice", "lore", "world", "scenario", "backstory", "relationships", "scene", "traits")
@@ -213,7 +253,11 @@ def build_prompt(
     )
     rule = instruction(bot["name"], user_name)
     core = _fit_core(sections, rule, count_tokens, budget)
-    core_cost = count_tokens("\n\n".join(text for _, text in core)) + MESSAGE_OVERHEAD
+    samples = next((text for name, text in core if name == "voice"), "")
+    voice = voice_messages(samples.split("\n\n") if samples else [], bot["name"], user_name)
+    core_cost = count_tokens("\n\n".join(text for name, text in core if name != "voice")) + sum(
+        count_tokens(m.content) + MESSAGE_OVERHEAD for m in [ChatMessage("system", ""), *voice]
+    )
 
     names = {"you": user_name, **_names(conn, [m["author"] for m in history], {"you": user_name})}
     turns = [_as_message(m, bot["id"], names, group) for m in history]
@@ -249,12 +293,12 @@ def build_prompt(
         room -= cost_of(index)
         first = index
 
-    system_parts = [text for _, text in core[:-1]]
+    system_parts = [text for name, text in core[:-1] if name != "voice"]
     if kept_memories:
         system_parts.append(f"What {bot['name']} remembers:\n" + "\n".join(memory_lines[:kept_memories]))
     system_parts.append(core[-1][1])
-    messages = [ChatMessage("system", "\n\n".join(system_parts)), *turns[first:]]
-    token_count = count_tokens(messages[0].content) + MESSAGE_OVERHEAD + sum(
+    messages = [ChatMessage("system", "\n\n".join(system_parts)), *voice, *turns[first:]]
+    token_count = sum(count_tokens(m.content) + MESSAGE_OVERHEAD for m in messages[: 1 + len(voice)]) + sum(
         cost_of(index) for index in range(first, len(turns))
     )
     return Prompt(

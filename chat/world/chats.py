@@ -22,7 +22,7 @@ from chat.world.ids import new_id
 MAX_MESSAGE_CHARS = 20_000
 MAX_TITLE_CHARS = 200
 USER_ID = "you"
-_TEMPLATE = re.compile(r"\{\{\s*(user|char)\s*\}\}", re.IGNORECASE)
+_TEMPLATE = re.compile(r"\{\{\s*(user|char)\s*\}\}|<(user|bot)>", re.IGNORECASE)
 
 
 def user_name(conn: sqlite3.Connection) -> str:
@@ -32,8 +32,9 @@ def user_name(conn: sqlite3.Connection) -> str:
 
 
 def fill_names(text: str, *, user: str, char: str) -> str:
-    """Replace ``{{user}}`` and ``{{char}}`` (any case, inner spaces allowed)."""
-    return _TEMPLATE.sub(lambda m: user if m.group(1).lower() == "user" else char, text)
+    """Replace the macros of §3.4.1: ``{{user}}``, ``{{char}}`` (any case, inner spaces
+    allowed) and the old ``<USER>``, ``<BOT>``."""
+    return _TEMPLATE.sub(lambda m: user if (m.group(1) or m.group(2)).lower() == "user" else char, text)
 
 
 def check_text(text: Any, field: str = "text") -> str:
