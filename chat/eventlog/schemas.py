@@ -194,6 +194,8 @@ class MessagePosted(Payload):
     text: Annotated[str, StringConstraints(max_length=40_000)]
     alt_group: Ident | None = None
     retrieved_memory_ids: list[Ident] = Field(default_factory=list, max_length=200)
+    stopped: bool = False
+    """The user stopped this reply while it streamed: the text is what came so far (§4.3)."""
 
 
 class MessageEdited(Payload):
@@ -214,9 +216,11 @@ class AlternativeChosen(Payload):
 class TurnQueued(Payload):
     id: Ident
     chat_id: Ident
-    kind: Literal["message", "regenerate", "retry"] = "message"
+    kind: Literal["message", "regenerate", "retry", "continue"] = "message"
     user_message_id: Ident | None = None
     regenerate_group: Ident | None = None
+    continue_message_id: Ident | None = None
+    """For ``continue`` (§4.9): the bot reply to extend."""
 
 
 class TurnStarted(Payload):

@@ -78,7 +78,7 @@ class TurnControls(_Host):
         turn = self._read_now(lambda conn: chat_state.get_turn(conn, turn_id))
         if turn is None:
             raise NotFound(f"no turn with id {turn_id!r}", field="turn_id")
-        return turn
+        return {**turn, **self._worker.phases.of(turn_id)} if turn["status"] == "running" else turn
 
     def get_prompt(self, turn_id: str) -> list[dict[str, Any]]:
         """The ``prompt_recorded`` payloads of the turn (§8.4), oldest first, each with
@@ -175,6 +175,34 @@ class TurnControls(_Host):
         await self.commit(build, chat_id, turn_id=turn_id)
         self._worker.enqueue(chat_id, turn_id)
         return turn_id
+
+    async def continue_reply(self, chat_id: str) -> str:
+        """Queue a turn that extends the last bot reply (§4.9), e.g. one the user stopped.
+
+        Conflict when the last message is not a bot reply or a turn is queued or running."""
+        turn_id = new_id("turn")
+
+        def build(conn: sqlite3.Connection) -> list[NewEvent]:
+            last = self._last_reply(conn, chat_id, "continue")
+            payload = {"id": turn_id, "chat_id": chat_id, "kind": "continue", "continue_message_id": last["id"]}
+            return [NewEvent("turn_queued", payload, chat_id=chat_id, turn_id=turn_id, actor="user")]
+
+        await self.commit(build, chat_id, turn_id=turn_id)
+        self._worker.enqueue(chat_id, turn_id)
+        return turn_id
+
+    @staticmethod
+    def _last_reply(conn: sqlite3.Connection, chat_id: str, verb: str) -> dict[str, Any]:
+        chat_service.require_chat(conn, chat_id)
+        busy = conn.execute(
+            "SELECT 1 FROM turns WHERE chat_id = ? AND status IN ('queued', 'running') LIMIT 1", (chat_id,)
+        ).fetchone()
+        if busy is not None:
+            raise Conflict(f"a turn is still queued or running in this chat; wait for it or stop it, then {verb}")
+        last = chat_state.transcript(conn, chat_id, limit=1)
+        if not last or last[0]["author"] == "you":
+            raise Conflict(f"there is no bot reply to {verb}: the last message is yours")
+        return last[0]
 
     async def _message_change(self, build: Build, message_id: str) -> dict[str, Any]:
         chat_id = self._read_now(lambda conn: chat_service.require_message(conn, message_id))["chat_id"]

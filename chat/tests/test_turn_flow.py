@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,14 @@ async def test_one_to_one_turn_streams_stores_and_logs_in_order(data_dir: Path) 
     tokens = "".join(d["text"] for t, d in published if t == "token")
     assert tokens == "Mara heard you say: Is the channel clear?"
     assert {d["message_id"] for t, d in published if t == "token"} == {transcript[1]["id"]}
-    statuses = [d["status"] for t, d in published if t == "turn"]
-    assert statuses == ["queued", "running", "completed"]
+    statuses = [(d["status"], d.get("phase"), d.get("phase_bot")) for t, d in published if t == "turn"]
+    assert statuses == [
+        ("queued", None, None), ("running", None, None), ("running", "writing", "mara"),
+        ("running", "updating_memories", None), ("completed", None, None),
+    ]  # fmt: skip
+    phased = [d for t, d in published if t == "turn" and d.get("phase")]
+    assert all(datetime.fromisoformat(d["phase_since"]) for d in phased)
+    assert phased[0]["phase_since"] <= phased[1]["phase_since"]
     assert [d["author"] for t, d in published if t == "message"] == ["you", "mara"]
 
 
@@ -221,6 +228,34 @@ async def test_cancel_a_running_turn(data_dir: Path) -> None:
         sub = rt.bus.subscribe(chat["id"])
         _, turn_id = await rt.post_message(chat["id"], "long story")
         while (await sub.get(timeout=5)).type != "token":
+            pass
+        await rt.cancel_turn(turn_id)
+        await rt.wait_idle()
+        result = rt.get_turn(turn_id)
+        transcript = rt.transcript(chat["id"])
+        # a stopped reply keeps its text, marked stopped (§4.3), and can be continued (§4.9)
+        assert result["status"] == "completed" and result["error"] is None
+        assert [(m["author"], m["stopped"]) for m in transcript] == [("you", False), ("mara", True)]
+        kept = transcript[1]["text"]
+        assert kept and "a b c d e f g h i j".startswith(kept) and kept != "a b c d e f g h i j"
+        assert "memory_added" not in kinds(data_dir, turn_id=turn_id)  # no world changes
+        write_script(data_dir.parent / "script.json", [{"match": "", "reply": "and the rest."}])
+        continued = await rt.continue_reply(chat["id"])
+        await rt.wait_idle()
+        after = rt.transcript(chat["id"])
+        assert rt.get_turn(continued)["status"] == "completed"
+    assert [(m["id"], m["stopped"]) for m in after] == [(m["id"], False) for m in transcript]
+    assert after[1]["text"] == f"{kept} and the rest."
+    assert "memory_added" not in kinds(data_dir, turn_id=continued)
+
+
+async def test_stop_before_any_text_fails_the_turn_as_cancelled(data_dir: Path) -> None:
+    rules = [{"match": "long", "reply": "a b c", "delay_ms": 300}]
+    async with running(data_dir, rules) as rt:
+        _, chat = await one_to_one(rt)
+        sub = rt.bus.subscribe(chat["id"])
+        _, turn_id = await rt.post_message(chat["id"], "long story")
+        while (await sub.get(timeout=5)).data.get("phase") != "writing":
             pass
         await rt.cancel_turn(turn_id)
         await rt.wait_idle()

@@ -51,6 +51,8 @@ class TurnPlan:
     alt_group: str | None = None
     done_message_ids: list[str] = field(default_factory=list)
     """Replies already stored by an earlier, failed run of this turn (kept on retry)."""
+    continued: dict[str, Any] | None = None
+    """For a ``continue`` turn (§4.9): the bot reply it extends (the last of ``history``)."""
 
 
 def queued_payload(conn: sqlite3.Connection, turn_id: str) -> dict[str, Any]:
@@ -79,6 +81,8 @@ def plan_turn(
         raise Conflict("every bot of this chat is retired; nobody can answer")
     you = user_name(conn)
     others = pending - {turn_id}
+    if queued.get("continue_message_id"):
+        return _plan_continue(conn, turn_id, chat, bots, you, queued["continue_message_id"])
     group = queued.get("regenerate_group")
     if group:
         return _plan_regenerate(conn, turn_id, chat, bots, you, others, group)
@@ -145,6 +149,35 @@ def _plan_regenerate(
         bots=bots,
         alt_group=group,
         done_message_ids=[m["id"] for m in done],
+    )
+
+
+def _plan_continue(
+    conn: sqlite3.Connection,
+    turn_id: str,
+    chat: dict[str, Any],
+    bots: list[dict[str, Any]],
+    you: str,
+    message_id: str,
+) -> TurnPlan:
+    message = get_message(conn, message_id)
+    if message is None or message["deleted"]:
+        raise Conflict("the reply to continue no longer exists")
+    speaker = next((b for b in bots if b["id"] == message["author"]), None)
+    if speaker is None:
+        raise Conflict(f"{message['author']!r} is not an active bot of this chat any more")
+    history = [*_history_before(conn, chat["id"], message["event_id"], set()), message]
+    user_text = next((m["text"] for m in reversed(history) if m["author"] == "you"), "")
+    return TurnPlan(
+        turn_id=turn_id,
+        chat=chat,
+        kind="continue",
+        user_text=user_text,
+        user_name=you,
+        history=history,
+        speakers=[speaker],
+        bots=bots,
+        continued=message,
     )
 
 

@@ -23,6 +23,8 @@ from chat.llm.types import ReplyRequest
 from chat.memory.pin_guard import drop_newly_pinned
 from chat.state.chats import get_turn
 from chat.turns.effects import world_changes
+from chat.turns.lifecycle import close_stream, fail_events, hit_limit, lifecycle, start_events
+from chat.turns.phases import UPDATING_MEMORIES, WRITING, Phases
 from chat.turns.plan import TurnPlan, plan_turn, prepare_prompt, stored_replies
 from chat.turns.stops import StopTrimmer, finish_at_sentence
 from chat.world.ids import new_id
@@ -52,6 +54,8 @@ class TurnWorker:
         self._idle: dict[str, asyncio.Event] = {}
         self._backends: dict[str, Backend] = {}
         """Each running turn's backend, taken as it starts (see `backend_slot`)."""
+        self.phases = Phases()
+        """What each running turn is doing (§4.3), published with its `turn` events."""
         self._closing = False
         self.activity = 0
         """How many turns have started; the snapshot scheduler watches it for idle time."""
@@ -154,7 +158,7 @@ class TurnWorker:
         stored: list[str] = []
         try:
             started = await rt.commit(
-                lambda conn: _start_events(conn, turn_id, chat_id), chat_id, turn_id=turn_id
+                lambda conn: start_events(conn, turn_id, chat_id), chat_id, turn_id=turn_id
             )
             if not started.ids:
                 return  # cancelled or reverted while it waited
@@ -174,9 +178,11 @@ class TurnWorker:
                     raise EmptyReply("; ".join(s["reason"] for s in skipped))
                 raise BackendError("no bot could answer this message")
             earlier = await rt.read(lambda conn: stored_replies(conn, plan))
+            if plan.kind == "message" and not cancel.is_set():
+                await self._phase(plan, UPDATING_MEMORIES)
             finish = await world_changes(rt, backend, plan, earlier + replies, cancel)
             done = {"id": turn_id, "message_ids": stored, "skipped": skipped}
-            finish.append(_lifecycle("turn_completed", done, chat_id, turn_id))
+            finish.append(lifecycle("turn_completed", done, chat_id, turn_id))
             await rt.commit(lambda conn: drop_newly_pinned(conn, finish), chat_id, turn_id=turn_id)
         except (GenerationCancelled, asyncio.CancelledError) as exc:
             reason = STOPPED_BY_USER if not self._closing else "Kith stopped during this turn; retry it"
@@ -190,6 +196,7 @@ class TurnWorker:
             await self._fail(chat_id, turn_id, f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self.running.pop(turn_id, None)
+            self.phases.end(turn_id)
             done = self._finished.pop(turn_id, None)
             if done is not None:
                 done.set()
@@ -198,11 +205,18 @@ class TurnWorker:
             await rt.release_backend(backend)
         rt.snapshot_check()
 
+    async def _phase(self, plan: TurnPlan, phase: str, bot_id: str | None = None) -> None:
+        """Move the turn to ``phase`` and publish it, so clients say what it is doing."""
+        fields = self.phases.set(plan.turn_id, phase, self.rt.now(), bot_id)
+        turn = await self.rt.read(lambda conn: get_turn(conn, plan.turn_id))
+        if turn is not None and turn["status"] == "running":
+            self.rt.bus.publish("turn", {**turn, **fields}, plan.chat["id"])
+
     async def _fail(self, chat_id: str, turn_id: str, reason: str, *, cancelled: bool = False) -> None:
         payload = {"id": turn_id, "reason": reason[:2000] or "failed", "cancelled": cancelled}
         try:
             await self.rt.commit(
-                lambda conn: _fail_events(conn, turn_id, chat_id, payload), chat_id, turn_id=turn_id
+                lambda conn: fail_events(conn, turn_id, chat_id, payload), chat_id, turn_id=turn_id
             )
         except Exception:  # noqa: BLE001 - the log keeps it queued/running; restart marks it
             log.exception("could not record the failure of turn %s", turn_id)
@@ -220,6 +234,7 @@ class TurnWorker:
         for bot in plan.speakers:
             if cancel.is_set():
                 break
+            await self._phase(plan, WRITING, bot["id"])
             prompt = await rt.read(
                 lambda conn, bot=bot: prepare_prompt(
                     conn,
@@ -232,7 +247,7 @@ class TurnWorker:
                     embedder=rt.embedder,
                 )
             )
-            message_id = new_id("msg")
+            message_id = plan.continued["id"] if plan.continued else new_id("msg")
             request = ReplyRequest(
                 messages=prompt.messages,
                 bot_id=bot["id"],
@@ -243,10 +258,10 @@ class TurnWorker:
                 stop=prompt.stop,
             )
             try:
-                text = await self._stream(plan, bot, message_id, request, prompt.stop, cancel)
+                text, stopped = await self._stream(plan, bot, message_id, request, prompt.stop, cancel)
             except GenerationCancelled:
                 if stored:
-                    break  # keep what the others said; this reply is dropped
+                    break  # keep what the others said; nothing of this reply had come yet
                 raise
             except EmptyReply as exc:
                 skipped.append({"bot_id": bot["id"], "reason": exc.message})
@@ -260,6 +275,15 @@ class TurnWorker:
             }
             if plan.alt_group:
                 payload["alt_group"] = plan.alt_group
+            if stopped:
+                payload["stopped"] = True  # kept as far as it came, marked stopped (§4.3)
+            posted = NewEvent("message_posted", payload, chat_id=plan.chat["id"], turn_id=plan.turn_id, actor="model")
+            if plan.continued:  # continue (§4.9): the same message, extended
+                old = plan.continued["text"]
+                joined = f"{old.rstrip()} {text.lstrip()}" if text else old
+                posted = NewEvent("message_edited", {"id": message_id, "text": joined, "previous": old},
+                                  chat_id=plan.chat["id"], turn_id=plan.turn_id, actor="model")  # fmt: skip
+                text = joined
             record = {
                 "message_id": message_id,
                 "bot_id": bot["id"],
@@ -271,7 +295,7 @@ class TurnWorker:
             }
             chat_id, turn_id = plan.chat["id"], plan.turn_id
             events = [
-                NewEvent("message_posted", payload, chat_id=chat_id, turn_id=turn_id, actor="model"),
+                posted,
                 NewEvent("prompt_recorded", record, chat_id=chat_id, turn_id=turn_id, actor="system"),
             ]
             written = await rt.commit(
@@ -294,12 +318,13 @@ class TurnWorker:
         request: ReplyRequest,
         stops: list[str],
         cancel: asyncio.Event,
-    ) -> str:
-        """The bot's reply, streamed; a tiny model that stops at once gets one more try."""
+    ) -> tuple[str, bool]:
+        """The bot's reply, streamed, and whether the user stopped it part way; a tiny
+        model that stops at once gets one more try."""
         for attempt in range(EMPTY_REPLY_ATTEMPTS):
-            text = await self._stream_once(plan, bot, message_id, request, stops, cancel)
+            text, stopped = await self._stream_once(plan, bot, message_id, request, stops, cancel)
             if text:
-                return text
+                return text, stopped
             log.info("empty reply from %s (attempt %d); sampling again", bot["id"], attempt + 1)
             request = dataclasses.replace(request, temperature=min(1.2, request.temperature + 0.3))
         raise EmptyReply(f"the model gave {bot['name']} an empty reply twice; retry the turn")
@@ -312,8 +337,11 @@ class TurnWorker:
         request: ReplyRequest,
         stops: list[str],
         cancel: asyncio.Event,
-    ) -> str:
-        """One streamed attempt: the trimmed text, possibly empty."""
+    ) -> tuple[str, bool]:
+        """One streamed attempt: the trimmed text, possibly empty, and whether it was stopped.
+
+        Stop keeps what came so far (§4.3); a stop before any text raises `GenerationCancelled`.
+        """
         trimmer = StopTrimmer(stops, bot["name"], plan.user_name)
         base = {"turn_id": plan.turn_id, "message_id": message_id, "bot_id": bot["id"]}
         chat_id = plan.chat["id"]
@@ -323,57 +351,25 @@ class TurnWorker:
         try:
             async for piece in stream:
                 if cancel.is_set():
-                    raise GenerationCancelled(STOPPED_BY_USER)
+                    break
                 pieces += 1
                 shown = trimmer.feed(piece)
                 if shown:
                     self.rt.bus.publish("token", {**base, "text": shown}, chat_id)
                 if trimmer.stopped:
                     break
+        except GenerationCancelled:
+            if not cancel.is_set():
+                raise
         finally:
-            await _close(stream)
-        if cancel.is_set():
-            raise GenerationCancelled(STOPPED_BY_USER)
+            await close_stream(stream)
         rest = trimmer.finish()
         if rest:
             self.rt.bus.publish("token", {**base, "text": rest}, chat_id)
-        if not trimmer.stopped and _hit_limit(backend, trimmer.text, pieces, request.max_tokens):
-            return finish_at_sentence(trimmer.reply)  # the limit cut it: end at a sentence (§4.8)
-        return trimmer.reply.strip()
-
-
-async def _close(stream: Any) -> None:
-    closer = getattr(stream, "aclose", None)
-    if closer is not None:
-        try:
-            await closer()
-        except Exception:  # noqa: BLE001 - closing a broken stream must not hide the real error
-            log.debug("closing a reply stream failed", exc_info=True)
-
-
-def _hit_limit(backend: Backend, text: str, pieces: int, max_tokens: int) -> bool:
-    """Whether the reply ran into the token limit (the backends do not say why a stream ended)."""
-    if pieces >= max_tokens:
-        return True
-    try:
-        return backend.count_tokens(text) >= max_tokens - 2
-    except Exception:  # noqa: BLE001 - a counter that fails must not fail the reply
-        return False
-
-
-def _lifecycle(kind: str, payload: dict[str, Any], chat_id: str, turn_id: str) -> NewEvent:
-    return NewEvent(kind, payload, chat_id=chat_id, turn_id=turn_id, actor="system")
-
-
-def _start_events(conn: Any, turn_id: str, chat_id: str) -> list[NewEvent]:
-    turn = get_turn(conn, turn_id)
-    if turn is None or turn["status"] != "queued":
-        return []
-    return [_lifecycle("turn_started", {"id": turn_id}, chat_id, turn_id)]
-
-
-def _fail_events(conn: Any, turn_id: str, chat_id: str, payload: dict[str, Any]) -> list[NewEvent]:
-    turn = get_turn(conn, turn_id)
-    if turn is None or turn["status"] in ("completed", "failed", "reverted"):
-        return []
-    return [_lifecycle("turn_failed", payload, chat_id, turn_id)]
+        if cancel.is_set():
+            if not trimmer.reply.strip():
+                raise GenerationCancelled(STOPPED_BY_USER)
+            return trimmer.reply.strip(), True
+        if not trimmer.stopped and hit_limit(backend, trimmer.text, pieces, request.max_tokens):
+            return finish_at_sentence(trimmer.reply), False  # the limit cut it: end at a sentence
+        return trimmer.reply.strip(), False

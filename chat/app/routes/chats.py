@@ -80,6 +80,12 @@ async def regenerate(request: Request, chat_id: ChatId) -> dict[str, Any]:
     return {"turn_id": await runtime(request).regenerate(chat_id)}
 
 
+@router.post("/chats/{chat_id}/continue", status_code=202)
+async def continue_reply(request: Request, chat_id: ChatId) -> dict[str, Any]:
+    """Extend the last bot reply (a turn), e.g. one stopped part way; 409 when there is none."""
+    return {"turn_id": await runtime(request).continue_reply(chat_id)}
+
+
 @router.post("/chats/{chat_id}/rewind")
 async def rewind(request: Request, chat_id: ChatId, body: Rewind) -> dict[str, Any]:
     """Revert every turn from `before_message_id` on; the world is as it was before them."""
