@@ -6,6 +6,7 @@ import { del, get, patch, post, seg } from "./api.js";
 import { $, debounce, h, mount, notify } from "./dom.js";
 import { chatById, loadChats, renderChats } from "./chatlist.js";
 import { emit, loadBots, nameOf, store } from "./store.js";
+import { clearPhase, hasPhase, showPhase } from "./phase.js";
 import { openStream } from "./stream.js";
 import { failureItem, messageItem, promptView, streamingItem } from "./transcript.js";
 import { confirmDialog, modal } from "./widgets.js";
@@ -26,7 +27,10 @@ function turnStatus(text) {
 function setActiveTurn(turnId) {
   activeTurn = turnId;
   $("#stop-btn").hidden = !turnId;
-  if (!turnId) turnStatus("");
+  if (!turnId) {
+    clearPhase();
+    turnStatus("");
+  }
 }
 
 export async function openChat(chatId) {
@@ -175,6 +179,16 @@ const actions = {
       notify(`Cannot regenerate: ${exc.message}`, "error");
     }
   },
+  continue: async () => {
+    try {
+      const result = await post(`/api/chats/${seg(store.chatId)}/continue`);
+      setActiveTurn(result.turn_id);
+      turnStatus("Continuing the reply…");
+      render();
+    } catch (exc) {
+      notify(`Cannot continue: ${exc.message}`, "error");
+    }
+  },
   choose: async (messageId) => {
     try {
       await post(`/api/messages/${seg(messageId)}/choose`);
@@ -217,7 +231,7 @@ function onToken(data) {
   }
   entry.text.appendChild(document.createTextNode(data.text ?? data.token ?? data.delta ?? ""));
   if (data.turn_id && !activeTurn) setActiveTurn(data.turn_id);
-  turnStatus(`${nameOf(data.author || data.bot_id)} is writing…`);
+  if (!hasPhase()) turnStatus(`${nameOf(data.author || data.bot_id)} is writing…`);
   const list = $("#transcript");
   list.scrollTop = list.scrollHeight;
 }
@@ -244,8 +258,14 @@ function onTurn(data) {
   const turn = data.turn || data;
   if (turn.chat_id && turn.chat_id !== store.chatId) return;
   if (turn.status === "queued" || turn.status === "running") {
+    if (activeTurn !== turn.id) clearPhase();
     setActiveTurn(turn.id);
     if (turn.status === "queued") turnStatus("Waiting for the model…");
+    else showPhase(turn);
+    if (turn.phase === "updating_memories") {
+      for (const entry of pending.values()) entry.done = true; // the replies are in
+      render();
+    }
     return;
   }
   dropPending(turn.id);
@@ -281,6 +301,11 @@ async function checkLastTurn() {
     render();
   } else if (turn.status === "queued" || turn.status === "running") {
     setActiveTurn(turn.id);
+    try {
+      showPhase(await get(`/api/turns/${seg(turn.id)}`));
+    } catch {
+      /* it finished meanwhile: its turn event says so */
+    }
   }
 }
 
@@ -300,9 +325,11 @@ async function retry() {
 
 async function stop() {
   if (!activeTurn) return;
+  const what = $("#stop-btn").dataset.phase === "updating_memories" ? "Skipping the memory update…" : "Stopping…";
   try {
     await post(`/api/turns/${seg(activeTurn)}/cancel`);
-    turnStatus("Stopping…");
+    clearPhase();
+    turnStatus(what);
   } catch (exc) {
     notify(`Cannot stop: ${exc.message}`, "error");
   }
@@ -318,7 +345,7 @@ async function send() {
     input.value = "";
     failedTurn = null;
     setActiveTurn(result.turn_id);
-    turnStatus("Waiting for the model…");
+    if (!hasPhase()) turnStatus("Waiting for the model…"); // the stream may be ahead of this answer
     if (result.message && !messages.some((m) => m.id === result.message.id)) messages.push(result.message);
     render();
   } catch (exc) {

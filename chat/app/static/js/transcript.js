@@ -22,9 +22,10 @@ export function messageItem(message, actions, opts = {}) {
   const head = h("div", { class: "msg-head" },
     h("span", { class: "author", text: author }),
     h("time", { datetime: message.created_at || "", text: when(message.created_at) }),
-    message.edited ? h("span", { class: "badge", text: "edited" }) : null);
+    message.edited ? h("span", { class: "badge", text: "edited" }) : null,
+    message.stopped ? h("span", { class: "badge stopped", title: "You stopped this reply; it ends where it was stopped", text: "stopped" }) : null);
   const li = h("li", {
-    class: ["msg", mine ? "msg-you" : "msg-bot", message.edited && "edited"],
+    class: ["msg", mine ? "msg-you" : "msg-bot", message.edited && "edited", message.stopped && "stopped"],
     dataset: { id: message.id, author: message.author },
   }, head, text, tools);
 
@@ -36,7 +37,10 @@ export function messageItem(message, actions, opts = {}) {
     head.append(h("span", { class: "alt-switch", role: "group", "aria-label": `Alternative ${index + 1} of ${alts.length}` },
       prev, h("span", { class: "alt-count", text: `${index + 1}/${alts.length}` }), next));
   }
-  if (opts.canRegenerate) tools.append(tool("Regenerate this reply", "↻ Regenerate", actions.regenerate));
+  if (opts.canRegenerate) {
+    tools.append(tool("Continue this reply", "→ Continue", actions.continue));
+    tools.append(tool("Regenerate this reply", "↻ Regenerate", actions.regenerate));
+  }
   if (!mine && message.turn_id) tools.append(tool("Why did it say that?", "Why?", () => actions.why(message)));
   tools.append(
     tool(`Edit message by ${author}`, "Edit", () => startEdit(li, text, message, actions.edit)),
