@@ -49,6 +49,9 @@ class Settings(BaseModel):
     access_token: SecretStr | None = None
     extraction_enabled: bool = True
     extraction_every_n_turns: int = Field(1, ge=1)
+    sentiment_nudges: bool = True
+    """Nudge each answering bot's affinity and trust toward you by how your message sounds
+    (VADER, deterministic); recorded with ``source: "sentiment"``."""
     reflection_threshold: int = Field(50, ge=1)
     max_replies_per_turn: int = Field(2, ge=1)
     memory_top_k: int = Field(8, ge=1)

@@ -144,6 +144,9 @@ class EdgeChanged(Payload):
     affinity_delta: int = Field(default=0, ge=-10, le=10)
     trust_delta: int = Field(default=0, ge=-10, le=10)
     notes: Text | None = None
+    source: Literal["sentiment"] | None = None
+    """Where a change not proposed by the model came from: ``sentiment`` is the deterministic
+    reading of the user's message (chat/memory/sentiment.py), appended with actor ``system``."""
 
 
 class MemoryAdded(Payload):

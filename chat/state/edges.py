@@ -37,12 +37,15 @@ def list_edges(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 
 def edge_history(conn: sqlite3.Connection, src: str, dst: str) -> list[dict[str, Any]]:
+    """Each change of the edge, oldest first; ``source`` says what a non-model change came
+    from (``sentiment``: the deterministic reading of the user's words), else null."""
     rows = conn.execute(
-        "SELECT event_id, label, affinity, trust, notes, actor, created_at FROM edge_history"
-        " WHERE src = ? AND dst = ? ORDER BY event_id",
+        "SELECT h.event_id, h.label, h.affinity, h.trust, h.notes, h.actor, h.created_at,"
+        " json_extract(e.payload, '$.source') FROM edge_history h LEFT JOIN events e ON e.id = h.event_id"
+        " WHERE h.src = ? AND h.dst = ? ORDER BY h.event_id",
         (src, dst),
     ).fetchall()
-    keys = ("event_id", "label", "affinity", "trust", "notes", "actor", "created_at")
+    keys = ("event_id", "label", "affinity", "trust", "notes", "actor", "created_at", "source")
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
