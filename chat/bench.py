@@ -21,8 +21,9 @@ REGISTRY: dict[str, str] = {
     "core": "bench_core",
     "backend": "bench_backend",
     "turns": "bench_turns",
+    "quality": "bench_quality",
 }
-ORDER = ("core", "backend", "turns")
+ORDER = ("core", "backend", "turns", "quality")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from chat.app.routes import (
     items,
     memories,
     messages,
+    proposals,
     snapshots,
     turns,
     world,
@@ -64,6 +65,7 @@ ROUTERS = (
     settings_routes,
     items,
     edits,
+    proposals,
 )
 
 

@@ -282,14 +282,15 @@ def events_command(ctx: click.Context, after: int, limit: int, kind: str | None,
 
 @main.command("bench")
 @common_options
-@click.argument("which", type=click.Choice(["core", "backend", "turns", "all"]), default="all")
+@click.argument("which", type=click.Choice(["core", "backend", "turns", "quality", "all"]), default="all")
 @click.option("--sizes", default=None, help="Core only: comma-separated world sizes (default 10000,100000).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the raw results to this JSON file.")
 @click.pass_context
 @reports_errors
 def bench_command(ctx: click.Context, which: str, sizes: str | None, json_path: Path | None) -> None:
-    """Measure the §13 targets: core (log, replay, snapshots), backend, turns; or all of them."""
+    """Measure the §13 targets: core (log, replay, snapshots), backend, turns; quality (what the
+    bundled model does to a world in 10 turns); or all of them."""
     from chat.bench import run_benchmark, selected
 
     results: dict[str, Any] = {}

@@ -275,6 +275,22 @@ class ProposalDropped(Payload):
     proposal: Any = None
 
 
+class ProposalQueued(Payload):
+    """An extraction change waiting in the review tray (§5.5): the event it would be."""
+
+    id: Ident
+    kind: Literal["entity_added", "entity_updated", "edge_changed", "memory_added", "world_fact_set", "scene_changed"]
+    payload: dict[str, Any]
+    summary: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class ProposalReviewed(Payload):
+    """The user's decision on a queued proposal; an accepted one is appended beside it."""
+
+    proposal_id: Ident
+    decision: Literal["accepted", "rejected"]
+
+
 class ReflectionRecorded(Payload):
     bot_id: Slug
     memory_ids: list[Ident] = Field(default_factory=list)
@@ -304,6 +320,8 @@ SCHEMAS: dict[str, type[Payload]] = {
     "turns_reverted": TurnsReverted,
     "prompt_recorded": PromptRecorded,
     "proposal_dropped": ProposalDropped,
+    "proposal_queued": ProposalQueued,
+    "proposal_reviewed": ProposalReviewed,
     "reflection_recorded": ReflectionRecorded,
 }
 

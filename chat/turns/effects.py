@@ -16,7 +16,7 @@ from chat.errors import KithError
 from chat.eventlog.log import NewEvent
 from chat.memory import extraction as extract
 from chat.memory import reflection as reflect
-from chat.memory import sentiment
+from chat.memory import review, sentiment
 from chat.turns.plan import TurnPlan
 
 if TYPE_CHECKING:
@@ -110,7 +110,11 @@ async def _world_changes(
                 return result, reflection_due(conn, result.importance)
 
             result, due = await rt.read(check)
-            events.extend(result.events)
+            if review.review_on(settings.extraction_review, backend.name):
+                events.extend(review.hold_for_review(result.events))  # the user decides (§5.5)
+                due = None  # held memories count once accepted, not now
+            else:
+                events.extend(result.events)
         except KithError as exc:
             log.warning("extraction for turn %s failed: %s", turn_id, exc.message)
             events.append(extract.failed_extraction(chat_id, turn_id, exc.message))
