@@ -38,7 +38,9 @@ INSTRUCTION_TEXT = (
     "deltas are small whole numbers from -10 to 10 what each bot will remember "
     "facts that changed use these ids the user is you leave a list empty when nothing changed "
     "known entities stay in character never write lines for anyone else "
-    "reply as yourself in a few sentences write only your own reply"
+    "reply as yourself in a few sentences write only your own reply "
+    "only in a few sentences never write what or anyone else says or does "
+    "say something in your own voice"
 )
 
 
