@@ -4,7 +4,8 @@ Ten turns on the embedded SmolLM2-135M in the demo world (1:1 with Tobias, then 
 group chat with Mara and Tobias), with extraction on, through the real `Runtime`:
 
 - the share of extraction proposals the sense checks accept (the rest are dropped,
-  each with a logged reason);
+  each with a logged reason); with the review tray on (the default here) the accepted
+  ones are those waiting in it;
 - failed turns (target 0);
 - stored replies that break a rule of §4.8: starting with a speaker label, a line
   written as the user or another character, a prompt heading (target 0). Checked with
@@ -111,6 +112,7 @@ def _measure(folder: Path, samples: list[dict[str, Any]]) -> dict[str, Any]:
         ).fetchall()
         names = {r[0]: r[1] for r in conn.execute("SELECT id, name FROM entities")}
     accepted = Counter(k for k, actor, _ in rows if actor == "model" and k in MODEL_ACTOR_KINDS)
+    accepted.update(json.loads(p)["kind"] for k, _, p in rows if k == "proposal_queued")  # waiting in the tray
     dropped = [json.loads(p)["reason"] for k, _, p in rows if k == "proposal_dropped"]
     failed_calls = [r for r in dropped if r.startswith("extraction failed") or r.startswith("reflection")]
     checked = [r for r in dropped if r not in failed_calls]
