@@ -75,3 +75,19 @@ async def test_a_reply_that_ends_naturally_is_not_shortened(data_dir: Path) -> N
         await turn(rt, chat["id"], "when do we sail?")
     texts = [e.payload["text"] for e in events(data_dir, kind="message_posted")]
     assert texts[-1] == "Tide turns at six. Be ready"
+
+
+def test_the_benchmarks_own_check_flags_the_junk_and_passes_what_the_trimmer_keeps() -> None:
+    """`kith bench quality` counts broken replies with patterns of its own: they must flag
+    what the model wrote and pass what the trimmer stores, or the benchmark measures nothing."""
+    from benchmarks.bench_quality import broken_rules
+
+    for written, expected in CASES:
+        trimmer = StopTrimmer(stop_sequences("Avery", ["Tobias Wren"]), "Mara Quinn", "Avery")
+        trimmer.feed(written)
+        trimmer.finish()
+        kept = trimmer.reply.strip()
+        assert kept == expected
+        assert broken_rules(kept, own="Mara Quinn", others=["Tobias Wren"], user="Avery") == [], kept
+        if written != expected:
+            assert broken_rules(written, own="Mara Quinn", others=["Tobias Wren"], user="Avery"), written
