@@ -107,9 +107,9 @@ class ReplyRules:
             return start if any(form.startswith(low) for form in self.user_forms) else None
         if any(c in core for c in '.,!?"'):
             return None
-        first, _, rest = core.partition(" ")
+        first, space, _rest = core.partition(" ")
         word = first.lower()
-        if not _:
+        if not space:  # the first word is still coming: hold while it may become one
             candidates = ("how", "what", *HEADINGS)
             return start if any(c.startswith(word) for c in candidates) else None
         return start if word in ("how", "what") else None
