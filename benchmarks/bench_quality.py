@@ -66,7 +66,7 @@ def broken_rules(text: str, *, own: str, others: list[str], user: str) -> list[s
         broken.append("speaker label")
     if others_lines.search(text) or re.search(rf"(?m)^\s*\*\s*(?:You|{re.escape(user)})\b", text):
         broken.append("user's or another's line")
-    if re.search(rf"[\"”]\s*(?:You|{re.escape(user)}) (?:says?|said|repl(?:y|ies|ied)|asks?|asked)\b", text):
+    if re.search(rf"[,.!?…][\"”]\s*(?:You|{re.escape(user)}) (?:says?|said|repl(?:y|ies|ied)|asks?|asked)\b", text):
         broken.append("user's line")
     if HEADING.search(text):
         broken.append("heading")

@@ -39,12 +39,12 @@ def summary(kind: str, payload: dict[str, Any]) -> str:
     if kind == "world_fact_set":
         return f"world: {payload['key']} = {payload['value']}"
     if kind == "scene_changed":
-        parts = [f"location {payload['location']!r}"] if "location" in payload else []
-        parts += [f"present {', '.join(payload['present'])}"] if "present" in payload else []
+        parts = [f"location {payload['location']!r}"] if payload.get("location") is not None else []
+        parts += [f"present {', '.join(payload['present'])}"] if payload.get("present") is not None else []
         return "scene: " + "; ".join(parts)
     if kind == "entity_added":
         return f"new {payload['kind']}: {payload['name']}" + (f" — {payload['description']}" if payload.get("description") else "")
-    changed = ", ".join(k for k in payload if k != "id")
+    changed = ", ".join(k for k, v in payload.items() if k != "id" and v is not None)
     return f"{payload['id']}: update {changed}"
 
 
@@ -55,8 +55,11 @@ def hold_for_review(events: list[NewEvent]) -> list[NewEvent]:
         if event.kind not in REVIEWED_KINDS:
             held.append(event)
             continue
-        payload = {"id": new_id("prop"), "kind": event.kind, "payload": event.payload,
-                   "summary": summary(event.kind, event.payload)[:500]}  # fmt: skip
+        try:
+            line = summary(event.kind, event.payload)
+        except (KeyError, TypeError, ValueError):  # a summary must never fail a turn
+            line = event.kind.replace("_", " ")
+        payload = {"id": new_id("prop"), "kind": event.kind, "payload": event.payload, "summary": line[:500]}
         held.append(NewEvent("proposal_queued", payload, chat_id=event.chat_id, turn_id=event.turn_id, actor="model"))
     return held
 

@@ -91,3 +91,17 @@ async def test_a_rewind_takes_pending_proposals_away(data_dir: Path) -> None:
         rewound = await client.post(f"/api/chats/{chat['id']}/rewind", json={"before_message_id": first["id"]})
         assert rewound.status_code == 200
         assert (await client.get(f"/api/chats/{chat['id']}/proposals")).json() == []
+
+
+def test_every_kind_has_a_summary_even_with_the_fields_it_leaves_out() -> None:
+    """Validated payloads carry unset fields as null (a scene change of the location only):
+    the tray still says what each proposal is (a crash here failed a bundled-model turn)."""
+    from chat.eventlog.schemas import validate_payload
+    from chat.memory.review import summary
+
+    scene = validate_payload("scene_changed", {"chat_id": "c1", "location": "the quay"})
+    assert summary("scene_changed", scene) == "scene: location 'the quay'"
+    people = validate_payload("scene_changed", {"chat_id": "c1", "present": ["you", "mara"]})
+    assert summary("scene_changed", people) == "scene: present you, mara"
+    update = validate_payload("entity_updated", {"id": "mara", "description": "A pilot."})
+    assert summary("entity_updated", update) == "mara: update description"
