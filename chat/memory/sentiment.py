@@ -18,8 +18,11 @@ from typing import Any
 from chat.eventlog.log import NewEvent
 from chat.memory.extraction import MAX_DELTA
 
-NEUTRAL = 0.3
-"""|compound| below this is neutral: small talk, questions and plain statements move nothing."""
+WARM_FROM = 0.5
+HOSTILE_FROM = -0.3
+"""Between these the message is neutral and moves nothing. Asymmetric because VADER reads
+politeness as warmth ("good morning", "is the channel clear?" score 0.4), while hostile
+words seldom turn up in plain talk ("you're useless" is only -0.42)."""
 MAX_AFFINITY_NUDGE = 4
 MAX_TRUST_NUDGE = 2
 TRUST_FROM = 0.5
@@ -42,7 +45,7 @@ def compound(text: str) -> float:
 
 def nudge(score: float) -> tuple[int, int]:
     """(affinity, trust) deltas for a compound score; (0, 0) when it is neutral."""
-    if abs(score) < NEUTRAL:
+    if HOSTILE_FROM < score < WARM_FROM:
         return 0, 0
     affinity = round(score * MAX_AFFINITY_NUDGE) or (1 if score > 0 else -1)
     trust = round(score * MAX_TRUST_NUDGE) if abs(score) >= TRUST_FROM else 0

@@ -82,3 +82,8 @@ async def test_nudges_can_be_switched_off(data_dir: Path) -> None:
         await turn(rt, chat["id"], "I hate you, you liar.")
     with open_db(data_dir / "kith.db") as conn:
         assert get_edge(conn, "mara", "you")["affinity"] == 0
+
+
+def test_politeness_is_not_warmth() -> None:
+    for text in ("Is the channel clear?", "good morning to the whole bakery crew", "Evening, both"):
+        assert nudge(compound(text)) == (0, 0), text

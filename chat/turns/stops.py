@@ -163,7 +163,8 @@ class StopTrimmer:
 
     def __init__(self, stops: list[str], own_name: str, user_name: str = "You") -> None:
         self.rules = ReplyRules(stops, own_name, user_name)
-        self._label_room = len(own_name.strip()) + 6
+        name = own_name.strip().lower()
+        self._own_forms = [f for f in {name, name.split()[0] if name else ""} if f]
         self._hold = max((len(s) for s in stops), default=1)
         self.text = ""
         self._sent = 0
@@ -178,9 +179,7 @@ class StopTrimmer:
             return ""
         self.text += piece
         if not self._prefix_checked:
-            head = self.text.lstrip()
-            colon = head.find(":")
-            if len(head) < self._label_room and (colon < 0 or not head[colon + 1 :].strip(" *_")):
+            if self._may_be_label():
                 return ""  # may still be "**Name:**": wait for what follows the label
             self._check_prefix()
         body = self.text[self._start :]
@@ -201,6 +200,20 @@ class StopTrimmer:
         end, found, _ = self.rules.cut(self.text[self._start :])
         self.stopped = self.stopped or found
         return self._release(end)
+
+    def _may_be_label(self) -> bool:
+        """Whether the text so far could still become the bot's own label: held back only
+        while it is a start of the name, or the name not yet followed by anything decisive."""
+        core = self.text.lstrip(" \t\n*_").lower()
+        for form in self._own_forms:
+            if form.startswith(core):
+                return True
+            if core.startswith(form):
+                rest = core[len(form) :]
+                colon = rest.find(":")
+                if not rest.strip(" *_") or colon >= 0 and not rest[colon + 1 :].strip(" *_"):
+                    return True
+        return False
 
     def _check_prefix(self) -> None:
         self._prefix_checked = True
