@@ -21,6 +21,7 @@ REGISTRY: dict[str, str] = {
     "core": "bench_core",
     "backend": "bench_backend",
     "turns": "bench_turns",
+    "chatimport": "bench_chatimport",
     "quality": "bench_quality",
 }
 ORDER = ("core", "backend", "turns")

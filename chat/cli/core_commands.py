@@ -282,7 +282,7 @@ def events_command(ctx: click.Context, after: int, limit: int, kind: str | None,
 
 @main.command("bench")
 @common_options
-@click.argument("which", type=click.Choice(["core", "backend", "turns", "quality", "all"]), default="all")
+@click.argument("which", type=click.Choice(["core", "backend", "turns", "chatimport", "quality", "all"]), default="all")
 @click.option("--sizes", default=None, help="Core only: comma-separated world sizes (default 10000,100000).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the raw results to this JSON file.")

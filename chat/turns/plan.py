@@ -206,6 +206,7 @@ def prepare_prompt(
         context_length=backend.context_length(),
         reply_tokens=reply_tokens,
         other_names=other_names,
+        seed=plan.turn_id,
     )
 
 

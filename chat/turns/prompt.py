@@ -24,14 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chat.cards.macros import expand_macros
 from chat.errors import ValidationFailed
 from chat.llm.types import ChatMessage
 from chat.state.edges import get_edge
 from chat.state.entities import get_entity
 from chat.state.world import get_scene, list_facts
-from chat.turns.lore import activate_lore
+from chat.turns.card_prompt import CardParts, card_parts, place_inserts
+from chat.turns.regex_scripts import AI_OUTPUT, USER_INPUT, apply_scripts, scripts_of
 from chat.turns.stops import stop_sequences
-from chat.world.chats import fill_names
 
 HISTORY_LIMIT = 200
 """Messages read from the database at most; more never fit a real context anyway."""
@@ -42,8 +43,8 @@ MAX_WORLD_FACTS = 40
 MAX_VOICE_SAMPLES = 8
 VOICE_CUE = "(Say something, in your own voice.)"
 """The user turn before the voice samples: they read as the bot's own way of talking."""
-LORE_WINDOW = 6
-"""How many recent messages can switch lore on."""
+LORE_WINDOW = 200
+"""Recent messages handed to the lore scan (its scan depth picks how many it reads)."""
 
 CountTokens = Callable[[str], int]
 
@@ -105,24 +106,29 @@ def core_sections(
     participants: list[str],
     user_name: str,
     recent_texts: list[str],
+    parts: CardParts | None = None,
 ) -> tuple[list[tuple[str, str]], list[str]]:
-    """(name, text) sections of the system message before memories, and activated lore names."""
+    """(name, text) sections of the system message before memories, and activated lore names.
+
+    ``parts`` are the card's prompt parts (system prompt, lore); made here when not given."""
+    if parts is None:
+        parts = card_parts(
+            bot, recent_texts, user_name=user_name, seed="", context_length=8192,
+            count_tokens=lambda text: (len(text) + 3) // 4,
+        )
     scene = get_scene(conn, chat_id) or {"location": "", "present": []}
     present = list(dict.fromkeys(["you", *participants, *scene["present"]]))
     names = _names(conn, present, {"you": user_name})
     name = bot["name"]
-    names.setdefault(bot["id"], name)
-
-    def macros(text: str) -> str:
-        return fill_names(str(text), user=user_name, char=name).strip()
-
-    sections: list[tuple[str, str]] = [("persona", f"You are {name}. {macros(bot['persona'])}".strip())]
+    sections: list[tuple[str, str]] = [("persona", f"You are {name}. {bot['persona']}".strip())]
+    if parts.system_prompt:
+        sections.insert(0, ("card_system", parts.system_prompt))
     if bot.get("traits"):
-        sections.append(("traits", f"{name} is " + ", ".join(macros(t) for t in bot["traits"]) + "."))
+        sections.append(("traits", f"{name} is " + ", ".join(bot["traits"]) + "."))
     if bot.get("backstory"):
-        sections.append(("backstory", macros(bot["backstory"])))
+        sections.append(("backstory", bot["backstory"]))
     if bot.get("scenario"):
-        sections.append(("scenario", macros(bot["scenario"])))
+        sections.append(("scenario", bot["scenario"]))
     relations = relationship_lines(conn, bot["id"], present, names)
     if relations:
         sections.append(("relationships", " ".join(relations)))
@@ -135,16 +141,14 @@ def core_sections(
     if facts:
         world = "; ".join(f"{k.replace('_', ' ')} is {v}" for k, v in facts)
         sections.append(("world", world[:1].upper() + world[1:] + "."))
-    lore_entries = activate_lore(list(bot.get("lore") or []), recent_texts)
-    if lore_entries:
-        sections.append(("lore", "\n".join(macros(e.get("content", "")) for e in lore_entries)))
-    samples = [macros(s) for s in bot.get("voice_samples") or [] if s.strip()][:MAX_VOICE_SAMPLES]
+    lore_texts = parts.lore_before + parts.lore_after
+    if lore_texts:
+        sections.append(("lore", "\n".join(lore_texts)))
+    samples = [s.strip() for s in bot.get("voice_samples") or [] if s.strip()][:MAX_VOICE_SAMPLES]
     if samples:
         sections.append(("voice", "\n\n".join(samples)))  # sent as the bot's own turns, not here
-    lore_names = [
-        str(e.get("name") or e.get("comment") or (e.get("keys") or ["entry"])[0]) for e in lore_entries
-    ]
-    return sections, lore_names
+    sections = [(key, expand_macros(text, char=name, user=user_name)) for key, text in sections]
+    return sections, list(parts.lore_names)
 
 
 def voice_messages(samples: list[str], bot_name: str, user_name: str) -> list[ChatMessage]:
@@ -179,7 +183,9 @@ def instruction(bot_name: str, user_name: str) -> str:
     return f"Reply as {bot_name} only, in a few sentences. Never write what {user_name} or anyone else says or does."
 
 
-_DROP_ORDER = ("voice", "lore", "world", "scenario", "backstory", "relationships", "scene", "traits")
+_DROP_ORDER = (
+    "voice", "lore", "world", "scenario", "backstory", "relationships", "scene", "traits", "card_system"
+)
 
 
 def build_prompt(
@@ -194,13 +200,22 @@ def build_prompt(
     context_length: int,
     reply_tokens: int,
     other_names: list[str],
+    seed: str | None = None,
 ) -> Prompt:
-    """Assemble the prompt for ``bot``'s reply to ``history`` within the token budget."""
+    """Assemble the prompt for ``bot``'s reply to ``history`` within the token budget.
+
+    ``seed`` (the turn id) fixes the lore probability rolls so a replay is exact."""
     group = len(chat["bot_ids"]) > 1
     budget = context_length - reply_tokens - PROMPT_MARGIN
-    recent_texts = [m["text"] for m in history[-LORE_WINDOW:]]
+    names = {"you": user_name, **_names(conn, [m["author"] for m in history], {"you": user_name})}
+    scan_texts = [f"{names.get(m['author'], m['author'])}: {m['text']}" for m in history[-LORE_WINDOW:]]
+    parts = card_parts(
+        bot, scan_texts, user_name=user_name,
+        seed=seed if seed is not None else (history[-1]["id"] if history else chat["id"]),
+        context_length=context_length, count_tokens=count_tokens,
+    )
     sections, lore_names = core_sections(
-        conn, bot, chat["id"], list(chat["bot_ids"]), user_name, recent_texts
+        conn, bot, chat["id"], list(chat["bot_ids"]), user_name, scan_texts, parts
     )
     rule = instruction(bot["name"], user_name)
     core = _fit_core(sections, rule, count_tokens, budget)
@@ -210,8 +225,7 @@ def build_prompt(
         count_tokens(m.content) + MESSAGE_OVERHEAD for m in [ChatMessage("system", ""), *voice]
     )
 
-    names = {"you": user_name, **_names(conn, [m["author"] for m in history], {"you": user_name})}
-    turns = [_as_message(m, bot["id"], names, group) for m in history]
+    turns = [_as_message(m, bot["id"], names, group) for m in _regexed(bot, history, user_name)]
     turn_costs: dict[int, int] = {}  # counted lazily, newest first: old ones may never be needed
 
     def cost_of(index: int) -> int:
@@ -223,7 +237,8 @@ def build_prompt(
     memory_costs = [count_tokens(line) + 1 for line in memory_lines]
     header_cost = count_tokens(f"What {bot['name']} remembers:") + 2 if memories else 0
 
-    room = budget - core_cost
+    extras = [text for _, _, text in parts.inserts] + ([parts.post_history] if parts.post_history else [])
+    room = budget - core_cost - sum(count_tokens(text) + MESSAGE_OVERHEAD for text in extras)
     needed_last = cost_of(len(turns) - 1) if turns else 0
     if needed_last > room:
         raise ValidationFailed(
@@ -248,10 +263,13 @@ def build_prompt(
     if kept_memories:
         system_parts.append(f"What {bot['name']} remembers:\n" + "\n".join(memory_lines[:kept_memories]))
     system_parts.append(core[-1][1])
-    messages = [ChatMessage("system", "\n\n".join(system_parts)), *voice, *turns[first:]]
+    kept = place_inserts(turns[first:], parts.inserts, ChatMessage)
+    if parts.post_history:
+        kept.append(ChatMessage("system", parts.post_history))
+    messages = [ChatMessage("system", "\n\n".join(system_parts)), *voice, *kept]
     token_count = sum(count_tokens(m.content) + MESSAGE_OVERHEAD for m in messages[: 1 + len(voice)]) + sum(
         cost_of(index) for index in range(first, len(turns))
-    )
+    ) + sum(count_tokens(text) + MESSAGE_OVERHEAD for text in extras)
     return Prompt(
         messages=messages,
         memory_ids=[m["id"] for m, _ in memories[:kept_memories]],
@@ -262,6 +280,23 @@ def build_prompt(
         dropped_memories=len(memory_lines) - kept_memories,
         sections=[name for name, _ in core],
     )
+
+
+def _regexed(bot: dict[str, Any], history: list[dict[str, Any]], user_name: str) -> list[dict[str, Any]]:
+    """The history as the model reads it: the card's regex scripts applied (§3.4.1)."""
+    scripts = scripts_of(bot)
+    if not scripts:
+        return history
+    last = len(history) - 1
+
+    def expand(text: str) -> str:
+        return expand_macros(text, char=bot["name"], user=user_name)
+
+    return [
+        {**m, "text": apply_scripts(m["text"], scripts, USER_INPUT if m["author"] == "you" else AI_OUTPUT,
+                                    depth=last - i, expand=expand)}
+        for i, m in enumerate(history)
+    ]
 
 
 def _as_message(
@@ -289,8 +324,9 @@ def _fit_core(
             return core
         core = [part for part in core if part[0] != name]
     if cost(core) > room:
-        persona = core[0][1]
+        at = next(i for i, part in enumerate(core) if part[0] == "persona")
+        persona = core[at][1]
         keep = max(int(len(persona) * room / max(cost(core), 1)) - 1, 0)
         cut = persona[:keep].rsplit(" ", 1)[0] if " " in persona[:keep] else persona[:keep]
-        core[0] = ("persona", cut + " …")
+        core[at] = ("persona", cut + " …")
     return core

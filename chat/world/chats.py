@@ -8,10 +8,10 @@ transcript the API and the UI show, with each message's alternatives.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from typing import Any
 
+from chat.cards.macros import expand_macros
 from chat.errors import NotFound, ValidationFailed
 from chat.eventlog.log import NewEvent
 from chat.state import chats as chat_state
@@ -21,8 +21,9 @@ from chat.world.ids import new_id
 
 MAX_MESSAGE_CHARS = 20_000
 MAX_TITLE_CHARS = 200
+MAX_OPENING_CHARS = 40_000
+"""An opening message as long as the log allows (a card's greeting is not typed)."""
 USER_ID = "you"
-_TEMPLATE = re.compile(r"\{\{\s*(user|char)\s*\}\}|<(user|bot)>", re.IGNORECASE)
 
 
 def user_name(conn: sqlite3.Connection) -> str:
@@ -32,9 +33,8 @@ def user_name(conn: sqlite3.Connection) -> str:
 
 
 def fill_names(text: str, *, user: str, char: str) -> str:
-    """Replace the macros of §3.4.1: ``{{user}}``, ``{{char}}`` (any case, inner spaces
-    allowed) and the old ``<USER>``, ``<BOT>``."""
-    return _TEMPLATE.sub(lambda m: user if (m.group(1) or m.group(2)).lower() == "user" else char, text)
+    """Replace ``{{user}}``/``<USER>`` and ``{{char}}``/``<BOT>`` (one expander for all, §3.4.1)."""
+    return expand_macros(text, char=char, user=user)
 
 
 def check_text(text: Any, field: str = "text") -> str:
@@ -87,10 +87,28 @@ def create_events(
     ]
     you = user_name(conn)
     for bot in bots:
-        prose = fill_names(bot["kickoff_prose"], user=you, char=bot["name"]).strip()
-        if prose:
-            payload = {"id": new_id("msg"), "chat_id": chat_id, "author": bot["id"], "text": prose}
-            events.append(NewEvent("message_posted", payload, chat_id=chat_id, actor="system"))
+        events.extend(_opening_events(bot, chat_id, you))
+    return events
+
+
+def _opening_events(bot: dict[str, Any], chat_id: str, you: str) -> list[NewEvent]:
+    """The bot's opening message: its kickoff prose, with each alternate greeting offered as
+    an alternative of it (§3.4.1), the kickoff shown; a greeting too long for a message is
+    left out."""
+    texts = [bot["kickoff_prose"], *(bot.get("alternate_greetings") or [])]
+    texts = [fill_names(t, user=you, char=bot["name"]).strip() for t in texts if isinstance(t, str)]
+    texts = [t for t in texts if t and len(t) <= MAX_OPENING_CHARS]
+    events: list[NewEvent] = []
+    first: str | None = None
+    for text in texts:
+        payload: dict[str, Any] = {"id": new_id("msg"), "chat_id": chat_id, "author": bot["id"], "text": text}
+        if first is not None:
+            payload["alt_group"] = first
+        first = first or payload["id"]
+        events.append(NewEvent("message_posted", payload, chat_id=chat_id, actor="system"))
+    if len(events) > 1:
+        choose = {"alt_group": first, "message_id": first}
+        events.append(NewEvent("alternative_chosen", choose, chat_id=chat_id, actor="system"))
     return events
 
 
@@ -204,3 +222,21 @@ def _stopped(conn: sqlite3.Connection, event_ids: list[int]) -> set[int]:
 def bot_ids_of(chat: dict[str, Any]) -> list[str]:
     ids = chat["bot_ids"]
     return json.loads(ids) if isinstance(ids, str) else list(ids)
+
+
+def transcript_page(
+    conn: sqlite3.Connection, chat_id: str, *, include_hidden: bool, before: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` messages (before the message ``before``), oldest first, with
+    their alternatives: a long chat opens at its end and pages back (§11.1, §11.2)."""
+    require_chat(conn, chat_id)
+    before_event_id = None
+    if before is not None:
+        anchor = chat_state.get_message(conn, before)
+        if anchor is None or anchor["chat_id"] != chat_id:
+            raise NotFound(f"no message {before!r} in chat {chat_id!r}", field="before")
+        before_event_id = anchor["event_id"]
+    messages = chat_state.transcript(
+        conn, chat_id, include_hidden=include_hidden, limit=limit, before_event_id=before_event_id
+    )
+    return with_alternatives(conn, messages)

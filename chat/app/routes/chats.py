@@ -13,10 +13,13 @@ from chat.app.schemas import ChatCreate, MessagePost, Rewind
 from chat.app.sse import sse_stream
 from chat.state.chats import last_turn
 from chat.state.world import get_scene
+from chat.world.chats import transcript_page
 
 router = APIRouter(prefix="/api", tags=["chats"])
 
 ChatId = Annotated[str, Path(min_length=1, max_length=128)]
+PAGE = 100
+MAX_PAGE = 100_000
 
 
 @router.get("/chats")
@@ -46,11 +49,18 @@ async def chat(request: Request, chat_id: ChatId) -> dict[str, Any]:
 
 @router.get("/chats/{chat_id}/messages")
 async def messages(
-    request: Request, chat_id: ChatId, include_hidden: Annotated[bool, Query()] = False
+    request: Request,
+    chat_id: ChatId,
+    include_hidden: Annotated[bool, Query()] = False,
+    before: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
 ) -> list[dict[str, Any]]:
-    """The transcript, oldest first: `{id, chat_id, author, text, created_at, turn_id, ...}`.
+    """The transcript, oldest first: `{id, chat_id, author, text, created_at, turn_id, ...}`:
+    the newest `limit` messages (100 by default), or those before the message `before`.
     `include_hidden=true` adds deleted messages and alternatives not chosen."""
-    return runtime(request).transcript(chat_id, include_hidden=include_hidden)
+    return await runtime(request).read(
+        lambda conn: transcript_page(conn, chat_id, include_hidden=include_hidden, before=before, limit=limit)
+    )
 
 
 @router.post("/chats/{chat_id}/messages", status_code=202)

@@ -17,6 +17,9 @@ let alternatives = new Map(); // alt_group -> [message]
 let activeTurn = null;
 let failedTurn = null;
 const pending = new Map(); // `${turn}:${author}` -> {li, text}
+const PAGE = 100; // a long chat opens at its end; older messages load a page at a time
+let shown = PAGE;
+let loadingOlder = false;
 
 const stateChanged = debounce(() => emit("state-changed", store.chatId), 250);
 
@@ -41,6 +44,7 @@ export async function openChat(chatId) {
   setActiveTurn(null);
   failedTurn = null;
   messages = [];
+  shown = PAGE;
   renderChats();
   const input = $("#composer-input");
   if (!chatId) {
@@ -89,7 +93,7 @@ export async function reload() {
   if (!chatId) return;
   const mine = ++reloads; // only the newest reload renders
   try {
-    const list = await get(`/api/chats/${seg(chatId)}/messages`);
+    const list = await get(`/api/chats/${seg(chatId)}/messages?limit=${shown}`);
     if (chatId !== store.chatId || mine !== reloads) return;
     messages = list || [];
     await loadAlternatives();
@@ -199,6 +203,30 @@ const actions = {
   },
 };
 
+function hasOlder() {
+  return messages.length >= shown;
+}
+
+/** Load the page before the oldest shown message, keeping the view where it was. */
+async function loadOlder() {
+  if (loadingOlder || !hasOlder()) return;
+  loadingOlder = true;
+  const list = $("#transcript");
+  const fromBottom = list.scrollHeight - list.scrollTop;
+  shown += PAGE;
+  try {
+    await reload();
+    list.scrollTop = list.scrollHeight - fromBottom;
+  } finally {
+    loadingOlder = false;
+  }
+}
+
+function olderButton() {
+  if (!hasOlder()) return null;
+  return h("li", { class: "older" }, h("button", { type: "button", class: "small", onclick: loadOlder }, "Load older messages"));
+}
+
 function render() {
   const list = $("#transcript");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
@@ -209,7 +237,7 @@ function render() {
     alternatives: alternatives.get(m.alt_group || m.id),
   }));
   if (!items.length) items.push(h("li", { class: "muted empty", text: "No messages yet. Say hello." }));
-  mount(list, items, [...pending.values()].map((p) => p.li),
+  mount(list, olderButton(), items, [...pending.values()].map((p) => p.li),
     failedTurn ? failureItem(failedTurn, retry) : null);
   if (focusedId) list.querySelector(`.msg[data-id="${CSS.escape(focusedId)}"] .msg-tools button`)?.focus();
   if (atBottom || pending.size) list.scrollTop = list.scrollHeight;
@@ -358,6 +386,9 @@ async function send() {
 
 export function initChat() {
   const input = $("#composer-input");
+  $("#transcript").addEventListener("scroll", (ev) => {
+    if (ev.currentTarget.scrollTop < 40 && messages.length) loadOlder();
+  }, { passive: true });
   $("#composer").addEventListener("submit", (ev) => {
     ev.preventDefault();
     send();
