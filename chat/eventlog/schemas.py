@@ -233,25 +233,23 @@ class AlternativeChosen(Payload):
 class TurnQueued(Payload):
     id: Ident
     chat_id: Ident
-    kind: Literal["message", "regenerate", "retry", "continue"] = "message"
+    kind: Literal["message", "regenerate", "retry", "respond", "continue"] = "message"
     user_message_id: Ident | None = None
     regenerate_group: Ident | None = None
-    continue_message_id: Ident | None = Field(default=None, exclude_if=lambda v: v is None)  # §4.9
+    continue_message_id: Ident | None = None
+    """A "continue" turn (§4.9): the bot reply it extends (as a new alternative)."""
 
 
 class TurnStarted(Payload):
     id: Ident
 
 
-class SkippedSpeaker(Payload):  # a group speaker whose reply came back empty (§4.2): skipped, not failed
-    bot_id: Slug
-    reason: Annotated[str, StringConstraints(max_length=500)]
-
-
 class TurnCompleted(Payload):
     id: Ident
     message_ids: list[Ident] = Field(default_factory=list)
-    skipped: list[SkippedSpeaker] = Field(default_factory=list, max_length=20, exclude_if=lambda v: not v)
+    skipped: dict[Slug, Annotated[str, StringConstraints(max_length=500)]] = Field(
+        default_factory=dict, max_length=20, exclude_if=lambda v: not v
+    )  # group speakers whose reply came back empty, with why (§4.2)
 
 
 class TurnFailed(Payload):

@@ -142,7 +142,7 @@ def test_bot_markup_is_shown_as_text_and_never_runs(page: Any, live_server: Live
     reply = page.locator(".msg-bot:not(.streaming)", has_text="plain text.")
     reply.wait_for()
     assert MARKUP in reply.locator(".msg-text").inner_text()
-    assert page.locator("#transcript script, #transcript img").count() == 0
+    assert page.locator("#transcript script, #transcript img:not(.msg-avatar)").count() == 0
     page.wait_for_timeout(300)  # an onerror handler would have fired by now
     assert page.evaluate("() => window.__pwned") is None
 
@@ -170,9 +170,10 @@ def test_stop_keeps_the_text_then_continue_and_regenerate(page: Any, live_server
     done = page.locator(".msg-bot:not(.stopped):not(.streaming)", has_text="The end.")
     done.wait_for()
     assert done.locator(".msg-text").inner_text().startswith(kept.rstrip(" …"))
+    page.locator(".alt-count", has_text="2/2").wait_for()  # continued: a new alternative
     done.hover()
     done.get_by_role("button", name="Regenerate this reply").click()
-    page.locator(".alt-count", has_text="2/2").wait_for()
+    page.locator(".alt-count", has_text="3/3").wait_for()
 
 
 def test_stop_before_any_text_then_retry_a_turn(page: Any, live_server: LiveServer) -> None:

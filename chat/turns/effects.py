@@ -75,7 +75,7 @@ async def _world_changes(
 ) -> list[NewEvent]:
     """Extraction and reflection events; appended with ``turn_completed`` by the caller."""
     chat_id, turn_id = plan.chat["id"], plan.turn_id
-    if cancel.is_set() or not replies or plan.kind != "message":  # regenerate, continue
+    if cancel.is_set() or not replies or plan.kind == "regenerate":
         return []
     events: list[NewEvent] = []
     settings = rt.settings

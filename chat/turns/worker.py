@@ -169,16 +169,16 @@ class TurnWorker:
                 )
             )
             stored = list(plan.done_message_ids)
-            skipped: list[dict[str, str]] = []
+            skipped: dict[str, str] = {}
             replies = await self._speak(plan, cancel, stored, skipped)
             if cancel.is_set() and not stored:
                 raise GenerationCancelled(STOPPED_BY_USER)
             if not stored:
                 if skipped:  # nobody replied: the turn fails, saying why (§4.2)
-                    raise EmptyReply("; ".join(s["reason"] for s in skipped))
+                    raise EmptyReply("; ".join(skipped.values()))
                 raise BackendError("no bot could answer this message")
             earlier = await rt.read(lambda conn: stored_replies(conn, plan))
-            if plan.kind == "message" and not cancel.is_set():
+            if plan.kind != "regenerate" and not cancel.is_set():
                 await self._phase(plan, UPDATING_MEMORIES)
             finish = await world_changes(rt, backend, plan, earlier + replies, cancel)
             done = {"id": turn_id, "message_ids": stored, "skipped": skipped}
@@ -222,7 +222,7 @@ class TurnWorker:
             log.exception("could not record the failure of turn %s", turn_id)
 
     async def _speak(
-        self, plan: TurnPlan, cancel: asyncio.Event, stored: list[str], skipped: list[dict[str, str]]
+        self, plan: TurnPlan, cancel: asyncio.Event, stored: list[str], skipped: dict[str, str]
     ) -> list[tuple[dict[str, Any], str]]:
         """Each speaker's reply, streamed and stored in turn; stops early when cancelled.
 
@@ -247,7 +247,7 @@ class TurnWorker:
                     embedder=rt.embedder,
                 )
             )
-            message_id = plan.continued["id"] if plan.continued else new_id("msg")
+            message_id = new_id("msg")
             request = ReplyRequest(
                 messages=prompt.messages,
                 bot_id=bot["id"],
@@ -264,13 +264,13 @@ class TurnWorker:
                     break  # keep what the others said; nothing of this reply had come yet
                 raise
             except EmptyReply as exc:
-                skipped.append({"bot_id": bot["id"], "reason": exc.message})
+                skipped[bot["id"]] = exc.message
                 continue
             payload: dict[str, Any] = {
                 "id": message_id,
                 "chat_id": plan.chat["id"],
                 "author": bot["id"],
-                "text": text,
+                "text": _joined(plan.prefix, text),
                 "retrieved_memory_ids": prompt.memory_ids,
             }
             if plan.alt_group:
@@ -278,12 +278,6 @@ class TurnWorker:
             if stopped:
                 payload["stopped"] = True  # kept as far as it came, marked stopped (§4.3)
             posted = NewEvent("message_posted", payload, chat_id=plan.chat["id"], turn_id=plan.turn_id, actor="model")
-            if plan.continued:  # continue (§4.9): the same message, extended
-                old = plan.continued["text"]
-                joined = f"{old.rstrip()} {text.lstrip()}" if text else old
-                posted = NewEvent("message_edited", {"id": message_id, "text": joined, "previous": old},
-                                  chat_id=plan.chat["id"], turn_id=plan.turn_id, actor="model")  # fmt: skip
-                text = joined
             record = {
                 "message_id": message_id,
                 "bot_id": bot["id"],
@@ -373,3 +367,12 @@ class TurnWorker:
         if not trimmer.stopped and hit_limit(backend, trimmer.text, pieces, request.max_tokens):
             return finish_at_sentence(trimmer.reply), False  # the limit cut it: end at a sentence
         return trimmer.reply.strip(), False
+
+
+def _joined(prefix: str, text: str) -> str:
+    """A continued reply: the old text, then the new (a space between unless either side
+    already has one); the stored text is capped at the message limit."""
+    if not prefix:
+        return text
+    joiner = "" if prefix[-1:].isspace() or text[:1].isspace() else " "
+    return (prefix + joiner + text)[:40_000]

@@ -2,12 +2,14 @@
 // stop, regenerate with alternatives, edit, delete, rewind, retry and "why?"
 // (§4.2–§4.6, §8.4, §11.1).
 
-import { del, get, patch, post, seg } from "./api.js";
+import { get, patch, post, seg, uiWords } from "./api.js";
 import { $, debounce, h, mount, notify } from "./dom.js";
 import { chatById, loadChats, renderChats } from "./chatlist.js";
 import { emit, loadBots, nameOf, store } from "./store.js";
 import { clearPhase, hasPhase, showPhase } from "./phase.js";
 import { openStream } from "./stream.js";
+import { refocus } from "./msgparts.js";
+import { askForReply, removeMessage, showRespond } from "./replies.js";
 import { failureItem, messageItem, promptView, streamingItem } from "./transcript.js";
 import { confirmDialog, modal } from "./widgets.js";
 
@@ -30,6 +32,7 @@ function turnStatus(text) {
 function setActiveTurn(turnId) {
   activeTurn = turnId;
   $("#stop-btn").hidden = !turnId;
+  showRespond($("#respond-btn"), messages, turnId);
   if (!turnId) {
     clearPhase();
     turnStatus("");
@@ -45,6 +48,7 @@ export async function openChat(chatId) {
   failedTurn = null;
   messages = [];
   shown = PAGE;
+  showRespond($("#respond-btn"), messages, null);
   renderChats();
   const input = $("#composer-input");
   if (!chatId) {
@@ -140,17 +144,11 @@ const actions = {
       throw exc;
     }
   },
-  remove: async (message) => {
-    if (!(await confirmDialog("Delete message", `Delete this message by ${nameOf(message.author)}?`, "Delete"))) return;
-    try {
-      await del(`/api/messages/${seg(message.id)}`);
-      await reload();
-    } catch (exc) {
-      notify(`Cannot delete: ${exc.message}`, "error");
-    }
-  },
-  rewind: async (message) => {
-    const ok = await confirmDialog("Rewind the chat",
+  remove: (message) => removeMessage(message, alternatives.get(message.alt_group || message.id),
+    { reload, rewind: () => actions.rewind(message, true) }),
+  extend: () => replyWithout("continue"),
+  rewind: async (message, confirmed = false) => {
+    const ok = confirmed || await confirmDialog("Rewind the chat",
       "Rewind to before this message? This message, everything after it, and every change those turns made to the world will be undone (they stay in the event log, marked reverted).",
       "Rewind");
     if (!ok) return;
@@ -181,16 +179,6 @@ const actions = {
       turnStatus("Writing another reply…");
     } catch (exc) {
       notify(`Cannot regenerate: ${exc.message}`, "error");
-    }
-  },
-  continue: async () => {
-    try {
-      const result = await post(`/api/chats/${seg(store.chatId)}/continue`);
-      setActiveTurn(result.turn_id);
-      turnStatus("Continuing the reply…");
-      render();
-    } catch (exc) {
-      notify(`Cannot continue: ${exc.message}`, "error");
     }
   },
   choose: async (messageId) => {
@@ -231,6 +219,7 @@ function render() {
   const list = $("#transcript");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
   const focusedId = document.activeElement?.closest?.(".msg")?.dataset.id;
+  const focusedTool = document.activeElement?.closest?.(".msg button")?.getAttribute("aria-label");
   const lastBot = lastBotMessage();
   const items = messages.map((m) => messageItem(m, actions, {
     canRegenerate: m === lastBot && !activeTurn,
@@ -239,8 +228,21 @@ function render() {
   if (!items.length) items.push(h("li", { class: "muted empty", text: "No messages yet. Say hello." }));
   mount(list, olderButton(), items, [...pending.values()].map((p) => p.li),
     failedTurn ? failureItem(failedTurn, retry) : null);
-  if (focusedId) list.querySelector(`.msg[data-id="${CSS.escape(focusedId)}"] .msg-tools button`)?.focus();
+  if (focusedId) refocus(list, focusedId, focusedTool);
   if (atBottom || pending.size) list.scrollTop = list.scrollHeight;
+  showRespond($("#respond-btn"), messages, activeTurn);
+}
+
+/** "Respond" or "Continue" (§4.9): a turn with no new message from the user. */
+async function replyWithout(kind) {
+  try {
+    setActiveTurn(await askForReply(store.chatId, kind));
+    failedTurn = null;
+    turnStatus(kind === "continue" ? "Continuing the reply…" : "Waiting for the model…");
+    render();
+  } catch (exc) {
+    notify(`Cannot ${kind === "continue" ? "continue" : "get a reply"}: ${exc.message}`, "error");
+  }
 }
 
 function keyOf(data) {
@@ -299,7 +301,7 @@ function onTurn(data) {
   dropPending(turn.id);
   if (activeTurn === turn.id) setActiveTurn(null);
   failedTurn = turn.status === "failed" ? turn : null;
-  if (turn.status === "failed") turnStatus(`The reply failed: ${turn.error || "no reason given"}`);
+  if (turn.status === "failed") turnStatus(`The reply failed: ${uiWords(turn.error) || "no reason given"}`);
   reload();
   stateChanged();
 }
@@ -400,6 +402,7 @@ export function initChat() {
     }
   });
   $("#stop-btn").addEventListener("click", stop);
+  $("#respond-btn").addEventListener("click", () => replyWithout("respond"));
   document.addEventListener("keydown", (ev) => {
     if (ev.key === "Escape" && activeTurn && !document.querySelector("dialog[open]") && !$("#view-chat").hidden) {
       ev.preventDefault();
