@@ -277,8 +277,8 @@ def format_report(result: dict[str, Any]) -> str:
             f"Turn CPU time (all threads of this process): p50 {t['cpu_p50_ms']:.1f} ms, p95 "
             f"{t['cpu_p95_ms']:.1f} ms. In the second row {b['periodic_snapshots_written']} "
             "periodic snapshots were written while turns ran back to back with no model time "
-            "and no pause (each costs a child process ~0.5 s of CPU on the other core); with "
-            "real model time and people typing they fall in idle time.",
+            "and no pause (each costs the snapshot child ~0.5 s of CPU on the other core; "
+            "the turn that makes one due waits until the child's read has begun).",
         ]
     )
 

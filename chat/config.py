@@ -7,6 +7,7 @@ written to the file and `public_settings` masks them.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -14,7 +15,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from chat.errors import ConfigError, plain_rule
 
@@ -22,6 +31,8 @@ CONFIG_FILE_NAME = "kith.toml"
 SECRET_FIELDS = frozenset({"api_key", "access_token"})
 ENV_ALIASES = {"KITH_TOKEN": "access_token"}
 """Environment names that are not simply KITH_<FIELD>."""
+MAX_CONTEXT = 1 << 20
+"""The largest context window (tokens) a setting may name: a million tokens."""
 
 
 class Settings(BaseModel):
@@ -37,30 +48,31 @@ class Settings(BaseModel):
     base_url: str = "http://127.0.0.1:8080/v1"
     api_key: SecretStr | None = None
     script_path: Path | None = None
-    request_timeout_s: float = Field(60.0, gt=0)
+    request_timeout_s: float = Field(60.0, gt=0, le=3600)
     max_retries: int = Field(2, ge=0, le=10)
-    n_ctx: int = Field(2048, ge=256)
-    n_threads: int | None = Field(None, ge=1)
-    context_length: int | None = Field(None, ge=256)
+    n_ctx: int = Field(2048, ge=256, le=MAX_CONTEXT)
+    n_threads: int | None = Field(None, ge=1, le=512)
+    context_length: int | None = Field(None, ge=256, le=MAX_CONTEXT)
     """Context window of an `openai` model (default 4096); `embedded` uses n_ctx."""
-    reply_max_tokens: int = Field(200, ge=1)
+    reply_max_tokens: int = Field(200, ge=1, le=32_768)
     host: str = "127.0.0.1"
     port: int = Field(8765, ge=1, le=65535)
     access_token: SecretStr | None = None
     extraction_enabled: bool = True
-    extraction_every_n_turns: int = Field(1, ge=1)
+    extraction_every_n_turns: int = Field(1, ge=1, le=1000)
     extraction_review: bool | None = None
     """Hold extraction's changes in the review tray until accepted (§5.5); unset: on with
     the bundled (embedded) model, off otherwise."""
     sentiment_nudges: bool = True
     """Nudge each answering bot's affinity and trust toward you by how your message sounds
     (VADER, deterministic); recorded with ``source: "sentiment"``."""
-    reflection_threshold: int = Field(50, ge=1)
-    max_replies_per_turn: int = Field(2, ge=1)
-    memory_top_k: int = Field(8, ge=1)
-    snapshot_every_events: int = Field(100, ge=1)
-    snapshot_every_minutes: float = Field(30, gt=0)
-    snapshot_keep: int = Field(5, ge=1)
+    reflection_threshold: int = Field(50, ge=1, le=100_000)
+    max_replies_per_turn: int = Field(2, ge=1, le=20)
+    memory_top_k: int = Field(8, ge=1, le=200)
+    snapshot_every_events: int = Field(100, ge=1, le=10**9)
+    snapshot_every_minutes: float = Field(30, ge=1, le=10**6)
+    """At least a minute: the 30-minute rule of §10.4 is a backstop, not a timer."""
+    snapshot_keep: int = Field(5, ge=1, le=1000)
 
     @field_validator("backend")
     @classmethod
@@ -85,7 +97,7 @@ class Settings(BaseModel):
 
 FIELDS = tuple(Settings.model_fields)
 USER_SETTABLE_FIELDS = tuple(f for f in FIELDS if f not in SECRET_FIELDS and f != "data_dir")
-"""What the settings page may change and `save_settings_file` writes."""
+"""What `save_settings_file` writes (host and port too: `kith config` and the file may set them)."""
 
 
 def env_name(field: str) -> str:
@@ -175,15 +187,43 @@ def _validate(values: dict[str, Any], sources: Mapping[str, str]) -> Settings:
 
 
 def apply_settings_update(settings: Settings, changes: Mapping[str, Any]) -> Settings:
-    """A copy of `settings` with `changes` (from the settings page) applied and validated."""
-    for key in changes:
+    """A copy of `settings` with `changes` (JSON values from the settings page) applied.
+
+    Types are strict, as JSON gives them: ``"yes"`` is not a boolean and ``"10"`` or
+    ``true`` not a number (the config file and the environment are parsed leniently,
+    since they only hold text).
+    """
+    for key, value in changes.items():
         if key not in Settings.model_fields:
             raise ConfigError(f"unknown setting {key!r}", field=key)
         if key == "data_dir":
             raise ConfigError("data_dir cannot be changed while running", field=key)
+        _check_json_type(key, value)
     values = settings.model_dump()
     values.update(changes)
     return _validate(values, {key: "settings" for key in changes})
+
+
+def _check_json_type(key: str, value: Any) -> None:
+    """Refuse a value whose JSON type is not the setting's (bounds are checked after)."""
+    try:
+        _ADAPTERS[key].validate_json(json.dumps(value), strict=True)
+    except (ValidationError, TypeError, ValueError) as exc:
+        kind = _JSON_KINDS.get(Settings.model_fields[key].annotation, "a value of the right type")
+        detail = "" if not isinstance(exc, ValidationError) else f" ({exc.errors()[0]['msg']})"
+        raise ConfigError(f"bad value for {key!r}: must be {kind}{detail}", field=key) from None
+
+
+_ADAPTERS = {key: TypeAdapter(field.annotation) for key, field in Settings.model_fields.items()}
+_JSON_KINDS: dict[Any, str] = {
+    bool: "true or false",
+    int: "a whole number",
+    int | None: "a whole number or null",
+    float: "a number",
+    str: "text",
+    str | None: "text or null",
+    Path | None: "a file path (text) or null",
+}
 
 
 def save_settings_file(settings: Settings, path: str | os.PathLike[str]) -> Path:

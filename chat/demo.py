@@ -91,7 +91,7 @@ ISOLDE: dict[str, Any] = {
     "tags": ["demo"],
 }
 
-WORLD_FACTS = {"location": "Saltmere harbour", "time of day": "before dawn", "weather": "thick fog"}
+WORLD_FACTS = {"location": "Saltmere harbour", "time_of_day": "before dawn", "weather": "thick fog"}
 
 
 async def create_demo_world(rt: Runtime) -> dict[str, Any]:

@@ -44,11 +44,11 @@ from chat.app.static_files import add_docs_route, mount_ui
 from chat.cards import MAX_CARD_BYTES
 from chat.config import Settings
 from chat.db.connection import connect
-from chat.snapshots.cold_load import ColdLoadReport
 from chat.world.st_chat import MAX_CHAT_FILE_BYTES
 
 if TYPE_CHECKING:
     from chat.runtime.runtime import Runtime
+    from chat.snapshots.cold_load import ColdLoadReport
 
 log = logging.getLogger("kith.app")
 
@@ -79,10 +79,7 @@ def make_runtime(settings: Settings, *, rebuild: bool = False) -> Runtime:
     return Runtime(settings, force_rebuild=rebuild)
 
 
-def log_cold_load(report: ColdLoadReport | None, seconds: float) -> None:
-    if report is None:
-        log.info("started in %.3f s", seconds)
-        return
+def log_cold_load(report: ColdLoadReport, seconds: float) -> None:
     log.info(
         "cold load by %s%s: replayed %d events to last_event_id %d in %.3f s%s; started in %.3f s",
         report.path,
@@ -112,8 +109,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx.runtime = given_runtime or make_runtime(ctx.settings, rebuild=ctx.rebuild)
         started = time.perf_counter()
-        report = await ctx.runtime.start()
-        ctx.cold_load = report if isinstance(report, ColdLoadReport) else None
+        ctx.cold_load = await ctx.runtime.start()
         log_cold_load(ctx.cold_load, time.perf_counter() - started)
         ctx.reader = connect(ctx.db_path)
         watcher = ExternalAppends(ctx.runtime)  # `kith chat` on the same data directory

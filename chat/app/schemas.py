@@ -1,7 +1,8 @@
-"""Request bodies of the HTTP API, strict (``extra="forbid"``) so a typo is a 422, not ignored.
+"""Request bodies of the HTTP API, strict (``extra="forbid"``, ``strict=True``) so a typo is a
+422, not ignored, and a value of the wrong JSON type is refused, not coerced.
 
-Size rules mirror the event schemas (``chat.eventlog.schemas``) so a request that
-passes here also passes the event validation; the message limit is tighter than
+Size rules are the event schemas' own types (``chat.eventlog.schemas``), so a request
+that passes here also passes the event validation; the message limit is tighter than
 the log's, because a chat message is typed by a person (§12.3).
 """
 
@@ -9,9 +10,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
-from chat.eventlog.schemas import ID_RE, SLUG_RE, BotFields, EntityKind, MemoryKind
+from chat.eventlog.fields import Aliases, EntityName, Facts, ScenePresent, WorldValue
+from chat.eventlog.schemas import (
+    ID_RE,
+    SLUG_RE,
+    BotFields,
+    EntityKind,
+    ManualEdit,
+    MemoryKind,
+    ShortText,
+    Text,
+)
 from chat.world.chats import MAX_MESSAGE_CHARS  # one limit for the API, CLI and UI
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_RE)]
@@ -20,11 +31,16 @@ MessageText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_MESS
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Strict: unknown fields are refused, and JSON types are taken as given, never coerced
+    (``true`` is not 1, ``"10"`` is not 10)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class BotCreate(BotFields):
     """A new bot; ``id`` is made from the name when not given."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     id: Slug | None = None
 
@@ -76,23 +92,18 @@ class EntityCreate(Body):
     """A new entity; ``id`` is a unique slug of the name when not given."""
 
     id: Slug | None = None
-    name: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    name: EntityName
     kind: EntityKind
-    description: Annotated[str, StringConstraints(max_length=20_000)] | None = None
-    aliases: list[Annotated[str, StringConstraints(max_length=120)]] | None = Field(
-        default=None, max_length=30
-    )
-    facts: dict[
-        Annotated[str, StringConstraints(max_length=100)],
-        Annotated[str, StringConstraints(max_length=2000)],
-    ] | None = None
+    description: Text | None = None
+    aliases: Aliases | None = None
+    facts: Facts | None = None
 
 
 class ScenePut(Body):
     """A chat's scene: the location, who is present (entity ids); either may be left out."""
 
-    location: Annotated[str, StringConstraints(max_length=200)] | None = None
-    present: list[Slug] | None = Field(default=None, max_length=100)
+    location: ShortText | None = None
+    present: ScenePresent | None = None
 
 
 class EdgePatch(Body):
@@ -120,17 +131,20 @@ class MemoryCreate(Body):
 
 
 class WorldFactPut(Body):
-    value: Annotated[str, StringConstraints(max_length=4000)]
+    value: WorldValue
 
 
-class ManualEditRequest(Body):
-    """One manual edit (§6.1): set a field, delete an item, or unpin a field (§6.2)."""
-
-    target_type: Literal["entity", "edge", "memory", "world", "bot"]
-    target_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    field: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    action: Literal["set", "delete", "unpin"] = "set"
-    value: Any = None
+ManualEditRequest = create_model(
+    "ManualEditRequest",
+    __base__=Body,
+    __doc__="One manual edit (§6.1): set a field, delete an item, or unpin a field (§6.2).\n\n"
+    "The fields of the ``manual_edit`` event but ``previous``, which the server fills in.",
+    **{  # type: ignore[call-overload]
+        name: (info.annotation, info)
+        for name, info in ManualEdit.model_fields.items()
+        if name != "previous"
+    },
+)
 
 
 class SnapshotCreate(Body):

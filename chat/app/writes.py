@@ -1,8 +1,8 @@
 """How routes change state: always through the runtime, the one writer (§10.1).
 
-A PATCH that sets several fields becomes one ``manual_edit`` per field; every one
-is validated (`prepare_manual_edit`) before the first is appended, so a bad value
-in any field appends nothing (§6.3). Errors name the field of the request body.
+A PATCH that sets several fields becomes one ``manual_edit`` per field, all prepared
+and appended in one writer transaction (`Runtime.edit_fields`), so a bad value in any
+field appends nothing (§6.3). Errors name the field of the request body.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import anyio
 from fastapi import Request
 from pydantic import BaseModel
 
-from chat.app.context import context, reader, runtime
+from chat.app.context import context, runtime
+from chat.app.paths import WHAT, not_usable
 from chat.app.schemas import set_fields
 from chat.config import Settings
 from chat.errors import KithError, ValidationFailed
-from chat.state.manual_edit import prepare_manual_edit
 
 BACKEND_FIELDS = frozenset(
     {
@@ -36,24 +36,12 @@ BACKEND_FIELDS = frozenset(
 """Settings that need a new backend object when they change."""
 
 
-def _check(target_type: str, target_id: str, field: str, value: Any, action: str, conn: Any) -> None:
-    try:
-        prepare_manual_edit(conn, target_type, target_id, field, value, action=action)
-    except ValidationFailed as exc:
-        named = field if exc.field == "value" else exc.field
-        raise ValidationFailed(exc.message, field=named) from None
-
-
 async def edit_fields(request: Request, target_type: str, target_id: str, body: BaseModel) -> None:
     """Apply every field a PATCH body gave, each as a pinned manual edit; all or nothing."""
     changes = set_fields(body)
     if not changes:
         raise ValidationFailed("nothing to change: give at least one field", field="body")
-    conn = reader(request)
-    for field, value in changes.items():
-        _check(target_type, target_id, field, value, "set", conn)
-    for field, value in changes.items():
-        await runtime(request).edit(target_type, target_id, field, value, action="set")
+    await runtime(request).edit_fields(target_type, target_id, changes)
 
 
 async def edit_one(
@@ -65,7 +53,7 @@ async def edit_one(
     *,
     action: str = "set",
 ) -> dict[str, Any]:
-    _check(target_type, target_id, field, value, action, reader(request))
+    """One manual edit; a bad value is a 422 naming ``field``."""
     return await runtime(request).edit(target_type, target_id, field, value, action=action)
 
 
@@ -73,7 +61,8 @@ async def settings_changed(request: Request, old: Settings, new: Settings) -> No
     """Give the runtime the new settings and, when a backend setting changed, a new backend.
 
     The backend is built off the event loop (loading a GGUF file takes seconds) and only
-    swapped in once it works, so a bad model path leaves the old backend running.
+    swapped in once it works, so a bad model path leaves the old backend running. A file
+    the backend cannot use gets the same answer whatever is wrong with it (§12.6).
     """
     rt = runtime(request)
     changed = {k for k in Settings.model_fields if getattr(old, k) != getattr(new, k)}
@@ -84,16 +73,9 @@ async def settings_changed(request: Request, old: Settings, new: Settings) -> No
             backend = await anyio.to_thread.run_sync(create_backend, new)
         except KithError as exc:  # a bad backend name, model path or script file: bad input
             field = exc.field or ("model" if "model" in changed else "backend")
+            if field in WHAT:
+                raise not_usable(field) from None
             raise ValidationFailed(f"cannot use these settings: {exc.message}", field=field) from None
         await rt.set_backend(backend)
-    if hasattr(rt, "update_settings"):
-        await _maybe_await(rt.update_settings(new))
-    elif hasattr(rt, "settings"):
-        rt.settings = new
+    rt.update_settings(new)
     context(request).settings = new
-
-
-async def _maybe_await(result: Any) -> Any:
-    if hasattr(result, "__await__"):
-        return await result
-    return result

@@ -23,8 +23,21 @@ from pydantic import (
 from pydantic_core import PydanticSerializationError
 
 from chat.errors import UnknownEventKind, ValidationFailed
+from chat.eventlog.fields import (
+    SLUG_RE,
+    Alias,
+    Aliases,
+    EntityName,
+    Facts,
+    FactValue,
+    Importance,
+    MemoryAbout,
+    MemoryText,
+    WorldFactKey,
+    WorldValue,
+)
+from chat.eventlog.review_schemas import ProposalQueued, ProposalReviewed
 
-SLUG_RE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 ISO_UTC_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$"
 """Times as the log writes them (``utc_now_iso``)."""
@@ -130,21 +143,19 @@ class BotRetired(Payload):
 class EntityAdded(Payload):
     id: Slug
     kind: EntityKind = "other"
-    name: Annotated[str, StringConstraints(min_length=1, max_length=120)]
-    aliases: list[Annotated[str, StringConstraints(max_length=120)]] = Field(default_factory=list, max_length=30)
+    name: EntityName
+    aliases: Aliases = Field(default_factory=list)
     description: Text = ""
-    facts: dict[Annotated[str, StringConstraints(max_length=100)], Annotated[str, StringConstraints(max_length=2000)]] = Field(
-        default_factory=dict
-    )
+    facts: Facts = Field(default_factory=dict)
 
 
 class EntityUpdated(Payload):
     id: Slug
-    name: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    name: EntityName | None = None
     kind: EntityKind | None = None
-    aliases: list[Annotated[str, StringConstraints(max_length=120)]] | None = None
+    aliases: list[Alias] | None = None
     description: Text | None = None
-    facts: dict[str, Annotated[str, StringConstraints(max_length=2000)]] | None = None
+    facts: dict[str, FactValue] | None = None
 
 
 class EdgeChanged(Payload):
@@ -162,19 +173,19 @@ class EdgeChanged(Payload):
 class MemoryAdded(Payload):
     id: Ident
     owner: Slug
-    text: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+    text: MemoryText
     kind: MemoryKind = "observation"
-    importance: int = Field(ge=1, le=10)
-    about: list[Slug] = Field(default_factory=list, max_length=30)
+    importance: Importance
+    about: MemoryAbout = Field(default_factory=list)
 
 
 class WorldFactSet(Payload):
-    key: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    value: Annotated[str, StringConstraints(max_length=4000)]
+    key: WorldFactKey
+    value: WorldValue
 
 
 class WorldFactDeleted(Payload):
-    key: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    key: WorldFactKey
 
 
 class SceneChanged(Payload):
@@ -281,18 +292,6 @@ class ProposalDropped(Payload):
 
     reason: Annotated[str, StringConstraints(max_length=1000)]
     proposal: Any = None
-
-
-class ProposalQueued(Payload):  # an extraction change waiting in the review tray (§5.5): the event it would be
-    id: Ident
-    kind: Literal["entity_added", "entity_updated", "edge_changed", "memory_added", "world_fact_set", "scene_changed"]
-    payload: dict[str, Any]
-    summary: Annotated[str, StringConstraints(max_length=500)] = ""
-
-
-class ProposalReviewed(Payload):  # the user's decision on a queued proposal; an accepted one is appended too
-    proposal_id: Ident
-    decision: Literal["accepted", "rejected"]
 
 
 class ReflectionRecorded(Payload):

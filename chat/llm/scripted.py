@@ -88,6 +88,10 @@ def load_script(path: Path) -> Script:
         raise ConfigError(
             f"cannot read script file {path}: {exc.strerror}", field="script_path"
         ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"script file {path} is not text (a script is a JSON file)", field="script_path"
+        ) from None
     try:
         return Script.model_validate_json(text)
     except pydantic.ValidationError as exc:

@@ -22,11 +22,8 @@ Bus events (`chat.bus.BusEvent`, ``type`` / ``chat_id`` / ``data``):
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import sqlite3
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -37,18 +34,17 @@ from chat.bus import EventBus
 from chat.config import Settings
 from chat.db.connection import database_path
 from chat.db.migrate import apply_migrations
-from chat.errors import SnapshotFailed
 from chat.eventlog.log import NewEvent
 from chat.eventlog.writer import Build, ReaderPool, Writer, Written
 from chat.runtime.backend_slot import BackendSlot
 from chat.runtime.periodic import PeriodicSnapshots
+from chat.runtime.snapshot_child import SnapshotChildren
 from chat.runtime.turn_api import TurnControls
 from chat.runtime.world_api import WorldControls
 from chat.snapshots import api as snapshots
 from chat.snapshots import cold_load as cold
 from chat.state import chats as chat_state
 from chat.state import entities as entity_state
-from chat.state.manual_edit import prepare_manual_edit
 from chat.turns.worker import TurnWorker
 from chat.world import bots as bot_service
 from chat.world import chats as chat_service
@@ -91,16 +87,19 @@ class Runtime(TurnControls, WorldControls):
         self._bus = EventBus()
         self._writer: Writer | None = None
         self._readers: ReaderPool | None = None
+        self._children: SnapshotChildren | None = None
         self._worker = TurnWorker(self)
         self._snapshots = PeriodicSnapshots(
             read=self.read,
-            take=lambda: self.take_snapshot("periodic", isolated=snapshot_process),
+            take=lambda reading: self.take_snapshot(
+                "periodic", isolated=snapshot_process, reading=reading
+            ),
             settings=lambda: self.settings,
             clock=lambda: self.clock(),
-            busy=self._worker.busy,
-            activity=lambda: self._worker.activity,
+            ready=lambda: not snapshot_process or bool(self._children and self._children.ready),
         )
         self.started = False
+        self._snapshot_process = snapshot_process
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -153,6 +152,9 @@ class Runtime(TurnControls, WorldControls):
             from chat.llm.registry import create_backend
 
             self._backends.current = await asyncio.to_thread(create_backend, self.settings)
+        self._children = SnapshotChildren(self.db_path, Path(self.settings.data_dir))
+        if self._snapshot_process and report.last_event_id > 0:
+            self._children.prepare()  # a world with a history: its next snapshot need not wait
         self.started = True
         await self._recover_turns()
         return report
@@ -185,6 +187,9 @@ class Runtime(TurnControls, WorldControls):
             await self._worker.stop()
             await self._snapshots.settle()
             self._bus.close()
+        if self._children is not None:
+            await self._children.close()
+            self._children = None
         await self._backends.close()
         if self._writer is not None:
             self._writer.close()
@@ -341,55 +346,37 @@ class Runtime(TurnControls, WorldControls):
         message = chat_service.require_message(conn, message_id)
         return chat_service.with_alternatives(conn, [message])[0]
 
-    # --- manual edits (§6) --------------------------------------------------------------
-
-    async def edit(
-        self,
-        target_type: str,
-        target_id: str,
-        field: str,
-        value: Any = None,
-        action: str = "set",
-    ) -> dict[str, Any]:
-        """Append a ``manual_edit`` by the user (pins the field); return its payload with
-        ``event_id``. NotFound / ValidationFailed name what is wrong."""
-        holder: list[dict[str, Any]] = []
-
-        def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            payload = prepare_manual_edit(conn, target_type, target_id, field, value, action=action)
-            holder.append(payload)
-            return [NewEvent("manual_edit", payload, actor="user")]
-
-        written = await self.commit(build)
-        return {**holder[0], "event_id": written.ids[0]}
-
     # --- snapshots (§10.4–§10.5) --------------------------------------------------------
 
-    async def take_snapshot(self, kind: str = "manual", *, isolated: bool = False) -> Path:
+    async def take_snapshot(
+        self,
+        kind: str = "manual",
+        *,
+        isolated: bool = False,
+        reading: Callable[[int], None] | None = None,
+    ) -> Path:
         """Write a snapshot of the projections now (from one consistent read).
 
         ``isolated`` writes it in a child process (`chat.snapshots.worker`), so a big world's
-        snapshot never holds this process's GIL while turns stream."""
+        snapshot never holds this process's GIL while turns stream; ``reading(last_event_id)``
+        is called once the snapshot's read transaction has begun (from then on, appends do
+        not change what it holds)."""
         settings = self.settings
         if not isolated:
-            return await self.read(
+            path = await self.read(
                 lambda conn: snapshots.take_snapshot(
                     conn, data_dir=settings.data_dir, kind=kind, clock=self.clock,
                     keep=settings.snapshot_keep,
                 )
             )  # fmt: skip
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "chat.snapshots.worker", str(self.db_path),
-            str(settings.data_dir), "--kind", kind, "--keep", str(settings.snapshot_keep),
-            "--when", self.clock().isoformat(), "--parent-pid", str(os.getpid()),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        out, err = await process.communicate()
-        if process.returncode != 0:
-            reason = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-            raise SnapshotFailed(f"the snapshot process failed: {reason[0]}")
-        return Path(json.loads(out)["path"])
+            if reading is not None:
+                reading(snapshots.snapshot_position(path)[1])
+            return path
+        if self._children is None:
+            raise RuntimeError("the runtime has not started")
+        return await self._children.take(kind, settings.snapshot_keep, self.clock(), reading)
 
-    def snapshot_check(self) -> None:
-        """The periodic snapshot check after a turn (§10.4); see `autosnapshot`."""
-        self._snapshots.check()
+    async def snapshot_check(self) -> None:
+        """The periodic snapshot check at the end of a turn (§10.4): a due snapshot starts
+        now, and this returns once its read has begun (see `chat.runtime.periodic`)."""
+        await self._snapshots.after_turn()

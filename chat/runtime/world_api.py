@@ -51,6 +51,49 @@ class WorldControls(_Host):
         written = await self.commit(build, after=lambda conn: get_entity(conn, chosen[-1]))
         return written.extra
 
+    async def edit(
+        self,
+        target_type: str,
+        target_id: str,
+        field: str,
+        value: Any = None,
+        action: str = "set",
+    ) -> dict[str, Any]:
+        """Append a ``manual_edit`` by the user (pins the field); return its payload with
+        ``event_id``. NotFound / ValidationFailed name what is wrong (a bad value: ``value``)."""
+        edits = await self.edit_fields(
+            target_type, target_id, {field: value}, action=action, name_fields=False
+        )
+        return edits[0]
+
+    async def edit_fields(
+        self,
+        target_type: str,
+        target_id: str,
+        changes: dict[str, Any],
+        *,
+        action: str = "set",
+        name_fields: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Several fields of one item, one pinning ``manual_edit`` each, in one writer
+        transaction: all are appended or, when any field is bad, none (§6.3). Returns the
+        payloads with their ``event_id``."""
+        holder: list[list[NewEvent]] = []
+
+        def build(conn: sqlite3.Connection) -> list[NewEvent]:
+            holder.append(
+                world_edits.field_edit_events(
+                    conn, target_type, target_id, changes, action=action, name_fields=name_fields
+                )
+            )
+            return holder[-1]
+
+        written = await self.commit(build)
+        return [
+            {**event.payload, "event_id": event_id}
+            for event, event_id in zip(holder[-1], written.ids, strict=True)
+        ]
+
     async def add_memory(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Give a bot a memory by hand ({owner, text, importance?, kind?, about?}) with
         ``memory_added`` by the user; return the memory. ValidationFailed names a bad field."""

@@ -154,14 +154,45 @@ def encode_snapshot(
     return dump_json(header).encode("utf-8")[:-1] + _TABLES_KEY + tables_bytes + b"}"
 
 
+def temporary_path(path: Path) -> Path:
+    """Where ``path`` is written before it is renamed into place: ``.NAME.tmp``."""
+    return path.with_name(f".{path.name}.tmp")
+
+
+def lock_file(handle: Any, *, wait: bool) -> bool:
+    """An exclusive advisory lock on an open file, held until it is closed; False when
+    another process holds it (``wait=False``). Without ``fcntl`` there are no locks: True."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return True
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
 def write_atomically(path: Path, data: bytes) -> None:
-    """Temporary file, fsync, rename, fsync of the folder: a reader sees all or nothing."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """Temporary file, fsync, rename, fsync of the folder: a reader sees all or nothing.
+
+    The writer holds a lock on its temporary file while it lives, so a temporary file
+    that nobody holds is a leftover of a killed writer (see `remove_stale_temporary_files`).
+    """
+    tmp = temporary_path(path)
+    while True:
+        with open(tmp, "wb") as handle:
+            lock_file(handle, wait=True)
+            try:
+                if os.stat(tmp).st_ino != os.fstat(handle.fileno()).st_ino:
+                    continue  # a cleaner took it for a leftover before the lock: again
+            except FileNotFoundError:
+                continue
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+            os.replace(tmp, path)  # renamed while still locked: never mistaken for a leftover
+        break
     fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from chat.errors import NotFound, SnapshotInvalid, ValidationFailed
-from chat.snapshots.format import read_snapshot
+from chat.snapshots.format import lock_file, read_snapshot
 
 KINDS = ("periodic", "manual")
 KEEP = 5
@@ -78,22 +77,28 @@ def list_snapshot_paths(data_dir: str | Path, kind: str = "periodic") -> list[Pa
     return sorted(p for p in folder.glob("*.json") if p.is_file() and not p.name.startswith("."))
 
 
-def remove_stale_temporary_files(data_dir: str | Path, older_than_s: float = 3600.0) -> int:
+def remove_stale_temporary_files(data_dir: str | Path) -> int:
     """Delete half-written ``.NAME.tmp`` files a killed writer left behind (never a snapshot).
 
-    Only old ones: a snapshot being written right now by another process keeps its file.
+    A writer holds a lock on its temporary file until it has renamed it (`write_atomically`),
+    so a temporary file whose lock can be taken belongs to nobody: its writer died (kill -9,
+    power loss), however recently. One being written right now by another process (a
+    `kith snapshot` beside the app) is locked and stays.
     """
     removed = 0
-    cutoff = time.time() - older_than_s
-    for kind in KINDS:
+    for kind in (*KINDS, "quarantine"):
         folder = snapshot_dir(data_dir, kind)
         if not folder.is_dir():
             continue
         for path in folder.glob(".*.tmp"):
             try:
-                if path.is_file() and path.stat().st_mtime < cutoff:
+                if not path.is_file() or path.is_symlink():
+                    continue
+                with open(path, "rb") as handle:
+                    if not lock_file(handle, wait=False):
+                        continue  # a live writer holds it
                     path.unlink()
-                    removed += 1
+                removed += 1
             except OSError:
                 continue
     return removed

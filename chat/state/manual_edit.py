@@ -11,12 +11,14 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from chat.errors import NotFound, ValidationFailed
+from chat.eventlog import fields, schemas
+from chat.eventlog.fields import world_key_problem
 from chat.eventlog.log import Event
 from chat.eventlog.projector import handles, register_tables
-from chat.eventlog.schemas import ENTITY_KINDS, MEMORY_KINDS, SLUG_RE, BotFields
+from chat.eventlog.schemas import BotFields
 from chat.state import edges as edge_state
 from chat.state import entities as entity_state
 from chat.state import memory as memory_state
@@ -27,90 +29,50 @@ register_tables("pins", "item_history")
 TARGET_TYPES = ("entity", "edge", "memory", "world", "bot", "scene")
 
 
-def _text(limit: int, *, allow_empty: bool = True):
-    def check(value: Any) -> str:
-        if not isinstance(value, str):
-            raise ValueError("must be a string")
-        if not allow_empty and not value.strip():
-            raise ValueError("must not be empty")
-        if len(value) > limit:
-            raise ValueError(f"must be at most {limit} characters")
-        return value
+class _Rule:
+    """One editable field: its type from the event schemas, checked strictly (JSON types as
+    given: ``true`` or ``"10"`` is not a number), and whether it may be blank."""
 
-    return check
+    def __init__(self, annotation: Any, *, blank_ok: bool = True) -> None:
+        self.adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+        self.blank_ok = blank_ok
 
-
-def _int_range(low: int, high: int):
-    def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
-            raise ValueError("must be a whole number")
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low} and {high}")
-        return int(value)
-
-    return check
+    def __call__(self, value: Any) -> Any:
+        try:
+            checked = self.adapter.validate_python(value, strict=True)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = " at " + "/".join(str(p)[:40] for p in err["loc"]) if err["loc"] else ""
+            raise ValueError(f"{err['msg']}{where}") from None
+        if not self.blank_ok and not checked.strip():
+            raise ValueError("must not be blank")
+        return checked
 
 
-def _choice(options: tuple[str, ...]):
-    def check(value: Any) -> str:
-        if value not in options:
-            raise ValueError(f"must be one of {', '.join(options)}")
-        return value
-
-    return check
-
-
-def _str_list(limit: int, item_limit: int, pattern: str | None = None):
-    import re
-
-    def check(value: Any) -> list[str]:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ValueError("must be a list of strings")
-        if len(value) > limit:
-            raise ValueError(f"must hold at most {limit} items")
-        for item in value:
-            if len(item) > item_limit:
-                raise ValueError(f"items must be at most {item_limit} characters")
-            if pattern and not re.match(pattern, item):
-                raise ValueError(f"{item!r} is not a valid id")
-        return value
-
-    return check
-
-
-def _str_dict(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise ValueError("must be an object of text values")
-    if any(len(k) > 100 or len(v) > 2000 for k, v in value.items()):
-        raise ValueError("keys must be at most 100 and values 2000 characters")
-    return value
-
-
-FIELD_RULES: dict[str, dict[str, Any]] = {
+FIELD_RULES: dict[str, dict[str, _Rule]] = {
     "entity": {
-        "name": _text(120, allow_empty=False),
-        "kind": _choice(ENTITY_KINDS),
-        "description": _text(20_000),
-        "aliases": _str_list(30, 120),
-        "facts": _str_dict,
+        "name": _Rule(fields.EntityName, blank_ok=False),
+        "kind": _Rule(schemas.EntityKind),
+        "description": _Rule(schemas.Text),
+        "aliases": _Rule(fields.Aliases),
+        "facts": _Rule(fields.Facts),
     },
     "edge": {
-        "label": _text(200, allow_empty=False),
-        "affinity": _int_range(-100, 100),
-        "trust": _int_range(-100, 100),
-        "notes": _text(20_000),
+        "label": _Rule(fields.EdgeLabel, blank_ok=False),
+        "affinity": _Rule(fields.Score),
+        "trust": _Rule(fields.Score),
+        "notes": _Rule(schemas.Text),
     },
     "memory": {
-        "text": _text(4000, allow_empty=False),
-        "importance": _int_range(1, 10),
-        "kind": _choice(MEMORY_KINDS),
-        "about": _str_list(30, 64, SLUG_RE),
+        "text": _Rule(fields.MemoryText, blank_ok=False),
+        "importance": _Rule(fields.Importance),
+        "kind": _Rule(schemas.MemoryKind),
+        "about": _Rule(fields.MemoryAbout),
     },
-    "world": {"value": _text(4000)},
-    "scene": {"location": _text(200), "present": _str_list(100, 64, SLUG_RE)},
+    "world": {"value": _Rule(fields.WorldValue)},
+    "scene": {"location": _Rule(schemas.ShortText), "present": _Rule(fields.ScenePresent)},
 }
+"""The fields a manual edit may set, with the limits the event schemas define (§6.3)."""
 
 
 def current_value(conn: sqlite3.Connection, target_type: str, target_id: str, field: str) -> Any:
@@ -171,6 +133,9 @@ def prepare_manual_edit(
         previous = world_state.get_fact(conn, target_id)
         if field != "value":
             raise ValidationFailed("a world fact has one field: value", field="field")
+        problem = world_key_problem(target_id) if previous is None else None
+        if problem:  # a new key follows the rule of §5.5; an existing one stays editable
+            raise ValidationFailed(problem, field="target_id")
     else:
         _check_field(target_type, field)
         previous = current_value(conn, target_type, target_id, field)
@@ -221,9 +186,14 @@ def _validated_value(
             ) from None
         return model.model_dump(mode="json")[field]
     try:
-        return FIELD_RULES[target_type][field](value)
+        checked = FIELD_RULES[target_type][field](value)
     except ValueError as exc:
-        raise ValidationFailed(f"{target_type}.{field} {exc}", field="value") from None
+        raise ValidationFailed(f"{target_type}.{field}: {exc}", field="value") from None
+    if target_type == "scene" and field == "present":
+        unknown = [e for e in checked if entity_state.get_entity(conn, e) is None]
+        if unknown:
+            raise ValidationFailed(f"scene.present: no entity with id {unknown[0]!r}", field="value")
+    return checked
 
 
 @handles("manual_edit")

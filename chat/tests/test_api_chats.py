@@ -85,7 +85,7 @@ async def test_chat_errors(data_dir: Path) -> None:
         await make_bot(client, id="ada")
         chat = await make_chat(client, ["ada"])
         before = await _end(client)
-        assert_error(await client.post("/api/chats", json={"bot_ids": ["ghost"]}), 404)
+        assert_error(await client.post("/api/chats", json={"bot_ids": ["ghost"]}), 404, "bot_ids")
         assert_error(await client.post("/api/chats", json={"bot_ids": []}), 422, "bot_ids")
         assert_error(await client.post("/api/chats", json={"title": "x"}), 422, "bot_ids")
         assert_error(await client.get("/api/chats/nochat"), 404)

@@ -177,6 +177,25 @@ def _stop(proc: subprocess.Popen) -> str:
     return output
 
 
+def test_kith_serve_on_a_port_in_use_says_so_before_any_url(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _serve(tmp_path / "data", port, "--backend", "scripted")
+        try:
+            output, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+            raise AssertionError(f"kith serve did not stop on a port in use: {output}") from None
+    assert proc.returncode != 0, output
+    assert f"port {port} on 127.0.0.1 is already in use" in output
+    assert "--port" in output and "make run PORT=" in output
+    assert "http://" not in output and "Traceback" not in output and "Errno" not in output
+    assert not (tmp_path / "data").exists()  # nothing started: no data directory made
+
+
 @pytest.mark.slow
 def test_kith_serve_prints_the_url_and_logs_the_cold_load(tmp_path: Path) -> None:
     port = _free_port()

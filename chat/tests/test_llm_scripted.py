@@ -252,3 +252,11 @@ def test_docs_example_script_is_valid(tmp_path: Path) -> None:
     path.write_text(block, encoding="utf-8")
     backend = ScriptedBackend(ScriptedBackend.Options(script_path=path))
     assert backend.count_tokens("x") == 1
+
+
+def test_a_binary_script_file_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "blob.bin"
+    path.write_bytes(bytes(range(256)) * 4)  # not UTF-8: once a UnicodeDecodeError
+    with pytest.raises(ConfigError, match="not text") as info:
+        ScriptedBackend(ScriptedBackend.Options(script_path=path))
+    assert info.value.field == "script_path"

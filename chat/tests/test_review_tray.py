@@ -105,3 +105,11 @@ def test_every_kind_has_a_summary_even_with_the_fields_it_leaves_out() -> None:
     assert summary("scene_changed", people) == "scene: present you, mara"
     update = validate_payload("entity_updated", {"id": "mara", "description": "A pilot."})
     assert summary("entity_updated", update) == "mara: update description"
+
+
+def test_the_tray_payloads_use_the_logs_id_rule() -> None:
+    from chat.eventlog import review_schemas, schemas
+
+    assert "proposal_queued" in schemas.SCHEMAS and "proposal_reviewed" in schemas.SCHEMAS
+    field = review_schemas.ProposalReviewed.model_fields["proposal_id"]
+    assert any(getattr(m, "pattern", None) == schemas.ID_RE for m in field.metadata)

@@ -9,7 +9,6 @@ full replay, the events are untouched, and the bad file sits in
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -39,7 +38,7 @@ from chat.snapshots.api import (
     take_snapshot,
 )
 from chat.snapshots.cold_load import cold_load
-from chat.snapshots.format import encode_snapshot
+from chat.snapshots.format import encode_snapshot, lock_file
 
 
 def _world(conn: sqlite3.Connection, start: int, count: int) -> None:
@@ -270,13 +269,14 @@ def test_leftover_temporary_files_are_ignored_then_cleaned(conn: sqlite3.Connect
     _world(conn, 0, 1)
     path = take_snapshot(conn, data_dir=data_dir)
     old, fresh = path.parent / f".{path.name}.tmp", path.parent / ".being-written.json.tmp"
-    old.write_bytes(b"half a snap")
-    fresh.write_bytes(b"another process is writing this one")
-    os.utime(old, (time.time() - 7200, time.time() - 7200))
-    assert [s["name"] for s in list_snapshots(data_dir)] == [path.name]
-    mark_needs_rebuild(conn)
-    assert cold_load(conn, data_dir).snapshot == path.name
-    assert not old.exists() and fresh.exists()
+    old.write_bytes(b"half a snap")  # its writer is gone, whatever the file's age
+    with open(fresh, "wb") as writing:  # another process is writing this one: it holds the lock
+        lock_file(writing, wait=True)
+        writing.write(b"another process is writing this one")
+        assert [s["name"] for s in list_snapshots(data_dir)] == [path.name]
+        mark_needs_rebuild(conn)
+        assert cold_load(conn, data_dir).snapshot == path.name
+        assert not old.exists() and fresh.exists()
 
 
 # --- consistency while appends go on -----------------------------------------------------

@@ -336,32 +336,30 @@ async def test_periodic_snapshot_is_taken_after_100_events(data_dir: Path) -> No
     assert load_snapshot(taken[-1]).last_event_id == cursor >= first_id + 100
 
 
-async def test_a_due_snapshot_waits_for_idle_time(data_dir: Path) -> None:
+@pytest.mark.parametrize(("every", "turns", "pause_s"), [(100, 45, 0.0), (30, 20, 0.15)])
+async def test_periodic_snapshots_land_when_due_not_later(
+    data_dir: Path, every: int, turns: int, pause_s: float
+) -> None:
+    """§10.4: due once the log is `every` events past the newest snapshot, and taken not
+    later than the end of the turn that crossed the line, with turns back to back or spaced."""
     folder = data_dir / "snapshots" / "periodic"
-    async with running(data_dir) as rt:
-        rt._snapshots.idle_delay_s = 0.4
+    async with running(data_dir, snapshot_every_events=every, snapshot_keep=100) as rt:
         _, chat = await one_to_one(rt)
-        await turn_only(rt, chat["id"], "first words")  # no snapshot exists yet: one is due
-        assert not folder.exists() or not list(folder.iterdir())  # not while turns may follow
-        for _ in range(100):
-            if folder.exists() and list(folder.iterdir()):
-                break
-            await asyncio.sleep(0.05)
-        assert len(list(folder.iterdir())) == 1
-
-
-async def test_turns_that_never_pause_still_get_snapshots_when_overdue(data_dir: Path) -> None:
-    folder = data_dir / "snapshots" / "periodic"
-    async with running(data_dir, snapshot_every_events=10) as rt:
-        rt._snapshots.idle_delay_s = 3600  # never idle long enough
-        _, chat = await one_to_one(rt)
-        for n in range(12):
+        await turn(rt, chat["id"], "turn 0")  # the first snapshot also starts the writer child
+        for n in range(1, turns):
             await turn_only(rt, chat["id"], f"turn {n}")
-            await asyncio.sleep(0.12)  # the scheduler polls between turns
-        taken = [load_snapshot(p).last_event_id for p in sorted(folder.iterdir())]
-    assert len(taken) >= 2
-    gaps = [b - a for a, b in zip(taken, taken[1:], strict=False)]
-    assert all(gap >= 20 for gap in gaps), taken  # overdue twice over (2 x 10 events)
+            await asyncio.sleep(pause_s)
+        await rt.wait_idle()
+    taken = [load_snapshot(p).last_event_id for p in sorted(folder.iterdir())]
+    log = events(data_dir)
+    ends = [e.id for e in log if e.kind in ("turn_completed", "turn_failed")]
+    assert len(taken) >= 3, taken
+    assert taken[0] == ends[0]  # none existed yet: the first turn takes one
+    for before, after in zip(taken, taken[1:], strict=False):
+        crossing = before + every
+        end_of_turn = min(end for end in ends if end >= crossing)
+        assert crossing <= after <= end_of_turn, (taken, before, after, end_of_turn)
+    assert log[-1].id - taken[-1] < every, taken  # no crossing went without one
 
 
 async def turn_only(rt: Any, chat_id: str, text: str) -> None:

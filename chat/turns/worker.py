@@ -57,8 +57,6 @@ class TurnWorker:
         self.phases = Phases()
         """What each running turn is doing (§4.3), published with its `turn` events."""
         self._closing = False
-        self.activity = 0
-        """How many turns have started; the snapshot scheduler watches it for idle time."""
 
     # --- queue ------------------------------------------------------------------------
 
@@ -154,7 +152,6 @@ class TurnWorker:
         self.running[turn_id] = cancel
         self._finished[turn_id] = asyncio.Event()
         self._backends[turn_id] = backend = rt.acquire_backend()
-        self.activity += 1
         stored: list[str] = []
         try:
             started = await rt.commit(
@@ -203,7 +200,7 @@ class TurnWorker:
             self._turn_chat.pop(turn_id, None)
             self._backends.pop(turn_id, None)
             await rt.release_backend(backend)
-        rt.snapshot_check()
+        await rt.snapshot_check()  # a due periodic snapshot holds this turn's end (§10.4)
 
     async def _phase(self, plan: TurnPlan, phase: str, bot_id: str | None = None) -> None:
         """Move the turn to ``phase`` and publish it, so clients say what it is doing."""

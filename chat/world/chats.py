@@ -71,7 +71,10 @@ def create_events(
         raise ValidationFailed("bot_ids must list at least one bot", field="bot_ids")
     if len(set(bot_ids)) != len(bot_ids):
         raise ValidationFailed("bot_ids must not repeat a bot", field="bot_ids")
-    bots = [require_bot(conn, str(bot_id), active=True) for bot_id in bot_ids]
+    try:
+        bots = [require_bot(conn, str(bot_id), active=True) for bot_id in bot_ids]
+    except NotFound as exc:  # the request names the bots in bot_ids, not in an id field
+        raise NotFound(exc.message, field="bot_ids") from None
     if title is None or (isinstance(title, str) and not title.strip()):
         title = "Chat with " + _names(bot["name"] for bot in bots)
         title = title if len(title) <= MAX_TITLE_CHARS else title[: MAX_TITLE_CHARS - 1] + "…"

@@ -121,6 +121,36 @@ def entity_events(conn: sqlite3.Connection, fields: dict[str, Any]) -> list[NewE
     return [NewEvent("entity_added", payload, actor="user")]
 
 
+def field_edit_events(
+    conn: sqlite3.Connection,
+    target_type: str,
+    target_id: str,
+    changes: dict[str, Any],
+    *,
+    action: str = "set",
+    chat_id: str | None = None,
+    name_fields: bool = True,
+) -> list[NewEvent]:
+    """One pinning ``manual_edit`` per field of ``changes``, all prepared in the caller's
+    (the writer's) transaction, so a PATCH of several fields lands whole or not at all.
+
+    A bad value raises ValidationFailed naming the field of the request body: with
+    ``name_fields`` the edited field (a PATCH), else ``value`` (a POST /api/edits body);
+    NotFound when the target does not exist. Nothing is appended then (§6.3).
+    """
+    if not changes:
+        raise ValidationFailed("nothing to change: give at least one field", field="body")
+    events = []
+    for field, value in changes.items():
+        try:
+            payload = prepare_manual_edit(conn, target_type, target_id, field, value, action=action)
+        except ValidationFailed as exc:
+            named = field if exc.field == "value" and name_fields else exc.field
+            raise ValidationFailed(exc.message, field=named) from None
+        events.append(NewEvent("manual_edit", payload, chat_id=chat_id, actor="user"))
+    return events
+
+
 def memory_events(conn: sqlite3.Connection, fields: dict[str, Any]) -> list[NewEvent]:
     """``memory_added`` for a memory a person gives a bot by hand ({owner, text,
     importance?, kind?, about?}); ValidationFailed names a bad field (an owner that is no

@@ -1,8 +1,9 @@
 """GET/PUT /api/settings (§7.7): secrets masked; non-secret changes saved to the config file.
 
 An ``api_key`` given here lives in this process's memory only: it is never written
-to the config file, the log, snapshots or responses (§12.5). ``access_token`` and
-``data_dir`` cannot be changed while running.
+to the config file, the log, snapshots or responses (§12.5). ``access_token``,
+``data_dir``, ``host`` and ``port`` cannot be changed over HTTP: the settings API
+cannot widen access (§12.6); file paths are checked by `chat.app.paths`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 
 from chat.app.context import context
+from chat.app.paths import check_usable_path
 from chat.app.writes import settings_changed
 from chat.config import (
     CONFIG_FILE_NAME,
@@ -25,14 +27,18 @@ from chat.config import (
     save_settings_file,
 )
 from chat.errors import ConfigError, ValidationFailed
-from chat.llm.scripted import load_script
 
 router = APIRouter(prefix="/api", tags=["settings"])
 
 FROZEN = {
     "data_dir": "data_dir cannot be changed while running; restart with --data-dir",
     "access_token": "the access token is set with KITH_TOKEN at start, not from the API",
+    "host": "the bind address is a start-time option (kith serve --host, KITH_HOST or kith.toml),"
+    " never set over HTTP",
+    "port": "the port is a start-time option (kith serve --port, KITH_PORT or kith.toml),"
+    " never set over HTTP",
 }
+"""Settings the API refuses (§12.6: the settings API cannot widen access)."""
 
 
 def config_path(settings: Settings) -> Path:
@@ -50,17 +56,15 @@ async def get_settings(request: Request) -> dict[str, Any]:
 async def put_settings(
     request: Request, changes: Annotated[dict[str, Any], Body(max_length=64)]
 ) -> dict[str, Any]:
-    """Change settings: `{key: value, ...}`. Unknown keys and bad values are 422 naming the key;
-    nothing is saved then. Non-secret values go to the config file; `api_key` stays in memory."""
+    """Change settings: `{key: value, ...}`. Unknown keys, values of the wrong JSON type
+    (no coercion), numbers out of bounds, and `host`, `port`, `data_dir` or `access_token`
+    (start-time options, §12.6) are 422 naming the key; a `script_path` or `model` that
+    is not a usable file is 422 saying only that. Nothing is saved then. Non-secret values
+    go to the config file; `api_key` stays in memory."""
     ctx = context(request)
     for key in changes:
         if key in FROZEN:
             raise ValidationFailed(FROZEN[key], field=key)
-    if changes.get("script_path"):
-        try:  # a path from a request is only accepted when it is a valid script file
-            load_script(Path(str(changes["script_path"])).expanduser())
-        except ConfigError as exc:
-            raise ValidationFailed(exc.message, field="script_path") from None
     try:
         updated = apply_settings_update(ctx.settings, changes)
         path = config_path(ctx.settings)
@@ -71,6 +75,10 @@ async def put_settings(
         )
     except ConfigError as exc:
         raise ValidationFailed(exc.message, field=exc.field) from None
+    if "script_path" in changes and updated.script_path is not None:
+        check_usable_path(updated.script_path, "script_path")
+    if "model" in changes and updated.backend == "embedded" and updated.model:
+        check_usable_path(Path(updated.model), "model")
     await settings_changed(request, ctx.settings, updated)
     if public_changes:
         save_settings_file(saved, path)

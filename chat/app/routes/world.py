@@ -9,7 +9,8 @@ from fastapi import APIRouter, Path, Request
 from chat.app.context import reader, runtime
 from chat.app.schemas import ScenePut, WorldFactPut
 from chat.app.writes import edit_one
-from chat.errors import NotFound
+from chat.errors import NotFound, ValidationFailed
+from chat.eventlog.fields import world_key_problem
 from chat.state.world import get_fact, list_facts, list_scenes
 
 router = APIRouter(prefix="/api", tags=["world"])
@@ -27,7 +28,11 @@ async def world(request: Request) -> dict[str, Any]:
 
 @router.put("/world/{key}")
 async def set_world_fact(request: Request, key: FactKey, body: WorldFactPut) -> dict[str, Any]:
-    """Set a fact by hand (creates it when new; pins it)."""
+    """Set a fact by hand (creates it when new; pins it). A new key must be a short
+    snake_case name (§5.5), else 422 naming `key`; an existing key may be edited."""
+    problem = world_key_problem(key)
+    if problem and get_fact(reader(request), key) is None:
+        raise ValidationFailed(problem, field="key")
     await edit_one(request, "world", key, "value", body.value)
     return {"key": key, "value": get_fact(reader(request), key)}
 

@@ -123,13 +123,14 @@ export async function renderWorld(panel) {
           }
         },
       }, icon("trash")))));
-  const keyInput = h("input", { name: "key", required: true, maxlength: 100, placeholder: "key, e.g. weather", "aria-label": "New fact key" });
+  const keyInput = h("input", { name: "key", required: true, maxlength: 100, placeholder: "key, e.g. time_of_day", "aria-label": "New fact key" });
   const valueInput = h("input", { name: "value", maxlength: 4000, placeholder: "value", "aria-label": "New fact value" });
   const add = h("form", { class: "add-fact", "aria-label": "Add a world fact", dataset: { refreshOk: "" } },
     keyInput, valueInput, h("button", { type: "submit", class: "small primary" }, "Add"));
   add.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const key = keyInput.value.trim();
+    // A key is a short snake_case name (§5.5): "Time of day" is stored as time_of_day.
+    const key = keyInput.value.trim().toLowerCase().replace(/[\s-]+/g, "_");
     if (!key) return;
     try {
       await put(`/api/world/${seg(key)}`, { value: valueInput.value });
