@@ -60,6 +60,12 @@ class Settings(BaseModel):
     access_token: SecretStr | None = None
     extraction_enabled: bool = True
     extraction_every_n_turns: int = Field(1, ge=1, le=1000)
+    extraction_review: bool | None = None
+    """Hold extraction's changes in the review tray until accepted (§5.5); unset: on with
+    the bundled (embedded) model, off otherwise."""
+    sentiment_nudges: bool = True
+    """Nudge each answering bot's affinity and trust toward you by how your message sounds
+    (VADER, deterministic); recorded with ``source: "sentiment"``."""
     reflection_threshold: int = Field(50, ge=1, le=100_000)
     max_replies_per_turn: int = Field(2, ge=1, le=20)
     memory_top_k: int = Field(8, ge=1, le=200)

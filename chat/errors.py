@@ -140,6 +140,12 @@ class BackendError(KithError):
     code = "backend_error"
 
 
+class EmptyReply(BackendError):
+    """The model gave a speaker nothing to say, twice; in a group turn that speaker is skipped."""
+
+    code = "empty_reply"
+
+
 class BackendTimeout(BackendError):
     """The model backend did not answer in time."""
 

@@ -33,6 +33,7 @@ from chat.app.routes import (
     items,
     memories,
     messages,
+    proposals,
     snapshots,
     turns,
     world,
@@ -70,6 +71,7 @@ ROUTERS = (
     settings_routes,
     items,
     edits,
+    proposals,
 )
 
 

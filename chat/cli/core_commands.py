@@ -282,7 +282,7 @@ def events_command(ctx: click.Context, after: int, limit: int, kind: str | None,
 
 @main.command("bench")
 @common_options
-@click.argument("which", type=click.Choice(["core", "backend", "turns", "memory", "chatimport", "all"]),
+@click.argument("which", type=click.Choice(["core", "backend", "turns", "memory", "chatimport", "quality", "all"]),
                 default="all")
 @click.option("--sizes", default=None,
               help="Core and memory: comma-separated world sizes (default 10000,100000; memory 1000,100000).")
@@ -292,7 +292,8 @@ def events_command(ctx: click.Context, after: int, limit: int, kind: str | None,
 @reports_errors
 def bench_command(ctx: click.Context, which: str, sizes: str | None, json_path: Path | None) -> None:
     """Measure the §13 targets: core (log, replay, snapshots), backend, turns, memory
-    (recall and retrieval latency), chatimport; or all of them."""
+    (recall and retrieval latency), chatimport; quality (what the bundled model does to a
+    world in 10 turns, only when named); or all of them."""
     from chat.bench import run_benchmark, selected
 
     results: dict[str, Any] = {}

@@ -35,7 +35,7 @@ LIFECYCLE_KINDS = frozenset(
     {"turn_queued", "turn_started", "turn_completed", "turn_failed", "turns_reverted"}
 )
 # Kinds that change no projection table (kept in the log for audit and inspection only).
-LOG_ONLY_KINDS = frozenset({"prompt_recorded", "proposal_dropped"})
+LOG_ONLY_KINDS = frozenset({"prompt_recorded", "proposal_dropped", "proposal_queued", "proposal_reviewed"})
 
 STATE_MODULES = (
     "chat.state.worlds",

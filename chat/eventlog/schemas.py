@@ -36,6 +36,7 @@ from chat.eventlog.fields import (
     WorldValue,
 )
 from chat.eventlog.messages import _first_field, describe_validation_error
+from chat.eventlog.review_schemas import ProposalQueued, ProposalReviewed
 
 ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 ISO_UTC_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$"
@@ -177,6 +178,7 @@ class EdgeChanged(WorldScoped):
     affinity_delta: int = Field(default=0, ge=-10, le=10)
     trust_delta: int = Field(default=0, ge=-10, le=10)
     notes: Text | None = None
+    source: Literal["sentiment"] | None = Field(default=None, exclude_if=lambda v: v is None)  # chat/memory/sentiment.py
 
 
 class MemoryAdded(WorldScoped):
@@ -239,6 +241,7 @@ class MessagePosted(Payload):
     )
     """When the message was first written, for one imported from elsewhere (§11.5); left
     out (not null) otherwise, so other payloads are stored exactly as before."""
+    stopped: bool = Field(default=False, exclude_if=lambda v: not v)  # the user stopped it part way (§4.3)
 
 
 class MessageEdited(Payload):
@@ -273,6 +276,9 @@ class TurnStarted(Payload):
 class TurnCompleted(Payload):
     id: Ident
     message_ids: list[Ident] = Field(default_factory=list)
+    skipped: dict[Slug, Annotated[str, StringConstraints(max_length=500)]] = Field(
+        default_factory=dict, max_length=20, exclude_if=lambda v: not v
+    )  # group speakers whose reply came back empty, with why (§4.2)
 
 
 class TurnFailed(Payload):
@@ -347,6 +353,8 @@ SCHEMAS: dict[str, type[Payload]] = {
     "turns_reverted": TurnsReverted,
     "prompt_recorded": PromptRecorded,
     "proposal_dropped": ProposalDropped,
+    "proposal_queued": ProposalQueued,
+    "proposal_reviewed": ProposalReviewed,
     "reflection_recorded": ReflectionRecorded,
     "world_created": WorldCreated,
     "world_renamed": WorldRenamed,

@@ -56,6 +56,8 @@ class ScriptRule(BaseModel):
     error_type: Literal["error", "timeout", "unavailable", "invalid_output"] = "error"
     error_after: int = Field(0, ge=0)
     extraction_error: str | None = None
+    extraction_delay_ms: int | None = Field(None, ge=0, le=60_000)
+    """How long the extraction of a matching message takes (to see the "updating memories" phase)."""
 
     @pydantic.field_validator("match")
     @classmethod
@@ -218,6 +220,9 @@ class ScriptedBackend(Backend):
     async def complete_json(self, req: JsonRequest) -> pydantic.BaseModel:
         await asyncio.sleep(0)
         if req.purpose == "extraction":
+            delay = self._extraction_delay(req.context)
+            if delay:
+                await asyncio.sleep(delay)
             data = self._extraction(req.context)
         elif req.purpose == "reflection":
             data = self._reflection(req.context)
@@ -230,6 +235,11 @@ class ScriptedBackend(Backend):
                 f"scripted {req.purpose} does not match {req.schema.__name__}: "
                 f"{exc.errors()[0]['msg']}"
             ) from None
+
+    def _extraction_delay(self, context: dict[str, Any]) -> float:
+        user_text = str(context.get("user_text", ""))
+        rule = next((r for r in self._rules() if r.extraction_delay_ms is not None and r.matches(user_text)), None)
+        return (rule.extraction_delay_ms or 0) / 1000 if rule is not None else 0.0
 
     def _extraction(self, context: dict[str, Any]) -> dict[str, Any]:
         bot_ids = [str(b) for b in context.get("bot_ids", [])]

@@ -21,17 +21,21 @@ from chat.eventlog.log import NewEvent
 from chat.eventlog.schemas import ENTITY_KINDS, validate_payload
 from chat.llm.schemas import ExtractionProposal
 from chat.llm.types import ChatMessage, JsonRequest
+from chat.memory.sense import SenseChecks
 from chat.state.edges import edge_key, get_edge
 from chat.state.entities import get_entity, list_entities
 from chat.state.manual_edit import is_pinned
-from chat.state.memory import get_memory
+from chat.state.memory import get_memory, list_memories
 from chat.state.world import get_fact, get_scene
 from chat.state.worlds import chat_world
+from chat.world.chats import user_name as persona_name
 from chat.world.ids import new_id
 from chat.world.slugs import slugify
 
 MAX_DELTA = 10
 MAX_KNOWN_ENTITIES = 60
+MEMORIES_COMPARED = 300
+"""How many of a bot's latest memories a new one is compared with for repeats."""
 
 
 @dataclass
@@ -93,15 +97,34 @@ class _Checker:
     """Turns one proposal into events, dropping (and logging) what does not hold."""
 
     def __init__(
-        self, conn: sqlite3.Connection, chat_id: str, turn_id: str, bots: list[dict[str, Any]]
+        self,
+        conn: sqlite3.Connection,
+        chat_id: str,
+        turn_id: str,
+        bots: list[dict[str, Any]],
     ) -> None:
         self.conn = conn
         self.chat_id = chat_id
         self.world_id = _world(conn, chat_id)
         self.turn_id = turn_id
         self.bot_ids = [b["id"] for b in bots]
+        user = persona_name(conn, self.world_id)
         self.aliases = {b["name"].lower(): b["id"] for b in bots}
         self.aliases.update({b["id"]: b["id"] for b in bots})
+        self.aliases.setdefault(user.strip().lower(), "you")
+        self.sense = SenseChecks(
+            entity_names={
+                e["id"]: (e["name"], e["kind"])
+                for e in list_entities(conn, world_id=self.world_id)
+            },
+            user_name=user,
+            memories={
+                b: [m["text"] for m in list_memories(
+                    conn, owner=b, limit=MEMORIES_COMPARED, world_id=self.world_id
+                )]
+                for b in self.bot_ids
+            },
+        )
         self.new_entities: set[str] = set()
         scene = get_scene(conn, chat_id)
         self.present = set(scene["present"]) if scene else set(self.bot_ids)
@@ -145,6 +168,22 @@ class _Checker:
     def exists(self, entity_id: str) -> bool:
         return entity_id in self.new_entities or get_entity(self.conn, entity_id, world_id=self.world_id) is not None
 
+    def facts(self, entity_id: str, value: Any, current: dict[str, str] | None = None) -> dict[str, str]:
+        """The entity facts that make sense and differ from ``current``; junk is dropped."""
+        if not isinstance(value, dict):
+            return {}
+        kept: dict[str, str] = {}
+        for key, text in list(value.items())[:50]:
+            key, text = " ".join(str(key).split())[:100], " ".join(str(text).split())[:2000]
+            if not key or not text:
+                continue
+            reason = self.sense.entity_fact(entity_id, key, text)
+            if reason:
+                self.drop(reason, {"entity": entity_id, "key": key, "value": text})
+            elif (current or {}).get(key) != text:
+                kept[key] = text
+        return kept
+
     # -- items -------------------------------------------------------------------------
 
     def entity(self, item: dict[str, Any]) -> None:
@@ -165,7 +204,7 @@ class _Checker:
                 "name": name,
                 "aliases": [a[:120] for a in item.get("aliases", []) if a.strip()][:30],
                 "description": item.get("description", "")[:20_000],
-                "facts": _facts(item.get("facts", {})),
+                "facts": self.facts(entity_id, item.get("facts", {})),
             }
             before = self.result.accepted
             self.event("entity_added", payload)
@@ -179,7 +218,7 @@ class _Checker:
             "name": (item.get("name") or "").strip()[:120] or None,
             "description": item.get("description") or None,
             "aliases": [a[:120] for a in item.get("aliases", []) if a.strip()][:30] or None,
-            "facts": _facts(item.get("facts", {})) or None,
+            "facts": self.facts(entity_id, item.get("facts", {}), current["facts"]) or None,
             "kind": kind if item.get("kind") in ENTITY_KINDS and current["kind"] not in ("bot", "you")
             and kind not in ("bot", "you") else None,
         }
@@ -248,6 +287,11 @@ class _Checker:
             entity_id = self.entity_id(str(raw))
             if entity_id not in about and self.exists(entity_id):
                 about.append(entity_id)
+        reason = self.sense.memory(owner, text)
+        if reason:
+            self.drop(reason, item)
+            return
+        self.sense.remember(owner, text)
         kind = item.get("kind") if item.get("kind") in ("observation", "fact") else "observation"
         importance = max(1, min(10, int(item.get("importance") or 5)))
         before = self.result.accepted
@@ -274,11 +318,15 @@ class _Checker:
 
     def world(self, item: dict[str, Any]) -> None:
         key = " ".join(str(item.get("key", "")).split())[:100]
-        value = str(item.get("value", ""))[:4000]
+        value = " ".join(str(item.get("value", "")).split())[:4000]
         if not key:
             self.drop("a world fact needs a key", item)
         elif not value.strip():
             self.drop(f"world fact {key!r} needs a value", item)
+        elif reason := (
+            None if get_fact(self.conn, key, world_id=self.world_id) is not None else self.sense.fact_key(key)
+        ) or self.sense.fact_value(key, value):
+            self.drop(reason, item)  # a key the world already has stands, whatever its spelling
         elif is_pinned(self.conn, "world", key, "value", world_id=self.world_id):
             self.drop(f"world fact {key!r} is pinned by a manual edit", item)
         elif get_fact(self.conn, key, world_id=self.world_id) != value:
@@ -294,6 +342,9 @@ class _Checker:
                 self.drop(f"scene {name} is pinned by a manual edit", item[name])
         if "location" in pinned:
             location = None
+        if location is not None and (reason := self.sense.location(str(location))):
+            self.drop(reason, {"location": location})
+            location = None
         if location is not None and str(location).strip()[:200] != current["location"]:
             payload["location"] = str(location).strip()[:200]
         if item.get("present") is not None and "present" not in pinned:
@@ -304,16 +355,13 @@ class _Checker:
                     present.append(entity_id)
                 elif not self.exists(entity_id):
                     self.drop(f"unknown entity id {entity_id!r} in the scene", raw)
-            if present and present != current["present"]:
+            reason = self.sense.present(present, ["you"]) if present else None
+            if reason:
+                self.drop(reason, {"present": item["present"]})
+            elif present and present != current["present"]:
                 payload["present"] = present
         if len(payload) > 1:
             self.event("scene_changed", payload)
-
-
-def _facts(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict):
-        return {}
-    return {str(k)[:100]: str(v)[:2000] for k, v in list(value.items())[:50] if str(k).strip()}
 
 
 def check_proposal(

@@ -78,7 +78,7 @@ class TurnControls(_Host):
         turn = self._read_now(lambda conn: chat_state.get_turn(conn, turn_id))
         if turn is None:
             raise NotFound(f"no turn with id {turn_id!r}", field="turn_id")
-        return turn
+        return {**turn, **self._worker.phases.of(turn_id)} if turn["status"] == "running" else turn
 
     def get_prompt(self, turn_id: str) -> list[dict[str, Any]]:
         """The ``prompt_recorded`` payloads of the turn (§8.4), oldest first, each with

@@ -47,12 +47,15 @@ def list_edges(conn: sqlite3.Connection, *, world_id: str = DEFAULT_WORLD) -> li
 def edge_history(
     conn: sqlite3.Connection, src: str, dst: str, *, world_id: str = DEFAULT_WORLD
 ) -> list[dict[str, Any]]:
+    """Each change of the edge, oldest first; ``source`` says what a non-model change came
+    from (``sentiment``: the deterministic reading of the user's words), else null."""
     rows = conn.execute(
-        "SELECT event_id, label, affinity, trust, notes, actor, created_at FROM edge_history"
-        " WHERE world_id = ? AND src = ? AND dst = ? ORDER BY event_id",
+        "SELECT h.event_id, h.label, h.affinity, h.trust, h.notes, h.actor, h.created_at,"
+        " json_extract(e.payload, '$.source') FROM edge_history h LEFT JOIN events e ON e.id = h.event_id"
+        " WHERE h.world_id = ? AND h.src = ? AND h.dst = ? ORDER BY h.event_id",
         (world_id, src, dst),
     ).fetchall()
-    keys = ("event_id", "label", "affinity", "trust", "notes", "actor", "created_at")
+    keys = ("event_id", "label", "affinity", "trust", "notes", "actor", "created_at", "source")
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 

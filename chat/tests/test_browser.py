@@ -147,22 +147,78 @@ def test_bot_markup_is_shown_as_text_and_never_runs(page: Any, live_server: Live
     assert page.evaluate("() => window.__pwned") is None
 
 
-def test_stop_then_retry_a_turn(page: Any, live_server: LiveServer) -> None:
+def test_stop_keeps_the_text_then_continue_and_regenerate(page: Any, live_server: LiveServer) -> None:
     live_server.author()
     chat = live_server.chat_with("ana")
     open_app(page, f"#/chat/{chat['id']}")
     composer = page.get_by_label("Message", exact=True)
     composer.fill("tell me a long story")
     composer.press("Enter")
-    page.locator(".msg.streaming").wait_for()
+    streaming = page.locator(".msg.streaming")
+    streaming.locator(".msg-text", has_text="word word").wait_for()
+    page.get_by_role("button", name="Stop this reply").wait_for()  # Stop says what it stops
+    page.keyboard.press("Escape")
+    stopped = page.locator(".msg-bot.stopped")
+    stopped.wait_for()
+    assert stopped.locator(".badge.stopped").inner_text() == "stopped"
+    kept = stopped.locator(".msg-text").inner_text()
+    assert kept.startswith("word") and kept.count("word") < 200
+    assert page.locator(".turn-failed").count() == 0  # a stopped reply is not a failure
+    live_server.use_script([{"match": "", "reply": "The end.", "delay_ms": 5}])
+    stopped.hover()
+    stopped.get_by_role("button", name="Continue this reply").click()
+    done = page.locator(".msg-bot:not(.stopped):not(.streaming)", has_text="The end.")
+    done.wait_for()
+    assert done.locator(".msg-text").inner_text().startswith(kept.rstrip(" …"))
+    page.locator(".alt-count", has_text="2/2").wait_for()  # continued: a new alternative
+    done.hover()
+    done.get_by_role("button", name="Regenerate this reply").click()
+    page.locator(".alt-count", has_text="3/3").wait_for()
+
+
+def test_stop_before_any_text_then_retry_a_turn(page: Any, live_server: LiveServer) -> None:
+    live_server.author()
+    live_server.use_script([{"match": "slow start", "reply": "late words", "delay_ms": 3000}])
+    chat = live_server.chat_with("ana")
+    open_app(page, f"#/chat/{chat['id']}")
+    composer = page.get_by_label("Message", exact=True)
+    composer.fill("a slow start")
+    composer.press("Enter")
+    page.locator("#turn-status", has_text="Ana is writing…").wait_for()
     page.keyboard.press("Escape")
     failed = page.locator(".turn-failed")
     failed.wait_for()
     assert page.locator(".msg.streaming").count() == 0
+    live_server.use_script(support.SCRIPT_RULES)
     failed.get_by_role("button", name="Retry").click()
-    page.locator(".msg.streaming").wait_for()
-    page.get_by_role("button", name="Stop").click()
-    failed.wait_for()
+    page.locator(".msg-bot", has_text="heard you say").wait_for()
+
+
+def test_the_turn_says_what_it_is_doing_and_for_how_long(page: Any, live_server: LiveServer) -> None:
+    live_server.author()
+    live_server.use_script([{"match": "harbour", "reply": "Fog again.", "delay_ms": 800,
+                             "extraction_delay_ms": 2500}])  # fmt: skip
+    chat = live_server.chat_with("ana")
+    open_app(page, f"#/chat/{chat['id']}")
+    composer = page.get_by_label("Message", exact=True)
+    composer.fill("how is the harbour")
+    composer.press("Enter")
+    status = page.locator("#turn-status")
+    status.filter(has_text="Ana is writing…").wait_for()
+    status.filter(has_text="Updating memories…").wait_for()
+    page.locator(".msg-bot:not(.streaming)", has_text="Fog again.").wait_for()  # the reply is in
+    stop = page.get_by_role("button", name="Stop updating memories")
+    assert stop.inner_text() == "Skip memory update"
+    page.wait_for_function("() => / [12] s$/.test(document.querySelector('#turn-status').textContent)")
+    assert composer.is_enabled()  # the composer is free while memories are updated
+    composer.fill("and the tide?")
+    stop.click()
+    page.locator("#stop-btn").wait_for(state="hidden")
+    assert page.locator(".turn-failed").count() == 0
+    turn = live_server.api("GET", "/api/events", params={"kind": "turn_completed", "chat_id": chat["id"]})
+    assert len(turn) == 1
+    changes = live_server.api("GET", "/api/events", params={"kind": "memory_added", "chat_id": chat["id"]})
+    assert changes == []  # skipped: this turn changed no memories
 
 
 def test_regenerate_and_switch_alternatives(page: Any, live_server: LiveServer) -> None:

@@ -11,7 +11,7 @@ from chat.errors import ValidationFailed
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import project
 from chat.state.entities import get_bot
-from chat.turns.prompt import MESSAGE_OVERHEAD, build_prompt
+from chat.turns.prompt import MESSAGE_OVERHEAD, VOICE_CUE, build_prompt
 from chat.turns.stops import StopTrimmer, cut_at_stops, stop_sequences
 
 
@@ -75,14 +75,19 @@ def test_prompt_holds_every_section_in_order(conn: sqlite3.Connection) -> None:
         lore=lore,
     )
     system = prompt.messages[0].content
-    order = ["You are Mara. Pilot.", "Traits: blunt", "Backstory: Born at sea.", "Scenario: A stormy",
-             "- You: stranger (affinity +0", "Scene:", "- weather: fog", "The lamp is cursed.",
-             "- Aye.", "What Mara remembers:\n- You once fixed the lamp.", "Write Mara's next reply"]  # fmt: skip
+    order = ["You are Mara. Pilot.", "Mara is blunt.", "Born at sea.", "A stormy night.",
+             "Mara sees You as stranger, feels neutral about them", "Here with you: You.", "Weather is fog.",
+             "The lamp is cursed.", "What Mara remembers:\n- You once fixed the lamp.",
+             "Reply as Mara only"]  # fmt: skip
     positions = [system.index(part) for part in order]
     assert positions == sorted(positions)
-    assert "Never shown." not in system
+    assert "Never shown." not in system and "Aye." not in system
     assert prompt.lore == ["lamp lore"] and prompt.memory_ids == ["mem0"]
-    assert [m.role for m in prompt.messages] == ["system", "user"]
+    # voice samples are the bot's own turns of the chat template, after a user cue
+    assert [(m.role, m.content) for m in prompt.messages[1:]] == [
+        ("user", VOICE_CUE), ("assistant", "Aye."), ("user", "Is the lamp lit?"),
+    ]  # fmt: skip
+    assert prompt.token_count == sum(words(m.content) + MESSAGE_OVERHEAD for m in prompt.messages)
     assert prompt.stop == ["\nYou:", "\nUser:"]
 
 
@@ -175,3 +180,24 @@ def test_trimmer_passes_plain_text_through() -> None:
     trimmer = StopTrimmer(stop_sequences("You", []), "Mara")
     shown = trimmer.feed("Mar") + trimmer.feed("ket day") + trimmer.finish()
     assert shown == "Market day" and not trimmer.stopped
+
+
+def test_macros_are_replaced_in_every_card_field(conn: sqlite3.Connection) -> None:
+    lore = [{"keys": ["lamp"], "content": "{{char}} lit the lamp for <USER>."}]
+    prompt = assemble(
+        conn,
+        [msg(1, "you", "Is the lamp lit?")],
+        [],
+        2000,
+        persona="{{char}} guides ships for {{user}}.",
+        traits=["loyal to {{User}}"],
+        backstory="<BOT> was born at sea.",
+        scenario="{{ user }} arrives at dawn.",
+        voice_samples=["{{char}}: Aye, {{user}}."],
+        lore=lore,
+    )
+    text = "\n".join(m.content for m in prompt.messages)
+    for part in ("Mara guides ships for You.", "loyal to You", "Mara was born at sea.",
+                 "You arrives at dawn.", "\nAye, You.", "Mara lit the lamp for You."):  # fmt: skip
+        assert part in text
+    assert "{{" not in text and "<USER>" not in text and "<BOT>" not in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,14 @@ async def test_one_to_one_turn_streams_stores_and_logs_in_order(data_dir: Path) 
     tokens = "".join(d["text"] for t, d in published if t == "token")
     assert tokens == "Mara heard you say: Is the channel clear?"
     assert {d["message_id"] for t, d in published if t == "token"} == {transcript[1]["id"]}
-    statuses = [d["status"] for t, d in published if t == "turn"]
-    assert statuses == ["queued", "running", "completed"]
+    statuses = [(d["status"], d.get("phase"), d.get("phase_bot")) for t, d in published if t == "turn"]
+    assert statuses == [
+        ("queued", None, None), ("running", None, None), ("running", "writing", "mara"),
+        ("running", "updating_memories", None), ("completed", None, None),
+    ]  # fmt: skip
+    phased = [d for t, d in published if t == "turn" and d.get("phase")]
+    assert all(datetime.fromisoformat(d["phase_since"]) for d in phased)
+    assert phased[0]["phase_since"] <= phased[1]["phase_since"]
     assert [d["author"] for t, d in published if t == "message"] == ["you", "mara"]
 
 
@@ -67,9 +74,10 @@ async def test_prompt_is_recorded_and_holds_the_character(data_dir: Path) -> Non
     assert record["bot_id"] == "mara" and record["message_id"] == result["message_ids"][0]
     system = record["messages"][0]
     assert system["role"] == "system"
-    for part in ("You are Mara.", "harbour pilot", "blunt, loyal", "coworker", "Tide waits"):
+    for part in ("You are Mara.", "harbour pilot", "blunt, loyal", "coworker"):
         assert part in system["content"]
-    assert "never write lines for You" in system["content"]
+    assert "Never write what You or anyone else says" in system["content"]
+    assert {"role": "assistant", "content": "Tide waits for no one."} in record["messages"]
     assert record["messages"][-1] == {"role": "user", "content": "Hello there"}
 
 
@@ -158,7 +166,7 @@ async def test_messages_posted_during_a_turn_queue_behind_it(data_dir: Path) -> 
         "first", "second", "one two three four", "Mara heard you say: second",
     ]  # fmt: skip
     # the second turn answers "second", after the first reply, not before it
-    assert [m["content"] for m in prompts[0]["messages"][1:]] == [
+    assert [m["content"] for m in prompts[0]["messages"][-3:]] == [
         "first", "one two three four", "second",
     ]  # fmt: skip
 
@@ -220,6 +228,33 @@ async def test_cancel_a_running_turn(data_dir: Path) -> None:
         sub = rt.bus.subscribe(chat["id"])
         _, turn_id = await rt.post_message(chat["id"], "long story")
         while (await sub.get(timeout=5)).type != "token":
+            pass
+        await rt.cancel_turn(turn_id)
+        await rt.wait_idle()
+        result = rt.get_turn(turn_id)
+        transcript = rt.transcript(chat["id"])
+        # a stopped reply keeps its text, marked stopped (§4.3), and can be continued (§4.9)
+        assert result["status"] == "completed" and result["error"] is None
+        assert [(m["author"], m["stopped"]) for m in transcript] == [("you", False), ("mara", True)]
+        kept = transcript[1]["text"]
+        assert kept and "a b c d e f g h i j".startswith(kept) and kept != "a b c d e f g h i j"
+        assert "memory_added" not in kinds(data_dir, turn_id=turn_id)  # no world changes
+        write_script(data_dir.parent / "script.json", [{"match": "", "reply": "and the rest."}])
+        continued = await rt.continue_reply(chat["id"])
+        await rt.wait_idle()
+        after = rt.transcript(chat["id"])
+        assert rt.get_turn(continued)["status"] == "completed"
+    assert [(m["author"], m["stopped"]) for m in after] == [("you", False), ("mara", False)]
+    assert after[1]["text"] == f"{kept} and the rest."  # a new alternative holding both
+
+
+async def test_stop_before_any_text_fails_the_turn_as_cancelled(data_dir: Path) -> None:
+    rules = [{"match": "long", "reply": "a b c", "delay_ms": 300}]
+    async with running(data_dir, rules) as rt:
+        _, chat = await one_to_one(rt)
+        sub = rt.bus.subscribe(chat["id"])
+        _, turn_id = await rt.post_message(chat["id"], "long story")
+        while (await sub.get(timeout=5)).data.get("phase") != "writing":
             pass
         await rt.cancel_turn(turn_id)
         await rt.wait_idle()

@@ -55,3 +55,56 @@ async def test_two_empty_replies_fail_the_turn_with_a_reason(data_dir: Path) -> 
     assert result["error"] == "the model gave Mara an empty reply twice; retry the turn"
     authors = [e.payload["author"] for e in events(data_dir, kind="message_posted")]
     assert authors == ["you"]
+
+
+class EmptyFor(ScriptedBackend):
+    """The scripted model, but every reply of the bots in ``silent`` is empty."""
+
+    def __init__(self, silent: set[str]) -> None:
+        super().__init__()
+        self.silent = silent
+        self.asked: list[str] = []
+
+    async def stream_reply(
+        self, req: ReplyRequest, cancel: asyncio.Event | None = None
+    ) -> AsyncIterator[str]:
+        self.asked.append(req.bot_id)
+        if req.bot_id in self.silent:
+            yield ""
+            return
+        async for piece in super().stream_reply(req, cancel):
+            yield piece
+
+
+async def _group(rt) -> dict:  # noqa: ANN001 - the runtime
+    await rt.author_bot({"name": "Ana", "talkativeness": 0.9})
+    await rt.author_bot({"name": "Bo", "talkativeness": 0.5})
+    return await rt.create_chat(["ana", "bo"])
+
+
+@pytest.mark.parametrize("silent", ["ana", "bo"])
+async def test_a_silent_speaker_of_a_group_is_skipped_and_the_turn_completes(
+    data_dir: Path, silent: str
+) -> None:
+    backend = EmptyFor({silent})
+    async with running(data_dir, backend=backend, extraction_enabled=False) as rt:
+        chat = await _group(rt)
+        result = await turn(rt, chat["id"], "Evening, both")
+    assert result["status"] == "completed" and result["error"] is None
+    assert backend.asked.count(silent) == 2  # sampled once more before skipping
+    authors = [e.payload["author"] for e in events(data_dir, kind="message_posted")]
+    other = "bo" if silent == "ana" else "ana"
+    assert authors == ["you", other]
+    completed = events(data_dir, kind="turn_completed")[-1].payload
+    name = silent.title()
+    assert completed["skipped"] == {silent: f"the model gave {name} an empty reply twice; retry the turn"}
+
+
+async def test_a_group_turn_fails_only_when_nobody_replied(data_dir: Path) -> None:
+    backend = EmptyFor({"ana", "bo"})
+    async with running(data_dir, backend=backend, extraction_enabled=False) as rt:
+        chat = await _group(rt)
+        result = await turn(rt, chat["id"], "Evening, both")
+    assert result["status"] == "failed"
+    assert "Ana an empty reply twice" in result["error"] and "Bo an empty reply twice" in result["error"]
+    assert [e.payload["author"] for e in events(data_dir, kind="message_posted")] == ["you"]

@@ -55,8 +55,11 @@ async def test_stop_during_the_second_reply_keeps_the_first(data_dir: Path) -> N
         await rt.wait_idle()
         result = rt.get_turn(turn_id)
         transcript = rt.transcript(chat["id"])
-    assert [m["author"] for m in transcript] == ["you", "ana"]
-    assert result["status"] == "completed" and result["message_ids"] == [transcript[1]["id"]]
+    # Bo's reply keeps what had streamed, marked stopped (§4.3); Ana's stands as it was
+    assert [(m["author"], m["stopped"]) for m in transcript] == [("you", False), ("ana", False), ("bo", True)]
+    assert "one two three four five six".startswith(transcript[2]["text"]) and transcript[2]["text"]
+    assert result["status"] == "completed"
+    assert result["message_ids"] == [transcript[1]["id"], transcript[2]["id"]]
     # stopped: no extraction for a turn the user cut short
     assert "memory_added" not in [e.kind for e in events(data_dir, turn_id=turn_id)]
 

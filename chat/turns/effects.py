@@ -16,6 +16,7 @@ from chat.errors import KithError
 from chat.eventlog.log import NewEvent
 from chat.memory import extraction as extract
 from chat.memory import reflection as reflect
+from chat.memory import review, sentiment
 from chat.turns.plan import TurnPlan
 
 if TYPE_CHECKING:
@@ -112,10 +113,21 @@ async def _world_changes(
                 return result, reflection_due(conn, result.importance)
 
             result, due = await rt.read(check)
-            events.extend(result.events)
+            if review.review_on(settings.extraction_review, backend.name):
+                events.extend(review.hold_for_review(result.events))  # the user decides (§5.5)
+                due = None  # held memories count once accepted, not now
+            else:
+                events.extend(result.events)
         except KithError as exc:
             log.warning("extraction for turn %s failed: %s", turn_id, exc.message)
             events.append(extract.failed_extraction(chat_id, turn_id, exc.message))
+    if settings.sentiment_nudges and plan.user_text:
+        events.extend(
+            sentiment.sentiment_events(
+                user_text=plan.user_text, bot_ids=[bot["id"] for bot, _ in replies],
+                chat_id=chat_id, turn_id=turn_id, used=sentiment.spent(events),
+            )
+        )  # fmt: skip
     if due is None:
         due = await rt.read(lambda conn: reflection_due(conn, {}))
     if not due or cancel.is_set():

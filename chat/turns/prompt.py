@@ -2,9 +2,14 @@
 
 The system message holds who the bot is (persona, traits, backstory, scenario),
 how it stands with you and with those present, the scene and world facts, lore
-the recent messages switch on, its voice samples as style examples, what it
-remembers, and the instruction to answer as this bot only. Then as much of the
-recent transcript as fits.
+the recent messages switch on, what it remembers, and the instruction to answer
+as this bot only. Then its voice samples, as the chat template's own turns (a
+user cue and the bot's lines), and as much of the recent transcript as fits.
+
+Written as plain sentences, not "Heading:" blocks: a 135M model copies a heading
+it has seen ("How Mara speaks: - ...") into its reply, and it echoes a long system
+prompt, so this one stays short. Every card field passes through the §3.4.1
+macros ({{char}}, {{user}}, <BOT>, <USER>) on its way in.
 
 Budget: the backend's context minus the reply budget. When it is tight the
 oldest transcript goes first, then the lowest-scored memories; a message is
@@ -37,6 +42,8 @@ MESSAGE_OVERHEAD = 4
 PROMPT_MARGIN = 16
 MAX_WORLD_FACTS = 40
 MAX_VOICE_SAMPLES = 8
+VOICE_CUE = "(Say something, in your own voice.)"
+"""The user turn before the voice samples: they read as the bot's own way of talking."""
 LORE_WINDOW = 200
 """Recent messages handed to the lore scan (its scan depth picks how many it reads)."""
 
@@ -82,13 +89,21 @@ def relationship_lines(
         if edge is None:
             continue
         line = (
-            f"- {names.get(other, other)}: {edge['label']} "
-            f"(affinity {edge['affinity']:+d}, trust {edge['trust']:+d} on a -100..100 scale)"
+            f"{names.get(bot_id, bot_id)} sees {names.get(other, other)} as {edge['label']}, "
+            f"{_feeling(edge['affinity'], edge['trust'])}."
         )
         if edge["notes"]:
-            line += f". {edge['notes']}"
+            line += f" {edge['notes']}"
         lines.append(line)
     return lines
+
+
+def _feeling(affinity: int, trust: int) -> str:
+    """Words for the numbers: a small model acts on "dislikes" where it ignores "-30"."""
+    bands = ((60, "is fond of"), (20, "likes"), (-19, "feels neutral about"), (-59, "dislikes"))
+    like = next((words for floor, words in bands if affinity >= floor), "hates")
+    belief = "distrusts" if trust <= -20 else "trusts" if trust >= 20 else "is unsure whether to trust"
+    return f"{like} them and {belief} them"
 
 
 def core_sections(
@@ -118,45 +133,64 @@ def core_sections(
     if parts.system_prompt:
         sections.insert(0, ("card_system", parts.system_prompt))
     if bot.get("traits"):
-        sections.append(("traits", "Traits: " + ", ".join(bot["traits"])))
+        sections.append(("traits", f"{name} is " + ", ".join(bot["traits"]) + "."))
     if bot.get("backstory"):
-        sections.append(("backstory", "Backstory: " + bot["backstory"]))
+        sections.append(("backstory", bot["backstory"]))
     scenario = world.get("scenario") or bot.get("scenario")  # the world's, else the card's (§3.4)
     if scenario:
-        sections.append(("scenario", "Scenario: " + scenario))
+        sections.append(("scenario", scenario))
     relations = relationship_lines(conn, bot["id"], present, names, world_id)
     if relations:
-        sections.append(("relationships", f"How {name} stands with others:\n" + "\n".join(relations)))
-    scene_lines = []
+        sections.append(("relationships", " ".join(relations)))
+    others = ", ".join(names[p] for p in present if p != bot["id"])
     if scene["location"]:
-        scene_lines.append(f"Location: {scene['location']}")
-    others_present = [names[p] for p in present if p != bot["id"]]
-    if others_present:
-        scene_lines.append("Present: " + ", ".join(others_present))
-    if scene_lines:
-        sections.append(("scene", "Scene:\n" + "\n".join(scene_lines)))
+        sections.append(("scene", f"You are at {scene['location']}" + (f" with {others}." if others else ".")))
+    elif others:
+        sections.append(("scene", f"Here with you: {others}."))
     facts = list(list_facts(conn, world_id=world_id).items())[:MAX_WORLD_FACTS]
     if facts:
-        sections.append(("world", "World:\n" + "\n".join(f"- {k}: {v}" for k, v in facts)))
+        world = "; ".join(f"{k.replace('_', ' ')} is {v}" for k, v in facts)
+        sections.append(("world", world[:1].upper() + world[1:] + "."))
     lore_texts = parts.lore_before + parts.lore_after
     if lore_texts:
-        sections.append(("lore", "Lore:\n" + "\n".join(lore_texts)))
-    samples = [s for s in bot.get("voice_samples") or [] if s.strip()][:MAX_VOICE_SAMPLES]
+        sections.append(("lore", "\n".join(lore_texts)))
+    samples = [s.strip() for s in bot.get("voice_samples") or [] if s.strip()][:MAX_VOICE_SAMPLES]
     if samples:
-        sections.append(
-            ("voice", f"How {name} talks (style examples, not things that happened):\n"
-             + "\n".join(f"- {s.strip()}" for s in samples))
-        )
+        sections.append(("voice", "\n\n".join(samples)))  # sent as the bot's own turns, not here
     sections = [(key, expand_macros(text, char=name, user=user_name)) for key, text in sections]
     return sections, list(parts.lore_names)
 
 
+def voice_messages(samples: list[str], bot_name: str, user_name: str) -> list[ChatMessage]:
+    """Voice samples as chat turns: "{{user}}: ..." lines are the user's, the rest the bot's
+    (its own "Name:" label taken off, so the model does not learn to start with it)."""
+    own, user = f"{bot_name.strip()}:".lower(), f"{user_name.strip()}:".lower()
+    messages: list[ChatMessage] = []
+    for sample in samples:
+        turns: list[tuple[str, str]] = []
+        for line in sample.splitlines():
+            line = line.strip()
+            role = "assistant"
+            if line.lower().startswith(own):
+                line = line[len(own) :].strip()
+            elif line.lower().startswith(user):
+                role, line = "user", line[len(user) :].strip()
+            elif turns:
+                role = turns[-1][0]
+            if not line:
+                continue
+            if turns and turns[-1][0] == role:
+                turns[-1] = (role, f"{turns[-1][1]}\n{line}")
+            else:
+                turns.append((role, line))
+        if turns and turns[0][0] == "assistant" and (not messages or messages[-1].role == "assistant"):
+            messages.append(ChatMessage("user", VOICE_CUE))
+        messages.extend(ChatMessage(role, text) for role, text in turns)
+    return messages
+
+
 def instruction(bot_name: str, user_name: str) -> str:
-    return (
-        f"Write {bot_name}'s next reply in the conversation, in character. Write only what "
-        f"{bot_name} says and does; never write lines for {user_name} or anyone else, and do "
-        "not start with a name."
-    )
+    return f"Reply as {bot_name} only, in a few sentences. Never write what {user_name} or anyone else says or does."
 
 
 _DROP_ORDER = (
@@ -197,7 +231,11 @@ def build_prompt(
     )
     rule = instruction(bot["name"], user_name)
     core = _fit_core(sections, rule, count_tokens, budget)
-    core_cost = count_tokens("\n\n".join(text for _, text in core)) + MESSAGE_OVERHEAD
+    samples = next((text for name, text in core if name == "voice"), "")
+    voice = voice_messages(samples.split("\n\n") if samples else [], bot["name"], user_name)
+    core_cost = count_tokens("\n\n".join(text for name, text in core if name != "voice")) + sum(
+        count_tokens(m.content) + MESSAGE_OVERHEAD for m in [ChatMessage("system", ""), *voice]
+    )
 
     turns = [_as_message(m, bot["id"], names, group) for m in _regexed(bot, history, user_name)]
     turn_costs: dict[int, int] = {}  # counted lazily, newest first: old ones may never be needed
@@ -233,15 +271,15 @@ def build_prompt(
         room -= cost_of(index)
         first = index
 
-    system_parts = [text for _, text in core[:-1]]
+    system_parts = [text for name, text in core[:-1] if name != "voice"]
     if kept_memories:
         system_parts.append(f"What {bot['name']} remembers:\n" + "\n".join(memory_lines[:kept_memories]))
     system_parts.append(core[-1][1])
     kept = place_inserts(turns[first:], parts.inserts, ChatMessage)
     if parts.post_history:
         kept.append(ChatMessage("system", parts.post_history))
-    messages = [ChatMessage("system", "\n\n".join(system_parts)), *kept]
-    token_count = count_tokens(messages[0].content) + MESSAGE_OVERHEAD + sum(
+    messages = [ChatMessage("system", "\n\n".join(system_parts)), *voice, *kept]
+    token_count = sum(count_tokens(m.content) + MESSAGE_OVERHEAD for m in messages[: 1 + len(voice)]) + sum(
         cost_of(index) for index in range(first, len(turns))
     ) + sum(count_tokens(text) + MESSAGE_OVERHEAD for text in extras)
     return Prompt(

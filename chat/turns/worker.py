@@ -17,15 +17,17 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from chat.errors import BackendError, GenerationCancelled, KithError
+from chat.errors import BackendError, EmptyReply, GenerationCancelled, KithError
 from chat.eventlog.log import NewEvent
 from chat.llm.types import ReplyRequest
 from chat.memory.pin_guard import drop_newly_pinned
 from chat.memory.retrieval import Weights
 from chat.state.chats import get_turn
 from chat.turns.effects import world_changes
+from chat.turns.lifecycle import close_stream, fail_events, hit_limit, lifecycle, start_events
+from chat.turns.phases import UPDATING_MEMORIES, WRITING, Phases
 from chat.turns.plan import TurnPlan, plan_turn, prepare_prompt, stored_replies
-from chat.turns.stops import StopTrimmer
+from chat.turns.stops import StopTrimmer, finish_at_sentence
 from chat.world.ids import new_id
 
 if TYPE_CHECKING:
@@ -53,6 +55,8 @@ class TurnWorker:
         self._idle: dict[str, asyncio.Event] = {}
         self._backends: dict[str, Backend] = {}
         """Each running turn's backend, taken as it starts (see `backend_slot`)."""
+        self.phases = Phases()
+        """What each running turn is doing (§4.3), published with its `turn` events."""
         self._closing = False
 
     # --- queue ------------------------------------------------------------------------
@@ -152,7 +156,7 @@ class TurnWorker:
         stored: list[str] = []
         try:
             started = await rt.commit(
-                lambda conn: _start_events(conn, turn_id, chat_id), chat_id, turn_id=turn_id
+                lambda conn: start_events(conn, turn_id, chat_id), chat_id, turn_id=turn_id
             )
             if not started.ids:
                 return  # cancelled or reverted while it waited
@@ -163,14 +167,20 @@ class TurnWorker:
                 )
             )
             stored = list(plan.done_message_ids)
-            replies = await self._speak(plan, cancel, stored)
+            skipped: dict[str, str] = {}
+            replies = await self._speak(plan, cancel, stored, skipped)
             if cancel.is_set() and not stored:
                 raise GenerationCancelled(STOPPED_BY_USER)
             if not stored:
+                if skipped:  # nobody replied: the turn fails, saying why (§4.2)
+                    raise EmptyReply("; ".join(skipped.values()))
                 raise BackendError("no bot could answer this message")
             earlier = await rt.read(lambda conn: stored_replies(conn, plan))
+            if plan.kind != "regenerate" and not cancel.is_set():
+                await self._phase(plan, UPDATING_MEMORIES)
             finish = await world_changes(rt, backend, plan, earlier + replies, cancel)
-            finish.append(_lifecycle("turn_completed", {"id": turn_id, "message_ids": stored}, chat_id, turn_id))
+            done = {"id": turn_id, "message_ids": stored, "skipped": skipped}
+            finish.append(lifecycle("turn_completed", done, chat_id, turn_id))
             await rt.commit(lambda conn: drop_newly_pinned(conn, finish), chat_id, turn_id=turn_id)
         except (GenerationCancelled, asyncio.CancelledError) as exc:
             reason = STOPPED_BY_USER if not self._closing else "Kith stopped during this turn; retry it"
@@ -184,6 +194,7 @@ class TurnWorker:
             await self._fail(chat_id, turn_id, f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self.running.pop(turn_id, None)
+            self.phases.end(turn_id)
             done = self._finished.pop(turn_id, None)
             if done is not None:
                 done.set()
@@ -192,24 +203,36 @@ class TurnWorker:
             await rt.release_backend(backend)
         await rt.snapshot_check()  # a due periodic snapshot holds this turn's end (§10.4)
 
+    async def _phase(self, plan: TurnPlan, phase: str, bot_id: str | None = None) -> None:
+        """Move the turn to ``phase`` and publish it, so clients say what it is doing."""
+        fields = self.phases.set(plan.turn_id, phase, self.rt.now(), bot_id)
+        turn = await self.rt.read(lambda conn: get_turn(conn, plan.turn_id))
+        if turn is not None and turn["status"] == "running":
+            self.rt.bus.publish("turn", {**turn, **fields}, plan.chat["id"])
+
     async def _fail(self, chat_id: str, turn_id: str, reason: str, *, cancelled: bool = False) -> None:
         payload = {"id": turn_id, "reason": reason[:2000] or "failed", "cancelled": cancelled}
         try:
             await self.rt.commit(
-                lambda conn: _fail_events(conn, turn_id, chat_id, payload), chat_id, turn_id=turn_id
+                lambda conn: fail_events(conn, turn_id, chat_id, payload), chat_id, turn_id=turn_id
             )
         except Exception:  # noqa: BLE001 - the log keeps it queued/running; restart marks it
             log.exception("could not record the failure of turn %s", turn_id)
 
     async def _speak(
-        self, plan: TurnPlan, cancel: asyncio.Event, stored: list[str]
+        self, plan: TurnPlan, cancel: asyncio.Event, stored: list[str], skipped: dict[str, str]
     ) -> list[tuple[dict[str, Any], str]]:
-        """Each speaker's reply, streamed and stored in turn; stops early when cancelled."""
+        """Each speaker's reply, streamed and stored in turn; stops early when cancelled.
+
+        A speaker whose reply comes back empty twice is skipped (added to ``skipped``) and
+        the next one speaks: a group turn fails only when nobody replied (§4.2).
+        """
         rt = self.rt
         replies: list[tuple[dict[str, Any], str]] = []
         for bot in plan.speakers:
             if cancel.is_set():
                 break
+            await self._phase(plan, WRITING, bot["id"])
             prompt = await rt.read(
                 lambda conn, bot=bot: prepare_prompt(
                     conn,
@@ -234,11 +257,14 @@ class TurnWorker:
                 stop=prompt.stop,
             )
             try:
-                text = await self._stream(plan, bot, message_id, request, prompt.stop, cancel)
+                text, stopped = await self._stream(plan, bot, message_id, request, prompt.stop, cancel)
             except GenerationCancelled:
                 if stored:
-                    break  # keep what the others said; this reply is dropped
+                    break  # keep what the others said; nothing of this reply had come yet
                 raise
+            except EmptyReply as exc:
+                skipped[bot["id"]] = exc.message
+                continue
             payload: dict[str, Any] = {
                 "id": message_id,
                 "chat_id": plan.chat["id"],
@@ -248,6 +274,9 @@ class TurnWorker:
             }
             if plan.alt_group:
                 payload["alt_group"] = plan.alt_group
+            if stopped:
+                payload["stopped"] = True  # kept as far as it came, marked stopped (§4.3)
+            posted = NewEvent("message_posted", payload, chat_id=plan.chat["id"], turn_id=plan.turn_id, actor="model")
             record = {
                 "message_id": message_id,
                 "bot_id": bot["id"],
@@ -259,7 +288,7 @@ class TurnWorker:
             }
             chat_id, turn_id = plan.chat["id"], plan.turn_id
             events = [
-                NewEvent("message_posted", payload, chat_id=chat_id, turn_id=turn_id, actor="model"),
+                posted,
                 NewEvent("prompt_recorded", record, chat_id=chat_id, turn_id=turn_id, actor="system"),
             ]
             written = await rt.commit(
@@ -282,15 +311,16 @@ class TurnWorker:
         request: ReplyRequest,
         stops: list[str],
         cancel: asyncio.Event,
-    ) -> str:
-        """The bot's reply, streamed; a tiny model that stops at once gets one more try."""
+    ) -> tuple[str, bool]:
+        """The bot's reply, streamed, and whether the user stopped it part way; a tiny
+        model that stops at once gets one more try."""
         for attempt in range(EMPTY_REPLY_ATTEMPTS):
-            text = await self._stream_once(plan, bot, message_id, request, stops, cancel)
+            text, stopped = await self._stream_once(plan, bot, message_id, request, stops, cancel)
             if text:
-                return text
+                return text, stopped
             log.info("empty reply from %s (attempt %d); sampling again", bot["id"], attempt + 1)
             request = dataclasses.replace(request, temperature=min(1.2, request.temperature + 0.3))
-        raise BackendError(f"the model gave {bot['name']} an empty reply twice; retry the turn")
+        raise EmptyReply(f"the model gave {bot['name']} an empty reply twice; retry the turn")
 
     async def _stream_once(
         self,
@@ -300,38 +330,42 @@ class TurnWorker:
         request: ReplyRequest,
         stops: list[str],
         cancel: asyncio.Event,
-    ) -> str:
-        """One streamed attempt: the trimmed text, possibly empty."""
-        trimmer = StopTrimmer(stops, bot["name"])
+    ) -> tuple[str, bool]:
+        """One streamed attempt: the trimmed text, possibly empty, and whether it was stopped.
+
+        Stop keeps what came so far (§4.3); a stop before any text raises `GenerationCancelled`.
+        """
+        trimmer = StopTrimmer(stops, bot["name"], plan.user_name)
         base = {"turn_id": plan.turn_id, "message_id": message_id, "bot_id": bot["id"]}
         chat_id = plan.chat["id"]
-        stream = self._backends[plan.turn_id].stream_reply(request, cancel)
+        backend = self._backends[plan.turn_id]
+        stream = backend.stream_reply(request, cancel)
+        pieces = 0
         try:
             async for piece in stream:
                 if cancel.is_set():
-                    raise GenerationCancelled(STOPPED_BY_USER)
+                    break
+                pieces += 1
                 shown = trimmer.feed(piece)
                 if shown:
                     self.rt.bus.publish("token", {**base, "text": shown}, chat_id)
                 if trimmer.stopped:
                     break
+        except GenerationCancelled:
+            if not cancel.is_set():
+                raise
         finally:
-            await _close(stream)
-        if cancel.is_set():
-            raise GenerationCancelled(STOPPED_BY_USER)
+            await close_stream(stream)
         rest = trimmer.finish()
         if rest:
             self.rt.bus.publish("token", {**base, "text": rest}, chat_id)
-        return trimmer.reply.strip()
-
-
-async def _close(stream: Any) -> None:
-    closer = getattr(stream, "aclose", None)
-    if closer is not None:
-        try:
-            await closer()
-        except Exception:  # noqa: BLE001 - closing a broken stream must not hide the real error
-            log.debug("closing a reply stream failed", exc_info=True)
+        if cancel.is_set():
+            if not trimmer.reply.strip():
+                raise GenerationCancelled(STOPPED_BY_USER)
+            return trimmer.reply.strip(), True
+        if not trimmer.stopped and hit_limit(backend, trimmer.text, pieces, request.max_tokens):
+            return finish_at_sentence(trimmer.reply), False  # the limit cut it: end at a sentence
+        return trimmer.reply.strip(), False
 
 
 def _joined(prefix: str, text: str) -> str:
@@ -341,21 +375,3 @@ def _joined(prefix: str, text: str) -> str:
         return text
     joiner = "" if prefix[-1:].isspace() or text[:1].isspace() else " "
     return (prefix + joiner + text)[:40_000]
-
-
-def _lifecycle(kind: str, payload: dict[str, Any], chat_id: str, turn_id: str) -> NewEvent:
-    return NewEvent(kind, payload, chat_id=chat_id, turn_id=turn_id, actor="system")
-
-
-def _start_events(conn: Any, turn_id: str, chat_id: str) -> list[NewEvent]:
-    turn = get_turn(conn, turn_id)
-    if turn is None or turn["status"] != "queued":
-        return []
-    return [_lifecycle("turn_started", {"id": turn_id}, chat_id, turn_id)]
-
-
-def _fail_events(conn: Any, turn_id: str, chat_id: str, payload: dict[str, Any]) -> list[NewEvent]:
-    turn = get_turn(conn, turn_id)
-    if turn is None or turn["status"] in ("completed", "failed", "reverted"):
-        return []
-    return [_lifecycle("turn_failed", payload, chat_id, turn_id)]

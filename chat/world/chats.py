@@ -223,6 +223,7 @@ def with_alternatives(conn: sqlite3.Connection, messages: list[dict[str, Any]]) 
                 chunk,
             ):
                 siblings.setdefault(group, []).append(message_id)
+    stopped = _stopped(conn, [m["event_id"] for m in messages if m["author"] != USER_ID and not m["edited"]])
     shaped = []
     for message in messages:
         ids = siblings.get(message["alt_group"], [message["id"]])
@@ -231,9 +232,28 @@ def with_alternatives(conn: sqlite3.Connection, messages: list[dict[str, Any]]) 
                 **message,
                 "alternatives": ids,
                 "alt_index": ids.index(message["id"]) if message["id"] in ids else 0,
+                "stopped": message["event_id"] in stopped,
             }
         )
     return shaped
+
+
+def _stopped(conn: sqlite3.Connection, event_ids: list[int]) -> set[int]:
+    """Which of these ``message_posted`` events are replies the user stopped part way (§4.3);
+    read from the log, so no projection has to carry it (an edit or a continue clears it)."""
+    found: set[int] = set()
+    for start in range(0, len(event_ids), 500):
+        chunk = event_ids[start : start + 500]
+        marks = ",".join("?" for _ in chunk)
+        found.update(
+            row[0]
+            for row in conn.execute(
+                f"SELECT id FROM events WHERE id IN ({marks})"  # noqa: S608 - placeholders only
+                " AND json_extract(payload, '$.stopped') = 1",
+                chunk,
+            )
+        )
+    return found
 
 
 def bot_ids_of(chat: dict[str, Any]) -> list[str]:

@@ -6,6 +6,7 @@ import { get, patch, post, seg, uiWords } from "./api.js";
 import { $, debounce, h, mount, notify } from "./dom.js";
 import { chatById, loadChats, renderChats } from "./chatlist.js";
 import { emit, loadBots, nameOf, store } from "./store.js";
+import { clearPhase, hasPhase, showPhase } from "./phase.js";
 import { openStream } from "./stream.js";
 import { refocus } from "./msgparts.js";
 import { askForReply, removeMessage, showRespond } from "./replies.js";
@@ -32,7 +33,10 @@ function setActiveTurn(turnId) {
   activeTurn = turnId;
   $("#stop-btn").hidden = !turnId;
   showRespond($("#respond-btn"), messages, turnId);
-  if (!turnId) turnStatus("");
+  if (!turnId) {
+    clearPhase();
+    turnStatus("");
+  }
 }
 
 export async function openChat(chatId) {
@@ -257,7 +261,7 @@ function onToken(data) {
   }
   entry.text.appendChild(document.createTextNode(data.text ?? data.token ?? data.delta ?? ""));
   if (data.turn_id && !activeTurn) setActiveTurn(data.turn_id);
-  turnStatus(`${nameOf(data.author || data.bot_id)} is writing…`);
+  if (!hasPhase()) turnStatus(`${nameOf(data.author || data.bot_id)} is writing…`);
   const list = $("#transcript");
   list.scrollTop = list.scrollHeight;
 }
@@ -284,8 +288,14 @@ function onTurn(data) {
   const turn = data.turn || data;
   if (turn.chat_id && turn.chat_id !== store.chatId) return;
   if (turn.status === "queued" || turn.status === "running") {
+    if (activeTurn !== turn.id) clearPhase();
     setActiveTurn(turn.id);
     if (turn.status === "queued") turnStatus("Waiting for the model…");
+    else showPhase(turn);
+    if (turn.phase === "updating_memories") {
+      for (const entry of pending.values()) entry.done = true; // the replies are in
+      render();
+    }
     return;
   }
   dropPending(turn.id);
@@ -321,6 +331,11 @@ async function checkLastTurn() {
     render();
   } else if (turn.status === "queued" || turn.status === "running") {
     setActiveTurn(turn.id);
+    try {
+      showPhase(await get(`/api/turns/${seg(turn.id)}`));
+    } catch {
+      /* it finished meanwhile: its turn event says so */
+    }
   }
 }
 
@@ -340,9 +355,11 @@ async function retry() {
 
 async function stop() {
   if (!activeTurn) return;
+  const what = $("#stop-btn").dataset.phase === "updating_memories" ? "Skipping the memory update…" : "Stopping…";
   try {
     await post(`/api/turns/${seg(activeTurn)}/cancel`);
-    turnStatus("Stopping…");
+    clearPhase();
+    turnStatus(what);
   } catch (exc) {
     notify(`Cannot stop: ${exc.message}`, "error");
   }
@@ -358,7 +375,7 @@ async function send() {
     input.value = "";
     failedTurn = null;
     setActiveTurn(result.turn_id);
-    turnStatus("Waiting for the model…");
+    if (!hasPhase()) turnStatus("Waiting for the model…"); // the stream may be ahead of this answer
     if (result.message && !messages.some((m) => m.id === result.message.id)) messages.push(result.message);
     render();
   } catch (exc) {

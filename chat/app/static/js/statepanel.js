@@ -5,6 +5,7 @@ import { $, h, mount } from "./dom.js";
 import { renderEntities } from "./entities.js";
 import { renderMemories } from "./memories.js";
 import { renderRelations } from "./relations.js";
+import { renderReview } from "./review.js";
 import { on } from "./store.js";
 import { tabSet } from "./tabs.js";
 import { loadPins } from "./widgets.js";
@@ -31,7 +32,8 @@ export function initStatePanel() {
     { id: "entities", label: "Entities", render: withPins(renderEntities) },
     { id: "world", label: "World", render: withPins(renderWorld) },
   ]);
-  mount($("#state-panel"), h("h2", { class: "sr-only", text: "State" }), tabs.el);
+  const reviewBox = h("div", { id: "review-box" });
+  mount($("#state-panel"), h("h2", { class: "sr-only", text: "State" }), reviewBox, tabs.el);
   let stale = false;
   const refresh = async () => {
     if (editing()) {
@@ -43,7 +45,7 @@ export function initStatePanel() {
     const active = document.activeElement;
     const key = active && pane.contains(active) ? active.dataset.focusKey || active.getAttribute("aria-label") : null;
     const scroll = pane.scrollTop;
-    await tabs.refresh();
+    await Promise.all([tabs.refresh(), renderReview(reviewBox)]);
     pane.scrollTop = scroll;
     if (key && (!document.activeElement || document.activeElement === document.body)) {
       const again = [...pane.querySelectorAll("[data-focus-key], [aria-label]")]

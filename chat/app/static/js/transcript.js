@@ -24,9 +24,10 @@ export function messageItem(message, actions, opts = {}) {
   const head = h("div", { class: "msg-head" },
     h("span", { class: "author", text: author }),
     h("time", { datetime: message.created_at || "", text: when(message.created_at) }),
-    message.edited ? h("span", { class: "badge", text: "edited" }) : null);
+    message.edited ? h("span", { class: "badge", text: "edited" }) : null,
+    message.stopped ? h("span", { class: "badge stopped", title: "You stopped this reply; it ends where it was stopped", text: "stopped" }) : null);
   const li = h("li", {
-    class: ["msg", mine ? "msg-you" : "msg-bot", message.edited && "edited"],
+    class: ["msg", mine ? "msg-you" : "msg-bot", message.edited && "edited", message.stopped && "stopped"],
     dataset: { id: message.id, author: message.author },
   }, avatarFor(message.author), head, text, tools);
 

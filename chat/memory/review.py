@@ -1,0 +1,104 @@
+"""The review tray (§5.5): extraction proposals that wait for the user.
+
+With ``extraction_review`` on (by default with the bundled model), the changes that
+pass the sense checks are not applied at once: each becomes a ``proposal_queued``
+event holding the event it would be. The user accepts or rejects each (or all);
+accepting appends exactly that event, carrying the turn id, as if it had been
+applied then, plus a ``proposal_reviewed`` saying so; rejecting appends only the
+``proposal_reviewed`` (logged, nothing changes). Both kinds live in the log only:
+what is pending is read from it, so a rewind of the turn takes its proposals away
+with everything else.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from chat.errors import Conflict, NotFound
+from chat.eventlog.log import NewEvent
+from chat.world.ids import new_id
+
+REVIEWED_KINDS = ("entity_added", "entity_updated", "edge_changed", "memory_added", "world_fact_set", "scene_changed")
+
+
+def review_on(setting: bool | None, backend_name: str) -> bool:
+    """The ``extraction_review`` setting; unset means on with the bundled (embedded) model."""
+    return setting if setting is not None else backend_name == "embedded"
+
+
+def summary(kind: str, payload: dict[str, Any]) -> str:
+    """One line a person can judge the proposal by."""
+    if kind == "memory_added":
+        return f"{payload['owner']} remembers: {payload['text']}"
+    if kind == "edge_changed":
+        parts = [f"affinity {payload.get('affinity_delta', 0):+d}", f"trust {payload.get('trust_delta', 0):+d}"]
+        parts += [f"{k} {payload[k]!r}" for k in ("label", "notes") if payload.get(k)]
+        return f"{payload['src']} → {payload['dst']}: " + ", ".join(parts)
+    if kind == "world_fact_set":
+        return f"world: {payload['key']} = {payload['value']}"
+    if kind == "scene_changed":
+        parts = [f"location {payload['location']!r}"] if payload.get("location") is not None else []
+        parts += [f"present {', '.join(payload['present'])}"] if payload.get("present") is not None else []
+        return "scene: " + "; ".join(parts)
+    if kind == "entity_added":
+        return f"new {payload['kind']}: {payload['name']}" + (f" — {payload['description']}" if payload.get("description") else "")
+    changed = ", ".join(k for k, v in payload.items() if k != "id" and v is not None)
+    return f"{payload['id']}: update {changed}"
+
+
+def hold_for_review(events: list[NewEvent]) -> list[NewEvent]:
+    """``events`` with each world change replaced by a ``proposal_queued`` holding it."""
+    held = []
+    for event in events:
+        if event.kind not in REVIEWED_KINDS:
+            held.append(event)
+            continue
+        try:
+            line = summary(event.kind, event.payload)
+        except (KeyError, TypeError, ValueError):  # a summary must never fail a turn
+            line = event.kind.replace("_", " ")
+        payload = {"id": new_id("prop"), "kind": event.kind, "payload": event.payload, "summary": line[:500]}
+        held.append(NewEvent("proposal_queued", payload, chat_id=event.chat_id, turn_id=event.turn_id, actor="model"))
+    return held
+
+
+def pending(conn: sqlite3.Connection, chat_id: str | None = None) -> list[dict[str, Any]]:
+    """Proposals that wait for a decision, oldest first: ``{id, kind, payload, summary,
+    chat_id, turn_id, event_id, created_at}``; those of reverted turns are gone."""
+    where = "AND e.chat_id = ?" if chat_id is not None else ""
+    rows = conn.execute(
+        "SELECT e.id, e.payload, e.chat_id, e.turn_id, e.created_at FROM events e"
+        " JOIN turns t ON t.id = e.turn_id WHERE e.kind = 'proposal_queued' AND t.status != 'reverted'"
+        f" {where} AND NOT EXISTS (SELECT 1 FROM events r WHERE r.kind = 'proposal_reviewed'"  # noqa: S608
+        " AND json_extract(r.payload, '$.proposal_id') = json_extract(e.payload, '$.id')) ORDER BY e.id",
+        (chat_id,) if chat_id is not None else (),
+    ).fetchall()
+    return [
+        {**json.loads(payload), "chat_id": chat, "turn_id": turn, "event_id": event_id, "created_at": at}
+        for event_id, payload, chat, turn, at in rows
+    ]
+
+
+def review_events(
+    conn: sqlite3.Connection, proposal_ids: list[str], decision: str, *, chat_id: str | None = None
+) -> list[NewEvent]:
+    """The events that accept or reject ``proposal_ids`` (all pending of the chat when empty).
+
+    NotFound for an id that is not pending (decided already, reverted, or never was)."""
+    if decision not in ("accepted", "rejected"):
+        raise Conflict(f"a decision is accepted or rejected, not {decision!r}")
+    waiting = {p["id"]: p for p in pending(conn, chat_id)}
+    ids = proposal_ids or list(waiting)
+    events: list[NewEvent] = []
+    for proposal_id in ids:
+        proposal = waiting.get(proposal_id)
+        if proposal is None:
+            raise NotFound(f"no pending proposal with id {proposal_id!r}", field="proposal_id")
+        where = {"chat_id": proposal["chat_id"], "turn_id": proposal["turn_id"]}
+        if decision == "accepted":  # the very event extraction would have appended
+            events.append(NewEvent(proposal["kind"], proposal["payload"], actor="model", **where))
+        reviewed = {"proposal_id": proposal_id, "decision": decision}
+        events.append(NewEvent("proposal_reviewed", reviewed, actor="user", **where))
+    return events

@@ -1,0 +1,87 @@
+"""A deterministic relationship signal (§5.2, §5.5): how what the user says sounds.
+
+A 135M model's extraction rarely proposes an edge change, so relationships never
+move on the bundled model, even after "You're a liar and I don't trust you". VADER
+(a lexicon and rules, no model) scores the user's message; a clearly warm or hostile
+message nudges the affinity, and a clearly hostile or warm one the trust, of each bot
+that answered it toward the user, by a few points. The nudge is an ordinary
+``edge_changed`` by the actor ``system`` with ``source: "sentiment"``, so the edge
+history says where it came from, and it shares the ±10 per turn of §5.5 with the
+model's own proposals.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from chat.eventlog.log import NewEvent
+from chat.memory.extraction import MAX_DELTA
+
+WARM_FROM = 0.5
+HOSTILE_FROM = -0.3
+"""Between these the message is neutral and moves nothing. Asymmetric because VADER reads
+politeness as warmth ("good morning", "is the channel clear?" score 0.4), while hostile
+words seldom turn up in plain talk ("you're useless" is only -0.42)."""
+MAX_AFFINITY_NUDGE = 4
+MAX_TRUST_NUDGE = 2
+TRUST_FROM = 0.5
+"""Only a strongly worded message moves trust."""
+SOURCE = "sentiment"
+
+
+@lru_cache(maxsize=1)
+def _analyzer() -> Any:
+    """The analyzer, built once: it loads a 7k-word lexicon (imported late for the same reason)."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+def compound(text: str) -> float:
+    """VADER's compound score of ``text``, -1 (hostile) .. 1 (warm)."""
+    return float(_analyzer().polarity_scores(text[:4000])["compound"])
+
+
+def nudge(score: float) -> tuple[int, int]:
+    """(affinity, trust) deltas for a compound score; (0, 0) when it is neutral."""
+    if HOSTILE_FROM < score < WARM_FROM:
+        return 0, 0
+    affinity = round(score * MAX_AFFINITY_NUDGE) or (1 if score > 0 else -1)
+    trust = round(score * MAX_TRUST_NUDGE) if abs(score) >= TRUST_FROM else 0
+    return affinity, trust
+
+
+def sentiment_events(
+    *,
+    user_text: str,
+    bot_ids: list[str],
+    chat_id: str,
+    turn_id: str,
+    used: dict[tuple[str, str], tuple[int, int]],
+) -> list[NewEvent]:
+    """One ``edge_changed`` per bot that answered, from the user's message; ``used``: the
+    deltas the model's proposals already spent on each (src, dst) edge this turn."""
+    affinity, trust = nudge(compound(user_text))
+    if not affinity and not trust:
+        return []
+    events = []
+    for bot_id in dict.fromkeys(bot_ids):
+        spent_a, spent_t = used.get((bot_id, "you"), (0, 0))
+        a = max(-MAX_DELTA - spent_a, min(MAX_DELTA - spent_a, affinity))
+        t = max(-MAX_DELTA - spent_t, min(MAX_DELTA - spent_t, trust))
+        if a or t:
+            payload = {"src": bot_id, "dst": "you", "affinity_delta": a, "trust_delta": t, "source": SOURCE}
+            events.append(NewEvent("edge_changed", payload, chat_id=chat_id, turn_id=turn_id, actor="system"))
+    return events
+
+
+def spent(events: list[NewEvent]) -> dict[tuple[str, str], tuple[int, int]]:
+    """The affinity and trust deltas ``events`` already change each edge by."""
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    for event in events:
+        if event.kind == "edge_changed":
+            key = (event.payload["src"], event.payload["dst"])
+            a, t = out.get(key, (0, 0))
+            out[key] = (a + event.payload.get("affinity_delta", 0), t + event.payload.get("trust_delta", 0))
+    return out

@@ -1,0 +1,124 @@
+"""Sense checks of §5.5: the junk the bundled 135M model proposed in the demo world (issue 12)
+is replayed through a real turn, and every item is dropped with a reason while the
+sensible items of the same proposal are kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chat.db.connection import open_db
+from chat.demo import ISOLDE, MARA
+from chat.state.entities import get_entity
+from chat.state.memory import list_memories
+from chat.state.world import get_scene, list_facts
+from chat.tests.turn_support import events, running, turn
+
+pytestmark = pytest.mark.anyio
+
+LONG_YOU = " ".join(["You are the new deckhand who came on the morning boat and"] * 6)  # 60 words
+ALREADY = "Avery asked Mara about the tide at the quay."
+
+JUNK: list[tuple[str, dict[str, Any], str]] = [
+    # (section, proposal item, words the reason must contain)
+    ("world", {"key": "you", "value": "I am a new friend to you"}, "name of a character"),
+    ("world", {"key": "isolde", "value": "You are a new friend to me"}, "name of a character"),
+    ("world", {"key": "Isolde Varga", "value": "1.5"}, "snake_case"),
+    ("world", {"key": "You, Mara Quinn", "value": "2"}, "snake_case"),
+    ("world", {"key": "you", "value": LONG_YOU}, "name of a character"),
+    ("world", {"key": "mood", "value": LONG_YOU}, "short phrase"),
+    ("world", {"key": "greeting", "value": "I am a new friend to you"}, "dialogue"),
+    ("memories", {"owner": "mara", "text": ALREADY}, "already remembers"),
+    ("memories", {"owner": "mara", "text": "Avery wants to sail on the Heron at dawn."}, ""),
+    ("memories", {"owner": "mara", "text": "Avery wants to sail on the Heron at dawn!"}, "already remembers"),
+    (
+        "memories",
+        {"owner": "isolde", "text": "Stay in character and never write lines for anyone else."},
+        "instructions",
+    ),
+]
+
+
+def _covers(proposal: Any, item: dict[str, Any]) -> bool:
+    """The dropped proposal is ``item`` (with the schema's defaults filled in)."""
+    return isinstance(proposal, dict) and all(proposal.get(k) == v for k, v in item.items())
+
+
+async def _replay(data_dir: Path, extraction: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
+    rules = [{"match": "tide", "extraction": extraction}, {"match": "first", "extraction": {
+        "memories": [{"owner": "mara", "text": ALREADY}]}}]
+    async with running(data_dir, rules) as rt:
+        for fields in (MARA, ISOLDE):
+            await rt.author_bot(fields)
+        await rt.edit("entity", "you", "name", "Avery")
+        chat = await rt.create_chat(["mara", "isolde"])
+        first = await turn(rt, chat["id"], "first words")
+        assert first["status"] == "completed"
+        result = await turn(rt, chat["id"], "How is the tide, Mara?")
+    dropped = [e.payload for e in events(data_dir, turn_id=result["id"]) if e.kind == "proposal_dropped"]
+    return {**result, "chat_id": chat["id"]}, dropped
+
+
+async def test_each_junk_proposal_is_dropped_with_a_reason(data_dir: Path) -> None:
+    extraction: dict[str, Any] = {"world": [], "memories": []}
+    for section, item, _ in JUNK:
+        extraction[section].append(item)
+    extraction["world"].append({"key": "weather", "value": "light rain"})
+    extraction["entities"] = [
+        {"id": "you", "facts": {"you": "I am a new friend to you", "job": "deckhand"}},
+        {"id": "Avery", "name": "Avery", "kind": "person", "description": "The new hand."},
+    ]
+    result, dropped = await _replay(data_dir, extraction)
+    assert result["status"] == "completed"
+    for section, item, reason in JUNK:
+        if not reason:
+            continue
+        matching = [d["reason"] for d in dropped if _covers(d["proposal"], item)]
+        assert matching, f"{section} item {item} was not dropped"
+        assert reason in matching[0], (item, matching[0])
+    fact_drop = [d["reason"] for d in dropped if d["proposal"] == {
+        "entity": "you", "key": "you", "value": "I am a new friend to you"}]
+    assert fact_drop and "name of a character" in fact_drop[0]
+    with open_db(data_dir / "kith.db") as conn:
+        facts = list_facts(conn)
+        mara = sorted(m["text"] for m in list_memories(conn, owner="mara"))
+        isolde = [m["text"] for m in list_memories(conn, owner="isolde")]
+        you = get_entity(conn, "you")
+        avery = get_entity(conn, "avery")
+    assert facts == {"weather": "light rain"}  # the one sensible fact of eight
+    assert mara == sorted([ALREADY, "Avery wants to sail on the Heron at dawn."])
+    assert isolde == []
+    assert you["facts"] == {"job": "deckhand"} and you["description"] == "The new hand."
+    assert avery is None  # the persona's name is the user, not a new person
+
+
+@pytest.mark.parametrize(
+    ("scene", "reason"),
+    [
+        ({"location": "Avery"}, "is the user, not a place"),
+        ({"location": "You"}, "is the user, not a place"),
+        ({"location": "Isolde Varga"}, "is a bot, not a place"),
+        ({"location": "Quinn"}, "character's name"),
+        ({"location": "She walks to the quay. It is cold and grey there."}, "sentence"),
+        ({"present": ["mara", "isolde"]}, "the user is in every scene"),
+    ],
+)
+async def test_a_scene_that_is_no_place_is_dropped(data_dir: Path, scene: dict, reason: str) -> None:
+    result, dropped = await _replay(data_dir, {"scene": scene})
+    assert result["status"] == "completed"
+    reasons = [d["reason"] for d in dropped]
+    assert any(reason in r for r in reasons), reasons
+    with open_db(data_dir / "kith.db") as conn:
+        current = get_scene(conn, result["chat_id"])
+    assert current["location"] == "" and "you" in current["present"]
+
+
+async def test_a_place_and_a_new_face_are_kept(data_dir: Path) -> None:
+    scene = {"location": "The Lantern", "present": ["you", "mara"]}
+    result, dropped = await _replay(data_dir, {"scene": scene})
+    assert dropped == []
+    with open_db(data_dir / "kith.db") as conn:
+        current = get_scene(conn, result["chat_id"])
+    assert (current["location"], current["present"]) == ("The Lantern", ["you", "mara"])

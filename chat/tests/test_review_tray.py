@@ -1,0 +1,115 @@
+"""The review tray (§5.5): with ``extraction_review`` on, extraction's changes wait until the
+user accepts (the same events as without review) or rejects them (logged, nothing changes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chat.db.connection import open_db
+from chat.memory.review import review_on
+from chat.state.edges import get_edge
+from chat.state.memory import list_memories
+from chat.state.world import list_facts
+from chat.tests.api_support import (
+    assert_error,
+    make_bot,
+    make_chat,
+    make_settings,
+    running_app,
+    say,
+)
+
+pytestmark = pytest.mark.anyio
+
+EXTRACTION = {
+    "edges": [{"src": "ada", "dst": "you", "affinity_delta": 6, "label": "friend"}],
+    "memories": [{"owner": "ada", "text": "You found a lighthouse key.", "importance": 6}],
+    "world": [{"key": "weather", "value": "light rain"}, {"key": "Isolde Varga", "value": "1.5"}],
+}
+
+
+def _script(data_dir: Path) -> Path:
+    path = data_dir.parent / "script.json"
+    path.write_text(json.dumps({"rules": [{"match": "key", "extraction": EXTRACTION}]}), encoding="utf-8")
+    return path
+
+
+def test_review_is_on_by_default_only_with_the_bundled_model() -> None:
+    assert review_on(None, "embedded") and not review_on(None, "openai") and not review_on(None, "scripted")
+    assert review_on(True, "openai") and not review_on(False, "embedded")
+
+
+async def test_proposals_wait_then_accept_one_reject_one_accept_the_rest(data_dir: Path) -> None:
+    settings = make_settings(data_dir, extraction_review=True, sentiment_nudges=False, script_path=_script(data_dir))
+    async with running_app(settings) as (app, client):
+        await make_bot(client, id="ada")
+        chat = await make_chat(client, ["ada"])
+        turn = await say(app, client, chat["id"], "I found a lighthouse key")
+        assert turn["status"] == "completed"
+        assert (await client.get("/api/review")).json() == {"enabled": True, "backend": "scripted"}
+        waiting = (await client.get(f"/api/chats/{chat['id']}/proposals")).json()
+        # the junk key was dropped by the sense checks; the three sensible changes wait
+        assert [p["kind"] for p in waiting] == ["edge_changed", "memory_added", "world_fact_set"]
+        assert waiting[0]["summary"] == "ada → you: affinity +6, trust +0, label 'friend'"
+        with open_db(data_dir / "kith.db") as conn:
+            assert get_edge(conn, "ada", "you")["affinity"] == 0 and list_facts(conn) == {}
+        edge, memory, fact = waiting
+        assert (await client.post(f"/api/proposals/{edge['id']}/accept")).json()["count"] == 1
+        assert (await client.post(f"/api/proposals/{fact['id']}/reject")).status_code == 200
+        assert_error(await client.post(f"/api/proposals/{fact['id']}/accept"), 404, "proposal_id")
+        left = (await client.get(f"/api/chats/{chat['id']}/proposals")).json()
+        assert [p["id"] for p in left] == [memory["id"]]
+        assert (await client.post(f"/api/chats/{chat['id']}/proposals/accept")).json()["count"] == 1
+        assert (await client.get(f"/api/chats/{chat['id']}/proposals")).json() == []
+    with open_db(data_dir / "kith.db") as conn:
+        assert get_edge(conn, "ada", "you")["affinity"] == 6
+        assert [m["text"] for m in list_memories(conn, owner="ada")] == ["You found a lighthouse key."]
+        assert list_facts(conn) == {}  # rejected
+        rows = conn.execute(
+            "SELECT kind, actor, turn_id FROM events WHERE kind IN ('edge_changed', 'memory_added',"
+            " 'proposal_reviewed') ORDER BY id"
+        ).fetchall()
+    # accepted: the same events extraction appends without review, carrying the turn id
+    assert [(k, a) for k, a, _ in rows] == [
+        ("edge_changed", "model"), ("proposal_reviewed", "user"), ("proposal_reviewed", "user"),
+        ("memory_added", "model"), ("proposal_reviewed", "user"),
+    ]  # fmt: skip
+    assert {t for _, _, t in rows} == {turn["id"]}
+
+
+async def test_a_rewind_takes_pending_proposals_away(data_dir: Path) -> None:
+    settings = make_settings(data_dir, extraction_review=True, script_path=_script(data_dir))
+    async with running_app(settings) as (app, client):
+        await make_bot(client, id="ada")
+        chat = await make_chat(client, ["ada"])
+        await say(app, client, chat["id"], "I found a lighthouse key")
+        assert (await client.get(f"/api/chats/{chat['id']}/proposals")).json()
+        first = (await client.get(f"/api/chats/{chat['id']}/messages")).json()[0]
+        rewound = await client.post(f"/api/chats/{chat['id']}/rewind", json={"before_message_id": first["id"]})
+        assert rewound.status_code == 200
+        assert (await client.get(f"/api/chats/{chat['id']}/proposals")).json() == []
+
+
+def test_every_kind_has_a_summary_even_with_the_fields_it_leaves_out() -> None:
+    """Validated payloads carry unset fields as null (a scene change of the location only):
+    the tray still says what each proposal is (a crash here failed a bundled-model turn)."""
+    from chat.eventlog.schemas import validate_payload
+    from chat.memory.review import summary
+
+    scene = validate_payload("scene_changed", {"chat_id": "c1", "location": "the quay"})
+    assert summary("scene_changed", scene) == "scene: location 'the quay'"
+    people = validate_payload("scene_changed", {"chat_id": "c1", "present": ["you", "mara"]})
+    assert summary("scene_changed", people) == "scene: present you, mara"
+    update = validate_payload("entity_updated", {"id": "mara", "description": "A pilot."})
+    assert summary("entity_updated", update) == "mara: update description"
+
+
+def test_the_tray_payloads_use_the_logs_id_rule() -> None:
+    from chat.eventlog import review_schemas, schemas
+
+    assert "proposal_queued" in schemas.SCHEMAS and "proposal_reviewed" in schemas.SCHEMAS
+    field = review_schemas.ProposalReviewed.model_fields["proposal_id"]
+    assert any(getattr(m, "pattern", None) == schemas.ID_RE for m in field.metadata)

@@ -1,0 +1,89 @@
+"""Relationships that move without help from the model (issue 12): the sentiment of what
+the user says to a bot nudges its affinity and trust, recorded with its own source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chat.db.connection import open_db
+from chat.memory.sentiment import compound, nudge
+from chat.state.edges import edge_history, get_edge
+from chat.tests.turn_support import events, one_to_one, running, turn
+
+pytestmark = pytest.mark.anyio
+
+FRIENDLY = [
+    "Thank you so much, you're wonderful.", "I really love working with you.",
+    "You did a great job today, I'm proud of you.", "You're a good friend, I trust you.",
+    "That was brilliant, thanks!", "I'm so happy to see you again.", "You're amazing at this.",
+    "I appreciate your help, truly.", "What a lovely idea, let's do it.", "You are kind and brave.",
+]  # fmt: skip
+HOSTILE = [
+    "You're a liar and I don't trust you.", "I hate the way you talk to me.", "You're useless.",
+    "Get lost, you coward.", "That was a stupid, awful thing to do.", "I'm angry with you.",
+    "You ruined everything.", "You're cruel and selfish.", "Shut up, you idiot.", "I despise you.",
+]  # fmt: skip
+NEUTRAL = [
+    "When does the tide turn?", "The boat is at the quay.", "I walked to the harbour.",
+    "What time is it?", "The nets are on the deck.", "Is the Heron leaving at dawn?",
+    "I have a map of the bay.", "Where is the lighthouse?", "The fog came in at six.", "Tell me about the reef.",
+]  # fmt: skip
+
+
+def test_clear_words_nudge_and_plain_ones_do_not() -> None:
+    assert all(nudge(compound(t))[0] > 0 for t in FRIENDLY)
+    assert all(nudge(compound(t))[0] < 0 for t in HOSTILE)
+    assert sum(abs(nudge(compound(t))[0]) for t in NEUTRAL) <= 3
+    assert nudge(compound("You're a liar and I don't trust you."))[1] < 0  # trust moves too
+
+
+async def _affinity_after(data_dir: Path, script: list[str]) -> tuple[list[int], list[dict]]:
+    async with running(data_dir, extraction_enabled=False) as rt:
+        _, chat = await one_to_one(rt)
+        seen = []
+        for text in script:
+            result = await turn(rt, chat["id"], text)
+            assert result["status"] == "completed"
+            with open_db(data_dir / "kith.db") as conn:
+                seen.append(get_edge(conn, "mara", "you")["affinity"])
+        with open_db(data_dir / "kith.db") as conn:
+            history = edge_history(conn, "mara", "you")
+    return seen, history
+
+
+async def test_friendly_then_hostile_moves_affinity_up_then_down(data_dir: Path) -> None:
+    seen, history = await _affinity_after(data_dir, FRIENDLY + HOSTILE)
+    assert seen[9] >= 20 and seen[19] < seen[9] - 20  # warm, then it cools sharply
+    nudges = [h for h in history if h["source"] == "sentiment"]
+    assert len(nudges) == 20 and all(h["actor"] == "system" for h in nudges)
+    changed = [e for e in events(data_dir, kind="edge_changed") if e.payload.get("source") == "sentiment"]
+    assert all(abs(e.payload["affinity_delta"]) <= 4 for e in changed)
+
+
+async def test_a_neutral_script_moves_affinity_at_most_a_few_points(data_dir: Path) -> None:
+    seen, _ = await _affinity_after(data_dir, NEUTRAL)
+    assert max(abs(a) for a in seen) <= 3
+
+
+async def test_the_nudge_shares_the_turns_limit_with_the_model(data_dir: Path) -> None:
+    rules = [{"match": "", "extraction": {"edges": [{"src": "mara", "dst": "you", "affinity_delta": 9}]}}]
+    async with running(data_dir, rules) as rt:
+        _, chat = await one_to_one(rt)
+        await turn(rt, chat["id"], "Thank you so much, you're wonderful.")
+    with open_db(data_dir / "kith.db") as conn:
+        assert get_edge(conn, "mara", "you")["affinity"] == 10  # 9 from the model, 1 left for the nudge
+
+
+async def test_nudges_can_be_switched_off(data_dir: Path) -> None:
+    async with running(data_dir, extraction_enabled=False, sentiment_nudges=False) as rt:
+        _, chat = await one_to_one(rt)
+        await turn(rt, chat["id"], "I hate you, you liar.")
+    with open_db(data_dir / "kith.db") as conn:
+        assert get_edge(conn, "mara", "you")["affinity"] == 0
+
+
+def test_politeness_is_not_warmth() -> None:
+    for text in ("Is the channel clear?", "good morning to the whole bakery crew", "Evening, both"):
+        assert nudge(compound(text)) == (0, 0), text
