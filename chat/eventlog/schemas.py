@@ -259,40 +259,6 @@ class AlternativeChosen(Payload):
     message_id: Ident
 
 
-class TurnQueued(Payload):
-    id: Ident
-    chat_id: Ident
-    kind: Literal["message", "regenerate", "retry", "respond", "continue"] = "message"
-    user_message_id: Ident | None = None
-    regenerate_group: Ident | None = None
-    continue_message_id: Ident | None = None
-    """A "continue" turn (§4.9): the bot reply it extends (as a new alternative)."""
-
-
-class TurnStarted(Payload):
-    id: Ident
-
-
-class TurnCompleted(Payload):
-    id: Ident
-    message_ids: list[Ident] = Field(default_factory=list)
-    skipped: dict[Slug, Annotated[str, StringConstraints(max_length=500)]] = Field(
-        default_factory=dict, max_length=20, exclude_if=lambda v: not v
-    )  # group speakers whose reply came back empty, with why (§4.2)
-
-
-class TurnFailed(Payload):
-    id: Ident
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
-    cancelled: bool = False
-
-
-class TurnsReverted(Payload):
-    chat_id: Ident
-    turn_ids: list[Ident] = Field(min_length=1)
-    before_message_id: Ident | None = None
-
-
 class PromptRecorded(Payload):
     """The exact prompt behind a reply (§8.4). Kept in the log, not in projections."""
 
@@ -317,6 +283,13 @@ class ReflectionRecorded(WorldScoped):
     memory_ids: list[Ident] = Field(default_factory=list)
 
 
+from chat.eventlog.turn_schemas import (  # noqa: E402 - they build on the types above
+    TurnCompleted,
+    TurnFailed,
+    TurnQueued,
+    TurnsReverted,
+    TurnStarted,
+)
 from chat.eventlog.world_schemas import (  # noqa: E402 - they build on the types above
     PersonaCleared,
     PersonaSet,

@@ -18,9 +18,12 @@ from typing import Any
 
 from chat.errors import KithError
 from chat.eventlog.log import NewEvent
-from chat.eventlog.schemas import ENTITY_KINDS, validate_payload
+from chat.eventlog.schemas import ENTITY_KINDS, WORLD_SCOPED_KINDS, validate_payload
 from chat.llm.schemas import ExtractionProposal
-from chat.llm.types import ChatMessage, JsonRequest
+from chat.memory.extraction_request import (  # noqa: F401 - callers import it from here
+    MAX_KNOWN_ENTITIES,
+    extraction_request,
+)
 from chat.memory.sense import SenseChecks
 from chat.state.edges import edge_key, get_edge
 from chat.state.entities import get_entity, list_entities
@@ -33,7 +36,6 @@ from chat.world.ids import new_id
 from chat.world.slugs import slugify
 
 MAX_DELTA = 10
-MAX_KNOWN_ENTITIES = 60
 MEMORIES_COMPARED = 300
 """How many of a bot's latest memories a new one is compared with for repeats."""
 
@@ -46,46 +48,6 @@ class Extraction:
     importance: dict[str, int] = field(default_factory=dict)
     accepted: int = 0
     dropped: int = 0
-
-
-def extraction_request(
-    conn: sqlite3.Connection,
-    *,
-    chat_id: str,
-    bots: list[dict[str, Any]],
-    user_name: str,
-    user_text: str,
-    replies: list[tuple[dict[str, Any], str]],
-) -> JsonRequest:
-    """The prompt asking the model what this exchange changed in the world."""
-    known = list_entities(conn, world_id=_world(conn, chat_id))[-MAX_KNOWN_ENTITIES:]
-    entity_lines = "\n".join(f"- {e['id']}: {e['name']} ({e['kind']})" for e in known)
-    bot_lines = ", ".join(f"{b['id']} ({b['name']})" for b in bots)
-    exchange = [f"{user_name}: {user_text}"] + [f"{bot['name']}: {text}" for bot, text in replies]
-    system = (
-        "You keep the world state of a story consistent. Read the exchange and answer with one "
-        "JSON object with the keys entities, edges, memories, world and scene:\n"
-        "- entities: new or changed people, places, things ({id, kind, name, description, "
-        f"aliases, facts}}); kind is one of {', '.join(ENTITY_KINDS)}.\n"
-        "- edges: how one entity's feelings toward another changed ({src, dst, label, "
-        "affinity_delta, trust_delta, notes}); deltas are small whole numbers from -10 to 10.\n"
-        "- memories: what each bot will remember ({owner, text, kind, importance 1-10, about}).\n"
-        "- world: facts that changed ({key, value}); scene: {location, present}.\n"
-        f"Use these ids. The user is 'you'. Bots: {bot_lines}.\nKnown entities:\n{entity_lines}\n"
-        "Leave a list empty when nothing changed."
-    )
-    return JsonRequest(
-        messages=[ChatMessage("system", system), ChatMessage("user", "\n".join(exchange))],
-        schema=ExtractionProposal,
-        purpose="extraction",
-        context={
-            "bot_ids": [b["id"] for b in bots],
-            "bot_names": {b["id"]: b["name"] for b in bots},
-            "user_text": user_text,
-            "chat_id": chat_id,
-            "user_name": user_name,
-        },
-    )
 
 
 def _world(conn: sqlite3.Connection, chat_id: str) -> str:
@@ -109,6 +71,9 @@ class _Checker:
         self.turn_id = turn_id
         self.bot_ids = [b["id"] for b in bots]
         user = persona_name(conn, self.world_id)
+        you = get_entity(conn, "you", world_id=self.world_id)
+        if user == "You" and you is not None and you["name"].strip() not in ("", "You"):
+            user = you["name"]  # no persona set, but the user renamed their entity
         self.aliases = {b["name"].lower(): b["id"] for b in bots}
         self.aliases.update({b["id"]: b["id"] for b in bots})
         self.aliases.setdefault(user.strip().lower(), "you")
@@ -119,9 +84,13 @@ class _Checker:
             },
             user_name=user,
             memories={
-                b: [m["text"] for m in list_memories(
-                    conn, owner=b, limit=MEMORIES_COMPARED, world_id=self.world_id
-                )]
+                b: [  # a witnessed observation is the message itself, not a memory to repeat
+                    m["text"]
+                    for m in list_memories(
+                        conn, owner=b, limit=MEMORIES_COMPARED, world_id=self.world_id
+                    )
+                    if not m.get("message_id")
+                ]
                 for b in self.bot_ids
             },
         )
@@ -137,7 +106,7 @@ class _Checker:
     # -- helpers -----------------------------------------------------------------------
 
     def event(self, kind: str, payload: dict[str, Any]) -> None:
-        if kind != "scene_changed":
+        if kind in WORLD_SCOPED_KINDS:  # the others follow their chat's world
             payload = {**payload, "world_id": self.world_id}
         try:
             payload = validate_payload(kind, payload)

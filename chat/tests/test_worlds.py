@@ -209,7 +209,7 @@ async def test_the_persona_names_you_in_prompts_prose_and_the_you_entity(data_di
         assert first["text"] == 'Nell slides a cup toward Wren. "Mint or sage, Wren?"'
         turn = await say(app, client, chat["id"], "Do you agree?")
         prompt = json.dumps((await client.get(f"/api/turns/{turn['id']}/prompt")).json())
-        assert "never write lines for Wren" in prompt
+        assert "Never write what Wren" in prompt
         reply = (await client.get(f"/api/chats/{chat['id']}/messages")).json()[-1]
         assert reply["text"] == "Of course."  # the line written as Wren was cut (§4.8)
 

@@ -1,0 +1,57 @@
+"""The one extraction question (§5.5): what did this exchange change in the world?
+
+Kept apart from the checks in ``extraction`` that trust none of the answer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from chat.eventlog.schemas import ENTITY_KINDS
+from chat.llm.schemas import ExtractionProposal
+from chat.llm.types import ChatMessage, JsonRequest
+from chat.state.entities import list_entities
+from chat.state.worlds import chat_world
+
+MAX_KNOWN_ENTITIES = 60
+
+
+def extraction_request(
+    conn: sqlite3.Connection,
+    *,
+    chat_id: str,
+    bots: list[dict[str, Any]],
+    user_name: str,
+    user_text: str,
+    replies: list[tuple[dict[str, Any], str]],
+) -> JsonRequest:
+    """The prompt asking the model what this exchange changed in the world."""
+    known = list_entities(conn, world_id=chat_world(conn, chat_id) or "default")[-MAX_KNOWN_ENTITIES:]
+    entity_lines = "\n".join(f"- {e['id']}: {e['name']} ({e['kind']})" for e in known)
+    bot_lines = ", ".join(f"{b['id']} ({b['name']})" for b in bots)
+    exchange = [f"{user_name}: {user_text}"] + [f"{bot['name']}: {text}" for bot, text in replies]
+    system = (
+        "You keep the world state of a story consistent. Read the exchange and answer with one "
+        "JSON object with the keys entities, edges, memories, world and scene:\n"
+        "- entities: new or changed people, places, things ({id, kind, name, description, "
+        f"aliases, facts}}); kind is one of {', '.join(ENTITY_KINDS)}.\n"
+        "- edges: how one entity's feelings toward another changed ({src, dst, label, "
+        "affinity_delta, trust_delta, notes}); deltas are small whole numbers from -10 to 10.\n"
+        "- memories: what each bot will remember ({owner, text, kind, importance 1-10, about}).\n"
+        "- world: facts that changed ({key, value}); scene: {location, present}.\n"
+        f"Use these ids. The user is 'you'. Bots: {bot_lines}.\nKnown entities:\n{entity_lines}\n"
+        "Leave a list empty when nothing changed."
+    )
+    return JsonRequest(
+        messages=[ChatMessage("system", system), ChatMessage("user", "\n".join(exchange))],
+        schema=ExtractionProposal,
+        purpose="extraction",
+        context={
+            "bot_ids": [b["id"] for b in bots],
+            "bot_names": {b["id"]: b["name"] for b in bots},
+            "user_text": user_text,
+            "chat_id": chat_id,
+            "user_name": user_name,
+        },
+    )
