@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from chat.errors import NotFound, ValidationFailed
+from chat.errors import NotFound, ValidationFailed, plain_rule
 from chat.eventlog import fields, schemas
 from chat.eventlog.fields import world_key_problem
 from chat.eventlog.log import Event
@@ -44,7 +44,7 @@ class _Rule:
         except ValidationError as exc:
             err = exc.errors()[0]
             where = " at " + "/".join(str(p)[:40] for p in err["loc"]) if err["loc"] else ""
-            raise ValueError(f"{err['msg']}{where}") from None
+            raise ValueError(f"{plain_rule(err)}{where}") from None
         if not self.blank_ok and not checked.strip():
             raise ValueError("must not be blank")
         return checked
@@ -204,7 +204,7 @@ def _validated_value(
         except ValidationError as exc:
             err = exc.errors()[0]
             raise ValidationFailed(
-                f"invalid value for bot.{field}: {err['msg']}", field="value"
+                f"invalid value for bot.{field}: {plain_rule(err)}", field="value"
             ) from None
         return model.model_dump(mode="json")[field]
     try:
