@@ -183,3 +183,39 @@ def with_alternatives(conn: sqlite3.Connection, messages: list[dict[str, Any]]) 
 def bot_ids_of(chat: dict[str, Any]) -> list[str]:
     ids = chat["bot_ids"]
     return json.loads(ids) if isinstance(ids, str) else list(ids)
+
+
+PAGE_LIMIT = 100
+MAX_PAGE_LIMIT = 500
+
+
+def transcript_page(
+    conn: sqlite3.Connection,
+    chat_id: str,
+    *,
+    limit: int = PAGE_LIMIT,
+    before: str | None = None,
+    include_hidden: bool = False,
+) -> list[dict[str, Any]]:
+    """One page of the transcript as the UI shows it (with alternatives), oldest first:
+    the ``limit`` newest messages posted before message ``before`` (none: the newest).
+
+    A long chat opens at its end and pages back (§11.1); each page costs the same
+    whatever the chat's length. NotFound for an unknown chat; ValidationFailed naming
+    ``before`` when it is no message of this chat, ``limit`` when out of 1..500.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_LIMIT:
+        raise ValidationFailed(f"limit must be a whole number from 1 to {MAX_PAGE_LIMIT}", field="limit")
+    require_chat(conn, chat_id)
+    before_event_id = None
+    if before is not None:
+        anchor = chat_state.get_message(conn, before)
+        if anchor is None or anchor["chat_id"] != chat_id:
+            raise ValidationFailed(
+                f"before must name a message of this chat; {before!r} is not one", field="before"
+            )
+        before_event_id = anchor["event_id"]
+    messages = chat_state.transcript_page(
+        conn, chat_id, limit=limit, before_event_id=before_event_id, include_hidden=include_hidden
+    )
+    return with_alternatives(conn, messages)

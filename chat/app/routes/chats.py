@@ -14,6 +14,7 @@ from chat.app.schemas import ChatCreate, MessagePost, Rewind
 from chat.app.sse import sse_stream
 from chat.state.chats import get_turn
 from chat.state.world import get_scene
+from chat.world.chats import MAX_PAGE_LIMIT, PAGE_LIMIT, transcript_page
 
 router = APIRouter(prefix="/api", tags=["chats"])
 
@@ -59,11 +60,21 @@ def last_turn(conn: sqlite3.Connection, chat_id: str) -> dict[str, Any] | None:
 
 @router.get("/chats/{chat_id}/messages")
 async def messages(
-    request: Request, chat_id: ChatId, include_hidden: Annotated[bool, Query()] = False
+    request: Request,
+    chat_id: ChatId,
+    include_hidden: Annotated[bool, Query()] = False,
+    before: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = PAGE_LIMIT,
 ) -> list[dict[str, Any]]:
-    """The transcript, oldest first: `{id, chat_id, author, text, created_at, turn_id, ...}`.
-    `include_hidden=true` adds deleted messages and alternatives not chosen."""
-    return runtime(request).transcript(chat_id, include_hidden=include_hidden)
+    """A page of the transcript, oldest first within the page: the `limit` (1-500, default
+    100) newest messages, or those just before message `before`. Each is `{id, chat_id,
+    author, text, created_at, turn_id, event_id, alt_group, chosen, edited, deleted,
+    alternatives, alt_index}`. Fewer than `limit` means the start of the chat is reached.
+    `include_hidden=true` adds deleted messages and alternatives not chosen. 422 naming
+    `before` when it is no message of this chat."""
+    return transcript_page(
+        reader(request), chat_id, limit=limit, before=before, include_hidden=include_hidden
+    )
 
 
 @router.post("/chats/{chat_id}/messages", status_code=202)
