@@ -7,12 +7,13 @@ import { $, debounce, h, mount, notify } from "./dom.js";
 import { chatById, loadChats, renderChats } from "./chatlist.js";
 import { emit, loadBots, nameOf, store } from "./store.js";
 import { openStream } from "./stream.js";
+import { TranscriptWindow } from "./pages.js";
 import { failureItem, messageItem, promptView, streamingItem } from "./transcript.js";
 import { confirmDialog, modal } from "./widgets.js";
 
 let stream = null;
-let messages = [];
-let alternatives = new Map(); // alt_group -> [message]
+let view = null; // the loaded pages of the open chat (pages.js)
+let regenerateOn = null; // id of the message that shows Regenerate
 let activeTurn = null;
 let failedTurn = null;
 const pending = new Map(); // `${turn}:${author}` -> {li, text}
@@ -27,6 +28,36 @@ function setActiveTurn(turnId) {
   activeTurn = turnId;
   $("#stop-btn").hidden = !turnId;
   if (!turnId) turnStatus("");
+  syncRegenerate();
+}
+
+const asItems = (list) => (list || []).map((a) => (typeof a === "string" ? { id: a } : a));
+
+function buildItem(m) {
+  return messageItem(m, actions, {
+    canRegenerate: m.id === regenerateOn,
+    alternatives: asItems(m.alternatives),
+  });
+}
+
+function transcriptView() {
+  if (!view) {
+    view = new TranscriptWindow($("#transcript"), buildItem,
+      (li) => li.classList.contains("streaming") || li.classList.contains("turn-failed"));
+  }
+  return view;
+}
+
+/** Regenerate is offered on the last reply when no turn runs; move it when that changes. */
+function syncRegenerate() {
+  if (!view) return;
+  const last = lastBotMessage();
+  const wanted = last && !activeTurn ? last.id : null;
+  if (wanted === regenerateOn) return;
+  const before = regenerateOn;
+  regenerateOn = wanted;
+  if (before) view.refresh(before);
+  if (wanted) view.refresh(wanted);
 }
 
 export async function openChat(chatId) {
@@ -36,7 +67,8 @@ export async function openChat(chatId) {
   pending.clear();
   setActiveTurn(null);
   failedTurn = null;
-  messages = [];
+  transcriptView().reset(chatId);
+  regenerateOn = null;
   renderChats();
   const input = $("#composer-input");
   if (!chatId) {
@@ -77,7 +109,8 @@ export async function openChat(chatId) {
   await checkLastTurn();
 }
 
-/** Fetch the transcript (and alternatives) and render it. */
+/** Fetch the newest page of the transcript and render it: on opening, after a rewind and
+ * after a reconnect. Single messages never come this way (see `onMessage`). */
 let reloads = 0;
 
 export async function reload() {
@@ -85,48 +118,38 @@ export async function reload() {
   if (!chatId) return;
   const mine = ++reloads; // only the newest reload renders
   try {
-    const list = await get(`/api/chats/${seg(chatId)}/messages`);
-    if (chatId !== store.chatId || mine !== reloads) return;
-    messages = list || [];
-    await loadAlternatives();
-    if (mine !== reloads) return;
+    const fresh = await transcriptView().openNewest(chatId);
+    if (!fresh || chatId !== store.chatId || mine !== reloads) return;
     for (const [key, entry] of pending) if (entry.done) pending.delete(key);
   } catch (exc) {
     notify(`Cannot load messages: ${exc.message}`, "error");
   }
   render();
-}
-
-/** Alternatives per alt group: from the transcript's `alternatives` (ids) when the server
- * gives them, else from GET /api/messages/{id}/alternatives for replies that may have some. */
-async function loadAlternatives() {
-  alternatives = new Map();
-  const asItems = (list) => list.map((a) => (typeof a === "string" ? { id: a } : a));
-  const lastBot = lastBotMessage();
-  await Promise.all(messages.filter((m) => m.author !== "you").map(async (message) => {
-    const group = message.alt_group || message.id;
-    if (Array.isArray(message.alternatives)) {
-      alternatives.set(group, asItems(message.alternatives));
-    } else if (message === lastBot || message.alt_group !== message.id) {
-      try {
-        alternatives.set(group, asItems(await get(`/api/messages/${seg(message.id)}/alternatives`)));
-      } catch {
-        alternatives.set(group, []);
-      }
-    }
-  }));
+  const list = $("#transcript");
+  list.scrollTop = list.scrollHeight; // a chat opens at its end
+  view.maybeLoadOlder(); // a first page shorter than the screen
 }
 
 function lastBotMessage() {
-  const last = messages[messages.length - 1];
+  const last = view && view.last();
   return last && last.author !== "you" ? last : null;
+}
+
+/** A message as the server now has it (an action's answer or the stream): in place. */
+function applyMessage(message) {
+  if (!view || !message || (message.chat_id && message.chat_id !== store.chatId)) return;
+  const list = $("#transcript");
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  if (view.apply(message) === "added") list.querySelector(".empty")?.remove();
+  syncRegenerate();
+  if (!view.messages.length && !list.querySelector(".msg, .empty")) render();
+  if (atBottom) list.scrollTop = list.scrollHeight;
 }
 
 const actions = {
   edit: async (message, text) => {
     try {
-      await patch(`/api/messages/${seg(message.id)}`, { text });
-      await reload();
+      applyMessage(await patch(`/api/messages/${seg(message.id)}`, { text }));
     } catch (exc) {
       notify(`Cannot edit: ${exc.message}`, "error");
       throw exc;
@@ -136,7 +159,7 @@ const actions = {
     if (!(await confirmDialog("Delete message", `Delete this message by ${nameOf(message.author)}?`, "Delete"))) return;
     try {
       await del(`/api/messages/${seg(message.id)}`);
-      await reload();
+      applyMessage({ ...message, deleted: true });
     } catch (exc) {
       notify(`Cannot delete: ${exc.message}`, "error");
     }
@@ -177,28 +200,32 @@ const actions = {
   },
   choose: async (messageId) => {
     try {
-      await post(`/api/messages/${seg(messageId)}/choose`);
-      await reload();
+      applyMessage(await post(`/api/messages/${seg(messageId)}/choose`));
     } catch (exc) {
       notify(`Cannot choose that alternative: ${exc.message}`, "error");
     }
   },
 };
 
+/** Draw the loaded pages whole (opening, rewind); single changes go through `applyMessage`. */
 function render() {
   const list = $("#transcript");
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
   const focusedId = document.activeElement?.closest?.(".msg")?.dataset.id;
-  const lastBot = lastBotMessage();
-  const items = messages.map((m) => messageItem(m, actions, {
-    canRegenerate: m === lastBot && !activeTurn,
-    alternatives: alternatives.get(m.alt_group || m.id),
-  }));
+  const last = lastBotMessage();
+  regenerateOn = last && !activeTurn ? last.id : null;
+  const items = view ? view.buildAll() : [];
   if (!items.length) items.push(h("li", { class: "muted empty", text: "No messages yet. Say hello." }));
   mount(list, items, [...pending.values()].map((p) => p.li),
     failedTurn ? failureItem(failedTurn, retry) : null);
   if (focusedId) list.querySelector(`.msg[data-id="${CSS.escape(focusedId)}"] .msg-tools button`)?.focus();
-  if (atBottom || pending.size) list.scrollTop = list.scrollHeight;
+  if (pending.size) list.scrollTop = list.scrollHeight;
+}
+
+/** Show or clear the failure banner at the end, leaving the messages alone. */
+function renderFailure() {
+  const list = $("#transcript");
+  list.querySelector(".turn-failed")?.remove();
+  if (failedTurn) list.appendChild(failureItem(failedTurn, retry));
 }
 
 function keyOf(data) {
@@ -234,10 +261,16 @@ function dropPending(turnId, author) {
 function onMessage(data) {
   const message = data.message || data;
   if (message.chat_id && message.chat_id !== store.chatId) return;
-  // The streamed text stays until the stored message replaces it (no flicker).
-  const entry = pending.get(`${message.turn_id || ""}:${message.author}`);
-  if (entry) entry.done = true;
-  reload();
+  // The stored message takes the streamed text's place in the same frame (no flicker).
+  const key = `${message.turn_id || ""}:${message.author}`;
+  applyMessage(message);
+  const entry = pending.get(key);
+  if (entry && view && view.has(message.id)) {
+    entry.li.remove();
+    pending.delete(key);
+  } else if (entry) {
+    entry.done = true;
+  }
 }
 
 function onTurn(data) {
@@ -252,7 +285,7 @@ function onTurn(data) {
   if (activeTurn === turn.id) setActiveTurn(null);
   failedTurn = turn.status === "failed" ? turn : null;
   if (turn.status === "failed") turnStatus(`The reply failed: ${turn.error || "no reason given"}`);
-  reload();
+  renderFailure();
   stateChanged();
 }
 
@@ -278,7 +311,7 @@ async function checkLastTurn() {
   if (!turn || chatId !== store.chatId) return;
   if (turn.status === "failed") {
     failedTurn = turn;
-    render();
+    renderFailure();
   } else if (turn.status === "queued" || turn.status === "running") {
     setActiveTurn(turn.id);
   }
@@ -292,7 +325,7 @@ async function retry() {
     failedTurn = null;
     setActiveTurn(turnId);
     turnStatus("Trying again…");
-    render();
+    renderFailure();
   } catch (exc) {
     notify(`Cannot retry: ${exc.message}`, "error");
   }
@@ -319,8 +352,10 @@ async function send() {
     failedTurn = null;
     setActiveTurn(result.turn_id);
     turnStatus("Waiting for the model…");
-    if (result.message && !messages.some((m) => m.id === result.message.id)) messages.push(result.message);
-    render();
+    renderFailure();
+    applyMessage(result.message);
+    const list = $("#transcript");
+    list.scrollTop = list.scrollHeight;
   } catch (exc) {
     notify(`Not sent: ${exc.message}`, "error");
   } finally {
