@@ -21,8 +21,9 @@ REGISTRY: dict[str, str] = {
     "core": "bench_core",
     "backend": "bench_backend",
     "turns": "bench_turns",
+    "ui": "bench_ui",
 }
-ORDER = ("core", "backend", "turns")
+ORDER = ("core", "backend", "turns", "ui")
 
 
 @dataclass(frozen=True)

@@ -114,16 +114,20 @@ class LiveServer:
 def live_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
     """The app on a free port; parametrize indirectly with a dict of extra Settings."""
     require_chromium()
+    yield from serve(tmp_path, getattr(request, "param", {}))
+
+
+def serve(tmp_path: Path, overrides: dict[str, Any]) -> Iterator[LiveServer]:
+    """Run the app over ``tmp_path/data`` (which may already hold a world) until closed."""
     import uvicorn
 
     from chat.app.factory import create_app
     from chat.config import Settings
 
     data_dir = tmp_path / "data"
-    data_dir.mkdir()
+    data_dir.mkdir(exist_ok=True)
     script = tmp_path / "script.json"
     script.write_text(json.dumps({"rules": SCRIPT_RULES}), encoding="utf-8")
-    overrides: dict[str, Any] = getattr(request, "param", {})
     settings = Settings(data_dir=data_dir, backend="scripted", script_path=script, **overrides)
     port = free_port()
     config = uvicorn.Config(

@@ -263,7 +263,9 @@ function onMessage(data) {
   if (message.chat_id && message.chat_id !== store.chatId) return;
   // The stored message takes the streamed text's place in the same frame (no flicker).
   const key = `${message.turn_id || ""}:${message.author}`;
+  const started = performance.now();
   applyMessage(message);
+  announceDrawn(message.id, started);
   const entry = pending.get(key);
   if (entry && view && view.has(message.id)) {
     entry.li.remove();
@@ -271,6 +273,16 @@ function onMessage(data) {
   } else if (entry) {
     entry.done = true;
   }
+}
+
+/** Tell whoever listens (the long-chat test, `kith bench ui`) how long a streamed message
+ * took to be on screen: `ms` to the DOM change, `frame_ms` to the next frame drawn. */
+function announceDrawn(id, started) {
+  const list = $("#transcript");
+  const ms = performance.now() - started;
+  requestAnimationFrame(() => list.dispatchEvent(new CustomEvent("kith:drawn", {
+    detail: { id, ms, frame_ms: performance.now() - started, shown: view ? view.messages.length : 0 },
+  })));
 }
 
 function onTurn(data) {

@@ -80,12 +80,15 @@ export class TranscriptWindow {
     const fragment = document.createDocumentFragment();
     for (const message of page) {
       const li = this.build(message);
+      li.classList.add("paged");
       this.items.set(message.id, li);
       fragment.appendChild(li);
     }
     this.messages = page.concat(this.messages);
     this.list.insertBefore(fragment, anchor || this.list.firstChild);
-    this.list.scrollTop = top + (this.list.scrollHeight - height); // what was shown stays put
+    const grown = this.list.scrollHeight - height;
+    // What was shown stays put: the browser's scroll anchoring may have moved it already.
+    if (Math.abs(this.list.scrollTop - (top + grown)) > 1) this.list.scrollTop = top + grown;
     this.list.dispatchEvent(new CustomEvent("kith:older", { detail: { count: page.length } }));
     if (this.list.scrollTop <= NEAR_TOP_PX) queueMicrotask(() => this.maybeLoadOlder());
   }
