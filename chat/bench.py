@@ -22,8 +22,9 @@ REGISTRY: dict[str, str] = {
     "backend": "bench_backend",
     "turns": "bench_turns",
     "ui": "bench_ui",
+    "rewind": "bench_rewind",
 }
-ORDER = ("core", "backend", "turns", "ui")
+ORDER = ("core", "backend", "turns", "ui", "rewind")
 
 
 @dataclass(frozen=True)

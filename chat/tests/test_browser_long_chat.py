@@ -15,7 +15,12 @@ import pytest
 from chat.tests import browser_support as support
 from chat.tests.browser_support import LiveServer, open_app
 from chat.tests.long_chat import LongChat, build_long_chat
-from chat.tests.ui_timing import SCROLL_TO_FIRST, drawn_times, install_probe, watch_transcript_requests
+from chat.tests.ui_timing import (
+    SCROLL_TO_FIRST,
+    drawn_times,
+    install_probe,
+    watch_transcript_requests,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
