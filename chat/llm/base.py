@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import cached_property, lru_cache
 from typing import Any, ClassVar
 
 import pydantic
@@ -47,6 +48,13 @@ class Backend(ABC):
     @abstractmethod
     def count_tokens(self, text: str) -> int:
         """Number of tokens `text` takes in this backend's model."""
+
+    @cached_property
+    def cached_count_tokens(self) -> Callable[[str], int]:
+        """`count_tokens` with a bounded cache that lives and dies with this backend: the
+        same transcript is counted every turn, and tokenizing it again is most of the cost
+        of assembling a prompt. A swapped-in backend starts with an empty cache."""
+        return lru_cache(maxsize=20_000)(self.count_tokens)
 
     @abstractmethod
     def context_length(self) -> int:

@@ -9,80 +9,33 @@ BM25 (scaled by the best match), averaged with cosine similarity when an
 Fast at any size because nothing scans every memory: the candidates are the
 best FTS matches (over the query's rarer words, see `affordable_terms`) plus the
 owner's most recently retrieved and most important memories, each read through
-an index (migration 0003); only those are scored.
+an index (migration 0003); only those are scored. The query words come from
+`chat.state.fts`, the builder the UI's memory search uses too.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from chat.state.memory import memory_dict
+from chat.state.fts import fts_terms, or_query
+from chat.state.memory import memories_by_rowid
 
 DECAY_PER_HOUR = 0.995
 FTS_CANDIDATES = 100
 INDEX_CANDIDATES = 40
-MAX_QUERY_TERMS = 16
 TERM_CAP = 1500
 """A word in this many memories or more is too common to rank by (see `affordable_terms`)."""
 MATCH_BUDGET = 2000
 """At most about this many memories are ranked by BM25 for one query."""
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-# Words too common to say what a message is about; matching them costs time and tells nothing.
-_STOPWORD_TEXT = (
-    """a about after again all am an and any are as at be been before being but by can could
-    did do does doing down for from had has have having he her here hers him his how i if in
-    into is it its just me more most my no nor not now of off on once only or other our out
-    over own same she should so some such than that the their them then there these they this
-    those through to too under until up very was we were what when where which while who whom
-    why will with would you your yours yourself"""
-)
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-
-_COLUMNS = (
-    "m.id, m.owner, m.text, m.kind, m.importance, m.about, m.turn_id, m.event_id,"
-    " m.created_at, m.last_retrieved_at"
-)
 
 
 class Embedder(Protocol):
     """Anything that turns texts into vectors (one list of floats per text)."""
 
     def embed(self, texts: list[str]) -> list[list[float]]: ...
-
-
-def fts_terms(text: str, *, max_terms: int = MAX_QUERY_TERMS) -> list[str]:
-    """The words of ``text`` worth searching for: no stopwords or repeats, at most
-    ``max_terms`` (the longest, which say most), in their original order."""
-    seen: dict[str, None] = {}
-    for word in _WORD.findall(text.lower()):
-        if word in seen or word in STOPWORDS or (word.isdigit() and len(word) < 2):
-            continue
-        seen[word] = None
-    words = list(seen)
-    if len(words) > max_terms:
-        keep = set(sorted(words, key=len, reverse=True)[:max_terms])
-        words = [w for w in words if w in keep]
-    return words
-
-
-def fts_query(text: str, *, max_terms: int = MAX_QUERY_TERMS) -> str | None:
-    """A safe FTS5 query for ``text``: its words, each quoted, joined with OR.
-
-    Quoting makes every word a plain string, so user text such as ``"``, ``NEAR(``,
-    ``*``, ``AND`` or parentheses can never be an FTS syntax error (`_WORD` only
-    lets letters, digits and ``_`` through, so a word never holds a quote). None
-    when nothing is left to search for.
-    """
-    return _or_query(fts_terms(text, max_terms=max_terms))
-
-
-def _or_query(words: list[str]) -> str | None:
-    return " OR ".join(f'"{w}"' for w in words) if words else None
 
 
 def affordable_terms(conn: sqlite3.Connection, words: list[str]) -> list[str]:
@@ -156,7 +109,7 @@ def retrieve_memories(
         return []
     candidates: dict[str, tuple] = {}
     bm25: dict[str, float] = {}
-    match = _or_query(affordable_terms(conn, fts_terms(query)))
+    match = or_query(affordable_terms(conn, fts_terms(query)))
     if match is not None:
         rows = conn.execute(
             f"SELECT {_LIGHT}, hits.rank FROM ("
@@ -191,15 +144,7 @@ def retrieve_memories(
         ),
         key=lambda item: (-item[0], -item[1]),
     )[:k]
-    rowids = [rowid for _, _, rowid in scored]
-    marks = ",".join("?" for _ in rowids)
-    full = {
-        row[-1]: memory_dict(row[:-1])
-        for row in conn.execute(
-            f"SELECT {_COLUMNS}, m.rowid FROM memories m WHERE m.rowid IN ({marks})",  # noqa: S608
-            rowids,
-        )
-    }
+    full = memories_by_rowid(conn, [rowid for _, _, rowid in scored])
     return [(full[rowid], score) for score, _, rowid in scored]
 
 

@@ -191,8 +191,10 @@ def transcript_page(
     """One page of the transcript, oldest first: the ``limit`` newest messages posted
     before ``before_event_id`` (the whole chat's newest when None). Read backwards along
     the ``messages_chat`` index, so a page costs the same at 30k messages as at 100."""
-    where = "chat_id = ?" if include_hidden else "chat_id = ? AND chosen = 1 AND deleted = 0"
+    if not include_hidden:
+        return recent_messages(conn, chat_id, limit=limit, before_event_id=before_event_id)
     params: list[Any] = [chat_id]
+    where = "chat_id = ?"
     if before_event_id is not None:
         where += " AND event_id < ?"
         params.append(before_event_id)
@@ -201,6 +203,45 @@ def transcript_page(
         (*params, limit),
     ).fetchall()
     rows.reverse()
+    return [message_dict(row) for row in rows]
+
+
+def recent_messages(
+    conn: sqlite3.Connection, chat_id: str, *, limit: int, before_event_id: int | None = None
+) -> list[dict[str, Any]]:
+    """The visible transcript's last ``limit`` messages (before an event id), oldest first."""
+    where = "chat_id = ? AND chosen = 1 AND deleted = 0"
+    params: list[Any] = [chat_id]
+    if before_event_id is not None:
+        where += " AND event_id < ?"
+        params.append(before_event_id)
+    params.append(limit)
+    rows = conn.execute(
+        f"{_MESSAGE_SELECT} WHERE {where} ORDER BY event_id DESC LIMIT ?", params  # noqa: S608
+    ).fetchall()
+    return [message_dict(row) for row in reversed(rows)]
+
+
+def turn_replies(conn: sqlite3.Connection, turn_id: str) -> list[dict[str, Any]]:
+    """The bot replies one turn stored, not deleted, oldest first: a retry keeps them. One a
+    regenerate has since replaced (``chosen`` false) was still said in that turn."""
+    rows = conn.execute(
+        f"{_MESSAGE_SELECT} WHERE turn_id = ? AND author != 'you' AND deleted = 0"  # noqa: S608
+        " ORDER BY event_id",
+        (turn_id,),
+    ).fetchall()
+    return [message_dict(row) for row in rows]
+
+
+def earlier_turn_replies(conn: sqlite3.Connection, message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Replies stored after ``message`` by turns queued before it (a message posted while
+    a turn runs is answered after that turn's replies), oldest first."""
+    rows = conn.execute(
+        f"{_MESSAGE_SELECT} WHERE chat_id = ? AND chosen = 1 AND deleted = 0 AND event_id > ?"  # noqa: S608
+        " AND turn_id IS NOT NULL AND turn_id != ? AND (SELECT MIN(e.id) FROM events e"
+        " WHERE e.turn_id = messages.turn_id AND e.kind = 'turn_queued') < ? ORDER BY event_id",
+        (message["chat_id"], message["event_id"], message["turn_id"] or "", message["event_id"]),
+    ).fetchall()
     return [message_dict(row) for row in rows]
 
 
@@ -247,3 +288,15 @@ def get_turn(conn: sqlite3.Connection, turn_id: str) -> dict[str, Any] | None:
         "message_ids": json.loads(row[6]),
         "created_at": row[7],
     }
+
+
+def last_turn(conn: sqlite3.Connection, chat_id: str) -> dict[str, Any] | None:
+    """The chat's most recently queued turn that is not reverted; found from the newest
+    ``turn_queued`` event back (the ``events_chat`` index), so it costs one row usually."""
+    row = conn.execute(
+        "SELECT t.id FROM events e JOIN turns t ON t.id = e.turn_id"
+        " WHERE e.chat_id = ? AND e.kind = 'turn_queued' AND t.status != 'reverted'"
+        " ORDER BY e.id DESC LIMIT 1",
+        (chat_id,),
+    ).fetchone()
+    return None if row is None else get_turn(conn, row[0])

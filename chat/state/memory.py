@@ -8,15 +8,18 @@ from typing import Any
 
 from chat.eventlog.log import Event
 from chat.eventlog.projector import handles, register_tables
+from chat.state.fts import fts_query
 from chat.state.history import dumps, record_change
 
 register_tables("memories", "reflection_state")
 
 MEMORY_FIELDS = ("text", "importance", "kind", "about")
-_SELECT = (
-    "SELECT id, owner, text, kind, importance, about, turn_id, event_id, created_at,"
-    " last_retrieved_at FROM memories"
+_COLUMNS = (
+    "m.id, m.owner, m.text, m.kind, m.importance, m.about, m.turn_id, m.event_id,"
+    " m.created_at, m.last_retrieved_at"
 )
+"""The columns `memory_dict` maps by position; every memory reader selects them here."""
+_SELECT = f"SELECT {_COLUMNS} FROM memories m"
 
 
 @handles("memory_added")
@@ -109,6 +112,35 @@ def list_memories(
             f"{_SELECT} WHERE owner = ? ORDER BY event_id DESC LIMIT ?", (owner, limit)
         ).fetchall()
     return [memory_dict(row) for row in rows]
+
+
+def search_memories(
+    conn: sqlite3.Connection, q: str, *, owner: str | None = None, limit: int = 500
+) -> list[dict[str, Any]]:
+    """Memories matching any word of ``q`` (split as recall splits it), best BM25 match first."""
+    match = fts_query(q)
+    if match is None:
+        return []
+    sql = f"{_SELECT} JOIN memories_fts f ON m.rowid = f.rowid WHERE memories_fts MATCH ?"
+    params: list[Any] = [match]
+    if owner is not None:
+        sql += " AND m.owner = ?"
+        params.append(owner)
+    sql += " ORDER BY bm25(memories_fts) LIMIT ?"
+    params.append(limit)
+    return [memory_dict(row) for row in conn.execute(sql, params).fetchall()]
+
+
+def memories_by_rowid(conn: sqlite3.Connection, rowids: list[int]) -> dict[int, dict[str, Any]]:
+    """Whole memories for a few rowids (recall scores light rows, then reads its winners)."""
+    if not rowids:
+        return {}
+    marks = ",".join("?" for _ in rowids)
+    rows = conn.execute(
+        f"SELECT {_COLUMNS}, m.rowid FROM memories m WHERE m.rowid IN ({marks})",  # noqa: S608
+        rowids,
+    )
+    return {row[-1]: memory_dict(row[:-1]) for row in rows}
 
 
 def importance_since_reflection(conn: sqlite3.Connection, bot_id: str) -> int:

@@ -84,13 +84,20 @@ def list_facts(conn: sqlite3.Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT key, value FROM world_facts ORDER BY key").fetchall())
 
 
+_SCENE_SELECT = "SELECT chat_id, location, present, updated_event_id FROM scenes"
+
+
 def get_scene(conn: sqlite3.Connection, chat_id: str) -> dict[str, Any] | None:
-    row = conn.execute(
-        "SELECT chat_id, location, present, updated_event_id FROM scenes WHERE chat_id = ?",
-        (chat_id,),
-    ).fetchone()
-    if row is None:
-        return None
+    row = conn.execute(f"{_SCENE_SELECT} WHERE chat_id = ?", (chat_id,)).fetchone()
+    return None if row is None else _scene_dict(row)
+
+
+def list_scenes(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every chat's scene, by chat id."""
+    return [_scene_dict(row) for row in conn.execute(f"{_SCENE_SELECT} ORDER BY chat_id")]
+
+
+def _scene_dict(row: tuple) -> dict[str, Any]:
     return {
         "chat_id": row[0],
         "location": row[1],

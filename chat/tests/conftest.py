@@ -13,6 +13,7 @@ from chat.db.migrate import apply_migrations
 
 @pytest.fixture
 def anyio_backend() -> str:
+    """Every `pytest.mark.anyio` test runs on asyncio, the loop the app runs on (one definition)."""
     return "asyncio"
 
 

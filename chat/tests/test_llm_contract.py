@@ -26,11 +26,6 @@ pytestmark = pytest.mark.anyio
 USER_TEXT = "Tell me a long story about the sea and the old ships that sail across it at night."
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="session")
 def llama_server_url() -> Iterator[str]:
     with llama_cpp_server(bundled_model_path()) as url:

@@ -16,11 +16,6 @@ from chat.llm.types import ChatMessage, JsonRequest, ReplyRequest
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def reply_request(
     text: str = "Tell me about your day at the bakery.", **kw: object
 ) -> ReplyRequest:

@@ -30,11 +30,6 @@ API_KEY = "sk-test-SECRET-0123456789abcdef"
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def fault_server() -> Iterator[FaultServer]:
     server = start_fault_server()

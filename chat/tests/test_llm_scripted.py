@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +19,6 @@ from chat.llm.scripted import ScriptedBackend
 from chat.llm.types import ChatMessage, JsonRequest, ReplyRequest
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def reply_request(text: str, bot_id: str = "ana", bot_name: str = "Ana", **kw: Any) -> ReplyRequest:
@@ -58,6 +55,21 @@ def scripted(tmp_path: Path, rules: list[dict[str, Any]], **options: Any) -> Scr
 
 async def pieces_of(backend: ScriptedBackend, req: ReplyRequest) -> list[str]:
     return [piece async for piece in backend.stream_reply(req)]
+
+
+def test_token_count_cache_belongs_to_its_backend() -> None:
+    """Each backend owns its counting cache: no cache is shared, and none outlives it."""
+    first, second = ScriptedBackend(), ScriptedBackend()
+    text = "one two three, four"
+    assert first.cached_count_tokens is first.cached_count_tokens
+    assert first.cached_count_tokens(text) == first.count_tokens(text)
+    first.cached_count_tokens(text)
+    assert first.cached_count_tokens.cache_info().hits == 1
+    assert second.cached_count_tokens.cache_info().currsize == 0
+    gone = weakref.ref(first)
+    del first
+    gc.collect()
+    assert gone() is None
 
 
 async def test_default_reply_is_built_from_name_and_message() -> None:

@@ -1,4 +1,4 @@
-"""Memory retrieval (§8.3): safe FTS queries and recency + importance + relevance scoring."""
+"""Memory retrieval (§8.3): recency + importance + relevance scoring (the FTS query: test_state_fts)."""
 
 from __future__ import annotations
 
@@ -9,36 +9,9 @@ import pytest
 
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import project
-from chat.memory.retrieval import fts_query, recency, retrieve_memories
+from chat.memory.retrieval import recency, retrieve_memories
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ('say "hello', '"say" OR "hello"'),
-        ("lamp NEAR(tide, 2)", '"lamp" OR "near" OR "tide"'),
-        ("foo* AND bar", '"foo" OR "bar"'),
-        ("(a OR b) NOT c)", '"b" OR "c"'),
-        ("col:value ^start -minus +plus", '"col" OR "value" OR "start" OR "minus" OR "plus"'),
-        ("the and of", None),
-        ("", None),
-        ("'; DROP TABLE memories; --", '"drop" OR "table" OR "memories"'),
-        ("Café crème", '"café" OR "crème"'),
-        ("lamp lamp LAMP", '"lamp"'),
-    ],
-)
-def test_fts_query_is_always_safe(conn: sqlite3.Connection, text: str, expected: str | None) -> None:
-    query = fts_query(text)
-    assert query == expected
-    if query is not None:  # never an FTS syntax error
-        conn.execute("SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?", (query,)).fetchall()
-
-
-def test_fts_query_keeps_the_longest_words_when_there_are_many() -> None:
-    text = " ".join(f"w{i:02d}" + "x" * (i % 5) for i in range(40))
-    assert fts_query(text, max_terms=4) == '"w04xxxx" OR "w09xxxx" OR "w14xxxx" OR "w19xxxx"'
 
 
 def test_recency_decays_by_0995_per_hour() -> None:

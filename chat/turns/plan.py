@@ -13,25 +13,24 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from chat.errors import Conflict, NotFound
 from chat.llm.base import Backend
 from chat.memory.retrieval import Embedder, retrieve_memories
-from chat.state.chats import alternatives, get_chat, get_message, get_turn
-from chat.state.entities import get_bot
-from chat.turns.prompt import (
-    HISTORY_LIMIT,
-    Prompt,
-    build_prompt,
+from chat.state.chats import (
+    alternatives,
     earlier_turn_replies,
+    get_chat,
+    get_message,
+    get_turn,
     recent_messages,
     turn_replies,
 )
+from chat.state.entities import get_bot
+from chat.turns.prompt import HISTORY_LIMIT, Prompt, build_prompt
 from chat.turns.speakers import select_speakers
 from chat.world.chats import user_name
 
@@ -148,21 +147,6 @@ def _plan_regenerate(
     )
 
 
-_COUNTERS: dict[int, tuple[Backend, Callable[[str], int]]] = {}
-
-
-def cached_counter(backend: Backend) -> Callable[[str], int]:
-    """``backend.count_tokens`` with a bounded cache: the same transcript is counted every
-    turn, and tokenizing it again is most of the cost of assembling a prompt."""
-    entry = _COUNTERS.get(id(backend))
-    if entry is None or entry[0] is not backend:
-        if len(_COUNTERS) > 8:
-            _COUNTERS.clear()
-        entry = (backend, lru_cache(maxsize=20_000)(backend.count_tokens))
-        _COUNTERS[id(backend)] = entry
-    return entry[1]
-
-
 def prepare_prompt(
     conn: sqlite3.Connection,
     plan: TurnPlan,
@@ -185,7 +169,7 @@ def prepare_prompt(
         history=plan.history,
         memories=memories,
         user_name=plan.user_name,
-        count_tokens=cached_counter(backend),
+        count_tokens=backend.cached_count_tokens,
         context_length=backend.context_length(),
         reply_tokens=reply_tokens,
         other_names=other_names,

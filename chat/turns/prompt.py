@@ -21,7 +21,6 @@ from typing import Any
 
 from chat.errors import ValidationFailed
 from chat.llm.types import ChatMessage
-from chat.state.chats import message_dict
 from chat.state.edges import get_edge
 from chat.state.entities import get_entity
 from chat.state.world import get_scene, list_facts
@@ -38,11 +37,6 @@ MAX_VOICE_SAMPLES = 8
 LORE_WINDOW = 6
 """How many recent messages can switch lore on."""
 
-_MESSAGE_SELECT = (
-    "SELECT id, chat_id, author, text, created_at, turn_id, event_id, alt_group, chosen,"
-    " edited, deleted FROM messages"
-)
-
 CountTokens = Callable[[str], int]
 
 
@@ -58,49 +52,6 @@ class Prompt:
     dropped_messages: int = 0
     dropped_memories: int = 0
     sections: list[str] = field(default_factory=list)
-
-
-def recent_messages(
-    conn: sqlite3.Connection,
-    chat_id: str,
-    *,
-    before_event_id: int | None = None,
-    limit: int = HISTORY_LIMIT,
-) -> list[dict[str, Any]]:
-    """The visible transcript's last ``limit`` messages (before an event id), oldest first."""
-    where = "chat_id = ? AND chosen = 1 AND deleted = 0"
-    params: list[Any] = [chat_id]
-    if before_event_id is not None:
-        where += " AND event_id < ?"
-        params.append(before_event_id)
-    params.append(limit)
-    rows = conn.execute(
-        f"{_MESSAGE_SELECT} WHERE {where} ORDER BY event_id DESC LIMIT ?", params  # noqa: S608
-    ).fetchall()
-    return [message_dict(row) for row in reversed(rows)]
-
-
-def turn_replies(conn: sqlite3.Connection, turn_id: str) -> list[dict[str, Any]]:
-    """The bot replies one turn stored, not deleted, oldest first: a retry keeps them. One a
-    regenerate has since replaced (``chosen`` false) was still said in that turn."""
-    rows = conn.execute(
-        f"{_MESSAGE_SELECT} WHERE turn_id = ? AND author != 'you' AND deleted = 0"  # noqa: S608
-        " ORDER BY event_id",
-        (turn_id,),
-    ).fetchall()
-    return [message_dict(row) for row in rows]
-
-
-def earlier_turn_replies(conn: sqlite3.Connection, message: dict[str, Any]) -> list[dict[str, Any]]:
-    """Replies stored after ``message`` by turns queued before it (a message posted while
-    a turn runs is answered after that turn's replies), oldest first."""
-    rows = conn.execute(
-        f"{_MESSAGE_SELECT} WHERE chat_id = ? AND chosen = 1 AND deleted = 0 AND event_id > ?"  # noqa: S608
-        " AND turn_id IS NOT NULL AND turn_id != ? AND (SELECT MIN(e.id) FROM events e"
-        " WHERE e.turn_id = messages.turn_id AND e.kind = 'turn_queued') < ? ORDER BY event_id",
-        (message["chat_id"], message["event_id"], message["turn_id"] or "", message["event_id"]),
-    ).fetchall()
-    return [message_dict(row) for row in rows]
 
 
 def _names(conn: sqlite3.Connection, ids: list[str], cache: dict[str, str]) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -12,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from chat.app.context import context, reader, runtime
 from chat.app.schemas import ChatCreate, MessagePost, Rewind
 from chat.app.sse import sse_stream
-from chat.state.chats import get_turn
+from chat.state.chats import last_turn
 from chat.state.world import get_scene
 from chat.world.chats import MAX_PAGE_LIMIT, PAGE_LIMIT, transcript_page
 
@@ -44,18 +43,6 @@ async def chat(request: Request, chat_id: ChatId) -> dict[str, Any]:
     item["scene"] = get_scene(conn, chat_id)
     item["last_turn"] = last_turn(conn, chat_id)
     return item
-
-
-def last_turn(conn: sqlite3.Connection, chat_id: str) -> dict[str, Any] | None:
-    """The chat's most recently queued turn that is not reverted; found from the newest
-    ``turn_queued`` event back (the ``events_chat`` index), so it costs one row usually."""
-    row = conn.execute(
-        "SELECT t.id FROM events e JOIN turns t ON t.id = e.turn_id"
-        " WHERE e.chat_id = ? AND e.kind = 'turn_queued' AND t.status != 'reverted'"
-        " ORDER BY e.id DESC LIMIT 1",
-        (chat_id,),
-    ).fetchone()
-    return None if row is None else get_turn(conn, row[0])
 
 
 @router.get("/chats/{chat_id}/messages")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import sqlite3
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -11,41 +9,11 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from chat.app.context import found, reader
 from chat.app.schemas import MemoryPatch
 from chat.app.writes import edit_fields, edit_one
-from chat.state.memory import get_memory, list_memories, memory_dict
+from chat.state.memory import get_memory, list_memories, search_memories
 
 router = APIRouter(prefix="/api", tags=["memories"])
 
 MemoryId = Annotated[str, Path(min_length=1, max_length=128)]
-MAX_QUERY_WORDS = 16
-
-
-def fts_query(text: str) -> str | None:
-    """Words of ``text`` as an FTS5 OR-query of quoted terms, so no user text is FTS syntax."""
-    words = re.findall(r"\w+", text)[:MAX_QUERY_WORDS]
-    if not words:
-        return None
-    return " OR ".join('"' + w.replace('"', "") + '"' for w in words)
-
-
-def search_memories(
-    conn: sqlite3.Connection, q: str, *, owner: str | None, limit: int
-) -> list[dict[str, Any]]:
-    """Memories matching any word of ``q``, best BM25 match first."""
-    match = fts_query(q)
-    if match is None:
-        return []
-    sql = (
-        "SELECT m.id, m.owner, m.text, m.kind, m.importance, m.about, m.turn_id, m.event_id,"
-        " m.created_at, m.last_retrieved_at FROM memories_fts f JOIN memories m"
-        " ON m.rowid = f.rowid WHERE memories_fts MATCH ?"
-    )
-    params: list[Any] = [match]
-    if owner is not None:
-        sql += " AND m.owner = ?"
-        params.append(owner)
-    sql += " ORDER BY bm25(memories_fts) LIMIT ?"
-    params.append(limit)
-    return [memory_dict(row) for row in conn.execute(sql, params).fetchall()]
 
 
 @router.get("/memories")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -11,7 +10,7 @@ from chat.app.context import reader, runtime
 from chat.app.schemas import ScenePut, WorldFactPut
 from chat.app.writes import edit_one
 from chat.errors import NotFound
-from chat.state.world import get_fact, list_facts
+from chat.state.world import get_fact, list_facts, list_scenes
 
 router = APIRouter(prefix="/api", tags=["world"])
 
@@ -23,14 +22,7 @@ ChatId = Annotated[str, Path(min_length=1, max_length=128)]
 async def world(request: Request) -> dict[str, Any]:
     """`{facts: {key: value}, scenes: [{chat_id, location, present, updated_event_id}]}`."""
     conn = reader(request)
-    rows = conn.execute(
-        "SELECT chat_id, location, present, updated_event_id FROM scenes ORDER BY chat_id"
-    ).fetchall()
-    scenes = [
-        {"chat_id": r[0], "location": r[1], "present": json.loads(r[2]), "updated_event_id": r[3]}
-        for r in rows
-    ]
-    return {"facts": list_facts(conn), "scenes": scenes}
+    return {"facts": list_facts(conn), "scenes": list_scenes(conn)}
 
 
 @router.put("/world/{key}")

@@ -7,7 +7,7 @@ import { $, debounce, h, mount, notify } from "./dom.js";
 import { chatById, loadChats, renderChats } from "./chatlist.js";
 import { emit, loadBots, nameOf, store } from "./store.js";
 import { openStream } from "./stream.js";
-import { TranscriptWindow } from "./pages.js";
+import { announceDrawn, TranscriptWindow } from "./pages.js";
 import { failureItem, messageItem, promptView, streamingItem } from "./transcript.js";
 import { confirmDialog, modal } from "./widgets.js";
 
@@ -265,7 +265,7 @@ function onMessage(data) {
   const key = `${message.turn_id || ""}:${message.author}`;
   const started = performance.now();
   applyMessage(message);
-  announceDrawn(message.id, started);
+  announceDrawn($("#transcript"), message.id, started, view ? view.messages.length : 0);
   const entry = pending.get(key);
   if (entry && view && view.has(message.id)) {
     entry.li.remove();
@@ -273,16 +273,6 @@ function onMessage(data) {
   } else if (entry) {
     entry.done = true;
   }
-}
-
-/** Tell whoever listens (the long-chat test, `kith bench ui`) how long a streamed message
- * took to be on screen: `ms` to the DOM change, `frame_ms` to the next frame drawn. */
-function announceDrawn(id, started) {
-  const list = $("#transcript");
-  const ms = performance.now() - started;
-  requestAnimationFrame(() => list.dispatchEvent(new CustomEvent("kith:drawn", {
-    detail: { id, ms, frame_ms: performance.now() - started, shown: view ? view.messages.length : 0 },
-  })));
 }
 
 function onTurn(data) {

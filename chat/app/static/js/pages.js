@@ -159,3 +159,12 @@ export class TranscriptWindow {
     return this.list.firstElementChild;
   }
 }
+
+/** Tell whoever listens (the long-chat test, `kith bench ui`) how long a streamed message
+ * took to be on screen: `ms` to the DOM change, `frame_ms` to the next frame drawn. */
+export function announceDrawn(list, id, started, shown) {
+  const ms = performance.now() - started;
+  requestAnimationFrame(() => list.dispatchEvent(new CustomEvent("kith:drawn", {
+    detail: { id, ms, frame_ms: performance.now() - started, shown },
+  })));
+}
