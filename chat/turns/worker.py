@@ -24,6 +24,7 @@ from chat.memory.pin_guard import drop_newly_pinned
 from chat.state.chats import get_turn
 from chat.turns.effects import world_changes
 from chat.turns.plan import TurnPlan, plan_turn, prepare_prompt, stored_replies
+from chat.turns.prompt_record import compact_record
 from chat.turns.stops import StopTrimmer
 from chat.world.ids import new_id
 
@@ -259,12 +260,21 @@ class TurnWorker:
                 "token_count": prompt.token_count,
             }
             chat_id, turn_id = plan.chat["id"], plan.turn_id
-            events = [
-                NewEvent("message_posted", payload, chat_id=chat_id, turn_id=turn_id, actor="model"),
-                NewEvent("prompt_recorded", record, chat_id=chat_id, turn_id=turn_id, actor="system"),
-            ]
+            sources = list(plan.history[prompt.dropped_messages :])
+
+            def events(
+                conn: Any, payload: dict = payload, record: dict = record, sources: list = sources,
+                chat_id: str = chat_id, turn_id: str = turn_id,
+            ) -> list[NewEvent]:
+                # Compact (§8.4): references to the messages, the system text as a difference.
+                compact = compact_record(conn, record, chat_id=chat_id, history=sources)
+                return [
+                    NewEvent("message_posted", payload, chat_id=chat_id, turn_id=turn_id, actor="model"),
+                    NewEvent("prompt_recorded", compact, chat_id=chat_id, turn_id=turn_id, actor="system"),
+                ]
+
             written = await rt.commit(
-                lambda conn, events=events: events,
+                events,
                 chat_id,
                 after=lambda conn, mid=message_id: rt.message_view(conn, mid),
             )
