@@ -23,8 +23,9 @@ REGISTRY: dict[str, str] = {
     "turns": "bench_turns",
     "ui": "bench_ui",
     "rewind": "bench_rewind",
+    "prompt": "bench_prompt",
 }
-ORDER = ("core", "backend", "turns", "ui", "rewind")
+ORDER = ("core", "backend", "turns", "ui", "rewind", "prompt")
 
 
 @dataclass(frozen=True)

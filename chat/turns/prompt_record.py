@@ -5,7 +5,8 @@ A reply prompt is a system message and the recent transcript. The record keeps:
 * each transcript message as a reference to its ``message_posted`` event (immutable in
   the log, so later edits, renames or rewinds never change what is rebuilt), plus the
   name prefix the prompt put before it; a message already edited when the prompt was
-  built is kept inline (its posted text is not what was sent);
+  built is kept inline (its posted text is not what was sent). Against the previous
+  record only the run of references the two share and the new ones are kept;
 * the system message as a difference from the previous record of the same bot in the
   same chat: the shared head and tail lengths and the text between them. Every
   ``KEYFRAME`` records in a chain one keeps the whole text, so a rebuild reads at most
@@ -63,6 +64,31 @@ def system_text(conn: sqlite3.Connection, payload: dict[str, Any]) -> str:
     return previous[: system["head"]] + system["text"] + tail
 
 
+def transcript_items(conn: sqlite3.Connection, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The transcript references of a compact record, following its chain of differences."""
+    compact = payload["compact"]
+    if "transcript" in compact:
+        return list(compact["transcript"])
+    delta = compact["tx"]
+    base = _payload(conn, int(compact["system"]["base"]))
+    if base is None or not base.get("compact"):
+        raise ValueError("a transcript difference needs a compact base record")
+    kept = transcript_items(conn, base)[delta["skip"] : delta["skip"] + delta["take"]]
+    return kept + list(delta["add"])
+
+
+def _transcript_difference(old: list[dict], new: list[dict]) -> dict[str, Any] | None:
+    """``new`` as a run of ``old`` (the transcript shifts by a message or two per turn)
+    and the items after it; None when they share nothing."""
+    if not new or new[0] not in old:
+        return None
+    skip = old.index(new[0])
+    take = 0
+    while take < len(new) and skip + take < len(old) and old[skip + take] == new[take]:
+        take += 1
+    return {"skip": skip, "take": take, "add": new[take:]}
+
+
 def _difference(old: str, new: str) -> tuple[int, int, str]:
     head = 0
     limit = min(len(old), len(new))
@@ -103,6 +129,11 @@ def compact_record(
             head, tail, middle = _difference(system_text(conn, base), system)
             compact["system"] = {"base": base_id, "head": head, "tail": tail, "text": middle}
             compact["depth"] = depth if base.get("compact") is not None else 1
+            if base.get("compact") is not None:
+                delta = _transcript_difference(transcript_items(conn, base), transcript)
+                if delta is not None:
+                    del compact["transcript"]
+                    compact["tx"] = delta
     candidate = {**record, "messages": [], "compact": compact}
     try:
         if expand(conn, candidate) == messages:
@@ -118,7 +149,7 @@ def expand(conn: sqlite3.Connection, payload: dict[str, Any]) -> list[dict[str, 
     if not compact:
         return list(payload.get("messages") or [])
     out = [{"role": "system", "content": system_text(conn, payload)}]
-    for item in compact["transcript"]:
+    for item in transcript_items(conn, payload):
         if "t" in item:
             out.append({"role": item["r"], "content": item["t"]})
             continue
