@@ -139,6 +139,8 @@ def instruction(bot_name: str, user_name: str) -> str:
     )
 
 
+# What stays the same from turn to turn: the system message (§8.1.1). The rest is the note.
+STABLE_SECTIONS = frozenset({"persona", "traits", "backstory", "scenario", "voice", "instruction"})
 _DROP_ORDER = ("voice", "lore", "world", "scenario", "backstory", "relationships", "scene", "traits")
 
 
@@ -154,8 +156,17 @@ def build_prompt(
     context_length: int,
     reply_tokens: int,
     other_names: list[str],
+    previous_start: int | None = None,
 ) -> Prompt:
-    """Assemble the prompt for ``bot``'s reply to ``history`` within the token budget."""
+    """Assemble the prompt for ``bot``'s reply to ``history`` within the token budget.
+
+    Layout for prefix caching (§8.1.1): the system message holds only what stays the same
+    from turn to turn (who the bot is, its voice, the instruction); what changes every
+    turn (relationships, scene, world, lore, memories) is one note just before the newest
+    message. ``previous_start`` is the event id of the first message the bot's previous
+    prompt in this chat held: the transcript keeps starting there while it fits, and is
+    then cut by a quarter of its room at once (`_step_cut`), so consecutive prompts share
+    their prefix."""
     group = len(chat["bot_ids"]) > 1
     budget = context_length - reply_tokens - PROMPT_MARGIN
     recent_texts = [m["text"] for m in history[-LORE_WINDOW:]]
@@ -179,7 +190,8 @@ def build_prompt(
     memory_costs = [count_tokens(line) + 1 for line in memory_lines]
     header_cost = count_tokens(f"What {bot['name']} remembers:") + 2 if memories else 0
 
-    room = budget - core_cost
+    changing = [name for name, _ in core if name not in STABLE_SECTIONS]
+    room = budget - core_cost - (MESSAGE_OVERHEAD if changing or memories else 0)
     needed_last = cost_of(len(turns) - 1) if turns else 0
     if needed_last > room:
         raise ValidationFailed(
@@ -194,20 +206,29 @@ def build_prompt(
     memory_cost = header_cost + sum(memory_costs[:kept_memories]) if kept_memories else 0
     room -= memory_cost
     first = len(turns)
+    left = room
     for index in range(len(turns) - 1, -1, -1):
-        if cost_of(index) > room:
+        if cost_of(index) > left:
             break
-        room -= cost_of(index)
+        left -= cost_of(index)
         first = index
+    if previous_start is not None and turns:
+        first = _step_cut(history, first, previous_start, cost_of, room)
 
-    system_parts = [text for _, text in core[:-1]]
+    stable = [text for name, text in core if name in STABLE_SECTIONS]
+    note_parts = [text for name, text in core if name not in STABLE_SECTIONS]
     if kept_memories:
-        system_parts.append(f"What {bot['name']} remembers:\n" + "\n".join(memory_lines[:kept_memories]))
-    system_parts.append(core[-1][1])
-    messages = [ChatMessage("system", "\n\n".join(system_parts)), *turns[first:]]
-    token_count = count_tokens(messages[0].content) + MESSAGE_OVERHEAD + sum(
+        note_parts.append(f"What {bot['name']} remembers:\n" + "\n".join(memory_lines[:kept_memories]))
+    system = ChatMessage("system", "\n\n".join(stable))
+    kept_turns = turns[first:]
+    messages = [system, *kept_turns]
+    token_count = count_tokens(system.content) + MESSAGE_OVERHEAD + sum(
         cost_of(index) for index in range(first, len(turns))
     )
+    if note_parts:
+        note = ChatMessage("system", "\n\n".join(note_parts))
+        messages.insert(len(messages) - 1 if kept_turns else len(messages), note)
+        token_count += count_tokens(note.content) + MESSAGE_OVERHEAD
     return Prompt(
         messages=messages,
         memory_ids=[m["id"] for m, _ in memories[:kept_memories]],
@@ -218,6 +239,31 @@ def build_prompt(
         dropped_memories=len(memory_lines) - kept_memories,
         sections=[name for name, _ in core],
     )
+
+
+def _step_cut(
+    history: list[dict[str, Any]],
+    fitting: int,
+    previous_start: int,
+    cost_of: Callable[[int], int],
+    room: int,
+) -> int:
+    """Where the transcript starts: where the previous prompt's did while that still fits
+    (``fitting`` is the oldest message that does), else a quarter of the room further on,
+    so the next turns grow into it instead of dropping a message each (§8.1.1)."""
+    anchor = next((i for i, m in enumerate(history) if m.get("event_id", 0) >= previous_start), None)
+    # The old start scrolled out of the messages read (HISTORY_LIMIT): cut anew, or the
+    # start would move by a message every turn.
+    gone = anchor is None or (anchor == 0 and history[0].get("event_id") != previous_start)
+    if not gone and anchor >= fitting:
+        return anchor
+    total = sum(cost_of(i) for i in range(fitting, len(history)))
+    target = min(room, total) * 3 // 4
+    first = fitting
+    while first < len(history) - 1 and total > target:
+        total -= cost_of(first)
+        first += 1
+    return first
 
 
 def _as_message(

@@ -110,10 +110,16 @@ def compact_record(
     """``record`` (with whole ``messages``) made compact; ``history`` are the transcript
     messages the prompt's non-system messages were built from, in order."""
     messages = record["messages"]
-    if not messages or messages[0]["role"] != "system" or len(messages) - 1 != len(history):
+    said = [m for m in messages[1:] if m["role"] != "system"]  # a note is kept inline
+    if not messages or messages[0]["role"] != "system" or len(said) != len(history):
         return record
     transcript = []
-    for sent, source in zip(messages[1:], history, strict=True):
+    sources = iter(history)
+    for sent in messages[1:]:
+        if sent["role"] == "system":
+            transcript.append({"r": "system", "t": sent["content"]})
+            continue
+        source = next(sources)
         text, content = source["text"], sent["content"]
         if source.get("edited") or not source.get("event_id") or not content.endswith(text):
             transcript.append({"r": sent["role"], "t": content})
@@ -141,6 +147,19 @@ def compact_record(
     except (ValueError, KeyError, TypeError):
         pass
     return record
+
+
+def previous_start(conn: sqlite3.Connection, chat_id: str, bot_id: str) -> int | None:
+    """The event id of the first transcript message of the bot's previous reply prompt in
+    this chat (None when there is none, or it was recorded whole), for `build_prompt`."""
+    previous = _previous(conn, chat_id, bot_id)
+    if previous is None or not previous[1].get("compact"):
+        return None
+    try:
+        items = transcript_items(conn, previous[1])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return next((int(item["e"]) for item in items if "e" in item), None)
 
 
 def expand(conn: sqlite3.Connection, payload: dict[str, Any]) -> list[dict[str, str]]:
