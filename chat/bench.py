@@ -24,6 +24,7 @@ REGISTRY: dict[str, str] = {
     "ui": "bench_ui",
     "rewind": "bench_rewind",
     "prompt": "bench_prompt",
+    "chatimport": "bench_chatimport",
 }
 ORDER = ("core", "backend", "turns", "ui", "rewind", "prompt")
 

@@ -54,6 +54,22 @@ class Conflict(KithError):
     code = "conflict"
 
 
+class CardMatchesBot(Conflict):
+    """An imported card matches a bot Kith already has: the caller must say update or copy."""
+
+    code = "card_matches_bot"
+
+    def __init__(self, message: str, *, bot_id: str, bot_name: str, field: str | None = "file") -> None:
+        super().__init__(message, field=field)
+        self.bot_id = bot_id
+        self.bot_name = bot_name
+
+    def to_dict(self) -> dict:
+        body = super().to_dict()
+        body["error"]["bot"] = {"id": self.bot_id, "name": self.bot_name}
+        return body
+
+
 class PayloadTooLarge(KithError):
     """A body, file or field is over its size limit."""
 

@@ -22,6 +22,7 @@ from chat.app.errors import install_error_handlers
 from chat.app.routes import (
     auth,
     bots,
+    chat_files,
     chats,
     edges,
     edits,
@@ -42,6 +43,7 @@ from chat.cards import MAX_CARD_BYTES
 from chat.config import Settings
 from chat.db.connection import connect
 from chat.snapshots.cold_load import ColdLoadReport
+from chat.world.st_chat import MAX_CHAT_FILE_BYTES
 
 if TYPE_CHECKING:
     from chat.runtime.runtime import Runtime
@@ -52,6 +54,7 @@ ROUTERS = (
     auth,
     health,
     bots,
+    chat_files,
     chats,
     messages,
     turns,
@@ -134,8 +137,8 @@ def create_app(
     app.add_middleware(
         SecurityMiddleware,
         access_token=ctx.access_token,
-        upload_paths=frozenset({"/api/bots/import"}),
-        upload_limit=MAX_CARD_BYTES,
+        upload_paths=frozenset({"/api/bots/import", "/api/bots/import/check", "/api/chats/import"}),
+        upload_limit=max(MAX_CARD_BYTES, MAX_CHAT_FILE_BYTES),  # each route checks its own
     )
     return app
 

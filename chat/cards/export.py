@@ -15,7 +15,7 @@ import unicodedata
 from typing import Any, Literal
 
 from chat.cards.avatar import generated_avatar
-from chat.cards.mapping import card_data, outer_fields
+from chat.cards.mapping import card_data, outer_fields, v1_backfill
 from chat.cards.png import read_chunks, text_chunk, with_text_chunks, write_png
 from chat.errors import CardInvalid, PayloadTooLarge, ValidationFailed
 
@@ -44,7 +44,8 @@ def export_card(bot: dict[str, Any], fmt: CardFormat) -> tuple[bytes, str, str]:
 
 
 def card_object(bot: dict[str, Any], version: Literal["v2", "v3"]) -> dict[str, Any]:
-    """The whole card object: the original top-level extras, spec, spec_version and data."""
+    """The whole card object: the original top-level extras, spec, spec_version and data;
+    a V2 card also carries the V1 fields at the top level, as SillyTavern writes them."""
     card = bot.get("card") or {}
     if version == "v3":
         spec = "chara_card_v3"
@@ -52,11 +53,14 @@ def card_object(bot: dict[str, Any], version: Literal["v2", "v3"]) -> dict[str, 
         spec_version = original if card.get("spec") == spec and isinstance(original, str) else "3.0"
     else:
         spec, spec_version = "chara_card_v2", "2.0"
+    data = card_data(bot, version)
+    backfill = v1_backfill(data) if version == "v2" else {}
     return {
+        **backfill,
         **outer_fields(bot),
         "spec": spec,
         "spec_version": spec_version,
-        "data": card_data(bot, version),
+        "data": data,
     }
 
 

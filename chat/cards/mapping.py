@@ -71,9 +71,37 @@ def detect(obj: dict[str, Any]) -> tuple[CardVersion, dict[str, Any], dict[str, 
     outer = {
         key: value
         for key, value in obj.items()
-        if key not in ("spec", "spec_version", "data") and data.get(key, object()) != value
+        if key not in ("spec", "spec_version", "data") and not _is_backfill(key, value, data)
     }
     return version, data, outer
+
+
+V1_FIELDS = ("name", "description", "personality", "scenario", "first_mes", "mes_example")
+"""The V1 fields SillyTavern copies to the top level of a V2 card (§3.4)."""
+
+
+def v1_backfill(data: dict[str, Any]) -> dict[str, Any]:
+    """Top-level copies of ``data`` as SillyTavern writes them, so V1-only readers see the
+    card: the six V1 fields, ``creatorcomment``, ``tags`` and ``talkativeness``."""
+    backfill = {key: copy.deepcopy(data.get(key, "")) for key in V1_FIELDS}
+    backfill["creatorcomment"] = data.get("creator_notes", "")
+    backfill["tags"] = copy.deepcopy(data.get("tags", []))
+    extensions = data.get("extensions")
+    if isinstance(extensions, dict) and "talkativeness" in extensions:
+        backfill["talkativeness"] = extensions["talkativeness"]
+    return backfill
+
+
+def _is_backfill(key: str, value: Any, data: dict[str, Any]) -> bool:
+    """Whether a top-level key only repeats ``data`` (dropped on import, rebuilt on export)."""
+    if key in data:
+        return data[key] == value
+    if key == "creatorcomment":
+        return data.get("creator_notes") == value
+    extensions = data.get("extensions")
+    if key == "talkativeness" and isinstance(extensions, dict) and "talkativeness" in extensions:
+        return extensions["talkativeness"] == value
+    return False
 
 
 def card_to_bot(obj: dict[str, Any]) -> dict[str, Any]:
@@ -123,7 +151,7 @@ def card_to_bot(obj: dict[str, Any]) -> dict[str, Any]:
         "name": name,
         "persona": f.persona_of(description, personality),
         "traits": traits,
-        "backstory": scenario,
+        "backstory": "",  # the card's scenario is the world's scenario (§3.4.1), not copied
         "scenario": scenario,
         "kickoff_prose": first_mes,
         "voice_samples": samples,
@@ -149,7 +177,7 @@ def _take_kith_extension(extensions: dict[str, Any]) -> dict[str, Any]:
         return {}
     taken: dict[str, Any] = {}
     rest = dict(kith)
-    for key in ("backstory", "initial_relationship_to_you"):
+    for key in ("backstory", "scenario", "initial_relationship_to_you"):
         if key in rest:
             taken[key] = f.text_field(rest, key, where="card extension kith.")
             del rest[key]
@@ -291,8 +319,11 @@ def _extensions(card: dict[str, Any], bot: dict[str, Any], scenario: str) -> dic
     kith = extensions.get(KITH_EXTENSION)
     kith = dict(kith) if isinstance(kith, dict) else {}
     backstory = bot.get("backstory") or ""
-    if backstory != scenario:
+    own_scenario = bot.get("scenario") or ""
+    if backstory and backstory != own_scenario:
         kith["backstory"] = backstory
+    if own_scenario != scenario:  # the card's scenario was filled from the backstory
+        kith["scenario"] = own_scenario
     relationship = bot.get("initial_relationship_to_you") or f.DEFAULT_RELATIONSHIP
     if relationship != f.DEFAULT_RELATIONSHIP:
         kith["initial_relationship_to_you"] = relationship

@@ -22,7 +22,7 @@ from chat.eventlog.log import NewEvent
 from chat.eventlog.writer import commit_now
 from chat.snapshots.api import snapshot_checkpoints
 from chat.state.entities import get_bot, list_bots
-from chat.world.bots import author_events
+from chat.world.card_import import card_import_events
 
 
 @main.group("bots")
@@ -61,10 +61,12 @@ def _describe(bot: dict[str, Any]) -> str:
 @bots.command("import")
 @common_options
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--on-conflict", type=click.Choice(["update", "copy"]), default=None,
+              help="When a bot of the same name exists: update it from the card, or add a copy.")
 @click.pass_context
 @reports_errors
-def import_command(ctx: click.Context, file: Path) -> None:
-    """Import a character card file (JSON or PNG) as a new bot."""
+def import_command(ctx: click.Context, file: Path, on_conflict: str | None) -> None:
+    """Import a character card file (JSON or PNG) as a new bot (or update a matching one)."""
     size = file.stat().st_size
     if size > MAX_CARD_BYTES:
         raise PayloadTooLarge(f"{file.name}: card file is {size:,} bytes; the limit is {MAX_CARD_BYTES:,} bytes")
@@ -74,8 +76,9 @@ def import_command(ctx: click.Context, file: Path) -> None:
         chosen: list[str] = []
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            events = author_events(conn, payload)  # the same write path as the web import
-            chosen.append(events[0].payload["id"])
+            # the same write path as the web import
+            events, bot_id = card_import_events(conn, payload, on_conflict or "ask")  # type: ignore[arg-type]
+            chosen.append(bot_id)
             return events
 
         commit_now(conn, build, checkpoints)

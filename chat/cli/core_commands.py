@@ -282,7 +282,7 @@ def events_command(ctx: click.Context, after: int, limit: int, kind: str | None,
 
 @main.command("bench")
 @common_options
-@click.argument("which", type=click.Choice(["core", "backend", "turns", "ui", "rewind", "prompt", "all"]), default="all")
+@click.argument("which", type=click.Choice(["core", "backend", "turns", "ui", "rewind", "prompt", "chatimport", "all"]), default="all")
 @click.option("--sizes", default=None, help="Core and ui: comma-separated sizes (core: events, default 10000,100000;"
               " ui: messages, default 100,5000,30000; rewind: events, default 10000,100000,1000000).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,

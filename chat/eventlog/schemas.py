@@ -26,6 +26,8 @@ from chat.errors import UnknownEventKind, ValidationFailed
 
 SLUG_RE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+ISO_UTC_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$"
+"""Times as the log writes them (``utc_now_iso``)."""
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_RE)]
 Ident = Annotated[str, StringConstraints(pattern=ID_RE)]
@@ -33,6 +35,16 @@ ShortText = Annotated[str, StringConstraints(max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=20_000)]
 LongText = Annotated[str, StringConstraints(max_length=100_000)]
 Word = Annotated[str, StringConstraints(min_length=1, max_length=60)]
+
+CARD_TEXT_CHARS = 6 * 1024 * 1024
+"""Longest text of a bot's card-derived fields: as long as the largest card JSON (§3.4).
+
+SillyTavern puts no cap on a card's fields, lists or lorebook; Kith caps each field and
+list only at what the overall card file limit could hold, and the whole event at
+``MAX_PAYLOAD_BYTES``, so every card SillyTavern accepts imports."""
+CARD_LIST_ITEMS = 100_000
+"""Most greetings, example dialogues or lore entries (a card file this large holds fewer)."""
+CardText = Annotated[str, StringConstraints(max_length=CARD_TEXT_CHARS)]
 
 ENTITY_KINDS = ("bot", "you", "person", "place", "thing", "group", "other")
 MEMORY_KINDS = ("observation", "reflection", "fact")
@@ -49,11 +61,13 @@ class LoreEntry(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    keys: list[Annotated[str, StringConstraints(max_length=200)]] = Field(default_factory=list, max_length=100)
-    secondary_keys: list[Annotated[str, StringConstraints(max_length=200)]] = Field(
-        default_factory=list, max_length=100
+    keys: list[Annotated[str, StringConstraints(max_length=2000)]] = Field(
+        default_factory=list, max_length=1000
     )
-    content: Text = ""
+    secondary_keys: list[Annotated[str, StringConstraints(max_length=2000)]] = Field(
+        default_factory=list, max_length=1000
+    )
+    content: CardText = ""
     enabled: bool = True
     insertion_order: int = 100
     position: str = "before_char"
@@ -68,20 +82,18 @@ class BotFields(Payload):
     """The fields of a bot (§3.1), shared by authoring and revising."""
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=80)]
-    persona: Text = ""
-    voice_samples: list[Annotated[str, StringConstraints(max_length=8000)]] = Field(
-        default_factory=list, max_length=50
-    )
+    persona: CardText = ""
+    voice_samples: list[CardText] = Field(default_factory=list, max_length=CARD_LIST_ITEMS)
     traits: list[Word] = Field(default_factory=list, max_length=30)
-    backstory: Text = ""
+    backstory: CardText = ""
     initial_relationship_to_you: ShortText = "stranger"
-    kickoff_prose: Text = ""
+    kickoff_prose: CardText = ""
     avatar: Annotated[str, StringConstraints(max_length=3_000_000)] | None = None
     tags: list[Word] = Field(default_factory=list, max_length=50)
     talkativeness: float = Field(default=0.5, ge=0.0, le=1.0)
-    alternate_greetings: list[Text] = Field(default_factory=list, max_length=30)
-    scenario: Text = ""
-    lore: list[LoreEntry] = Field(default_factory=list, max_length=500)
+    alternate_greetings: list[CardText] = Field(default_factory=list, max_length=CARD_LIST_ITEMS)
+    scenario: CardText = ""
+    lore: list[LoreEntry] = Field(default_factory=list, max_length=CARD_LIST_ITEMS)
     card: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("name")
@@ -194,6 +206,11 @@ class MessagePosted(Payload):
     text: Annotated[str, StringConstraints(max_length=40_000)]
     alt_group: Ident | None = None
     retrieved_memory_ids: list[Ident] = Field(default_factory=list, max_length=200)
+    sent_at: Annotated[str, StringConstraints(pattern=ISO_UTC_RE)] | None = Field(
+        default=None, exclude_if=lambda value: value is None
+    )
+    """When the message was first written, for one imported from elsewhere (§11.5); left
+    out (not null) otherwise, so other payloads are stored exactly as before."""
 
 
 class MessageEdited(Payload):

@@ -131,3 +131,25 @@ class ReaderPool:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+
+def commit_batches(
+    conn: sqlite3.Connection,
+    events: list[NewEvent],
+    *,
+    batch: int = 2000,
+    progress: Callable[[int, int], None] | None = None,
+    checkpoints: CheckpointSource | None = None,
+) -> Written:
+    """Append many events in one transaction, projecting every ``batch`` of them.
+
+    For imports (§11.4, §11.5): all or nothing like `commit_now`, while ``progress(done,
+    total)`` can move a progress bar and each projection step stays small."""
+    ids: list[int] = []
+    with transaction(conn):
+        for start in range(0, len(events), batch):
+            ids.extend(append_events(conn, events[start : start + batch]))
+            project(conn, checkpoints=checkpoints)
+            if progress is not None:
+                progress(min(start + batch, len(events)), len(events))
+    return Written(ids, [event.kind for event in events])

@@ -32,7 +32,8 @@ def _message_posted(conn: sqlite3.Connection, event: Event) -> None:
     conn.execute(
         "INSERT INTO messages (id, chat_id, author, text, created_at, turn_id, event_id,"
         " alt_group, chosen, edited, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0)",
-        (p["id"], p["chat_id"], p["author"], p["text"], event.created_at, event.turn_id, event.id, group),
+        (p["id"], p["chat_id"], p["author"], p["text"], p.get("sent_at") or event.created_at,
+         event.turn_id, event.id, group),
     )
 
 
@@ -166,15 +167,25 @@ def get_message(conn: sqlite3.Connection, message_id: str) -> dict[str, Any] | N
 
 
 def transcript(
-    conn: sqlite3.Connection, chat_id: str, *, include_hidden: bool = False, limit: int | None = None
+    conn: sqlite3.Connection,
+    chat_id: str,
+    *,
+    include_hidden: bool = False,
+    limit: int | None = None,
+    before_event_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The chat as it stands: chosen alternatives, no deleted messages, oldest first."""
+    """The chat as it stands: chosen alternatives, no deleted messages, oldest first; with
+    ``limit`` the newest that many (before ``before_event_id``, for paging back)."""
     where = "chat_id = ?" if include_hidden else "chat_id = ? AND chosen = 1 AND deleted = 0"
+    params: list[Any] = [chat_id]
+    if before_event_id is not None:
+        where += " AND event_id < ?"
+        params.append(before_event_id)
     if limit is None:
-        rows = conn.execute(f"{_MESSAGE_SELECT} WHERE {where} ORDER BY event_id", (chat_id,)).fetchall()
+        rows = conn.execute(f"{_MESSAGE_SELECT} WHERE {where} ORDER BY event_id", params).fetchall()
     else:
         rows = conn.execute(
-            f"{_MESSAGE_SELECT} WHERE {where} ORDER BY event_id DESC LIMIT ?", (chat_id, limit)
+            f"{_MESSAGE_SELECT} WHERE {where} ORDER BY event_id DESC LIMIT ?", (*params, limit)
         ).fetchall()
         rows.reverse()
     return [message_dict(row) for row in rows]

@@ -131,13 +131,36 @@ async def test_card_import_and_export_round_trip(data_dir: Path) -> None:
         assert bot["name"] == "Card Girl"
         assert "She lives in a card." in bot["persona"]
 
+        before = await _end(client)
+        checked = await client.post(
+            "/api/bots/import/check", files={"file": ("card.json", _v2_card())}, headers=UPLOAD
+        )
+        assert checked.json() == {"name": "Card Girl", "matches": {"id": bot["id"], "name": "Card Girl"}}
         again = await client.post(
             "/api/bots/import",
             files={"file": ("card.json", _v2_card(), "application/json")},
             headers=UPLOAD,
         )
-        assert again.status_code == 201, again.text
-        assert again.json()["id"] != bot["id"]
+        error = assert_error(again, 409, "file")
+        assert error["bot"] == {"id": bot["id"], "name": "Card Girl"} and "Card Girl" in error["message"]
+        assert await _end(client) == before
+        copy = await client.post(
+            "/api/bots/import?on_conflict=copy",
+            files={"file": ("card.json", _v2_card(), "application/json")},
+            headers=UPLOAD,
+        )
+        assert copy.status_code == 201, copy.text
+        assert copy.json()["id"] != bot["id"]
+        await client.patch(f"/api/bots/{bot['id']}", json={"persona": "Edited in Kith."})
+        update = await client.post(
+            "/api/bots/import?on_conflict=update",
+            files={"file": ("card.json", _v2_card(), "application/json")},
+            headers=UPLOAD,
+        )
+        assert update.status_code == 201, update.text
+        assert update.json()["id"] == bot["id"] and "She lives in a card." in update.json()["persona"]
+        kinds = [e["kind"] for e in (await client.get(f"/api/events?after={before}")).json()]
+        assert kinds == ["bot_authored", "bot_revised", "bot_revised"]
 
         for fmt, media in (("v2", "application/json"), ("v3", "application/json")):
             exported = await client.get(f"/api/bots/{bot['id']}/card", params={"format": fmt})
@@ -154,7 +177,7 @@ async def test_card_import_and_export_round_trip(data_dir: Path) -> None:
         assert png.content.startswith(b"\x89PNG\r\n\x1a\n")
 
         reimported = await client.post(
-            "/api/bots/import",
+            "/api/bots/import?on_conflict=copy",
             files={"file": ("card.png", png.content, "image/png")},
             headers=UPLOAD,
         )

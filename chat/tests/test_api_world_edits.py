@@ -108,7 +108,7 @@ async def test_add_an_entity(data_dir: Path) -> None:
         again = (await client.post("/api/entities", json={"name": "Old Harbor", "kind": "place"})).json()
         assert again["id"] == "old-harbor-2" and again["description"] == ""
         ming = (await client.post("/api/entities", json={"name": "小明", "kind": "person"})).json()
-        assert ming["id"].startswith("e-") and ming["name"] == "小明"
+        assert ming["id"].startswith("xiaoming-") and ming["name"] == "小明"
         named = await client.post("/api/entities", json={"id": "gull", "name": "A gull", "kind": "thing"})
         assert named.status_code == 201 and named.json()["id"] == "gull"
         assert (await client.get("/api/entities/old-harbor-2")).json()["name"] == "Old Harbor"

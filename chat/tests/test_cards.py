@@ -177,7 +177,7 @@ def test_v1_fields_map_to_bot_fields() -> None:
     assert bot["name"] == "Captain Iris"
     assert bot["persona"] == v1_card()["description"]
     assert bot["traits"] == ["gruff", "loyal", "superstitious"]
-    assert bot["backstory"] == bot["scenario"] == "A stormy night at the harbour."
+    assert bot["scenario"] == "A stormy night at the harbour." and bot["backstory"] == ""  # §3.4.1: not copied
     assert bot["kickoff_prose"] == "*Iris looks up.* Another storm, {{user}}."
     assert bot["voice_samples"] == ["{{char}}: Tie it tight.", "{{user}}: Hi\n{{char}}: Hmph."]
     assert bot["card"]["create_date"] == "2023-1-1"
@@ -434,10 +434,32 @@ def test_sillytavern_style_backfill_is_not_duplicated_but_extras_are_kept() -> N
     card.update({k: card["data"][k] for k in ("name", "description", "first_mes")})
     card.update({"avatar": "none", "chat": "Iris - 2024", "talkativeness": "0.8"})
     bot = parse_card(dumps(card))
-    assert bot["card"]["outer"] == {"avatar": "none", "chat": "Iris - 2024", "talkativeness": "0.8"}
+    # talkativeness repeats data.extensions.talkativeness, as SillyTavern writes it: a backfill
+    assert bot["card"]["outer"] == {"avatar": "none", "chat": "Iris - 2024"}
     exported = json.loads(export_card(as_bot(bot), "v2")[0])
-    assert exported["chat"] == "Iris - 2024" and "description" not in exported
+    assert exported["chat"] == "Iris - 2024"
     assert parse_card(json.dumps(exported).encode()) == bot
+
+
+def test_a_v2_export_carries_the_v1_fields_at_the_top_level() -> None:
+    bot = parse_card(dumps(v2_card()))
+    exported = json.loads(export_card(as_bot(bot), "v2")[0])
+    data = exported["data"]
+    for key in ("name", "description", "personality", "scenario", "first_mes", "mes_example"):
+        assert exported[key] == data[key], key
+    assert exported["creatorcomment"] == data["creator_notes"] and exported["tags"] == data["tags"]
+    assert parse_card(json.dumps(exported).encode()) == bot
+    v1_reader = {k: v for k, v in exported.items() if k not in ("spec", "spec_version", "data")}
+    assert parse_card(json.dumps(v1_reader).encode())["name"] == bot["name"]
+    assert "name" not in json.loads(export_card(as_bot(bot), "v3")[0])
+
+
+def test_a_kith_backstory_without_a_scenario_round_trips() -> None:
+    bot = {**parse_card(dumps(v2_card())), "backstory": "Raised by gulls.", "scenario": ""}
+    exported = export_card(as_bot(bot), "v2")[0]
+    assert json.loads(exported)["data"]["scenario"] == "Raised by gulls."  # SillyTavern sees it
+    again = parse_card(exported)
+    assert (again["backstory"], again["scenario"]) == ("Raised by gulls.", "")
 
 
 def test_long_example_dialogue_blocks_import() -> None:

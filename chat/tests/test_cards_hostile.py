@@ -91,7 +91,7 @@ CASES: dict[str, tuple[Callable[[], bytes], type[Exception], str]] = {
     "data not object": (lambda: dumps({"spec": "chara_card_v2", "data": "x"}), CardInvalid, "data must be an object"),
     "description number": (lambda: _with_data(description=5), CardInvalid, "description must be text"),
     "greetings not list": (lambda: _with_data(alternate_greetings="hi"), CardInvalid, "alternate_greetings must be a list"),
-    "greeting too long": (lambda: _with_data(alternate_greetings=["x" * 30_000]), CardInvalid, "alternate_greetings"),
+    "greeting not text": (lambda: _with_data(alternate_greetings=["hi", 7]), CardInvalid, "alternate_greetings"),
     "extensions not object": (lambda: _with_data(extensions=[1]), CardInvalid, "extensions must be an object"),
     "book not object": (lambda: _with_data(character_book=[1]), CardInvalid, "character_book must be an object"),
     "entries not list": (lambda: _with_data(character_book={"entries": 3}), CardInvalid, "entries must be a list"),

@@ -52,11 +52,17 @@ def test_import_json_appends_one_event_and_projects_the_bot(data_dir: Path, tmp_
         assert get_edge(conn, "captain-iris", "you") is not None
 
 
-def test_importing_twice_gets_two_ids(data_dir: Path, tmp_path: Path) -> None:
+def test_importing_twice_asks_then_copies_or_updates(data_dir: Path, tmp_path: Path) -> None:
     card = tmp_path / "iris.png"
     card.write_bytes(png_card(v1_card()))
     assert kith(data_dir, "bots", "import", str(card))[0] == 0
+    before = events(data_dir)
     code, out = kith(data_dir, "bots", "import", str(card))
+    assert code != 0 and "matches the bot 'Captain Iris' (id captain-iris)" in out
+    assert events(data_dir) == before
+    code, out = kith(data_dir, "bots", "import", str(card), "--on-conflict", "update")
+    assert code == 0 and "as captain-iris " in out
+    code, out = kith(data_dir, "bots", "import", str(card), "--on-conflict", "copy")
     assert code == 0 and "as captain-iris-2 " in out
     code, out = kith(data_dir, "bots", "list")
     assert code == 0

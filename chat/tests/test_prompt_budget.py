@@ -74,29 +74,27 @@ def test_prompt_holds_every_section_in_order(conn: sqlite3.Connection) -> None:
         voice_samples=["Aye."],
         lore=lore,
     )
-    # What stays the same first (the system message), then the note of what changes (§8.1.1).
-    system = "\n\n".join(m.content for m in prompt.messages if m.role == "system")
+    system = prompt.messages[0].content
     order = ["You are Mara. Pilot.", "Traits: blunt", "Backstory: Born at sea.", "Scenario: A stormy",
-             "- Aye.", "Write Mara's next reply", "- You: stranger (affinity +0", "Scene:",
-             "- weather: fog", "The lamp is cursed.", "What Mara remembers:\n- You once fixed the lamp."]  # fmt: skip
+             "- You: stranger (affinity +0", "Scene:", "- weather: fog", "The lamp is cursed.",
+             "- Aye.", "What Mara remembers:\n- You once fixed the lamp.", "Write Mara's next reply"]  # fmt: skip
     positions = [system.index(part) for part in order]
     assert positions == sorted(positions)
     assert "Never shown." not in system
     assert prompt.lore == ["lamp lore"] and prompt.memory_ids == ["mem0"]
-    assert [m.role for m in prompt.messages] == ["system", "system", "user"]
-    assert "What Mara remembers" not in prompt.messages[0].content
+    assert [m.role for m in prompt.messages] == ["system", "user"]
     assert prompt.stop == ["\nYou:", "\nUser:"]
 
 
 def test_oldest_messages_go_first_never_cut_in_the_middle(conn: sqlite3.Connection) -> None:
     history = [msg(i, "you" if i % 2 else "mara", f"message {i} " + "word " * 48) for i in range(1, 11)]
     full = assemble(conn, history, [memory(0, "one two three")], 5000)
-    assert len(full.messages) == 12 and full.dropped_messages == 0  # system, note, 10 messages
+    assert len(full.messages) == 11 and full.dropped_messages == 0
     per_message = 50 + MESSAGE_OVERHEAD
     system_cost = full.token_count - 10 * per_message
     budget = system_cost + 3 * per_message + 5  # room for three messages and a bit
     tight = assemble(conn, history, [memory(0, "one two three")], budget + 20 + 16)
-    kept = [m.content for m in tight.messages if m.role != "system"]
+    kept = [m.content for m in tight.messages[1:]]
     assert kept == [m["text"] for m in history[-3:]]  # whole messages, the newest
     assert tight.dropped_messages == 7 and tight.memory_ids == ["mem0"]
     assert tight.token_count == system_cost + 3 * per_message <= budget
@@ -115,7 +113,7 @@ def test_memories_go_lowest_score_first_once_only_the_latest_message_is_left(
     budget = core_and_latest + header + 2 * line + 3  # room for the two best memories
     tight = assemble(conn, history, memories, budget + 20 + 16)
     assert tight.memory_ids == ["mem0", "mem1"]  # the best two, in score order
-    assert [m.content for m in tight.messages if m.role != "system"] == ["Where is the boat?"]
+    assert [m.content for m in tight.messages[1:]] == ["Where is the boat?"]
     assert tight.dropped_memories == 2 and tight.dropped_messages == 1
 
 
@@ -149,7 +147,7 @@ def test_group_transcript_names_each_speaker(conn: sqlite3.Connection) -> None:
         reply_tokens=20,
         other_names=["Bo"],
     )
-    assert [(m.role, m.content) for m in prompt.messages if m.role != "system"] == [
+    assert [(m.role, m.content) for m in prompt.messages[1:]] == [
         ("user", "Sam: hi all"), ("user", "Bo: hey"), ("assistant", "evening"),
     ]  # fmt: skip
     assert prompt.stop == ["\nYou:", "\nUser:", "\nSam:", "\nBo:"]

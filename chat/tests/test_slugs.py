@@ -1,5 +1,5 @@
-"""Ids made from names (§3.1, §5.5): Latin names fold to ASCII, names with no ASCII form
-get a stable hash, so unrelated entities ("小明", "小红", "!!!") never share an id."""
+"""Ids made from names (§3.1, §5.5): Latin names fold to ASCII, other scripts are
+transliterated and get a stable hash, so unrelated entities ("小明", "小红", "!!!") never share an id."""
 
 from __future__ import annotations
 
@@ -38,13 +38,20 @@ def test_names_without_ascii_letters_get_distinct_stable_hashes() -> None:
     names = ["小明", "小红", "Ольга", "Ἀθηνᾶ", "!!!", "???"]
     slugs = [slugify(name) for name in names]
     assert len(set(slugs)) == len(names), slugs
-    assert all(re.fullmatch(r"e-[0-9a-f]{8}", slug) for slug in slugs), slugs
-    assert slugify("小明") == f"e-{name_hash('小明')}" == slugify(" 小明 ")
+    assert all(re.fullmatch(r"[a-z0-9-]+-[0-9a-f]{8}", slug) for slug in slugs), slugs
+    assert slugify("小明") == f"xiaoming-{name_hash('小明')}" == slugify(" 小明 ")
+    assert slugify("!!!") == f"e-{name_hash('!!!')}"
     assert "bot" not in slugs
 
 
+def test_other_scripts_are_transliterated_so_ids_stay_readable() -> None:
+    assert slugify("爱") == f"ai-{name_hash('爱')}"
+    assert slugify("Ольга") == f"olga-{name_hash('Ольга')}"
+    assert slugify("爱") != slugify("愛")  # alike in ASCII, still apart
+
+
 def test_a_partly_latin_name_keeps_its_words_and_a_hash() -> None:
-    assert slugify("Café 小明") == f"cafe-{name_hash('Café 小明')}"
+    assert slugify("Café 小明") == f"cafe-xiaoming-{name_hash('Café 小明')}"
     assert slugify("Café 小明") != slugify("Café 小红")
 
 

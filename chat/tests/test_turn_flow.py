@@ -65,9 +65,8 @@ async def test_prompt_is_recorded_and_holds_the_character(data_dir: Path) -> Non
     assert len(prompts) == 1
     record = prompts[0]
     assert record["bot_id"] == "mara" and record["message_id"] == result["message_ids"][0]
-    assert record["messages"][0]["role"] == "system"
-    # The system message and the note before the newest message (§8.1.1), together.
-    system = {"content": "\n\n".join(m["content"] for m in record["messages"] if m["role"] == "system")}
+    system = record["messages"][0]
+    assert system["role"] == "system"
     for part in ("You are Mara.", "harbour pilot", "blunt, loyal", "coworker", "Tide waits"):
         assert part in system["content"]
     assert "never write lines for You" in system["content"]
@@ -138,9 +137,8 @@ async def test_group_second_speaker_sees_the_first_reply(data_dir: Path) -> None
         result = await turn(rt, chat["id"], "Ana and Bo, hello")
         prompts = rt.get_prompt(result["id"])
     assert [p["bot_id"] for p in prompts] == ["ana", "bo"]
-    said = [m for m in prompts[1]["messages"] if m["role"] != "system"]
-    assert said[-1] == {"role": "user", "content": "Ana: Ana heard you say: Ana and Bo, hello"}
-    assert said[-2] == {"role": "user", "content": "You: Ana and Bo, hello"}
+    assert prompts[1]["messages"][-1] == {"role": "user", "content": "Ana: Ana heard you say: Ana and Bo, hello"}
+    assert prompts[1]["messages"][-2] == {"role": "user", "content": "You: Ana and Bo, hello"}
 
 
 async def test_messages_posted_during_a_turn_queue_behind_it(data_dir: Path) -> None:
@@ -160,7 +158,7 @@ async def test_messages_posted_during_a_turn_queue_behind_it(data_dir: Path) -> 
         "first", "second", "one two three four", "Mara heard you say: second",
     ]  # fmt: skip
     # the second turn answers "second", after the first reply, not before it
-    assert [m["content"] for m in prompts[0]["messages"] if m["role"] != "system"] == [
+    assert [m["content"] for m in prompts[0]["messages"][1:]] == [
         "first", "one two three four", "second",
     ]  # fmt: skip
 

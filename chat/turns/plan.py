@@ -31,7 +31,6 @@ from chat.state.chats import (
 )
 from chat.state.entities import get_bot
 from chat.turns.prompt import HISTORY_LIMIT, Prompt, build_prompt
-from chat.turns.prompt_record import previous_start
 from chat.turns.speakers import select_speakers
 from chat.world.chats import user_name
 
@@ -174,7 +173,7 @@ def prepare_prompt(
         context_length=backend.context_length(),
         reply_tokens=reply_tokens,
         other_names=other_names,
-        previous_start=previous_start(conn, plan.chat["id"], bot["id"]),
+        seed=plan.turn_id,
     )
 
 

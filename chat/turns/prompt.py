@@ -19,12 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chat.cards.macros import expand_macros
 from chat.errors import ValidationFailed
 from chat.llm.types import ChatMessage
 from chat.state.edges import get_edge
 from chat.state.entities import get_entity
 from chat.state.world import get_scene, list_facts
-from chat.turns.lore import activate_lore
+from chat.turns.card_prompt import CardParts, card_parts, place_inserts
+from chat.turns.regex_scripts import AI_OUTPUT, USER_INPUT, apply_scripts, scripts_of
 from chat.turns.stops import stop_sequences
 
 HISTORY_LIMIT = 200
@@ -34,8 +36,8 @@ MESSAGE_OVERHEAD = 4
 PROMPT_MARGIN = 16
 MAX_WORLD_FACTS = 40
 MAX_VOICE_SAMPLES = 8
-LORE_WINDOW = 6
-"""How many recent messages can switch lore on."""
+LORE_WINDOW = 200
+"""Recent messages handed to the lore scan (its scan depth picks how many it reads)."""
 
 CountTokens = Callable[[str], int]
 
@@ -89,13 +91,23 @@ def core_sections(
     participants: list[str],
     user_name: str,
     recent_texts: list[str],
+    parts: CardParts | None = None,
 ) -> tuple[list[tuple[str, str]], list[str]]:
-    """(name, text) sections of the system message before memories, and activated lore names."""
+    """(name, text) sections of the system message before memories, and activated lore names.
+
+    ``parts`` are the card's prompt parts (system prompt, lore); made here when not given."""
+    if parts is None:
+        parts = card_parts(
+            bot, recent_texts, user_name=user_name, seed="", context_length=8192,
+            count_tokens=lambda text: (len(text) + 3) // 4,
+        )
     scene = get_scene(conn, chat_id) or {"location": "", "present": []}
     present = list(dict.fromkeys(["you", *participants, *scene["present"]]))
     names = _names(conn, present, {"you": user_name})
     name = bot["name"]
     sections: list[tuple[str, str]] = [("persona", f"You are {name}. {bot['persona']}".strip())]
+    if parts.system_prompt:
+        sections.insert(0, ("card_system", parts.system_prompt))
     if bot.get("traits"):
         sections.append(("traits", "Traits: " + ", ".join(bot["traits"])))
     if bot.get("backstory"):
@@ -116,19 +128,17 @@ def core_sections(
     facts = list(list_facts(conn).items())[:MAX_WORLD_FACTS]
     if facts:
         sections.append(("world", "World:\n" + "\n".join(f"- {k}: {v}" for k, v in facts)))
-    lore_entries = activate_lore(list(bot.get("lore") or []), recent_texts)
-    if lore_entries:
-        sections.append(("lore", "Lore:\n" + "\n".join(str(e.get("content", "")) for e in lore_entries)))
+    lore_texts = parts.lore_before + parts.lore_after
+    if lore_texts:
+        sections.append(("lore", "Lore:\n" + "\n".join(lore_texts)))
     samples = [s for s in bot.get("voice_samples") or [] if s.strip()][:MAX_VOICE_SAMPLES]
     if samples:
         sections.append(
             ("voice", f"How {name} talks (style examples, not things that happened):\n"
              + "\n".join(f"- {s.strip()}" for s in samples))
         )
-    lore_names = [
-        str(e.get("name") or e.get("comment") or (e.get("keys") or ["entry"])[0]) for e in lore_entries
-    ]
-    return sections, lore_names
+    sections = [(key, expand_macros(text, char=name, user=user_name)) for key, text in sections]
+    return sections, list(parts.lore_names)
 
 
 def instruction(bot_name: str, user_name: str) -> str:
@@ -139,9 +149,9 @@ def instruction(bot_name: str, user_name: str) -> str:
     )
 
 
-# What stays the same from turn to turn: the system message (§8.1.1). The rest is the note.
-STABLE_SECTIONS = frozenset({"persona", "traits", "backstory", "scenario", "voice", "instruction"})
-_DROP_ORDER = ("voice", "lore", "world", "scenario", "backstory", "relationships", "scene", "traits")
+_DROP_ORDER = (
+    "voice", "lore", "world", "scenario", "backstory", "relationships", "scene", "traits", "card_system"
+)
 
 
 def build_prompt(
@@ -156,29 +166,28 @@ def build_prompt(
     context_length: int,
     reply_tokens: int,
     other_names: list[str],
-    previous_start: int | None = None,
+    seed: str | None = None,
 ) -> Prompt:
     """Assemble the prompt for ``bot``'s reply to ``history`` within the token budget.
 
-    Layout for prefix caching (§8.1.1): the system message holds only what stays the same
-    from turn to turn (who the bot is, its voice, the instruction); what changes every
-    turn (relationships, scene, world, lore, memories) is one note just before the newest
-    message. ``previous_start`` is the event id of the first message the bot's previous
-    prompt in this chat held: the transcript keeps starting there while it fits, and is
-    then cut by a quarter of its room at once (`_step_cut`), so consecutive prompts share
-    their prefix."""
+    ``seed`` (the turn id) fixes the lore probability rolls so a replay is exact."""
     group = len(chat["bot_ids"]) > 1
     budget = context_length - reply_tokens - PROMPT_MARGIN
-    recent_texts = [m["text"] for m in history[-LORE_WINDOW:]]
+    names = {"you": user_name, **_names(conn, [m["author"] for m in history], {"you": user_name})}
+    scan_texts = [f"{names.get(m['author'], m['author'])}: {m['text']}" for m in history[-LORE_WINDOW:]]
+    parts = card_parts(
+        bot, scan_texts, user_name=user_name,
+        seed=seed if seed is not None else (history[-1]["id"] if history else chat["id"]),
+        context_length=context_length, count_tokens=count_tokens,
+    )
     sections, lore_names = core_sections(
-        conn, bot, chat["id"], list(chat["bot_ids"]), user_name, recent_texts
+        conn, bot, chat["id"], list(chat["bot_ids"]), user_name, scan_texts, parts
     )
     rule = instruction(bot["name"], user_name)
     core = _fit_core(sections, rule, count_tokens, budget)
     core_cost = count_tokens("\n\n".join(text for _, text in core)) + MESSAGE_OVERHEAD
 
-    names = {"you": user_name, **_names(conn, [m["author"] for m in history], {"you": user_name})}
-    turns = [_as_message(m, bot["id"], names, group) for m in history]
+    turns = [_as_message(m, bot["id"], names, group) for m in _regexed(bot, history, user_name)]
     turn_costs: dict[int, int] = {}  # counted lazily, newest first: old ones may never be needed
 
     def cost_of(index: int) -> int:
@@ -190,8 +199,8 @@ def build_prompt(
     memory_costs = [count_tokens(line) + 1 for line in memory_lines]
     header_cost = count_tokens(f"What {bot['name']} remembers:") + 2 if memories else 0
 
-    changing = [name for name, _ in core if name not in STABLE_SECTIONS]
-    room = budget - core_cost - (MESSAGE_OVERHEAD if changing or memories else 0)
+    extras = [text for _, _, text in parts.inserts] + ([parts.post_history] if parts.post_history else [])
+    room = budget - core_cost - sum(count_tokens(text) + MESSAGE_OVERHEAD for text in extras)
     needed_last = cost_of(len(turns) - 1) if turns else 0
     if needed_last > room:
         raise ValidationFailed(
@@ -206,29 +215,23 @@ def build_prompt(
     memory_cost = header_cost + sum(memory_costs[:kept_memories]) if kept_memories else 0
     room -= memory_cost
     first = len(turns)
-    left = room
     for index in range(len(turns) - 1, -1, -1):
-        if cost_of(index) > left:
+        if cost_of(index) > room:
             break
-        left -= cost_of(index)
+        room -= cost_of(index)
         first = index
-    if previous_start is not None and turns:
-        first = _step_cut(history, first, previous_start, cost_of, room)
 
-    stable = [text for name, text in core if name in STABLE_SECTIONS]
-    note_parts = [text for name, text in core if name not in STABLE_SECTIONS]
+    system_parts = [text for _, text in core[:-1]]
     if kept_memories:
-        note_parts.append(f"What {bot['name']} remembers:\n" + "\n".join(memory_lines[:kept_memories]))
-    system = ChatMessage("system", "\n\n".join(stable))
-    kept_turns = turns[first:]
-    messages = [system, *kept_turns]
-    token_count = count_tokens(system.content) + MESSAGE_OVERHEAD + sum(
+        system_parts.append(f"What {bot['name']} remembers:\n" + "\n".join(memory_lines[:kept_memories]))
+    system_parts.append(core[-1][1])
+    kept = place_inserts(turns[first:], parts.inserts, ChatMessage)
+    if parts.post_history:
+        kept.append(ChatMessage("system", parts.post_history))
+    messages = [ChatMessage("system", "\n\n".join(system_parts)), *kept]
+    token_count = count_tokens(messages[0].content) + MESSAGE_OVERHEAD + sum(
         cost_of(index) for index in range(first, len(turns))
-    )
-    if note_parts:
-        note = ChatMessage("system", "\n\n".join(note_parts))
-        messages.insert(len(messages) - 1 if kept_turns else len(messages), note)
-        token_count += count_tokens(note.content) + MESSAGE_OVERHEAD
+    ) + sum(count_tokens(text) + MESSAGE_OVERHEAD for text in extras)
     return Prompt(
         messages=messages,
         memory_ids=[m["id"] for m, _ in memories[:kept_memories]],
@@ -241,29 +244,21 @@ def build_prompt(
     )
 
 
-def _step_cut(
-    history: list[dict[str, Any]],
-    fitting: int,
-    previous_start: int,
-    cost_of: Callable[[int], int],
-    room: int,
-) -> int:
-    """Where the transcript starts: where the previous prompt's did while that still fits
-    (``fitting`` is the oldest message that does), else a quarter of the room further on,
-    so the next turns grow into it instead of dropping a message each (§8.1.1)."""
-    anchor = next((i for i, m in enumerate(history) if m.get("event_id", 0) >= previous_start), None)
-    # The old start scrolled out of the messages read (HISTORY_LIMIT): cut anew, or the
-    # start would move by a message every turn.
-    gone = anchor is None or (anchor == 0 and history[0].get("event_id") != previous_start)
-    if not gone and anchor >= fitting:
-        return anchor
-    total = sum(cost_of(i) for i in range(fitting, len(history)))
-    target = min(room, total) * 3 // 4
-    first = fitting
-    while first < len(history) - 1 and total > target:
-        total -= cost_of(first)
-        first += 1
-    return first
+def _regexed(bot: dict[str, Any], history: list[dict[str, Any]], user_name: str) -> list[dict[str, Any]]:
+    """The history as the model reads it: the card's regex scripts applied (§3.4.1)."""
+    scripts = scripts_of(bot)
+    if not scripts:
+        return history
+    last = len(history) - 1
+
+    def expand(text: str) -> str:
+        return expand_macros(text, char=bot["name"], user=user_name)
+
+    return [
+        {**m, "text": apply_scripts(m["text"], scripts, USER_INPUT if m["author"] == "you" else AI_OUTPUT,
+                                    depth=last - i, expand=expand)}
+        for i, m in enumerate(history)
+    ]
 
 
 def _as_message(
@@ -291,8 +286,9 @@ def _fit_core(
             return core
         core = [part for part in core if part[0] != name]
     if cost(core) > room:
-        persona = core[0][1]
+        at = next(i for i, part in enumerate(core) if part[0] == "persona")
+        persona = core[at][1]
         keep = max(int(len(persona) * room / max(cost(core), 1)) - 1, 0)
         cut = persona[:keep].rsplit(" ", 1)[0] if " " in persona[:keep] else persona[:keep]
-        core[0] = ("persona", cut + " …")
+        core[at] = ("persona", cut + " …")
     return core

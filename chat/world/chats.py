@@ -8,10 +8,10 @@ transcript the API and the UI show, with each message's alternatives.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from typing import Any
 
+from chat.cards.macros import expand_macros
 from chat.errors import NotFound, ValidationFailed
 from chat.eventlog.log import NewEvent
 from chat.state import chats as chat_state
@@ -21,8 +21,9 @@ from chat.world.ids import new_id
 
 MAX_MESSAGE_CHARS = 20_000
 MAX_TITLE_CHARS = 200
+MAX_OPENING_CHARS = 40_000
+"""An opening message as long as the log allows (a card's greeting is not typed)."""
 USER_ID = "you"
-_TEMPLATE = re.compile(r"\{\{\s*(user|char)\s*\}\}", re.IGNORECASE)
 
 
 def user_name(conn: sqlite3.Connection) -> str:
@@ -32,8 +33,8 @@ def user_name(conn: sqlite3.Connection) -> str:
 
 
 def fill_names(text: str, *, user: str, char: str) -> str:
-    """Replace ``{{user}}`` and ``{{char}}`` (any case, inner spaces allowed)."""
-    return _TEMPLATE.sub(lambda m: user if m.group(1).lower() == "user" else char, text)
+    """Replace ``{{user}}``/``<USER>`` and ``{{char}}``/``<BOT>`` (one expander for all, §3.4.1)."""
+    return expand_macros(text, char=char, user=user)
 
 
 def check_text(text: Any, field: str = "text") -> str:
@@ -86,10 +87,28 @@ def create_events(
     ]
     you = user_name(conn)
     for bot in bots:
-        prose = fill_names(bot["kickoff_prose"], user=you, char=bot["name"]).strip()
-        if prose:
-            payload = {"id": new_id("msg"), "chat_id": chat_id, "author": bot["id"], "text": prose}
-            events.append(NewEvent("message_posted", payload, chat_id=chat_id, actor="system"))
+        events.extend(_opening_events(bot, chat_id, you))
+    return events
+
+
+def _opening_events(bot: dict[str, Any], chat_id: str, you: str) -> list[NewEvent]:
+    """The bot's opening message: its kickoff prose, with each alternate greeting offered as
+    an alternative of it (§3.4.1), the kickoff shown; a greeting too long for a message is
+    left out."""
+    texts = [bot["kickoff_prose"], *(bot.get("alternate_greetings") or [])]
+    texts = [fill_names(t, user=you, char=bot["name"]).strip() for t in texts if isinstance(t, str)]
+    texts = [t for t in texts if t and len(t) <= MAX_OPENING_CHARS]
+    events: list[NewEvent] = []
+    first: str | None = None
+    for text in texts:
+        payload: dict[str, Any] = {"id": new_id("msg"), "chat_id": chat_id, "author": bot["id"], "text": text}
+        if first is not None:
+            payload["alt_group"] = first
+        first = first or payload["id"]
+        events.append(NewEvent("message_posted", payload, chat_id=chat_id, actor="system"))
+    if len(events) > 1:
+        choose = {"alt_group": first, "message_id": first}
+        events.append(NewEvent("alternative_chosen", choose, chat_id=chat_id, actor="system"))
     return events
 
 
@@ -185,37 +204,19 @@ def bot_ids_of(chat: dict[str, Any]) -> list[str]:
     return json.loads(ids) if isinstance(ids, str) else list(ids)
 
 
-PAGE_LIMIT = 100
-MAX_PAGE_LIMIT = 500
-
-
 def transcript_page(
-    conn: sqlite3.Connection,
-    chat_id: str,
-    *,
-    limit: int = PAGE_LIMIT,
-    before: str | None = None,
-    include_hidden: bool = False,
+    conn: sqlite3.Connection, chat_id: str, *, include_hidden: bool, before: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    """One page of the transcript as the UI shows it (with alternatives), oldest first:
-    the ``limit`` newest messages posted before message ``before`` (none: the newest).
-
-    A long chat opens at its end and pages back (§11.1); each page costs the same
-    whatever the chat's length. NotFound for an unknown chat; ValidationFailed naming
-    ``before`` when it is no message of this chat, ``limit`` when out of 1..500.
-    """
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_LIMIT:
-        raise ValidationFailed(f"limit must be a whole number from 1 to {MAX_PAGE_LIMIT}", field="limit")
+    """The newest ``limit`` messages (before the message ``before``), oldest first, with
+    their alternatives: a long chat opens at its end and pages back (§11.1, §11.2)."""
     require_chat(conn, chat_id)
     before_event_id = None
     if before is not None:
         anchor = chat_state.get_message(conn, before)
         if anchor is None or anchor["chat_id"] != chat_id:
-            raise ValidationFailed(
-                f"before must name a message of this chat; {before!r} is not one", field="before"
-            )
+            raise NotFound(f"no message {before!r} in chat {chat_id!r}", field="before")
         before_event_id = anchor["event_id"]
-    messages = chat_state.transcript_page(
-        conn, chat_id, limit=limit, before_event_id=before_event_id, include_hidden=include_hidden
+    messages = chat_state.transcript(
+        conn, chat_id, include_hidden=include_hidden, limit=limit, before_event_id=before_event_id
     )
     return with_alternatives(conn, messages)

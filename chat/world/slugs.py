@@ -1,10 +1,11 @@
 """A unique id (slug, §3.1) made from a name: for bots, and entities named by extraction.
 
 Latin letters are folded to ASCII (NFKD plus a few letters that do not decompose,
-like ß and ø). A name with letters or digits that have no ASCII form (小明, Ольга)
-keeps a short hash of the whole name in its slug, so two such names never share an
-id: falling back to one fixed word would merge unrelated entities. The hash is
-stable, so extraction naming the same entity again finds the same id.
+like ß and ø). Other scripts are transliterated (anyascii: 爱 -> ai, Ольга -> olga), so
+the id stays readable, and such a slug also keeps a short hash of the whole name, so
+two names that transliterate alike (爱, 愛) never share an id: merging them would merge
+unrelated entities. The hash is stable, so extraction naming the same entity again
+finds the same id. A name with no letters or digits at all ('!!!') is 'e-' + hash.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import hashlib
 import re
 import sqlite3
 import unicodedata
+
+from anyascii import anyascii
 
 MAX_SLUG = 64
 HASH_CHARS = 8
@@ -36,13 +39,16 @@ def name_hash(name: str) -> str:
 def slugify(name: str) -> str:
     """Lowercase ASCII words of ``name`` joined with '-'.
 
-    'Zoë Brandt' gives 'zoe-brandt'. When letters or digits have no ASCII form, the
-    slug gets '-' and `name_hash`: '小明' gives 'e-' + hash, 'Café 小明' 'cafe-' + hash.
+    'Zoë Brandt' gives 'zoe-brandt'. When letters or digits have no ASCII form they are
+    transliterated and the slug gets '-' and `name_hash`: '小明' gives 'xiaoming-' + hash,
+    'Café 小明' 'cafe-xiaoming-' + hash, '!!!' 'e-' + hash.
     """
     decomposed = unicodedata.normalize("NFKD", name).translate(_LATIN)
-    folded = decomposed.encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")
     lost = any(not ch.isascii() and unicodedata.category(ch)[0] in "LN" for ch in decomposed)
+    if lost:
+        decomposed = "".join(ch if ch.isascii() else anyascii(ch) for ch in decomposed)
+    folded = decomposed.encode("ascii", "ignore").decode("ascii").replace("'", "")
+    slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")
     if not slug:
         return f"e-{name_hash(name)}"
     if lost:

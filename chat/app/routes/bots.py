@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -12,7 +13,9 @@ from chat.app.context import runtime
 from chat.app.schemas import BotCreate, BotPatch, set_fields
 from chat.cards import MAX_CARD_BYTES, export_card, parse_card
 from chat.errors import PayloadTooLarge, ValidationFailed
+from chat.eventlog.log import NewEvent
 from chat.eventlog.schemas import BotFields
+from chat.world.card_import import card_import_events, matching_bot
 
 router = APIRouter(prefix="/api", tags=["bots"])
 
@@ -38,10 +41,15 @@ async def author_bot(request: Request, body: BotCreate) -> dict[str, Any]:
 
 @router.post("/bots/import", status_code=201)
 async def import_card(
-    request: Request, file: Annotated[UploadFile, File(description="a card: JSON or PNG")]
+    request: Request,
+    file: Annotated[UploadFile, File(description="a card: JSON or PNG")],
+    on_conflict: Annotated[Literal["update", "copy"] | None, Query()] = None,
 ) -> dict[str, Any]:
     """Import a Character Card V1/V2/V3 (JSON or PNG) from the multipart field `file`.
-    Send the header `X-Kith-Request: 1` with it. A bad card is a 4xx and appends nothing."""
+    Send the header `X-Kith-Request: 1` with it. A bad card is a 4xx and appends nothing.
+
+    A card whose name matches an existing bot is refused with 409 (`error.bot` names the
+    bot) unless `on_conflict` says `update` (revise that bot from the card) or `copy`."""
     data = await file.read(MAX_CARD_BYTES + 1)
     if len(data) > MAX_CARD_BYTES:
         raise PayloadTooLarge(f"a card file may be at most {MAX_CARD_BYTES} bytes", field="file")
@@ -49,7 +57,32 @@ async def import_card(
         raise ValidationFailed("the card file is empty", field="file")
     payload = parse_card(data, filename=file.filename)
     payload.pop("id", None)
-    return await runtime(request).author_bot(payload)
+    rt = runtime(request)
+    chosen: list[str] = []
+
+    def build(conn: sqlite3.Connection) -> list[NewEvent]:
+        events, bot_id = card_import_events(conn, payload, on_conflict or "ask")
+        chosen.append(bot_id)
+        return events
+
+    await rt.commit(build)
+    return rt.get_bot(chosen[0])
+
+
+@router.post("/bots/import/check")
+async def check_card(
+    request: Request, file: Annotated[UploadFile, File(description="a card: JSON or PNG")]
+) -> dict[str, Any]:
+    """Read a card without importing it: `{name, matches}`, where `matches` is the bot
+    (`{id, name}`) a plain import would refuse with 409, or null. The UI asks first."""
+    data = await file.read(MAX_CARD_BYTES + 1)
+    if len(data) > MAX_CARD_BYTES:
+        raise PayloadTooLarge(f"a card file may be at most {MAX_CARD_BYTES} bytes", field="file")
+    if not data:
+        raise ValidationFailed("the card file is empty", field="file")
+    payload = parse_card(data, filename=file.filename)
+    match = await runtime(request).read(lambda conn: matching_bot(conn, payload))
+    return {"name": payload["name"], "matches": {"id": match["id"], "name": match["name"]} if match else None}
 
 
 @router.get("/bots/{bot_id}")

@@ -13,11 +13,13 @@ from chat.app.schemas import ChatCreate, MessagePost, Rewind
 from chat.app.sse import sse_stream
 from chat.state.chats import last_turn
 from chat.state.world import get_scene
-from chat.world.chats import MAX_PAGE_LIMIT, PAGE_LIMIT, transcript_page
+from chat.world.chats import transcript_page
 
 router = APIRouter(prefix="/api", tags=["chats"])
 
 ChatId = Annotated[str, Path(min_length=1, max_length=128)]
+PAGE = 100
+MAX_PAGE = 100_000
 
 
 @router.get("/chats")
@@ -51,16 +53,13 @@ async def messages(
     chat_id: ChatId,
     include_hidden: Annotated[bool, Query()] = False,
     before: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = PAGE_LIMIT,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
 ) -> list[dict[str, Any]]:
-    """A page of the transcript, oldest first within the page: the `limit` (1-500, default
-    100) newest messages, or those just before message `before`. Each is `{id, chat_id,
-    author, text, created_at, turn_id, event_id, alt_group, chosen, edited, deleted,
-    alternatives, alt_index}`. Fewer than `limit` means the start of the chat is reached.
-    `include_hidden=true` adds deleted messages and alternatives not chosen. 422 naming
-    `before` when it is no message of this chat."""
-    return transcript_page(
-        reader(request), chat_id, limit=limit, before=before, include_hidden=include_hidden
+    """The transcript, oldest first: `{id, chat_id, author, text, created_at, turn_id, ...}`:
+    the newest `limit` messages (100 by default), or those before the message `before`.
+    `include_hidden=true` adds deleted messages and alternatives not chosen."""
+    return await runtime(request).read(
+        lambda conn: transcript_page(conn, chat_id, include_hidden=include_hidden, before=before, limit=limit)
     )
 
 

@@ -6,6 +6,7 @@
 import { get, onUnauthorized, setToken } from "./api.js";
 import { renderBots } from "./bots.js";
 import { initChat, openChat } from "./chat.js";
+import { initChatFiles } from "./chatfiles.js";
 import { initChatList, loadChats } from "./chatlist.js";
 import { $, h, notify } from "./dom.js";
 import { renderEvents } from "./events.js";
@@ -104,6 +105,7 @@ async function route() {
 async function start() {
   onUnauthorized(askToken);
   initChatList();
+  initChatFiles();
   initChat();
   initStatePanel();
   await ensureToken();

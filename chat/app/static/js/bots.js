@@ -1,11 +1,12 @@
 // The Bots section (§3): list, author and revise every field, import a
 // character card, export it as V2/V3 JSON or PNG, retire.
 
-import { api, del, download, patch, post, seg, showImage, token } from "./api.js";
+import { api, del, download, patch, post, query, seg, showImage, token } from "./api.js";
 import { $, h, mount, notify } from "./dom.js";
 import { avatarSrc, botFields, changedFields, markInvalid, readBot } from "./botform.js";
 import { loadBots, store } from "./store.js";
-import { confirmDialog } from "./widgets.js";
+import { lorePanel } from "./lore.js";
+import { confirmDialog, modal } from "./widgets.js";
 
 let currentId = null;
 
@@ -43,6 +44,7 @@ function editor(bot) {
   const form = h("form", { class: "bot-form", "aria-label": bot ? `Edit ${bot.name}` : "New bot", novalidate: true },
     h("h2", { text: bot ? bot.name : "New bot", tabindex: "-1", class: "form-title" }),
     bot && bot.retired ? h("p", { class: "badge", text: "This bot is retired; its history stays." }) : null,
+    creatorNotes(bot),
     errorBox,
     botFields(bot),
     h("div", { class: "row form-actions" },
@@ -94,12 +96,40 @@ async function retire(bot) {
   }
 }
 
-async function importCard(file) {
+/** The card's notes for people (§3.4.1): shown, never prompted. */
+function creatorNotes(bot) {
+  const notes = bot && bot.card && typeof bot.card.creator_notes === "string" ? bot.card.creator_notes.trim() : "";
+  if (!notes) return null;
+  return h("section", { class: "creator-notes", "aria-label": "Creator's notes" },
+    h("h3", { text: "Creator's notes" }), h("p", { text: notes }));
+}
+
+/** A card that matches a bot: ask whether to update that bot or add a copy. */
+async function askConflict(match) {
+  const update = h("button", { type: "button", class: "primary", dataset: { result: "update", autofocus: "" } }, "Update it from the card");
+  const copy = h("button", { type: "button", dataset: { result: "copy" } }, "Import as a new bot");
+  const cancel = h("button", { type: "button", dataset: { result: "" } }, "Cancel");
+  const text = `This card matches the bot '${match.name}' (id ${match.id}). Update that bot from the card, or import it as a new bot?`;
+  return modal("This card is already here", h("p", { text }), { actions: [cancel, copy, update] });
+}
+
+function cardForm(file) {
   const form = new FormData();
   form.append("file", file, file.name);
+  return form;
+}
+
+/** Import a card; when it matches a bot (asked first, so no request fails), ask what to do. */
+async function importCard(file) {
   try {
-    const bot = await api("POST", "/api/bots/import", { form });
-    notify(`Imported ${bot.name}.`);
+    let onConflict = "copy";
+    const checked = await api("POST", "/api/bots/import/check", { form: cardForm(file) });
+    if (checked.matches) {
+      onConflict = await askConflict(checked.matches);
+      if (onConflict !== "update" && onConflict !== "copy") return;
+    }
+    const bot = await api("POST", `/api/bots/import${query({ on_conflict: onConflict })}`, { form: cardForm(file) });
+    notify(onConflict === "update" ? `Updated ${bot.name} from the card.` : `Imported ${bot.name}.`);
     await loadBots();
     location.hash = `#/bots/${encodeURIComponent(bot.id)}`;
   } catch (exc) {
@@ -115,7 +145,13 @@ function showBot(id) {
     mount($("#bot-editor"), h("p", { class: "error", text: `No bot with id ${id}.` }));
     return;
   }
-  mount($("#bot-editor"), id ? editor(bot) : h("p", { class: "muted", text: "Pick a bot to edit, author a new one, or import a card." }));
+  const lore = bot ? lorePanel(bot, async (saved) => {
+    const scroll = $("#bot-editor").scrollTop;
+    await loadBots();
+    showBot(saved.id);
+    $("#bot-editor").scrollTop = scroll;
+  }) : null;
+  mount($("#bot-editor"), id ? editor(bot) : h("p", { class: "muted", text: "Pick a bot to edit, author a new one, or import a card." }), lore);
   $("#bot-editor").scrollTop = 0;
 }
 

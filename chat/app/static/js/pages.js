@@ -5,6 +5,7 @@
 // never fetched whole; the cost of an update does not depend on the chat's length.
 
 import { get, seg } from "./api.js";
+import { h } from "./dom.js";
 
 export const FIRST_PAGE = 100;
 export const OLDER_PAGE = 300;
@@ -44,10 +45,22 @@ export class TranscriptWindow {
     return true;
   }
 
-  /** The <li> of every message, built afresh (used by a full render of the window). */
+  /** The <li> of every message, built afresh (used by a full render of the window), after
+   * a "Load older messages" button while there are older ones (the keyboard's way up). */
   buildAll() {
     this.items = new Map(this.messages.map((m) => [m.id, this.build(m)]));
-    return this.messages.map((m) => this.items.get(m.id));
+    this.button = h("li", { class: "older" }, h("button", {
+      type: "button", class: "small", onclick: () => this.loadOlderNow(),
+    }, "Load older messages"));
+    this.button.hidden = !this.hasOlder;
+    return [this.button, ...this.messages.map((m) => this.items.get(m.id))];
+  }
+
+  loadOlderNow() {
+    if (!this.hasOlder || this.loading || !this.messages.length) return;
+    this.loading = this.loadOlder().finally(() => {
+      this.loading = null;
+    });
   }
 
   last() {
@@ -60,10 +73,7 @@ export class TranscriptWindow {
 
   /** Scrolled near the top with older messages left: load the page before the first. */
   maybeLoadOlder() {
-    if (this.list.scrollTop > NEAR_TOP_PX || !this.hasOlder || this.loading || !this.messages.length) return;
-    this.loading = this.loadOlder().finally(() => {
-      this.loading = null;
-    });
+    if (this.list.scrollTop <= NEAR_TOP_PX) this.loadOlderNow();
   }
 
   async loadOlder() {
@@ -73,6 +83,7 @@ export class TranscriptWindow {
     const page = ((await get(path)) || []).filter((m) => !this.items.has(m.id));
     if (mine !== this.generation) return;
     this.hasOlder = page.length >= OLDER_PAGE;
+    if (this.button) this.button.hidden = !this.hasOlder;
     if (!page.length) return;
     const anchor = this.items.get(first.id);
     const height = this.list.scrollHeight;
@@ -85,7 +96,7 @@ export class TranscriptWindow {
       fragment.appendChild(li);
     }
     this.messages = page.concat(this.messages);
-    this.list.insertBefore(fragment, anchor || this.list.firstChild);
+    this.list.insertBefore(fragment, anchor || this.button?.nextSibling || this.list.firstChild);
     const grown = this.list.scrollHeight - height;
     // What was shown stays put: the browser's scroll anchoring may have moved it already.
     if (Math.abs(this.list.scrollTop - (top + grown)) > 1) this.list.scrollTop = top + grown;
