@@ -49,8 +49,8 @@ async def test_bad_page_parameters_are_422_naming_the_field(data_dir: Path) -> N
             ({"before": ""}, "before"),
         ):
             assert_error(await client.get(url, params=params), 422, field)
-        for before in ("msg_nobody", f"msg_{other.chat_id}_u0"):  # none, or of another chat
-            assert_error(await client.get(url, params={"before": before}), 404, "before")
+        for anchor in ("msg_nobody", f"msg_{other.chat_id}_u0"):  # none, or of another chat
+            assert_error(await client.get(url, params={"before": anchor}), 404, "before")
         assert_error(await client.get("/api/chats/nochat/messages"), 404)
         assert log_end(data_dir) == before
         one = (await client.get(url, params={"limit": 1})).json()
