@@ -43,6 +43,7 @@ def live_server(long_chat: LongChat, tmp_path: Path) -> Iterator[LiveServer]:
 def test_a_30k_chat_opens_at_its_end_updates_in_place_and_scrolls_back_to_the_start(
     page: Any, live_server: LiveServer, long_chat: LongChat
 ) -> None:
+    page.set_default_timeout(60_000)  # a 30k-message page on a busy shared machine
     requests = watch_transcript_requests(page)
     open_app(page, f"#/chat/{long_chat.chat_id}")
     transcript = page.locator("#transcript")
