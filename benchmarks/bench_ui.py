@@ -38,7 +38,7 @@ def _measure(size: int, turns: int, browser: Any) -> dict[str, Any]:
         started = time.perf_counter()
         chat = build_long_chat(tmp_path / "data", size)
         build_s = time.perf_counter() - started
-        server = support.serve(tmp_path, {})
+        server = support.serve(tmp_path, tmp_path / "data", support.SCRIPT_RULES, {})
         live = next(server)
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=live.url)

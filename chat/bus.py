@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +84,13 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subscribers: list[Subscription] = []
+        self._taps: list[Callable[[BusEvent], None]] = []
+
+    def tap(self, fn: Callable[[BusEvent], None]) -> Callable[[], None]:
+        """Call ``fn`` with every event as it is published (the server's own watchers; not a
+        client subscription, so `subscriber_count` leaves it out). Returns the untap."""
+        self._taps.append(fn)
+        return lambda: self._taps.remove(fn) if fn in self._taps else None
 
     def subscribe(self, chat_id: str | None = None) -> Subscription:
         """A new subscription: events of ``chat_id`` (and global ones), or of every chat."""
@@ -93,6 +100,8 @@ class EventBus:
 
     def publish(self, type: str, data: dict[str, Any], chat_id: str | None = None) -> None:
         event = BusEvent(type, data, chat_id)
+        for fn in list(self._taps):
+            fn(event)
         for sub in list(self._subscribers):
             sub._offer(event)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from chat.errors import ConfigError
+from chat.errors import ConfigError, plain_rule
 
 CONFIG_FILE_NAME = "kith.toml"
 SECRET_FIELDS = frozenset({"api_key", "access_token"})
@@ -165,7 +165,7 @@ def _validate(values: dict[str, Any], sources: Mapping[str, str]) -> Settings:
         err = exc.errors()[0]
         key = str(err["loc"][0]) if err["loc"] else ""
         where = sources.get(key, "settings")
-        raise ConfigError(f"{where}: bad value for {key!r}: {err['msg']}", field=key) from None
+        raise ConfigError(f"{where}: {key} {plain_rule(dict(err))}", field=key) from None
 
 
 def apply_settings_update(settings: Settings, changes: Mapping[str, Any]) -> Settings:

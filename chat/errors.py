@@ -7,6 +7,8 @@ is wrong and, where it can, how to fix it.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class KithError(Exception):
     """Base of every error Kith shows to a user."""
@@ -178,3 +180,43 @@ class SnapshotFailed(KithError):
 
     status = 500
     code = "snapshot_failed"
+
+
+def _plural(n: Any, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+_PLAIN: dict[str, Any] = {
+    "string_too_short": lambda c: "cannot be empty" if c.get("min_length") == 1
+    else f"needs at least {_plural(c.get('min_length'), 'character', 'characters')}",
+    "string_too_long": lambda c: f"can be at most {_plural(c.get('max_length'), 'character', 'characters')}",
+    "too_short": lambda c: f"needs at least {_plural(c.get('min_length'), 'item', 'items')}",
+    "too_long": lambda c: f"can have at most {_plural(c.get('max_length'), 'item', 'items')}",
+    "greater_than_equal": lambda c: f"must be {c.get('ge')} or more",
+    "less_than_equal": lambda c: f"must be {c.get('le')} or less",
+    "greater_than": lambda c: f"must be more than {c.get('gt')}",
+    "less_than": lambda c: f"must be less than {c.get('lt')}",
+    "int_parsing": lambda c: "must be a whole number",
+    "int_type": lambda c: "must be a whole number",
+    "int_from_float": lambda c: "must be a whole number",
+    "float_parsing": lambda c: "must be a number",
+    "float_type": lambda c: "must be a number",
+    "bool_parsing": lambda c: "must be true or false",
+    "bool_type": lambda c: "must be true or false",
+    "string_type": lambda c: "must be text",
+    "list_type": lambda c: "must be a list",
+    "dict_type": lambda c: "must be an object",
+    "literal_error": lambda c: f"must be one of {c.get('expected')}",
+    "enum": lambda c: f"must be one of {c.get('expected')}",
+    "string_pattern_mismatch": lambda c: "may use only lower-case letters, digits, - and _"
+    if "a-z0-9_-" in str(c.get("pattern", "")) else "has characters that are not allowed here",
+}
+
+
+def plain_rule(err: dict[str, Any]) -> str:
+    """A validation rule in plain words ("cannot be empty"), not pydantic's phrasing
+    ("String should have at least 1 character"); unknown kinds keep pydantic's message."""
+    make = _PLAIN.get(str(err.get("type")))
+    if make is not None:
+        return str(make(err.get("ctx") or {}))
+    return str(err.get("msg", "invalid")).removeprefix("Value error, ")

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from chat.errors import KithError
+from chat.errors import KithError, plain_rule
 
 log = logging.getLogger("kith.app")
 
@@ -68,7 +68,7 @@ def describe_request_errors(errors: list[dict[str, Any]]) -> tuple[str, str | No
         elif err.get("type") == "extra_forbidden":
             rule = "unknown field"
         else:
-            rule = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            rule = plain_rule(err)
         messages.append(f"{field}: {rule}")
     first = errors[0]
     field = "body" if first.get("type") == "json_invalid" else _field_of(first.get("loc", ()))

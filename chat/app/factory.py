@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from chat.app.context import AppContext
 from chat.app.errors import install_error_handlers
+from chat.app.external import ExternalAppends
 from chat.app.routes import (
     auth,
     bots,
@@ -113,9 +114,12 @@ def create_app(
         ctx.cold_load = report if isinstance(report, ColdLoadReport) else None
         log_cold_load(ctx.cold_load, time.perf_counter() - started)
         ctx.reader = connect(ctx.db_path)
+        watcher = ExternalAppends(ctx.runtime)  # `kith chat` on the same data directory
+        await watcher.start()
         try:
             yield
         finally:
+            await watcher.stop()
             ctx.reader.close()
             ctx.reader = None
             await ctx.runtime.stop()

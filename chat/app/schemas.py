@@ -109,6 +109,16 @@ class MemoryPatch(Body):
     about: list[str] | None = None
 
 
+class MemoryCreate(Body):
+    """A memory given to a bot by hand (§11.1)."""
+
+    owner: Slug
+    text: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+    importance: int = Field(default=5, ge=1, le=10)
+    kind: MemoryKind = "observation"
+    about: list[Slug] = Field(default_factory=list, max_length=30)
+
+
 class WorldFactPut(Body):
     value: Annotated[str, StringConstraints(max_length=4000)]
 

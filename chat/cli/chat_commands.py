@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import click
 
 from chat.cli.base import cli_settings, common_options, main, reports_errors
+from chat.cli.chat_local import QUIT, header, is_command, run_command
 from chat.config import Settings
 from chat.errors import NotFound
 from chat.runtime.runtime import Runtime
 
-QUIT = ("/quit", "/exit")
 SHOWN_ON_OPEN = 6
 
 
@@ -81,8 +82,7 @@ async def _chat(settings: Settings, bot_id: str | None, chat_id: str | None, mes
         names = {b["id"]: b["name"] for b in rt.list_bots(include_retired=True)}
         if message is not None:
             return await _exchange(rt, chat, names, message)
-        title = ", ".join(names.get(b, b) for b in chat["bot_ids"])
-        click.echo(f"{chat['title']} — with {title}. Type /quit or press Ctrl-D to leave.")
+        click.echo(f"{header(chat, names)}. /help lists the commands; /quit or Ctrl-D leaves.")
         for old in rt.transcript(chat["id"])[-SHOWN_ON_OPEN:]:
             click.echo(f"{_speaker(old['author'], names)}: {old['text']}")
         while True:
@@ -91,10 +91,17 @@ async def _chat(settings: Settings, bot_id: str | None, chat_id: str | None, mes
             except EOFError:
                 click.echo()
                 return 0
-            if line.strip() in QUIT:
-                return 0
-            if line.strip():
-                await _exchange(rt, chat, names, line)
+            if is_command(line):
+                done = await run_command(
+                    rt, chat, names, line, follow=_follow,
+                    choose_chat=lambda runtime, bot: _choose_chat(runtime, bot, None),
+                )  # fmt: skip
+                if done is QUIT:
+                    return 0
+                chat = done or chat
+            elif line.strip():
+                text = line.strip()[1:] if line.strip().startswith("//") else line
+                await _exchange(rt, chat, names, text)
     finally:
         await rt.stop()
 
@@ -125,8 +132,19 @@ def _speaker(author: str, names: dict[str, str]) -> str:
 
 async def _exchange(rt: Runtime, chat: dict[str, Any], names: dict[str, str], text: str) -> int:
     """Post ``text`` and print the replies as they stream; 1 when the turn fails."""
+
+    async def post() -> str:
+        return (await rt.post_message(chat["id"], text))[1]
+
+    return await _follow(rt, chat, names, post)
+
+
+async def _follow(
+    rt: Runtime, chat: dict[str, Any], names: dict[str, str], start: Callable[[], Awaitable[str]]
+) -> int:
+    """Start a turn with ``start()`` and print its replies as they stream; 1 when it fails."""
     async with rt.bus.subscribe(chat["id"]) as sub:
-        _, turn_id = await rt.post_message(chat["id"], text)
+        turn_id = await start()
         current: str | None = None
         while True:
             event = await sub.get()

@@ -231,9 +231,11 @@ class AlternativeChosen(Payload):
 class TurnQueued(Payload):
     id: Ident
     chat_id: Ident
-    kind: Literal["message", "regenerate", "retry"] = "message"
+    kind: Literal["message", "regenerate", "retry", "respond", "continue"] = "message"
     user_message_id: Ident | None = None
     regenerate_group: Ident | None = None
+    continue_message_id: Ident | None = None
+    """A "continue" turn (§4.9): the bot reply it extends (as a new alternative)."""
 
 
 class TurnStarted(Payload):

@@ -159,15 +159,7 @@ class TurnControls(_Host):
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
             chat_service.require_chat(conn, chat_id)
-            busy = conn.execute(
-                "SELECT 1 FROM turns WHERE chat_id = ? AND status IN ('queued', 'running') LIMIT 1",
-                (chat_id,),
-            ).fetchone()
-            if busy is not None:  # the reply to redo is not the last one yet
-                raise Conflict(
-                    "a turn is still queued or running in this chat; wait for it or stop it,"
-                    " then regenerate"
-                )
+            _require_idle(conn, chat_id, "regenerate")  # the reply to redo is not the last one yet
             last = chat_state.transcript(conn, chat_id, limit=1)
             if not last or last[0]["author"] == "you":
                 raise Conflict("there is no bot reply to regenerate: the last message is yours")
@@ -180,6 +172,37 @@ class TurnControls(_Host):
             return [NewEvent("turn_queued", payload, chat_id=chat_id, turn_id=turn_id, actor="user")]
 
         await self.commit(build, chat_id, turn_id=turn_id)
+        self._worker.enqueue(chat_id, turn_id)
+        return turn_id
+
+    async def respond(self, chat_id: str) -> str:
+        """Queue a turn that answers the conversation as it stands, with no new message from
+        the user (§4.9: after an edit or a deleted reply). Conflict while a turn runs."""
+        return await self._queue_extra(chat_id, "respond")
+
+    async def continue_reply(self, chat_id: str) -> str:
+        """Queue a turn that extends the last bot reply (§4.9); the longer text becomes a
+        new alternative of it. Conflict when the last message is not a bot reply."""
+        return await self._queue_extra(chat_id, "continue")
+
+    async def _queue_extra(self, chat_id: str, kind: str) -> str:
+        turn_id = new_id("turn")
+
+        def build(conn: sqlite3.Connection) -> list[NewEvent]:
+            chat_service.require_chat(conn, chat_id)
+            _require_idle(conn, chat_id, "respond" if kind == "respond" else "continue")
+            payload: dict[str, Any] = {"id": turn_id, "chat_id": chat_id, "kind": kind}
+            last = chat_state.transcript(conn, chat_id, limit=1)
+            if kind == "continue":
+                if not last or last[0]["author"] == "you":
+                    raise Conflict("there is no bot reply to continue: the last message is yours")
+                payload["continue_message_id"] = last[0]["id"]
+            elif not last:
+                raise Conflict("there is nothing to respond to yet: write a message first")
+            return [NewEvent("turn_queued", payload, chat_id=chat_id, turn_id=turn_id, actor="user")]
+
+        await self.commit(build, chat_id, turn_id=turn_id)
+        await self.publish_turn(turn_id)
         self._worker.enqueue(chat_id, turn_id)
         return turn_id
 
@@ -238,3 +261,13 @@ class TurnControls(_Host):
         for turn_id in reverted:
             await self.publish_turn(turn_id)
         return list(reverted)
+
+
+def _require_idle(conn: sqlite3.Connection, chat_id: str, verb: str) -> None:
+    """Conflict while a turn of the chat is queued or running."""
+    busy = conn.execute(
+        "SELECT 1 FROM turns WHERE chat_id = ? AND status IN ('queued', 'running') LIMIT 1",
+        (chat_id,),
+    ).fetchone()
+    if busy is not None:
+        raise Conflict(f"a turn is still queued or running in this chat; wait for it or stop it, then {verb}")

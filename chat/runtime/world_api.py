@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from chat.eventlog.log import NewEvent
 from chat.state.entities import get_entity
+from chat.state.memory import get_memory
 from chat.state.world import get_scene
 from chat.world import edits as world_edits
 
@@ -48,4 +49,17 @@ class WorldControls(_Host):
             return events
 
         written = await self.commit(build, after=lambda conn: get_entity(conn, chosen[-1]))
+        return written.extra
+
+    async def add_memory(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Give a bot a memory by hand ({owner, text, importance?, kind?, about?}) with
+        ``memory_added`` by the user; return the memory. ValidationFailed names a bad field."""
+        chosen: list[str] = []
+
+        def build(conn: sqlite3.Connection) -> list[NewEvent]:
+            events = world_edits.memory_events(conn, fields)
+            chosen.append(events[0].payload["id"])
+            return events
+
+        written = await self.commit(build, after=lambda conn: get_memory(conn, chosen[-1]))
         return written.extra

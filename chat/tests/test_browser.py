@@ -142,7 +142,7 @@ def test_bot_markup_is_shown_as_text_and_never_runs(page: Any, live_server: Live
     reply = page.locator(".msg-bot:not(.streaming)", has_text="plain text.")
     reply.wait_for()
     assert MARKUP in reply.locator(".msg-text").inner_text()
-    assert page.locator("#transcript script, #transcript img").count() == 0
+    assert page.locator("#transcript script, #transcript img:not(.msg-avatar)").count() == 0
     page.wait_for_timeout(300)  # an onerror handler would have fired by now
     assert page.evaluate("() => window.__pwned") is None
 

@@ -37,7 +37,7 @@ def long_chat(tmp_path: Path) -> LongChat:
 
 @pytest.fixture
 def live_server(long_chat: LongChat, tmp_path: Path) -> Iterator[LiveServer]:
-    yield from support.serve(tmp_path, {})
+    yield from support.serve(tmp_path, tmp_path / "data", support.SCRIPT_RULES, {})
 
 
 def test_a_30k_chat_opens_at_its_end_updates_in_place_and_scrolls_back_to_the_start(

@@ -1,11 +1,10 @@
 """A demo world in the real UI at 1280x800: two bots, a group chat, relationships that moved,
-memories and world facts. The test checks that the chat and the state panel render it;
-with KITH_SCREENSHOT=1 it also writes docs/screenshot.png (the README's picture).
+memories and world facts. The test checks that the chat and the state panel render it.
+(The README's picture comes from the real first run: test_browser_first_run.py.)
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 browser = support.browser
 live_server = support.live_server
 page = support.page
-
-DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
 
 
 def _edges(*changes: tuple[str, str, int, int, str]) -> list[dict[str, Any]]:
@@ -124,5 +121,3 @@ def test_demo_world_renders_chat_and_state_panel(
     shot = tmp_path / "screenshot.png"
     page.screenshot(path=str(shot))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    if os.environ.get("KITH_SCREENSHOT") == "1":
-        DOCS_SCREENSHOT.write_bytes(shot.read_bytes())

@@ -59,10 +59,29 @@ def test_chat_interactive_until_quit(data_dir: Path) -> None:
     code, out = invoke("chat", "--data-dir", str(data_dir), "--backend", "scripted", "--bot", "tobias",
                        input="Hello\n\n/quit\n")  # fmt: skip
     assert code == 0
-    assert out.splitlines()[0] == "Chat with Tobias Wren — with Tobias Wren. Type /quit or press Ctrl-D to leave."
+    assert out.splitlines()[0] == "Chat with Tobias Wren. /help lists the commands; /quit or Ctrl-D leaves."
     assert "Tobias Wren: Tobias Wren heard you say: Hello" in out
     code, out = invoke("chat", "--data-dir", str(data_dir), "--backend", "scripted", "--bot", "tobias", input="")
     assert code == 0 and "You: Hello" in out  # reopening shows the latest messages; EOF leaves
+
+
+def test_chat_local_commands_are_not_sent_to_the_bot(data_dir: Path) -> None:
+    """/help, /regen, /rewind, /bot and unknown commands act here; only messages reach the bot."""
+    invoke("init", "--data-dir", str(data_dir))
+    script = "Hello there\n/help\n/regen\n/frobnicate\n//shrug\n/rewind\n/bot mara\nAhoy\n/quit\n"
+    code, out = invoke("chat", "--data-dir", str(data_dir), "--backend", "scripted", "--bot", "tobias",
+                       input=script)  # fmt: skip
+    assert code == 0, out
+    assert "/regen" in out and "Commands (not sent to the bot)" in out
+    assert "unknown command /frobnicate" in out
+    assert out.count("heard you say: Hello there") == 2, "the reply, then its regenerated alternative"
+    assert "heard you say: /shrug" in out, "// sends a message that starts with a slash"
+    assert "rewound: 1 turn(s) undone" in out
+    assert "heard you say: Ahoy" in out
+    with open_db(data_dir / "kith.db") as conn:
+        texts = [row[0] for row in conn.execute("SELECT text FROM messages WHERE author = 'you'")]
+    assert not any(t.startswith(("/help", "/regen", "/frob", "/rewind", "/bot", "/quit")) for t in texts), texts
+    assert texts == ["Hello there", "Ahoy"], "/rewind undid the //shrug turn; Ahoy went to Mara's chat"
 
 
 def test_chat_errors_are_clear(data_dir: Path) -> None:

@@ -41,7 +41,7 @@ class TurnPlan:
 
     turn_id: str
     chat: dict[str, Any]
-    kind: str  # message | regenerate
+    kind: str  # message | regenerate | respond | continue
     user_text: str
     user_name: str
     history: list[dict[str, Any]]
@@ -50,6 +50,8 @@ class TurnPlan:
     alt_group: str | None = None
     done_message_ids: list[str] = field(default_factory=list)
     """Replies already stored by an earlier, failed run of this turn (kept on retry)."""
+    prefix: str = ""
+    """A "continue" turn: the text of the reply it extends; the stored reply starts with it."""
 
 
 def queued_payload(conn: sqlite3.Connection, turn_id: str) -> dict[str, Any]:
@@ -79,8 +81,12 @@ def plan_turn(
     you = user_name(conn)
     others = pending - {turn_id}
     group = queued.get("regenerate_group")
+    if queued.get("continue_message_id"):
+        return _plan_continue(conn, turn_id, chat, bots, you, others, queued["continue_message_id"])
     if group:
         return _plan_regenerate(conn, turn_id, chat, bots, you, others, group)
+    if not turn["user_message_id"]:
+        return _plan_respond(conn, turn_id, chat, bots, you, others, max_replies)
     message = get_message(conn, turn["user_message_id"] or "")
     if message is None or message["deleted"]:
         raise Conflict("the message this turn answers was deleted; post it again")
@@ -144,6 +150,79 @@ def _plan_regenerate(
         bots=bots,
         alt_group=group,
         done_message_ids=[m["id"] for m in done],
+    )
+
+
+def _queued_event_id(conn: sqlite3.Connection, turn_id: str) -> int:
+    row = conn.execute(
+        "SELECT MIN(id) FROM events WHERE kind = 'turn_queued' AND turn_id = ?", (turn_id,)
+    ).fetchone()
+    return int(row[0] or 0)
+
+
+def _plan_respond(
+    conn: sqlite3.Connection,
+    turn_id: str,
+    chat: dict[str, Any],
+    bots: list[dict[str, Any]],
+    you: str,
+    others: set[str],
+    max_replies: int,
+) -> TurnPlan:
+    """A "respond" turn (§4.9): a reply to the conversation as it stood when it was asked
+    for (after an edit or a deleted reply), with no new message from the user."""
+    history = _history_before(conn, chat["id"], _queued_event_id(conn, turn_id), others)
+    done = turn_replies(conn, turn_id)
+    last_text = history[-1]["text"] if history else ""
+    user_text = next((m["text"] for m in reversed(history) if m["author"] == "you"), "")
+    speakers = select_speakers(bots, last_text, [m["author"] for m in history], max_replies=1)
+    spoken = {m["author"] for m in done}
+    return TurnPlan(
+        turn_id=turn_id,
+        chat=chat,
+        kind="respond",
+        user_text=user_text,
+        user_name=you,
+        history=history + [m for m in done if m["chosen"]],
+        speakers=[bot for bot in speakers if bot["id"] not in spoken] if not done else [],
+        bots=bots,
+        done_message_ids=[m["id"] for m in done],
+    )
+
+
+def _plan_continue(
+    conn: sqlite3.Connection,
+    turn_id: str,
+    chat: dict[str, Any],
+    bots: list[dict[str, Any]],
+    you: str,
+    others: set[str],
+    message_id: str,
+) -> TurnPlan:
+    """A "continue" turn (§4.9): the bot writes on from its reply; the result is a new
+    alternative of that reply holding the old text and the new, so it can be undone by
+    picking the previous alternative."""
+    target = get_message(conn, message_id)
+    if target is None or target["deleted"]:
+        raise Conflict("the reply to continue was deleted")
+    speaker = next((b for b in bots if b["id"] == target["author"]), None)
+    if speaker is None:
+        raise Conflict(f"{target['author']!r} is not an active bot of this chat any more")
+    done = [m for m in alternatives(conn, target["alt_group"]) if m["turn_id"] == turn_id and not m["deleted"]]
+    history = [*_history_before(conn, chat["id"], target["event_id"], others), target]
+    user_text = next((m["text"] for m in reversed(history) if m["author"] == "you"), "")
+    return TurnPlan(
+        turn_id=turn_id,
+        chat=chat,
+        kind="continue",
+        user_text=user_text,
+        user_name=you,
+        history=history,
+        speakers=[] if done else [speaker],
+        bots=bots,
+        alt_group=target["alt_group"],
+        done_message_ids=[m["id"] for m in done],
+        prefix=target["text"],
     )
 
 

@@ -245,7 +245,7 @@ class TurnWorker:
                 "id": message_id,
                 "chat_id": plan.chat["id"],
                 "author": bot["id"],
-                "text": text,
+                "text": _joined(plan.prefix, text),
                 "retrieved_memory_ids": prompt.memory_ids,
             }
             if plan.alt_group:
@@ -343,6 +343,15 @@ async def _close(stream: Any) -> None:
             await closer()
         except Exception:  # noqa: BLE001 - closing a broken stream must not hide the real error
             log.debug("closing a reply stream failed", exc_info=True)
+
+
+def _joined(prefix: str, text: str) -> str:
+    """A continued reply: the old text, then the new (a space between unless either side
+    already has one); the stored text is capped at the message limit."""
+    if not prefix:
+        return text
+    joiner = "" if prefix[-1:].isspace() or text[:1].isspace() else " "
+    return (prefix + joiner + text)[:40_000]
 
 
 def _lifecycle(kind: str, payload: dict[str, Any], chat_id: str, turn_id: str) -> NewEvent:

@@ -132,7 +132,25 @@ def delete_events(conn: sqlite3.Connection, message_id: str) -> list[NewEvent]:
     message = require_message(conn, message_id)
     if message["deleted"]:
         raise NotFound(f"message {message_id!r} is already deleted", field="message_id")
-    return [NewEvent("message_deleted", {"id": message_id}, chat_id=message["chat_id"], actor="user")]
+    events = [NewEvent("message_deleted", {"id": message_id}, chat_id=message["chat_id"], actor="user")]
+    heir = _next_standing(conn, message) if message["chosen"] else None
+    if heir is not None:  # §4.9: deleting the standing alternative makes the next one stand
+        payload = {"alt_group": message["alt_group"], "message_id": heir}
+        events.append(NewEvent("alternative_chosen", payload, chat_id=message["chat_id"], actor="user"))
+    return events
+
+
+def _next_standing(conn: sqlite3.Connection, message: dict[str, Any]) -> str | None:
+    """The alternative that stands once ``message`` is deleted: the next one written after
+    it, else the newest one before it; None when it was the only one left."""
+    rows = conn.execute(
+        "SELECT id, event_id FROM messages WHERE alt_group = ? AND deleted = 0 AND id != ?"
+        " ORDER BY event_id",
+        (message["alt_group"], message["id"]),
+    ).fetchall()
+    later = [row[0] for row in rows if row[1] > message["event_id"]]
+    earlier = [row[0] for row in rows if row[1] < message["event_id"]]
+    return later[0] if later else (earlier[-1] if earlier else None)
 
 
 def choose_events(conn: sqlite3.Connection, message_id: str) -> list[NewEvent]:

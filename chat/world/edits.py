@@ -17,6 +17,7 @@ from chat.state.entities import get_bot, get_entity
 from chat.state.manual_edit import prepare_manual_edit
 from chat.state.world import get_scene
 from chat.world.chats import require_chat
+from chat.world.ids import new_id
 from chat.world.slugs import slugify, unique_slug
 
 MAX_LOCATION_CHARS = 200
@@ -118,3 +119,31 @@ def entity_events(conn: sqlite3.Connection, fields: dict[str, Any]) -> list[NewE
     if explicit and (get_entity(conn, entity_id) is not None or get_bot(conn, entity_id) is not None):
         raise Conflict(f"the id {entity_id!r} is already taken; choose another", field="id")
     return [NewEvent("entity_added", payload, actor="user")]
+
+
+def memory_events(conn: sqlite3.Connection, fields: dict[str, Any]) -> list[NewEvent]:
+    """``memory_added`` for a memory a person gives a bot by hand ({owner, text,
+    importance?, kind?, about?}); ValidationFailed names a bad field (an owner that is no
+    bot, an ``about`` id that is no entity, an importance outside 1-10)."""
+    owner = fields.get("owner")
+    if not isinstance(owner, str) or get_bot(conn, owner) is None:
+        raise ValidationFailed(f"the memory's owner must be a bot; there is no bot {owner!r}", field="owner")
+    text = fields.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationFailed("write what the bot remembers", field="text")
+    about = list(dict.fromkeys(fields.get("about") or []))
+    unknown = [entity_id for entity_id in about if get_entity(conn, entity_id) is None]
+    if unknown:
+        raise ValidationFailed(f"about: no entity with id {unknown[0]!r}", field="about")
+    importance = fields.get("importance", 5)
+    if not isinstance(importance, int) or isinstance(importance, bool) or not 1 <= importance <= 10:
+        raise ValidationFailed("importance must be a whole number from 1 to 10", field="importance")
+    payload = {
+        "id": new_id("mem"),
+        "owner": owner,
+        "text": text.strip(),
+        "kind": fields.get("kind") or "observation",
+        "importance": importance,
+        "about": about,
+    }
+    return [NewEvent("memory_added", validate_payload("memory_added", payload), actor="user")]

@@ -77,6 +77,20 @@ async def regenerate(request: Request, chat_id: ChatId) -> dict[str, Any]:
     return {"turn_id": await runtime(request).regenerate(chat_id)}
 
 
+@router.post("/chats/{chat_id}/respond", status_code=202)
+async def respond(request: Request, chat_id: ChatId) -> dict[str, Any]:
+    """A reply to the conversation as it stands, without a new message (§4.9); 409 while a
+    turn runs or when the chat is empty."""
+    return {"turn_id": await runtime(request).respond(chat_id)}
+
+
+@router.post("/chats/{chat_id}/continue", status_code=202)
+async def continue_reply(request: Request, chat_id: ChatId) -> dict[str, Any]:
+    """Extend the last bot reply (§4.9): the longer text is a new alternative of it; 409
+    when the last message is yours."""
+    return {"turn_id": await runtime(request).continue_reply(chat_id)}
+
+
 @router.post("/chats/{chat_id}/rewind")
 async def rewind(request: Request, chat_id: ChatId, body: Rewind) -> dict[str, Any]:
     """Revert every turn from `before_message_id` on; the world is as it was before them."""

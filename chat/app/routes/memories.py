@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from chat.app.context import found, reader
-from chat.app.schemas import MemoryPatch
+from chat.app.context import found, reader, runtime
+from chat.app.schemas import MemoryCreate, MemoryPatch
 from chat.app.writes import edit_fields, edit_one
 from chat.state.memory import get_memory, list_memories, search_memories
 
@@ -28,6 +28,12 @@ async def memories(
     if q is not None and q.strip():
         return search_memories(conn, q, owner=owner, limit=limit)
     return list_memories(conn, owner=owner, limit=limit)
+
+
+@router.post("/memories", status_code=201)
+async def add_memory(request: Request, body: MemoryCreate) -> dict[str, Any]:
+    """Give a bot a memory by hand (a `memory_added` by the user); 422 names a bad field."""
+    return await runtime(request).add_memory(body.model_dump())
 
 
 @router.get("/memories/{memory_id}")

@@ -36,6 +36,28 @@ function headers(extra) {
   return out;
 }
 
+/** Settings named the way the web UI names them (the server's messages name the
+ * environment variables a terminal user sets). */
+const SETTING_WORDS = {
+  BASE_URL: "the Base URL in Settings", API_KEY: "the API key in Settings", MODEL: "the Model in Settings",
+  BACKEND: "the Backend in Settings", REQUEST_TIMEOUT_S: "request_timeout_s in kith.toml",
+  N_CTX: "n_ctx in kith.toml", TOKEN: "the server's access token",
+};
+
+/** An error message in the UI's words: no environment variable names, no CLI flags. */
+export function uiWords(message) {
+  return String(message ?? "")
+    .replace(/--[a-z][a-z-]*(?: PATH)? \(or KITH_([A-Z_]+)\)/g, (_, name) => SETTING_WORDS[name] || `${name.toLowerCase()} in kith.toml`)
+    .replace(/KITH_([A-Z_]+)(?: or --[a-z][a-z-]*)?/g, (_, name) => SETTING_WORDS[name] || `${name.toLowerCase()} in kith.toml`);
+}
+
+let onWriteOk = () => {};
+
+/** Register what happens after any change the server accepted (stale error toasts go). */
+export function onWriteSucceeded(fn) {
+  onWriteOk = fn;
+}
+
 async function errorFrom(response) {
   let body = null;
   try {
@@ -45,7 +67,7 @@ async function errorFrom(response) {
   }
   const err = body && body.error;
   if (err && typeof err === "object") {
-    return new ApiError(response.status, err.code || "error", err.message || response.statusText, err.field);
+    return new ApiError(response.status, err.code || "error", uiWords(err.message || response.statusText), err.field);
   }
   const detail = body && body.detail;
   if (Array.isArray(detail) && detail.length) {
@@ -76,6 +98,7 @@ export async function api(method, path, { body, form, retried = false } = {}) {
     if (given) return api(method, path, { body, form, retried: true });
   }
   if (!response.ok) throw await errorFrom(response);
+  if (method !== "GET") onWriteOk();
   if (response.status === 204) return null;
   const type = response.headers.get("Content-Type") || "";
   return type.includes("json") ? response.json() : response.text();

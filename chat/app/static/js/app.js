@@ -3,16 +3,16 @@
 // GET /api/auth (public) says first whether a token is needed, so the UI asks
 // before any request fails; a 401 later on (a changed token) still asks.
 
-import { get, onUnauthorized, setToken } from "./api.js";
+import { get, onUnauthorized, onWriteSucceeded, setToken } from "./api.js";
 import { renderBots } from "./bots.js";
 import { initChat, openChat } from "./chat.js";
 import { initChatFiles } from "./chatfiles.js";
 import { initChatList, loadChats } from "./chatlist.js";
-import { $, h, notify } from "./dom.js";
+import { $, clearToasts, h, notify } from "./dom.js";
 import { renderEvents } from "./events.js";
 import { renderSettings } from "./settings.js";
 import { initStatePanel } from "./statepanel.js";
-import { loadBots, on } from "./store.js";
+import { loadBots, loadEntities, on, store } from "./store.js";
 import { modal } from "./widgets.js";
 
 let asking = null;
@@ -23,7 +23,7 @@ function askToken(rejected = false) {
   const input = h("input", { type: "password", id: "token-input", autocomplete: "off", "aria-label": "Access token" });
   const ok = h("button", { type: "submit", class: "primary" }, "Continue");
   const body = h("form", { class: "token-form", method: "dialog" },
-    h("p", { text: "This Kith server needs an access token (KITH_TOKEN). It is kept for this browser tab only." }),
+    h("p", { text: "This Kith server needs an access token (the one it was started with). It is kept for this browser tab only." }),
     rejected ? h("p", { class: "error", role: "alert", text: "That token was not accepted; try again." }) : null,
     h("label", { for: "token-input", text: "Access token" }), input, h("div", { class: "row" }, ok));
   body.addEventListener("submit", (ev) => {
@@ -75,6 +75,10 @@ async function refreshHealth() {
 const VIEWS = ["chat", "bots", "events", "settings"];
 
 async function route() {
+  if (!isRoute(location.hash)) {
+    if (document.body.dataset.view) return; // an anchor within the open view
+    history.replaceState(null, "", "#/chat");
+  }
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   const view = VIEWS.includes(parts[0]) ? parts[0] : "chat";
   for (const name of VIEWS) $(`#view-${name}`).hidden = name !== view;
@@ -96,14 +100,35 @@ async function route() {
   } else if (view === "bots") {
     await renderBots(parts[1] || "");
   } else if (view === "events") {
+    await Promise.all([loadChats(), loadEntities()].map((p) => p.catch(() => null))); // names, not ids
     await renderEvents();
   } else {
     await renderSettings();
   }
 }
 
+/** The skip link moves focus to the open chat's composer. Its href is only a fallback:
+ * followed, "#composer-input" would be read as a route and open the newest chat, so a
+ * keyboard user could post into the wrong chat (issue 14). */
+function initSkipLink() {
+  const link = document.querySelector("a.skip");
+  link?.addEventListener("click", (ev) => {
+    ev.preventDefault();
+    const input = $("#composer-input");
+    if ($("#view-chat").hidden) location.hash = store.chatId ? `#/chat/${encodeURIComponent(store.chatId)}` : "#/chat";
+    setTimeout(() => input.focus(), 0);
+  });
+}
+
+/** A hash that is no route (an in-page anchor) leaves the open view alone. */
+function isRoute(hash) {
+  return hash === "" || hash === "#" || hash.startsWith("#/");
+}
+
 async function start() {
   onUnauthorized(askToken);
+  onWriteSucceeded(() => clearToasts("error")); // an error toast is stale once a change went through
+  initSkipLink();
   initChatList();
   initChatFiles();
   initChat();
@@ -117,6 +142,7 @@ async function start() {
   }
   window.addEventListener("hashchange", route);
   on("state-changed", refreshHealth);
+  on("settings-changed", refreshHealth); // the header names the backend in use
   await route();
   document.body.dataset.ready = "1";
 }

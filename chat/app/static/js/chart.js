@@ -12,6 +12,16 @@ function actorName(actor) {
   return actor === "user" ? "you" : actor || "system";
 }
 
+/** An x-axis tick: the time of day when every point is from one day, else the date. */
+function tickFormat(points) {
+  const days = new Set(points.map((p) => new Date(p.created_at).toDateString()));
+  const options = days.size <= 1 ? { hour: "2-digit", minute: "2-digit" } : { month: "short", day: "numeric" };
+  return (iso) => {
+    const date = new Date(iso);
+    return Number.isNaN(date.getTime()) ? "" : date.toLocaleString(undefined, options);
+  };
+}
+
 /** Draw `history` (oldest first: {event_id, affinity, trust, actor, created_at, label}). */
 export function affinityChart(history, title) {
   const points = history || [];
@@ -43,14 +53,17 @@ export function affinityChart(history, title) {
     s("path", { class: "line-trust", d: path("trust") }),
     s("path", { class: "line-affinity", d: path("affinity") }));
   points.forEach((p, i) => {
-    const tip = `#${p.event_id} ${when(p.created_at)} by ${actorName(p.actor)}: affinity ${p.affinity}, trust ${p.trust}, “${p.label}”`;
+    const tip = `${when(p.created_at)} by ${actorName(p.actor)}: affinity ${p.affinity}, trust ${p.trust}, “${p.label}”`;
     svg.append(s("circle", { class: "pt", cx: x(i), cy: y(p.affinity), r: 3.5, fill: affinityColour(p.affinity) },
       s("title", null, tip)));
   });
   const step = Math.max(1, Math.ceil(points.length / 6));
+  const tick = tickFormat(points);
+  let lastTick = null;
   points.forEach((p, i) => {
-    if (i % step === 0 || i === points.length - 1) {
-      svg.append(s("text", { class: "axis", x: x(i), y: H - 8, "text-anchor": "middle" }, `#${p.event_id}`));
+    if ((i % step === 0 || i === points.length - 1) && tick(p.created_at) !== lastTick) {
+      lastTick = tick(p.created_at);
+      svg.append(s("text", { class: "axis x-tick", x: x(i), y: H - 8, "text-anchor": "middle" }, tick(p.created_at)));
     }
   });
   svg.append(

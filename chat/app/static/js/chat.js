@@ -2,12 +2,14 @@
 // stop, regenerate with alternatives, edit, delete, rewind, retry and "why?"
 // (§4.2–§4.6, §8.4, §11.1).
 
-import { del, get, patch, post, seg } from "./api.js";
+import { get, patch, post, seg, uiWords } from "./api.js";
 import { $, debounce, h, mount, notify } from "./dom.js";
 import { chatById, loadChats, renderChats } from "./chatlist.js";
 import { emit, loadBots, nameOf, store } from "./store.js";
 import { openStream } from "./stream.js";
 import { announceDrawn, TranscriptWindow } from "./pages.js";
+import { refocus } from "./msgparts.js";
+import { askForReply, removeMessage, showRespond } from "./replies.js";
 import { failureItem, messageItem, promptView, streamingItem } from "./transcript.js";
 import { confirmDialog, modal } from "./widgets.js";
 
@@ -27,6 +29,7 @@ function turnStatus(text) {
 function setActiveTurn(turnId) {
   activeTurn = turnId;
   $("#stop-btn").hidden = !turnId;
+  showRespond($("#respond-btn"), view ? view.messages : [], turnId);
   if (!turnId) turnStatus("");
   syncRegenerate();
 }
@@ -69,6 +72,7 @@ export async function openChat(chatId) {
   failedTurn = null;
   transcriptView().reset(chatId);
   regenerateOn = null;
+  updateRespond();
   renderChats();
   const input = $("#composer-input");
   if (!chatId) {
@@ -142,6 +146,7 @@ function applyMessage(message) {
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
   if (view.apply(message) === "added") list.querySelector(".empty")?.remove();
   syncRegenerate();
+  updateRespond();
   if (!view.messages.length && !list.querySelector(".msg, .empty")) render();
   if (atBottom) list.scrollTop = list.scrollHeight;
 }
@@ -155,17 +160,11 @@ const actions = {
       throw exc;
     }
   },
-  remove: async (message) => {
-    if (!(await confirmDialog("Delete message", `Delete this message by ${nameOf(message.author)}?`, "Delete"))) return;
-    try {
-      await del(`/api/messages/${seg(message.id)}`);
-      applyMessage({ ...message, deleted: true });
-    } catch (exc) {
-      notify(`Cannot delete: ${exc.message}`, "error");
-    }
-  },
-  rewind: async (message) => {
-    const ok = await confirmDialog("Rewind the chat",
+  remove: (message) => removeMessage(message, asItems(message.alternatives),
+    { reload, rewind: () => actions.rewind(message, true) }),
+  extend: () => replyWithout("continue"),
+  rewind: async (message, confirmed = false) => {
+    const ok = confirmed || await confirmDialog("Rewind the chat",
       "Rewind to before this message? This message, everything after it, and every change those turns made to the world will be undone (they stay in the event log, marked reverted).",
       "Rewind");
     if (!ok) return;
@@ -211,14 +210,20 @@ const actions = {
 function render() {
   const list = $("#transcript");
   const focusedId = document.activeElement?.closest?.(".msg")?.dataset.id;
+  const focusedTool = document.activeElement?.closest?.(".msg button")?.getAttribute("aria-label");
   const last = lastBotMessage();
   regenerateOn = last && !activeTurn ? last.id : null;
   const items = view ? view.buildAll() : [];
   if (!items.length) items.push(h("li", { class: "muted empty", text: "No messages yet. Say hello." }));
   mount(list, items, [...pending.values()].map((p) => p.li),
     failedTurn ? failureItem(failedTurn, retry) : null);
-  if (focusedId) list.querySelector(`.msg[data-id="${CSS.escape(focusedId)}"] .msg-tools button`)?.focus();
+  if (focusedId) refocus(list, focusedId, focusedTool);
   if (pending.size) list.scrollTop = list.scrollHeight;
+  updateRespond();
+}
+
+function updateRespond() {
+  showRespond($("#respond-btn"), view ? view.messages : [], activeTurn);
 }
 
 /** Show or clear the failure banner at the end, leaving the messages alone. */
@@ -226,6 +231,18 @@ function renderFailure() {
   const list = $("#transcript");
   list.querySelector(".turn-failed")?.remove();
   if (failedTurn) list.appendChild(failureItem(failedTurn, retry));
+}
+
+/** "Respond" or "Continue" (§4.9): a turn with no new message from the user. */
+async function replyWithout(kind) {
+  try {
+    setActiveTurn(await askForReply(store.chatId, kind));
+    failedTurn = null;
+    turnStatus(kind === "continue" ? "Continuing the reply…" : "Waiting for the model…");
+    renderFailure();
+  } catch (exc) {
+    notify(`Cannot ${kind === "continue" ? "continue" : "get a reply"}: ${exc.message}`, "error");
+  }
 }
 
 function keyOf(data) {
@@ -286,7 +303,7 @@ function onTurn(data) {
   dropPending(turn.id);
   if (activeTurn === turn.id) setActiveTurn(null);
   failedTurn = turn.status === "failed" ? turn : null;
-  if (turn.status === "failed") turnStatus(`The reply failed: ${turn.error || "no reason given"}`);
+  if (turn.status === "failed") turnStatus(`The reply failed: ${uiWords(turn.error) || "no reason given"}`);
   renderFailure();
   stateChanged();
 }
@@ -379,6 +396,7 @@ export function initChat() {
     }
   });
   $("#stop-btn").addEventListener("click", stop);
+  $("#respond-btn").addEventListener("click", () => replyWithout("respond"));
   document.addEventListener("keydown", (ev) => {
     if (ev.key === "Escape" && activeTurn && !document.querySelector("dialog[open]") && !$("#view-chat").hidden) {
       ev.preventDefault();

@@ -79,13 +79,32 @@ export function show(value) {
 
 let announcer = null;
 
-/** Say something to screen readers and show it in the status toast. */
+/** Remove the toasts of a kind ("error"), or all of them: feedback that no longer holds. */
+export function clearToasts(kind = null) {
+  announcer = announcer || document.getElementById("toast");
+  if (!announcer) return;
+  for (const item of [...announcer.children]) {
+    if (!kind || item.classList.contains(`toast-${kind}`)) item.remove();
+  }
+}
+
+const MAX_TOASTS = 3;
+
+/** Say something to screen readers and show it in the status toast. A success clears
+ * the error toasts before it (they are stale now), an error the successes. */
 export function notify(message, kind = "info") {
   announcer = announcer || document.getElementById("toast");
   if (!announcer) return;
+  clearToasts(kind === "error" ? "info" : "error");
+  // On a narrow screen the bar spans the width: put it on the half away from what the
+  // person is using, so it never covers the button they just pressed.
+  const active = document.activeElement;
+  const rect = active && active !== document.body ? active.getBoundingClientRect() : null;
+  announcer.classList.toggle("at-bottom", Boolean(rect && rect.top + rect.height / 2 < window.innerHeight / 2));
   const item = h("div", { class: ["toast", `toast-${kind}`], role: kind === "error" ? "alert" : "status" },
     String(message));
   announcer.appendChild(item);
+  while (announcer.children.length > MAX_TOASTS) announcer.firstElementChild.remove();
   setTimeout(() => item.remove(), kind === "error" ? 8000 : 3500);
 }
 

@@ -3,6 +3,7 @@
 
 import { get, query } from "./api.js";
 import { $, h, mount, notify, when } from "./dom.js";
+import { actorWord, chatName, describe } from "./eventwords.js";
 
 const KINDS = [
   "bot_authored", "bot_revised", "bot_retired", "entity_added", "entity_updated", "edge_changed",
@@ -14,29 +15,23 @@ const KINDS = [
 const LIMIT = 50;
 const page = { after: 0, kind: "", history: [] };
 
-function summary(event) {
-  const p = event.payload || {};
-  const bits = [p.name, p.title, p.text, p.key, p.reason, p.field && `${p.target_type}.${p.field}`,
-    p.src && p.dst && `${p.src} → ${p.dst}`].filter((b) => typeof b === "string" && b);
-  const first = bits[0] || JSON.stringify(p);
-  return first.length > 120 ? `${first.slice(0, 119)}…` : first;
-}
-
 function isReverted(event) {
   return Boolean(event.reverted || event.reverted_by || event.status === "reverted");
 }
 
 function row(event) {
   const reverted = isReverted(event);
+  const chat = chatName(event.chat_id);
   return h("tr", { class: [reverted && "reverted", `ev-${event.kind}`], dataset: { id: String(event.id) } },
     h("td", { class: "num", text: String(event.id) }),
     h("td", null, h("time", { datetime: event.created_at, text: when(event.created_at) })),
     h("td", null, h("code", { text: event.kind }),
       reverted ? h("span", { class: "badge reverted-badge", title: "Undone by a rewind; kept in the log", text: "reverted" }) : null),
-    h("td", { text: event.actor || "" }),
-    h("td", { class: "mono small", text: [event.chat_id, event.turn_id].filter(Boolean).join(" / ") }),
-    h("td", null, h("details", null, h("summary", { text: summary(event) || "payload" }),
-      h("pre", { class: "json", text: JSON.stringify(event.payload, null, 2) }))));
+    h("td", { text: actorWord(event.actor) }),
+    h("td", { class: "small", text: chat, title: [event.chat_id, event.turn_id].filter(Boolean).join(" / ") }),
+    h("td", null, h("span", { class: "ev-line", text: describe(event) }),
+      h("details", null, h("summary", { text: "JSON" }),
+        h("pre", { class: "json", text: JSON.stringify(event.payload, null, 2) }))));
 }
 
 async function load() {
@@ -100,7 +95,7 @@ export async function renderEvents() {
           h("button", { type: "button", class: "small", onclick: latest }, "Latest"),
           h("span", { id: "events-range", class: "muted", role: "status" }))),
       h("table", { class: "events" },
-        h("thead", null, h("tr", null, ["#", "When", "Kind", "Actor", "Chat / turn", "Payload"].map((t) => h("th", { scope: "col", text: t })))),
+        h("thead", null, h("tr", null, ["#", "When", "Kind", "Who", "Chat", "What happened"].map((t) => h("th", { scope: "col", text: t })))),
         h("tbody", { id: "events-body" }))));
     view.dataset.ready = "1";
     await latest();

@@ -5,6 +5,7 @@ import { del, get, patch, query, seg } from "./api.js";
 import { debounce, h, mount, notify, when } from "./dom.js";
 import { icon } from "./icons.js";
 import { emit, nameOf, store } from "./store.js";
+import { addMemoryForm } from "./addforms.js";
 import { confirmDialog, editable, historyButton, pinBadge } from "./widgets.js";
 
 const filter = { owner: "", q: "" };
@@ -65,7 +66,7 @@ export async function renderMemories(panel) {
   });
   const list = h("ul", { class: "cards", "aria-label": "Memories", "aria-live": "polite" });
   const count = h("p", { class: "muted count", role: "status" });
-  mount(panel, h("div", { class: "filters" }, ownerSelect, search), count, list);
+  mount(panel, addMemoryForm(filter.owner), h("div", { class: "filters" }, ownerSelect, search), count, list);
 
   async function loadList() {
     let memories;

@@ -3,6 +3,7 @@
 
 import { get, patch, seg } from "./api.js";
 import { h, mount, notify } from "./dom.js";
+import { addRelationForm } from "./addforms.js";
 import { affinityChart } from "./chart.js";
 import { affinityLegend, relationshipGraph } from "./graph.js";
 import { loadEntities, nameOf, store } from "./store.js";
@@ -84,5 +85,6 @@ export async function renderRelations(panel) {
   mount(panel,
     h("div", { class: "graph-wrap" }, graph, affinityLegend()),
     h("div", { class: "edge-area" }, detail),
+    addRelationForm(store.entities, edges),
     h("details", { class: "edge-list-box" }, h("summary", { text: `All relationships (${edges.length})` }), list));
 }

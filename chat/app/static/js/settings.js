@@ -3,7 +3,8 @@
 // extraction on/off and every N turns, reflection threshold; then snapshots.
 
 import { get, put } from "./api.js";
-import { $, h, mount, notify } from "./dom.js";
+import { $, clearToasts, h, mount, notify } from "./dom.js";
+import { emit } from "./store.js";
 import { markInvalid } from "./botform.js";
 import { renderSnapshots } from "./snapshots.js";
 
@@ -60,14 +61,26 @@ function form(settings) {
     }
     try {
       current = (await put("/api/settings", changes)) || { ...current, ...changes, api_key: current.api_key };
-      notify("Settings saved.");
       mount(formBox(), form(current));
+      notify("Settings saved.");
+      emit("settings-changed", current);
     } catch (exc) {
-      errorBox.textContent = exc.message;
+      clearToasts(); // the inline error is the whole story; no "saved" beside it
+      errorBox.textContent = inLabels(el, exc);
       markInvalid(el, exc.field);
     }
   });
   return el;
+}
+
+/** A settings error in the form's words: the field's label, not its key. */
+function inLabels(formEl, exc) {
+  let text = String(exc.message || "").replace(/^settings: /, "");
+  if (exc.field) {
+    const label = formEl.querySelector(`[data-field="${CSS.escape(exc.field)}"] label`)?.textContent;
+    if (label) text = text.split(exc.field).join(`“${label}”`);
+  }
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 export async function renderSettings() {

@@ -2,7 +2,9 @@
 // regenerate, "why did it say that?", edit, delete and rewind (§4.4–§4.6, §8.4).
 // Text goes in with textContent only (§12.2).
 
+import { uiWords } from "./api.js";
 import { h, when } from "./dom.js";
+import { avatarFor, richText, rovingControls } from "./msgparts.js";
 import { nameOf } from "./store.js";
 
 function tool(label, text, onclick, extra = {}) {
@@ -17,7 +19,7 @@ function tool(label, text, onclick, extra = {}) {
 export function messageItem(message, actions, opts = {}) {
   const mine = message.author === "you";
   const author = nameOf(message.author);
-  const text = h("div", { class: "msg-text", text: message.text });
+  const text = h("div", { class: "msg-text" }, richText(message.text));
   const tools = h("div", { class: "msg-tools", role: "toolbar", "aria-label": `Actions for message by ${author}` });
   const head = h("div", { class: "msg-head" },
     h("span", { class: "author", text: author }),
@@ -26,7 +28,7 @@ export function messageItem(message, actions, opts = {}) {
   const li = h("li", {
     class: ["msg", mine ? "msg-you" : "msg-bot", message.edited && "edited"],
     dataset: { id: message.id, author: message.author },
-  }, head, text, tools);
+  }, avatarFor(message.author), head, text, tools);
 
   const alts = opts.alternatives || [];
   if (alts.length > 1) {
@@ -37,13 +39,14 @@ export function messageItem(message, actions, opts = {}) {
       prev, h("span", { class: "alt-count", text: `${index + 1}/${alts.length}` }), next));
   }
   if (opts.canRegenerate) tools.append(tool("Regenerate this reply", "↻ Regenerate", actions.regenerate));
+  if (opts.canRegenerate && actions.extend) tools.append(tool("Continue this reply", "⇥ Continue", actions.extend));
   if (!mine && message.turn_id) tools.append(tool("Why did it say that?", "Why?", () => actions.why(message)));
   tools.append(
     tool(`Edit message by ${author}`, "Edit", () => startEdit(li, text, message, actions.edit)),
     tool(`Delete message by ${author}`, "Delete", () => actions.remove(message)),
     tool("Rewind to before this message", "⟲ Rewind", () => actions.rewind(message)),
   );
-  return li;
+  return rovingControls(li);
 }
 
 function startEdit(li, textEl, message, save) {
@@ -58,7 +61,7 @@ function startEdit(li, textEl, message, save) {
   const close = () => {
     box.remove();
     textEl.hidden = false;
-    li.querySelector(".msg-tools button")?.focus();
+    li.focus();
   };
   const commit = async () => {
     if (area.value === message.text) return close();
@@ -89,6 +92,7 @@ function startEdit(li, textEl, message, save) {
 export function streamingItem(author) {
   const text = h("div", { class: "msg-text" });
   const li = h("li", { class: ["msg", "msg-bot", "streaming"], dataset: { author }, "aria-busy": "true" },
+    avatarFor(author),
     h("div", { class: "msg-head" },
       h("span", { class: "author", text: nameOf(author) }),
       h("span", { class: "badge typing", text: "writing…" })),
@@ -101,7 +105,7 @@ export function failureItem(turn, onRetry) {
   const retry = h("button", { type: "button", class: "primary small", onclick: onRetry }, "Retry");
   return h("li", { class: "turn-failed", role: "alert", dataset: { turn: turn.id } },
     h("strong", { text: turn.cancelled || /cancel|stop/i.test(turn.error || "") ? "Stopped. " : "The reply failed. " }),
-    h("span", { class: "reason", text: turn.error || "no reason given" }), " ", retry);
+    h("span", { class: "reason", text: uiWords(turn.error) || "no reason given" }), " ", retry);
 }
 
 /** Render the prompt(s) behind a turn for the "why?" dialog. */

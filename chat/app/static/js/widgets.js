@@ -24,6 +24,11 @@ export function modal(title, body, { actions = [], wide = false } = {}) {
     });
     document.body.appendChild(dialog);
     dialog.showModal();
+    const bodyEl = dialog.querySelector(".modal-body");
+    if (bodyEl.scrollHeight > bodyEl.clientHeight + 1 || bodyEl.scrollWidth > bodyEl.clientWidth + 1) {
+      bodyEl.tabIndex = 0; // a scrolling body must be reachable by keyboard to scroll it
+      bodyEl.setAttribute("aria-label", title);
+    }
     const first = actions.find((b) => b.dataset.autofocus !== undefined);
     if (first) first.focus();
   });
@@ -73,7 +78,7 @@ export function pinBadge(type, id, field) {
         notify(`Cannot unpin: ${exc.message}`, "error");
       }
     },
-  }, icon("pin"));
+  }, icon("pin"), h("span", { class: "pin-word", text: "pinned" }));
 }
 
 // --- history -----------------------------------------------------------------

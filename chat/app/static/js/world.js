@@ -84,8 +84,11 @@ async function sceneBlock() {
   });
   return h("div", { class: "scene" },
     h("div", { class: "field-row" }, h("span", { class: "field-name", text: "location" }), location,
-      historyButton("scene", store.chatId, "the scene")),
-    presentBlock(scene, entities || []));
+      pinBadge("scene", store.chatId, "location"), historyButton("scene", store.chatId, "the scene")),
+    presentBlock(scene, entities || []),
+    pinBadge("scene", store.chatId, "present")
+      ? h("div", { class: "field-row" }, h("span", { class: "field-name", text: "who is present" }), pinBadge("scene", store.chatId, "present"))
+      : null);
 }
 
 export async function renderWorld(panel) {
@@ -98,14 +101,14 @@ export async function renderWorld(panel) {
   }
   const rows = facts.map(([key, value]) => h("tr", { dataset: { key } },
     h("th", { scope: "row", text: key }),
-    h("td", null, editable({
+    h("td", null, h("div", { class: "fact-value" }, editable({
       label: `world fact ${key}`, value, type: "textarea",
       onSave: async (v) => {
         await put(`/api/world/${seg(key)}`, { value: v });
         notify(`Saved ${key}.`);
         return v;
       },
-    }), pinBadge("world", key, "value")),
+    }), pinBadge("world", key, "value"))),
     h("td", { class: "actions" },
       historyButton("world", key, `world fact ${key}`),
       h("button", {

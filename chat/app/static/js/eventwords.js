@@ -1,0 +1,66 @@
+// One event of the log in a person's words (§11.1 "the event log readable by a
+// person"): names instead of ids and one line of what happened; the JSON stays on demand.
+
+import { chatById } from "./chatlist.js";
+import { nameOf } from "./store.js";
+
+const clip = (text, n = 100) => {
+  const t = String(text ?? "").replace(/\s+/g, " ").trim();
+  return t.length > n ? `${t.slice(0, n - 1)}…` : t;
+};
+const signed = (n) => (n > 0 ? `+${n}` : String(n));
+const quote = (text) => `“${clip(text)}”`;
+
+/** The chat's title for an id (the id itself when the chat list does not know it). */
+export function chatName(chatId) {
+  if (!chatId) return "";
+  const chat = chatById(chatId);
+  return chat ? chat.title : chatId;
+}
+
+function change(p) {
+  const parts = [];
+  if (p.label) parts.push(p.label);
+  if (p.affinity_delta) parts.push(`affinity ${signed(p.affinity_delta)}`);
+  if (p.trust_delta) parts.push(`trust ${signed(p.trust_delta)}`);
+  return parts.join(", ") || "noted";
+}
+
+const TURN_WORDS = { turn_queued: "queued", turn_started: "started", turn_completed: "finished" };
+
+/** One line for an event. */
+export function describe(event) {
+  const p = event.payload || {};
+  switch (event.kind) {
+    case "message_posted": return `${nameOf(p.author)}: ${quote(p.text)}${p.alt_group ? " (another alternative)" : ""}`;
+    case "message_edited": return `message edited to ${quote(p.text)}`;
+    case "message_deleted": return "a message was deleted";
+    case "alternative_chosen": return "another alternative of a reply now stands";
+    case "memory_added": return `${nameOf(p.owner)} remembers ${quote(p.text)} (importance ${p.importance})`;
+    case "edge_changed": return `${nameOf(p.src)} → ${nameOf(p.dst)}: ${change(p)}`;
+    case "entity_added": return `new ${p.kind || "entity"}: ${p.name}`;
+    case "entity_updated": return `${nameOf(p.id)} changed`;
+    case "world_fact_set": return `world: ${p.key} = ${quote(p.value)}`;
+    case "world_fact_deleted": return `world: ${p.key} removed`;
+    case "scene_changed": return [p.location && `scene: ${p.location}`,
+      Array.isArray(p.present) && `present: ${p.present.map(nameOf).join(", ")}`].filter(Boolean).join(" · ") || "scene changed";
+    case "manual_edit": return `you set ${p.field} of ${p.target_type} ${p.target_type === "edge" ? String(p.target_id).split("/").map(nameOf).join(" → ") : nameOf(p.target_id)}${p.action === "unpin" ? " free (unpinned)" : ` to ${quote(typeof p.value === "string" ? p.value : JSON.stringify(p.value))}`}`;
+    case "bot_authored": return `bot created: ${p.name}`;
+    case "bot_revised": return `bot ${nameOf(p.id)} revised`;
+    case "bot_retired": return `bot ${nameOf(p.id)} retired`;
+    case "chat_created": return `chat “${p.title}” with ${(p.bot_ids || []).map(nameOf).join(", ")}`;
+    case "turn_failed": return `turn failed: ${clip(p.reason)}`;
+    case "turns_reverted": return `rewind: ${(p.turn_ids || []).length} turn(s) undone`;
+    case "prompt_recorded": return `prompt for ${nameOf(p.bot_id)} kept (${p.token_count ?? "?"} tokens)`;
+    case "proposal_dropped": return `a proposed change was dropped: ${clip(p.reason || "")}`;
+    case "reflection_recorded": return `${nameOf(p.bot_id)} reflected`;
+    default:
+      if (TURN_WORDS[event.kind]) return `turn ${TURN_WORDS[event.kind]}${p.kind && p.kind !== "message" ? ` (${p.kind})` : ""}`;
+      return clip(JSON.stringify(p));
+  }
+}
+
+/** Who did it, in words. */
+export function actorWord(actor) {
+  return { user: "you", model: "the model", system: "Kith" }[actor] || actor || "";
+}

@@ -1,0 +1,100 @@
+// Deleting a message, and the two ways to get a reply without writing one (§4.5, §4.9):
+// "Respond" when your message (or an edit) is last, "Continue" to extend the last reply.
+// Deleting a bot reply says what happens to the world its turn changed, and offers the
+// rewind that would undo it; deleting the standing alternative lets the next one stand.
+
+import { del, get, post, seg } from "./api.js";
+import { h, notify } from "./dom.js";
+import { nameOf } from "./store.js";
+import { modal } from "./widgets.js";
+
+const NOT_WORLD = new Set(["message_posted", "message_edited", "message_deleted", "alternative_chosen",
+  "prompt_recorded", "turn_queued", "turn_started", "turn_completed", "turn_failed", "turns_reverted",
+  "proposal_dropped"]);
+const WORDS = {
+  memory_added: ["memory", "memories"], reflection_recorded: ["reflection", "reflections"],
+  edge_changed: ["relationship change", "relationship changes"],
+  entity_added: ["new entity", "new entities"], entity_updated: ["entity change", "entity changes"],
+  world_fact_set: ["world fact", "world facts"], world_fact_deleted: ["world fact removed", "world facts removed"],
+  scene_changed: ["scene change", "scene changes"],
+};
+
+/** "2 memories and 1 relationship change": what a turn changed in the world, in words. */
+export function changeSummary(events) {
+  const counts = new Map();
+  for (const event of events) {
+    if (NOT_WORLD.has(event.kind) || event.reverted) continue;
+    const [one, many] = WORDS[event.kind] || ["other change", "other changes"];
+    const key = `${one}\u0000${many}`;
+    counts.set(key, (counts.get(key) || 0) + 1);
+  }
+  const parts = [...counts].map(([key, n]) => {
+    const [one, many] = key.split("\u0000");
+    return `${n} ${n === 1 ? one : many}`;
+  });
+  return parts.length < 2 ? parts.join("") : `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]}`;
+}
+
+async function turnChanges(turnId) {
+  if (!turnId) return "";
+  try {
+    return changeSummary(await get(`/api/events?turn_id=${seg(turnId)}&limit=1000`));
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Ask, then delete `message`. Resolves "deleted", "rewind" (the caller rewinds to
+ * before the message) or "" (cancelled). `alternatives` are the reply's siblings.
+ */
+export async function deleteMessage(message, alternatives = []) {
+  const who = nameOf(message.author);
+  const lines = [h("p", { text: `Delete this message by ${who}?` })];
+  if (alternatives.length > 1) {
+    lines.push(h("p", { text: "It is one of several alternatives: the next one will stand in its place." }));
+  }
+  const changes = message.author === "you" ? "" : await turnChanges(message.turn_id);
+  const actions = [h("button", { type: "button", dataset: { result: "", autofocus: "" } }, "Cancel")];
+  if (changes) {
+    lines.push(h("p", { class: "warn", text: `Its turn also changed the world: ${changes}. Deleting the message keeps those changes.` }),
+      h("p", { text: "To undo them too, rewind instead: that undoes this turn (your message with it) and every later turn." }));
+    actions.push(h("button", { type: "button", dataset: { result: "rewind" } }, "Rewind instead"));
+  } else if (message.author !== "you" && message.turn_id) {
+    lines.push(h("p", { class: "muted", text: "Its turn changed nothing else in the world." }));
+  }
+  actions.push(h("button", { type: "button", class: "danger", dataset: { result: "delete" } },
+    changes ? "Delete the message only" : "Delete"));
+  const choice = await modal("Delete message", h("div", null, lines), { actions });
+  if (choice === "delete") {
+    await del(`/api/messages/${seg(message.id)}`);
+    return "deleted";
+  }
+  return choice === "rewind" ? "rewind" : "";
+}
+
+/** Delete from the transcript: ask, delete, then `reload()`; or `rewind()` when the person
+ * chose to undo the turn instead. Errors become a toast. */
+export async function removeMessage(message, alternatives, { reload, rewind }) {
+  try {
+    const done = await deleteMessage(message, alternatives || []);
+    if (done === "rewind") return rewind();
+    if (done) await reload();
+  } catch (exc) {
+    notify(`Cannot delete: ${exc.message}`, "error");
+  }
+  return null;
+}
+
+/** Queue a "respond" or "continue" turn; resolves its turn id. */
+export async function askForReply(chatId, kind) {
+  const result = await post(`/api/chats/${seg(chatId)}/${kind === "continue" ? "continue" : "respond"}`);
+  return result.turn_id;
+}
+
+/** Show "Respond" beside Send when the conversation waits for a bot: the last message is
+ * yours (after an edit or a deleted reply) and no turn is running. */
+export function showRespond(button, messages, busy) {
+  const last = messages[messages.length - 1];
+  button.hidden = Boolean(busy) || !last || last.author !== "you";
+}
