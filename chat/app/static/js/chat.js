@@ -214,7 +214,7 @@ function render() {
   const last = lastBotMessage();
   regenerateOn = last && !activeTurn ? last.id : null;
   const items = view ? view.buildAll() : [];
-  if (!items.length) items.push(h("li", { class: "muted empty", text: "No messages yet. Say hello." }));
+  if (!view || !view.messages.length) items.push(h("li", { class: "muted empty", text: "No messages yet. Say hello." }));
   mount(list, items, [...pending.values()].map((p) => p.li),
     failedTurn ? failureItem(failedTurn, retry) : null);
   if (focusedId) refocus(list, focusedId, focusedTool);
@@ -278,6 +278,10 @@ function dropPending(turnId, author) {
 function onMessage(data) {
   const message = data.message || data;
   if (message.chat_id && message.chat_id !== store.chatId) return;
+  if (!message.id) { // another process appended (kith chat): no message to apply, fetch the end
+    reload();
+    return;
+  }
   // The stored message takes the streamed text's place in the same frame (no flicker).
   const key = `${message.turn_id || ""}:${message.author}`;
   const started = performance.now();
