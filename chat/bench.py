@@ -22,6 +22,9 @@ REGISTRY: dict[str, str] = {
     "backend": "bench_backend",
     "turns": "bench_turns",
     "memory": "bench_memory",
+    "ui": "bench_ui",
+    "rewind": "bench_rewind",
+    "prompt": "bench_prompt",
     "chatimport": "bench_chatimport",
     "quality": "bench_quality",
 }

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from chat.db.connection import transaction
+from chat.eventlog.undo import invalidate, undo_triggers
 
 _CONTENT_RE = re.compile(r"content\s*=\s*'([A-Za-z0-9_]+)'", re.IGNORECASE)
 
@@ -63,7 +64,10 @@ def bulk_projection(conn: sqlite3.Connection, tables: list[str]) -> Iterator[Non
 
 def _bulk(conn: sqlite3.Connection, tables: list[str]) -> Iterator[None]:
     fts_tables = _fts_tables(conn, tables)
-    triggers = _sync_triggers(conn, fts_tables)
+    # The rewind notes' recording triggers go too: bulk work replaces the projections
+    # wholesale, so the notes are invalid afterwards (chat.eventlog.undo).
+    triggers = _sync_triggers(conn, fts_tables) + undo_triggers(conn)
+    invalidate(conn)
     for name, _sql in triggers:
         conn.execute(f'DROP TRIGGER "{name}"')
     yield

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from chat.db.connection import derived_data_durability, transaction
 from chat.errors import ProjectionFailed
+from chat.eventlog import undo
 from chat.eventlog.bulk import bulk_projection
 from chat.eventlog.log import Event, iter_events, last_event_id
 
@@ -85,6 +86,7 @@ class ProjectResult:
     last_event_id: int
     refolds: int = 0
     seconds: float = 0.0
+    rows_restored: int = 0  # by rewinds undone from the notes of recent changes (undo.py)
 
 
 def get_cursor(conn: sqlite3.Connection) -> int:
@@ -165,8 +167,11 @@ def _fold(
     events: Iterable[Event],
     excluded: set[str],
     on_event: Callable[[int], None] | None = None,
+    *,
+    record: bool = False,
 ) -> tuple[int, int]:
-    """Apply ``events`` except those of excluded turns; return (applied, last id seen)."""
+    """Apply ``events`` except those of excluded turns; return (applied, last id seen).
+    With ``record`` each event's row changes are noted for a later rewind (undo.py)."""
     applied = 0
     position = 0
     for event in events:
@@ -174,10 +179,14 @@ def _fold(
         # Events of a reverted turn are left out, except the turn's own lifecycle.
         if event.turn_id in excluded and event.kind not in LIFECYCLE_KINDS:
             continue
+        if record:
+            undo.recording(conn, event.id)
         _apply(conn, event)
         applied += 1
         if on_event is not None:
             on_event(event.id)
+    if record and applied:
+        undo.recording(conn, None)
     return applied, position
 
 
@@ -195,16 +204,22 @@ def project(
     """Apply every event past the cursor, in one transaction; calling it again applies nothing.
 
     A ``turns_reverted`` event whose turns changed state refolds the projections without
-    them: from the newest usable checkpoint (a snapshot older than the reverted turns,
-    found through ``checkpoints``, which the caller hands in) or else from the start
-    of the log. The event log knows nothing of snapshot files.
+    them. Usually from just before the reverted turns' first change, with the rows
+    changed since put back from the notes of recent changes (``undo``): the cost is what
+    those events touched. Past the notes' horizon, from the newest usable checkpoint (a
+    snapshot older than the reverted turns, found through ``checkpoints``, which the
+    caller hands in) or else from the start of the log. The event log knows nothing of
+    snapshot files.
     """
     load_state_modules()
     started = time.perf_counter()
     applied = 0
     refolds = 0
+    restored = 0
+    tables = projection_tables()
     with transaction(conn):
         cursor = get_cursor(conn)
+        undo.prepare(conn, tables, cursor)
         excluded = reverted_turns(conn, upto=cursor)
         position = cursor
         for event in iter_events(conn, after=cursor):
@@ -212,15 +227,36 @@ def project(
                 newly = set(event.payload["turn_ids"]) - excluded
                 if newly:
                     excluded |= newly
-                    if _has_events_of(conn, newly, before=event.id):
-                        _refold(conn, excluded, event.id - 1, checkpoints)
+                    first = _first_event_of(conn, newly, before=event.id)
+                    if first is not None:
+                        restored += _rewind(conn, excluded, first, event.id - 1, checkpoints)
                         refolds += 1
-            count, _ = _fold(conn, (event,), excluded, on_event)
+            count, _ = _fold(conn, (event,), excluded, on_event, record=True)
             applied += count
             position = event.id
         if position != cursor or projection_status(conn) is None:
             set_cursor(conn, position)
-    return ProjectResult(applied, position, refolds, time.perf_counter() - started)
+        undo.advance(conn, position)
+    return ProjectResult(applied, position, refolds, time.perf_counter() - started, restored)
+
+
+def _rewind(
+    conn: sqlite3.Connection,
+    excluded: set[str],
+    first: int,
+    until: int,
+    checkpoints: CheckpointSource | None,
+) -> int:
+    """Make the projections the fold of 1..until without the excluded turns, whose
+    earliest state-changing event not yet excluded is ``first``; return rows restored."""
+    start = undo.horizon(conn)
+    if start is not None and first - 1 >= start:
+        restored = undo.undo_to(conn, projection_tables(), first - 1)
+        _fold(conn, iter_events(conn, after=first - 1, until=until), excluded, record=True)
+        return restored
+    _refold(conn, excluded, until, checkpoints)
+    undo.restart(conn, until)
+    return 0
 
 
 def _refold(
@@ -259,18 +295,24 @@ SQL_BATCH = 500
 
 def _has_events_of(conn: sqlite3.Connection, turn_ids: set[str], *, before: int) -> bool:
     """True when one of the turns has a state-changing (non-lifecycle) event before ``before``."""
+    return _first_event_of(conn, turn_ids, before=before) is not None
+
+
+def _first_event_of(conn: sqlite3.Connection, turn_ids: set[str], *, before: int) -> int | None:
+    """The id of the turns' earliest state-changing (non-lifecycle) event before ``before``."""
     ids = sorted(turn_ids)
+    first: int | None = None
     for start in range(0, len(ids), SQL_BATCH):  # SQLite caps bound variables per statement
         chunk = ids[start : start + SQL_BATCH]
         marks = ",".join("?" for _ in chunk)
         row = conn.execute(
-            f"SELECT 1 FROM events WHERE turn_id IN ({marks}) AND id < ?"  # noqa: S608
-            f" AND kind NOT IN ({_LIFECYCLE_SQL}) LIMIT 1",
+            f"SELECT MIN(id) FROM events WHERE turn_id IN ({marks}) AND id < ?"  # noqa: S608
+            f" AND kind NOT IN ({_LIFECYCLE_SQL})",
             (*chunk, before),
         ).fetchone()
-        if row is not None:
-            return True
-    return False
+        if row is not None and row[0] is not None and (first is None or row[0] < first):
+            first = int(row[0])
+    return first
 
 
 def rebuild(

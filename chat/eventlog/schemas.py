@@ -265,10 +265,12 @@ class PromptRecorded(Payload):
     message_id: Ident | None = None
     bot_id: Slug
     purpose: Literal["reply", "extraction", "reflection"] = "reply"
-    messages: list[dict[str, str]]
+    messages: list[dict[str, str]] = Field(default_factory=list)
     memory_ids: list[Ident] = Field(default_factory=list)
     lore: list[str] = Field(default_factory=list)
     token_count: int = 0
+    # Compact form (chat/turns/prompt_record.py): references instead of ``messages``.
+    compact: dict[str, Any] | None = None
 
 
 class ProposalDropped(Payload):

@@ -19,6 +19,7 @@ from chat.eventlog.log import NewEvent
 from chat.eventlog.writer import Build
 from chat.state import chats as chat_state
 from chat.turns.plan import queued_payload
+from chat.turns.prompt_record import expand as expand_prompt
 from chat.world import chats as chat_service
 from chat.world.ids import new_id
 
@@ -91,7 +92,13 @@ class TurnControls(_Host):
                 (turn_id,),
             ).fetchall()
         )
-        return [{"event_id": row[0], **json.loads(row[1])} for row in rows]
+        def shown(event_id: int, text: str) -> dict[str, Any]:
+            payload = json.loads(text)
+            messages = self._read_now(lambda conn: expand_prompt(conn, payload))
+            payload.pop("compact", None)
+            return {"event_id": event_id, **payload, "messages": messages}
+
+        return [shown(row[0], row[1]) for row in rows]
 
     async def publish_turn(self, turn_id: str) -> None:
         turn = await self.read(lambda conn: chat_state.get_turn(conn, turn_id))

@@ -192,6 +192,32 @@ def transcript(
     return [message_dict(row) for row in rows]
 
 
+def transcript_page(
+    conn: sqlite3.Connection,
+    chat_id: str,
+    *,
+    limit: int,
+    before_event_id: int | None = None,
+    include_hidden: bool = False,
+) -> list[dict[str, Any]]:
+    """One page of the transcript, oldest first: the ``limit`` newest messages posted
+    before ``before_event_id`` (the whole chat's newest when None). Read backwards along
+    the ``messages_chat`` index, so a page costs the same at 30k messages as at 100."""
+    if not include_hidden:
+        return recent_messages(conn, chat_id, limit=limit, before_event_id=before_event_id)
+    params: list[Any] = [chat_id]
+    where = "chat_id = ?"
+    if before_event_id is not None:
+        where += " AND event_id < ?"
+        params.append(before_event_id)
+    rows = conn.execute(
+        f"{_MESSAGE_SELECT} WHERE {where} ORDER BY event_id DESC LIMIT ?",  # noqa: S608
+        (*params, limit),
+    ).fetchall()
+    rows.reverse()
+    return [message_dict(row) for row in rows]
+
+
 def recent_messages(
     conn: sqlite3.Connection, chat_id: str, *, limit: int, before_event_id: int | None = None
 ) -> list[dict[str, Any]]:

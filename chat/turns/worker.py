@@ -27,6 +27,7 @@ from chat.turns.effects import world_changes
 from chat.turns.lifecycle import close_stream, fail_events, hit_limit, lifecycle, start_events
 from chat.turns.phases import UPDATING_MEMORIES, WRITING, Phases
 from chat.turns.plan import TurnPlan, plan_turn, prepare_prompt, stored_replies
+from chat.turns.prompt_record import compact_record
 from chat.turns.stops import StopTrimmer, finish_at_sentence
 from chat.world.ids import new_id
 
@@ -276,7 +277,6 @@ class TurnWorker:
                 payload["alt_group"] = plan.alt_group
             if stopped:
                 payload["stopped"] = True  # kept as far as it came, marked stopped (§4.3)
-            posted = NewEvent("message_posted", payload, chat_id=plan.chat["id"], turn_id=plan.turn_id, actor="model")
             record = {
                 "message_id": message_id,
                 "bot_id": bot["id"],
@@ -287,12 +287,21 @@ class TurnWorker:
                 "token_count": prompt.token_count,
             }
             chat_id, turn_id = plan.chat["id"], plan.turn_id
-            events = [
-                posted,
-                NewEvent("prompt_recorded", record, chat_id=chat_id, turn_id=turn_id, actor="system"),
-            ]
+            sources = list(plan.history[prompt.dropped_messages :])
+
+            def events(
+                conn: Any, payload: dict = payload, record: dict = record, sources: list = sources,
+                chat_id: str = chat_id, turn_id: str = turn_id,
+            ) -> list[NewEvent]:
+                # Compact (§8.4): references to the messages, the system text as a difference.
+                compact = compact_record(conn, record, chat_id=chat_id, history=sources)
+                return [
+                    NewEvent("message_posted", payload, chat_id=chat_id, turn_id=turn_id, actor="model"),
+                    NewEvent("prompt_recorded", compact, chat_id=chat_id, turn_id=turn_id, actor="system"),
+                ]
+
             written = await rt.commit(
-                lambda conn, events=events: events,
+                events,
                 chat_id,
                 after=lambda conn, mid=message_id: rt.message_view(conn, mid),
             )

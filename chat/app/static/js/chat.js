@@ -8,20 +8,18 @@ import { chatById, loadChats, renderChats } from "./chatlist.js";
 import { emit, loadBots, nameOf, store } from "./store.js";
 import { clearPhase, hasPhase, showPhase } from "./phase.js";
 import { openStream } from "./stream.js";
+import { announceDrawn, TranscriptWindow } from "./pages.js";
 import { refocus } from "./msgparts.js";
 import { askForReply, removeMessage, showRespond } from "./replies.js";
 import { failureItem, messageItem, promptView, streamingItem } from "./transcript.js";
 import { confirmDialog, modal } from "./widgets.js";
 
 let stream = null;
-let messages = [];
-let alternatives = new Map(); // alt_group -> [message]
+let view = null; // the loaded pages of the open chat (pages.js)
+let regenerateOn = null; // id of the message that shows Regenerate
 let activeTurn = null;
 let failedTurn = null;
 const pending = new Map(); // `${turn}:${author}` -> {li, text}
-const PAGE = 100; // a long chat opens at its end; older messages load a page at a time
-let shown = PAGE;
-let loadingOlder = false;
 
 const stateChanged = debounce(() => emit("state-changed", store.chatId), 250);
 
@@ -32,11 +30,41 @@ function turnStatus(text) {
 function setActiveTurn(turnId) {
   activeTurn = turnId;
   $("#stop-btn").hidden = !turnId;
-  showRespond($("#respond-btn"), messages, turnId);
+  showRespond($("#respond-btn"), view ? view.messages : [], turnId);
   if (!turnId) {
     clearPhase();
     turnStatus("");
   }
+  syncRegenerate();
+}
+
+const asItems = (list) => (list || []).map((a) => (typeof a === "string" ? { id: a } : a));
+
+function buildItem(m) {
+  return messageItem(m, actions, {
+    canRegenerate: m.id === regenerateOn,
+    alternatives: asItems(m.alternatives),
+  });
+}
+
+function transcriptView() {
+  if (!view) {
+    view = new TranscriptWindow($("#transcript"), buildItem,
+      (li) => li.classList.contains("streaming") || li.classList.contains("turn-failed"));
+  }
+  return view;
+}
+
+/** Regenerate is offered on the last reply when no turn runs; move it when that changes. */
+function syncRegenerate() {
+  if (!view) return;
+  const last = lastBotMessage();
+  const wanted = last && !activeTurn ? last.id : null;
+  if (wanted === regenerateOn) return;
+  const before = regenerateOn;
+  regenerateOn = wanted;
+  if (before) view.refresh(before);
+  if (wanted) view.refresh(wanted);
 }
 
 export async function openChat(chatId) {
@@ -46,9 +74,9 @@ export async function openChat(chatId) {
   pending.clear();
   setActiveTurn(null);
   failedTurn = null;
-  messages = [];
-  shown = PAGE;
-  showRespond($("#respond-btn"), messages, null);
+  transcriptView().reset(chatId);
+  regenerateOn = null;
+  updateRespond();
   renderChats();
   const input = $("#composer-input");
   if (!chatId) {
@@ -89,7 +117,8 @@ export async function openChat(chatId) {
   await checkLastTurn();
 }
 
-/** Fetch the transcript (and alternatives) and render it. */
+/** Fetch the newest page of the transcript and render it: on opening, after a rewind and
+ * after a reconnect. Single messages never come this way (see `onMessage`). */
 let reloads = 0;
 
 export async function reload() {
@@ -97,54 +126,45 @@ export async function reload() {
   if (!chatId) return;
   const mine = ++reloads; // only the newest reload renders
   try {
-    const list = await get(`/api/chats/${seg(chatId)}/messages?limit=${shown}`);
-    if (chatId !== store.chatId || mine !== reloads) return;
-    messages = list || [];
-    await loadAlternatives();
-    if (mine !== reloads) return;
+    const fresh = await transcriptView().openNewest(chatId);
+    if (!fresh || chatId !== store.chatId || mine !== reloads) return;
     for (const [key, entry] of pending) if (entry.done) pending.delete(key);
   } catch (exc) {
     notify(`Cannot load messages: ${exc.message}`, "error");
   }
   render();
-}
-
-/** Alternatives per alt group: from the transcript's `alternatives` (ids) when the server
- * gives them, else from GET /api/messages/{id}/alternatives for replies that may have some. */
-async function loadAlternatives() {
-  alternatives = new Map();
-  const asItems = (list) => list.map((a) => (typeof a === "string" ? { id: a } : a));
-  const lastBot = lastBotMessage();
-  await Promise.all(messages.filter((m) => m.author !== "you").map(async (message) => {
-    const group = message.alt_group || message.id;
-    if (Array.isArray(message.alternatives)) {
-      alternatives.set(group, asItems(message.alternatives));
-    } else if (message === lastBot || message.alt_group !== message.id) {
-      try {
-        alternatives.set(group, asItems(await get(`/api/messages/${seg(message.id)}/alternatives`)));
-      } catch {
-        alternatives.set(group, []);
-      }
-    }
-  }));
+  const list = $("#transcript");
+  list.scrollTop = list.scrollHeight; // a chat opens at its end
+  view.maybeLoadOlder(); // a first page shorter than the screen
 }
 
 function lastBotMessage() {
-  const last = messages[messages.length - 1];
+  const last = view && view.last();
   return last && last.author !== "you" ? last : null;
+}
+
+/** A message as the server now has it (an action's answer or the stream): in place. */
+function applyMessage(message) {
+  if (!view || !message || (message.chat_id && message.chat_id !== store.chatId)) return;
+  const list = $("#transcript");
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  if (view.apply(message) === "added") list.querySelector(".empty")?.remove();
+  syncRegenerate();
+  updateRespond();
+  if (!view.messages.length && !list.querySelector(".msg, .empty")) render();
+  if (atBottom) list.scrollTop = list.scrollHeight;
 }
 
 const actions = {
   edit: async (message, text) => {
     try {
-      await patch(`/api/messages/${seg(message.id)}`, { text });
-      await reload();
+      applyMessage(await patch(`/api/messages/${seg(message.id)}`, { text }));
     } catch (exc) {
       notify(`Cannot edit: ${exc.message}`, "error");
       throw exc;
     }
   },
-  remove: (message) => removeMessage(message, alternatives.get(message.alt_group || message.id),
+  remove: (message) => removeMessage(message, asItems(message.alternatives),
     { reload, rewind: () => actions.rewind(message, true) }),
   extend: () => replyWithout("continue"),
   rewind: async (message, confirmed = false) => {
@@ -183,54 +203,38 @@ const actions = {
   },
   choose: async (messageId) => {
     try {
-      await post(`/api/messages/${seg(messageId)}/choose`);
-      await reload();
+      applyMessage(await post(`/api/messages/${seg(messageId)}/choose`));
     } catch (exc) {
       notify(`Cannot choose that alternative: ${exc.message}`, "error");
     }
   },
 };
 
-function hasOlder() {
-  return messages.length >= shown;
-}
-
-/** Load the page before the oldest shown message, keeping the view where it was. */
-async function loadOlder() {
-  if (loadingOlder || !hasOlder()) return;
-  loadingOlder = true;
-  const list = $("#transcript");
-  const fromBottom = list.scrollHeight - list.scrollTop;
-  shown += PAGE;
-  try {
-    await reload();
-    list.scrollTop = list.scrollHeight - fromBottom;
-  } finally {
-    loadingOlder = false;
-  }
-}
-
-function olderButton() {
-  if (!hasOlder()) return null;
-  return h("li", { class: "older" }, h("button", { type: "button", class: "small", onclick: loadOlder }, "Load older messages"));
-}
-
+/** Draw the loaded pages whole (opening, rewind); single changes go through `applyMessage`. */
 function render() {
   const list = $("#transcript");
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
   const focusedId = document.activeElement?.closest?.(".msg")?.dataset.id;
   const focusedTool = document.activeElement?.closest?.(".msg button")?.getAttribute("aria-label");
-  const lastBot = lastBotMessage();
-  const items = messages.map((m) => messageItem(m, actions, {
-    canRegenerate: m === lastBot && !activeTurn,
-    alternatives: alternatives.get(m.alt_group || m.id),
-  }));
-  if (!items.length) items.push(h("li", { class: "muted empty", text: "No messages yet. Say hello." }));
-  mount(list, olderButton(), items, [...pending.values()].map((p) => p.li),
+  const last = lastBotMessage();
+  regenerateOn = last && !activeTurn ? last.id : null;
+  const items = view ? view.buildAll() : [];
+  if (!view || !view.messages.length) items.push(h("li", { class: "muted empty", text: "No messages yet. Say hello." }));
+  mount(list, items, [...pending.values()].map((p) => p.li),
     failedTurn ? failureItem(failedTurn, retry) : null);
   if (focusedId) refocus(list, focusedId, focusedTool);
-  if (atBottom || pending.size) list.scrollTop = list.scrollHeight;
-  showRespond($("#respond-btn"), messages, activeTurn);
+  if (pending.size) list.scrollTop = list.scrollHeight;
+  updateRespond();
+}
+
+function updateRespond() {
+  showRespond($("#respond-btn"), view ? view.messages : [], activeTurn);
+}
+
+/** Show or clear the failure banner at the end, leaving the messages alone. */
+function renderFailure() {
+  const list = $("#transcript");
+  list.querySelector(".turn-failed")?.remove();
+  if (failedTurn) list.appendChild(failureItem(failedTurn, retry));
 }
 
 /** "Respond" or "Continue" (§4.9): a turn with no new message from the user. */
@@ -239,7 +243,7 @@ async function replyWithout(kind) {
     setActiveTurn(await askForReply(store.chatId, kind));
     failedTurn = null;
     turnStatus(kind === "continue" ? "Continuing the reply…" : "Waiting for the model…");
-    render();
+    renderFailure();
   } catch (exc) {
     notify(`Cannot ${kind === "continue" ? "continue" : "get a reply"}: ${exc.message}`, "error");
   }
@@ -278,10 +282,22 @@ function dropPending(turnId, author) {
 function onMessage(data) {
   const message = data.message || data;
   if (message.chat_id && message.chat_id !== store.chatId) return;
-  // The streamed text stays until the stored message replaces it (no flicker).
-  const entry = pending.get(`${message.turn_id || ""}:${message.author}`);
-  if (entry) entry.done = true;
-  reload();
+  if (!message.id) { // another process appended (kith chat): no message to apply, fetch the end
+    reload();
+    return;
+  }
+  // The stored message takes the streamed text's place in the same frame (no flicker).
+  const key = `${message.turn_id || ""}:${message.author}`;
+  const started = performance.now();
+  applyMessage(message);
+  announceDrawn($("#transcript"), message.id, started, view ? view.messages.length : 0);
+  const entry = pending.get(key);
+  if (entry && view && view.has(message.id)) {
+    entry.li.remove();
+    pending.delete(key);
+  } else if (entry) {
+    entry.done = true;
+  }
 }
 
 function onTurn(data) {
@@ -302,7 +318,7 @@ function onTurn(data) {
   if (activeTurn === turn.id) setActiveTurn(null);
   failedTurn = turn.status === "failed" ? turn : null;
   if (turn.status === "failed") turnStatus(`The reply failed: ${uiWords(turn.error) || "no reason given"}`);
-  reload();
+  renderFailure();
   stateChanged();
 }
 
@@ -328,7 +344,7 @@ async function checkLastTurn() {
   if (!turn || chatId !== store.chatId) return;
   if (turn.status === "failed") {
     failedTurn = turn;
-    render();
+    renderFailure();
   } else if (turn.status === "queued" || turn.status === "running") {
     setActiveTurn(turn.id);
     try {
@@ -347,7 +363,7 @@ async function retry() {
     failedTurn = null;
     setActiveTurn(turnId);
     turnStatus("Trying again…");
-    render();
+    renderFailure();
   } catch (exc) {
     notify(`Cannot retry: ${exc.message}`, "error");
   }
@@ -376,8 +392,10 @@ async function send() {
     failedTurn = null;
     setActiveTurn(result.turn_id);
     if (!hasPhase()) turnStatus("Waiting for the model…"); // the stream may be ahead of this answer
-    if (result.message && !messages.some((m) => m.id === result.message.id)) messages.push(result.message);
-    render();
+    renderFailure();
+    applyMessage(result.message);
+    const list = $("#transcript");
+    list.scrollTop = list.scrollHeight;
   } catch (exc) {
     notify(`Not sent: ${exc.message}`, "error");
   } finally {
@@ -388,9 +406,6 @@ async function send() {
 
 export function initChat() {
   const input = $("#composer-input");
-  $("#transcript").addEventListener("scroll", (ev) => {
-    if (ev.currentTarget.scrollTop < 40 && messages.length) loadOlder();
-  }, { passive: true });
   $("#composer").addEventListener("submit", (ev) => {
     ev.preventDefault();
     send();

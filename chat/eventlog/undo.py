@@ -1,0 +1,201 @@
+"""Rewind in O(turn): what each recent event changed, so a rewind undoes only that (§4.6, §13).
+
+While ``project`` applies events one by one, SQLite triggers on every projection
+table note each row an event inserts, updates or deletes, with the row as it was
+before (``undo_<table>``, keyed by rowid). To revert turns whose first
+state-changing event is k, the projector restores every row touched by events
+>= k to its image before the earliest such touch (a row first inserted there is
+deleted) - that is exactly the fold of events 1..k-1 - and then refolds k.. from
+the log without the reverted turns. Both steps cost what those events touched,
+not the size of the world or the length of the log.
+
+The notes cover the events after ``from_event_id`` (the horizon; older notes are
+pruned, keeping ``KEEP_EVENTS``). Bulk work (a rebuild, a snapshot restore, a
+refold from a checkpoint) drops the triggers for its duration and marks the notes
+invalid; the next ``prepare`` starts afresh at the cursor. A rewind beyond the
+horizon falls back to the refold from a checkpoint. The shadow tables mirror the
+projection tables' columns and are recreated whenever those change (a migration),
+so no migration of another table needs to know about them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+
+KEEP_EVENTS = 20_000
+_PREFIX = "undo_"
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]  # noqa: S608 - registry
+
+
+def _signature(conn: sqlite3.Connection, tables: list[str]) -> str:
+    text = ";".join(f"{t}:{','.join(_columns(conn, t))}" for t in tables)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _trigger_sql(table: str, columns: list[str]) -> list[str]:
+    shadow = f"{_PREFIX}{table}"
+    names = ", ".join(f'"v_{c}"' for c in columns)
+    old = ", ".join(f'old."{c}"' for c in columns)
+    when = "WHEN (SELECT event_id FROM undo_ctl) IS NOT NULL"
+    now = "(SELECT event_id FROM undo_ctl)"
+    return [
+        f"CREATE TRIGGER {shadow}_i AFTER INSERT ON {table} {when} BEGIN"
+        f" INSERT INTO {shadow} (event_id, op, rid) VALUES ({now}, 'i', new.rowid); END",
+        f"CREATE TRIGGER {shadow}_u AFTER UPDATE ON {table} {when} BEGIN"
+        f" INSERT INTO {shadow} (event_id, op, rid, {names}) VALUES ({now}, 'u', old.rowid, {old}); END",
+        f"CREATE TRIGGER {shadow}_d AFTER DELETE ON {table} {when} BEGIN"
+        f" INSERT INTO {shadow} (event_id, op, rid, {names}) VALUES ({now}, 'd', old.rowid, {old}); END",
+    ]
+
+
+def _state(conn: sqlite3.Connection) -> tuple[int, int, int, str] | None:
+    row = conn.execute(
+        "SELECT from_event_id, at_event_id, valid, signature FROM undo_state WHERE name = 'main'"
+    ).fetchone()
+    return None if row is None else (int(row[0]), int(row[1]), int(row[2]), str(row[3]))
+
+
+def _write_state(conn: sqlite3.Connection, start: int, at: int, valid: int, signature: str) -> None:
+    conn.execute(
+        "INSERT INTO undo_state (name, from_event_id, at_event_id, valid, signature)"
+        " VALUES ('main', ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+        " from_event_id = excluded.from_event_id, at_event_id = excluded.at_event_id,"
+        " valid = excluded.valid, signature = excluded.signature",
+        (start, at, valid, signature),
+    )
+
+
+def _shadow_tables(conn: sqlite3.Connection) -> list[str]:
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'undo\\_%' ESCAPE '\\'"
+        " AND name NOT IN ('undo_ctl', 'undo_state')"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def undo_triggers(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(name, sql) of the recording triggers, for bulk work to drop and recreate."""
+    return conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'undo\\_%' ESCAPE '\\'"
+        " ORDER BY name"
+    ).fetchall()
+
+
+def invalidate(conn: sqlite3.Connection) -> None:
+    """The projections are being replaced wholesale: the notes no longer describe them."""
+    conn.execute("UPDATE undo_state SET valid = 0 WHERE name = 'main'")
+
+
+_checked: dict[int, int] = {}  # id(conn) -> PRAGMA schema_version when the shadows were checked
+
+
+def prepare(conn: sqlite3.Connection, tables: list[str], cursor: int) -> None:
+    """Make the shadow tables and triggers match ``tables``; start afresh at ``cursor``
+    when the notes are invalid or describe another position. Inside project()'s transaction."""
+    # INSERT OR REPLACE deletes the row it replaces; only with recursive triggers does
+    # that deletion fire the DELETE trigger, so the replaced row's image is noted too.
+    conn.execute("PRAGMA recursive_triggers = ON")
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    state = _state(conn)
+    triggers = conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'undo\\_%' ESCAPE '\\'"
+    ).fetchone()[0]
+    if _checked.get(id(conn)) != version or state is None or triggers != 3 * len(tables):
+        signature = _signature(conn, tables)
+        if state is None or state[3] != signature or triggers != 3 * len(tables):
+            _recreate(conn, tables)
+            _write_state(conn, cursor, cursor, 1, signature)
+            state = _state(conn)
+        _checked[id(conn)] = conn.execute("PRAGMA schema_version").fetchone()[0]
+    assert state is not None
+    start, at, valid, signature = state
+    if not valid or at != cursor:
+        for shadow in _shadow_tables(conn):
+            conn.execute(f"DELETE FROM {shadow}")  # noqa: S608 - from sqlite_master
+        _write_state(conn, cursor, cursor, 1, signature)
+
+
+def _recreate(conn: sqlite3.Connection, tables: list[str]) -> None:
+    for name, _sql in undo_triggers(conn):
+        conn.execute(f'DROP TRIGGER "{name}"')
+    for shadow in _shadow_tables(conn):
+        conn.execute(f'DROP TABLE "{shadow}"')
+    for table in tables:
+        columns = _columns(conn, table)
+        shadow = f"{_PREFIX}{table}"
+        values = ", ".join(f'"v_{c}"' for c in columns)
+        conn.execute(
+            f"CREATE TABLE {shadow} (seq INTEGER PRIMARY KEY, event_id INTEGER NOT NULL,"
+            f" op TEXT NOT NULL, rid INTEGER NOT NULL, {values})"
+        )
+        conn.execute(f"CREATE INDEX {shadow}_event ON {shadow} (event_id)")
+        for sql in _trigger_sql(table, columns):
+            conn.execute(sql)
+
+
+def recording(conn: sqlite3.Connection, event_id: int | None) -> None:
+    """Note the following row changes as made by ``event_id`` (None: note nothing)."""
+    conn.execute("UPDATE undo_ctl SET event_id = ? WHERE id = 1", (event_id,))
+
+
+def horizon(conn: sqlite3.Connection) -> int | None:
+    """The oldest position the notes can bring the projections back to (None: none)."""
+    state = _state(conn)
+    return None if state is None or not state[2] else state[0]
+
+
+def advance(conn: sqlite3.Connection, position: int) -> None:
+    """The projections now stand at ``position``; drop notes older than KEEP_EVENTS."""
+    state = _state(conn)
+    if state is None or not state[2]:
+        return
+    start, _at, _valid, signature = state
+    if position - start > 2 * KEEP_EVENTS:
+        start = position - KEEP_EVENTS
+        for shadow in _shadow_tables(conn):
+            conn.execute(f"DELETE FROM {shadow} WHERE event_id <= ?", (start,))  # noqa: S608
+    _write_state(conn, start, position, 1, signature)
+
+
+def restart(conn: sqlite3.Connection, position: int) -> None:
+    """After a bulk refold inside project(): the notes start again at ``position``."""
+    state = _state(conn)
+    signature = state[3] if state else ""
+    for shadow in _shadow_tables(conn):
+        conn.execute(f"DELETE FROM {shadow}")  # noqa: S608 - from sqlite_master
+    _write_state(conn, position, position, 1, signature)
+
+
+def undo_to(conn: sqlite3.Connection, tables: list[str], position: int) -> int:
+    """Bring every projection row back to how it stood after event ``position`` (which
+    must be >= the horizon) and forget the notes after it; return the rows restored."""
+    restored = 0
+    recording(conn, None)
+    for table in tables:
+        shadow = f"{_PREFIX}{table}"
+        columns = _columns(conn, table)
+        # The earliest note of each row since ``position`` holds its image at ``position``.
+        images = ", ".join(f's."v_{c}"' for c in columns)
+        rows = conn.execute(
+            f"SELECT s.op, s.rid, {images} FROM {shadow} s"  # noqa: S608
+            f" JOIN (SELECT rid, MIN(seq) AS seq FROM {shadow} WHERE event_id > ? GROUP BY rid) f"
+            " ON s.seq = f.seq",
+            (position,),
+        ).fetchall()
+        if not rows:
+            continue
+        for row in rows:
+            conn.execute(f"DELETE FROM {table} WHERE rowid = ?", (row[1],))  # noqa: S608
+        names = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        conn.executemany(
+            f"INSERT INTO {table} (rowid, {names}) VALUES (?, {marks})",  # noqa: S608
+            [row[1:] for row in rows if row[0] != "i"],
+        )
+        conn.execute(f"DELETE FROM {shadow} WHERE event_id > ?", (position,))  # noqa: S608
+        restored += len(rows)
+    return restored
