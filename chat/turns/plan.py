@@ -226,6 +226,10 @@ def _plan_continue(
     )
 
 
+OBSERVED_IN_VIEW = 50
+"""How many extra memories are recalled to make up for observations already in view."""
+
+
 def prepare_prompt(
     conn: sqlite3.Connection,
     plan: TurnPlan,
@@ -240,24 +244,33 @@ def prepare_prompt(
 ) -> Prompt:
     """Retrieve the bot's memories and assemble its prompt (§8)."""
     query = plan.user_text or (plan.history[-1]["text"] if plan.history else "")
-    memories = retrieve_memories(
-        conn, bot["id"], query, now=now, k=top_k, embedder=embedder, weights=weights,
-        world_id=plan.chat.get("world_id") or "default",
+    recalled = retrieve_memories(
+        conn, bot["id"], query, now=now, k=top_k + min(len(plan.history), OBSERVED_IN_VIEW),
+        embedder=embedder, weights=weights, world_id=plan.chat.get("world_id") or "default",
     )  # fmt: skip
     other_names = [b["name"] for b in plan.bots if b["id"] != bot["id"]]
-    return build_prompt(
-        conn,
-        bot=bot,
-        chat=plan.chat,
-        history=plan.history,
-        memories=memories,
-        user_name=plan.user_name,
-        count_tokens=backend.cached_count_tokens,
-        context_length=backend.context_length(),
-        reply_tokens=reply_tokens,
-        other_names=other_names,
-        seed=plan.turn_id,
-    )
+
+    def build(memories: list[tuple[dict[str, Any], float]]) -> Prompt:
+        return build_prompt(
+            conn,
+            bot=bot,
+            chat=plan.chat,
+            history=plan.history,
+            memories=memories,
+            user_name=plan.user_name,
+            count_tokens=backend.cached_count_tokens,
+            context_length=backend.context_length(),
+            reply_tokens=reply_tokens,
+            other_names=other_names,
+            seed=plan.turn_id,
+        )
+
+    prompt = build(recalled[:top_k])
+    # A witnessed observation of a message the prompt already shows adds nothing (§5.3.1):
+    # recall the next best memory instead, so observations bring back what scrolled away.
+    shown = {m["id"] for m in plan.history[prompt.dropped_messages :]}
+    kept = [item for item in recalled if item[0].get("message_id") not in shown][:top_k]
+    return prompt if kept == recalled[:top_k] else build(kept)
 
 
 def stored_replies(conn: Any, plan: TurnPlan) -> list[tuple[dict[str, Any], str]]:

@@ -111,13 +111,15 @@ def compact_record(
     messages the prompt's non-system messages were built from, in order."""
     messages = record["messages"]
     said = [m for m in messages[1:] if m["role"] != "system"]  # a note is kept inline
-    if not messages or messages[0]["role"] != "system" or len(said) != len(history):
+    literal = len(said) - len(history)  # the voice samples sent as chat turns come first
+    if not messages or messages[0]["role"] != "system" or literal < 0:
         return record
     transcript = []
     sources = iter(history)
     for sent in messages[1:]:
-        if sent["role"] == "system":
-            transcript.append({"r": "system", "t": sent["content"]})
+        if sent["role"] == "system" or literal > 0:
+            literal -= sent["role"] != "system"
+            transcript.append({"r": sent["role"], "t": sent["content"]})
             continue
         source = next(sources)
         text, content = source["text"], sent["content"]
