@@ -59,7 +59,8 @@ def test_a_30k_chat_opens_at_its_end_updates_in_place_and_scrolls_back_to_the_st
     requests.clear()
     page.locator("#composer-input").fill("hello again")
     page.locator("#composer-input").press("Enter")
-    reply = transcript.locator(".msg-bot").last
+    # The stored reply, not the streamed one it replaces (a slow page may still show that).
+    reply = transcript.locator(".msg-bot:not(.streaming)").last
     reply.get_by_text("heard you say: hello again").wait_for()
     page.wait_for_function(
         "(id) => window.__kithProbe.drawn.some((d) => d.id === id)", arg=reply.get_attribute("data-id")
