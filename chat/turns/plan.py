@@ -138,19 +138,7 @@ def _plan_regenerate(
         raise Conflict(f"{members[0]['author']!r} is not an active bot of this chat any more")
     done = [m for m in members if m["turn_id"] == turn_id and not m["deleted"]]
     history = _history_before(conn, chat["id"], first_event, others)
-    user_text = next((m["text"] for m in reversed(history) if m["author"] == "you"), "")
-    return TurnPlan(
-        turn_id=turn_id,
-        chat=chat,
-        kind="regenerate",
-        user_text=user_text,
-        user_name=you,
-        history=history,
-        speakers=[] if done else [speaker],
-        bots=bots,
-        alt_group=group,
-        done_message_ids=[m["id"] for m in done],
-    )
+    return _redo_plan("regenerate", turn_id, chat, you, history, speaker, bots, group, done)
 
 
 def _queued_event_id(conn: sqlite3.Connection, turn_id: str) -> int:
@@ -210,19 +198,38 @@ def _plan_continue(
         raise Conflict(f"{target['author']!r} is not an active bot of this chat any more")
     done = [m for m in alternatives(conn, target["alt_group"]) if m["turn_id"] == turn_id and not m["deleted"]]
     history = [*_history_before(conn, chat["id"], target["event_id"], others), target]
-    user_text = next((m["text"] for m in reversed(history) if m["author"] == "you"), "")
+    return _redo_plan(
+        "continue", turn_id, chat, you, history, speaker, bots, target["alt_group"], done,
+        prefix=target["text"],
+    )  # fmt: skip
+
+
+def _redo_plan(
+    kind: str,
+    turn_id: str,
+    chat: dict[str, Any],
+    you: str,
+    history: list[dict[str, Any]],
+    speaker: dict[str, Any],
+    bots: list[dict[str, Any]],
+    group: str,
+    done: list[dict[str, Any]],
+    prefix: str = "",
+) -> TurnPlan:
+    """The plan of a turn that writes one more alternative of a bot's reply (regenerate,
+    continue): one speaker, none when an interrupted run already stored its reply."""
     return TurnPlan(
         turn_id=turn_id,
         chat=chat,
-        kind="continue",
-        user_text=user_text,
+        kind=kind,
+        user_text=next((m["text"] for m in reversed(history) if m["author"] == "you"), ""),
         user_name=you,
         history=history,
         speakers=[] if done else [speaker],
         bots=bots,
-        alt_group=target["alt_group"],
+        alt_group=group,
         done_message_ids=[m["id"] for m in done],
-        prefix=target["text"],
+        prefix=prefix,
     )
 
 
