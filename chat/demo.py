@@ -1,4 +1,5 @@
-"""The demo world `kith init` creates: three characters of a harbour town, a little lore,
+"""The demo world `kith init` creates: three characters of a harbour town, a little lore
+(the world's own, and Mara's character book),
 a few world facts and a group chat to start in.
 
 Written as ordinary events through the runtime, like anything a person would author,
@@ -39,13 +40,7 @@ MARA: dict[str, Any] = {
     ),
     "talkativeness": 0.6,
     "tags": ["demo", "sea"],
-    "lore": [
-        {
-            "name": "The Teeth",
-            "keys": ["teeth", "reef"],
-            "content": "The Teeth are a reef of black rock at the mouth of Saltmere bay, "
-            "covered at high tide; only the pilot knows the safe channel.",
-        },
+    "lore": [  # her card's own book: it goes with her into any world she joins
         {
             "name": "The compass",
             "keys": ["compass", "father"],
@@ -91,6 +86,15 @@ ISOLDE: dict[str, Any] = {
     "tags": ["demo"],
 }
 
+WORLD_LORE: list[dict[str, Any]] = [  # Saltmere's own: no other world ever sees it (§3.5)
+    {
+        "name": "The Teeth",
+        "keys": ["teeth", "reef"],
+        "content": "The Teeth are a reef of black rock at the mouth of Saltmere bay, "
+        "covered at high tide; only the pilot knows the safe channel.",
+    },
+]
+
 WORLD_FACTS = {"location": "Saltmere harbour", "time_of_day": "before dawn", "weather": "thick fog"}
 
 WORLD_ID = "saltmere"
@@ -113,5 +117,6 @@ async def create_demo_world(rt: Runtime, *, persona: str | None = None) -> dict[
         for k, v in WORLD_FACTS.items()
     ]
     await rt.commit(lambda conn: facts)  # plain facts, not pinned: the story may change them
+    await rt.set_lore(WORLD_ID, None, WORLD_LORE)
     chat = await rt.create_chat(["mara", "tobias"], title="Fog over Saltmere", world_id=WORLD_ID)
     return {"bots": [b["id"] for b in bots], "chat": chat, "world": world}

@@ -75,13 +75,18 @@ def found(item: Any, what: str, ident: str, field_name: str = "id") -> Any:
 
 WorldParam = Annotated[
     str | None,
-    Query(max_length=64, description="the world (default: the chat's, or the only world)"),
+    Query(
+        max_length=64,
+        description="the world (default: the chat's; else the only world; else the live world"
+        " with the latest activity: its newest chat message, a new chat, or its creation)",
+    ),
 ]
 
 
 def scoped_world(request: Request, world: str | None, chat_id: str | None = None) -> str:
     """The world a state request means (§3.5): ``?world=ID`` (404 naming ``world`` when
-    unknown), else the chat's, else the only world. See `chat.world.worlds.resolve_world`."""
+    unknown), else the chat's, else the only world, else the live world with the latest
+    activity. See `chat.world.worlds.resolve_world` and `default_world`."""
     from chat.world.worlds import resolve_world
 
     return resolve_world(reader(request), world, chat_id=chat_id)

@@ -172,6 +172,12 @@ class PersonaPut(Body):
     world_id: Slug | None = None
 
 
+class LorePut(Body):
+    """One book of one world's lore, whole (the lore editor saves the list it shows)."""
+
+    entries: list[dict[str, Any]] = Field(max_length=100_000)
+
+
 class SnapshotCreate(Body):
     kind: Literal["manual"] = "manual"
 

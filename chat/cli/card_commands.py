@@ -23,6 +23,7 @@ from chat.eventlog.writer import commit_now
 from chat.snapshots.api import snapshot_checkpoints
 from chat.state.entities import get_bot, list_bots
 from chat.world.imports import import_events
+from chat.world.lore import bot_for_export
 
 
 @main.group("bots")
@@ -98,14 +99,18 @@ def import_command(ctx: click.Context, file: Path, on_conflict: str | None, worl
               show_default=True, help="Card format.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="File to write (default: <bot id>.png or <bot id>.<format>.json here).")
+@click.option("--world", "world_id", default=None,
+              help="The world whose lore is the card's character book (default: the bot's first).")
 @click.pass_context
 @reports_errors
-def export_command(ctx: click.Context, bot_id: str, fmt: str, output: Path | None) -> None:
+def export_command(
+    ctx: click.Context, bot_id: str, fmt: str, output: Path | None, world_id: str | None
+) -> None:
     """Export a bot as a V2 or V3 JSON card or a PNG card."""
     with _database(ctx) as conn:
-        bot = get_bot(conn, bot_id)
-    if bot is None:
-        raise NotFound(f"no bot with id {bot_id!r}; see: kith bots list")
+        if get_bot(conn, bot_id) is None:
+            raise NotFound(f"no bot with id {bot_id!r}; see: kith bots list")
+        bot = bot_for_export(conn, bot_id, world_id)
     body, _media_type, filename = export_card(bot, cast(CardFormat, fmt))
     target = output if output is not None else Path(filename)
     try:

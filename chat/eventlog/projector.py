@@ -24,7 +24,7 @@ from chat.eventlog.bulk import bulk_projection
 from chat.eventlog.log import Event, iter_events, last_event_id
 
 # Bump when a projection table or handler changes meaning: stored state is then rebuilt (§10.6).
-PROJECTION_VERSION = 2
+PROJECTION_VERSION = 3
 
 Handler = Callable[[sqlite3.Connection, Event], None]
 
@@ -40,6 +40,7 @@ LOG_ONLY_KINDS = frozenset({"prompt_recorded", "proposal_dropped", "proposal_que
 
 STATE_MODULES = (
     "chat.state.worlds",
+    "chat.state.lore",
     "chat.state.entities",
     "chat.state.edges",
     "chat.state.memory",

@@ -293,6 +293,7 @@ from chat.eventlog.turn_schemas import (  # noqa: E402 - they build on the types
     TurnStarted,
 )
 from chat.eventlog.world_schemas import (  # noqa: E402 - they build on the types above
+    LoreSet,
     PersonaCleared,
     PersonaSet,
     WorldArchived,
@@ -331,6 +332,7 @@ SCHEMAS: dict[str, type[Payload]] = {
     "proposal_queued": ProposalQueued,
     "proposal_reviewed": ProposalReviewed,
     "reflection_recorded": ReflectionRecorded,
+    "lore_set": LoreSet,
     "world_created": WorldCreated,
     "world_renamed": WorldRenamed,
     "world_scenario_set": WorldScenarioSet,

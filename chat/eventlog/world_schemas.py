@@ -7,9 +7,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator
 
-from chat.eventlog.schemas import Payload, Slug, Text, WorldRef
+from chat.eventlog.schemas import (
+    CARD_LIST_ITEMS,
+    LoreEntry,
+    Payload,
+    Slug,
+    Text,
+    WorldRef,
+    WorldScoped,
+)
 
 WorldName = Annotated[str, StringConstraints(min_length=1, max_length=80)]
 
@@ -82,3 +90,11 @@ class PersonaCleared(Payload):
     """A world goes back to the global persona."""
 
     world_id: Slug
+
+
+class LoreSet(WorldScoped):
+    """One book of one world's lore replaced (§3.5, §8.1): the world's own (``bot_id`` None)
+    or a taking-part bot's book there. See chat/state/lore.py for where books come from."""
+
+    bot_id: Slug | None = Field(default=None, exclude_if=lambda v: v is None)
+    entries: list[LoreEntry] = Field(default_factory=list, max_length=CARD_LIST_ITEMS)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from chat.eventlog.log import NewEvent
 from chat.state import worlds as world_state
+from chat.world import lore as lore_service
 from chat.world import transfer
 from chat.world import worlds as world_service
 from chat.world.bots import require_bot
@@ -80,6 +81,23 @@ class WorldsControls(_Host):
         bot_id, world = chosen[0]
         bot = self._read_now(lambda conn: require_bot(conn, bot_id))  # type: ignore[attr-defined]
         return {**bot, "world_id": world}
+
+    def lore(self, world_id: str, bot_id: str | None = None) -> dict[str, Any]:
+        """``{world_id, bot_id, entries}``: one book of one world (`chat.world.lore`)."""
+        return self._read_now(  # type: ignore[attr-defined]
+            lambda conn: lore_service.read_book(conn, world_id, bot_id)
+        )
+
+    async def set_lore(self, world_id: str, bot_id: str | None, entries: Any) -> dict[str, Any]:
+        """``lore_set``: replace one book of ``world_id``; no other world changes."""
+        await self.commit(lambda conn: lore_service.lore_events(conn, world_id, bot_id, entries))
+        return self.lore(world_id, bot_id)
+
+    def bot_card(self, bot_id: str, world_id: str | None = None) -> dict[str, Any]:
+        """The bot with its lore in ``world_id`` (default: its first world), for a card export."""
+        return self._read_now(  # type: ignore[attr-defined]
+            lambda conn: lore_service.bot_for_export(conn, bot_id, world_id)
+        )
 
     def persona(self, world_id: str | None = None) -> dict[str, Any]:
         """{name, description, scope}: the world's own persona, else the global one."""

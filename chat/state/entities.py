@@ -10,6 +10,7 @@ from chat.eventlog.log import Event
 from chat.eventlog.projector import handles, register_tables
 from chat.eventlog.schemas import DEFAULT_WORLD
 from chat.state.history import dumps, record_change
+from chat.state.lore import copy_card_book, set_book, set_card_book_everywhere
 from chat.state.worlds import ensure_world, persona, world_of
 
 register_tables("bots", "entities")
@@ -97,6 +98,7 @@ def _bot_authored(conn: sqlite3.Connection, event: Event) -> None:
         " description = excluded.description, last_event_id = excluded.last_event_id",
         (world_id, p["id"], p["name"], _short(p["persona"]), event.id, event.id),
     )
+    set_book(conn, event, world_id, p["id"], list(p.get("lore") or []))  # the card's book is its world's
 
 
 @handles("world_joined")
@@ -111,6 +113,7 @@ def _join_with_edge(conn: sqlite3.Connection, event: Event, bot: dict[str, Any],
 
     if join_world(conn, event, bot, world_id):
         initial_edge(conn, event, bot, world_id)
+        copy_card_book(conn, event, bot, world_id)
 
 
 @handles("chat_created")
@@ -150,6 +153,8 @@ def apply_bot_changes(
         "UPDATE bots SET extra = ?, updated_event_id = ? WHERE id = ?",
         (dumps(extra), event.id, bot_id),
     )
+    if "lore" in changes:  # the card's own book: like any field of the character, everywhere
+        set_card_book_everywhere(conn, event, bot_id, list(changes["lore"] or []))
     if "name" in changes:  # the bot's entity in every world it takes part in
         for (world_id,) in conn.execute(
             "SELECT world_id FROM entities WHERE id = ? AND kind = 'bot' ORDER BY world_id", (bot_id,)

@@ -141,7 +141,9 @@ def prepare_manual_edit(
 
     ``world_id`` is the world the edit is made in (None: a scene's chat's world, else
     ``default``); the target must be an item of that world, else NotFound."""
-    if world_id is None:
+    if target_type == "bot":
+        world_id = None  # a bot's fields are its definition, shared by every world it is in
+    elif world_id is None:
         scene = world_state.get_scene(conn, target_id) if target_type == "scene" else None
         world_id = scene["world_id"] if scene else DEFAULT_WORLD
     if target_type not in TARGET_TYPES:
@@ -159,7 +161,7 @@ def prepare_manual_edit(
             raise ValidationFailed(problem, field="target_id")
     else:
         _check_field(target_type, field)
-        previous = current_value(conn, target_type, target_id, field, world_id)
+        previous = current_value(conn, target_type, target_id, field, world_id or DEFAULT_WORLD)
     if action == "delete":
         if target_type not in ("memory", "world"):
             raise ValidationFailed(f"a {target_type} cannot be deleted by an edit", field="action")
@@ -171,7 +173,7 @@ def prepare_manual_edit(
     else:
         value = previous
     return {
-        "world_id": world_id,
+        **({"world_id": world_id} if world_id else {}),
         "target_type": target_type,
         "target_id": target_id,
         "field": field,
@@ -224,7 +226,10 @@ def _validated_value(
 def _manual_edit(conn: sqlite3.Connection, event: Event) -> None:
     p = event.payload
     kind, target, field, action = p["target_type"], p["target_id"], p["field"], p["action"]
-    world_id = world_of(conn, event)
+    # A bot's fields belong to no world (like its history): their pins are kept once, with
+    # no world, and shown in every world the bot takes part in (`list_pins`). Edits written
+    # before this rule carry world ``default`` (or their chat's); it is ignored for bots.
+    world_id = BOT_PIN_WORLD if kind == "bot" else world_of(conn, event)
     if action == "unpin":
         conn.execute(
             "DELETE FROM pins WHERE world_id = ? AND target_type = ? AND target_id = ? AND field = ?",
@@ -305,11 +310,19 @@ def is_pinned(
     return row is not None
 
 
+BOT_PIN_WORLD = ""
+"""The ``pins.world_id`` of a bot field's pin: it belongs to no one world."""
+
+
 def list_pins(conn: sqlite3.Connection, *, world_id: str = DEFAULT_WORLD) -> list[dict[str, Any]]:
+    """The pinned fields of ``world_id``'s items, and of the bots that take part in it."""
     rows = conn.execute(
         "SELECT target_type, target_id, field, event_id FROM pins WHERE world_id = ?"
-        " ORDER BY target_type, target_id, field",
-        (world_id,),
+        " UNION ALL SELECT target_type, target_id, field, event_id FROM pins"
+        " WHERE world_id = ? AND target_type = 'bot' AND target_id IN"
+        " (SELECT id FROM entities WHERE world_id = ? AND kind = 'bot')"
+        " ORDER BY 1, 2, 3",
+        (world_id, BOT_PIN_WORLD, world_id),
     ).fetchall()
     return [dict(zip(("target_type", "target_id", "field", "event_id"), r, strict=True)) for r in rows]
 

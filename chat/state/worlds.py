@@ -168,6 +168,23 @@ def list_worlds(conn: sqlite3.Connection, *, include_archived: bool = False) -> 
     return [_world_dict(row) for row in rows]
 
 
+def worlds_by_activity(conn: sqlite3.Connection) -> list[str]:
+    """The live (not archived) worlds, the one with the latest activity first.
+
+    A world's activity is the latest of its creation, its chats' creation and their newest
+    message (by event id): what a person last worked in, or the world they just made or
+    imported a card into. Each chat's newest message is one index lookup (``messages_chat``),
+    so this stays cheap with long chats."""
+    rows = conn.execute(
+        "SELECT w.id, max(w.created_event_id, COALESCE(("
+        "  SELECT max(c.created_event_id, COALESCE("
+        "    (SELECT max(m.event_id) FROM messages m WHERE m.chat_id = c.id), 0))"
+        "  FROM chats c WHERE c.world_id = w.id ORDER BY 1 DESC LIMIT 1), 0)) AS active"
+        " FROM worlds w WHERE w.archived = 0 ORDER BY active DESC, w.id"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def world_bot_ids(conn: sqlite3.Connection, world_id: str) -> list[str]:
     """The bots that take part in ``world_id`` (retired ones too), in the order they joined."""
     rows = conn.execute(

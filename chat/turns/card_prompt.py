@@ -58,12 +58,16 @@ def card_parts(
     bot: dict[str, Any],
     scan_texts: list[str],
     *,
+    lore: list[dict[str, Any]],
     user_name: str,
     seed: str,
     context_length: int,
     count_tokens: Callable[[str], int],
 ) -> CardParts:
-    """The card's prompt parts for ``bot``; ``scan_texts`` are "Name: text", oldest first."""
+    """The card's prompt parts for ``bot``; ``scan_texts`` are "Name: text", oldest first.
+
+    ``lore`` is the chat's world's lore for this bot (`chat.state.lore.prompt_lore`), never
+    the bot's own ``lore`` field: that is its card's book, copied into each world it joins."""
 
     def expand(text: str) -> str:
         return expand_macros(text, char=bot["name"], user=user_name)
@@ -78,7 +82,7 @@ def card_parts(
     book = (bot.get("card") or {}).get("character_book")
     budget = max(1, context_length * LORE_BUDGET_PERCENT // 100)
     active = scan_lore(
-        list(bot.get("lore") or []),
+        list(lore),
         scan_texts,
         settings=settings_of(book, token_budget=budget),
         seed=seed,

@@ -29,6 +29,7 @@ from chat.errors import ValidationFailed
 from chat.llm.types import ChatMessage
 from chat.state.edges import get_edge
 from chat.state.entities import get_entity
+from chat.state.lore import prompt_lore
 from chat.state.world import get_scene, list_facts
 from chat.state.worlds import chat_world, get_world
 from chat.turns.card_prompt import CardParts, card_parts, place_inserts
@@ -118,13 +119,13 @@ def core_sections(
     """(name, text) sections of the system message before memories, and activated lore names.
 
     ``parts`` are the card's prompt parts (system prompt, lore); made here when not given."""
+    world_id = chat_world(conn, chat_id) or "default"  # everything below is of this world only
     if parts is None:
         parts = card_parts(
-            bot, recent_texts, user_name=user_name, seed="", context_length=8192,
-            count_tokens=lambda text: (len(text) + 3) // 4,
+            bot, recent_texts, lore=prompt_lore(conn, world_id, bot["id"]), user_name=user_name,
+            seed="", context_length=8192, count_tokens=lambda text: (len(text) + 3) // 4,
         )
     scene = get_scene(conn, chat_id) or {"location": "", "present": []}
-    world_id = chat_world(conn, chat_id) or "default"  # everything below is of this world only
     world = get_world(conn, world_id) or {}
     present = list(dict.fromkeys(["you", *participants, *scene["present"]]))
     names = _names(conn, present, {"you": user_name}, world_id)
@@ -222,7 +223,7 @@ def build_prompt(
     names = {"you": user_name, **_names(conn, authors, {"you": user_name}, world_id)}
     scan_texts = [f"{names.get(m['author'], m['author'])}: {m['text']}" for m in history[-LORE_WINDOW:]]
     parts = card_parts(
-        bot, scan_texts, user_name=user_name,
+        bot, scan_texts, lore=prompt_lore(conn, world_id, bot["id"]), user_name=user_name,
         seed=seed if seed is not None else (history[-1]["id"] if history else chat["id"]),
         context_length=context_length, count_tokens=count_tokens,
     )

@@ -46,7 +46,7 @@ def author_events(
     `resolve_world`); it can join more worlds later, with a chat there. ``world_created``:
     the world is created by an event of the same commit (a card import), so not checked."""
     if not world_created:
-        world_id = resolve_world(conn, world_id, field="world_id")
+        world_id = resolve_world(conn, world_id, field="world_id", guess=False)
         if conn.execute("SELECT 1 FROM worlds WHERE id = ?", (world_id,)).fetchone():
             require_world(conn, world_id, field="world_id", active=True)
     payload = validated_fields(fields)

@@ -15,7 +15,7 @@ from chat.cards.macros import expand_macros
 from chat.errors import NotFound, ValidationFailed
 from chat.eventlog.log import NewEvent
 from chat.state import chats as chat_state
-from chat.state.worlds import persona
+from chat.state.worlds import bot_worlds, persona, worlds_by_activity
 from chat.world.bots import require_bot
 from chat.world.ids import new_id
 from chat.world.worlds import require_world, resolve_world
@@ -64,6 +64,27 @@ def require_message(conn: sqlite3.Connection, message_id: str) -> dict[str, Any]
     return message
 
 
+def chat_world_for(conn: sqlite3.Connection, world_id: str | None, bot_ids: Any) -> str:
+    """The world a new chat goes in: the one named; else the only live world; else the world
+    its bots all take part in (the most recently active if they share several). Bots that
+    share no world: ValidationFailed naming ``world_id``, since any guess would pull a bot
+    into a story it was never part of."""
+    live = worlds_by_activity(conn)
+    if world_id is not None or len(live) <= 1:
+        return resolve_world(conn, world_id, field="world_id")
+    shared = list(live)
+    for bot_id in bot_ids if isinstance(bot_ids, list) else []:
+        joined = set(bot_worlds(conn, bot_id)) if isinstance(bot_id, str) else set()
+        if joined:  # an unknown bot (in no world) is refused below, naming bot_ids
+            shared = [w for w in shared if w in joined]
+    if not shared:
+        raise ValidationFailed(
+            "these bots share no world; say which world the chat belongs to with world_id",
+            field="world_id",
+        )
+    return shared[0]
+
+
 def create_events(
     conn: sqlite3.Connection,
     chat_id: str,
@@ -73,9 +94,9 @@ def create_events(
 ) -> list[NewEvent]:
     """``chat_created`` and each bot's kickoff prose as its first message (§4.1).
 
-    The chat belongs to ``world_id`` (None: the only world, see `resolve_world`); a bot
-    not yet part of that world joins it with the chat (its entity and edge to you)."""
-    world_id = resolve_world(conn, world_id, field="world_id")
+    The chat belongs to ``world_id`` (None: see `chat_world_for`); a bot not yet part of
+    that world joins it with the chat (its entity and edge to you)."""
+    world_id = chat_world_for(conn, world_id, bot_ids)
     if conn.execute("SELECT 1 FROM worlds WHERE id = ?", (world_id,)).fetchone():
         require_world(conn, world_id, field="world_id", active=True)
     if not isinstance(bot_ids, list) or not bot_ids:

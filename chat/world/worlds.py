@@ -14,7 +14,7 @@ from typing import Any
 from chat.errors import Conflict, NotFound, ValidationFailed
 from chat.eventlog.log import NewEvent
 from chat.eventlog.schemas import DEFAULT_WORLD, validate_payload
-from chat.state.worlds import get_world, list_worlds, persona
+from chat.state.worlds import get_world, list_worlds, persona, worlds_by_activity
 from chat.world.slugs import slugify
 
 MAX_WORLD_NAME = 80
@@ -38,13 +38,14 @@ def resolve_world(
     *,
     chat_id: str | None = None,
     field: str = "world",
+    guess: bool = True,
 ) -> str:
-    """The world a request means: the one it names (which must exist), else its chat's,
-    else the only world there is, else ``default`` when there is none yet.
+    """The world a request means: the one it names (which must exist, else NotFound naming
+    ``field``), else its chat's, else the only world, else `default_world`.
 
-    With several worlds and none named the request is ambiguous: ValidationFailed naming
-    ``field`` and listing the worlds, rather than a guess that shows another world's state.
-    """
+    ``guess=False`` is for requests that create something in the world (a bot): with several
+    live worlds and none named, ValidationFailed naming ``field`` and listing the worlds,
+    rather than putting it where the person did not mean."""
     if world_id is not None:
         return require_world(conn, world_id, field=field)["id"]
     if chat_id is not None:
@@ -52,14 +53,26 @@ def resolve_world(
         if row is None:
             raise NotFound(f"no chat with id {chat_id!r}", field="chat")
         return row[0]
-    worlds = list_worlds(conn)
-    if not worlds:
-        every = list_worlds(conn, include_archived=True)
-        return every[0]["id"] if len(every) == 1 else DEFAULT_WORLD
-    if len(worlds) == 1:
-        return worlds[0]["id"]
-    ids = ", ".join(w["id"] for w in worlds[:20])
-    raise ValidationFailed(f"there are several worlds ({ids}); say which with ?world=ID", field=field)
+    if not guess:
+        worlds = list_worlds(conn)
+        if len(worlds) > 1:
+            ids = ", ".join(w["id"] for w in worlds[:20])
+            raise ValidationFailed(
+                f"there are several worlds ({ids}); say which with {field}", field=field
+            )
+    return default_world(conn)
+
+
+def default_world(conn: sqlite3.Connection) -> str:
+    """The world meant when none is named and no chat is in question: the only world; with
+    several, the live one with the latest activity (its newest chat message, a new chat, or
+    its creation; `most_recent_world`), never an archived one while a live one exists; with
+    every world archived, the only one or ``default``; with none yet, ``default``."""
+    recent = worlds_by_activity(conn)
+    if recent:
+        return recent[0]
+    every = list_worlds(conn, include_archived=True)
+    return every[0]["id"] if len(every) == 1 else DEFAULT_WORLD
 
 
 def unique_world_id(conn: sqlite3.Connection, name: str) -> str:

@@ -122,10 +122,15 @@ async def retire_bot(request: Request, bot_id: BotId) -> Response:
     responses={200: {"content": {"application/json": {}, "image/png": {}}}},
 )
 async def export_bot_card(
-    request: Request, bot_id: BotId, format: Literal["v2", "v3", "png"] = "v2"
+    request: Request,
+    bot_id: BotId,
+    format: Literal["v2", "v3", "png"] = "v2",
+    world: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    """The bot as a character card: V2 or V3 JSON, or a PNG holding both."""
-    bot = runtime(request).get_bot(bot_id)
+    """The bot as a character card: V2 or V3 JSON, or a PNG holding both. Its character book
+    is the bot's lore in `?world=ID` (404 naming `world` or `bot` when unknown or the bot
+    takes no part there), by default in the world it was imported into (its first)."""
+    bot = runtime(request).bot_card(bot_id, world)
     data, media_type, filename = export_card(bot, format)
     disposition = f"attachment; filename*=UTF-8''{quote(filename, safe='')}"
     return Response(data, media_type=media_type, headers={"content-disposition": disposition})

@@ -6,10 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile
 
-from chat.app.context import WorldParam, runtime
+from chat.app.context import WorldParam, reader, runtime
 from chat.app.schemas import PersonaPut, WorldCreate, WorldPatch
 from chat.cards import MAX_CARD_BYTES
 from chat.errors import PayloadTooLarge, ValidationFailed
+from chat.world.worlds import default_world
 
 MAX_WORLD_FILE_BYTES = MAX_CARD_BYTES
 """The upload limit the security middleware applies to both uploads; the CLI has none."""
@@ -24,8 +25,14 @@ async def worlds(
     request: Request, include_archived: Annotated[bool, Query()] = False
 ) -> list[dict[str, Any]]:
     """Every world, oldest first: `{id, name, scenario, archived, created_event_id,
-    updated_event_id}`; archived ones only with `include_archived=true`."""
-    return runtime(request).list_worlds(include_archived=include_archived)
+    updated_event_id, default}`; archived ones only with `include_archived=true`. `default`
+    marks the world a state request means when it names none and no chat is in question:
+    the only world, else the live one with the latest activity (its newest chat message, a
+    new chat in it, or its creation)."""
+    rt = runtime(request)
+    listed = rt.list_worlds(include_archived=include_archived)
+    chosen = default_world(reader(request))
+    return [{**w, "default": w["id"] == chosen} for w in listed]
 
 
 @router.post("/worlds", status_code=201)

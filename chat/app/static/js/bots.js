@@ -13,7 +13,9 @@ let currentId = null;
 
 function exportLink(bot, format, label) {
   const ext = format === "png" ? "png" : "json";
-  const href = `/api/bots/${seg(bot.id)}/card?format=${format}`;
+  // The character book is the bot's lore in the world shown, when it takes part in it.
+  const here = worldId() && (!store.worldBotIds || store.worldBotIds.includes(bot.id)) ? worldId() : "";
+  const href = `/api/bots/${seg(bot.id)}/card${query({ format, world: here })}`;
   const filename = `${bot.id}${format === "png" ? "" : `.${format}`}.${ext}`;
   return h("a", {
     class: "button small", href, download: filename, "aria-label": `Export ${bot.name} as ${label}`,
@@ -152,12 +154,8 @@ function showBot(id) {
     mount($("#bot-editor"), h("p", { class: "error", text: `No bot with id ${id}.` }));
     return;
   }
-  const lore = bot ? lorePanel(bot, async (saved) => {
-    const scroll = $("#bot-editor").scrollTop;
-    await loadBots();
-    showBot(saved.id);
-    $("#bot-editor").scrollTop = scroll;
-  }) : null;
+  // The lore of the world shown: the bot's book here, or (no bot picked) the world's own.
+  const lore = bot ? lorePanel(bot) : (id ? null : lorePanel(null));
   mount($("#bot-editor"), id ? editor(bot) : h("p", { class: "muted", text: "Pick a bot to edit, author a new one, or import a card." }), lore);
   $("#bot-editor").scrollTop = 0;
 }

@@ -1,9 +1,11 @@
-// The lore editor (§11.1, §8.1): a bot's lore entries — authored here or imported from a
-// card's character book — listed, searched, added, edited, switched on and off, deleted.
-// Every save is one PATCH of the bot's lore, so each edit is a `bot_revised` event.
-// Fields the editor does not show (SillyTavern's extensions, ids) are kept as they are.
+// The lore editor (§11.1, §8.1, §3.5): the lore of the world shown — a bot's book there
+// (imported from its card's character book, or authored here) or the world's own entries —
+// listed, searched, added, edited, switched on and off, deleted. Every save is one PUT of
+// that book (`/api/lore?world=&bot=`), so each edit is a `lore_set` event of this world
+// only. Fields the editor does not show (SillyTavern's extensions, ids) are kept as they are.
 
-import { patch, seg } from "./api.js";
+import { get, put, query, worldId } from "./api.js";
+import { currentWorld } from "./worlds.js";
 import { h, mount, notify } from "./dom.js";
 import { confirmDialog } from "./widgets.js";
 
@@ -93,17 +95,23 @@ function entryForm(entry, onSave, onCancel) {
   return form;
 }
 
-/** The lore section of the bot editor; `onSaved(bot)` gets the revised bot. */
-export function lorePanel(bot, onSaved) {
-  const lore = Array.isArray(bot.lore) ? bot.lore : [];
-  const box = h("section", { class: "lore-panel", "aria-label": "Lore" });
+/** The lore editor of one book of the current world (§3.5): with `bot`, that bot's book in
+ * this world (its card's character book as this world has it); without, the world's own
+ * entries, which any bot of the world may activate. Other worlds keep their own lore. */
+export function lorePanel(bot = null) {
+  const world = worldId();
+  const where = currentWorld();
+  const box = h("section", { class: "lore-panel", "aria-label": bot ? "Lore" : "World lore" });
+  const path = `/api/lore${query({ world, bot: bot ? bot.id : "" })}`;
+  let lore = [];
   let editing = null; // index being edited, or "new"
 
   async function save(entries, message) {
-    const saved = await patch(`/api/bots/${seg(bot.id)}`, { lore: entries });
+    const saved = await put(path, { entries });
+    lore = Array.isArray(saved.entries) ? saved.entries : [];
     notify(message);
     editing = null;
-    await onSaved(saved);
+    render();
   }
 
   function render() {
@@ -138,16 +146,38 @@ export function lorePanel(bot, onSaved) {
       ? entryForm({ keys: [], enabled: true, insertion_order: 100, extensions: {} },
         (next) => save([...lore, next], `Added ${label(next, lore.length)}.`), () => { editing = null; render(); })
       : null;
+    const count = `${lore.length} ${lore.length === 1 ? "entry" : "entries"}`;
+    const worldName = where ? where.name : "this world";
     mount(box,
-      h("div", { class: "pane-head" }, h("h3", { text: `Lore (${lore.length} ${lore.length === 1 ? "entry" : "entries"})` }),
+      h("div", { class: "pane-head" }, h("h3", { text: bot ? `Lore (${count})` : `World lore (${count})` }),
         h("button", { type: "button", class: "small primary", onclick: () => { editing = "new"; render(); } }, "Add entry")),
-      h("p", { class: "muted", text: "Entries switch on when their keys appear in the recent messages (SillyTavern's World Info rules); imported character books are here too." }),
+      h("p", { class: "muted", text: bot
+        ? `${bot.name}'s lore in ${worldName}: it switches on in ${bot.name}'s replies when its keys appear in the recent messages (SillyTavern's World Info rules). An imported character book starts here; other worlds keep their own copy.`
+        : `Lore of ${worldName} that any of its bots may use; entries switch on when their keys appear in the recent messages. Other worlds never see it.` }),
       lore.length ? search : null,
       adding,
       h("ul", { class: "lore-list", "aria-label": "Lore entries" }, rows),
       hits.length > SHOWN ? h("p", { class: "muted", text: `${hits.length - SHOWN} more — search to narrow the list.` }) : null,
       needle && !hits.length ? h("p", { class: "muted", text: "No entry matches." }) : null);
   }
-  render();
+  async function load() {
+    if (!world) {
+      mount(box, h("p", { class: "muted", text: "Create a world first; lore belongs to a world." }));
+      return;
+    }
+    try {
+      lore = (await get(path)).entries || [];
+    } catch (exc) {
+      const absent = exc.status === 404 && exc.field === "bot";
+      mount(box, h("p", { class: "muted", text: absent
+        ? `${bot.name} takes no part in ${where ? where.name : "this world"}; a chat here brings in a copy of the character book of ${bot.name}'s card.`
+        : `Cannot load the lore: ${exc.message}` }));
+      return;
+    }
+    render();
+  }
+
+  mount(box, h("p", { class: "muted", text: "Loading lore…" }));
+  load();
   return box;
 }

@@ -16,7 +16,8 @@ export function currentWorld() {
   return worlds.find((w) => w.id === worldId()) || null;
 }
 
-/** Load the worlds and pick one: the one asked for, the remembered one, else the first. */
+/** Load the worlds and pick one: the one asked for, the remembered one, else the server's
+ * default (the most recently active live world), else the first. */
 export async function loadWorlds(wanted = null) {
   try {
     worlds = (await get("/api/worlds?include_archived=true")) || [];
@@ -27,7 +28,8 @@ export async function loadWorlds(wanted = null) {
   const live = worlds.filter((w) => !w.archived);
   const pick = [wanted, worldId(), localStorage.getItem(WORLD_KEY)]
     .find((id) => id && worlds.some((w) => w.id === id && (!w.archived || id === wanted)));
-  setWorld(pick || (live[0] && live[0].id) || null);
+  const fallback = live.find((w) => w.default) || live[0];
+  setWorld(pick || (fallback && fallback.id) || null);
   renderSwitcher();
   await loadPersona();
   return worlds;
