@@ -13,9 +13,11 @@ from __future__ import annotations
 import importlib
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from chat.db.connection import derived_data_durability, transaction
 from chat.errors import ProjectionFailed
@@ -163,6 +165,18 @@ def _apply(conn: sqlite3.Connection, event: Event) -> None:
         ) from exc
 
 
+_pass = threading.local()
+
+
+def pass_memo(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """A dict that lives for one fold (one pass of `project` or `rebuild`) over ``conn``, or
+    None outside one. For what handlers would look up again for every event although no
+    event of the pass can change it (the world of a chat: replay asked SQLite for it once per
+    message). Per thread and per connection, and gone when the pass ends, rolled back or not."""
+    current = getattr(_pass, "memo", None)
+    return current[1] if current is not None and current[0] is conn else None
+
+
 def _fold(
     conn: sqlite3.Connection,
     events: Iterable[Event],
@@ -175,17 +189,22 @@ def _fold(
     With ``record`` each event's row changes are noted for a later rewind (undo.py)."""
     applied = 0
     position = 0
-    for event in events:
-        position = event.id
-        # Events of a reverted turn are left out, except the turn's own lifecycle.
-        if event.turn_id in excluded and event.kind not in LIFECYCLE_KINDS:
-            continue
-        if record:
-            undo.recording(conn, event.id)
-        _apply(conn, event)
-        applied += 1
-        if on_event is not None:
-            on_event(event.id)
+    outer = getattr(_pass, "memo", None)
+    _pass.memo = (conn, {})
+    try:
+        for event in events:
+            position = event.id
+            # Events of a reverted turn are left out, except the turn's own lifecycle.
+            if event.turn_id in excluded and event.kind not in LIFECYCLE_KINDS:
+                continue
+            if record:
+                undo.recording(conn, event.id)
+            _apply(conn, event)
+            applied += 1
+            if on_event is not None:
+                on_event(event.id)
+    finally:
+        _pass.memo = outer
     if record and applied:
         undo.recording(conn, None)
     return applied, position

@@ -21,6 +21,7 @@ import sqlite3
 
 from chat.eventlog.log import Event
 from chat.eventlog.projector import handles
+from chat.state.worlds import projected_chat_world
 
 OBSERVATION_PREFIX = "obs:"
 _NUMBER = re.compile(r"\d")
@@ -99,8 +100,7 @@ def write_observations(
     line = f"{author_name(conn, author)}: {text}"
     importance = observation_importance(text)
     about = json.dumps([author])
-    world = conn.execute("SELECT world_id FROM chats WHERE id = ?", (chat_id,)).fetchone()
-    world_id = world[0] if world and world[0] else "default"  # the chat's world only (§3.5)
+    world_id = projected_chat_world(conn, chat_id)  # the chat's world only (§3.5)
     for bot_id in witnesses(conn, chat_id, author):
         conn.execute(
             "INSERT OR IGNORE INTO memories (id, owner, text, kind, importance, about, turn_id,"

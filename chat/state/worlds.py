@@ -14,7 +14,7 @@ import sqlite3
 from typing import Any
 
 from chat.eventlog.log import Event
-from chat.eventlog.projector import handles, register_tables
+from chat.eventlog.projector import handles, pass_memo, register_tables
 from chat.eventlog.schemas import DEFAULT_WORLD
 
 register_tables("worlds", "personas")
@@ -33,13 +33,32 @@ def chat_world(conn: sqlite3.Connection, chat_id: str | None) -> str | None:
     return None if row is None else row[0]
 
 
+def projected_chat_world(conn: sqlite3.Connection, chat_id: str | None) -> str:
+    """The world of ``chat_id`` for a handler: its chat's, else ``default``.
+
+    A chat never changes world, so within one projection pass each chat is looked up once
+    (`pass_memo`); replay otherwise paid one query per message and per memory for it."""
+    if not chat_id:
+        return DEFAULT_WORLD
+    memo = pass_memo(conn)
+    if memo is None:
+        return chat_world(conn, chat_id) or DEFAULT_WORLD
+    known: dict[str, str] = memo.setdefault("chat_world", {})
+    world = known.get(chat_id)
+    if world is None:
+        world = chat_world(conn, chat_id)
+        if world is None:  # not (yet) a chat: not remembered, so a later chat_created counts
+            return DEFAULT_WORLD
+        known[chat_id] = world
+    return world
+
+
 def world_of(conn: sqlite3.Connection, event: Event) -> str:
     """The one world ``event`` belongs to (see the module docstring)."""
     named = event.payload.get("world_id")
     if named:
         return named
-    chat_id = event.chat_id or event.payload.get("chat_id")
-    return chat_world(conn, chat_id) or DEFAULT_WORLD
+    return projected_chat_world(conn, event.chat_id or event.payload.get("chat_id"))
 
 
 def ensure_world(conn: sqlite3.Connection, world_id: str, event: Event) -> None:

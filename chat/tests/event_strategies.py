@@ -26,7 +26,7 @@ WORLD_POOL = ("default", "w1", "w2")
 GLOBAL_KINDS = frozenset({
     "bot_authored", "bot_revised", "bot_retired", "chat_created", "world_created", "world_renamed",
     "world_scenario_set", "world_archived", "world_restored", "world_joined", "persona_set",
-    "persona_cleared",
+    "persona_cleared", "lore_set",
 })
 """Kinds the services never write inside a turn."""
 WORLD_SCOPED = frozenset({
@@ -34,6 +34,11 @@ WORLD_SCOPED = frozenset({
     "world_fact_deleted", "manual_edit", "reflection_recorded",
 })
 TEXT = st.text(alphabet="abc xyz", min_size=1, max_size=12).filter(lambda s: s.strip() != "")
+LORE = st.lists(
+    st.fixed_dictionaries({"keys": st.lists(st.sampled_from(("reef", "fog")), max_size=2), "content": TEXT}),
+    max_size=2,
+)
+"""A book: lore is per world (a bot's book there, or the world's own), §3.5."""
 
 
 class _Log:
@@ -67,6 +72,7 @@ def _bot_payload(draw: Any, bot_id: str) -> dict:
         "traits": draw(st.lists(st.sampled_from(("shy", "bold")), max_size=2)),
         "initial_relationship_to_you": draw(st.sampled_from(("friend", "rival"))),
         "talkativeness": draw(st.sampled_from((0.1, 0.5, 1.0))),
+        "lore": draw(LORE),  # the card's book: its world's, and copied into each world it joins
     }
 
 
@@ -107,7 +113,12 @@ def _event(draw: Any, log: _Log) -> tuple[str, dict] | None:
         "memory", "memory", "reflection", "world", "world_deleted", "scene", "manual", "manual",
         "chat", "chat", "chat", "message", "message", "message_edited", "message_deleted", "alternative",
         "turn", "turn_step", "revert", "revert", "log_only", "world_op", "world_op", "persona",
+        "lore",
     )))
+    if op == "lore":
+        payload = {"world_id": draw(st.sampled_from(WORLD_POOL)), "entries": draw(LORE)}
+        bot = draw(st.sampled_from((None, *BOT_POOL)))
+        return "lore_set", payload if bot is None else {**payload, "bot_id": bot}
     if op == "world_op":
         world_id = draw(st.sampled_from(WORLD_POOL))
         kind = draw(st.sampled_from(("world_created", "world_renamed", "world_scenario_set",
@@ -135,7 +146,8 @@ def _event(draw: Any, log: _Log) -> tuple[str, dict] | None:
         log.bots.append(bot_id)
         return "bot_authored", _bot_payload(draw, bot_id)
     if op == "bot_revised":
-        changes = draw(st.sampled_from(({"persona": "p2"}, {"name": "Nm"}, {"tags": ["t"]})))
+        changes = draw(st.sampled_from(({"persona": "p2"}, {"name": "Nm"}, {"tags": ["t"]},
+                                        {"lore": [{"keys": ["fog"], "content": "c"}]})))
         return "bot_revised", {"id": draw(st.sampled_from(BOT_POOL)), "changes": changes}
     if op == "bot_retired":
         return "bot_retired", {"id": draw(st.sampled_from(BOT_POOL))}

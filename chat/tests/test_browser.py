@@ -68,7 +68,7 @@ def test_author_revise_and_retire_a_bot_through_the_ui(
     page.get_by_text("Saved Mira Vale.").wait_for()
     assert live_server.api("GET", "/api/bots/mira")["persona"] == "A retired lighthouse keeper."
     assert page.get_by_role("link", name="Export Mira Vale as V3 JSON").get_attribute("href") == (
-        "/api/bots/mira/card?format=v3"
+        "/api/bots/mira/card?format=v3&world=default"  # its character book: this world's lore
     )
 
     page.get_by_role("button", name="Retire").click()

@@ -86,13 +86,62 @@ def test_lore_editor_lists_searches_adds_edits_toggles_and_deletes(
     page.get_by_text("Deleted Market.").wait_for()
     panel.get_by_role("heading", name="Lore (2 entries)").wait_for()
 
-    lore = live_server.api("GET", f"/api/bots/{bot_id}")["lore"]
+    world = live_server.api("GET", "/api/worlds")[0]["id"]  # the card's own world (§3.5)
+    assert page.locator("#world-select").input_value() == world
+    lore = live_server.api("GET", f"/api/lore?world={world}&bot={bot_id}")["entries"]
     assert [e["name"] for e in lore] == ["Lighthouse", "Kraken"]
     assert lore[0]["content"] == "The lighthouse was lit again last spring."
     assert lore[0]["extensions"]["depth"] == 4  # fields the editor does not show are kept
     assert lore[1]["enabled"] is False
     events = live_server.api("GET", "/api/events?limit=1000")[events_before:]
-    assert [e["kind"] for e in events] == ["bot_revised"] * 4  # add, edit, toggle, delete
+    assert [e["kind"] for e in events] == ["lore_set"] * 4  # add, edit, toggle, delete
+    assert {e["payload"]["world_id"] for e in events} == {world}  # this world's lore only
+    card_book = live_server.api("GET", f"/api/bots/{bot_id}")["lore"]  # the card's own book is kept
+    assert [e["content"] for e in card_book][0] == "The lighthouse has been dark ten years."
+
+
+def test_the_lore_editor_follows_the_world_switcher(page: Any, live_server: LiveServer, tmp_path: Path) -> None:
+    """Pell's book in his world; the same bot in another world has that world's copy, edited
+    there without touching his own; the bots page with no bot picked edits the world's own."""
+    path = tmp_path / "pell.json"
+    path.write_text(json.dumps(BOOK_CARD), encoding="utf-8")
+    live_server.api("POST", "/api/worlds", json={"name": "Harbour", "id": "harbour"})
+    live_server.api("PUT", "/api/persona", json={"name": "Wren"})  # no first-run banner
+    open_app(page, "#/bots")
+    page.locator("#card-file").set_input_files(str(path))
+    page.get_by_role("heading", name="Old Pell").wait_for()
+    bot_id = live_server.api("GET", "/api/bots")[0]["id"]
+    home = next(w["id"] for w in live_server.api("GET", "/api/worlds") if w["id"] != "harbour")
+    panel = page.get_by_role("region", name="Lore")
+    panel.get_by_role("heading", name="Lore (2 entries)").wait_for()
+
+    page.get_by_role("link", name="Chat", exact=True).click()  # the switcher is on the chat view
+    page.get_by_role("combobox", name="World").select_option("harbour")
+    page.get_by_role("link", name="Bots", exact=True).click()
+    page.get_by_role("checkbox", name="all worlds").check()
+    page.locator(".bot-link", has_text="Old Pell").click()
+    panel.get_by_text("Old Pell takes no part in Harbour").wait_for()
+    live_server.api("POST", "/api/chats", json={"bot_ids": [bot_id], "world_id": "harbour"})
+    page.reload()
+    panel.get_by_role("heading", name="Lore (2 entries)").wait_for()  # a copy of his card's book
+    panel.get_by_role("button", name="Delete Kraken").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    panel.get_by_role("heading", name="Lore (1 entry)").wait_for()
+    assert [e["name"] for e in live_server.api("GET", f"/api/lore?world=harbour&bot={bot_id}")["entries"]] == ["Lighthouse"]
+    assert len(live_server.api("GET", f"/api/lore?world={home}&bot={bot_id}")["entries"]) == 2
+
+    page.goto("/#/bots")
+    world_panel = page.get_by_role("region", name="World lore")
+    world_panel.get_by_role("heading", name="World lore (0 entries)").wait_for()
+    world_panel.get_by_role("button", name="Add entry").click()
+    form = world_panel.get_by_role("form", name="New lore entry")
+    form.get_by_label("Entry name").fill("Harbour bell")
+    form.get_by_label("Content").fill("The harbour bell rings at every tide.")
+    form.get_by_role("checkbox", name="always on (constant)").check()
+    form.get_by_role("button", name="Save entry").click()
+    world_panel.get_by_role("heading", name="World lore (1 entry)").wait_for()
+    assert [e["name"] for e in live_server.api("GET", "/api/lore?world=harbour")["entries"]] == ["Harbour bell"]
+    assert live_server.api("GET", f"/api/lore?world={home}")["entries"] == []
 
 
 def test_reimporting_a_card_asks_update_or_copy(page: Any, live_server: LiveServer, tmp_path: Path) -> None:

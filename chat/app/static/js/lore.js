@@ -5,6 +5,7 @@
 // only. Fields the editor does not show (SillyTavern's extensions, ids) are kept as they are.
 
 import { get, put, query, worldId } from "./api.js";
+import { store } from "./store.js";
 import { currentWorld } from "./worlds.js";
 import { h, mount, notify } from "./dom.js";
 import { confirmDialog } from "./widgets.js";
@@ -12,7 +13,7 @@ import { confirmDialog } from "./widgets.js";
 const SHOWN = 200; // rows drawn at once; a search narrows a big book
 const LOGICS = [["0", "AND ANY"], ["1", "NOT ALL"], ["2", "NOT ANY"], ["3", "AND ALL"]];
 const POSITIONS = [["before_char", "Before the character"], ["after_char", "After the character"]];
-let query = "";
+let filterText = "";
 
 const label = (e, i) => e.name || e.comment || (e.keys || [])[0] || `entry ${i + 1}`;
 const csv = (value) => String(value || "").split(",").map((t) => t.trim()).filter(Boolean);
@@ -115,11 +116,11 @@ export function lorePanel(bot = null) {
   }
 
   function render() {
-    const needle = query.trim();
+    const needle = filterText.trim();
     const hits = lore.map((e, i) => [e, i]).filter(([e]) => matches(e, needle));
-    const search = h("input", { type: "search", value: query, placeholder: "Search keys and content", "aria-label": "Search lore" });
+    const search = h("input", { type: "search", value: filterText, placeholder: "Search keys and content", "aria-label": "Search lore" });
     search.addEventListener("input", () => {
-      query = search.value;
+      filterText = search.value;
       render();
       box.querySelector("input[type=search]")?.focus();
     });
@@ -165,13 +166,17 @@ export function lorePanel(bot = null) {
       mount(box, h("p", { class: "muted", text: "Create a world first; lore belongs to a world." }));
       return;
     }
+    const absent = () => mount(box, h("p", { class: "muted",
+      text: `${bot.name} takes no part in ${where ? where.name : "this world"}; a chat here brings in a copy of the character book of ${bot.name}'s card.` }));
+    if (bot && store.worldBotIds && !store.worldBotIds.includes(bot.id)) {
+      absent();
+      return;
+    }
     try {
       lore = (await get(path)).entries || [];
     } catch (exc) {
-      const absent = exc.status === 404 && exc.field === "bot";
-      mount(box, h("p", { class: "muted", text: absent
-        ? `${bot.name} takes no part in ${where ? where.name : "this world"}; a chat here brings in a copy of the character book of ${bot.name}'s card.`
-        : `Cannot load the lore: ${exc.message}` }));
+      if (exc.status === 404 && exc.field === "bot") absent();
+      else mount(box, h("p", { class: "error", text: `Cannot load the lore: ${exc.message}` }));
       return;
     }
     render();
