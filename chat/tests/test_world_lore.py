@@ -250,3 +250,26 @@ async def test_lore_revised_on_a_bot_before_this_change_is_in_every_world_it_was
             pins = (await client.get("/api/pins", params={"world": world})).json()
             assert [(p["target_type"], p["target_id"], p["field"]) for p in pins] == [("bot", "ada", "traits")]
         assert [w["id"] for w in (await client.get("/api/worlds")).json()] == ["north", "south"]
+
+
+async def test_a_world_file_carries_its_lore_and_no_other_worlds(data_dir: Path, tmp_path: Path) -> None:
+    async with running_app(make_settings(data_dir)) as (app, client):
+        await create_demo_world(runtime_of(app))
+        pell = await _import(client)
+        home = pell["world_id"]
+        await _chat(client, ["mara", pell["id"]], home)  # Mara joins with her card's book
+        await client.put("/api/lore", params={"world": home, "bot": pell["id"]}, json={"entries": [KRAKEN]})
+        await client.put("/api/lore", params={"world": home}, json={"entries": [LIGHTHOUSE]})
+        await client.put("/api/lore", params={"world": "saltmere", "bot": "mara"}, json={"entries": [KRAKEN]})
+        books = {bot: await _book(client, home, bot) for bot in (None, pell["id"], "mara")}
+        exported = await client.get(f"/api/worlds/{home}/export")
+        assert exported.status_code == 200, exported.text
+    async with running_app(make_settings(tmp_path / "other")) as (_app, client):
+        imported = await client.post(
+            "/api/worlds/import", headers=UPLOAD,
+            files={"file": ("world.jsonl", exported.content, "application/x-ndjson")},
+        )  # fmt: skip
+        assert imported.status_code == 201, imported.text
+        assert {bot: await _book(client, home, bot) for bot in (None, pell["id"], "mara")} == books
+        assert books["mara"] and books["mara"] != [KRAKEN]  # Saltmere's edit of Mara's book stayed there
+        assert [w["id"] for w in (await client.get("/api/worlds")).json()] == [home]
