@@ -89,7 +89,8 @@ def import_command(ctx: click.Context, file: Path, on_conflict: str | None, worl
         bot_id, world = chosen[0]
     lore = len(payload["lore"])
     spec = payload["card"].get("spec", "V1 card")
-    click.echo(f"imported {payload['name']} as {bot_id} in world {world} ({spec}, {lore} lore entries)")
+    entries = f"{lore} lore entr{'y' if lore == 1 else 'ies'}"
+    click.echo(f"imported {payload['name']} as {bot_id} in world {world} ({spec}, {entries})")
 
 
 @bots.command("export")

@@ -129,3 +129,28 @@ def test_import_reaches_an_existing_database(data_dir: Path, tmp_path: Path, db_
         assert conn.execute("SELECT id FROM bots").fetchall() == [("captain-iris",)]
     finally:
         conn.close()
+
+
+def test_export_takes_the_book_of_the_world_named(data_dir: Path, tmp_path: Path) -> None:
+    """The character book is the bot's lore in ``--world`` (default: its first world), with
+    the edits made there (§3.5); a world it takes no part in is an error naming it."""
+    from chat.eventlog.log import NewEvent
+    from chat.eventlog.writer import commit_now
+    from chat.world.lore import lore_events
+    from chat.world.worlds import create_events
+
+    source = tmp_path / "iris.json"
+    source.write_bytes(dumps(v3_card()))
+    kith(data_dir, "bots", "import", str(source))
+    with open_db(data_dir / "kith.db") as conn:
+        card_book = get_bot(conn, "captain-iris")["lore"]
+        commit_now(conn, lambda c: create_events(c, "Sea") + [
+            NewEvent("world_joined", {"world_id": "sea", "bot_id": "captain-iris"}, actor="user")])
+        commit_now(conn, lambda c: lore_events(c, "sea", "captain-iris", card_book[:1]))
+    out_sea, out_home = tmp_path / "sea.json", tmp_path / "home.json"
+    assert kith(data_dir, "bots", "export", "captain-iris", "--format", "v2", "--world", "sea", "-o", str(out_sea))[0] == 0
+    assert kith(data_dir, "bots", "export", "captain-iris", "--format", "v2", "-o", str(out_home))[0] == 0
+    assert parse_card(out_sea.read_bytes())["lore"] == card_book[:1]
+    assert parse_card(out_home.read_bytes())["lore"] == card_book and len(card_book) > 1
+    code, out = kith(data_dir, "bots", "export", "captain-iris", "--world", "atlantis", "-o", str(tmp_path / "x.png"))
+    assert code == 1 and out == "Error: no world with id 'atlantis'\n"
