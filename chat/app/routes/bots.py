@@ -93,7 +93,10 @@ async def bot(request: Request, bot_id: BotId) -> dict[str, Any]:
 
 @router.patch("/bots/{bot_id}")
 async def revise_bot(request: Request, bot_id: BotId, body: BotPatch) -> dict[str, Any]:
-    """Revise fields (a `bot_revised` event); fields left out keep their value."""
+    """Revise fields (a `bot_revised` event); fields left out keep their value. `lore` is
+    the card's own character book: like every field of the character it changes in every
+    world the bot takes part in (its book there is replaced); to edit one world's lore only,
+    use `PUT /api/lore?world=ID&bot=ID`."""
     rt = runtime(request)
     current = rt.get_bot(bot_id)
     changes = set_fields(body)
