@@ -177,6 +177,18 @@ def iter_events(
             return
 
 
+def events_by_id(conn: sqlite3.Connection, ids: list[int], *, batch_size: int = 500) -> list[Event]:
+    """The events with these ids, in id order (ids not in the log are skipped)."""
+    ordered = sorted(set(ids))
+    events: list[Event] = []
+    for start in range(0, len(ordered), batch_size):
+        chunk = ordered[start : start + batch_size]
+        marks = ",".join("?" for _ in chunk)
+        rows = conn.execute(f"{_SELECT} WHERE id IN ({marks}) ORDER BY id", chunk).fetchall()
+        events += [_to_event(row) for row in rows]
+    return events
+
+
 def read_events(
     conn: sqlite3.Connection,
     *,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from chat.db.connection import derived_data_durability, transaction
 from chat.errors import ProjectionFailed
-from chat.eventlog import undo
+from chat.eventlog import rewind, undo
 from chat.eventlog.bulk import bulk_projection
 from chat.eventlog.log import Event, iter_events, last_event_id
 
@@ -229,7 +229,7 @@ def project(
                     excluded |= newly
                     first = _first_event_of(conn, newly, before=event.id)
                     if first is not None:
-                        restored += _rewind(conn, excluded, first, event.id - 1, checkpoints)
+                        restored += _rewind(conn, excluded, newly, first, event.id - 1, checkpoints)
                         refolds += 1
             count, _ = _fold(conn, (event,), excluded, on_event, record=True)
             applied += count
@@ -243,15 +243,31 @@ def project(
 def _rewind(
     conn: sqlite3.Connection,
     excluded: set[str],
+    newly: set[str],
     first: int,
     until: int,
     checkpoints: CheckpointSource | None,
 ) -> int:
-    """Make the projections the fold of 1..until without the excluded turns, whose
-    earliest state-changing event not yet excluded is ``first``; return rows restored."""
+    """Make the projections the fold of 1..until without the excluded turns, of which
+    ``newly`` were just reverted, their earliest state-changing event being ``first``;
+    return the rows restored.
+
+    Within the notes' horizon: only the rows those turns touched and the events touching
+    them (``rewind``), else every row and event since ``first`` (``undo.undo_to``).
+    Beyond it: from the newest usable checkpoint, or the start of the log.
+    """
     start = undo.horizon(conn)
     if start is not None and first - 1 >= start:
-        restored = undo.undo_to(conn, projection_tables(), first - 1)
+        tables = projection_tables()
+        context = set(_HANDLERS) - rewind.KEYED_KINDS - LOG_ONLY_KINDS
+        plan = rewind.plan(conn, tables, newly, LIFECYCLE_KINDS, context, first, until)
+        if plan is not None:
+            restored = rewind.selective(
+                conn, tables, plan, first, lambda events: _fold(conn, events, excluded, record=True)
+            )
+            if restored is not None:
+                return restored
+        restored = undo.undo_to(conn, tables, first - 1)
         _fold(conn, iter_events(conn, after=first - 1, until=until), excluded, record=True)
         return restored
     _refold(conn, excluded, until, checkpoints)
