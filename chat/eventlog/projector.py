@@ -24,7 +24,7 @@ from chat.eventlog.bulk import bulk_projection
 from chat.eventlog.log import Event, iter_events, last_event_id
 
 # Bump when a projection table or handler changes meaning: stored state is then rebuilt (§10.6).
-PROJECTION_VERSION = 2
+PROJECTION_VERSION = 3
 
 Handler = Callable[[sqlite3.Connection, Event], None]
 
@@ -87,6 +87,7 @@ class ProjectResult:
     refolds: int = 0
     seconds: float = 0.0
     rows_restored: int = 0  # by rewinds undone from the notes of recent changes (undo.py)
+    events_refolded: int = 0  # by rewinds: what their cost grows with (rewind.py)
 
 
 def get_cursor(conn: sqlite3.Connection) -> int:
@@ -216,6 +217,7 @@ def project(
     applied = 0
     refolds = 0
     restored = 0
+    refolded = 0
     tables = projection_tables()
     with transaction(conn):
         cursor = get_cursor(conn)
@@ -229,7 +231,9 @@ def project(
                     excluded |= newly
                     first = _first_event_of(conn, newly, before=event.id)
                     if first is not None:
-                        restored += _rewind(conn, excluded, newly, first, event.id - 1, checkpoints)
+                        rows, events = _rewind(conn, excluded, newly, first, event.id - 1, checkpoints)
+                        restored += rows
+                        refolded += events
                         refolds += 1
             count, _ = _fold(conn, (event,), excluded, on_event, record=True)
             applied += count
@@ -237,7 +241,9 @@ def project(
         if position != cursor or projection_status(conn) is None:
             set_cursor(conn, position)
         undo.advance(conn, position)
-    return ProjectResult(applied, position, refolds, time.perf_counter() - started, restored)
+    return ProjectResult(
+        applied, position, refolds, time.perf_counter() - started, restored, refolded
+    )
 
 
 def _rewind(
@@ -247,10 +253,10 @@ def _rewind(
     first: int,
     until: int,
     checkpoints: CheckpointSource | None,
-) -> int:
+) -> tuple[int, int]:
     """Make the projections the fold of 1..until without the excluded turns, of which
     ``newly`` were just reverted, their earliest state-changing event being ``first``;
-    return the rows restored.
+    return (rows restored, events refolded).
 
     Within the notes' horizon: only the rows those turns touched and the events touching
     them (``rewind``), else every row and event since ``first`` (``undo.undo_to``).
@@ -266,13 +272,13 @@ def _rewind(
                 conn, tables, plan, first, lambda events: _fold(conn, events, excluded, record=True)
             )
             if restored is not None:
-                return restored
+                return restored, len(plan.events)
         restored = undo.undo_to(conn, tables, first - 1)
         _fold(conn, iter_events(conn, after=first - 1, until=until), excluded, record=True)
-        return restored
-    _refold(conn, excluded, until, checkpoints)
+        return restored, until - first + 1
+    base = _refold(conn, excluded, until, checkpoints)
     undo.restart(conn, until)
-    return 0
+    return 0, until - base
 
 
 def _refold(
@@ -280,8 +286,9 @@ def _refold(
     excluded: set[str],
     until: int,
     checkpoints: CheckpointSource | None,
-) -> None:
-    """Make the projections the fold of events 1..until without the excluded turns."""
+) -> int:
+    """Make the projections the fold of events 1..until without the excluded turns;
+    return the position it refolded from (a checkpoint's, or 0)."""
     def usable(position: int) -> bool:
         return position <= until and checkpoint_usable(conn, position, excluded)
 
@@ -291,6 +298,7 @@ def _refold(
             clear_projections(conn)
             base = 0
         _fold(conn, iter_events(conn, after=base, until=until), excluded)
+    return base
 
 
 def checkpoint_usable(conn: sqlite3.Connection, position: int, excluded: set[str]) -> bool:

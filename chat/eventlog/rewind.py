@@ -111,9 +111,14 @@ def selective(
     first: int,
     fold: Callable[[list[Event]], None],
 ) -> int | None:
-    """Restore the plan's rows and refold its events; the rows restored, or None (nothing
-    changed) when a refolded event wrote a row that another event after ``first`` wrote."""
-    conn.execute("SAVEPOINT kith_rewind")
+    """Restore the plan's rows and refold its events; the rows restored, or None when a
+    refolded event wrote a row that another event after ``first`` wrote: then the caller
+    must refold the whole span (``undo.undo_to(first - 1)`` still brings every row back,
+    as the refolded events' notes hold the restored images).
+
+    No savepoint to roll back to instead: inside one held open, every statement that
+    touches the full-text index costs a flush of it (about 1 ms a row here).
+    """
     restored = undo.restore_keys(conn, the_plan.keys, first - 1)
     undo.forget(conn, tables, the_plan.events)
     fold(events_by_id(conn, the_plan.events))
@@ -121,8 +126,5 @@ def selective(
     extra = {t: k - the_plan.keys.get(t, set()) for t, k in now.items()}
     extra = {t: k for t, k in extra.items() if k}
     if extra and undo.writers(conn, extra, first - 1) - set(the_plan.events):
-        conn.execute("ROLLBACK TO kith_rewind")
-        conn.execute("RELEASE kith_rewind")
         return None
-    conn.execute("RELEASE kith_rewind")
     return restored
