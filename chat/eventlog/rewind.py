@@ -11,6 +11,9 @@ what each row held before. To revert turns whose first state-changing event is k
    changed, a manual edit, ...) joins too wherever it falls after k, because other
    handlers read its rows without writing them, so the closure by writes alone
    cannot see that an event refolded now would read them at the wrong moment.
+   For the same reason, a restored row that other handlers read (``READ_ELSEWHERE``)
+   sends the rewind to the whole-span refold, and a restored scene brings in every
+   later event of its chat (whose messages' witnesses it decides).
 4. restore each key's row to its image before k, then refold the joined events in
    log order, the reverted turns' own state-changing events left out.
 
@@ -31,6 +34,7 @@ length or the number of events of other chats in between.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +51,15 @@ KEYED_KINDS = frozenset({
 # Kinds whose handler may act on a row created only later (``memory_superseded`` checks
 # that the newer memory exists): a span holding one is refolded whole.
 WHOLE_SPAN_KINDS = frozenset({"memory_superseded"})
+# Tables that handlers read without writing the row they read, so a changed row there
+# changes what later events do without those events being among its writers: a bot's
+# name and retirement (witnesses, observation lines), entities, pins (a pinned field
+# is left alone), chats, worlds, personas. Such rows may be refolded (a bot revised in
+# between is a context event), but must come out with the same history as before; if
+# not, the rewind refolds the span. A scene (who witnesses a message) is read only by its own chat's messages:
+# every event of that chat since joins instead (``message_posted`` is appended with
+# its chat in ``chat_id``, see ``chat.eventlog.log``).
+READ_ELSEWHERE = frozenset({"bots", "entities", "pins", "chats", "worlds", "personas"})
 
 BATCH = undo.BATCH
 
@@ -99,9 +112,15 @@ def plan(
                 keys[table] |= new
                 fresh[table] = new
         joined = undo.writers(conn, fresh, first - 1) - events
+        if "scenes" in fresh:  # their messages' witnesses: every event of those chats since
+            chats = sorted(json.loads(key)[0] for key in fresh["scenes"])
+            joined |= _ids(conn, _CHAT_EVENTS, chats, first, until) - events
         events |= joined
         frontier = sorted(joined)
     return Plan(sorted(events), {t: k for t, k in keys.items() if k})
+
+
+_CHAT_EVENTS = "SELECT id FROM events WHERE chat_id IN ({marks}) AND id >= ? AND id <= ?"
 
 
 def selective(
@@ -119,12 +138,16 @@ def selective(
     No savepoint to roll back to instead: inside one held open, every statement that
     touches the full-text index costs a flush of it (about 1 ms a row here).
     """
+    watched = {t: k for t, k in the_plan.keys.items() if t in READ_ELSEWHERE}
+    before = undo.key_history(conn, watched, first - 1)
     restored = undo.restore_keys(conn, the_plan.keys, first - 1)
     undo.forget(conn, tables, the_plan.events)
     fold(events_by_id(conn, the_plan.events))
     now = undo.written_keys(conn, tables, the_plan.events)
     extra = {t: k - the_plan.keys.get(t, set()) for t, k in now.items()}
     extra = {t: k for t, k in extra.items() if k}
+    if any(t in READ_ELSEWHERE for t in extra) or undo.key_history(conn, watched, first - 1) != before:
+        return None  # a row other events read without writing it changed
     if extra and undo.writers(conn, extra, first - 1) - set(the_plan.events):
         return None
     return restored

@@ -257,6 +257,27 @@ def _restore(conn: sqlite3.Connection, table: str, keys: list[str], position: in
     return restored
 
 
+def key_history(conn: sqlite3.Connection, keys: dict[str, set[str]], position: int) -> list:
+    """Everything the notes and tables say about these rows since ``position``: each row's
+    image before every change (in order) and now. Equal histories mean equal rows at
+    every moment since."""
+    history: list = []
+    for table, found in sorted(keys.items()):
+        shadow = f"{_PREFIX}{table}"
+        columns = _columns(conn, table)
+        images = ", ".join(f'"v_{c}"' for c in columns)
+        where = " AND ".join(f"{_quoted(c)} = ?" for c in key_columns(conn, table))
+        for key in sorted(found):
+            notes = conn.execute(
+                f"SELECT event_id, op, {images} FROM {shadow} WHERE k = ? AND event_id > ?"  # noqa: S608
+                " ORDER BY seq",
+                (key, position),
+            ).fetchall()
+            now = conn.execute(f"SELECT * FROM {table} WHERE {where}", json.loads(key)).fetchall()  # noqa: S608
+            history.append((table, key, notes, now))
+    return history
+
+
 def written_keys(
     conn: sqlite3.Connection, tables: list[str], event_ids: list[int]
 ) -> dict[str, set[str]]:
