@@ -1,7 +1,8 @@
 """Rewind in O(turn) and a rebuild at 1M events (§13, issue 15).
 
 For each world size (10k, 100k and 1M events of the realistic mix in core_world) the
-log is appended in batches and replayed in bulk, except the last TAIL events, which
+log is appended in batches and replayed in bulk, except the last TAIL events (at most a
+third of the world), which
 are projected the usual way (one commit at a time, as turns do), so the notes of
 recent changes (chat/eventlog/undo.py) cover them. Then, timed through `project()`
 exactly as the writer runs it:
@@ -41,7 +42,9 @@ from chat.snapshots.api import take_snapshot
 from chat.snapshots.cold_load import cold_load
 
 SIZES = (10_000, 100_000, 1_000_000)
-TAIL = 3_000
+# The last events are projected as turns do, so the notes cover them; the app keeps
+# 20,000-40,000 events of notes (undo.KEEP_EVENTS), the bench 30,000 or a third of the world.
+TAIL = 30_000
 BATCH = 5_000
 COMMIT = 8  # events per commit in the tail, about one turn
 TARGET_MS = 100.0
@@ -107,9 +110,10 @@ def measure(size: int, folder: Path, compare: bool, say: Callable[[str], None]) 
     data_dir.mkdir()
     db = database_path(data_dir)
     events = list(realistic_events(size))
-    body, tail = events[:-TAIL], events[-TAIL:]
+    keep = min(TAIL, size // 3)
+    body, tail = events[:-keep], events[-keep:]
     cache = os.environ.get("KITH_BENCH_CACHE")
-    cached = Path(cache) / f"rewind-world-{size}.db" if cache else None
+    cached = Path(cache) / f"rewind-world-{size}-body{len(body)}.db" if cache else None
     if cached is not None and cached.exists():
         shutil.copyfile(cached, db)
         say(f"  copied {len(body)} events from {cached}")
