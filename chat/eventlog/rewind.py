@@ -56,9 +56,10 @@ WHOLE_SPAN_KINDS = frozenset({"memory_superseded"})
 # name and retirement (witnesses, observation lines), entities, pins (a pinned field
 # is left alone), chats, worlds, personas. Such rows may be refolded (a bot revised in
 # between is a context event), but must come out with the same history as before; if
-# not, the rewind refolds the span. A scene (who witnesses a message) is read only by its own chat's messages:
-# every event of that chat since joins instead (``message_posted`` is appended with
-# its chat in ``chat_id``, see ``chat.eventlog.log``).
+# not, the rewind refolds the span. A scene (who witnesses a message) is read only by
+# its own chat's messages: when the reverted turns changed it, that chat's later
+# messages join (``message_posted`` is appended with its chat in ``chat_id``, see
+# ``chat.eventlog.log``); other scenes refolded must keep their history.
 READ_ELSEWHERE = frozenset({"bots", "entities", "pins", "chats", "worlds", "personas"})
 
 BATCH = undo.BATCH
@@ -68,6 +69,7 @@ BATCH = undo.BATCH
 class Plan:
     events: list[int]  # to refold, in log order (the reverted ones are skipped by the fold)
     keys: dict[str, set[str]]  # table -> keys of the rows to restore first
+    watched: dict[str, set[str]]  # rows that must come out with the same history
 
 
 def _ids(conn: sqlite3.Connection, sql: str, values: list[str], *tail: int) -> set[int]:
@@ -103,6 +105,11 @@ def plan(
     context = _ids(conn, in_span, sorted(context_kinds), first, until)
     events = seeds | context
     keys: dict[str, set[str]] = {}
+    # Scenes the reverted turns changed: the witnesses of their chat's later messages.
+    changed_scenes = undo.written_keys(conn, ["scenes"], sorted(seeds)).get("scenes", set())
+    if changed_scenes:
+        chats = sorted(json.loads(key)[0] for key in changed_scenes)
+        events |= _ids(conn, _CHAT_MESSAGES, chats, first, until)
     frontier = sorted(events)
     while frontier:
         fresh: dict[str, set[str]] = {}
@@ -112,15 +119,18 @@ def plan(
                 keys[table] |= new
                 fresh[table] = new
         joined = undo.writers(conn, fresh, first - 1) - events
-        if "scenes" in fresh:  # their messages' witnesses: every event of those chats since
-            chats = sorted(json.loads(key)[0] for key in fresh["scenes"])
-            joined |= _ids(conn, _CHAT_EVENTS, chats, first, until) - events
         events |= joined
         frontier = sorted(joined)
-    return Plan(sorted(events), {t: k for t, k in keys.items() if k})
+    watched = {t: k for t, k in keys.items() if t in READ_ELSEWHERE and k}
+    if keys.get("scenes", set()) - changed_scenes:
+        watched["scenes"] = keys["scenes"] - changed_scenes
+    return Plan(sorted(events), {t: k for t, k in keys.items() if k}, watched)
 
 
-_CHAT_EVENTS = "SELECT id FROM events WHERE chat_id IN ({marks}) AND id >= ? AND id <= ?"
+_CHAT_MESSAGES = (
+    "SELECT id FROM events WHERE chat_id IN ({marks}) AND id >= ? AND id <= ?"
+    " AND kind = 'message_posted'"
+)
 
 
 def selective(
@@ -138,7 +148,7 @@ def selective(
     No savepoint to roll back to instead: inside one held open, every statement that
     touches the full-text index costs a flush of it (about 1 ms a row here).
     """
-    watched = {t: k for t, k in the_plan.keys.items() if t in READ_ELSEWHERE}
+    watched = the_plan.watched
     before = undo.key_history(conn, watched, first - 1)
     restored = undo.restore_keys(conn, the_plan.keys, first - 1)
     undo.forget(conn, tables, the_plan.events)
@@ -146,7 +156,9 @@ def selective(
     now = undo.written_keys(conn, tables, the_plan.events)
     extra = {t: k - the_plan.keys.get(t, set()) for t, k in now.items()}
     extra = {t: k for t, k in extra.items() if k}
-    if any(t in READ_ELSEWHERE for t in extra) or undo.key_history(conn, watched, first - 1) != before:
+    if any(t in READ_ELSEWHERE or t == "scenes" for t in extra) or (
+        undo.key_history(conn, watched, first - 1) != before
+    ):
         return None  # a row other events read without writing it changed
     if extra and undo.writers(conn, extra, first - 1) - set(the_plan.events):
         return None
