@@ -195,3 +195,29 @@ def test_message_posted_is_stored_with_its_chat(tmp_path: Path) -> None:
         with pytest.raises(ValidationFailed, match="differs"):
             append_events(conn, [NewEvent("message_posted", {"id": "x2", "chat_id": "c1", "author": "you",
                                                              "text": "hi"}, chat_id="c2")])
+
+
+def test_a_reverted_turn_that_changed_a_row_others_read_refolds_the_whole_span(tmp_path: Path) -> None:
+    """A turn that added an entity (read by other handlers without writing it) is
+    reverted: the keyed refold would not see who read it, so the rewind refolds every
+    event since, after having tried; the result is still a replay without the turn."""
+    with open_db(_fresh_db(tmp_path, "a.db")) as conn:
+        append_events(conn, _setup())
+        project(conn)
+        append_events(conn, _turn(0, "c1", "ada", "weather", set(), []) + [
+            NewEvent("entity_added", {"id": "mara", "kind": "person", "name": "Mara"}, chat_id="c1",
+                     turn_id="t0"),
+            NewEvent("edge_changed", {"src": "ada", "dst": "mara", "affinity_delta": 2, "trust_delta": 1},
+                     chat_id="c1", turn_id="t0"),
+        ])
+        project(conn)
+        first = conn.execute("SELECT MIN(id) FROM events WHERE turn_id = 't0' AND kind = 'message_posted'"
+                             ).fetchone()[0]
+        for n in range(1, 4):
+            append_events(conn, _turn(n, ("c2", "c3")[n % 2], "bram", "time", {"edge"}, []))
+            project(conn)
+        until = conn.execute("SELECT MAX(id) FROM events").fetchone()[0]
+        result = _revert(conn, "c1", ["t0"])
+        assert result.events_refolded == until - first + 1  # the whole span
+        (tmp_path / "e").mkdir()
+        assert canonical_dump(conn) == _replay_without_reverted(conn, tmp_path / "e")
