@@ -151,7 +151,7 @@ def selective(
     watched = the_plan.watched
     before = undo.key_history(conn, watched, first - 1)
     restored = undo.restore_keys(conn, the_plan.keys, first - 1)
-    undo.forget(conn, tables, the_plan.events)
+    undo.forget(conn, sorted(the_plan.keys), the_plan.events)  # they wrote only these tables
     fold(events_by_id(conn, the_plan.events))
     now = undo.written_keys(conn, tables, the_plan.events)
     extra = {t: k - the_plan.keys.get(t, set()) for t, k in now.items()}
