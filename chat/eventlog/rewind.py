@@ -141,8 +141,9 @@ def selective(
     fold: Callable[[list[Event]], None],
 ) -> int | None:
     """Restore the plan's rows and refold its events; the rows restored, or None when a
-    refolded event wrote a row that another event after ``first`` wrote: then the caller
-    must refold the whole span (``undo.undo_to(first - 1)`` still brings every row back,
+    refolded event wrote a row that another event after ``first`` wrote, or a row that
+    other handlers read without writing came out changed (``READ_ELSEWHERE``, scenes
+    not changed by the turns themselves): then the caller must refold the whole span (``undo.undo_to(first - 1)`` still brings every row back,
     as the refolded events' notes hold the restored images).
 
     No savepoint to roll back to instead: inside one held open, every statement that
