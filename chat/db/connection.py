@@ -19,6 +19,11 @@ DATABASE_NAME = "kith.db"
 # A larger page cache and memory-mapped reads keep replay and restore of a 100k-event
 # world off the disk (§13); both are per connection and cost nothing when unused.
 CACHE_SIZE_KIB = 65_536
+# Bulk work on derived data (a rebuild, a snapshot restore) gets a larger page cache for
+# its duration: at 1M events the projections are ~1.7M rows and their primary-key
+# B-trees stop fitting in 64 MiB, so each insert went to the disk (restore inserts took
+# 45 % less time at 300k events with it). Pages are only allocated as used.
+BULK_CACHE_SIZE_KIB = 524_288
 MMAP_SIZE_BYTES = 256 * 1024 * 1024
 
 
@@ -69,7 +74,8 @@ def open_db(path: str | Path, *, readonly: bool = False) -> Iterator[sqlite3.Con
 
 @contextmanager
 def derived_data_durability(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``synchronous=NORMAL`` for a block that writes only derived data (projections).
+    """``synchronous=NORMAL`` and a larger page cache for a block that writes only derived
+    data (projections).
 
     A rebuild or snapshot restore rewrites tens of megabytes that the log can always
     recreate; with NORMAL the commit skips its fsync (WAL frames stay ordered, so a crash
@@ -81,10 +87,12 @@ def derived_data_durability(conn: sqlite3.Connection) -> Iterator[sqlite3.Connec
         yield conn
         return
     conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(f"PRAGMA cache_size = -{BULK_CACHE_SIZE_KIB}")
     try:
         yield conn
     finally:
         conn.execute("PRAGMA synchronous = FULL")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_SIZE_KIB}")
 
 
 @contextmanager

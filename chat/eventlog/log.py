@@ -80,6 +80,16 @@ def _row_for(event: NewEvent, created_at: str) -> tuple:
         if value is not None and (not isinstance(value, str) or not _ID.match(value)):
             raise ValidationFailed(f"{name} must match {ID_RE}, got {value!r}", field=name)
     text = payload_json(event.kind, event.payload)
+    chat_id = event.chat_id
+    if event.kind == "message_posted":  # a rewind finds a chat's messages by this column
+        if chat_id is None:
+            chat_id = event.payload["chat_id"]
+        elif chat_id != event.payload["chat_id"]:
+            raise ValidationFailed(
+                f"message_posted chat_id {chat_id!r} differs from its payload's "
+                f"{event.payload['chat_id']!r}",
+                field="chat_id",
+            )
     if len(text) > MAX_PAYLOAD_BYTES // 4 and len(text.encode("utf-8")) > MAX_PAYLOAD_BYTES:
         raise PayloadTooLarge(
             f"{event.kind} payload is over {MAX_PAYLOAD_BYTES // (1024 * 1024)} MiB", field="payload"
@@ -89,7 +99,7 @@ def _row_for(event: NewEvent, created_at: str) -> tuple:
         SCHEMA_VERSIONS[event.kind],
         text,
         event.created_at or created_at,
-        event.chat_id,
+        chat_id,
         event.turn_id,
         event.actor,
     )
@@ -175,6 +185,18 @@ def iter_events(
         position = rows[-1][0]
         if len(rows) < batch_size:
             return
+
+
+def events_by_id(conn: sqlite3.Connection, ids: list[int], *, batch_size: int = 500) -> list[Event]:
+    """The events with these ids, in id order (ids not in the log are skipped)."""
+    ordered = sorted(set(ids))
+    events: list[Event] = []
+    for start in range(0, len(ordered), batch_size):
+        chunk = ordered[start : start + batch_size]
+        marks = ",".join("?" for _ in chunk)
+        rows = conn.execute(f"{_SELECT} WHERE id IN ({marks}) ORDER BY id", chunk).fetchall()
+        events += [_to_event(row) for row in rows]
+    return events
 
 
 def read_events(

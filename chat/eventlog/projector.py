@@ -21,7 +21,7 @@ from typing import Any
 
 from chat.db.connection import derived_data_durability, transaction
 from chat.errors import ProjectionFailed
-from chat.eventlog import undo
+from chat.eventlog import rewind, undo
 from chat.eventlog.bulk import bulk_projection
 from chat.eventlog.log import Event, iter_events, last_event_id
 
@@ -90,6 +90,7 @@ class ProjectResult:
     refolds: int = 0
     seconds: float = 0.0
     rows_restored: int = 0  # by rewinds undone from the notes of recent changes (undo.py)
+    events_refolded: int = 0  # by rewinds: what their cost grows with (rewind.py)
 
 
 def get_cursor(conn: sqlite3.Connection) -> int:
@@ -236,6 +237,7 @@ def project(
     applied = 0
     refolds = 0
     restored = 0
+    refolded = 0
     tables = projection_tables()
     with transaction(conn):
         cursor = get_cursor(conn)
@@ -249,7 +251,9 @@ def project(
                     excluded |= newly
                     first = _first_event_of(conn, newly, before=event.id)
                     if first is not None:
-                        restored += _rewind(conn, excluded, first, event.id - 1, checkpoints)
+                        rows, events = _rewind(conn, excluded, newly, first, event.id - 1, checkpoints)
+                        restored += rows
+                        refolded += events
                         refolds += 1
             count, _ = _fold(conn, (event,), excluded, on_event, record=True)
             applied += count
@@ -257,26 +261,44 @@ def project(
         if position != cursor or projection_status(conn) is None:
             set_cursor(conn, position)
         undo.advance(conn, position)
-    return ProjectResult(applied, position, refolds, time.perf_counter() - started, restored)
+    return ProjectResult(
+        applied, position, refolds, time.perf_counter() - started, restored, refolded
+    )
 
 
 def _rewind(
     conn: sqlite3.Connection,
     excluded: set[str],
+    newly: set[str],
     first: int,
     until: int,
     checkpoints: CheckpointSource | None,
-) -> int:
-    """Make the projections the fold of 1..until without the excluded turns, whose
-    earliest state-changing event not yet excluded is ``first``; return rows restored."""
+) -> tuple[int, int]:
+    """Make the projections the fold of 1..until without the excluded turns, of which
+    ``newly`` were just reverted, their earliest state-changing event being ``first``;
+    return (rows restored, events refolded).
+
+    Within the notes' horizon: only the rows those turns touched and the events touching
+    them (``rewind``), else every row and event since ``first`` (``undo.undo_to``).
+    Beyond it: from the newest usable checkpoint, or the start of the log.
+    """
     start = undo.horizon(conn)
     if start is not None and first - 1 >= start:
-        restored = undo.undo_to(conn, projection_tables(), first - 1)
+        tables = projection_tables()
+        context = set(_HANDLERS) - rewind.KEYED_KINDS - LOG_ONLY_KINDS
+        plan = rewind.plan(conn, tables, newly, LIFECYCLE_KINDS, context, first, until)
+        if plan is not None:
+            restored = rewind.selective(
+                conn, tables, plan, first, lambda events: _fold(conn, events, excluded, record=True)
+            )
+            if restored is not None:
+                return restored, len(plan.events)
+        restored = undo.undo_to(conn, tables, first - 1)
         _fold(conn, iter_events(conn, after=first - 1, until=until), excluded, record=True)
-        return restored
-    _refold(conn, excluded, until, checkpoints)
+        return restored, until - first + 1
+    base = _refold(conn, excluded, until, checkpoints)
     undo.restart(conn, until)
-    return 0
+    return 0, until - base
 
 
 def _refold(
@@ -284,8 +306,9 @@ def _refold(
     excluded: set[str],
     until: int,
     checkpoints: CheckpointSource | None,
-) -> None:
-    """Make the projections the fold of events 1..until without the excluded turns."""
+) -> int:
+    """Make the projections the fold of events 1..until without the excluded turns;
+    return the position it refolded from (a checkpoint's, or 0)."""
     def usable(position: int) -> bool:
         return position <= until and checkpoint_usable(conn, position, excluded)
 
@@ -295,6 +318,7 @@ def _refold(
             clear_projections(conn)
             base = 0
         _fold(conn, iter_events(conn, after=base, until=until), excluded)
+    return base
 
 
 def checkpoint_usable(conn: sqlite3.Connection, position: int, excluded: set[str]) -> bool:

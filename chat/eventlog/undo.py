@@ -2,12 +2,13 @@
 
 While ``project`` applies events one by one, SQLite triggers on every projection
 table note each row an event inserts, updates or deletes, with the row as it was
-before (``undo_<table>``, keyed by rowid). To revert turns whose first
-state-changing event is k, the projector restores every row touched by events
->= k to its image before the earliest such touch (a row first inserted there is
-deleted) - that is exactly the fold of events 1..k-1 - and then refolds k.. from
-the log without the reverted turns. Both steps cost what those events touched,
-not the size of the world or the length of the log.
+before (``undo_<table>``, keyed by the row's primary key as a JSON array, ``k``).
+The notes say which rows (keys) each event touched and what each row was before
+any event: a rewind (``chat.eventlog.rewind``) restores only the keys the reverted
+turns touched, and those the events that also touch them touch, to their image
+before the turns, and refolds only those events (``restore_keys``). The older
+path, ``undo_to``, restores every row touched since an event and refolds all
+events from there: exact for any handler, but it costs every event in between.
 
 The notes cover the events after ``from_event_id`` (the horizon; older notes are
 pruned, keeping ``KEEP_EVENTS``). Bulk work (a rebuild, a snapshot restore, a
@@ -21,35 +22,53 @@ so no migration of another table needs to know about them.
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 
 KEEP_EVENTS = 20_000
 _PREFIX = "undo_"
+_FORMAT = "keys-1"  # part of the signature: shadows of another layout are recreated
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]  # noqa: S608 - registry
 
 
+def key_columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    """The primary key's columns in key order; ``["rowid"]`` for a table without one."""
+    info = conn.execute(f"PRAGMA table_info({table})").fetchall()  # noqa: S608 - registry
+    keyed = sorted((row[5], row[1]) for row in info if row[5])
+    return [name for _order, name in keyed] or ["rowid"]
+
+
 def _signature(conn: sqlite3.Connection, tables: list[str]) -> str:
-    text = ";".join(f"{t}:{','.join(_columns(conn, t))}" for t in tables)
+    text = _FORMAT + ";" + ";".join(f"{t}:{','.join(_columns(conn, t))}" for t in tables)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _trigger_sql(table: str, columns: list[str]) -> list[str]:
+def _trigger_sql(table: str, columns: list[str], keys: list[str]) -> list[str]:
     shadow = f"{_PREFIX}{table}"
     names = ", ".join(f'"v_{c}"' for c in columns)
     old = ", ".join(f'old."{c}"' for c in columns)
+    old_key = "json_array(" + ", ".join(f"old.{_quoted(k)}" for k in keys) + ")"
+    new_key = "json_array(" + ", ".join(f"new.{_quoted(k)}" for k in keys) + ")"
     when = "WHEN (SELECT event_id FROM undo_ctl) IS NOT NULL"
     now = "(SELECT event_id FROM undo_ctl)"
     return [
         f"CREATE TRIGGER {shadow}_i AFTER INSERT ON {table} {when} BEGIN"
-        f" INSERT INTO {shadow} (event_id, op, rid) VALUES ({now}, 'i', new.rowid); END",
+        f" INSERT INTO {shadow} (event_id, op, k) VALUES ({now}, 'i', {new_key}); END",
         f"CREATE TRIGGER {shadow}_u AFTER UPDATE ON {table} {when} BEGIN"
-        f" INSERT INTO {shadow} (event_id, op, rid, {names}) VALUES ({now}, 'u', old.rowid, {old}); END",
+        f" INSERT INTO {shadow} (event_id, op, k, {names}) VALUES ({now}, 'u', {old_key}, {old}); END",
+        # A key that changes: the new key did not exist before this event.
+        f"CREATE TRIGGER {shadow}_k AFTER UPDATE ON {table} {when} AND {new_key} IS NOT {old_key}"
+        f" BEGIN INSERT INTO {shadow} (event_id, op, k) VALUES ({now}, 'i', {new_key}); END",
         f"CREATE TRIGGER {shadow}_d AFTER DELETE ON {table} {when} BEGIN"
-        f" INSERT INTO {shadow} (event_id, op, rid, {names}) VALUES ({now}, 'd', old.rowid, {old}); END",
+        f" INSERT INTO {shadow} (event_id, op, k, {names}) VALUES ({now}, 'd', {old_key}, {old}); END",
     ]
+
+
+def _quoted(column: str) -> str:
+    return column if column == "rowid" else f'"{column}"'
 
 
 def _state(conn: sqlite3.Connection) -> tuple[int, int, int, str] | None:
@@ -90,6 +109,7 @@ def invalidate(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE undo_state SET valid = 0 WHERE name = 'main'")
 
 
+TRIGGERS_PER_TABLE = 4
 _checked: dict[int, int] = {}  # id(conn) -> PRAGMA schema_version when the shadows were checked
 
 
@@ -104,9 +124,9 @@ def prepare(conn: sqlite3.Connection, tables: list[str], cursor: int) -> None:
     triggers = conn.execute(
         "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'undo\\_%' ESCAPE '\\'"
     ).fetchone()[0]
-    if _checked.get(id(conn)) != version or state is None or triggers != 3 * len(tables):
+    if _checked.get(id(conn)) != version or state is None or triggers != TRIGGERS_PER_TABLE * len(tables):
         signature = _signature(conn, tables)
-        if state is None or state[3] != signature or triggers != 3 * len(tables):
+        if state is None or state[3] != signature or triggers != TRIGGERS_PER_TABLE * len(tables):
             _recreate(conn, tables)
             _write_state(conn, cursor, cursor, 1, signature)
             state = _state(conn)
@@ -130,10 +150,11 @@ def _recreate(conn: sqlite3.Connection, tables: list[str]) -> None:
         values = ", ".join(f'"v_{c}"' for c in columns)
         conn.execute(
             f"CREATE TABLE {shadow} (seq INTEGER PRIMARY KEY, event_id INTEGER NOT NULL,"
-            f" op TEXT NOT NULL, rid INTEGER NOT NULL, {values})"
+            f" op TEXT NOT NULL, k TEXT NOT NULL, {values})"
         )
         conn.execute(f"CREATE INDEX {shadow}_event ON {shadow} (event_id)")
-        for sql in _trigger_sql(table, columns):
+        conn.execute(f"CREATE INDEX {shadow}_key ON {shadow} (k, event_id)")
+        for sql in _trigger_sql(table, columns, key_columns(conn, table)):
             conn.execute(sql)
 
 
@@ -177,25 +198,121 @@ def undo_to(conn: sqlite3.Connection, tables: list[str], position: int) -> int:
     recording(conn, None)
     for table in tables:
         shadow = f"{_PREFIX}{table}"
-        columns = _columns(conn, table)
-        # The earliest note of each row since ``position`` holds its image at ``position``.
-        images = ", ".join(f's."v_{c}"' for c in columns)
-        rows = conn.execute(
-            f"SELECT s.op, s.rid, {images} FROM {shadow} s"  # noqa: S608
-            f" JOIN (SELECT rid, MIN(seq) AS seq FROM {shadow} WHERE event_id > ? GROUP BY rid) f"
-            " ON s.seq = f.seq",
-            (position,),
-        ).fetchall()
-        if not rows:
-            continue
-        for row in rows:
-            conn.execute(f"DELETE FROM {table} WHERE rowid = ?", (row[1],))  # noqa: S608
-        names = ", ".join(f'"{c}"' for c in columns)
-        marks = ", ".join("?" for _ in columns)
-        conn.executemany(
-            f"INSERT INTO {table} (rowid, {names}) VALUES (?, {marks})",  # noqa: S608
-            [row[1:] for row in rows if row[0] != "i"],
-        )
+        keys = [
+            row[0]
+            for row in conn.execute(
+                f"SELECT DISTINCT k FROM {shadow} WHERE event_id > ?", (position,)  # noqa: S608
+            )
+        ]
+        restored += _restore(conn, table, keys, position)
         conn.execute(f"DELETE FROM {shadow} WHERE event_id > ?", (position,))  # noqa: S608
-        restored += len(rows)
     return restored
+
+
+def restore_keys(conn: sqlite3.Connection, keys: dict[str, set[str]], position: int) -> int:
+    """Bring the rows of ``keys`` (table -> keys as noted) back to how they stood after
+    event ``position`` (>= the horizon); their later notes stay (see ``forget``)."""
+    recording(conn, None)
+    return sum(_restore(conn, table, sorted(found), position) for table, found in keys.items())
+
+
+def forget(conn: sqlite3.Connection, tables: list[str], event_ids: list[int]) -> None:
+    """Drop the notes of these events (they are about to be refolded, or left out)."""
+    for table in tables:
+        shadow = f"{_PREFIX}{table}"
+        conn.executemany(
+            f"DELETE FROM {shadow} WHERE event_id = ?", [(e,) for e in event_ids]  # noqa: S608
+        )
+
+
+def _restore(conn: sqlite3.Connection, table: str, keys: list[str], position: int) -> int:
+    """Each key's row as it stood after ``position``: the image in its earliest later note."""
+    if not keys:
+        return 0
+    shadow = f"{_PREFIX}{table}"
+    columns = _columns(conn, table)
+    key_cols = key_columns(conn, table)
+    images = ", ".join(f'"v_{c}"' for c in columns)
+    first_note = (
+        f"SELECT op, {images} FROM {shadow} WHERE k = ? AND event_id > ?"  # noqa: S608
+        " ORDER BY seq LIMIT 1"
+    )
+    where = " AND ".join(f"{_quoted(c)} = ?" for c in key_cols)
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    restored = 0
+    for key in keys:
+        note = conn.execute(first_note, (key, position)).fetchone()
+        if note is None:
+            continue
+        conn.execute(f"DELETE FROM {table} WHERE {where}", json.loads(key))  # noqa: S608
+        if note[0] != "i" and key_cols == ["rowid"]:  # keep the rowid: it is the key
+            conn.execute(
+                f"INSERT INTO {table} (rowid, {names}) VALUES (?, {marks})",  # noqa: S608
+                (*json.loads(key), *note[1:]),
+            )
+        elif note[0] != "i":
+            conn.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", note[1:])  # noqa: S608
+        restored += 1
+    return restored
+
+
+def key_history(conn: sqlite3.Connection, keys: dict[str, set[str]], position: int) -> list:
+    """Everything the notes and tables say about these rows since ``position``: each row's
+    image before every change (in order) and now. Equal histories mean equal rows at
+    every moment since."""
+    history: list = []
+    for table, found in sorted(keys.items()):
+        shadow = f"{_PREFIX}{table}"
+        columns = _columns(conn, table)
+        images = ", ".join(f'"v_{c}"' for c in columns)
+        where = " AND ".join(f"{_quoted(c)} = ?" for c in key_columns(conn, table))
+        for key in sorted(found):
+            notes = conn.execute(
+                f"SELECT event_id, op, {images} FROM {shadow} WHERE k = ? AND event_id > ?"  # noqa: S608
+                " ORDER BY seq",
+                (key, position),
+            ).fetchall()
+            now = conn.execute(f"SELECT * FROM {table} WHERE {where}", json.loads(key)).fetchall()  # noqa: S608
+            history.append((table, key, notes, now))
+    return history
+
+
+def written_keys(
+    conn: sqlite3.Connection, tables: list[str], event_ids: list[int]
+) -> dict[str, set[str]]:
+    """table -> keys of the rows these events changed (from their notes)."""
+    found: dict[str, set[str]] = {}
+    for table in tables:
+        shadow = f"{_PREFIX}{table}"
+        for start in range(0, len(event_ids), BATCH):
+            chunk = event_ids[start : start + BATCH]
+            marks = ",".join("?" for _ in chunk)
+            for (key,) in conn.execute(
+                f"SELECT DISTINCT k FROM {shadow} WHERE event_id IN ({marks})", chunk  # noqa: S608
+            ):
+                found.setdefault(table, set()).add(key)
+    return found
+
+
+def writers(conn: sqlite3.Connection, keys: dict[str, set[str]], after: int) -> set[int]:
+    """The events after ``after`` whose notes say they changed a row of ``keys``."""
+    events: set[int] = set()
+    for table, found in keys.items():
+        shadow = f"{_PREFIX}{table}"
+        ordered = sorted(found)
+        for start in range(0, len(ordered), BATCH):
+            chunk = ordered[start : start + BATCH]
+            marks = ",".join("?" for _ in chunk)
+            events.update(
+                row[0]
+                for row in conn.execute(
+                    f"SELECT DISTINCT event_id FROM {shadow} WHERE k IN ({marks})"  # noqa: S608
+                    " AND event_id > ?",
+                    (*chunk, after),
+                )
+            )
+    return events
+
+
+BATCH = 500  # SQLite caps the bound variables of one statement

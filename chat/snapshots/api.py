@@ -29,7 +29,7 @@ from chat.snapshots.format import (
     FORMAT,
     FORMAT_VERSION,
     SnapshotData,
-    encode_snapshot,
+    encode_snapshot_parts,
     event_fingerprint,
     gc_paused,
     read_snapshot,
@@ -141,7 +141,7 @@ def take_snapshot(
     with gc_paused():
         last_id, tables, fingerprint = _read_state(conn)
         when = clock()
-        body = encode_snapshot(
+        body = encode_snapshot_parts(
             tables=tables,
             last_event_id=last_id,
             kind=kind,
@@ -154,7 +154,9 @@ def take_snapshot(
     write_atomically(path, body)
     if kind == "periodic":
         prune_periodic_snapshots(data_dir, keep=keep, known_valid=path)
-    log.info("snapshot %s written: last_event_id=%d, %d bytes", path.name, last_id, len(body))
+    log.info(
+        "snapshot %s written: last_event_id=%d, %d bytes", path.name, last_id, sum(map(len, body))
+    )
     return path
 
 

@@ -115,7 +115,12 @@ def event_fingerprint(conn: sqlite3.Connection, event_id: int) -> str | None:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def encode_snapshot(
+def encode_snapshot(**fields: Any) -> bytes:
+    """The bytes of a snapshot file for these tables (see ``encode_snapshot_parts``)."""
+    return b"".join(encode_snapshot_parts(**fields))
+
+
+def encode_snapshot_parts(
     *,
     tables: dict[str, dict[str, list]],
     last_event_id: int,
@@ -123,23 +128,28 @@ def encode_snapshot(
     schema_version: int,
     created: datetime,
     log_fingerprint: str | None,
-) -> bytes:
-    """The bytes of a snapshot file for these tables.
+) -> list[bytes]:
+    """The bytes of a snapshot file for these tables, as consecutive parts.
 
     The ``tables`` value is exactly ``dump_json(tables)``, written table by table so the
-    byte range of each table's value can go into the header.
+    byte range of each table's value can go into the header. The parts are written one
+    after the other, never joined: at 1M events the file is ~400 MB, and each join or
+    concatenation copied all of it (three copies took a sixth of the write).
     """
     parts: list[bytes] = []
     ranges: dict[str, list[int]] = {}
+    digest = hashlib.sha256()
     at = 0
     for number, (table, content) in enumerate(tables.items()):
         label = ("{" if number == 0 else ",").encode() + dump_json(table).encode("utf-8") + b":"
         value = dump_json(content).encode("utf-8")
         parts += [label, value]
+        digest.update(label)
+        digest.update(value)
         ranges[table] = [at + len(label), at + len(label) + len(value)]
         at = ranges[table][1]
-    tables_bytes = b"".join(parts) + b"}" if parts else b"{}"
-    del parts
+    parts.append(b"}" if parts else b"{}")
+    digest.update(parts[-1])
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -148,10 +158,10 @@ def encode_snapshot(
         "created_at": created.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "last_event_id": last_event_id,
         "log_fingerprint": log_fingerprint,
-        "checksum": checksum(tables_bytes),
+        "checksum": "sha256:" + digest.hexdigest(),
         "table_ranges": ranges,
     }
-    return dump_json(header).encode("utf-8")[:-1] + _TABLES_KEY + tables_bytes + b"}"
+    return [dump_json(header).encode("utf-8")[:-1] + _TABLES_KEY, *parts, b"}"]
 
 
 def temporary_path(path: Path) -> Path:
@@ -173,7 +183,7 @@ def lock_file(handle: Any, *, wait: bool) -> bool:
     return True
 
 
-def write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes | list[bytes]) -> None:
     """Temporary file, fsync, rename, fsync of the folder: a reader sees all or nothing.
 
     The writer holds a lock on its temporary file while it lives, so a temporary file
@@ -188,7 +198,8 @@ def write_atomically(path: Path, data: bytes) -> None:
                     continue  # a cleaner took it for a leftover before the lock: again
             except FileNotFoundError:
                 continue
-            handle.write(data)
+            for part in [data] if isinstance(data, bytes) else data:
+                handle.write(part)
             handle.flush()
             os.fsync(handle.fileno())
             os.replace(tmp, path)  # renamed while still locked: never mistaken for a leftover

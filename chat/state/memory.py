@@ -13,7 +13,7 @@ from chat.state.fts import fts_query
 from chat.state.history import dumps, record_change
 from chat.state.worlds import world_of
 
-register_tables("memories", "reflection_state")
+register_tables("memories", "reflection_state", "reflection_importance")
 
 MEMORY_FIELDS = ("text", "importance", "kind", "about", "superseded_by")
 _COLUMNS = (
@@ -46,12 +46,11 @@ def _memory_added(conn: sqlite3.Connection, event: Event) -> None:
         ),
     )
     record_change(conn, event, "memory", p["id"], "created", None, p["text"], world_id=world_id)
-    if p["kind"] != "reflection":
+    if p["kind"] != "reflection":  # a row of its own: see importance_since_reflection
         conn.execute(
-            "INSERT INTO reflection_state (world_id, bot_id, importance_since,"
-            " last_reflection_event_id) VALUES (?, ?, ?, 0) ON CONFLICT(world_id, bot_id)"
-            " DO UPDATE SET importance_since = importance_since + excluded.importance_since",
-            (world_id, p["owner"], p["importance"]),
+            "INSERT INTO reflection_importance (event_id, world_id, bot_id, importance)"
+            " VALUES (?, ?, ?, ?)",
+            (event.id, world_id, p["owner"], p["importance"]),
         )
 
 
@@ -80,8 +79,8 @@ def check_supersedes(conn: sqlite3.Connection, memory_id: str, newer_id: str) ->
 @handles("reflection_recorded")
 def _reflection_recorded(conn: sqlite3.Connection, event: Event) -> None:
     conn.execute(
-        "INSERT INTO reflection_state (world_id, bot_id, importance_since, last_reflection_event_id)"
-        " VALUES (?, ?, 0, ?) ON CONFLICT(world_id, bot_id) DO UPDATE SET importance_since = 0,"
+        "INSERT INTO reflection_state (world_id, bot_id, last_reflection_event_id)"
+        " VALUES (?, ?, ?) ON CONFLICT(world_id, bot_id) DO UPDATE SET"
         " last_reflection_event_id = excluded.last_reflection_event_id",
         (world_of(conn, event), event.payload["bot_id"], event.id),
     )
@@ -209,11 +208,16 @@ def memories_by_rowid(conn: sqlite3.Connection, rowids: list[int]) -> dict[int, 
 def importance_since_reflection(
     conn: sqlite3.Connection, bot_id: str, *, world_id: str = DEFAULT_WORLD
 ) -> int:
+    """The importance of the bot's memories (not reflections) added in ``world_id`` since
+    its last reflection there, as added: one row per memory, so no event shares a row
+    with every later memory of the bot (which would make a rewind refold them all)."""
     row = conn.execute(
-        "SELECT importance_since FROM reflection_state WHERE world_id = ? AND bot_id = ?",
-        (world_id, bot_id),
+        "SELECT COALESCE(SUM(importance), 0) FROM reflection_importance WHERE world_id = ?"
+        " AND bot_id = ? AND event_id > COALESCE((SELECT last_reflection_event_id"
+        " FROM reflection_state WHERE world_id = ? AND bot_id = ?), 0)",
+        (world_id, bot_id, world_id, bot_id),
     ).fetchone()
-    return int(row[0]) if row else 0
+    return int(row[0])
 
 
 _SELECT_WORLD = _SELECT.replace(" FROM memories", ", world_id FROM memories")

@@ -50,6 +50,7 @@ class _Log:
         self.memories: list[str] = []
         self.turns: list[tuple[str, str]] = []  # (turn id, chat id)
         self.chat_worlds: dict[str, str] = {}
+        self.message_chats: dict[str, str | None] = {}
         self.memory_worlds: dict[str, str] = {}
         self.counter = 0
 
@@ -241,6 +242,18 @@ def _event(draw: Any, log: _Log) -> tuple[str, dict] | None:
     )))
 
 
+def _in_chat(log: _Log, kind: str, payload: dict, chat_id: str) -> bool:
+    """False when the event names a message of another chat: a turn never touches those
+    (it would reach into another chat's world, §3.5)."""
+    named = {
+        "message_posted": [payload.get("alt_group")],
+        "message_edited": [payload.get("id")],
+        "message_deleted": [payload.get("id")],
+        "alternative_chosen": [payload.get("alt_group"), payload.get("message_id")],
+    }.get(kind, [])
+    return all(log.message_chats.get(m) == chat_id for m in named if m)
+
+
 @st.composite
 def event_sequences(draw: Any, max_size: int = 45) -> list[NewEvent]:
     """A list of valid events; many carry the id of some turn (see the module docstring)."""
@@ -257,8 +270,12 @@ def event_sequences(draw: Any, max_size: int = 45) -> list[NewEvent]:
         if kind in ("turn_queued", "turn_started", "turn_completed", "turn_failed"):
             turn_id = payload["id"]
             chat_id = next((c for t, c in log.turns if t == turn_id), None)
-        elif log.turns and kind not in GLOBAL_KINDS and kind != "turns_reverted" and draw(st.integers(0, 2)) > 0:
-            turn_id, chat_id = draw(st.sampled_from(log.turns))
+        elif (
+            log.turns and kind not in GLOBAL_KINDS and kind != "turns_reverted"
+            and draw(st.integers(0, 2)) > 0
+            and _in_chat(log, kind, payload, (turn := draw(st.sampled_from(log.turns)))[1])
+        ):  # fmt: skip
+            turn_id, chat_id = turn
             payload = {k: v for k, v in payload.items() if k != "world_id"}  # the turn's chat's world
             if kind in ("message_posted", "scene_changed"):  # a turn writes in its own chat
                 payload["chat_id"] = chat_id
@@ -271,6 +288,8 @@ def event_sequences(draw: Any, max_size: int = 45) -> list[NewEvent]:
             chat_id = log.chat(draw)
         if kind in ("message_posted", "scene_changed", "turns_reverted", "turn_queued"):
             chat_id = payload["chat_id"]
+        if kind == "message_posted":
+            log.message_chats[payload["id"]] = chat_id
         if kind == "memory_added":
             log.memory_worlds[payload["id"]] = payload.get("world_id") or log.world_of_chat(chat_id)
         actor = draw(st.sampled_from(("user", "model", "system")))

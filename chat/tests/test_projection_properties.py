@@ -146,7 +146,8 @@ def test_rewind_refolds_from_a_snapshot_like_from_the_start(events: list[NewEven
 
 
 WORLD_TABLES = (
-    "entities", "edges", "edge_history", "memories", "reflection_state", "world_facts", "scenes",
+    "entities", "edges", "edge_history", "memories", "reflection_state", "reflection_importance",
+    "world_facts", "scenes",
     "pins", "item_history", "chats",
 )
 
