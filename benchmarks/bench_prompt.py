@@ -30,6 +30,7 @@ from chat.llm.scripted import ScriptedBackend
 from chat.runtime.runtime import Runtime
 from chat.turns.prompt_record import expand
 
+CONTEXT = 4096
 LINES = (
     "The fog is thick tonight; did you see the lamp on the old pier?",
     "Tell me about the harbour master and the debt he owes.",
@@ -40,7 +41,7 @@ LINES = (
 
 
 async def _chat(data_dir: Path, turns: int) -> str:
-    rt = Runtime(Settings(data_dir=data_dir, backend="scripted"), backend=ScriptedBackend())
+    rt = Runtime(Settings(data_dir=data_dir, backend="scripted"), backend=ScriptedBackend(ScriptedBackend.Options(context_length=CONTEXT)))
     await rt.start()
     try:
         await create_demo_world(rt)

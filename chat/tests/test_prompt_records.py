@@ -45,31 +45,46 @@ async def test_why_rebuilds_exactly_what_the_server_was_sent(data_dir: Path, fau
             card={"spec": "chara_card_v2", "post_history_instructions": "Stay in the lighthouse, {{char}}.",
                   "extensions": {"depth_prompt": {"prompt": "{{char}} hides a key.", "depth": 2}}},
         )  # fmt: skip
+        earlier = await make_chat(client, ["ada"])  # what Ada saw there is recalled here
+        await say(app, client, earlier["id"], "The lighthouse keeper hid the brass key under the third step.")
         chat = await make_chat(client, ["ada"])
         turns = []
         for n in range(6):
             turns.append(await say(app, client, chat["id"], f"message number {n} about the lighthouse"))
         sent = _sent_replies(fault_server, url)
+        sent = sent[1:]  # the earlier chat's reply
         assert len(sent) == 6
         # Later changes must not change what the records rebuild.
         first_user = (await client.get(f"/api/chats/{chat['id']}/messages")).json()[1]
         assert (await client.patch(f"/api/messages/{first_user['id']}", json={"text": "edited later"})).status_code == 200
         assert (await client.patch("/api/bots/ada", json={"name": "Adaline"})).status_code == 200
+        shown_ids: dict[str, list[str]] = {}
         for turn, messages in zip(turns, sent, strict=True):
             shown = (await client.get(f"/api/turns/{turn['id']}/prompt")).json()
             replies = [p for p in shown if p["purpose"] == "reply"]
             assert len(replies) == 1
             assert json.dumps(replies[0]["messages"]) == json.dumps(messages)  # byte for byte
             assert "compact" not in replies[0]
+            shown_ids[replies[0]["message_id"]] = replies[0]["memory_ids"]
 
     with open_db(data_dir / "kith.db") as conn:
         rows = conn.execute(
-            "SELECT length(payload), payload FROM events WHERE kind = 'prompt_recorded' ORDER BY id"
+            "SELECT length(payload), payload FROM events WHERE kind = 'prompt_recorded' AND chat_id = ?"
+            " ORDER BY id", (chat["id"],),
         ).fetchall()
+        posted = {json.loads(p)["id"]: json.loads(p) for (p,) in conn.execute(
+            "SELECT payload FROM events WHERE kind = 'message_posted'")}  # fmt: skip
+    # the memory ids a record leaves to its reply's message_posted still show
+    assert all(posted[m]["retrieved_memory_ids"] == ids for m, ids in shown_ids.items())
+    assert any(shown_ids.values()) and all(json.loads(p)["memory_ids"] == [] for _, p in rows)
     compact = [json.loads(p)["compact"] for _, p in rows]
     assert all(c is not None for c in compact)
     assert "base" in compact[-1]["system"]  # later records are differences from earlier ones
     assert any(isinstance(op, list) for op in compact[-1]["tx2"])  # runs of the previous record
+    items = [item for c in compact for item in c.get("tx2", c.get("transcript", [])) if isinstance(item, dict)]
+    # the recalled observation of the earlier chat is named by its message's event, not copied
+    assert any(isinstance(part, dict) and "e" in part for item in items for part in item.get("s", []))
+    assert not any("brass key" in part for item in items for part in item.get("s", []) if isinstance(part, str))
     whole = [len(json.dumps(m)) for m in sent]
     assert rows[-1][0] < whole[-1] / 2, (rows[-1][0], whole[-1])
 

@@ -32,7 +32,7 @@ import sqlite3
 from typing import Any
 
 FORMAT = 2
-KEYFRAME = 32
+KEYFRAME = 64
 _LOOKBACK = 40  # prompt records of the chat searched for the bot's previous one
 
 
@@ -125,10 +125,11 @@ def _runs(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[Any]:
     return ops
 
 
-def _quote_refs(conn: sqlite3.Connection, quoted: list[dict[str, Any]]) -> list[tuple[int, str]]:
-    """(event id, text) of the memories whose ``memory_added`` holds the text the prompt
-    quoted (not one edited since, nor a witnessed observation, which has no such event)."""
-    refs = []
+def _quote_refs(conn: sqlite3.Connection, quoted: list[dict[str, Any]]) -> list[tuple[Any, str]]:
+    """(segment, text) of the memories whose text the log holds as the prompt quoted it: a
+    ``memory_added`` (its event id), or the message a witnessed observation is of
+    (``{"e": event id, "p": "Name: "}``); none for a memory edited since."""
+    refs: list[tuple[Any, str]] = []
     for memory in quoted:
         text, event_id = memory.get("text"), memory.get("event_id")
         if not isinstance(text, str) or len(text) < 16:
@@ -136,23 +137,28 @@ def _quote_refs(conn: sqlite3.Connection, quoted: list[dict[str, Any]]) -> list[
         if event_id is None:
             row = conn.execute("SELECT event_id FROM memories WHERE id = ?", (memory.get("id"),)).fetchone()
             event_id = row[0] if row else None
-        added = _payload(conn, int(event_id)) if event_id is not None else None
-        if added is not None and added.get("id") == memory.get("id") and added.get("text") == text:
+        source = _payload(conn, int(event_id)) if event_id is not None else None
+        said = source.get("text") if source is not None else None
+        if not isinstance(said, str):
+            continue
+        if source is not None and source.get("id") == memory.get("id") and said == text:
             refs.append((int(event_id), text))
+        elif source is not None and source.get("id") == memory.get("message_id") and said and text.endswith(said):
+            refs.append(({"e": int(event_id), "p": text[: len(text) - len(said)]}, text))
     return refs
 
 
-def _segments(content: str, refs: list[tuple[int, str]]) -> list[str | int]:
-    """``content`` as text and the event ids of the quoted memories it holds, in order."""
-    parts: list[str | int] = []
+def _segments(content: str, refs: list[tuple[Any, str]]) -> list[Any]:
+    """``content`` as text and the references of the quoted memories it holds, in order."""
+    parts: list[Any] = []
     at = 0
-    for event_id, text in refs:
+    for segment, text in refs:
         found = content.find(text, at)
         if found < 0:
             continue
         if found > at:
             parts.append(content[at:found])
-        parts.append(event_id)
+        parts.append(segment)
         at = found + len(text)
     if at < len(content):
         parts.append(content[at:])
@@ -177,10 +183,13 @@ def compact_record(
     chat_id: str,
     history: list[dict[str, Any]],
     quoted: list[dict[str, Any]] | None = None,
+    ids_in_message: bool = False,
 ) -> dict[str, Any]:
     """``record`` (with whole ``messages``) made compact; ``history`` are the transcript
     messages the prompt's non-system messages were built from, in order; ``quoted`` the
-    memory rows whose texts the prompt quotes (`Prompt.quoted`: chapters, memories)."""
+    memory rows whose texts the prompt quotes (`Prompt.quoted`: chapters, memories).
+    ``ids_in_message``: the reply's ``message_posted`` holds the same memory ids as
+    ``retrieved_memory_ids``, so the record leaves them out (`record_view` reads them)."""
     messages = record["messages"]
     said = [m for m in messages[1:] if m["role"] != "system"]
     literal = len(said) - len(history)  # the voice samples sent as chat turns come first
@@ -199,7 +208,8 @@ def compact_record(
         if source.get("edited") or not source.get("event_id") or not content.endswith(text):
             items.append({"r": sent["role"], "s": [content]})
         else:
-            items.append({"r": sent["role"], "e": source["event_id"], "p": content[: len(content) - len(text)]})
+            prefix = content[: len(content) - len(text)]
+            items.append({"r": sent["role"], "e": source["event_id"], **({"p": prefix} if prefix else {})})
     system = messages[0]["content"]
     compact: dict[str, Any] = {"v": FORMAT, "system": {"text": system}, "depth": 0, "transcript": items}
     previous = _previous(conn, chat_id, record["bot_id"])
@@ -216,6 +226,9 @@ def compact_record(
                 del compact["transcript"]
                 compact["tx2"] = [op if isinstance(op, list) else _pooled(op, pool) for op in _runs(old, items)]
     candidate = {**record, "messages": [], "compact": compact}
+    if ids_in_message and record.get("message_id") and record.get("memory_ids"):
+        candidate["memory_ids"] = []
+        compact["ids"] = "message"
     try:
         if expand(conn, candidate) == messages:
             return candidate
@@ -238,6 +251,26 @@ def previous_start(conn: sqlite3.Connection, chat_id: str, bot_id: str) -> int |
     return next((int(item["e"]) for item in items if "e" in item), None)
 
 
+def record_view(conn: sqlite3.Connection, payload: dict[str, Any], turn_id: str | None = None) -> dict[str, Any]:
+    """A record as "why did it say that?" shows it: the exact messages, and the memory ids
+    a compact record leaves to its reply's ``message_posted``."""
+    view = {key: value for key, value in payload.items() if key != "compact"}
+    view["messages"] = expand(conn, payload)
+    if (payload.get("compact") or {}).get("ids") == "message":
+        posted = _posted(conn, str(payload.get("message_id")), turn_id)
+        view["memory_ids"] = list((posted or {}).get("retrieved_memory_ids") or [])
+    return view
+
+
+def _posted(conn: sqlite3.Connection, message_id: str, turn_id: str | None) -> dict[str, Any] | None:
+    row = conn.execute("SELECT event_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+    candidates = [_payload(conn, int(row[0]))] if row else []
+    if turn_id is not None:  # a reverted turn's message is gone from the projection, not the log
+        candidates += [json.loads(text) for (text,) in conn.execute(
+            "SELECT payload FROM events WHERE turn_id = ? AND kind = 'message_posted'", (turn_id,))]  # fmt: skip
+    return next((p for p in candidates if p is not None and p.get("id") == message_id), None)
+
+
 def expand(conn: sqlite3.Connection, payload: dict[str, Any]) -> list[dict[str, str]]:
     """The exact messages of a prompt record, compact or whole."""
     compact = payload.get("compact")
@@ -254,14 +287,15 @@ def expand(conn: sqlite3.Connection, payload: dict[str, Any]) -> list[dict[str, 
         posted = _payload(conn, int(item["e"]))
         if posted is None:
             raise ValueError(f"message event {item['e']} is missing")
-        out.append({"role": item["r"], "content": item["p"] + posted["text"]})
+        out.append({"role": item["r"], "content": item.get("p", "") + posted["text"]})
     return out
 
 
-def _quote(conn: sqlite3.Connection, part: str | int) -> str:
+def _quote(conn: sqlite3.Connection, part: Any) -> str:
     if isinstance(part, str):
         return part
-    added = _payload(conn, int(part))
-    if added is None or not isinstance(added.get("text"), str):
-        raise ValueError(f"memory event {part} is missing")
-    return added["text"]
+    event_id, prefix = (part["e"], part["p"]) if isinstance(part, dict) else (part, "")
+    source = _payload(conn, int(event_id))
+    if source is None or not isinstance(source.get("text"), str):
+        raise ValueError(f"memory or message event {event_id} is missing")
+    return prefix + source["text"]

@@ -295,7 +295,9 @@ class TurnWorker:
                 chat_id: str = chat_id, turn_id: str = turn_id, quoted: list = prompt.quoted,
             ) -> list[NewEvent]:
                 # Compact (§8.4): references to the messages and memories, differences.
-                compact = compact_record(conn, record, chat_id=chat_id, history=sources, quoted=quoted)
+                compact = compact_record(
+                    conn, record, chat_id=chat_id, history=sources, quoted=quoted, ids_in_message=True
+                )
                 return [
                     NewEvent("message_posted", payload, chat_id=chat_id, turn_id=turn_id, actor="model"),
                     NewEvent("prompt_recorded", compact, chat_id=chat_id, turn_id=turn_id, actor="system"),
