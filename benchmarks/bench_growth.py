@@ -6,7 +6,8 @@ Two measurements, both on real SQLite files and real snapshot files:
    real `Runtime` on the scripted backend (periodic snapshots on, as the app runs). The
    disk is read at half way and at the end, so the growth per turn is that of a chat
    already going: the event log (the ``events`` table and its indexes), the projections
-   (every other table and index, the undo notes included) and the snapshot files, each
+   (every other table and index; the undo notes of chat/eventlog/undo.py apart: they
+   cover only the last 20k-40k events, so they stop growing) and the snapshot files, each
    per turn, less the bytes of the message texts the turns added (the §13 target is
    <= 2 KB per turn beyond the message text). The log's bytes are also split by event
    kind (payload bytes per turn).
@@ -61,10 +62,12 @@ def disk(data_dir: Path) -> dict[str, Any]:
         text = conn.execute("SELECT COALESCE(SUM(length(CAST(text AS BLOB))), 0) FROM messages").fetchone()[0]
     tables = {name: size for name, size in rows if name != "sqlite_schema"}
     log = sum(size for name, size in tables.items() if owner.get(name, name) == "events")
+    undo = sum(size for name, size in tables.items() if owner.get(name, name).startswith("undo_"))
     snapshots = sum(p.stat().st_size for p in (data_dir / "snapshots").rglob("*") if p.is_file())
     return {
         "log": log,
-        "projections": sum(tables.values()) - log,
+        "undo": undo,
+        "projections": sum(tables.values()) - log - undo,
         "snapshots": snapshots,
         "text": text,
         "tables": tables,
@@ -93,6 +96,7 @@ def _per_turn(half: dict[str, Any], end: dict[str, Any], turns: int) -> dict[str
     added = turns - turns // 2
     text = (end["text"] - half["text"]) / added
     parts = {part: (end[part] - half[part]) / added for part in ("log", "projections", "snapshots")}
+    undo = (end["undo"] - half["undo"]) / added
     kinds = {
         kind: (size - half["kinds"].get(kind, (0, 0))[1]) / added
         for kind, (_, size) in end["kinds"].items()
@@ -102,6 +106,7 @@ def _per_turn(half: dict[str, Any], end: dict[str, Any], turns: int) -> dict[str
         "text_per_turn": round(text),
         **{f"{part}_per_turn": round(value) for part, value in parts.items()},
         "beyond_text_per_turn": round(sum(parts.values()) - text),
+        "undo_notes_per_turn": round(undo),
         "log_beyond_text_per_turn": round(parts["log"] - text),
         "payload_per_turn_by_kind": {k: round(v) for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]) if v},
         "tables_per_turn": {k: round(v) for k, v in sorted(tables.items(), key=lambda kv: -kv[1]) if v >= 1},
@@ -116,8 +121,9 @@ def _long_chat(data_dir: Path, messages: int) -> dict[str, Any]:
         take_snapshot(conn, data_dir=data_dir)
         jsonl = st_jsonl(conn, chat.chat_id)
     size = disk(data_dir)
-    db = size["log"] + size["projections"]
+    db = size["log"] + size["projections"] + size["undo"]
     return {
+        "undo_bytes": size["undo"],
         "messages": chat.messages,
         "db_bytes": db,
         "log_bytes": size["log"],
@@ -158,11 +164,12 @@ def format_report(r: dict[str, Any]) -> str:
     return "\n".join([
         f"Real turns ({r['turns']}, growth over the second half), per turn:",
         "",
-        "| log | projections | snapshots | message text | beyond the text (target <= 2048 B) |",
-        "|---|---|---|---|---|",
+        "| log | projections | snapshots | message text | beyond the text (target <= 2048 B)"
+        " | undo notes (bounded: the last 20k-40k events) |",
+        "|---|---|---|---|---|---|",
         f"| {live['log_per_turn']} B | {live['projections_per_turn']} B | {live['snapshots_per_turn']} B"
         f" | {live['text_per_turn']} B | **{live['beyond_text_per_turn']} B** (log alone: "
-        f"{live['log_beyond_text_per_turn']} B) |",
+        f"{live['log_beyond_text_per_turn']} B) | {live['undo_notes_per_turn']} B |",
         "",
         f"Log payload per turn by kind: {kinds}.",
         f"Largest tables and indexes per turn: {tables}.",
@@ -172,7 +179,8 @@ def format_report(r: dict[str, Any]) -> str:
         "| database (log + projections) | one snapshot | SillyTavern JSONL | ratio, 1 snapshot"
         f" | ratio, {r['keep_snapshots']} snapshots kept | + live-turn events (estimate) |",
         "|---|---|---|---|---|---|",
-        f"| {_kb(long['db_bytes'])} (log {_kb(long['log_bytes'])}) | {_kb(long['snapshot_bytes'])}"
+        f"| {_kb(long['db_bytes'])} (log {_kb(long['log_bytes'])}, undo notes {_kb(long['undo_bytes'])})"
+        f" | {_kb(long['snapshot_bytes'])}"
         f" | {_kb(long['st_jsonl_bytes'])} | {long['ratio_one_snapshot']}x | {long['ratio_kept_snapshots']}x"
         f" | {long['ratio_kept_snapshots_with_live_turn_events']}x (target <= 3x) |",
     ])  # fmt: skip
