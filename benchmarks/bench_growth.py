@@ -27,6 +27,7 @@ Two measurements, both on real SQLite files and real snapshot files:
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -38,6 +39,7 @@ from chat.demo import create_demo_world
 from chat.llm.scripted import ScriptedBackend
 from chat.runtime.runtime import Runtime
 from chat.snapshots.api import KEEP, take_snapshot
+from chat.snapshots.format import unpacked
 from chat.world.chat_export import st_jsonl
 
 SIZES = (200, 30_000)
@@ -113,13 +115,46 @@ def _per_turn(half: dict[str, Any], end: dict[str, Any], turns: int) -> dict[str
     }
 
 
-def _long_chat(data_dir: Path, messages: int) -> dict[str, Any]:
+_PROSE = (
+    "the fog sat on harbour like a wet sail and lamps along quay burned low somewhere past Teeth"
+    " bell rang twice nobody pier would say whose boat it was though everyone had guess most of"
+    " guesses were unkind Mara coiled rope Tobias poured chowder tide turned early gulls cried over"
+    " nets salt cracked her hands she laughed once then looked away toward lighthouse where keeper"
+    " hid brass key under third step while wind pulled at shutters of inn and old men argued about"
+    " weather debts ships that never came back"
+)
+WORDS = _PROSE.split()
+
+
+def _padding(n: int, size: int = 440) -> str:
+    """Words picked by a seeded generator: text that compresses about as prose does
+    (a repeated sentence would flatter the compressed snapshots)."""
+    pick = random.Random(n)
+    out: list[str] = []
+    while sum(len(w) + 1 for w in out) < size:
+        out.append(pick.choice(WORDS))
+    return " " + " ".join(out) + "."
+
+
+def _long_chat(data_dir: Path, messages: int, long_texts: bool = False) -> dict[str, Any]:
+    """The bulk-built chat; ``long_texts``: each message ~500 bytes, like the chat issue 15
+    measured (its SillyTavern JSONL: 22.7 MB for 30,001 messages), not ~60."""
+    from chat.tests import long_chat
     from chat.tests.long_chat import build_long_chat
 
-    chat = build_long_chat(data_dir, messages)
+    if long_texts:
+        short_user, short_bot = long_chat.user_text, long_chat.bot_text
+        long_chat.user_text = lambda n: short_user(n) + _padding(2 * n)  # type: ignore[assignment]
+        long_chat.bot_text = lambda n: short_bot(n) + _padding(2 * n + 1)  # type: ignore[assignment]
+    try:
+        chat = build_long_chat(data_dir, messages)
+    finally:
+        if long_texts:
+            long_chat.user_text, long_chat.bot_text = short_user, short_bot
     with open_db(data_dir / "kith.db") as conn:
-        take_snapshot(conn, data_dir=data_dir)
+        written = take_snapshot(conn, data_dir=data_dir)
         jsonl = st_jsonl(conn, chat.chat_id)
+    plain = len(unpacked(written.read_bytes(), written.name))
     size = disk(data_dir)
     db = size["log"] + size["projections"] + size["undo"]
     return {
@@ -133,6 +168,8 @@ def _long_chat(data_dir: Path, messages: int) -> dict[str, Any]:
         "text_bytes": size["text"],
         "ratio_one_snapshot": round((db + size["snapshots"]) / len(jsonl), 2),
         "ratio_kept_snapshots": round((db + KEEP * size["snapshots"]) / len(jsonl), 2),
+        "snapshot_json_bytes": plain,
+        "ratio_kept_snapshots_uncompressed": round((db + KEEP * plain) / len(jsonl), 2),
     }
 
 
@@ -142,15 +179,19 @@ def run(progress: bool = True, sizes: tuple[int, ...] = SIZES) -> dict[str, Any]
     with tempfile.TemporaryDirectory(prefix="kith-bench-growth-") as tmp:
         half, end = asyncio.run(_turns(Path(tmp), turns))
         live = _per_turn(half, end, turns)
-    with tempfile.TemporaryDirectory(prefix="kith-bench-growth-") as tmp:
-        long = _long_chat(Path(tmp), messages)
     extra = sum(v for k, v in live["payload_per_turn_by_kind"].items() if k not in BULK_KINDS)
-    long["live_turn_extra_bytes_estimate"] = round(extra * long["messages"] / 2)
-    long["ratio_kept_snapshots_with_live_turn_events"] = round(
-        (long["db_bytes"] + KEEP * long["snapshot_bytes"] + long["live_turn_extra_bytes_estimate"])
-        / long["st_jsonl_bytes"], 2,
-    )  # fmt: skip
-    return {"turns": turns, "live": live, "long_chat": long, "keep_snapshots": KEEP}
+    chats = []
+    for long_texts in (False, True):
+        with tempfile.TemporaryDirectory(prefix="kith-bench-growth-") as tmp:
+            long = _long_chat(Path(tmp), messages, long_texts)
+        long["long_texts"] = long_texts
+        long["live_turn_extra_bytes_estimate"] = round(extra * long["messages"] / 2)
+        long["ratio_kept_snapshots_with_live_turn_events"] = round(
+            (long["db_bytes"] + KEEP * long["snapshot_bytes"] + long["live_turn_extra_bytes_estimate"])
+            / long["st_jsonl_bytes"], 2,
+        )  # fmt: skip
+        chats.append(long)
+    return {"turns": turns, "live": live, "long_chats": chats, "keep_snapshots": KEEP}
 
 
 def _kb(n: float) -> str:
@@ -158,7 +199,7 @@ def _kb(n: float) -> str:
 
 
 def format_report(r: dict[str, Any]) -> str:
-    live, long = r["live"], r["long_chat"]
+    live = r["live"]
     kinds = ", ".join(f"{k} {v} B" for k, v in live["payload_per_turn_by_kind"].items())
     tables = ", ".join(f"{k} {v} B" for k, v in list(live["tables_per_turn"].items())[:12])
     return "\n".join([
@@ -174,13 +215,18 @@ def format_report(r: dict[str, Any]) -> str:
         f"Log payload per turn by kind: {kinds}.",
         f"Largest tables and indexes per turn: {tables}.",
         "",
-        f"{long['messages']:,}-message chat (bulk path) against its SillyTavern JSONL:",
+        f"{r['long_chats'][0]['messages']:,}-message chat (bulk path) against its SillyTavern JSONL:",
         "",
-        "| database (log + projections) | one snapshot | SillyTavern JSONL | ratio, 1 snapshot"
+        "| messages | database (log + projections) | one snapshot | SillyTavern JSONL | ratio, 1 snapshot"
         f" | ratio, {r['keep_snapshots']} snapshots kept | + live-turn events (estimate) |",
-        "|---|---|---|---|---|---|",
-        f"| {_kb(long['db_bytes'])} (log {_kb(long['log_bytes'])}, undo notes {_kb(long['undo_bytes'])})"
-        f" | {_kb(long['snapshot_bytes'])}"
-        f" | {_kb(long['st_jsonl_bytes'])} | {long['ratio_one_snapshot']}x | {long['ratio_kept_snapshots']}x"
-        f" | {long['ratio_kept_snapshots_with_live_turn_events']}x (target <= 3x) |",
+        "|---|---|---|---|---|---|---|",
+        *(
+            f"| {'~500' if long['long_texts'] else '~60'} B each (text {_kb(long['text_bytes'])})"
+            f" | {_kb(long['db_bytes'])} (log {_kb(long['log_bytes'])}, undo notes {_kb(long['undo_bytes'])})"
+            f" | {_kb(long['snapshot_bytes'])} ({_kb(long['snapshot_json_bytes'])} as JSON:"
+            f" {long['ratio_kept_snapshots_uncompressed']}x with {r['keep_snapshots']})"
+            f" | {_kb(long['st_jsonl_bytes'])} | {long['ratio_one_snapshot']}x | {long['ratio_kept_snapshots']}x"
+            f" | {long['ratio_kept_snapshots_with_live_turn_events']}x (target <= 3x) |"
+            for long in r["long_chats"]
+        ),
     ])  # fmt: skip
