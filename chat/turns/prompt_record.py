@@ -54,7 +54,20 @@ def _previous(conn: sqlite3.Connection, chat_id: str, bot_id: str) -> tuple[int,
     return None
 
 
-def system_text(conn: sqlite3.Connection, payload: dict[str, Any]) -> str:
+Memo = dict[tuple[str, int], Any]
+"""What one compaction has read already (payloads, rebuilt parts) by event id: a record's
+chain is walked once, not once per question asked of it. Events never change."""
+
+
+def _base(conn: sqlite3.Connection, event_id: int, memo: Memo | None) -> dict[str, Any] | None:
+    if memo is None:
+        return _payload(conn, event_id)
+    if ("p", event_id) not in memo:
+        memo[("p", event_id)] = _payload(conn, event_id)
+    return memo[("p", event_id)]
+
+
+def system_text(conn: sqlite3.Connection, payload: dict[str, Any], memo: Memo | None = None) -> str:
     """The system message a record holds, following its chain of differences."""
     compact = payload.get("compact")
     if not compact:
@@ -63,24 +76,38 @@ def system_text(conn: sqlite3.Connection, payload: dict[str, Any]) -> str:
     system = compact["system"]
     if "base" not in system:
         return system["text"]
-    base = _payload(conn, int(system["base"]))
+    base_id = int(system["base"])
+    base = _base(conn, base_id, memo)
     if base is None:
         raise ValueError(f"prompt record base event {system['base']} is missing")
-    previous = system_text(conn, base)
+    if memo is None:
+        previous = system_text(conn, base)
+    else:
+        if ("s", base_id) not in memo:
+            memo[("s", base_id)] = system_text(conn, base, memo)
+        previous = memo[("s", base_id)]
     tail = previous[len(previous) - system["tail"] :] if system["tail"] else ""
     return previous[: system["head"]] + system["text"] + tail
 
 
-def transcript_items(conn: sqlite3.Connection, payload: dict[str, Any]) -> list[dict[str, Any]]:
+def transcript_items(
+    conn: sqlite3.Connection, payload: dict[str, Any], memo: Memo | None = None
+) -> list[dict[str, Any]]:
     """The items after the system message of a compact record, following its chain of
     differences; text segments that name the previous record's (``[k]``) are resolved."""
     compact = payload["compact"]
     if "transcript" in compact:  # a keyframe, or the first record after a whole one
         return list(compact["transcript"])
-    base = _payload(conn, int(compact["system"]["base"]))
+    base_id = int(compact["system"]["base"])
+    base = _base(conn, base_id, memo)
     if base is None or not base.get("compact"):
         raise ValueError("a transcript difference needs a compact base record")
-    old = transcript_items(conn, base)
+    if memo is None:
+        old = transcript_items(conn, base)
+    else:
+        if ("t", base_id) not in memo:
+            memo[("t", base_id)] = transcript_items(conn, base, memo)
+        old = memo[("t", base_id)]
     if "tx" in compact:  # format 1: one run of the base's items, then the new ones
         delta = compact["tx"]
         return old[delta["skip"] : delta["skip"] + delta["take"]] + list(delta["add"])
@@ -213,15 +240,17 @@ def compact_record(
     system = messages[0]["content"]
     compact: dict[str, Any] = {"v": FORMAT, "system": {"text": system}, "depth": 0, "transcript": items}
     previous = _previous(conn, chat_id, record["bot_id"])
+    memo: Memo = {}
     if previous is not None:
         base_id, base = previous
+        memo[("p", base_id)] = base
         depth = int((base.get("compact") or {}).get("depth", 0)) + 1
         if base.get("compact") is None or depth < KEYFRAME:
-            head, tail, middle = _difference(system_text(conn, base), system)
+            head, tail, middle = _difference(system_text(conn, base, memo), system)
             compact["system"] = {"base": base_id, "head": head, "tail": tail, "text": middle}
             compact["depth"] = depth if base.get("compact") is not None else 1
             if base.get("compact") is not None:
-                old = transcript_items(conn, base)
+                old = transcript_items(conn, base, memo)
                 pool = {text: index for index, text in reversed(list(enumerate(_texts(old))))}
                 del compact["transcript"]
                 compact["tx2"] = [op if isinstance(op, list) else _pooled(op, pool) for op in _runs(old, items)]
@@ -230,7 +259,7 @@ def compact_record(
         candidate["memory_ids"] = []
         compact["ids"] = "message"
     try:
-        if expand(conn, candidate) == messages:
+        if expand(conn, candidate, memo) == messages:
             return candidate
     except (ValueError, KeyError, TypeError, IndexError):
         pass
@@ -271,31 +300,51 @@ def _posted(conn: sqlite3.Connection, message_id: str, turn_id: str | None) -> d
     return next((p for p in candidates if p is not None and p.get("id") == message_id), None)
 
 
-def expand(conn: sqlite3.Connection, payload: dict[str, Any]) -> list[dict[str, str]]:
+def expand(conn: sqlite3.Connection, payload: dict[str, Any], memo: Memo | None = None) -> list[dict[str, str]]:
     """The exact messages of a prompt record, compact or whole."""
     compact = payload.get("compact")
     if not compact:
         return list(payload.get("messages") or [])
-    out = [{"role": "system", "content": system_text(conn, payload)}]
-    for item in transcript_items(conn, payload):
+    memo = {} if memo is None else memo
+    items = transcript_items(conn, payload, memo)
+    texts = _texts_of(conn, items)
+    out = [{"role": "system", "content": system_text(conn, payload, memo)}]
+    for item in items:
         if "t" in item:
             out.append({"role": item["r"], "content": item["t"]})
-            continue
-        if "s" in item:
-            out.append({"role": item["r"], "content": "".join(_quote(conn, part) for part in item["s"])})
-            continue
-        posted = _payload(conn, int(item["e"]))
-        if posted is None:
-            raise ValueError(f"message event {item['e']} is missing")
-        out.append({"role": item["r"], "content": item.get("p", "") + posted["text"]})
+        elif "s" in item:
+            out.append({"role": item["r"], "content": "".join(_quote(texts, part) for part in item["s"])})
+        else:
+            out.append({"role": item["r"], "content": item.get("p", "") + _text_of(texts, item["e"])})
     return out
 
 
-def _quote(conn: sqlite3.Connection, part: Any) -> str:
+def _texts_of(conn: sqlite3.Connection, items: list[dict[str, Any]]) -> dict[int, Any]:
+    """The ``text`` of every event the items name, read in one query per 500."""
+    ids = sorted({int(item["e"]) for item in items if "e" in item} | {
+        int(part["e"] if isinstance(part, dict) else part)
+        for item in items for part in item.get("s", ()) if not isinstance(part, str)
+    })  # fmt: skip
+    texts: dict[int, Any] = {}
+    for at in range(0, len(ids), 500):
+        chunk = ids[at : at + 500]
+        marks = ",".join("?" * len(chunk))
+        for event_id, text in conn.execute(
+            f"SELECT id, json_extract(payload, '$.text') FROM events WHERE id IN ({marks})", chunk  # noqa: S608
+        ):
+            texts[int(event_id)] = text
+    return texts
+
+
+def _text_of(texts: dict[int, Any], event_id: Any) -> str:
+    text = texts.get(int(event_id))
+    if not isinstance(text, str):
+        raise ValueError(f"message or memory event {event_id} is missing")
+    return text
+
+
+def _quote(texts: dict[int, Any], part: Any) -> str:
     if isinstance(part, str):
         return part
     event_id, prefix = (part["e"], part["p"]) if isinstance(part, dict) else (part, "")
-    source = _payload(conn, int(event_id))
-    if source is None or not isinstance(source.get("text"), str):
-        raise ValueError(f"memory or message event {event_id} is missing")
-    return prefix + source["text"]
+    return prefix + _text_of(texts, event_id)
