@@ -166,3 +166,22 @@ def test_chapters_and_memories_are_named_and_rebuilt_exactly(conn: sqlite3.Conne
     )  # fmt: skip
     compact, sent = _recorded(conn, prompt, history[prompt.dropped_messages :])
     assert expand(conn, compact) == sent and "rewritten later" in json.dumps(compact["compact"])
+
+
+def test_format_1_records_still_rebuild(conn: sqlite3.Connection) -> None:
+    """Records written before format 2 (one run, ``tx``; items with ``t``) show as sent."""
+    setup_world(conn)
+    first, second = _posted(conn, 1, "you"), _posted(conn, 2, "mara")
+    v1 = {"v": 1, "system": {"text": "You are Mara."}, "depth": 0,
+          "transcript": [{"r": "user", "e": first["event_id"], "p": ""}]}  # fmt: skip
+    base = append_event(conn, kind="prompt_recorded", chat_id="c1",
+                        payload={"bot_id": "mara", "messages": [], "compact": v1})  # fmt: skip
+    delta = {"v": 1, "system": {"base": base, "head": 13, "tail": 0, "text": " Pilot."}, "depth": 1,
+             "tx": {"skip": 0, "take": 1, "add": [{"r": "system", "t": "note"},
+                                                  {"r": "assistant", "e": second["event_id"], "p": "Mara: "}]}}  # fmt: skip
+    assert expand(conn, {"bot_id": "mara", "compact": delta}) == [
+        {"role": "system", "content": "You are Mara. Pilot."},
+        {"role": "user", "content": first["text"]},
+        {"role": "system", "content": "note"},
+        {"role": "assistant", "content": "Mara: " + second["text"]},
+    ]
