@@ -234,8 +234,8 @@ class MessagePosted(Payload):
     chat_id: Ident
     author: Slug
     text: Annotated[str, StringConstraints(max_length=40_000)]
-    alt_group: Ident | None = None
-    retrieved_memory_ids: list[Ident] = Field(default_factory=list, max_length=200)
+    alt_group: Ident | None = Field(default=None, exclude_if=lambda v: v is None)
+    retrieved_memory_ids: list[Ident] = Field(default_factory=list, max_length=200, exclude_if=lambda v: not v)
     sent_at: Annotated[str, StringConstraints(pattern=ISO_UTC_RE)] | None = Field(
         default=None, exclude_if=lambda value: value is None
     )
