@@ -234,8 +234,8 @@ class MessagePosted(Payload):
     chat_id: Ident
     author: Slug
     text: Annotated[str, StringConstraints(max_length=40_000)]
-    alt_group: Ident | None = None
-    retrieved_memory_ids: list[Ident] = Field(default_factory=list, max_length=200)
+    alt_group: Ident | None = Field(default=None, exclude_if=lambda v: v is None)
+    retrieved_memory_ids: list[Ident] = Field(default_factory=list, max_length=200, exclude_if=lambda v: not v)
     sent_at: Annotated[str, StringConstraints(pattern=ISO_UTC_RE)] | None = Field(
         default=None, exclude_if=lambda value: value is None
     )
@@ -267,6 +267,9 @@ class PromptRecorded(Payload):
     purpose: Literal["reply", "extraction", "reflection"] = "reply"
     messages: list[dict[str, str]] = Field(default_factory=list)
     memory_ids: list[Ident] = Field(default_factory=list)
+    chapter_ids: list[Ident] = Field(default_factory=list, exclude_if=lambda v: not v)
+    """The chapter memories (§5.7) the prompt held; left out when none, so older payloads
+    are stored exactly as before."""
     lore: list[str] = Field(default_factory=list)
     token_count: int = 0
     # Compact form (chat/turns/prompt_record.py): references instead of ``messages``.
