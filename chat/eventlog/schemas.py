@@ -215,7 +215,7 @@ class SceneChanged(Payload):
 class ManualEdit(WorldScoped):
     """A person's edit of one field of one item, with the value it replaced (§6.1)."""
 
-    target_type: Literal["entity", "edge", "memory", "world", "bot", "scene"]
+    target_type: Literal["entity", "edge", "memory", "world", "bot", "scene", "chapter"]
     target_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     field: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     action: Literal["set", "delete", "unpin"] = "set"
@@ -285,6 +285,7 @@ class ReflectionRecorded(WorldScoped):
     memory_ids: list[Ident] = Field(default_factory=list)
 
 
+from chat.eventlog.chapter_schemas import ChapterWritten  # noqa: E402 - builds on the types above
 from chat.eventlog.turn_schemas import (  # noqa: E402 - they build on the types above
     TurnCompleted,
     TurnFailed,
@@ -331,6 +332,7 @@ SCHEMAS: dict[str, type[Payload]] = {
     "proposal_queued": ProposalQueued,
     "proposal_reviewed": ProposalReviewed,
     "reflection_recorded": ReflectionRecorded,
+    "chapter_written": ChapterWritten,
     "world_created": WorldCreated,
     "world_renamed": WorldRenamed,
     "world_scenario_set": WorldScenarioSet,

@@ -52,6 +52,9 @@ class TurnPlan:
     """Replies already stored by an earlier, failed run of this turn (kept on retry)."""
     prefix: str = ""
     """A "continue" turn: the text of the reply it extends; the stored reply starts with it."""
+    cuts: list[int] = field(default_factory=list)
+    """For each reply prompt built, the event id of the first message it kept: what came
+    before was left out, and is due for a chapter (§5.7, chat/turns/chapters.py)."""
 
 
 def queued_payload(conn: sqlite3.Connection, turn_id: str) -> dict[str, Any]:

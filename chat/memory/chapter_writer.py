@@ -1,0 +1,193 @@
+"""Writing chapters (§5.7): the oldest stretch a prompt left out, summarised by one call.
+
+After a turn whose prompt no longer held the whole transcript, the messages it left
+out that no chapter covers yet are the candidates. When there are at least
+``MIN_MESSAGES`` of them, the oldest ones (as many as fit the model's context, at most
+``MAX_MESSAGES``) are summarised by one ``complete_json`` call, and the summary becomes
+one ``chapter_written`` event, a ``chapter`` memory of each bot present in the chat's
+scene. A bot that was not there gets nothing (§5.3.1).
+
+The summary is model output and trusted no more than extraction's: whitespace and
+wrapping (quotes, "Summary:") are taken off, it is clamped to ``MAX_CHARS`` at a
+sentence end, and junk is dropped with a ``proposal_dropped`` saying why (too few
+words, no letters, markup or JSON, the prompt's instructions echoed, a copy of the
+previous chapter). Nothing is written then; the next turn tries again.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chat.eventlog.log import NewEvent
+from chat.eventlog.schemas import validate_payload
+from chat.llm.schemas import ChapterProposal
+from chat.llm.types import ChatMessage, JsonRequest
+from chat.memory.sense import DUPLICATE_OVERLAP, SenseChecks, words
+from chat.state.chapters import list_chapters, summarised_until
+from chat.state.chats import message_dict
+from chat.state.observations import author_name, witnesses
+from chat.world.ids import new_id
+
+MIN_MESSAGES = 6
+"""Fewer left-out messages than this wait for the next turn: no chapter of two lines."""
+MAX_MESSAGES = 60
+MAX_CHARS = 1200
+"""A chapter is at most this long (the memory limit is 4000; a summary should be short)."""
+MIN_WORDS = 4
+LINE_CHARS = 600
+"""One message is shown to the summariser with at most this many characters."""
+SUMMARY_TOKENS = 300
+"""The reply budget of the summarising call."""
+REQUEST_OVERHEAD = 200
+"""Tokens for the instructions, the previous chapter and the chat template."""
+PREVIOUS_CHARS = 400
+
+_WRAPPER = re.compile(r"^\s*(?:summary|chapter(?:\s+summary)?)\s*[:\-]\s*", re.IGNORECASE)
+_MARKUP = re.compile(r"[{}<>\[\]]|```")
+_SENTENCE = re.compile(r"[.!?…](?=\s|$)")
+
+CountTokens = Callable[[str], int]
+
+
+@dataclass
+class Stretch:
+    """The messages a chapter will cover, and their lines as the summariser reads them."""
+
+    chat_id: str
+    messages: list[dict[str, Any]]
+    lines: list[str]
+
+
+def pending_stretch(
+    conn: sqlite3.Connection,
+    chat_id: str,
+    cut_event_id: int,
+    *,
+    count_tokens: CountTokens,
+    context_length: int,
+) -> Stretch | None:
+    """The oldest messages before ``cut_event_id`` (the first message a prompt kept) that no
+    chapter covers, as many as fit the summariser's context; None when fewer than
+    ``MIN_MESSAGES`` are waiting."""
+    after = summarised_until(conn, chat_id)
+    rows = conn.execute(
+        "SELECT id, chat_id, author, text, created_at, turn_id, event_id, alt_group, chosen,"
+        " edited, deleted FROM messages WHERE chat_id = ? AND chosen = 1 AND deleted = 0"
+        " AND event_id > ? AND event_id < ? ORDER BY event_id LIMIT ?",
+        (chat_id, after, cut_event_id, MAX_MESSAGES),
+    ).fetchall()
+    if len(rows) < MIN_MESSAGES:
+        return None
+    room = context_length - SUMMARY_TOKENS - REQUEST_OVERHEAD
+    names: dict[str, str] = {}
+    messages: list[dict[str, Any]] = []
+    lines: list[str] = []
+    for row in rows:
+        message = message_dict(row)
+        if message["author"] not in names:
+            names[message["author"]] = author_name(conn, message["author"])
+        text = " ".join(message["text"].split())
+        line = f"{names[message['author']]}: {text[:LINE_CHARS]}{' …' if len(text) > LINE_CHARS else ''}"
+        cost = count_tokens(line) + 4
+        if cost > room and len(messages) >= MIN_MESSAGES:
+            break
+        room -= cost
+        messages.append(message)
+        lines.append(line)
+    return Stretch(chat_id, messages, lines)
+
+
+def chapter_request(conn: sqlite3.Connection, stretch: Stretch, *, user_name: str) -> JsonRequest:
+    """One call: the stretch as "Name: text" lines, the previous chapter for continuity."""
+    previous = list_chapters(conn, stretch.chat_id)
+    earlier = previous[-1]["text"][:PREVIOUS_CHARS] if previous else ""
+    system = (
+        "You summarise part of a story told in a chat, so it can be remembered after it scrolls "
+        f"away. {user_name} is the user. In a few plain sentences, say what happened: who did "
+        "what, what was decided, what was learned. Use names, not 'I' or 'you'. "
+        'Answer with JSON: {"summary": "..."}.'
+    )
+    user = ("Earlier: " + earlier + "\n\n" if earlier else "") + "\n".join(stretch.lines)
+    return JsonRequest(
+        messages=[ChatMessage("system", system), ChatMessage("user", user)],
+        schema=ChapterProposal,
+        purpose="chapter",
+        context={"chat_id": stretch.chat_id, "lines": list(stretch.lines)},
+        max_tokens=SUMMARY_TOKENS,
+    )
+
+
+def clean_summary(raw: str, *, previous: str = "") -> tuple[str | None, str]:
+    """(the summary made safe to store, "") or (None, why it was dropped)."""
+    text = " ".join(str(raw).split())
+    text = _WRAPPER.sub("", text).strip().strip('"“”\'').strip()
+    if _MARKUP.search(text):
+        return None, "the chapter summary holds markup or JSON, not prose"
+    found = words(text)
+    if len(found) < MIN_WORDS:
+        return None, f"the chapter summary has {len(found)} words; a summary needs at least {MIN_WORDS}"
+    if sum(c.isalpha() for c in text) < len(text) / 2:
+        return None, "the chapter summary is mostly not words"
+    echo = SenseChecks(entity_names={}, user_name="", memories={}).memory("", text)
+    if echo is not None and "instructions" in echo:
+        return None, "the chapter summary restates Kith's instructions"
+    if previous:
+        mine, old = set(found), set(words(previous))
+        if old and len(mine & old) / len(mine | old) >= DUPLICATE_OVERLAP:
+            return None, "the chapter summary repeats the previous chapter"
+    if len(text) > MAX_CHARS:
+        cut = text[:MAX_CHARS]
+        ends = [m.end() for m in _SENTENCE.finditer(cut)]
+        text = cut[: ends[-1]] if ends and ends[-1] > MAX_CHARS // 2 else cut.rsplit(" ", 1)[0] + " …"
+    return text, ""
+
+
+def chapter_events(
+    conn: sqlite3.Connection,
+    proposal: ChapterProposal,
+    stretch: Stretch,
+    *,
+    turn_id: str,
+) -> list[NewEvent]:
+    """``chapter_written`` for the bots present in the chat's scene, or a
+    ``proposal_dropped`` saying why there is none."""
+    chat_id = stretch.chat_id
+    previous = list_chapters(conn, chat_id)
+    text, reason = clean_summary(proposal.summary, previous=previous[-1]["text"] if previous else "")
+    owners = witnesses(conn, chat_id, "you")
+    if text is not None and not owners:
+        text, reason = None, "no bot is present in the chat's scene to remember the chapter"
+    if text is not None and summarised_until(conn, chat_id) >= stretch.messages[0]["event_id"]:
+        text, reason = None, "another chapter already covers these messages"
+    if text is None:
+        dropped = {"reason": f"chapter: {reason}"[:1000], "proposal": {"summary": str(proposal.summary)[:2000]}}
+        return [NewEvent("proposal_dropped", dropped, chat_id=chat_id, turn_id=turn_id, actor="model")]
+    first, last = stretch.messages[0], stretch.messages[-1]
+    payload = {
+        "id": new_id("chap"),
+        "chat_id": chat_id,
+        "first_message_id": first["id"],
+        "last_message_id": last["id"],
+        "first_event_id": first["event_id"],
+        "last_event_id": last["event_id"],
+        "message_count": len(stretch.messages),
+        "text": text,
+        "owners": owners,
+    }
+    checked = validate_payload("chapter_written", payload)
+    return [NewEvent("chapter_written", checked, chat_id=chat_id, turn_id=turn_id, actor="model")]
+
+
+def failed_chapter(chat_id: str, turn_id: str, reason: str) -> NewEvent:
+    """The log entry for a summarising call that failed (the turn still succeeds)."""
+    return NewEvent(
+        "proposal_dropped",
+        {"reason": f"chapter failed: {reason}"[:1000], "proposal": None},
+        chat_id=chat_id,
+        turn_id=turn_id,
+        actor="model",
+    )

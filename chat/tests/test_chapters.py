@@ -1,0 +1,117 @@
+"""Chapters (§5.7) on the real runtime with the scripted backend (§7.5) and real SQLite:
+a long chat that no longer fits the prompt gets chapters, for the bots present only;
+edits pin them; a rewind of the turn that wrote one takes it away."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chat.db.connection import open_db
+from chat.eventlog.projector import canonical_dump, rebuild
+from chat.llm.scripted import ScriptedBackend
+from chat.state.chapters import chapter_memory_id, list_chapters
+from chat.state.memory import get_memory
+from chat.tests.turn_support import events, kinds, running, turn, write_script
+
+pytestmark = pytest.mark.anyio
+
+CONTEXT = 700
+LINES = [
+    "The lighthouse keeper left a lantern burning on the north stair.",
+    "We rowed out past the breakwater before the fog came in.",
+    "A gull stole the last of the bread from the boat.",
+    "The harbour master wants the ledger back by Friday.",
+    "Somebody painted a red anchor on the chapel door.",
+    "The tide tables for next week are pinned by the stove.",
+]
+
+
+def backend(data_dir: Path, rules: list[dict[str, Any]] | None = None) -> ScriptedBackend:
+    script = write_script(data_dir.parent / "script.json", rules or [])
+    return ScriptedBackend(ScriptedBackend.Options(script_path=script, context_length=CONTEXT))
+
+
+async def long_chat(rt: Any, bot_ids: list[str], turns: int) -> tuple[dict, list[dict]]:
+    chat = await rt.create_chat(bot_ids)
+    done = []
+    for n in range(turns):
+        result = await turn(rt, chat["id"], f"{LINES[n % len(LINES)]} ({n})")
+        assert result["status"] == "completed", result
+        done.append(result)
+    return chat, done
+
+
+def chapters_of(data_dir: Path, chat_id: str) -> list[dict]:
+    with open_db(data_dir / "kith.db") as conn:
+        return list_chapters(conn, chat_id)
+
+
+async def test_a_long_chat_gets_chapters_for_the_bots_present_only(data_dir: Path) -> None:
+    async with running(data_dir, backend=backend(data_dir), max_replies_per_turn=1) as rt:
+        await rt.author_bot({"name": "Mara"})
+        await rt.author_bot({"name": "Ivo"})
+        await rt.author_bot({"name": "Oren"})  # in the world, never in this chat
+        chat = await rt.create_chat(["mara", "ivo"])
+        await rt.set_scene(chat["id"], present=["you", "mara"])  # Ivo stepped out
+        for n in range(24):
+            assert (await turn(rt, chat["id"], f"Mara, {LINES[n % 6]} ({n})"))["status"] == "completed"
+    chapters = chapters_of(data_dir, chat["id"])
+    assert chapters, "a chat that overflows the prompt gets a chapter"
+    first = chapters[0]
+    assert first["owners"] == ["mara"]
+    assert first["message_count"] >= 6 and first["turn_id"]
+    assert "lighthouse keeper" in first["text"]  # the scripted summary quotes its first line
+    with open_db(data_dir / "kith.db") as conn:
+        copy = get_memory(conn, chapter_memory_id(first["id"], "mara"))
+        assert copy is not None and copy["kind"] == "chapter" and copy["text"] == first["text"]
+        owners = {r[0] for r in conn.execute("SELECT owner FROM memories WHERE kind = 'chapter'")}
+        assert owners == {"mara"}  # not Ivo (absent), not Oren (elsewhere)
+        # chapters follow on from each other: no message is in two of them
+        ends = [(c["first_event_id"], c["last_event_id"]) for c in chapters]
+        assert all(a[1] < b[0] for a, b in zip(ends, ends[1:], strict=False))
+        before = canonical_dump(conn)
+        rebuild(conn)
+        assert canonical_dump(conn) == before  # a replay writes the same chapters
+    written = [e for e in events(data_dir, kind="chapter_written")]
+    assert len(written) == len(chapters) and all(e.actor == "model" for e in written)
+
+
+async def test_a_short_chat_gets_no_chapter(data_dir: Path) -> None:
+    async with running(data_dir, backend=backend(data_dir)) as rt:
+        await rt.author_bot({"name": "Mara"})
+        chat, _ = await long_chat(rt, ["mara"], 3)
+    assert chapters_of(data_dir, chat["id"]) == []
+    assert "chapter_written" not in kinds(data_dir)
+
+
+async def test_junk_summaries_are_dropped_and_logged(data_dir: Path) -> None:
+    rules = [{"match": "", "chapter": '{"oops": true}'}]
+    async with running(data_dir, backend=backend(data_dir, rules)) as rt:
+        await rt.author_bot({"name": "Mara"})
+        chat, _ = await long_chat(rt, ["mara"], 14)
+    assert chapters_of(data_dir, chat["id"]) == []
+    reasons = [e.payload["reason"] for e in events(data_dir, kind="proposal_dropped")]
+    assert any("chapter" in r and "markup" in r for r in reasons)
+
+
+async def test_a_failed_summary_leaves_the_turn_completed(data_dir: Path) -> None:
+    rules = [{"match": "", "chapter_error": "the model wrote a poem"}]
+    async with running(data_dir, backend=backend(data_dir, rules)) as rt:
+        await rt.author_bot({"name": "Mara"})
+        chat, done = await long_chat(rt, ["mara"], 14)
+    assert all(t["status"] == "completed" for t in done)
+    reasons = [e.payload["reason"] for e in events(data_dir, kind="proposal_dropped")]
+    assert any(r.startswith("chapter failed: the model wrote a poem") for r in reasons)
+
+
+async def test_a_long_summary_is_clamped(data_dir: Path) -> None:
+    rules = [{"match": "", "chapter": "They talked about the sea all night. " * 200}]
+    async with running(data_dir, backend=backend(data_dir, rules)) as rt:
+        await rt.author_bot({"name": "Mara"})
+        chat, _ = await long_chat(rt, ["mara"], 14)
+    chapters = chapters_of(data_dir, chat["id"])
+    assert chapters and all(len(c["text"]) <= 1200 for c in chapters)
+    assert chapters[0]["text"].endswith("night.")
