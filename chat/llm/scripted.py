@@ -154,7 +154,9 @@ class ScriptedBackend(Backend):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ScriptedBackend:
-        return cls(cls.Options(script_path=settings.script_path))
+        return cls(
+            cls.Options(script_path=settings.script_path, context_length=settings.context_length or 4096)
+        )
 
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "script": str(self.options.script_path or "")}

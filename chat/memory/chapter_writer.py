@@ -27,7 +27,7 @@ from chat.eventlog.schemas import validate_payload
 from chat.llm.schemas import ChapterProposal
 from chat.llm.types import ChatMessage, JsonRequest
 from chat.memory.sense import DUPLICATE_OVERLAP, SenseChecks, words
-from chat.state.chapters import list_chapters, summarised_until
+from chat.state.chapters import list_chapters, stale_chapter, summarised_until
 from chat.state.chats import message_dict
 from chat.state.observations import author_name, witnesses
 from chat.world.ids import new_id
@@ -60,6 +60,8 @@ class Stretch:
     chat_id: str
     messages: list[dict[str, Any]]
     lines: list[str]
+    rewrite: dict[str, Any] | None = None
+    """The stale chapter this stretch is written again for (None: a new chapter)."""
 
 
 def pending_stretch(
@@ -74,14 +76,53 @@ def pending_stretch(
     chapter covers, as many as fit the summariser's context; None when fewer than
     ``MIN_MESSAGES`` are waiting."""
     after = summarised_until(conn, chat_id)
-    rows = conn.execute(
-        "SELECT id, chat_id, author, text, created_at, turn_id, event_id, alt_group, chosen,"
-        " edited, deleted FROM messages WHERE chat_id = ? AND chosen = 1 AND deleted = 0"
-        " AND event_id > ? AND event_id < ? ORDER BY event_id LIMIT ?",
-        (chat_id, after, cut_event_id, MAX_MESSAGES),
-    ).fetchall()
+    rows = _messages(conn, chat_id, after + 1, cut_event_id - 1, MAX_MESSAGES)
     if len(rows) < MIN_MESSAGES:
         return None
+    return _stretch(conn, chat_id, rows, count_tokens, context_length)
+
+
+def stale_stretch(
+    conn: sqlite3.Connection, chat_id: str, *, count_tokens: CountTokens, context_length: int
+) -> Stretch | None:
+    """The messages of the oldest chapter made stale by an edit or deletion of one of them
+    (and not pinned by a person), to be summarised again; None when there is none."""
+    chapter = stale_chapter(conn, chat_id)
+    if chapter is None:
+        return None
+    rows = _messages(
+        conn, chat_id, chapter["first_event_id"], chapter["last_event_id"], MAX_MESSAGES * 4
+    )
+    if not rows:
+        return None
+    stretch = _stretch(conn, chat_id, rows, count_tokens, context_length, keep_all=True)
+    stretch.rewrite = chapter
+    return stretch
+
+
+def _messages(
+    conn: sqlite3.Connection, chat_id: str, first: int, last: int, limit: int
+) -> list[tuple]:
+    """The standing messages of the chat posted from event ``first`` to ``last``, oldest first."""
+    return conn.execute(
+        "SELECT id, chat_id, author, text, created_at, turn_id, event_id, alt_group, chosen,"
+        " edited, deleted FROM messages WHERE chat_id = ? AND chosen = 1 AND deleted = 0"
+        " AND event_id >= ? AND event_id <= ? ORDER BY event_id LIMIT ?",
+        (chat_id, first, last, limit),
+    ).fetchall()
+
+
+def _stretch(
+    conn: sqlite3.Connection,
+    chat_id: str,
+    rows: list[tuple],
+    count_tokens: CountTokens,
+    context_length: int,
+    *,
+    keep_all: bool = False,
+) -> Stretch:
+    """The rows as "Name: text" lines, as many as fit the summariser's context (``keep_all``:
+    every row, the lines of those past the room cut to their first words)."""
     room = context_length - SUMMARY_TOKENS - REQUEST_OVERHEAD
     names: dict[str, str] = {}
     messages: list[dict[str, Any]] = []
@@ -94,7 +135,10 @@ def pending_stretch(
         line = f"{names[message['author']]}: {text[:LINE_CHARS]}{' …' if len(text) > LINE_CHARS else ''}"
         cost = count_tokens(line) + 4
         if cost > room and len(messages) >= MIN_MESSAGES:
-            break
+            if not keep_all:
+                break
+            line = " ".join(line.split()[:8]) + " …"
+            cost = count_tokens(line) + 4
         room -= cost
         messages.append(message)
         lines.append(line)
@@ -124,12 +168,15 @@ def chapter_request(conn: sqlite3.Connection, stretch: Stretch, *, user_name: st
 def clean_summary(raw: str, *, previous: str = "") -> tuple[str | None, str]:
     """(the summary made safe to store, "") or (None, why it was dropped)."""
     text = " ".join(str(raw).split())
-    text = _WRAPPER.sub("", text).strip().strip('"“”\'').strip()
+    text = _WRAPPER.sub("", text).strip().strip("\"“”'").strip()
     if _MARKUP.search(text):
         return None, "the chapter summary holds markup or JSON, not prose"
     found = words(text)
     if len(found) < MIN_WORDS:
-        return None, f"the chapter summary has {len(found)} words; a summary needs at least {MIN_WORDS}"
+        return (
+            None,
+            f"the chapter summary has {len(found)} words; a summary needs at least {MIN_WORDS}",
+        )
     if sum(c.isalpha() for c in text) < len(text) / 2:
         return None, "the chapter summary is mostly not words"
     echo = SenseChecks(entity_names={}, user_name="", memories={}).memory("", text)
@@ -142,7 +189,9 @@ def clean_summary(raw: str, *, previous: str = "") -> tuple[str | None, str]:
     if len(text) > MAX_CHARS:
         cut = text[:MAX_CHARS]
         ends = [m.end() for m in _SENTENCE.finditer(cut)]
-        text = cut[: ends[-1]] if ends and ends[-1] > MAX_CHARS // 2 else cut.rsplit(" ", 1)[0] + " …"
+        text = (
+            cut[: ends[-1]] if ends and ends[-1] > MAX_CHARS // 2 else cut.rsplit(" ", 1)[0] + " …"
+        )
     return text, ""
 
 
@@ -155,17 +204,28 @@ def chapter_events(
 ) -> list[NewEvent]:
     """``chapter_written`` for the bots present in the chat's scene, or a
     ``proposal_dropped`` saying why there is none."""
-    chat_id = stretch.chat_id
-    previous = list_chapters(conn, chat_id)
-    text, reason = clean_summary(proposal.summary, previous=previous[-1]["text"] if previous else "")
-    owners = witnesses(conn, chat_id, "you")
+    chat_id, old = stretch.chat_id, stretch.rewrite
+    previous = [] if old is not None else list_chapters(conn, chat_id)
+    text, reason = clean_summary(
+        proposal.summary, previous=previous[-1]["text"] if previous else ""
+    )
+    owners = witnesses(conn, chat_id, "you") if old is None else old["owners"]
     if text is not None and not owners:
         text, reason = None, "no bot is present in the chat's scene to remember the chapter"
-    if text is not None and summarised_until(conn, chat_id) >= stretch.messages[0]["event_id"]:
+    if (
+        text is not None
+        and old is None
+        and summarised_until(conn, chat_id) >= stretch.messages[0]["event_id"]
+    ):
         text, reason = None, "another chapter already covers these messages"
     if text is None:
-        dropped = {"reason": f"chapter: {reason}"[:1000], "proposal": {"summary": str(proposal.summary)[:2000]}}
-        return [NewEvent("proposal_dropped", dropped, chat_id=chat_id, turn_id=turn_id, actor="model")]
+        dropped = {
+            "reason": f"chapter: {reason}"[:1000],
+            "proposal": {"summary": str(proposal.summary)[:2000]},
+        }
+        return [
+            NewEvent("proposal_dropped", dropped, chat_id=chat_id, turn_id=turn_id, actor="model")
+        ]
     first, last = stretch.messages[0], stretch.messages[-1]
     payload = {
         "id": new_id("chap"),
@@ -178,6 +238,9 @@ def chapter_events(
         "text": text,
         "owners": owners,
     }
+    if old is not None:  # written again over the same range (the projection keeps a pinned one)
+        keep = ("id", "first_message_id", "last_message_id", "first_event_id", "last_event_id")
+        payload.update({key: old[key] for key in keep})
     checked = validate_payload("chapter_written", payload)
     return [NewEvent("chapter_written", checked, chat_id=chat_id, turn_id=turn_id, actor="model")]
 

@@ -31,7 +31,7 @@ CHAPTER_FIELDS = ("text",)
 
 _COLUMNS = (
     "id, world_id, chat_id, first_message_id, last_message_id, first_event_id, last_event_id,"
-    " message_count, text, owners, turn_id, event_id, created_at"
+    " message_count, text, owners, turn_id, event_id, updated_event_id, created_at"
 )
 _KEYS = tuple(name.strip() for name in _COLUMNS.split(","))
 
@@ -59,11 +59,11 @@ def _chapter_written(conn: sqlite3.Connection, event: Event) -> None:
             set_chapter_text(conn, event, p["id"], p["text"])
         return
     conn.execute(
-        f"INSERT INTO chapters ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+        f"INSERT INTO chapters ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
         (
             p["id"], world_id, p["chat_id"], p["first_message_id"], p["last_message_id"],
             p["first_event_id"], p["last_event_id"], p["message_count"], p["text"],
-            dumps(p["owners"]), event.turn_id, event.id, event.created_at,
+            dumps(p["owners"]), event.turn_id, event.id, event.id, event.created_at,
         ),
     )  # fmt: skip
     record_change(conn, event, "chapter", p["id"], "created", None, p["text"], world_id=world_id)
@@ -85,9 +85,19 @@ def set_chapter_text(conn: sqlite3.Connection, event: Event, chapter_id: str, te
     if chapter is None:
         return False
     record_change(
-        conn, event, "chapter", chapter_id, "text", chapter["text"], text, world_id=chapter["world_id"]
+        conn,
+        event,
+        "chapter",
+        chapter_id,
+        "text",
+        chapter["text"],
+        text,
+        world_id=chapter["world_id"],
     )
-    conn.execute("UPDATE chapters SET text = ? WHERE id = ?", (text, chapter_id))
+    conn.execute(
+        "UPDATE chapters SET text = ?, updated_event_id = ? WHERE id = ?",
+        (text, event.id, chapter_id),
+    )
     for owner in chapter["owners"]:
         set_memory_fields(conn, event, chapter_memory_id(chapter_id, owner), {"text": text})
     return True
@@ -126,8 +136,28 @@ def list_chapters(conn: sqlite3.Connection, chat_id: str) -> list[dict[str, Any]
 
 def summarised_until(conn: sqlite3.Connection, chat_id: str) -> int:
     """The event id of the last message the chat's chapters cover (0: none yet)."""
-    row = conn.execute("SELECT MAX(last_event_id) FROM chapters WHERE chat_id = ?", (chat_id,)).fetchone()
+    row = conn.execute(
+        "SELECT MAX(last_event_id) FROM chapters WHERE chat_id = ?", (chat_id,)
+    ).fetchone()
     return int(row[0] or 0)
+
+
+def stale_chapter(conn: sqlite3.Connection, chat_id: str) -> dict[str, Any] | None:
+    """The oldest chapter of the chat that no person pinned and that a message of its range
+    was edited or deleted since its text was last set: the model may write it again."""
+    cols = ", ".join(f"c.{name}" for name in _KEYS)
+    rows = conn.execute(  # message edits are few: start from them, not from the chapters
+        f"SELECT DISTINCT {cols} FROM item_history h JOIN messages m ON m.id = h.target_id"  # noqa: S608
+        " JOIN chapters c ON c.chat_id = m.chat_id AND m.event_id BETWEEN c.first_event_id"
+        " AND c.last_event_id AND h.event_id > c.updated_event_id"
+        " WHERE h.target_type = 'message' AND m.chat_id = ? ORDER BY c.first_event_id LIMIT 20",
+        (chat_id,),
+    ).fetchall()
+    for row in rows:
+        chapter = _chapter_dict(row)
+        if not _is_pinned(conn, chapter["world_id"], chapter["id"]):
+            return chapter
+    return None
 
 
 def chapter_memories(conn: sqlite3.Connection, chat_id: str, owner: str) -> list[dict[str, Any]]:

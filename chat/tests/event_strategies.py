@@ -43,6 +43,7 @@ class _Log:
         self.chats: list[str] = []
         self.messages: list[str] = []
         self.memories: list[str] = []
+        self.chapters: list[str] = []
         self.turns: list[tuple[str, str]] = []  # (turn id, chat id)
         self.chat_worlds: dict[str, str] = {}
         self.memory_worlds: dict[str, str] = {}
@@ -71,7 +72,7 @@ def _bot_payload(draw: Any, bot_id: str) -> dict:
 
 
 def _manual_edit(draw: Any, log: _Log) -> dict:
-    target = draw(st.sampled_from(("entity", "edge", "memory", "world", "bot")))
+    target = draw(st.sampled_from(("entity", "edge", "memory", "world", "bot", "chapter")))
     action = draw(st.sampled_from(("set", "set", "set", "unpin", "delete")))
     if target == "entity":
         target_id = draw(st.sampled_from(ENTITY_POOL))
@@ -88,6 +89,9 @@ def _manual_edit(draw: Any, log: _Log) -> dict:
         field, value = draw(st.sampled_from((("text", "edited"), ("importance", 9), ("about", ["mara"]))))
     elif target == "world":
         target_id, field, value = draw(st.sampled_from(KEYS)), "value", draw(TEXT)
+    elif target == "chapter":
+        target_id = draw(st.sampled_from(log.chapters)) if log.chapters else "nochap"
+        field, value = "text", draw(TEXT)
     else:
         target_id = draw(st.sampled_from(BOT_POOL))
         field, value = draw(st.sampled_from((("persona", "new persona"), ("name", "Newname"),
@@ -100,6 +104,22 @@ def _manual_edit(draw: Any, log: _Log) -> dict:
             "value": value, "previous": None}
 
 
+def _chapter(draw: Any, log: _Log) -> dict:
+    """A new chapter, or the text of one written again (kept when a person pinned it)."""
+    if log.chapters and draw(st.integers(0, 3)) == 0:
+        chapter_id = draw(st.sampled_from(log.chapters))
+    else:
+        chapter_id = log.new_id("chap")
+        log.chapters.append(chapter_id)
+    first = draw(st.integers(1, 60))
+    return {"id": chapter_id, "chat_id": log.chat(draw),
+            "first_message_id": draw(st.sampled_from(log.messages)) if log.messages else "m0",
+            "last_message_id": draw(st.sampled_from(log.messages)) if log.messages else "m0",
+            "first_event_id": first, "last_event_id": first + draw(st.integers(0, 30)),
+            "message_count": draw(st.integers(1, 30)), "text": draw(TEXT),
+            "owners": draw(st.lists(st.sampled_from(BOT_POOL), min_size=1, max_size=3, unique=True))}
+
+
 def _event(draw: Any, log: _Log) -> tuple[str, dict] | None:
     """One (kind, payload), or None when the drawn operation has nothing to act on."""
     op = draw(st.sampled_from((
@@ -107,7 +127,10 @@ def _event(draw: Any, log: _Log) -> tuple[str, dict] | None:
         "memory", "memory", "reflection", "world", "world_deleted", "scene", "manual", "manual",
         "chat", "chat", "chat", "message", "message", "message_edited", "message_deleted", "alternative",
         "turn", "turn_step", "revert", "revert", "log_only", "world_op", "world_op", "persona",
+        "chapter",
     )))
+    if op == "chapter":
+        return "chapter_written", _chapter(draw, log)
     if op == "world_op":
         world_id = draw(st.sampled_from(WORLD_POOL))
         kind = draw(st.sampled_from(("world_created", "world_renamed", "world_scenario_set",
@@ -248,7 +271,7 @@ def event_sequences(draw: Any, max_size: int = 45) -> list[NewEvent]:
         elif log.turns and kind not in GLOBAL_KINDS and kind != "turns_reverted" and draw(st.integers(0, 2)) > 0:
             turn_id, chat_id = draw(st.sampled_from(log.turns))
             payload = {k: v for k, v in payload.items() if k != "world_id"}  # the turn's chat's world
-            if kind in ("message_posted", "scene_changed"):  # a turn writes in its own chat
+            if kind in ("message_posted", "scene_changed", "chapter_written"):  # its own chat
                 payload["chat_id"] = chat_id
             if kind == "message_posted":
                 world = log.world_of_chat(chat_id)
@@ -257,7 +280,7 @@ def event_sequences(draw: Any, max_size: int = 45) -> list[NewEvent]:
                 ]
         elif kind in WORLD_SCOPED and "world_id" not in payload and log.chats and draw(st.booleans()):
             chat_id = log.chat(draw)
-        if kind in ("message_posted", "scene_changed", "turns_reverted", "turn_queued"):
+        if kind in ("message_posted", "scene_changed", "turns_reverted", "turn_queued", "chapter_written"):
             chat_id = payload["chat_id"]
         if kind == "memory_added":
             log.memory_worlds[payload["id"]] = payload.get("world_id") or log.world_of_chat(chat_id)

@@ -57,7 +57,9 @@ async def test_a_long_chat_gets_chapters_for_the_bots_present_only(data_dir: Pat
         chat = await rt.create_chat(["mara", "ivo"])
         await rt.set_scene(chat["id"], present=["you", "mara"])  # Ivo stepped out
         for n in range(24):
-            assert (await turn(rt, chat["id"], f"Mara, {LINES[n % 6]} ({n})"))["status"] == "completed"
+            assert (await turn(rt, chat["id"], f"Mara, {LINES[n % 6]} ({n})"))[
+                "status"
+            ] == "completed"
     chapters = chapters_of(data_dir, chat["id"])
     assert chapters, "a chat that overflows the prompt gets a chapter"
     first = chapters[0]

@@ -42,16 +42,22 @@ async def chapter_changes(
     if not plan.cuts or cancel.is_set():
         return []
     chat_id, turn_id, cut = plan.chat["id"], plan.turn_id, max(plan.cuts)
-    stretch = await rt.read(
-        lambda conn: writer.pending_stretch(
-            conn, chat_id, cut, count_tokens=backend.cached_count_tokens,
-            context_length=backend.context_length(),
+    sizes = {
+        "count_tokens": backend.cached_count_tokens,
+        "context_length": backend.context_length(),
+    }
+    stretch = await rt.read(  # a new chapter first; else one a message edit made stale
+        lambda conn: (
+            writer.pending_stretch(conn, chat_id, cut, **sizes)
+            or writer.stale_stretch(conn, chat_id, **sizes)
         )
-    )  # fmt: skip
+    )
     if stretch is None:
         return []
     await on_start()
-    request = await rt.read(lambda conn: writer.chapter_request(conn, stretch, user_name=plan.user_name))
+    request = await rt.read(
+        lambda conn: writer.chapter_request(conn, stretch, user_name=plan.user_name)
+    )
     try:
         proposal = await ask(backend, request, cancel)
     except Stopped:
@@ -61,4 +67,6 @@ async def chapter_changes(
         return [writer.failed_chapter(chat_id, turn_id, exc.message)]
     if not isinstance(proposal, ChapterProposal):
         proposal = ChapterProposal.model_validate(proposal.model_dump())
-    return await rt.read(lambda conn: writer.chapter_events(conn, proposal, stretch, turn_id=turn_id))
+    return await rt.read(
+        lambda conn: writer.chapter_events(conn, proposal, stretch, turn_id=turn_id)
+    )

@@ -41,7 +41,9 @@ async def chapter(request: Request, chapter_id: ChapterId) -> dict[str, Any]:
 
 
 @router.patch("/chapters/{chapter_id}")
-async def edit_chapter(request: Request, chapter_id: ChapterId, body: ChapterPatch) -> dict[str, Any]:
+async def edit_chapter(
+    request: Request, chapter_id: ChapterId, body: ChapterPatch
+) -> dict[str, Any]:
     """Rewrite a chapter by hand `{text}`: a manual edit that pins it (§6.2) and sets each
     bot's copy; 404 naming `chapter_id` when unknown, 422 naming `text` when it is blank or
     too long; nothing is appended then."""
