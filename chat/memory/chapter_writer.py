@@ -46,6 +46,14 @@ REQUEST_OVERHEAD = 200
 """Tokens for the instructions, the previous chapter and the chat template."""
 PREVIOUS_CHARS = 400
 
+INSTRUCTIONS = (
+    "You summarise part of a story told in a chat, so it can be remembered after it scrolls "
+    "away. {user} is the user. In a few plain sentences, say what happened: who did what, what "
+    "was decided, what was learned. Use names, not 'I' or 'you'. "
+    'Answer with JSON: {{"summary": "..."}}.'
+)
+_ECHO_RUN = 5
+"""A summary sharing this many words in a row with the instructions restates them."""
 _WRAPPER = re.compile(r"^\s*(?:summary|chapter(?:\s+summary)?)\s*[:\-]\s*", re.IGNORECASE)
 _MARKUP = re.compile(r"[{}<>\[\]]|```")
 _SENTENCE = re.compile(r"[.!?…](?=\s|$)")
@@ -149,12 +157,7 @@ def chapter_request(conn: sqlite3.Connection, stretch: Stretch, *, user_name: st
     """One call: the stretch as "Name: text" lines, the previous chapter for continuity."""
     previous = list_chapters(conn, stretch.chat_id)
     earlier = previous[-1]["text"][:PREVIOUS_CHARS] if previous else ""
-    system = (
-        "You summarise part of a story told in a chat, so it can be remembered after it scrolls "
-        f"away. {user_name} is the user. In a few plain sentences, say what happened: who did "
-        "what, what was decided, what was learned. Use names, not 'I' or 'you'. "
-        'Answer with JSON: {"summary": "..."}.'
-    )
+    system = INSTRUCTIONS.format(user=user_name)
     user = ("Earlier: " + earlier + "\n\n" if earlier else "") + "\n".join(stretch.lines)
     return JsonRequest(
         messages=[ChatMessage("system", system), ChatMessage("user", user)],
@@ -165,8 +168,12 @@ def chapter_request(conn: sqlite3.Connection, stretch: Stretch, *, user_name: st
     )
 
 
-def clean_summary(raw: str, *, previous: str = "") -> tuple[str | None, str]:
-    """(the summary made safe to store, "") or (None, why it was dropped)."""
+def clean_summary(
+    raw: str, *, previous: str = "", speakers: list[str] | None = None
+) -> tuple[str | None, str]:
+    """(the summary made safe to store, "") or (None, why it was dropped). ``speakers``:
+    the names the transcript lines start with; a summary that copies two or more of those
+    lines ("Mara: ...") is the transcript again, not a summary."""
     text = " ".join(str(raw).split())
     text = _WRAPPER.sub("", text).strip().strip("\"“”'").strip()
     if _MARKUP.search(text):
@@ -180,8 +187,11 @@ def clean_summary(raw: str, *, previous: str = "") -> tuple[str | None, str]:
     if sum(c.isalpha() for c in text) < len(text) / 2:
         return None, "the chapter summary is mostly not words"
     echo = SenseChecks(entity_names={}, user_name="", memories={}).memory("", text)
-    if echo is not None and "instructions" in echo:
+    if (echo is not None and "instructions" in echo) or _runs(found) & _INSTRUCTION_RUNS:
         return None, "the chapter summary restates Kith's instructions"
+    labels = sum(text.count(f"{name}: ") for name in set(speakers or []) if name)
+    if labels >= 2:
+        return None, "the chapter summary copies the transcript's lines instead of telling them"
     if previous:
         mine, old = set(found), set(words(previous))
         if old and len(mine & old) / len(mine | old) >= DUPLICATE_OVERLAP:
@@ -193,6 +203,13 @@ def clean_summary(raw: str, *, previous: str = "") -> tuple[str | None, str]:
             cut[: ends[-1]] if ends and ends[-1] > MAX_CHARS // 2 else cut.rsplit(" ", 1)[0] + " …"
         )
     return text, ""
+
+
+def _runs(tokens: list[str]) -> set[tuple[str, ...]]:
+    return {tuple(tokens[i : i + _ECHO_RUN]) for i in range(len(tokens) - _ECHO_RUN + 1)}
+
+
+_INSTRUCTION_RUNS = _runs(words(INSTRUCTIONS.replace("{user}", "")))
 
 
 def chapter_events(
