@@ -117,3 +117,36 @@ async def test_a_long_summary_is_clamped(data_dir: Path) -> None:
     chapters = chapters_of(data_dir, chat["id"])
     assert chapters and all(len(c["text"]) <= 1200 for c in chapters)
     assert chapters[0]["text"].endswith("night.")
+
+
+async def test_the_turn_says_it_is_summarising_after_its_reply_is_out(data_dir: Path) -> None:
+    rules = [
+        {
+            "match": "lighthouse",
+            "chapter": "They spoke of the lighthouse and the fog.",
+            "chapter_delay_ms": 50,
+        }
+    ]
+    async with running(data_dir, backend=backend(data_dir, rules)) as rt:
+        await rt.author_bot({"name": "Mara"})
+        chat = await rt.create_chat(["mara"])
+        sub = rt.bus.subscribe(chat["id"])
+        for n in range(20):
+            await turn(rt, chat["id"], f"{LINES[n % len(LINES)]} ({n})")
+            if chapters_of(data_dir, chat["id"]):
+                break
+    published = []
+    while not sub.queue.empty():
+        item = sub.queue.get_nowait()
+        published.append((item.type, item.data))
+    chapter = chapters_of(data_dir, chat["id"])[0]
+    assert chapter["text"] == "They spoke of the lighthouse and the fog."
+    steps = [
+        (kind, data.get("phase") or data.get("status") if kind == "turn" else data.get("author"))
+        for kind, data in published
+        if kind in ("turn", "message")
+    ]
+    at = steps.index(("turn", "summarising"))
+    assert ("message", "mara") in steps[:at]  # the reply was out before summarising began
+    assert steps[at - 1] == ("turn", "updating_memories") and steps[at + 1] == ("turn", "completed")
+    assert [s for s in steps if s == ("turn", "summarising")] == [("turn", "summarising")]
