@@ -31,6 +31,7 @@ from chat.state.chats import (
 )
 from chat.state.entities import get_bot
 from chat.turns.prompt import HISTORY_LIMIT, Prompt, build_prompt
+from chat.turns.prompt_record import previous_start
 from chat.turns.speakers import select_speakers
 from chat.world.chats import user_name
 
@@ -259,6 +260,7 @@ def prepare_prompt(
         embedder=embedder, weights=weights, world_id=plan.chat.get("world_id") or "default",
     )  # fmt: skip
     other_names = [b["name"] for b in plan.bots if b["id"] != bot["id"]]
+    start = previous_start(conn, plan.chat["id"], bot["id"])
 
     def build(memories: list[tuple[dict[str, Any], float]]) -> Prompt:
         return build_prompt(
@@ -273,6 +275,7 @@ def prepare_prompt(
             reply_tokens=reply_tokens,
             other_names=other_names,
             seed=plan.turn_id,
+            previous_start=start,
         )
 
     prompt = build(recalled[:top_k])

@@ -151,6 +151,20 @@ def compact_record(
     return record
 
 
+def previous_start(conn: sqlite3.Connection, chat_id: str, bot_id: str) -> int | None:
+    """The event id of the first transcript message of the bot's previous reply prompt in
+    this chat, for `build_prompt` to keep its start (§8.1.1); None when there is none or it
+    was recorded whole."""
+    previous = _previous(conn, chat_id, bot_id)
+    if previous is None or not previous[1].get("compact"):
+        return None
+    try:
+        items = transcript_items(conn, previous[1])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return next((int(item["e"]) for item in items if "e" in item), None)
+
+
 def expand(conn: sqlite3.Connection, payload: dict[str, Any]) -> list[dict[str, str]]:
     """The exact messages of a prompt record, compact or whole."""
     compact = payload.get("compact")
