@@ -15,6 +15,7 @@ from chat.llm.scripted import ScriptedBackend
 from chat.state.chapters import chapter_memory_id, list_chapters
 from chat.state.memory import get_memory
 from chat.tests.turn_support import events, kinds, running, turn, write_script
+from chat.turns.prompt_layout import CHAPTERS_HEADER
 
 pytestmark = pytest.mark.anyio
 
@@ -150,3 +151,59 @@ async def test_the_turn_says_it_is_summarising_after_its_reply_is_out(data_dir: 
     assert ("message", "mara") in steps[:at]  # the reply was out before summarising began
     assert steps[at - 1] == ("turn", "updating_memories") and steps[at + 1] == ("turn", "completed")
     assert [s for s in steps if s == ("turn", "summarising")] == [("turn", "summarising")]
+
+
+class Recording(ScriptedBackend):
+    """The scripted backend, keeping the exact messages of every reply prompt it was sent."""
+
+    def __init__(self, options: ScriptedBackend.Options) -> None:
+        super().__init__(options)
+        self.sent: list[tuple[str, list[dict[str, str]]]] = []
+
+    def stream_reply(self, req, cancel=None):  # noqa: ANN001, ANN201 - the Backend signature
+        self.sent.append((req.bot_id, [m.to_dict() for m in req.messages]))
+        return super().stream_reply(req, cancel)
+
+
+async def test_a_later_prompt_holds_the_chapters_of_what_it_leaves_out(data_dir: Path) -> None:
+    script = write_script(data_dir.parent / "script.json", [])
+    model = Recording(ScriptedBackend.Options(script_path=script, context_length=CONTEXT))
+    async with running(data_dir, backend=model, max_replies_per_turn=2) as rt:
+        await rt.author_bot({"name": "Mara"})
+        await rt.author_bot({"name": "Ivo"})
+        chat = await rt.create_chat(["mara", "ivo"])
+        await rt.set_scene(chat["id"], present=["you", "mara"])  # Ivo is not there
+        for n in range(40):
+            await turn(rt, chat["id"], f"Mara and Ivo, {LINES[n % 6]} ({n})")
+            if len(chapters_of(data_dir, chat["id"])) >= 2:
+                break
+        last = await turn(rt, chat["id"], "Mara and Ivo, what now?")
+        records = rt.get_prompt(last["id"])
+    chapters = chapters_of(data_dir, chat["id"])
+    assert len(chapters) >= 2
+    by_bot = {r["bot_id"]: r for r in records}
+    assert set(by_bot) == {"mara", "ivo"}
+    mara = by_bot["mara"]["messages"]
+    story = [
+        i
+        for i, m in enumerate(mara)
+        if m["role"] == "system" and m["content"].startswith(CHAPTERS_HEADER)
+    ]
+    assert len(story) == 1, "Mara's prompt holds one chapters message"
+    told = mara[story[0]]["content"]
+    earlier = [c for c in chapters if c["turn_id"] != last["id"]]  # the last turn may write one
+    assert earlier[-1]["text"] in told  # the newest first: older ones give way when room is short
+    paragraphs = told[len(CHAPTERS_HEADER) :].strip().split("\n\n")
+    assert paragraphs == [c["text"] for c in earlier][-len(paragraphs) :]  # in order, oldest first
+    kept = [m["content"] for m in mara[story[0] + 1 :] if m["role"] != "system"]
+    assert kept and not any(
+        "(0)" in text for text in kept
+    )  # the chapters stand for what is left out
+    assert all(
+        m["role"] == "system" for m in mara[: story[0]]
+    )  # after the character, before the transcript
+    # Ivo was not there: he owns no chapter, and his prompt holds none.
+    assert not any(m["content"].startswith(CHAPTERS_HEADER) for m in by_bot["ivo"]["messages"])
+    # "Why?" rebuilds exactly what was sent, chapters included.
+    sent = [messages for _, messages in model.sent[-len(records) :]]
+    assert [r["messages"] for r in records] == sent
