@@ -10,21 +10,29 @@ scene. A bot that was not there gets nothing (§5.3.1).
 The summary is model output and trusted no more than extraction's: whitespace and
 wrapping (quotes, "Summary:") are taken off, it is clamped to ``MAX_CHARS`` at a
 sentence end, and junk is dropped with a ``proposal_dropped`` saying why (too few
-words, no letters, markup or JSON, the prompt's instructions echoed, a copy of the
-previous chapter). Nothing is written then; the next turn tries again.
+words, no letters, markup or JSON, the prompt's instructions echoed, the transcript's
+"Name:" lines copied, a copy of the previous chapter). Nothing is written then; the next
+turn tries again.
+
+A chapter goes stale when a message of its stretch is edited or deleted after its text
+was set (`stale_stretch`): when no new chapter is due, it is summarised again over the
+same range, unless a person pinned it by editing it (§6.2).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import Field, create_model
+
 from chat.eventlog.log import NewEvent
 from chat.eventlog.schemas import validate_payload
-from chat.llm.schemas import ChapterProposal
+from chat.llm.schemas import CHAPTER_SUMMARY_CHARS, ChapterProposal
 from chat.llm.types import ChatMessage, JsonRequest
 from chat.memory.sense import DUPLICATE_OVERLAP, SenseChecks, words
 from chat.state.chapters import list_chapters, stale_chapter, summarised_until
@@ -45,6 +53,9 @@ SUMMARY_TOKENS = 300
 REQUEST_OVERHEAD = 200
 """Tokens for the instructions, the previous chapter and the chat template."""
 PREVIOUS_CHARS = 400
+CHARS_PER_TOKEN = 3
+"""A cautious guess (English runs about 4): the summary's bound in characters per token of
+its budget, so a grammar closes the JSON string before the budget runs out."""
 
 INSTRUCTIONS = (
     "You summarise part of a story told in a chat, so it can be remembered after it scrolls "
@@ -70,6 +81,8 @@ class Stretch:
     lines: list[str]
     rewrite: dict[str, Any] | None = None
     """The stale chapter this stretch is written again for (None: a new chapter)."""
+    max_tokens: int = SUMMARY_TOKENS
+    """The summary's budget: a quarter of a small context, ``SUMMARY_TOKENS`` at most."""
 
 
 def pending_stretch(
@@ -131,7 +144,8 @@ def _stretch(
 ) -> Stretch:
     """The rows as "Name: text" lines, as many as fit the summariser's context (``keep_all``:
     every row, the lines of those past the room cut to their first words)."""
-    room = context_length - SUMMARY_TOKENS - REQUEST_OVERHEAD
+    budget = min(SUMMARY_TOKENS, context_length // 4)
+    room = context_length - budget - REQUEST_OVERHEAD
     names: dict[str, str] = {}
     messages: list[dict[str, Any]] = []
     lines: list[str] = []
@@ -150,7 +164,7 @@ def _stretch(
         room -= cost
         messages.append(message)
         lines.append(line)
-    return Stretch(chat_id, messages, lines)
+    return Stretch(chat_id, messages, lines, max_tokens=budget)
 
 
 def chapter_request(conn: sqlite3.Connection, stretch: Stretch, *, user_name: str) -> JsonRequest:
@@ -161,11 +175,19 @@ def chapter_request(conn: sqlite3.Connection, stretch: Stretch, *, user_name: st
     user = ("Earlier: " + earlier + "\n\n" if earlier else "") + "\n".join(stretch.lines)
     return JsonRequest(
         messages=[ChatMessage("system", system), ChatMessage("user", user)],
-        schema=ChapterProposal,
+        schema=_schema(min(CHAPTER_SUMMARY_CHARS, stretch.max_tokens * CHARS_PER_TOKEN)),
         purpose="chapter",
         context={"chat_id": stretch.chat_id, "lines": list(stretch.lines)},
-        max_tokens=SUMMARY_TOKENS,
+        max_tokens=stretch.max_tokens,
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _schema(max_chars: int) -> type[ChapterProposal]:
+    """`ChapterProposal` with its summary bounded to ``max_chars`` while it is generated:
+    a small model under a grammar otherwise runs out of tokens inside the string."""
+    summary = (str, Field(default="", json_schema_extra={"maxLength": max_chars}))
+    return create_model("ChapterProposal", __base__=ChapterProposal, summary=summary)
 
 
 def clean_summary(

@@ -10,6 +10,7 @@ import pytest
 
 from chat.tests import browser_support as support
 from chat.tests.browser_support import LiveServer, open_app
+from chat.tests.test_browser_a11y import axe_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -49,6 +50,7 @@ def test_a_chapter_shows_above_its_stretch_and_is_edited_in_place(
     assert not block.locator(".chapter-text").is_visible()  # collapsed until opened
     summary.click()
     block.get_by_text(chapter["text"]).wait_for()
+    assert axe_violations(page) == []  # labels, names and contrast of the open chapter too
 
     block.get_by_role("button", name="Edit chapter 1").click()
     box = block.get_by_role("textbox", name="Edit chapter text")

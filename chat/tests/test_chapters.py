@@ -207,3 +207,27 @@ async def test_a_later_prompt_holds_the_chapters_of_what_it_leaves_out(data_dir:
     # "Why?" rebuilds exactly what was sent, chapters included.
     sent = [messages for _, messages in model.sent[-len(records) :]]
     assert [r["messages"] for r in records] == sent
+
+
+@pytest.mark.slow
+async def test_the_bundled_model_writes_a_chapter(data_dir: Path) -> None:
+    """The tiny bundled model (§7.2) under the JSON grammar: a chat that overflows its
+    small context gets a chapter that passed the checks, for the bot present."""
+    from chat.llm.embedded import EmbeddedBackend
+
+    model = EmbeddedBackend(EmbeddedBackend.Options(n_ctx=640, seed=7))
+    async with running(
+        data_dir, backend=model, extraction_enabled=False, reply_max_tokens=40, reflection_threshold=10_000
+    ) as rt:
+        await rt.author_bot({"name": "Mara", "persona": "A harbour pilot."})
+        chat = await rt.create_chat(["mara"])
+        for n in range(16):
+            _, turn_id = await rt.post_message(chat["id"], f"{LINES[n % 6]} ({n})")
+            await rt.wait_idle(chat["id"], timeout=600)  # a busy machine runs a small model slowly
+            assert rt.get_turn(turn_id)["status"] == "completed"
+            if chapters_of(data_dir, chat["id"]):
+                break
+    chapters = chapters_of(data_dir, chat["id"])
+    tried = [e.payload["reason"] for e in events(data_dir, kind="proposal_dropped")]
+    assert chapters, f"no chapter; dropped: {tried}"
+    assert chapters[0]["owners"] == ["mara"] and len(chapters[0]["text"].split()) >= 4

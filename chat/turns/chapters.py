@@ -39,8 +39,8 @@ async def chapter_changes(
     """The turn's ``chapter_written`` (or why there is none); [] when nothing is due.
 
     ``on_start`` is awaited just before the model call (the worker publishes the phase)."""
-    if not plan.cuts or cancel.is_set():
-        return []
+    if not plan.cuts or cancel.is_set() or plan.kind == "regenerate":
+        return []  # a regenerate only adds an alternative; it changes no state
     chat_id, turn_id, cut = plan.chat["id"], plan.turn_id, max(plan.cuts)
     sizes = {
         "count_tokens": backend.cached_count_tokens,

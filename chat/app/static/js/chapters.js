@@ -68,7 +68,7 @@ function chapterItem(chapter, number) {
   const li = h("li", {
     class: "chapter",
     dataset: { chapter: chapter.id, text: `${chapter.pinned ? 1 : 0}${chapter.text}` },
-    "aria-label": `${label}: a summary of older messages`,
+    title: "A summary of older messages that no longer fit the prompt",
   }, box);
   edit.addEventListener("click", () => startEdit(li, text, chapter));
   return li;
