@@ -5,8 +5,8 @@ message (the chat's own order). A prompt keeps the newest messages that fit and 
 out everything before the first one it keeps; the chapters it holds are the bot's own
 copies of those that begin before that message. Holding them takes room, so the
 transcript may then have to start later and leave out more, which can call in one
-more chapter: `with_chapters` builds until the two agree (a few rounds at most: each
-round only adds chapters).
+more chapter: `with_chapters` builds until the two agree (a few rounds at most), starting
+from the chapters of the previous prompt's start, where the transcript usually stays.
 """
 
 from __future__ import annotations
@@ -45,9 +45,14 @@ def with_chapters(
     build: Callable[[list[dict[str, Any]]], P],
     chapters: list[dict[str, Any]],
     history: list[dict[str, Any]],
+    *,
+    guess: int | None = None,
 ) -> tuple[P, list[dict[str, Any]]]:
-    """The prompt built with the chapters of what it leaves out, and those chapters."""
-    chosen: list[dict[str, Any]] = []
+    """The prompt built with the chapters of what it leaves out, and those chapters.
+
+    ``guess``: the event id the bot's previous prompt started its transcript at; its
+    chapters are tried first, so a prompt whose start stays put is built once."""
+    chosen = [c for c in chapters if guess is not None and c["first_event_id"] < guess]
     prompt = build(chosen)
     for _ in range(len(chapters)):
         wanted = left_out_chapters(chapters, history, prompt.dropped_messages)

@@ -271,7 +271,9 @@ def prepare_prompt(
         recalled = [item for item in recalled if item[0]["id"] not in told]
 
     def build(memories: list[tuple[dict[str, Any], float]]) -> Prompt:
-        return with_chapters(lambda chosen: _build(memories, chosen), chapters, plan.history)[0]
+        return with_chapters(
+            lambda chosen: _build(memories, chosen), chapters, plan.history, guess=start
+        )[0]
 
     def _build(memories: list[tuple[dict[str, Any], float]], chosen: list[dict[str, Any]]) -> Prompt:
         return build_prompt(
