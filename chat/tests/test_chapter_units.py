@@ -128,3 +128,17 @@ def test_a_summary_that_copies_the_transcript_lines_is_dropped() -> None:
     assert text is None and "copies the transcript" in why
     told = "Mara said someone was expected; you said the ledger was due: Friday."
     assert clean_summary(told, speakers=["You", "Mara"])[0] == told
+
+
+def test_a_good_guess_builds_the_prompt_once() -> None:
+    calls: list[list[str]] = []
+
+    def build(chapters: list[dict]) -> Built:
+        calls.append([c["id"] for c in chapters])
+        return Built(4, calls[-1])  # keeps from event 50: c1, c2 and c3 are left out
+
+    prompt, chosen = with_chapters(build, CHAPTERS, HISTORY, guess=50)
+    assert calls == [["c1", "c2", "c3"]] and prompt.chapters == ["c1", "c2", "c3"]
+    calls.clear()
+    with_chapters(build, CHAPTERS, HISTORY, guess=20)  # a wrong guess is put right
+    assert calls == [["c1", "c2"], ["c1", "c2", "c3"]]
