@@ -25,6 +25,7 @@ REGISTRY: dict[str, str] = {
     "ui": "bench_ui",
     "rewind": "bench_rewind",
     "prompt": "bench_prompt",
+    "growth": "bench_growth",
     "chatimport": "bench_chatimport",
     "quality": "bench_quality",
 }

@@ -9,6 +9,7 @@ import sqlite3
 from typing import Any
 
 from chat.tests.test_prompt_budget import memory, msg, setup_world, words
+from chat.turns.plan import quotes_of
 from chat.turns.prompt import HISTORY_LIMIT, Prompt, build_prompt
 from chat.turns.prompt_layout import CHAPTERS_HEADER, transcript_start
 
@@ -97,3 +98,13 @@ def test_a_scrolled_out_start_moves_a_quarter_into_a_full_window() -> None:
     kept = transcript_start(history, lambda i: 1, 10_000, step=100, previous_start=150, window_full=True)
     assert kept == 50  # it stays while it is in the window
     assert transcript_start(history, lambda i: 1, 10_000, step=100, previous_start=None, window_full=False) == 0
+
+
+def test_a_memory_that_only_quotes_a_shown_message_is_left_out_of_the_note() -> None:
+    quotes = quotes_of([{"text": "The fog is thick tonight; did you see the lamp?"}, {"text": "Yes."}])
+    assert quotes('You said: "The fog is thick tonight; did you see the lamp?"')
+    assert quotes("Mara Quinn: The fog is thick tonight; did you see the lamp?")
+    assert not quotes("You asked whether Mara saw the lamp in the fog.")  # a memory in its own words
+    assert not quotes("Yes.") and not quotes("You said: Yes.")  # too short to be more than chance
+    long = "The fog is thick tonight; did you see the lamp? " + "And then much more happened. " * 3
+    assert not quotes(long)  # more than a label around the quote: it says something new
