@@ -164,16 +164,18 @@ def chapter_memories(conn: sqlite3.Connection, chat_id: str, owner: str) -> list
     """``owner``'s own copies of the chat's chapters, oldest stretch first: memory rows
     (``id`` is the memory's, ``text`` the bot's copy) with the chapter's range added.
 
-    A copy the person deleted from the bot's memories is not there: the bot forgot it."""
+    A copy the person deleted from the bot's memories is not there: the bot forgot it.
+    ``event_id`` is the ``chapter_written`` that made the copy: a compact prompt record
+    names its text by that event while the text is still the one it wrote (§8.4)."""
     rows = conn.execute(
-        "SELECT m.id, m.text, m.importance, c.id, c.first_event_id, c.last_event_id,"
+        "SELECT m.id, m.text, m.importance, m.event_id, c.id, c.first_event_id, c.last_event_id,"
         " c.first_message_id, c.last_message_id, c.message_count FROM chapters c"
         " JOIN memories m ON m.id = c.id || ':' || ? AND m.owner = ?"
         " WHERE c.chat_id = ? ORDER BY c.first_event_id, c.event_id",
         (owner, owner, chat_id),
     ).fetchall()
     keys = (
-        "id", "text", "importance", "chapter_id", "first_event_id", "last_event_id",
+        "id", "text", "importance", "event_id", "chapter_id", "first_event_id", "last_event_id",
         "first_message_id", "last_message_id", "message_count",
     )  # fmt: skip
     return [{**dict(zip(keys, row, strict=True)), "kind": "chapter"} for row in rows]

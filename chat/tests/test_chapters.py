@@ -4,6 +4,7 @@ edits pin them; a rewind of the turn that wrote one takes it away."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -204,9 +205,22 @@ async def test_a_later_prompt_holds_the_chapters_of_what_it_leaves_out(data_dir:
     )  # after the character, before the transcript
     # Ivo was not there: he owns no chapter, and his prompt holds none.
     assert not any(m["content"].startswith(CHAPTERS_HEADER) for m in by_bot["ivo"]["messages"])
-    # "Why?" rebuilds exactly what was sent, chapters included.
+    # "Why?" rebuilds exactly what was sent, chapters included, from a record that names
+    # the chapters' events instead of copying their texts; an edit since changes nothing.
     sent = [messages for _, messages in model.sent[-len(records) :]]
     assert [r["messages"] for r in records] == sent
+    stored = next(
+        e
+        for e in events(data_dir, kind="prompt_recorded", turn_id=last["id"])
+        if e.payload["bot_id"] == "mara"
+    )
+    assert earlier[-1]["text"] not in json.dumps(stored.payload)
+    written = {e.payload["id"]: e.id for e in events(data_dir, kind="chapter_written")}
+    segments = [part for item in stored.payload["compact"]["tx2"] for part in item.get("s", [])]
+    assert written[earlier[-1]["id"]] in segments  # format 2: an int segment names an event
+    async with running(data_dir, backend=model) as rt:
+        await rt.edit_fields("chapter", earlier[-1]["id"], {"text": "Rewritten by a person since."})
+        assert [r["messages"] for r in rt.get_prompt(last["id"])] == sent
 
 
 @pytest.mark.slow
@@ -217,7 +231,11 @@ async def test_the_bundled_model_writes_a_chapter(data_dir: Path) -> None:
 
     model = EmbeddedBackend(EmbeddedBackend.Options(n_ctx=640, seed=7))
     async with running(
-        data_dir, backend=model, extraction_enabled=False, reply_max_tokens=40, reflection_threshold=10_000
+        data_dir,
+        backend=model,
+        extraction_enabled=False,
+        reply_max_tokens=40,
+        reflection_threshold=10_000,
     ) as rt:
         await rt.author_bot({"name": "Mara", "persona": "A harbour pilot."})
         chat = await rt.create_chat(["mara"])
