@@ -41,6 +41,7 @@ from chat.eventlog.review_schemas import ProposalQueued, ProposalReviewed
 ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 ISO_UTC_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$"
 """Times as the log writes them (``utc_now_iso``)."""
+IsoTime = Annotated[str, StringConstraints(pattern=ISO_UTC_RE)]
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_RE)]
 Ident = Annotated[str, StringConstraints(pattern=ID_RE)]
@@ -236,9 +237,7 @@ class MessagePosted(Payload):
     text: Annotated[str, StringConstraints(max_length=40_000)]
     alt_group: Ident | None = None
     retrieved_memory_ids: list[Ident] = Field(default_factory=list, max_length=200)
-    sent_at: Annotated[str, StringConstraints(pattern=ISO_UTC_RE)] | None = Field(
-        default=None, exclude_if=lambda value: value is None
-    )
+    sent_at: IsoTime | None = Field(default=None, exclude_if=lambda value: value is None)
     """When the message was first written, for one imported from elsewhere (§11.5); left
     out (not null) otherwise, so other payloads are stored exactly as before."""
     stopped: bool = Field(default=False, exclude_if=lambda v: not v)  # the user stopped it part way (§4.3)
