@@ -1,9 +1,10 @@
 """The payload of a chapter (§5.7): a summary of a stretch of a chat's transcript.
 
 ``schemas`` imports it into ``SCHEMAS``; it builds on its base types. One event per
-chapter, carrying the chat, the message range it covers (ids and the event ids of the
-first and last message, which give the chat's order) and the bots that get it as a
-``chapter`` memory. Written by the model after a turn (with the turn id, so a rewind of
+chapter, carrying the chat, the message range it covers (its first and last message) and
+the bots that get it as a ``chapter`` memory. The range is named by message ids only: the
+projection finds their place in the chat, so a world file imported elsewhere, where the
+events get new ids, keeps its chapters where they were. Written by the model after a turn (with the turn id, so a rewind of
 that turn takes it away); a person edits it with a ``manual_edit`` of target ``chapter``.
 """
 
@@ -22,17 +23,13 @@ class ChapterWritten(Payload):
     chat_id: Ident
     first_message_id: Ident
     last_message_id: Ident
-    first_event_id: int = Field(ge=1)
-    last_event_id: int = Field(ge=1)
     message_count: int = Field(ge=1, le=MAX_CHAPTER_MESSAGES)
     text: MemoryText
     owners: list[Slug] = Field(min_length=1, max_length=20)
     """The bots present in the chat's scene: each gets the chapter as a memory of its own."""
 
     @model_validator(mode="after")
-    def _ordered(self) -> ChapterWritten:
-        if self.last_event_id < self.first_event_id:
-            raise ValueError("last_event_id must not come before first_event_id")
+    def _distinct(self) -> ChapterWritten:
         if len(set(self.owners)) != len(self.owners):
             raise ValueError("owners must not repeat a bot")
         return self

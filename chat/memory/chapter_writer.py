@@ -271,14 +271,12 @@ def chapter_events(
         "chat_id": chat_id,
         "first_message_id": first["id"],
         "last_message_id": last["id"],
-        "first_event_id": first["event_id"],
-        "last_event_id": last["event_id"],
         "message_count": len(stretch.messages),
         "text": text,
         "owners": owners,
     }
     if old is not None:  # written again over the same range (the projection keeps a pinned one)
-        keep = ("id", "first_message_id", "last_message_id", "first_event_id", "last_event_id")
+        keep = ("id", "first_message_id", "last_message_id")
         payload.update({key: old[key] for key in keep})
     checked = validate_payload("chapter_written", payload)
     return [NewEvent("chapter_written", checked, chat_id=chat_id, turn_id=turn_id, actor="model")]

@@ -58,11 +58,16 @@ def _chapter_written(conn: sqlite3.Connection, event: Event) -> None:
         if not _is_pinned(conn, world_id, p["id"]):
             set_chapter_text(conn, event, p["id"], p["text"])
         return
+    first, last = (
+        _posted_at(conn, p["chat_id"], p[key]) for key in ("first_message_id", "last_message_id")
+    )
+    if first is None or last is None or last < first:
+        return  # not a stretch of this chat: nothing to stand above
     conn.execute(
         f"INSERT INTO chapters ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
         (
             p["id"], world_id, p["chat_id"], p["first_message_id"], p["last_message_id"],
-            p["first_event_id"], p["last_event_id"], p["message_count"], p["text"],
+            first, last, p["message_count"], p["text"],
             dumps(p["owners"]), event.turn_id, event.id, event.id, event.created_at,
         ),
     )  # fmt: skip
@@ -77,6 +82,14 @@ def _chapter_written(conn: sqlite3.Connection, event: Event) -> None:
                 event.turn_id, event.id, event.created_at, event.created_at, world_id,
             ),
         )  # fmt: skip
+
+
+def _posted_at(conn: sqlite3.Connection, chat_id: str, message_id: str) -> int | None:
+    """The event id that posted ``message_id`` in ``chat_id``: its place in the chat's order."""
+    row = conn.execute(
+        "SELECT event_id FROM messages WHERE id = ? AND chat_id = ?", (message_id, chat_id)
+    ).fetchone()
+    return None if row is None else int(row[0])
 
 
 def set_chapter_text(conn: sqlite3.Connection, event: Event, chapter_id: str, text: str) -> bool:

@@ -111,11 +111,9 @@ def _chapter(draw: Any, log: _Log) -> dict:
     else:
         chapter_id = log.new_id("chap")
         log.chapters.append(chapter_id)
-    first = draw(st.integers(1, 60))
     return {"id": chapter_id, "chat_id": log.chat(draw),
             "first_message_id": draw(st.sampled_from(log.messages)) if log.messages else "m0",
             "last_message_id": draw(st.sampled_from(log.messages)) if log.messages else "m0",
-            "first_event_id": first, "last_event_id": first + draw(st.integers(0, 30)),
             "message_count": draw(st.integers(1, 30)), "text": draw(TEXT),
             "owners": draw(st.lists(st.sampled_from(BOT_POOL), min_size=1, max_size=3, unique=True))}
 

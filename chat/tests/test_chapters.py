@@ -249,3 +249,38 @@ async def test_the_bundled_model_writes_a_chapter(data_dir: Path) -> None:
     tried = [e.payload["reason"] for e in events(data_dir, kind="proposal_dropped")]
     assert chapters, f"no chapter; dropped: {tried}"
     assert chapters[0]["owners"] == ["mara"] and len(chapters[0]["text"].split()) >= 4
+
+
+async def test_a_world_file_keeps_its_chapters_where_they_were(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """A world imported elsewhere gets new event ids: chapters name their stretch by
+    message, so they stand above the same messages there."""
+    async with running(data_dir, backend=backend(data_dir)) as rt:
+        world = await rt.create_world("Harbour")
+        await rt.author_bot({"name": "Mara"})
+        chat = await rt.create_chat(["mara"], "Fog", world["id"])
+        for n in range(14):
+            assert (await turn(rt, chat["id"], f"{LINES[n % 6]} ({n})"))["status"] == "completed"
+        text = rt.export_world(world["id"])
+    before = chapters_of(data_dir, chat["id"])
+    assert before
+    other = tmp_path / "other"
+    other.mkdir()
+    async with running(other, backend=backend(other)) as rt:
+        await rt.author_bot({"name": "Someone"})
+        await long_chat(rt, ["someone"], 3)  # the log there is further on: new ids differ
+        await rt.import_world(text)
+    after = chapters_of(other, chat["id"])
+    keys = ("first_message_id", "last_message_id", "message_count", "text", "owners")
+    assert [{k: c[k] for k in keys} for c in after] == [{k: c[k] for k in keys} for c in before]
+    with open_db(other / "kith.db") as conn:
+        for chapter in after:
+            posted = conn.execute(
+                "SELECT event_id FROM messages WHERE id = ?", (chapter["first_message_id"],)
+            )
+            assert (
+                chapter["first_event_id"]
+                == posted.fetchone()[0]
+                != next(c["first_event_id"] for c in before if c["text"] == chapter["text"])
+            )
