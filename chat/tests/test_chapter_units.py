@@ -142,3 +142,17 @@ def test_a_good_guess_builds_the_prompt_once() -> None:
     calls.clear()
     with_chapters(build, CHAPTERS, HISTORY, guess=20)  # a wrong guess is put right
     assert calls == [["c1", "c2"], ["c1", "c2", "c3"]]
+
+
+def test_a_raw_line_break_inside_a_json_string_is_kept() -> None:
+    """The bundled model writes one inside its summary even under the grammar; the answer
+    is kept (and its spaces made plain by the checks), not thrown away as invalid JSON."""
+    from chat.llm.jsonutil import parse_json_text, validate_output
+    from chat.llm.schemas import ChapterProposal
+
+    raw = '{"summary": "They rowed out.\n\tThe fog came in."}'
+    assert parse_json_text(raw) == {"summary": "They rowed out.\n\tThe fog came in."}
+    summary = validate_output("Here: " + raw, ChapterProposal).summary
+    assert clean_summary(summary) == ("They rowed out. The fog came in.", "")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        parse_json_text('{"summary": "unterminated')

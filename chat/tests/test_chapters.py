@@ -31,6 +31,20 @@ LINES = [
 ]
 
 
+REPLIES = [
+    {"match": "lantern", "reply": "Then someone is expected tonight. Old Tobin never wastes oil."},
+    {"match": "breakwater", "reply": "We were lucky. The fog swallows boats whole out there."},
+    {"match": "gull", "reply": "That gull has robbed every boat in the harbour this week."},
+    {"match": "ledger", "reply": "He can wait. That ledger shows who paid for the chapel roof."},
+    {
+        "match": "anchor",
+        "reply": "A red anchor is the smugglers' sign. They are back in Port Venn.",
+    },
+    {"match": "tide", "reply": "Spring tides next week. We should haul the boat up by Monday."},
+]
+"""Replies that read like a conversation, for the bundled model to summarise."""
+
+
 def backend(data_dir: Path, rules: list[dict[str, Any]] | None = None) -> ScriptedBackend:
     script = write_script(data_dir.parent / "script.json", rules or [])
     return ScriptedBackend(ScriptedBackend.Options(script_path=script, context_length=CONTEXT))
@@ -226,29 +240,31 @@ async def test_a_later_prompt_holds_the_chapters_of_what_it_leaves_out(data_dir:
 @pytest.mark.slow
 async def test_the_bundled_model_writes_a_chapter(data_dir: Path) -> None:
     """The tiny bundled model (§7.2) under the JSON grammar: a chat that overflows its
-    small context gets a chapter that passed the checks, for the bot present."""
+    small context gets a chapter that passed the checks, for the bot present. The long
+    chat is written with the scripted backend (its summaries fail on purpose), so the
+    bundled model answers one turn and writes the chapter that is due."""
     from chat.llm.embedded import EmbeddedBackend
 
-    model = EmbeddedBackend(EmbeddedBackend.Options(n_ctx=640, seed=7))
-    async with running(
-        data_dir,
-        backend=model,
-        extraction_enabled=False,
-        reply_max_tokens=40,
-        reflection_threshold=10_000,
-    ) as rt:
+    rules = [{"match": "", "chapter_error": "left for the bundled model"}, *REPLIES]
+    async with running(data_dir, backend=backend(data_dir, rules)) as rt:
         await rt.author_bot({"name": "Mara", "persona": "A harbour pilot."})
-        chat = await rt.create_chat(["mara"])
-        for n in range(16):
-            _, turn_id = await rt.post_message(chat["id"], f"{LINES[n % 6]} ({n})")
+        chat, _ = await long_chat(rt, ["mara"], 14)
+    assert chapters_of(data_dir, chat["id"]) == []
+    model = EmbeddedBackend(EmbeddedBackend.Options(n_ctx=CONTEXT, seed=7))
+    settings = {"extraction_enabled": False, "reply_max_tokens": 40, "reflection_threshold": 10_000}
+    tried: list[dict] = []
+    async with running(data_dir, backend=model, **settings) as rt:
+        for text in ("What a night it was.", "Shall we go back out?", "Tell me about Tobin."):
+            _, turn_id = await rt.post_message(chat["id"], text)
             await rt.wait_idle(chat["id"], timeout=600)  # a busy machine runs a small model slowly
             assert rt.get_turn(turn_id)["status"] == "completed"
             if chapters_of(data_dir, chat["id"]):
-                break
+                break  # a tiny model writes junk now and then: the next turn tries again
+            tried += [e.payload for e in events(data_dir, kind="proposal_dropped", turn_id=turn_id)]
     chapters = chapters_of(data_dir, chat["id"])
-    tried = [e.payload["reason"] for e in events(data_dir, kind="proposal_dropped")]
     assert chapters, f"no chapter; dropped: {tried}"
-    assert chapters[0]["owners"] == ["mara"] and len(chapters[0]["text"].split()) >= 4
+    assert chapters[0]["owners"] == ["mara"] and chapters[0]["turn_id"] == turn_id
+    assert len(chapters[0]["text"].split()) >= 4 and len(chapters[0]["text"]) <= 1200
 
 
 async def test_a_world_file_keeps_its_chapters_where_they_were(
