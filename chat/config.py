@@ -53,7 +53,7 @@ class Settings(BaseModel):
     n_ctx: int = Field(2048, ge=256, le=MAX_CONTEXT)
     n_threads: int | None = Field(None, ge=1, le=512)
     context_length: int | None = Field(None, ge=256, le=MAX_CONTEXT)
-    """Context window of an `openai` model (default 4096); `embedded` uses n_ctx."""
+    """Context window of an `openai` or `scripted` model (default 4096); `embedded` uses n_ctx."""
     reply_max_tokens: int = Field(200, ge=1, le=32_768)
     host: str = "127.0.0.1"
     port: int = Field(8765, ge=1, le=65535)

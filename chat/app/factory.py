@@ -23,6 +23,7 @@ from chat.app.external import ExternalAppends
 from chat.app.routes import (
     auth,
     bots,
+    chapters,
     chat_files,
     chats,
     edges,
@@ -60,6 +61,7 @@ ROUTERS = (
     bots,
     chat_files,
     chats,
+    chapters,
     messages,
     turns,
     entities,

@@ -126,6 +126,12 @@ class MemoryPatch(Body):
     """The newer memory that replaces this one (§5.3); null un-marks it."""
 
 
+class ChapterPatch(Body):
+    """A person's rewrite of a chapter (§5.7); checked as a memory text when it is applied."""
+
+    text: str
+
+
 class MemoryCreate(Body):
     """A memory given to a bot by hand (§11.1)."""
 

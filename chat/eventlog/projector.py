@@ -49,6 +49,7 @@ STATE_MODULES = (
     "chat.state.world",
     "chat.state.chats",
     "chat.state.observations",
+    "chat.state.chapters",
     "chat.state.manual_edit",
 )
 

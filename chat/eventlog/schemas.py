@@ -41,6 +41,7 @@ from chat.eventlog.review_schemas import ProposalQueued, ProposalReviewed
 ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 ISO_UTC_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$"
 """Times as the log writes them (``utc_now_iso``)."""
+IsoTime = Annotated[str, StringConstraints(pattern=ISO_UTC_RE)]
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_RE)]
 Ident = Annotated[str, StringConstraints(pattern=ID_RE)]
@@ -215,7 +216,7 @@ class SceneChanged(Payload):
 class ManualEdit(WorldScoped):
     """A person's edit of one field of one item, with the value it replaced (§6.1)."""
 
-    target_type: Literal["entity", "edge", "memory", "world", "bot", "scene"]
+    target_type: Literal["entity", "edge", "memory", "world", "bot", "scene", "chapter"]
     target_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     field: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     action: Literal["set", "delete", "unpin"] = "set"
@@ -236,11 +237,8 @@ class MessagePosted(Payload):
     text: Annotated[str, StringConstraints(max_length=40_000)]
     alt_group: Ident | None = Field(default=None, exclude_if=lambda v: v is None)
     retrieved_memory_ids: list[Ident] = Field(default_factory=list, max_length=200, exclude_if=lambda v: not v)
-    sent_at: Annotated[str, StringConstraints(pattern=ISO_UTC_RE)] | None = Field(
-        default=None, exclude_if=lambda value: value is None
-    )
-    """When the message was first written, for one imported from elsewhere (§11.5); left
-    out (not null) otherwise, so other payloads are stored exactly as before."""
+    sent_at: IsoTime | None = Field(default=None, exclude_if=lambda value: value is None)
+    """When first written, for a message imported from elsewhere (§11.5); else left out."""
     stopped: bool = Field(default=False, exclude_if=lambda v: not v)  # the user stopped it part way (§4.3)
 
 
@@ -268,8 +266,7 @@ class PromptRecorded(Payload):
     messages: list[dict[str, str]] = Field(default_factory=list)
     memory_ids: list[Ident] = Field(default_factory=list)
     chapter_ids: list[Ident] = Field(default_factory=list, exclude_if=lambda v: not v)
-    """The chapter memories (§5.7) the prompt held; left out when none, so older payloads
-    are stored exactly as before."""
+    """The chapter memories (§5.7) the prompt held; left out when none."""
     lore: list[str] = Field(default_factory=list)
     token_count: int = 0
     # Compact form (chat/turns/prompt_record.py): references instead of ``messages``.
@@ -288,6 +285,7 @@ class ReflectionRecorded(WorldScoped):
     memory_ids: list[Ident] = Field(default_factory=list)
 
 
+from chat.eventlog.chapter_schemas import ChapterWritten  # noqa: E402 - builds on the types above
 from chat.eventlog.turn_schemas import (  # noqa: E402 - they build on the types above
     TurnCompleted,
     TurnFailed,
@@ -336,6 +334,7 @@ SCHEMAS: dict[str, type[Payload]] = {
     "proposal_reviewed": ProposalReviewed,
     "reflection_recorded": ReflectionRecorded,
     "lore_set": LoreSet,
+    "chapter_written": ChapterWritten,
     "world_created": WorldCreated,
     "world_renamed": WorldRenamed,
     "world_scenario_set": WorldScenarioSet,

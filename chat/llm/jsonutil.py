@@ -43,13 +43,15 @@ def parse_json_text(text: str) -> Any:
     """Parse the JSON object in `text`, tolerating a code fence or prose around it.
 
     Model output is untrusted: nesting deep enough to exhaust the parser's
-    recursion counts as invalid JSON, like any other malformed reply.
+    recursion counts as invalid JSON, like any other malformed reply. A raw line break or
+    tab inside a string (a small model writes them, even under a grammar) is taken as
+    written (``strict=False``), not as a reason to throw the answer away.
     """
     stripped = text.strip()
     if not stripped:
         raise ValueError("the reply was empty")
     try:
-        return json.loads(stripped)
+        return json.loads(stripped, strict=False)
     except json.JSONDecodeError as exc:
         first_error = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
     except RecursionError:
@@ -63,7 +65,7 @@ def parse_json_text(text: str) -> Any:
         candidates.append(stripped[start:])
     for candidate in candidates:
         try:
-            obj, _ = json.JSONDecoder().raw_decode(candidate.strip())
+            obj, _ = json.JSONDecoder(strict=False).raw_decode(candidate.strip())
             return obj
         except (json.JSONDecodeError, RecursionError):
             continue

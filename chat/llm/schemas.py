@@ -72,3 +72,14 @@ class ReflectionProposal(_Lenient):
     """1-3 higher-level memories a bot draws from its recent ones (§5.6)."""
 
     reflections: list[ReflectionItem] = Field(default_factory=list)
+
+
+CHAPTER_SUMMARY_CHARS = 800
+"""Bound on a chapter summary while it is generated (grammar / response_format); the
+turn engine clamps what comes back on its own."""
+
+
+class ChapterProposal(_Lenient):
+    """A summary of a stretch of a chat that no longer fits the prompt (§5.7)."""
+
+    summary: str = Field(default="", json_schema_extra={"maxLength": CHAPTER_SUMMARY_CHARS})

@@ -58,6 +58,11 @@ class ScriptRule(BaseModel):
     extraction_error: str | None = None
     extraction_delay_ms: int | None = Field(None, ge=0, le=60_000)
     """How long the extraction of a matching message takes (to see the "updating memories" phase)."""
+    chapter: str | None = None
+    """A chapter summary (§5.7) for a stretch whose messages match (``match`` is searched in
+    them, one "Name: text" per line)."""
+    chapter_error: str | None = None
+    chapter_delay_ms: int | None = Field(None, ge=0, le=60_000)
 
     @pydantic.field_validator("match")
     @classmethod
@@ -149,7 +154,9 @@ class ScriptedBackend(Backend):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ScriptedBackend:
-        return cls(cls.Options(script_path=settings.script_path))
+        return cls(
+            cls.Options(script_path=settings.script_path, context_length=settings.context_length or 4096)
+        )
 
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "script": str(self.options.script_path or "")}
@@ -226,6 +233,8 @@ class ScriptedBackend(Backend):
             data = self._extraction(req.context)
         elif req.purpose == "reflection":
             data = self._reflection(req.context)
+        elif req.purpose == "chapter":
+            data = await self._chapter(req.context)
         else:
             return example_instance(req.schema)
         try:
@@ -290,6 +299,30 @@ class ScriptedBackend(Backend):
             ]
         }
 
+    async def _chapter(self, context: dict[str, Any]) -> dict[str, Any]:
+        """A scripted chapter summary, else one built from the stretch's first and last lines."""
+        lines = [str(line) for line in context.get("lines", [])]
+        joined = "\n".join(lines)
+        rule = next(
+            (
+                r
+                for r in self._rules()
+                if (r.chapter is not None or r.chapter_error is not None or r.chapter_delay_ms)
+                and r.matches(joined)
+            ),
+            None,
+        )
+        if rule is not None:
+            if rule.chapter_delay_ms:
+                await asyncio.sleep(rule.chapter_delay_ms / 1000)
+            if rule.chapter_error is not None:
+                raise ModelOutputInvalid(rule.chapter_error)
+            if rule.chapter is not None:
+                return {"summary": fill_template(rule.chapter, user="", char="", message=joined)}
+        if not lines:
+            return {"summary": ""}
+        return {"summary": f"{len(lines)} messages, from \"{_clip(lines[0])}\" to \"{_clip(lines[-1])}\"."}
+
     # -- tokens ----------------------------------------------------------------------------
 
     def count_tokens(self, text: str) -> int:
@@ -297,6 +330,11 @@ class ScriptedBackend(Backend):
 
     def context_length(self) -> int:
         return self.options.context_length
+
+
+def _clip(text: str, words: int = 12) -> str:
+    parts = text.split()
+    return " ".join(parts[:words]) + (" ..." if len(parts) > words else "")
 
 
 def _cut_at_stop(text: str, stop: list[str]) -> str:

@@ -45,12 +45,13 @@ class JsonRequest:
 
     `context` carries what the scripted backend needs to answer without a model:
     extraction: {"bot_ids": [...], "bot_names": {...}, "user_text": str, "chat_id": str,
-    "user_name": str (optional)}; reflection: {"bot_id": str, "memories": [texts]}.
+    "user_name": str (optional)}; reflection: {"bot_id": str, "memories": [texts]};
+    chapter: {"chat_id": str, "lines": ["Name: text", ...]}.
     """
 
     messages: list[ChatMessage]
     schema: type[pydantic.BaseModel]
-    purpose: Literal["extraction", "reflection", "other"] = "other"
+    purpose: Literal["extraction", "reflection", "chapter", "other"] = "other"
     context: dict[str, Any] = field(default_factory=dict)
     max_tokens: int = 512
 

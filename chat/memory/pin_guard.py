@@ -13,6 +13,7 @@ import sqlite3
 from typing import Any
 
 from chat.eventlog.log import NewEvent
+from chat.state.chapters import get_chapter
 from chat.state.edges import edge_key
 from chat.state.manual_edit import is_pinned as _is_pinned
 from chat.state.worlds import chat_world
@@ -63,6 +64,11 @@ def _without_pinned(
                 payload[field] = empty
         changes = payload["affinity_delta"] or payload["trust_delta"] or payload.get("label") or payload.get("notes")
         return (payload if changes or not dropped else None), dropped
+    if kind == "chapter_written" and get_chapter(conn, payload["id"]) is not None:
+        if is_pinned(conn, "chapter", payload["id"], "text"):  # never over a person's edit
+            dropped.append((f"chapter {payload['id']} was pinned by a manual edit", {"text": payload["text"]}))
+            return None, dropped
+        return payload, dropped
     if kind == "entity_updated":
         return _strip(conn, "entity", payload["id"], payload, ENTITY_FIELDS, "id", dropped, is_pinned)
     if kind == "scene_changed":

@@ -19,6 +19,7 @@ from chat.eventlog.fields import world_key_problem
 from chat.eventlog.log import Event
 from chat.eventlog.projector import handles, register_tables
 from chat.eventlog.schemas import DEFAULT_WORLD, BotFields
+from chat.state import chapters as chapter_state
 from chat.state import edges as edge_state
 from chat.state import entities as entity_state
 from chat.state import memory as memory_state
@@ -27,7 +28,7 @@ from chat.state.worlds import world_of
 
 register_tables("pins", "item_history")
 
-TARGET_TYPES = ("entity", "edge", "memory", "world", "bot", "scene")
+TARGET_TYPES = ("entity", "edge", "memory", "world", "bot", "scene", "chapter")
 
 
 class _Rule:
@@ -73,6 +74,7 @@ FIELD_RULES: dict[str, dict[str, _Rule]] = {
     },
     "world": {"value": _Rule(fields.WorldValue)},
     "scene": {"location": _Rule(schemas.ShortText), "present": _Rule(fields.ScenePresent)},
+    "chapter": {"text": _Rule(fields.MemoryText, blank_ok=False)},
 }
 """The fields a manual edit may set, with the limits the event schemas define (§6.3)."""
 
@@ -107,6 +109,10 @@ def current_value(
         item = entity_state.get_bot(conn, target_id)
     elif target_type == "scene":
         item = world_state.get_scene(conn, target_id)
+        if item is not None and item["world_id"] != world_id:
+            item = None
+    elif target_type == "chapter":
+        item = chapter_state.get_chapter(conn, target_id)
         if item is not None and item["world_id"] != world_id:
             item = None
     else:
@@ -145,6 +151,8 @@ def prepare_manual_edit(
         world_id = None  # a bot's fields are its definition, shared by every world it is in
     elif world_id is None:
         scene = world_state.get_scene(conn, target_id) if target_type == "scene" else None
+        if target_type == "chapter":
+            scene = chapter_state.get_chapter(conn, target_id)
         world_id = scene["world_id"] if scene else DEFAULT_WORLD
     if target_type not in TARGET_TYPES:
         raise ValidationFailed(
@@ -292,6 +300,11 @@ def _apply_edit(
         if scene is None or scene["world_id"] != world_id:
             return False
         world_state.set_scene_fields(conn, event, target, {field: value})
+    elif kind == "chapter":
+        chapter = chapter_state.get_chapter(conn, target)
+        if chapter is None or chapter["world_id"] != world_id:
+            return False
+        chapter_state.set_chapter_text(conn, event, target, value)
     return True
 
 

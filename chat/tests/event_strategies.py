@@ -48,6 +48,7 @@ class _Log:
         self.chats: list[str] = []
         self.messages: list[str] = []
         self.memories: list[str] = []
+        self.chapters: list[str] = []
         self.turns: list[tuple[str, str]] = []  # (turn id, chat id)
         self.chat_worlds: dict[str, str] = {}
         self.message_chats: dict[str, str | None] = {}
@@ -78,7 +79,7 @@ def _bot_payload(draw: Any, bot_id: str) -> dict:
 
 
 def _manual_edit(draw: Any, log: _Log) -> dict:
-    target = draw(st.sampled_from(("entity", "edge", "memory", "world", "bot")))
+    target = draw(st.sampled_from(("entity", "edge", "memory", "world", "bot", "chapter")))
     action = draw(st.sampled_from(("set", "set", "set", "unpin", "delete")))
     if target == "entity":
         target_id = draw(st.sampled_from(ENTITY_POOL))
@@ -95,6 +96,9 @@ def _manual_edit(draw: Any, log: _Log) -> dict:
         field, value = draw(st.sampled_from((("text", "edited"), ("importance", 9), ("about", ["mara"]))))
     elif target == "world":
         target_id, field, value = draw(st.sampled_from(KEYS)), "value", draw(TEXT)
+    elif target == "chapter":
+        target_id = draw(st.sampled_from(log.chapters)) if log.chapters else "nochap"
+        field, value = "text", draw(TEXT)
     else:
         target_id = draw(st.sampled_from(BOT_POOL))
         field, value = draw(st.sampled_from((("persona", "new persona"), ("name", "Newname"),
@@ -107,6 +111,20 @@ def _manual_edit(draw: Any, log: _Log) -> dict:
             "value": value, "previous": None}
 
 
+def _chapter(draw: Any, log: _Log) -> dict:
+    """A new chapter, or the text of one written again (kept when a person pinned it)."""
+    if log.chapters and draw(st.integers(0, 3)) == 0:
+        chapter_id = draw(st.sampled_from(log.chapters))
+    else:
+        chapter_id = log.new_id("chap")
+        log.chapters.append(chapter_id)
+    return {"id": chapter_id, "chat_id": log.chat(draw),
+            "first_message_id": draw(st.sampled_from(log.messages)) if log.messages else "m0",
+            "last_message_id": draw(st.sampled_from(log.messages)) if log.messages else "m0",
+            "message_count": draw(st.integers(1, 30)), "text": draw(TEXT),
+            "owners": draw(st.lists(st.sampled_from(BOT_POOL), min_size=1, max_size=3, unique=True))}
+
+
 def _event(draw: Any, log: _Log) -> tuple[str, dict] | None:
     """One (kind, payload), or None when the drawn operation has nothing to act on."""
     op = draw(st.sampled_from((
@@ -114,12 +132,14 @@ def _event(draw: Any, log: _Log) -> tuple[str, dict] | None:
         "memory", "memory", "reflection", "world", "world_deleted", "scene", "manual", "manual",
         "chat", "chat", "chat", "message", "message", "message_edited", "message_deleted", "alternative",
         "turn", "turn_step", "revert", "revert", "log_only", "world_op", "world_op", "persona",
-        "lore",
+        "lore", "chapter",
     )))
     if op == "lore":
         payload = {"world_id": draw(st.sampled_from(WORLD_POOL)), "entries": draw(LORE)}
         bot = draw(st.sampled_from((None, *BOT_POOL)))
         return "lore_set", payload if bot is None else {**payload, "bot_id": bot}
+    if op == "chapter":
+        return "chapter_written", _chapter(draw, log)
     if op == "world_op":
         world_id = draw(st.sampled_from(WORLD_POOL))
         kind = draw(st.sampled_from(("world_created", "world_renamed", "world_scenario_set",
@@ -277,7 +297,7 @@ def event_sequences(draw: Any, max_size: int = 45) -> list[NewEvent]:
         ):  # fmt: skip
             turn_id, chat_id = turn
             payload = {k: v for k, v in payload.items() if k != "world_id"}  # the turn's chat's world
-            if kind in ("message_posted", "scene_changed"):  # a turn writes in its own chat
+            if kind in ("message_posted", "scene_changed", "chapter_written"):  # its own chat
                 payload["chat_id"] = chat_id
             if kind == "message_posted":
                 world = log.world_of_chat(chat_id)
@@ -286,7 +306,7 @@ def event_sequences(draw: Any, max_size: int = 45) -> list[NewEvent]:
                 ]
         elif kind in WORLD_SCOPED and "world_id" not in payload and log.chats and draw(st.booleans()):
             chat_id = log.chat(draw)
-        if kind in ("message_posted", "scene_changed", "turns_reverted", "turn_queued"):
+        if kind in ("message_posted", "scene_changed", "turns_reverted", "turn_queued", "chapter_written"):
             chat_id = payload["chat_id"]
         if kind == "message_posted":
             log.message_chats[payload["id"]] = chat_id

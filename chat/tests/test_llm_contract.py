@@ -17,8 +17,10 @@ from chat.errors import GenerationCancelled
 from chat.llm.base import Backend
 from chat.llm.embedded import EmbeddedBackend, bundled_model_path
 from chat.llm.openai_compat import OpenAIBackend
+from chat.llm.schemas import CHAPTER_SUMMARY_CHARS, ChapterProposal
 from chat.llm.scripted import ScriptedBackend
 from chat.llm.types import ChatMessage, JsonRequest, ReplyRequest
+from chat.memory.chapter_writer import INSTRUCTIONS
 from chat.tests.llm_server import llama_cpp_server
 
 pytestmark = pytest.mark.anyio
@@ -160,3 +162,27 @@ async def test_openai_backend_uses_the_servers_tokenizer(llama_server_url: str) 
     local = EmbeddedBackend()
     text = "The quick brown fox jumps over the lazy dog, twice."
     assert remote.count_tokens(text) == local.count_tokens(text)
+
+
+async def test_a_chapter_summary_comes_back_as_the_schema(backend: Backend) -> None:
+    """Chapters (§5.7) use the same structured call on every backend: the bundled model
+    under a JSON grammar, a server with response_format, the scripted backend's rules."""
+    lines = [
+        "You: Ana, the lighthouse keeper left a lantern burning on the north stair.",
+        "Ana: Then someone is expected tonight. Old Tobin never wastes oil.",
+        "You: We rowed out past the breakwater before the fog came in.",
+        "Ana: We were lucky. The fog swallows boats whole out there.",
+    ]
+    result = await backend.complete_json(
+        JsonRequest(
+            messages=[ChatMessage("system", INSTRUCTIONS.format(user="You")), ChatMessage("user", "\n".join(lines))],
+            schema=ChapterProposal,
+            purpose="chapter",
+            context={"chat_id": "c1", "lines": lines},
+            max_tokens=300,
+        )
+    )
+    assert isinstance(result, ChapterProposal)
+    assert result.summary.strip()
+    if backend.name != "openai":  # a grammar (or the script) bounds it; a server may not
+        assert len(result.summary) <= CHAPTER_SUMMARY_CHARS

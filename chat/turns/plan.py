@@ -22,6 +22,7 @@ from typing import Any
 from chat.errors import Conflict, NotFound
 from chat.llm.base import Backend
 from chat.memory.retrieval import Embedder, Weights, retrieve_memories
+from chat.state.chapters import chapter_memories
 from chat.state.chats import (
     alternatives,
     earlier_turn_replies,
@@ -32,6 +33,7 @@ from chat.state.chats import (
     turn_replies,
 )
 from chat.state.entities import get_bot
+from chat.turns.chapter_select import with_chapters
 from chat.turns.prompt import HISTORY_LIMIT, Prompt, build_prompt
 from chat.turns.prompt_record import previous_start
 from chat.turns.speakers import select_speakers
@@ -55,6 +57,9 @@ class TurnPlan:
     """Replies already stored by an earlier, failed run of this turn (kept on retry)."""
     prefix: str = ""
     """A "continue" turn: the text of the reply it extends; the stored reply starts with it."""
+    cuts: list[int] = field(default_factory=list)
+    """For each reply prompt built, the event id of the first message it kept: what came
+    before was left out, and is due for a chapter (§5.7, chat/turns/chapters.py)."""
 
 
 def queued_payload(conn: sqlite3.Connection, turn_id: str) -> dict[str, Any]:
@@ -260,8 +265,19 @@ def prepare_prompt(
     )  # fmt: skip
     other_names = [b["name"] for b in plan.bots if b["id"] != bot["id"]]
     start = previous_start(conn, plan.chat["id"], bot["id"])
+    # The bot's own copies of this chat's chapters (§5.7): those of the part the prompt leaves
+    # out go into its chapters slot; recall does not bring them in a second time.
+    chapters = chapter_memories(conn, plan.chat["id"], bot["id"])
+    if chapters:
+        told = {c["id"] for c in chapters}
+        recalled = [item for item in recalled if item[0]["id"] not in told]
 
     def build(memories: list[tuple[dict[str, Any], float]]) -> Prompt:
+        return with_chapters(
+            lambda chosen: _build(memories, chosen), chapters, plan.history, guess=start
+        )[0]
+
+    def _build(memories: list[tuple[dict[str, Any], float]], chosen: list[dict[str, Any]]) -> Prompt:
         return build_prompt(
             conn,
             bot=bot,
@@ -274,6 +290,7 @@ def prepare_prompt(
             reply_tokens=reply_tokens,
             other_names=other_names,
             seed=plan.turn_id,
+            chapters=chosen,
             previous_start=start,
         )
 

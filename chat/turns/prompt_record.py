@@ -154,7 +154,8 @@ def _runs(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[Any]:
 
 def _quote_refs(conn: sqlite3.Connection, quoted: list[dict[str, Any]]) -> list[tuple[Any, str]]:
     """(segment, text) of the memories whose text the log holds as the prompt quoted it: a
-    ``memory_added`` (its event id), or the message a witnessed observation is of
+    ``memory_added`` or a chapter's ``chapter_written`` (its event id), or the message a
+    witnessed observation is of
     (``{"e": event id, "p": "Name: "}``); none for a memory edited since."""
     refs: list[tuple[Any, str]] = []
     for memory in quoted:
@@ -168,7 +169,8 @@ def _quote_refs(conn: sqlite3.Connection, quoted: list[dict[str, Any]]) -> list[
         said = source.get("text") if source is not None else None
         if not isinstance(said, str):
             continue
-        if source is not None and source.get("id") == memory.get("id") and said == text:
+        named = source.get("id") in (memory.get("id"), memory.get("chapter_id")) if source else False
+        if source is not None and named and said == text:
             refs.append((int(event_id), text))
         elif source is not None and source.get("id") == memory.get("message_id") and said and text.endswith(said):
             refs.append(({"e": int(event_id), "p": text[: len(text) - len(said)]}, text))

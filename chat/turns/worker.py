@@ -23,9 +23,10 @@ from chat.llm.types import ReplyRequest
 from chat.memory.pin_guard import drop_newly_pinned
 from chat.memory.retrieval import Weights
 from chat.state.chats import get_turn
+from chat.turns.chapters import chapter_changes
 from chat.turns.effects import world_changes
 from chat.turns.lifecycle import close_stream, fail_events, hit_limit, lifecycle, start_events
-from chat.turns.phases import UPDATING_MEMORIES, WRITING, Phases
+from chat.turns.phases import SUMMARISING, UPDATING_MEMORIES, WRITING, Phases
 from chat.turns.plan import TurnPlan, plan_turn, prepare_prompt, stored_replies
 from chat.turns.prompt_record import compact_record
 from chat.turns.stops import StopTrimmer, finish_at_sentence
@@ -180,6 +181,9 @@ class TurnWorker:
             if plan.kind != "regenerate" and not cancel.is_set():
                 await self._phase(plan, UPDATING_MEMORIES)
             finish = await world_changes(rt, backend, plan, earlier + replies, cancel)
+            finish += await chapter_changes(  # §5.7: what the prompts left out, summarised
+                rt, backend, plan, cancel, lambda: self._phase(plan, SUMMARISING)
+            )
             done = {"id": turn_id, "message_ids": stored, "skipped": skipped}
             finish.append(lifecycle("turn_completed", done, chat_id, turn_id))
             await rt.commit(lambda conn: drop_newly_pinned(conn, finish), chat_id, turn_id=turn_id)
@@ -247,6 +251,9 @@ class TurnWorker:
                     weights=Weights.from_settings(rt.settings),
                 )
             )
+            kept = [m["event_id"] for m in plan.history[prompt.dropped_messages :] if m.get("event_id")]
+            if kept:  # what came before it was left out: due for a chapter (§5.7)
+                plan.cuts.append(min(kept))
             message_id = new_id("msg")
             request = ReplyRequest(
                 messages=prompt.messages,

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Path, Request
 
 from chat.app.context import WorldParam, reader, scoped_world
 from chat.errors import NotFound
+from chat.state.chapters import get_chapter
 from chat.state.manual_edit import item_history, list_pins
 
 router = APIRouter(prefix="/api", tags=["edits"])
 
-ItemType = Literal["entity", "edge", "memory", "world", "bot", "message", "scene"]
+ItemType = Literal["entity", "edge", "memory", "world", "bot", "message", "scene", "chapter"]
 
 
 @router.get("/items/{target_type}/{target_id:path}/history")
@@ -28,6 +29,9 @@ async def history(
     if target_type in ("bot", "message"):
         return item_history(reader(request), target_type, target_id)
     chat_id = target_id if target_type == "scene" and world is None else None
+    if target_type == "chapter" and world is None:  # read in its chat's world
+        chapter = get_chapter(reader(request), target_id)
+        chat_id = chapter["chat_id"] if chapter else None
     try:
         world_id = scoped_world(request, world, chat_id)
     except NotFound:

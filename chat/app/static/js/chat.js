@@ -11,6 +11,7 @@ import { openStream } from "./stream.js";
 import { announceDrawn, TranscriptWindow } from "./pages.js";
 import { refocus } from "./msgparts.js";
 import { askForReply, removeMessage, showRespond } from "./replies.js";
+import { loadChapters, placeChapters } from "./chapters.js";
 import { failureItem, messageItem, promptView, streamingItem } from "./transcript.js";
 import { confirmDialog, modal } from "./widgets.js";
 
@@ -51,6 +52,7 @@ function transcriptView() {
   if (!view) {
     view = new TranscriptWindow($("#transcript"), buildItem,
       (li) => li.classList.contains("streaming") || li.classList.contains("turn-failed"));
+    $("#transcript").addEventListener("kith:older", () => placeChapters($("#transcript"), store.chatId, view.messages));
   }
   return view;
 }
@@ -126,7 +128,7 @@ export async function reload() {
   if (!chatId) return;
   const mine = ++reloads; // only the newest reload renders
   try {
-    const fresh = await transcriptView().openNewest(chatId);
+    const [fresh] = await Promise.all([transcriptView().openNewest(chatId), loadChapters(chatId)]);
     if (!fresh || chatId !== store.chatId || mine !== reloads) return;
     for (const [key, entry] of pending) if (entry.done) pending.delete(key);
   } catch (exc) {
@@ -221,9 +223,18 @@ function render() {
   if (!view || !view.messages.length) items.push(h("li", { class: "muted empty", text: "No messages yet. Say hello." }));
   mount(list, items, [...pending.values()].map((p) => p.li),
     failedTurn ? failureItem(failedTurn, retry) : null);
+  placeChapters(list, store.chatId, view ? view.messages : []);
   if (focusedId) refocus(list, focusedId, focusedTool);
   if (pending.size) list.scrollTop = list.scrollHeight;
   updateRespond();
+}
+
+/** A turn may have written a chapter (§5.7): fetch them again and place them. */
+async function refreshChapters() {
+  const chatId = store.chatId;
+  if (chatId && await loadChapters(chatId) && chatId === store.chatId && view) {
+    placeChapters($("#transcript"), chatId, view.messages);
+  }
 }
 
 function updateRespond() {
@@ -320,6 +331,7 @@ function onTurn(data) {
   if (turn.status === "failed") turnStatus(`The reply failed: ${uiWords(turn.error) || "no reason given"}`);
   renderFailure();
   stateChanged();
+  refreshChapters();
 }
 
 async function resync() {

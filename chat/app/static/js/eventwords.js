@@ -54,6 +54,7 @@ export function describe(event) {
     case "prompt_recorded": return `prompt for ${nameOf(p.bot_id)} kept (${p.token_count ?? "?"} tokens)`;
     case "proposal_dropped": return `a proposed change was dropped: ${clip(p.reason || "")}`;
     case "reflection_recorded": return `${nameOf(p.bot_id)} reflected`;
+    case "chapter_written": return `chapter of ${p.message_count} messages for ${(p.owners || []).map(nameOf).join(", ")}: ${quote(p.text)}`;
     default:
       if (TURN_WORDS[event.kind]) return `turn ${TURN_WORDS[event.kind]}${p.kind && p.kind !== "message" ? ` (${p.kind})` : ""}`;
       return clip(JSON.stringify(p));
