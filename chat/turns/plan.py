@@ -233,10 +233,6 @@ def _redo_plan(
     )
 
 
-OBSERVED_IN_VIEW = 50
-"""How many extra memories are recalled to make up for observations already in view."""
-
-
 def prepare_prompt(
     conn: sqlite3.Connection,
     plan: TurnPlan,
@@ -251,11 +247,14 @@ def prepare_prompt(
 ) -> Prompt:
     """Retrieve the bot's memories and assemble its prompt (§8)."""
     query = plan.user_text or (plan.history[-1]["text"] if plan.history else "")
-    recalled = retrieve_memories(
-        conn, bot["id"], query, now=now, k=top_k + min(len(plan.history), OBSERVED_IN_VIEW),
-        embedder=embedder, weights=weights, world_id=plan.chat.get("world_id") or "default",
-    )  # fmt: skip
+    history_ids = [m["id"] for m in plan.history]
     other_names = [b["name"] for b in plan.bots if b["id"] != bot["id"]]
+
+    def recall(shown: set[str]) -> list[tuple[dict[str, Any], float]]:
+        return retrieve_memories(
+            conn, bot["id"], query, now=now, k=top_k, embedder=embedder, weights=weights,
+            world_id=plan.chat.get("world_id") or "default", skip_messages=shown,
+        )  # fmt: skip
 
     def build(memories: list[tuple[dict[str, Any], float]]) -> Prompt:
         return build_prompt(
@@ -272,12 +271,14 @@ def prepare_prompt(
             seed=plan.turn_id,
         )
 
-    prompt = build(recalled[:top_k])
     # A witnessed observation of a message the prompt already shows adds nothing (§5.3.1):
-    # recall the next best memory instead, so observations bring back what scrolled away.
-    shown = {m["id"] for m in plan.history[prompt.dropped_messages :]}
-    kept = [item for item in recalled if item[0].get("message_id") not in shown][:top_k]
-    return prompt if kept == recalled[:top_k] else build(kept)
+    # retrieval skips those, so the next best memories take their places and observations
+    # bring back only what scrolled away. Usually the whole history fits; when it does not,
+    # retrieval runs again without skipping the messages the first prompt had to leave out.
+    prompt = build(recall(set(history_ids)))
+    if prompt.dropped_messages == 0:
+        return prompt
+    return build(recall(set(history_ids[prompt.dropped_messages :])))
 
 
 def stored_replies(conn: Any, plan: TurnPlan) -> list[tuple[dict[str, Any], str]]:
