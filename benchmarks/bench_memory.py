@@ -43,7 +43,7 @@ from chat.db.migrate import apply_migrations
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import project
 from chat.memory.retrieval import retrieve_memories
-from chat.memory.vector_index import PREFILTER_AT, Block, index_for
+from chat.memory.vector_index import POOL, PREFILTER_AT, Block, index_for
 from chat.memory.vectors import embed_pending, store_vectors
 from chat.state.fts import fts_query
 from chat.state.observations import observation_id
@@ -244,13 +244,14 @@ def _embedder_latency(conn: Any, owner: str, embedder: Any, asked: list[str], no
     return result
 
 
-def sketch_recall(conn: Any, model: str, queries: np.ndarray, n: int = 5, pool: int = 100) -> float:
-    """How many of the exact ``n`` nearest the sign-sketch search finds (%), over every stored
-    vector of the recall corpus in one block, with ``pool`` / size and ``n`` / size scaled
-    to what 2,048 and 100 are at 100k memories (about 2 % and 0.1 %)."""
+def sketch_recall(conn: Any, model: str, queries: np.ndarray) -> float:
+    """How many of the exact nearest the sign-sketch search finds (%), over every stored
+    vector of the recall corpus in one block, with the pool and the number wanted scaled
+    to what `POOL` and 100 are at 100k memories (4 % and 0.1 %)."""
     blobs = [r[0] for r in conn.execute("SELECT vector FROM memory_vectors WHERE model = ?", (model,))]
     if len(blobs) <= PREFILTER_AT or len(queries) == 0:
         return float("nan")
+    n, pool = max(1, round(len(blobs) * 100 / 100_000)), round(len(blobs) * POOL / 100_000)
     matrix = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1).astype(np.float32)
     block = Block(matrix.shape[1])
     block.put_many([str(i) for i in range(len(blobs))], [0] * len(blobs), matrix)
@@ -365,7 +366,7 @@ def _recall_lines(result: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--no-recall", action="store_true", help="latency only")
     args = parser.parse_args(argv)
