@@ -10,7 +10,7 @@ eye: ``kith bench memory`` (benchmarks/bench_memory.py).
 
 Fast at any size because nothing scans every memory: the candidates are the best
 FTS matches (over the query's rarer words, see `affordable_terms`), the nearest
-stored vectors (an in-memory numpy search, ``chat.memory.vectors``) and a few of
+stored vectors (an in-memory search, ``chat.memory.vector_index``) and a few of
 the owner's most recently retrieved and most important memories (so a message
 that matches nothing still recalls something), each read through an index
 (migration 0003); only those are scored. Superseded memories are left out. The
@@ -273,8 +273,8 @@ def _vector_candidates(
         asked *= 4
     for mid in order[:wanted]:
         candidates.setdefault(mid, live.get(mid))  # type: ignore[arg-type]
-    wanted = {mid: text_crc(row[5]) for mid, row in candidates.items()}
-    return index.similarities(world_id, owner, wanted, vector)
+    crcs = {mid: text_crc(row[5]) for mid, row in candidates.items()}
+    return index.similarities(world_id, owner, crcs, vector)
 
 
 def _live_rows(
