@@ -8,9 +8,9 @@ and, where an `Embedder` is configured, the cosine of stored vectors (§7.6.1),
 each min-max normalised over the candidates and averaged. Measured, not tuned by
 eye: ``kith bench memory`` (benchmarks/bench_memory.py).
 
-Fast at any size because nothing scans every memory: the candidates are the best
+Fast at any size because no query reads every memory: the candidates are the best
 FTS matches (over the query's rarer words, see `affordable_terms`), the nearest
-stored vectors (an in-memory search, ``chat.memory.vector_index``) and a few of
+stored vectors (in memory, 48 bytes a row scanned: ``chat.memory.vector_index``) and a few of
 the owner's most recently retrieved and most important memories (so a message
 that matches nothing still recalls something), each read through an index
 (migration 0003); only those are scored. Superseded memories are left out. The
