@@ -188,3 +188,25 @@ def test_an_index_catches_up_by_seq_without_rereading(mara: sqlite3.Connection) 
     embed_pending(mara, SpokeEmbedder())
     index.refresh(mara)
     assert index.seq > seq and index.blocks[("default", "mara")].size == 8
+
+
+def test_migration_0090_files_stored_vectors_under_their_memorys_world(tmp_path) -> None:  # noqa: ANN001
+    from chat.db.connection import open_db
+    from chat.db.migrate import apply_migrations, bundled_migrations
+
+    path = tmp_path / "old.db"
+    apply_migrations(path, [m for m in bundled_migrations() if m.number < 90])
+    with open_db(path) as old:
+        append_events(old, [NewEvent("bot_authored", {"id": "mara", "name": "Mara"}),
+                            NewEvent("world_created", {"id": "north", "name": "North"})])  # fmt: skip
+        project(old)
+        _spokes(old, range(2))
+        _spokes(old, range(2), world="north", prefix="n")
+        blob = np.zeros(4, dtype=np.float16).tobytes()
+        for memory_id in ("s0", "n1", "gone"):  # "gone": its memory was reverted
+            old.execute("INSERT INTO memory_vectors (memory_id, model, owner, text_crc, dim, vector)"
+                        " VALUES (?, 'spokes', 'mara', 0, 4, ?)", (memory_id, blob))  # fmt: skip
+    apply_migrations(path)
+    with open_db(path) as new:
+        rows = new.execute("SELECT memory_id, world_id FROM memory_vectors ORDER BY memory_id").fetchall()
+    assert rows == [("n1", "north"), ("s0", "default")]
