@@ -8,9 +8,9 @@ and, where an `Embedder` is configured, the cosine of stored vectors (§7.6.1),
 each min-max normalised over the candidates and averaged. Measured, not tuned by
 eye: ``kith bench memory`` (benchmarks/bench_memory.py).
 
-Fast at any size because nothing scans every memory: the candidates are the best
+Fast at any size because no query reads every memory: the candidates are the best
 FTS matches (over the query's rarer words, see `affordable_terms`), the nearest
-stored vectors (an in-memory numpy search, ``chat.memory.vectors``) and a few of
+stored vectors (in memory, 48 bytes a row scanned: ``chat.memory.vector_index``) and a few of
 the owner's most recently retrieved and most important memories (so a message
 that matches nothing still recalls something), each read through an index
 (migration 0003); only those are scored. Superseded memories are left out. The
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from chat.llm.embeddings import Embedder
-from chat.memory.vectors import index_for, text_crc
+from chat.memory.vector_index import index_for
+from chat.memory.vectors import text_crc
 from chat.state.fts import fts_query, fts_terms, or_query
 from chat.state.memory import memories_by_rowid
 
@@ -114,7 +116,7 @@ def cosine(a: list[float], b: list[float]) -> float:
 
 
 
-_LIGHT = "m.rowid, m.id, m.importance, m.last_retrieved_at, m.event_id, m.text"
+_LIGHT = "m.rowid, m.id, m.importance, m.last_retrieved_at, m.event_id, m.text, m.message_id"
 _LIVE = "m.superseded_by IS NULL"
 _INDEX = {"last_retrieved_at": "recency", "importance": "importance"}
 
@@ -139,31 +141,41 @@ def retrieve_memories(
     weights: Weights | None = None,
     index_candidates: int = INDEX_CANDIDATES,
     world_id: str = "default",
+    skip_messages: Collection[str] = (),
 ) -> list[tuple[dict[str, Any], float]]:
     """The ``k`` best memories of ``owner`` in ``world_id`` for ``query``, best first, with
     their scores. A bot's memories of another world are never candidates (§3.5).
 
-    Candidates are scored from a few columns; only the ``k`` winners are read whole.
-    With an ``embedder`` the query is embedded (cached) and compared with stored
-    vectors only; memories not embedded yet count by their words alone.
+    ``skip_messages``: ids of messages the prompt already shows; their witnessed
+    observations (§5.3.1) would add nothing, so they are no candidates and the next
+    best memories take their places. Candidates are scored from a few columns; only
+    the ``k`` winners are read whole. With an ``embedder`` the query is embedded
+    (cached) and compared with stored vectors only; memories not embedded yet count
+    by their words alone.
     """
     if k <= 0:
         return []
     weights = weights or Weights()
-    candidates, bm25 = _lexical_candidates(conn, owner, query, world_id)
+    skip = skip_messages if isinstance(skip_messages, (set, frozenset)) else set(skip_messages)
+    candidates, bm25 = _lexical_candidates(conn, owner, query, world_id, skip)
     semantic: dict[str, float] = {}
     if embedder is not None:
-        semantic = _vector_candidates(conn, owner, query, embedder, candidates, world_id)
+        semantic = _vector_candidates(conn, owner, query, embedder, candidates, world_id, skip)
     for order in ("last_retrieved_at", "importance"):
         if index_candidates <= 0:
             break
         rows = conn.execute(
             f"SELECT {_LIGHT} FROM memories m INDEXED BY memories_owner_{_INDEX[order]}"  # noqa: S608
             f" WHERE m.world_id = ? AND m.owner = ? AND {_LIVE} ORDER BY m.{order} DESC LIMIT ?",
-            (world_id, owner, index_candidates),
+            (world_id, owner, index_candidates + len(skip)),
         ).fetchall()
+        taken = 0
         for row in rows:
-            candidates.setdefault(row[1], row)
+            if taken == index_candidates:
+                break
+            if row[6] is None or row[6] not in skip:
+                candidates.setdefault(row[1], row)
+                taken += 1
     if not candidates:
         return []
     relevance = combined_relevance(list(candidates), bm25, semantic)
@@ -204,7 +216,7 @@ def combined_relevance(
 
 
 def _lexical_candidates(
-    conn: sqlite3.Connection, owner: str, query: str, world_id: str
+    conn: sqlite3.Connection, owner: str, query: str, world_id: str, skip: Collection[str]
 ) -> tuple[dict[str, tuple], dict[str, float]]:
     candidates: dict[str, tuple] = {}
     bm25: dict[str, float] = {}
@@ -217,10 +229,11 @@ def _lexical_candidates(
         "  ORDER BY rank LIMIT ?"
         ") AS hits JOIN memories m ON m.rowid = hits.rowid"
         f" WHERE m.owner = ? AND m.world_id = ? AND {_LIVE}",  # noqa: S608
-        (match, FTS_CANDIDATES * 4, owner, world_id),
+        (match, FTS_CANDIDATES * 4 + len(skip), owner, world_id),
     ).fetchall()
     rows.sort(key=lambda r: r[-1])
-    for row in rows[:FTS_CANDIDATES]:
+    kept = [row for row in rows if row[6] is None or row[6] not in skip]
+    for row in kept[:FTS_CANDIDATES]:
         candidates[row[1]] = row[:-1]
         bm25[row[1]] = -float(row[-1])  # FTS5 rank: lower is better
     return candidates, bm25
@@ -233,30 +246,52 @@ def _vector_candidates(
     embedder: Embedder,
     candidates: dict[str, tuple],
     world_id: str,
+    skip: Collection[str],
 ) -> dict[str, float]:
-    """Add the nearest stored vectors of ``world_id`` to ``candidates``; every candidate's
-    cosine (the owner's vectors of other worlds are dropped here, never scored)."""
+    """Add the `VECTOR_CANDIDATES` nearest live vectors of ``owner`` in ``world_id`` to
+    ``candidates``; every candidate's cosine.
+
+    The index still holds vectors of reverted, deleted and superseded memories (and of
+    observations in view, ``skip``); those are dropped by reading the rows back, and
+    when too few are left the index is asked for more, four times as many each round."""
     index = index_for(conn, embedder.name)
-    if owner not in index.blocks:
+    if not index.has(world_id, owner):
         return {}
     vector = np.asarray(embedder.embed_query(query), dtype=np.float32)
-    near = dict(index.nearest(owner, vector, VECTOR_CANDIDATES))
-    missing = [mid for mid in near if mid not in candidates]
-    for start in range(0, len(missing), 500):
-        part = missing[start : start + 500]
+    wanted, asked = VECTOR_CANDIDATES, VECTOR_CANDIDATES
+    live: dict[str, tuple] = {}
+    seen: set[str] = set()
+    while True:
+        near = index.nearest(world_id, owner, vector, asked)
+        fresh = [mid for mid, _ in near if mid not in seen]
+        seen.update(fresh)
+        live.update(_live_rows(conn, [m for m in fresh if m not in candidates], owner, world_id))
+        order = [mid for mid, _ in near if mid in live or mid in candidates]
+        order = [mid for mid in order if (live.get(mid) or candidates[mid])[6] not in skip]
+        if len(order) >= wanted or len(near) < asked or asked >= 64 * VECTOR_CANDIDATES:
+            break
+        asked *= 4
+    for mid in order[:wanted]:
+        candidates.setdefault(mid, live.get(mid))  # type: ignore[arg-type]
+    crcs = {mid: text_crc(row[5]) for mid, row in candidates.items()}
+    return index.similarities(world_id, owner, crcs, vector)
+
+
+def _live_rows(
+    conn: sqlite3.Connection, ids: list[str], owner: str, world_id: str
+) -> dict[str, tuple]:
+    """The light rows of those ``ids`` that are live memories of ``owner`` in ``world_id``."""
+    found: dict[str, tuple] = {}
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
         marks = ",".join("?" for _ in part)
         for row in conn.execute(
             f"SELECT {_LIGHT} FROM memories m WHERE m.id IN ({marks})"  # noqa: S608
-            f" AND m.owner = ? AND m.world_id = ? AND {_LIVE}",
+            f" AND +m.owner = ? AND +m.world_id = ? AND {_LIVE}",  # "+": look up by id, not owner
             [*part, owner, world_id],
         ):
-            candidates[row[1]] = row
-    semantic: dict[str, float] = {}
-    for mid, row in candidates.items():
-        sim = index.similarity(owner, mid, text_crc(row[5]), vector)
-        if sim is not None:
-            semantic[mid] = sim
-    return semantic
+            found[row[1]] = row
+    return found
 
 
 def _read_whole(

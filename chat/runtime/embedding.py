@@ -5,8 +5,10 @@ request path, and stored; retrieval only ever embeds the query.
 changed memories (``memory_added``, ``message_posted``, edits, rebuilds) it reads the
 memories that have no vector of this model yet (a reader connection), embeds them in
 a worker thread and stores them through the writer, in batches, until none is left.
-At start it catches up on whatever a previous process, a rebuild or a snapshot
-restore left without a vector. A failing embedder is logged and retried on the next
+At start it loads the stored vectors into the process's search index (a restart
+reads them back, never embeds them again; about a second at 100k memories, so the
+first turn does not pay it) and catches up on whatever a previous process, a
+rebuild or a snapshot restore left without a vector. A failing embedder is logged and retried on the next
 write; turns never wait for it (a memory not embedded yet counts by its words).
 """
 
@@ -17,7 +19,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from chat.memory.vectors import EMBED_BATCH, pending_memories, store_vectors
+from chat.memory.vectors import EMBED_BATCH, index_for, pending_memories, store_vectors
 
 if TYPE_CHECKING:
     from chat.llm.embeddings import Embedder
@@ -34,6 +36,7 @@ class VectorFiller:
         self.rt = runtime
         self._listener: asyncio.Task[None] | None = None
         self._fill: asyncio.Task[None] | None = None
+        self._warm: asyncio.Task[None] | None = None
         self._again = False
         self.embedded = 0
         self.last_error: str | None = None
@@ -53,15 +56,22 @@ class VectorFiller:
             return
         subscription = self.rt.bus.subscribe()
         self._listener = asyncio.create_task(self._listen(subscription), name="vector-filler")
+        self._warm = asyncio.create_task(self._load_index(self.embedder.name), name="vector-index")
         self.poke()
 
     async def stop(self) -> None:
-        for task in (self._listener, self._fill):
+        for task in (self._listener, self._fill, self._warm):
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-        self._listener = self._fill = None
+        self._listener = self._fill = self._warm = None
+
+    async def _load_index(self, model: str) -> None:
+        try:
+            await self.rt.read(lambda conn: index_for(conn, model))
+        except Exception as exc:  # noqa: BLE001 - the first retrieval loads it instead
+            log.warning("loading the stored vectors failed: %s: %s", type(exc).__name__, exc)
 
     def poke(self) -> None:
         """Embed what is missing, now or right after the batch in progress."""

@@ -21,7 +21,6 @@ import sqlite3
 
 from chat.eventlog.log import Event
 from chat.eventlog.projector import handles
-from chat.state.worlds import projected_chat_world
 
 OBSERVATION_PREFIX = "obs:"
 _NUMBER = re.compile(r"\d")
@@ -59,14 +58,17 @@ def observation_id(message_id: str, bot_id: str) -> str:
     return f"{OBSERVATION_PREFIX}{message_id}:{bot_id}"
 
 
-def witnesses(conn: sqlite3.Connection, chat_id: str, author: str) -> list[str]:
-    """The bots who see a message in ``chat_id``: those in its scene, plus its author."""
-    row = conn.execute("SELECT present FROM scenes WHERE chat_id = ?", (chat_id,)).fetchone()
-    present = list(json.loads(row[0])) if row else []
+def witnesses(conn: sqlite3.Connection, chat_id: str, author: str) -> tuple[list[str], str]:
+    """The bots who see a message in ``chat_id`` (those in its scene, plus its author) and
+    the chat's world, read in one statement: this runs for every message posted."""
+    world_id, present_json = conn.execute(
+        "SELECT (SELECT world_id FROM chats WHERE id = ?1), (SELECT present FROM scenes WHERE chat_id = ?1)",
+        (chat_id,),
+    ).fetchone()
+    world = world_id or "default"  # the chat's world only (§3.5)
+    present = list(json.loads(present_json)) if present_json else []
     if author not in present:
         present.append(author)
-    if not present:
-        return []
     marks = ",".join("?" for _ in present)
     bots = {
         r[0]
@@ -74,7 +76,7 @@ def witnesses(conn: sqlite3.Connection, chat_id: str, author: str) -> list[str]:
             f"SELECT id FROM bots WHERE id IN ({marks}) AND retired = 0", present  # noqa: S608
         )
     }
-    return [who for who in present if who in bots]
+    return [who for who in present if who in bots], world
 
 
 def author_name(conn: sqlite3.Connection, author: str) -> str:
@@ -97,11 +99,13 @@ def write_observations(
     """One observation memory of ``message_id`` for each bot that witnessed it."""
     if not text.strip():
         return
+    seen_by, world_id = witnesses(conn, chat_id, author)
+    if not seen_by:
+        return
     line = f"{author_name(conn, author)}: {text}"
     importance = observation_importance(text)
     about = json.dumps([author])
-    world_id = projected_chat_world(conn, chat_id)  # the chat's world only (§3.5)
-    for bot_id in witnesses(conn, chat_id, author):
+    for bot_id in seen_by:
         conn.execute(
             "INSERT OR IGNORE INTO memories (id, owner, text, kind, importance, about, turn_id,"
             " event_id, created_at, last_retrieved_at, message_id, world_id)"

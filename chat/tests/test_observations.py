@@ -132,3 +132,16 @@ async def test_a_fact_said_forty_turns_ago_is_recalled_in_other_words_with_an_em
         assert rt.vectors.embedded > 80 and rt.vectors.last_error is None
     assert "bees" not in transcript_part(prompt)
     assert "Elodie keeps bees" in memory_section(prompt)
+
+
+async def test_observations_of_messages_in_view_are_not_recalled(data_dir: Path) -> None:
+    async with running(data_dir) as rt:
+        await rt.author_bot({"name": "Mara"})
+        chat = await rt.create_chat(["mara"])
+        for line in FILLER[:3]:
+            assert (await turn(rt, chat["id"], line))["status"] == "completed"
+        result = await turn(rt, chat["id"], "Is the weather still grey today?")
+        prompt = rt.get_prompt(result["id"])[0]
+    assert FILLER[0] in transcript_part(prompt)  # in view, so its observation is skipped
+    assert f"You: {FILLER[0]}" not in memory_section(prompt)
+    assert "What Mara remembers:" in memory_section(prompt)  # other memories took the slots

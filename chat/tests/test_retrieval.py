@@ -130,7 +130,7 @@ def test_a_stale_vector_is_ignored_until_recomputed(conn: sqlite3.Connection) ->
     embed_pending(conn, embedder)
     conn.execute("UPDATE memories SET text = 'zzz aaa' WHERE id = 'b'")
     index = index_for(conn, embedder.name)
-    assert index.similarity("mara", "b", text_crc("zzz aaa"), embedder.embed_query("a")) is None
+    assert index.similarity("default", "mara", "b", text_crc("zzz aaa"), embedder.embed_query("a")) is None
 
 
 def test_retrieval_reads_recent_and_important_memories_by_index(conn: sqlite3.Connection) -> None:

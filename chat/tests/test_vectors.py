@@ -27,9 +27,9 @@ def test_vectors_survive_a_rebuild_and_follow_text_edits(conn: sqlite3.Connectio
     assert pending_memories(conn, embedder.name, owner="bo") == []
     embed_pending(conn, embedder)
     index = index_for(conn, embedder.name)
-    near = dict(index.nearest("mara", embedder.embed_query("qqq"), 1))
+    near = dict(index.nearest("default", "mara", embedder.embed_query("qqq"), 1))
     assert list(near) == ["b"] and near["b"] > 0.99
-    assert set(index.blocks) == {"mara", "bo"}
+    assert set(index.blocks) == {("default", "mara"), ("default", "bo")}
 
 
 def test_the_index_catches_up_and_starts_over(conn: sqlite3.Connection) -> None:
@@ -37,7 +37,7 @@ def test_the_index_catches_up_and_starts_over(conn: sqlite3.Connection) -> None:
     embedder = LetterEmbedder()
     embed_pending(conn, embedder)
     index = index_for(conn, embedder.name)
-    assert len(index.blocks["mara"].ids) == 1
+    assert len(index.blocks[("default", "mara")].ids) == 1
     append_events(conn, [
         NewEvent("memory_added", {"id": f"m{i}", "owner": "mara", "text": f"note {i} " + "x" * i, "importance": 5})
         for i in range(100)
@@ -45,12 +45,12 @@ def test_the_index_catches_up_and_starts_over(conn: sqlite3.Connection) -> None:
     project(conn)
     embed_pending(conn, embedder, limit=200)
     index = index_for(conn, embedder.name)
-    assert len(index.blocks["mara"].ids) == 101  # grown past its first capacity
+    assert len(index.blocks[("default", "mara")].ids) == 101  # grown past its first capacity
     stored = conn.execute("SELECT vector FROM memory_vectors WHERE memory_id = 'm7'").fetchone()[0]
-    row = index.blocks["mara"].position["m7"]
-    assert np.allclose(index.blocks["mara"].matrix[row], np.frombuffer(stored, dtype=np.float16))
+    row = index.blocks[("default", "mara")].position["m7"]
+    assert np.allclose(index.blocks[("default", "mara")].matrix[row], np.frombuffer(stored, dtype=np.float16))
     # a database put back from elsewhere (its seq behind ours): the index starts over
     conn.execute("DELETE FROM memory_vectors")
     conn.execute("DELETE FROM sqlite_sequence WHERE name = 'memory_vectors'")
     embed_pending(conn, embedder, limit=1)
-    assert len(index_for(conn, embedder.name).blocks["mara"].ids) == 1
+    assert len(index_for(conn, embedder.name).blocks[("default", "mara")].ids) == 1

@@ -241,10 +241,6 @@ def _redo_plan(
     )
 
 
-OBSERVED_IN_VIEW = 50
-"""How many extra memories are recalled to make up for observations already in view."""
-
-
 def prepare_prompt(
     conn: sqlite3.Connection,
     plan: TurnPlan,
@@ -259,18 +255,22 @@ def prepare_prompt(
 ) -> Prompt:
     """Retrieve the bot's memories and assemble its prompt (§8)."""
     query = plan.user_text or (plan.history[-1]["text"] if plan.history else "")
-    recalled = retrieve_memories(
-        conn, bot["id"], query, now=now, k=top_k + min(len(plan.history), OBSERVED_IN_VIEW),
-        embedder=embedder, weights=weights, world_id=plan.chat.get("world_id") or "default",
-    )  # fmt: skip
     other_names = [b["name"] for b in plan.bots if b["id"] != bot["id"]]
     start = previous_start(conn, plan.chat["id"], bot["id"])
     # The bot's own copies of this chat's chapters (§5.7): those of the part the prompt leaves
     # out go into its chapters slot; recall does not bring them in a second time.
     chapters = chapter_memories(conn, plan.chat["id"], bot["id"])
-    if chapters:
-        told = {c["id"] for c in chapters}
-        recalled = [item for item in recalled if item[0]["id"] not in told]
+    told = {c["id"] for c in chapters}
+
+    def recall(shown: set[str]) -> list[tuple[dict[str, Any], float]]:
+        # A few more than top_k: chapters and memories that only quote a shown message are
+        # taken out afterwards, and the next best take their places.
+        found = retrieve_memories(
+            conn, bot["id"], query, now=now, k=top_k + len(told) + QUOTE_SPARE,
+            embedder=embedder, weights=weights, world_id=plan.chat.get("world_id") or "default",
+            skip_messages=shown,
+        )  # fmt: skip
+        return [item for item in found if item[0]["id"] not in told]
 
     def build(memories: list[tuple[dict[str, Any], float]]) -> Prompt:
         return with_chapters(
@@ -294,20 +294,23 @@ def prepare_prompt(
             previous_start=start,
         )
 
-    prompt = build(recalled[:top_k])
     # A witnessed observation of a message the prompt already shows adds nothing (§5.3.1),
-    # nor does a memory that only quotes one whole: recall the next best memory instead,
-    # so memories bring back what scrolled away, and the note that every turn evaluates
-    # anew stays small (§8.1.1).
-    in_view = plan.history[prompt.dropped_messages :]
-    shown = {m["id"] for m in in_view}
+    # nor does a memory that only quotes one whole: retrieval skips the first and the second
+    # are dropped here, so the next best memories take their places, memories bring back
+    # what scrolled away, and the note every turn evaluates anew stays small (§8.1.1). Which
+    # messages are shown is known once the prompt is built, and memories take room too: a
+    # first build without memories (under a millisecond; a retrieval costs several) gives
+    # the most that can be shown. Retrieval runs once.
+    if not plan.history:
+        return build(recall(set())[:top_k])
+    in_view = plan.history[build([]).dropped_messages :]
     quotes = quotes_of(in_view)
-    kept = [
-        item for item in recalled if item[0].get("message_id") not in shown and not quotes(item[0]["text"])
-    ][:top_k]
-    return prompt if kept == recalled[:top_k] else build(kept)
+    kept = [item for item in recall({m["id"] for m in in_view}) if not quotes(item[0]["text"])]
+    return build(kept[:top_k])
 
 
+QUOTE_SPARE = 4
+"""Memories fetched beyond top_k to stand in for ones that only quote a shown message."""
 QUOTE_LABEL = 40
 """Characters a memory may add around a message it quotes ('You said: "..."', "Mara: ...")."""
 QUOTE_MIN = 20
