@@ -248,7 +248,7 @@ def chapter_events(
     text, reason = clean_summary(
         proposal.summary, previous=previous[-1]["text"] if previous else ""
     )
-    owners = witnesses(conn, chat_id, "you") if old is None else old["owners"]
+    owners = witnesses(conn, chat_id, "you")[0] if old is None else old["owners"]
     if text is not None and not owners:
         text, reason = None, "no bot is present in the chat's scene to remember the chapter"
     if (
