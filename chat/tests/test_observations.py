@@ -138,10 +138,12 @@ async def test_observations_of_messages_in_view_are_not_recalled(data_dir: Path)
     async with running(data_dir) as rt:
         await rt.author_bot({"name": "Mara"})
         chat = await rt.create_chat(["mara"])
+        await rt.add_memory({"owner": "mara", "text": "Grey weather makes the harbour bell ring flat."})
         for line in FILLER[:3]:
             assert (await turn(rt, chat["id"], line))["status"] == "completed"
         result = await turn(rt, chat["id"], "Is the weather still grey today?")
         prompt = rt.get_prompt(result["id"])[0]
     assert FILLER[0] in transcript_part(prompt)  # in view, so its observation is skipped
     assert f"You: {FILLER[0]}" not in memory_section(prompt)
-    assert "What Mara remembers:" in memory_section(prompt)  # other memories took the slots
+    assert f'You said: "{FILLER[0]}"' not in memory_section(prompt)  # only quotes one in view
+    assert "harbour bell ring flat" in memory_section(prompt)  # another memory took the slot
