@@ -235,8 +235,8 @@ class MessagePosted(Payload):
     chat_id: Ident
     author: Slug
     text: Annotated[str, StringConstraints(max_length=40_000)]
-    alt_group: Ident | None = None
-    retrieved_memory_ids: list[Ident] = Field(default_factory=list, max_length=200)
+    alt_group: Ident | None = Field(default=None, exclude_if=lambda v: v is None)
+    retrieved_memory_ids: list[Ident] = Field(default_factory=list, max_length=200, exclude_if=lambda v: not v)
     sent_at: IsoTime | None = Field(default=None, exclude_if=lambda value: value is None)
     """When the message was first written, for one imported from elsewhere (§11.5); left
     out (not null) otherwise, so other payloads are stored exactly as before."""
