@@ -280,9 +280,13 @@ eye. Readers tell them apart by the first bytes, so both kinds load."""
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def packed(body: bytes) -> bytes:
-    """The bytes to write for a snapshot ``body``: compressed when it is large."""
-    return gzip.compress(body, compresslevel=1, mtime=0) if len(body) > COMPRESS_OVER else body
+def packed(parts: list[bytes]) -> list[bytes]:
+    """The parts to write for a snapshot whose bytes are ``parts``: gzip-compressed when
+    large, part by part, so a large world's JSON is never joined into one string."""
+    if sum(map(len, parts)) <= COMPRESS_OVER:
+        return parts
+    gz = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing, level 1
+    return [*(gz.compress(part) for part in parts), gz.flush()]
 
 
 def unpacked(raw: bytes, name: str) -> bytes:
