@@ -26,6 +26,7 @@ REGISTRY: dict[str, str] = {
     "rewind": "bench_rewind",
     "prompt": "bench_prompt",
     "ttft": "bench_ttft",
+    "growth": "bench_growth",
     "chatimport": "bench_chatimport",
     "quality": "bench_quality",
 }

@@ -267,6 +267,9 @@ class PromptRecorded(Payload):
     purpose: Literal["reply", "extraction", "reflection"] = "reply"
     messages: list[dict[str, str]] = Field(default_factory=list)
     memory_ids: list[Ident] = Field(default_factory=list)
+    chapter_ids: list[Ident] = Field(default_factory=list, exclude_if=lambda v: not v)
+    """The chapter memories (§5.7) the prompt held; left out when none, so older payloads
+    are stored exactly as before."""
     lore: list[str] = Field(default_factory=list)
     token_count: int = 0
     # Compact form (chat/turns/prompt_record.py): references instead of ``messages``.

@@ -19,7 +19,7 @@ from chat.eventlog.log import NewEvent
 from chat.eventlog.writer import Build
 from chat.state import chats as chat_state
 from chat.turns.plan import queued_payload
-from chat.turns.prompt_record import expand as expand_prompt
+from chat.turns.prompt_record import record_view
 from chat.world import chats as chat_service
 from chat.world.ids import new_id
 
@@ -94,9 +94,7 @@ class TurnControls(_Host):
         )
         def shown(event_id: int, text: str) -> dict[str, Any]:
             payload = json.loads(text)
-            messages = self._read_now(lambda conn: expand_prompt(conn, payload))
-            payload.pop("compact", None)
-            return {"event_id": event_id, **payload, "messages": messages}
+            return {"event_id": event_id, **self._read_now(lambda conn: record_view(conn, payload, turn_id))}
 
         return [shown(row[0], row[1]) for row in rows]
 

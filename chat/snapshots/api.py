@@ -32,6 +32,7 @@ from chat.snapshots.format import (
     encode_snapshot,
     event_fingerprint,
     gc_paused,
+    packed,
     read_snapshot,
     write_atomically,
 )
@@ -151,7 +152,7 @@ def take_snapshot(
         )
         del tables
     path = unused_path(folder, when, last_id)
-    write_atomically(path, body)
+    write_atomically(path, packed(body))
     if kind == "periodic":
         prune_periodic_snapshots(data_dir, keep=keep, known_valid=path)
     log.info("snapshot %s written: last_event_id=%d, %d bytes", path.name, last_id, len(body))

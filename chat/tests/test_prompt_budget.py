@@ -74,18 +74,21 @@ def test_prompt_holds_every_section_in_order(conn: sqlite3.Connection) -> None:
         voice_samples=["Aye."],
         lore=lore,
     )
-    system = prompt.messages[0].content
-    order = ["You are Mara. Pilot.", "Mara is blunt.", "Born at sea.", "A stormy night.",
-             "Mara sees You as stranger, feels neutral about them", "Here with you: You.", "Weather is fog.",
-             "The lamp is cursed.", "What Mara remembers:\n- You once fixed the lamp.",
-             "Reply as Mara only"]  # fmt: skip
-    positions = [system.index(part) for part in order]
-    assert positions == sorted(positions)
-    assert "Never shown." not in system and "Aye." not in system
+    # What stays the same turn to turn first (§8.1.1): who Mara is and the instruction,
+    # then her voice; what changes (relationships, scene, world, lore, memories) is one
+    # note just before the newest message.
+    system, note = prompt.messages[0].content, prompt.messages[3].content
+    order = ["You are Mara. Pilot.", "Mara is blunt.", "Born at sea.", "A stormy night.", "Reply as Mara only"]
+    assert [system.index(part) for part in order] == sorted(system.index(part) for part in order)
+    order = ["Mara sees You as stranger, feels neutral about them", "Here with you: You.", "Weather is fog.",
+             "The lamp is cursed.", "What Mara remembers:\n- You once fixed the lamp."]  # fmt: skip
+    assert [note.index(part) for part in order] == sorted(note.index(part) for part in order)
+    assert "Never shown." not in system + note and "Aye." not in system + note
+    assert "remembers" not in system and "fog" not in system
     assert prompt.lore == ["lamp lore"] and prompt.memory_ids == ["mem0"]
     # voice samples are the bot's own turns of the chat template, after a user cue
     assert [(m.role, m.content) for m in prompt.messages[1:]] == [
-        ("user", VOICE_CUE), ("assistant", "Aye."), ("user", "Is the lamp lit?"),
+        ("user", VOICE_CUE), ("assistant", "Aye."), ("system", note), ("user", "Is the lamp lit?"),
     ]  # fmt: skip
     assert prompt.token_count == sum(words(m.content) + MESSAGE_OVERHEAD for m in prompt.messages)
     assert prompt.stop == ["\nYou:", "\nUser:"]
@@ -94,15 +97,16 @@ def test_prompt_holds_every_section_in_order(conn: sqlite3.Connection) -> None:
 def test_oldest_messages_go_first_never_cut_in_the_middle(conn: sqlite3.Connection) -> None:
     history = [msg(i, "you" if i % 2 else "mara", f"message {i} " + "word " * 48) for i in range(1, 11)]
     full = assemble(conn, history, [memory(0, "one two three")], 5000)
-    assert len(full.messages) == 11 and full.dropped_messages == 0
+    assert len(full.messages) == 12 and full.dropped_messages == 0  # system, 10 messages, the note
     per_message = 50 + MESSAGE_OVERHEAD
     system_cost = full.token_count - 10 * per_message
     budget = system_cost + 3 * per_message + 5  # room for three messages and a bit
     tight = assemble(conn, history, [memory(0, "one two three")], budget + 20 + 16)
-    kept = [m.content for m in tight.messages[1:]]
-    assert kept == [m["text"] for m in history[-3:]]  # whole messages, the newest
-    assert tight.dropped_messages == 7 and tight.memory_ids == ["mem0"]
-    assert tight.token_count == system_cost + 3 * per_message <= budget
+    kept = [m.content for m in tight.messages if m.role != "system"]
+    # whole messages, the newest; cut in a step that frees room for the next turns (§8.1.1)
+    assert 1 <= len(kept) < 3 and kept == [m["text"] for m in history[-len(kept) :]]
+    assert tight.dropped_messages == 10 - len(kept) and tight.memory_ids == ["mem0"]
+    assert tight.token_count == system_cost + len(kept) * per_message <= budget
 
 
 def test_memories_go_lowest_score_first_once_only_the_latest_message_is_left(
@@ -118,7 +122,7 @@ def test_memories_go_lowest_score_first_once_only_the_latest_message_is_left(
     budget = core_and_latest + header + 2 * line + 3  # room for the two best memories
     tight = assemble(conn, history, memories, budget + 20 + 16)
     assert tight.memory_ids == ["mem0", "mem1"]  # the best two, in score order
-    assert [m.content for m in tight.messages[1:]] == ["Where is the boat?"]
+    assert [m.content for m in tight.messages if m.role != "system"] == ["Where is the boat?"]
     assert tight.dropped_memories == 2 and tight.dropped_messages == 1
 
 
@@ -152,7 +156,7 @@ def test_group_transcript_names_each_speaker(conn: sqlite3.Connection) -> None:
         reply_tokens=20,
         other_names=["Bo"],
     )
-    assert [(m.role, m.content) for m in prompt.messages[1:]] == [
+    assert [(m.role, m.content) for m in prompt.messages if m.role != "system"] == [
         ("user", "Sam: hi all"), ("user", "Bo: hey"), ("assistant", "evening"),
     ]  # fmt: skip
     assert prompt.stop == ["\nYou:", "\nUser:", "\nSam:", "\nBo:"]

@@ -32,6 +32,8 @@ def test_card_fields_go_where_sillytavern_puts_them(conn: sqlite3.Connection) ->
         ("user", "hello"),
         ("assistant", "hi"),
         ("system", "Mara hides a key."),  # depth 1: before the newest message
+        ("system", "Mara sees You as stranger, feels neutral about them and is unsure whether to trust them.\n\n"
+         "Here with you: You.\n\nWeather is fog."),  # the note of what changes, just before it (§8.1.1)
         ("user", "the lamp?"),
         ("system", "The lamp hums."),  # lore at depth 0: after it
         ("system", "Stay terse, Mara."),  # post-history instructions last

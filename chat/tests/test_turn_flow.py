@@ -15,6 +15,7 @@ from chat.errors import Conflict, NotFound, ValidationFailed
 from chat.llm.scripted import ScriptedBackend
 from chat.llm.types import ReplyRequest
 from chat.tests.turn_support import MARA, events, kinds, one_to_one, running, turn, write_script
+from chat.turns.stops import finish_at_sentence
 
 pytestmark = pytest.mark.anyio
 
@@ -72,11 +73,13 @@ async def test_prompt_is_recorded_and_holds_the_character(data_dir: Path) -> Non
     assert len(prompts) == 1
     record = prompts[0]
     assert record["bot_id"] == "mara" and record["message_id"] == result["message_ids"][0]
-    system = record["messages"][0]
-    assert system["role"] == "system"
-    for part in ("You are Mara.", "harbour pilot", "blunt, loyal", "coworker"):
+    system, note = record["messages"][0], record["messages"][-2]
+    assert system["role"] == note["role"] == "system"
+    for part in ("You are Mara.", "harbour pilot", "blunt, loyal"):
         assert part in system["content"]
     assert "Never write what You or anyone else says" in system["content"]
+    # how Mara stands with you changes turn to turn: the note before the newest message (§8.1.1)
+    assert "coworker" in note["content"] and "coworker" not in system["content"]
     assert {"role": "assistant", "content": "Tide waits for no one."} in record["messages"]
     assert record["messages"][-1] == {"role": "user", "content": "Hello there"}
 
@@ -145,8 +148,9 @@ async def test_group_second_speaker_sees_the_first_reply(data_dir: Path) -> None
         result = await turn(rt, chat["id"], "Ana and Bo, hello")
         prompts = rt.get_prompt(result["id"])
     assert [p["bot_id"] for p in prompts] == ["ana", "bo"]
-    assert prompts[1]["messages"][-1] == {"role": "user", "content": "Ana: Ana heard you say: Ana and Bo, hello"}
-    assert prompts[1]["messages"][-2] == {"role": "user", "content": "You: Ana and Bo, hello"}
+    said = [m for m in prompts[1]["messages"] if m["role"] != "system"]  # the note sits between them
+    assert said[-1] == {"role": "user", "content": "Ana: Ana heard you say: Ana and Bo, hello"}
+    assert said[-2] == {"role": "user", "content": "You: Ana and Bo, hello"}
 
 
 async def test_messages_posted_during_a_turn_queue_behind_it(data_dir: Path) -> None:
@@ -166,7 +170,7 @@ async def test_messages_posted_during_a_turn_queue_behind_it(data_dir: Path) -> 
         "first", "second", "one two three four", "Mara heard you say: second",
     ]  # fmt: skip
     # the second turn answers "second", after the first reply, not before it
-    assert [m["content"] for m in prompts[0]["messages"][-3:]] == [
+    assert [m["content"] for m in prompts[0]["messages"] if m["role"] != "system"][-3:] == [
         "first", "one two three four", "second",
     ]  # fmt: skip
 
@@ -471,5 +475,7 @@ async def test_a_turn_on_the_real_embedded_model(data_dir: Path) -> None:
             tokens.append(item.data["text"])
     assert result["status"] == "completed", result["error"]
     assert stored["author"] == "mara" and stored["text"].strip()
-    assert len(tokens) > 1 and "".join(tokens).strip() == stored["text"]
+    # stored whole: the stream, or (the token limit cut it mid-sentence) the stream up to
+    # its last complete sentence
+    assert len(tokens) > 1 and finish_at_sentence("".join(tokens)) == stored["text"]
     assert 0 < prompt["token_count"] <= 1024

@@ -11,8 +11,10 @@ even when a failed turn is retried after later turns.
 
 from __future__ import annotations
 
+import bisect
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,6 +33,7 @@ from chat.state.chats import (
 )
 from chat.state.entities import get_bot
 from chat.turns.prompt import HISTORY_LIMIT, Prompt, build_prompt
+from chat.turns.prompt_record import previous_start
 from chat.turns.speakers import select_speakers
 from chat.world.chats import user_name
 
@@ -256,6 +259,7 @@ def prepare_prompt(
         embedder=embedder, weights=weights, world_id=plan.chat.get("world_id") or "default",
     )  # fmt: skip
     other_names = [b["name"] for b in plan.bots if b["id"] != bot["id"]]
+    start = previous_start(conn, plan.chat["id"], bot["id"])
 
     def build(memories: list[tuple[dict[str, Any], float]]) -> Prompt:
         return build_prompt(
@@ -270,14 +274,41 @@ def prepare_prompt(
             reply_tokens=reply_tokens,
             other_names=other_names,
             seed=plan.turn_id,
+            previous_start=start,
         )
 
     prompt = build(recalled[:top_k])
-    # A witnessed observation of a message the prompt already shows adds nothing (§5.3.1):
-    # recall the next best memory instead, so observations bring back what scrolled away.
-    shown = {m["id"] for m in plan.history[prompt.dropped_messages :]}
-    kept = [item for item in recalled if item[0].get("message_id") not in shown][:top_k]
+    # A witnessed observation of a message the prompt already shows adds nothing (§5.3.1),
+    # nor does a memory that only quotes one whole: recall the next best memory instead,
+    # so memories bring back what scrolled away, and the note that every turn evaluates
+    # anew stays small (§8.1.1).
+    in_view = plan.history[prompt.dropped_messages :]
+    shown = {m["id"] for m in in_view}
+    quotes = quotes_of(in_view)
+    kept = [
+        item for item in recalled if item[0].get("message_id") not in shown and not quotes(item[0]["text"])
+    ][:top_k]
     return prompt if kept == recalled[:top_k] else build(kept)
+
+
+QUOTE_LABEL = 40
+"""Characters a memory may add around a message it quotes ('You said: "..."', "Mara: ...")."""
+QUOTE_MIN = 20
+"""Shorter messages ("Yes.") are quoted by chance, not remembered."""
+
+
+def quotes_of(messages: list[dict[str, Any]]) -> Callable[[str], bool]:
+    """A test: does a memory's text hold one of ``messages`` whole, with at most a short
+    label around it? Such a memory tells the bot nothing the transcript does not."""
+    by_length = sorted((len(t), t) for t in (m["text"].strip() for m in messages) if len(t) >= QUOTE_MIN)
+    lengths = [n for n, _ in by_length]
+
+    def quotes(text: str) -> bool:
+        low = bisect.bisect_left(lengths, len(text) - QUOTE_LABEL)
+        high = bisect.bisect_right(lengths, len(text))
+        return any(quoted in text for _, quoted in by_length[low:high])
+
+    return quotes
 
 
 def stored_replies(conn: Any, plan: TurnPlan) -> list[tuple[dict[str, Any], str]]:

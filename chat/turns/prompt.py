@@ -1,10 +1,12 @@
 """Prompt assembly for one bot's reply (§8.1–§8.2).
 
-The system message holds who the bot is (persona, traits, backstory, scenario),
-how it stands with you and with those present, the scene and world facts, lore
-the recent messages switch on, what it remembers, and the instruction to answer
-as this bot only. Then its voice samples, as the chat template's own turns (a
-user cue and the bot's lines), and as much of the recent transcript as fits.
+Laid out for prefix caching (chat/turns/prompt_layout.py, §8.1.1): a system message of
+who the bot is (card system prompt, persona, traits, backstory, scenario) and the
+instruction to answer as this bot only; its voice samples as the chat template's own
+turns (a user cue and the bot's lines); the chat's chapters; as much of the recent
+transcript as fits, its start kept turn to turn; and just before the newest message one
+note of what changes every turn: how the bot stands with you and with those present,
+the scene and world facts, lore the recent messages switch on, what it remembers.
 
 Written as plain sentences, not "Heading:" blocks: a 135M model copies a heading
 it has seen ("How Mara speaks: - ...") into its reply, and it echoes a long system
@@ -12,9 +14,9 @@ prompt, so this one stays short. Every card field passes through the §3.4.1
 macros ({{char}}, {{user}}, <BOT>, <USER>) on its way in.
 
 Budget: the backend's context minus the reply budget. When it is tight the
-oldest transcript goes first, then the lowest-scored memories; a message is
-never cut in the middle (a newest message too long on its own is an error that
-names the sizes). Token counts come from the backend.
+oldest transcript goes first (in steps of a quarter of the budget), then the
+lowest-scored memories; a message is never cut in the middle (a newest message too
+long on its own is an error that names the sizes). Token counts come from the backend.
 """
 
 from __future__ import annotations
@@ -32,13 +34,20 @@ from chat.state.entities import get_entity
 from chat.state.world import get_scene, list_facts
 from chat.state.worlds import chat_world, get_world
 from chat.turns.card_prompt import CardParts, card_parts, place_inserts
+from chat.turns.prompt_layout import (
+    CHAPTER_SHARE,
+    MESSAGE_OVERHEAD,
+    STABLE_SECTIONS,
+    STEP_SHARE,
+    chapter_message,
+    transcript_start,
+    with_note,
+)
 from chat.turns.regex_scripts import AI_OUTPUT, USER_INPUT, apply_scripts, scripts_of
 from chat.turns.stops import stop_sequences
 
 HISTORY_LIMIT = 200
 """Messages read from the database at most; more never fit a real context anyway."""
-MESSAGE_OVERHEAD = 4
-"""Tokens a chat template adds around each message (role markers, separators)."""
 PROMPT_MARGIN = 16
 MAX_WORLD_FACTS = 40
 MAX_VOICE_SAMPLES = 8
@@ -62,6 +71,10 @@ class Prompt:
     dropped_messages: int = 0
     dropped_memories: int = 0
     sections: list[str] = field(default_factory=list)
+    chapter_ids: list[str] = field(default_factory=list)
+    quoted: list[dict[str, Any]] = field(default_factory=list)
+    """The memory rows (chapters, then recalled memories) whose texts the prompt quotes
+    as stored: a compact record names them instead of copying them (§8.4)."""
 
 
 def _names(
@@ -211,10 +224,22 @@ def build_prompt(
     reply_tokens: int,
     other_names: list[str],
     seed: str | None = None,
+    chapters: list[dict[str, Any]] | None = None,
+    previous_start: int | None = None,
 ) -> Prompt:
-    """Assemble the prompt for ``bot``'s reply to ``history`` within the token budget.
+    """Assemble the prompt for ``bot``'s reply to ``history`` within the token budget,
+    laid out for prefix caching (chat/turns/prompt_layout.py, §8.1.1).
 
-    ``seed`` (the turn id) fixes the lore probability rolls so a replay is exact."""
+    ``memories``: retrieved memories with their scores, best first (they go into the
+    note before the newest message). ``chapters``: the chat's chapter memories (§5.7;
+    rows of kind ``chapter``, dicts with at least ``id`` and ``text``, oldest first),
+    one system message after the voice samples and before the transcript; the newest
+    that fit in a quarter of the budget are kept, and the prompt record names them by
+    memory (``Prompt.quoted``). ``previous_start``: the event id of the first transcript
+    message of this bot's previous reply prompt in this chat
+    (`chat.turns.prompt_record.previous_start`): the transcript keeps starting there
+    while it fits. ``seed`` (the turn id) fixes the lore probability rolls so a replay
+    is exact."""
     group = len(chat["bot_ids"]) > 1
     budget = context_length - reply_tokens - PROMPT_MARGIN
     world_id = chat.get("world_id") or "default"
@@ -229,28 +254,32 @@ def build_prompt(
     sections, lore_names = core_sections(
         conn, bot, chat["id"], list(chat["bot_ids"]), user_name, scan_texts, parts
     )
-    rule = instruction(bot["name"], user_name)
-    core = _fit_core(sections, rule, count_tokens, budget)
+    core = _fit_core(sections, instruction(bot["name"], user_name), count_tokens, budget)
     samples = next((text for name, text in core if name == "voice"), "")
     voice = voice_messages(samples.split("\n\n") if samples else [], bot["name"], user_name)
-    core_cost = count_tokens("\n\n".join(text for name, text in core if name != "voice")) + sum(
-        count_tokens(m.content) + MESSAGE_OVERHEAD for m in [ChatMessage("system", ""), *voice]
-    )
+    system = ChatMessage("system", "\n\n".join(text for name, text in core if name in STABLE_SECTIONS))
+    note_parts = [text for name, text in core if name not in STABLE_SECTIONS and name != "voice"]
+
+    def cost(message: ChatMessage) -> int:
+        return count_tokens(message.content) + MESSAGE_OVERHEAD
 
     turns = [_as_message(m, bot["id"], names, group) for m in _regexed(bot, history, user_name)]
     turn_costs: dict[int, int] = {}  # counted lazily, newest first: old ones may never be needed
 
     def cost_of(index: int) -> int:
         if index not in turn_costs:
-            turn_costs[index] = count_tokens(turns[index].content) + MESSAGE_OVERHEAD
+            turn_costs[index] = cost(turns[index])
         return turn_costs[index]
 
     memory_lines = [f"- {m['text']}" for m, _ in memories]
     memory_costs = [count_tokens(line) + 1 for line in memory_lines]
     header_cost = count_tokens(f"What {bot['name']} remembers:") + 2 if memories else 0
+    note_cost = count_tokens("\n\n".join(note_parts)) + MESSAGE_OVERHEAD + 2 if note_parts or memories else 0
 
     extras = [text for _, _, text in parts.inserts] + ([parts.post_history] if parts.post_history else [])
-    room = budget - core_cost - sum(count_tokens(text) + MESSAGE_OVERHEAD for text in extras)
+    room = budget - sum(cost(m) for m in [system, *voice]) - note_cost - sum(
+        count_tokens(text) + MESSAGE_OVERHEAD for text in extras
+    )
     needed_last = cost_of(len(turns) - 1) if turns else 0
     if needed_last > room:
         raise ValidationFailed(
@@ -262,26 +291,24 @@ def build_prompt(
     kept_memories = len(memory_lines)
     while kept_memories and header_cost + sum(memory_costs[:kept_memories]) + needed_last > room:
         kept_memories -= 1
-    memory_cost = header_cost + sum(memory_costs[:kept_memories]) if kept_memories else 0
-    room -= memory_cost
-    first = len(turns)
-    for index in range(len(turns) - 1, -1, -1):
-        if cost_of(index) > room:
-            break
-        room -= cost_of(index)
-        first = index
+    room -= header_cost + sum(memory_costs[:kept_memories]) if kept_memories else 0
+    story, told = chapter_message(chapters or [], count_tokens, min(budget // CHAPTER_SHARE, room - needed_last))
+    room -= cost(story) if story else 0
+    first = transcript_start(
+        history, cost_of, room, step=min(budget // STEP_SHARE, room // 2),
+        previous_start=previous_start, window_full=len(history) >= HISTORY_LIMIT,
+    )  # fmt: skip
 
-    system_parts = [text for name, text in core[:-1] if name != "voice"]
     if kept_memories:
-        system_parts.append(f"What {bot['name']} remembers:\n" + "\n".join(memory_lines[:kept_memories]))
-    system_parts.append(core[-1][1])
-    kept = place_inserts(turns[first:], parts.inserts, ChatMessage)
+        note_parts.append(f"What {bot['name']} remembers:\n" + "\n".join(memory_lines[:kept_memories]))
+    note = ChatMessage("system", "\n\n".join(note_parts)) if note_parts else None
+    kept = with_note(place_inserts(turns[first:], parts.inserts, ChatMessage), note)
     if parts.post_history:
         kept.append(ChatMessage("system", parts.post_history))
-    messages = [ChatMessage("system", "\n\n".join(system_parts)), *voice, *kept]
-    token_count = sum(count_tokens(m.content) + MESSAGE_OVERHEAD for m in messages[: 1 + len(voice)]) + sum(
-        cost_of(index) for index in range(first, len(turns))
-    ) + sum(count_tokens(text) + MESSAGE_OVERHEAD for text in extras)
+    messages = [system, *voice, *([story] if story else []), *kept]
+    token_count = sum(cost(m) for m in [system, *voice, *([story] if story else []), *([note] if note else [])])
+    token_count += sum(count_tokens(text) + MESSAGE_OVERHEAD for text in extras)
+    token_count += sum(cost_of(index) for index in range(first, len(turns)))
     return Prompt(
         messages=messages,
         memory_ids=[m["id"] for m, _ in memories[:kept_memories]],
@@ -291,6 +318,8 @@ def build_prompt(
         dropped_messages=first,
         dropped_memories=len(memory_lines) - kept_memories,
         sections=[name for name, _ in core],
+        chapter_ids=[c["id"] for c in told],
+        quoted=[*told, *(m for m, _ in memories[:kept_memories])],
     )
 
 

@@ -1,16 +1,23 @@
 """Compact prompt records (§8.4): what a reply was generated from, without a copy per reply.
 
-A reply prompt is a system message and the recent transcript. The record keeps:
+A reply prompt is a system message and then the other messages (voice samples, chapters,
+transcript, the note, the card's inserts; chat/turns/prompt_layout.py). The record keeps:
 
 * each transcript message as a reference to its ``message_posted`` event (immutable in
   the log, so later edits, renames or rewinds never change what is rebuilt), plus the
   name prefix the prompt put before it; a message already edited when the prompt was
-  built is kept inline (its posted text is not what was sent). Against the previous
-  record only the run of references the two share and the new ones are kept;
-* the system message as a difference from the previous record of the same bot in the
-  same chat: the shared head and tail lengths and the text between them. Every
-  ``KEYFRAME`` records in a chain one keeps the whole text, so a rebuild reads at most
-  that many records.
+  built is kept inline (its posted text is not what was sent);
+* every other message inline as segments (``s``): text; the event id of a
+  ``memory_added`` whose text the prompt quotes as stored (chapters, the note's
+  memories); or ``[k]``, the k-th text segment of the previous record's items (the
+  note's relationships, scene and world facts, the card's post-history instructions:
+  the same turn after turn);
+* against the previous record of the same bot in the same chat, only the runs of items
+  the two share (``[start, count]``) and the new items (``tx2``; records of format 1 hold
+  one run, ``tx``, or the whole list, ``transcript``);
+* the system message as a difference from the previous record: the shared head and tail
+  lengths and the text between them. Every ``KEYFRAME`` records in a chain one keeps the
+  whole, so a rebuild reads at most that many records.
 
 ``expand`` rebuilds the exact messages; ``compact_record`` checks that before it
 returns (falling back to the whole messages if the rebuild would differ), so a record
@@ -24,8 +31,8 @@ import json
 import sqlite3
 from typing import Any
 
-FORMAT = 1
-KEYFRAME = 16
+FORMAT = 2
+KEYFRAME = 64
 _LOOKBACK = 40  # prompt records of the chat searched for the bot's previous one
 
 
@@ -65,28 +72,97 @@ def system_text(conn: sqlite3.Connection, payload: dict[str, Any]) -> str:
 
 
 def transcript_items(conn: sqlite3.Connection, payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """The transcript references of a compact record, following its chain of differences."""
+    """The items after the system message of a compact record, following its chain of
+    differences; text segments that name the previous record's (``[k]``) are resolved."""
     compact = payload["compact"]
-    if "transcript" in compact:
+    if "transcript" in compact:  # a keyframe, or the first record after a whole one
         return list(compact["transcript"])
-    delta = compact["tx"]
     base = _payload(conn, int(compact["system"]["base"]))
     if base is None or not base.get("compact"):
         raise ValueError("a transcript difference needs a compact base record")
-    kept = transcript_items(conn, base)[delta["skip"] : delta["skip"] + delta["take"]]
-    return kept + list(delta["add"])
+    old = transcript_items(conn, base)
+    if "tx" in compact:  # format 1: one run of the base's items, then the new ones
+        delta = compact["tx"]
+        return old[delta["skip"] : delta["skip"] + delta["take"]] + list(delta["add"])
+    pool = _texts(old)
+    out: list[dict[str, Any]] = []
+    for op in compact["tx2"]:
+        out.extend(old[op[0] : op[0] + op[1]] if isinstance(op, list) else [_resolved(op, pool)])
+    return out
 
 
-def _transcript_difference(old: list[dict], new: list[dict]) -> dict[str, Any] | None:
-    """``new`` as a run of ``old`` (the transcript shifts by a message or two per turn)
-    and the items after it; None when they share nothing."""
-    if not new or new[0] not in old:
-        return None
-    skip = old.index(new[0])
-    take = 0
-    while take < len(new) and skip + take < len(old) and old[skip + take] == new[take]:
-        take += 1
-    return {"skip": skip, "take": take, "add": new[take:]}
+def _texts(items: list[dict[str, Any]]) -> list[str]:
+    """The text segments of ``items`` in order: what ``[k]`` names."""
+    return [part for item in items for part in item.get("s", ()) if isinstance(part, str)]
+
+
+def _resolved(item: dict[str, Any], pool: list[str]) -> dict[str, Any]:
+    if "s" not in item:
+        return item
+    return {**item, "s": [pool[int(part[0])] if isinstance(part, list) else part for part in item["s"]]}
+
+
+def _pooled(item: dict[str, Any], pool: dict[str, int]) -> dict[str, Any]:
+    """``item`` with each longer text segment that the previous record holds named by index."""
+    if "s" not in item:
+        return item
+    return {**item, "s": [[pool[p]] if isinstance(p, str) and len(p) > 8 and p in pool else p for p in item["s"]]}
+
+
+def _runs(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[Any]:
+    """``new`` as runs of ``old`` (``[start, count]``) and the items ``old`` lacks."""
+    where: dict[str, int] = {}
+    for index, item in enumerate(old):
+        where.setdefault(json.dumps(item, sort_keys=True), index)
+    ops: list[Any] = []
+    for item in new:
+        last = ops[-1] if ops and isinstance(ops[-1], list) else None
+        if last is not None and last[0] + last[1] < len(old) and old[last[0] + last[1]] == item:
+            last[1] += 1
+            continue
+        found = where.get(json.dumps(item, sort_keys=True))
+        ops.append([found, 1] if found is not None else item)
+    return ops
+
+
+def _quote_refs(conn: sqlite3.Connection, quoted: list[dict[str, Any]]) -> list[tuple[Any, str]]:
+    """(segment, text) of the memories whose text the log holds as the prompt quoted it: a
+    ``memory_added`` (its event id), or the message a witnessed observation is of
+    (``{"e": event id, "p": "Name: "}``); none for a memory edited since."""
+    refs: list[tuple[Any, str]] = []
+    for memory in quoted:
+        text, event_id = memory.get("text"), memory.get("event_id")
+        if not isinstance(text, str) or len(text) < 16:
+            continue
+        if event_id is None:
+            row = conn.execute("SELECT event_id FROM memories WHERE id = ?", (memory.get("id"),)).fetchone()
+            event_id = row[0] if row else None
+        source = _payload(conn, int(event_id)) if event_id is not None else None
+        said = source.get("text") if source is not None else None
+        if not isinstance(said, str):
+            continue
+        if source is not None and source.get("id") == memory.get("id") and said == text:
+            refs.append((int(event_id), text))
+        elif source is not None and source.get("id") == memory.get("message_id") and said and text.endswith(said):
+            refs.append(({"e": int(event_id), "p": text[: len(text) - len(said)]}, text))
+    return refs
+
+
+def _segments(content: str, refs: list[tuple[Any, str]]) -> list[Any]:
+    """``content`` as text and the references of the quoted memories it holds, in order."""
+    parts: list[Any] = []
+    at = 0
+    for segment, text in refs:
+        found = content.find(text, at)
+        if found < 0:
+            continue
+        if found > at:
+            parts.append(content[at:found])
+        parts.append(segment)
+        at = found + len(text)
+    if at < len(content):
+        parts.append(content[at:])
+    return parts
 
 
 def _difference(old: str, new: str) -> tuple[int, int, str]:
@@ -106,29 +182,36 @@ def compact_record(
     *,
     chat_id: str,
     history: list[dict[str, Any]],
+    quoted: list[dict[str, Any]] | None = None,
+    ids_in_message: bool = False,
 ) -> dict[str, Any]:
     """``record`` (with whole ``messages``) made compact; ``history`` are the transcript
-    messages the prompt's non-system messages were built from, in order."""
+    messages the prompt's non-system messages were built from, in order; ``quoted`` the
+    memory rows whose texts the prompt quotes (`Prompt.quoted`: chapters, memories).
+    ``ids_in_message``: the reply's ``message_posted`` holds the same memory ids as
+    ``retrieved_memory_ids``, so the record leaves them out (`record_view` reads them)."""
     messages = record["messages"]
-    said = [m for m in messages[1:] if m["role"] != "system"]  # a note is kept inline
+    said = [m for m in messages[1:] if m["role"] != "system"]
     literal = len(said) - len(history)  # the voice samples sent as chat turns come first
     if not messages or messages[0]["role"] != "system" or literal < 0:
         return record
-    transcript = []
+    refs = _quote_refs(conn, quoted or [])
+    items: list[dict[str, Any]] = []
     sources = iter(history)
     for sent in messages[1:]:
         if sent["role"] == "system" or literal > 0:
             literal -= sent["role"] != "system"
-            transcript.append({"r": sent["role"], "t": sent["content"]})
+            items.append({"r": sent["role"], "s": _segments(sent["content"], refs)})
             continue
         source = next(sources)
         text, content = source["text"], sent["content"]
         if source.get("edited") or not source.get("event_id") or not content.endswith(text):
-            transcript.append({"r": sent["role"], "t": content})
+            items.append({"r": sent["role"], "s": [content]})
         else:
-            transcript.append({"r": sent["role"], "e": source["event_id"], "p": content[: len(content) - len(text)]})
+            prefix = content[: len(content) - len(text)]
+            items.append({"r": sent["role"], "e": source["event_id"], **({"p": prefix} if prefix else {})})
     system = messages[0]["content"]
-    compact: dict[str, Any] = {"v": FORMAT, "system": {"text": system}, "depth": 0, "transcript": transcript}
+    compact: dict[str, Any] = {"v": FORMAT, "system": {"text": system}, "depth": 0, "transcript": items}
     previous = _previous(conn, chat_id, record["bot_id"])
     if previous is not None:
         base_id, base = previous
@@ -138,17 +221,54 @@ def compact_record(
             compact["system"] = {"base": base_id, "head": head, "tail": tail, "text": middle}
             compact["depth"] = depth if base.get("compact") is not None else 1
             if base.get("compact") is not None:
-                delta = _transcript_difference(transcript_items(conn, base), transcript)
-                if delta is not None:
-                    del compact["transcript"]
-                    compact["tx"] = delta
+                old = transcript_items(conn, base)
+                pool = {text: index for index, text in reversed(list(enumerate(_texts(old))))}
+                del compact["transcript"]
+                compact["tx2"] = [op if isinstance(op, list) else _pooled(op, pool) for op in _runs(old, items)]
     candidate = {**record, "messages": [], "compact": compact}
+    if ids_in_message and record.get("message_id") and record.get("memory_ids"):
+        candidate["memory_ids"] = []
+        compact["ids"] = "message"
     try:
         if expand(conn, candidate) == messages:
             return candidate
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, IndexError):
         pass
     return record
+
+
+def previous_start(conn: sqlite3.Connection, chat_id: str, bot_id: str) -> int | None:
+    """The event id of the first transcript message of the bot's previous reply prompt in
+    this chat, for `build_prompt` to keep its start (§8.1.1); None when there is none or it
+    was recorded whole."""
+    previous = _previous(conn, chat_id, bot_id)
+    if previous is None or not previous[1].get("compact"):
+        return None
+    try:
+        items = transcript_items(conn, previous[1])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return next((int(item["e"]) for item in items if "e" in item), None)
+
+
+def record_view(conn: sqlite3.Connection, payload: dict[str, Any], turn_id: str | None = None) -> dict[str, Any]:
+    """A record as "why did it say that?" shows it: the exact messages, and the memory ids
+    a compact record leaves to its reply's ``message_posted``."""
+    view = {key: value for key, value in payload.items() if key != "compact"}
+    view["messages"] = expand(conn, payload)
+    if (payload.get("compact") or {}).get("ids") == "message":
+        posted = _posted(conn, str(payload.get("message_id")), turn_id)
+        view["memory_ids"] = list((posted or {}).get("retrieved_memory_ids") or [])
+    return view
+
+
+def _posted(conn: sqlite3.Connection, message_id: str, turn_id: str | None) -> dict[str, Any] | None:
+    row = conn.execute("SELECT event_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+    candidates = [_payload(conn, int(row[0]))] if row else []
+    if turn_id is not None:  # a reverted turn's message is gone from the projection, not the log
+        candidates += [json.loads(text) for (text,) in conn.execute(
+            "SELECT payload FROM events WHERE turn_id = ? AND kind = 'message_posted'", (turn_id,))]  # fmt: skip
+    return next((p for p in candidates if p is not None and p.get("id") == message_id), None)
 
 
 def expand(conn: sqlite3.Connection, payload: dict[str, Any]) -> list[dict[str, str]]:
@@ -161,8 +281,21 @@ def expand(conn: sqlite3.Connection, payload: dict[str, Any]) -> list[dict[str, 
         if "t" in item:
             out.append({"role": item["r"], "content": item["t"]})
             continue
+        if "s" in item:
+            out.append({"role": item["r"], "content": "".join(_quote(conn, part) for part in item["s"])})
+            continue
         posted = _payload(conn, int(item["e"]))
         if posted is None:
             raise ValueError(f"message event {item['e']} is missing")
-        out.append({"role": item["r"], "content": item["p"] + posted["text"]})
+        out.append({"role": item["r"], "content": item.get("p", "") + posted["text"]})
     return out
+
+
+def _quote(conn: sqlite3.Connection, part: Any) -> str:
+    if isinstance(part, str):
+        return part
+    event_id, prefix = (part["e"], part["p"]) if isinstance(part, dict) else (part, "")
+    source = _payload(conn, int(event_id))
+    if source is None or not isinstance(source.get("text"), str):
+        raise ValueError(f"memory or message event {event_id} is missing")
+    return prefix + source["text"]

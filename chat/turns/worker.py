@@ -283,6 +283,7 @@ class TurnWorker:
                 "purpose": "reply",
                 "messages": [m.to_dict() for m in prompt.messages],
                 "memory_ids": prompt.memory_ids,
+                **({"chapter_ids": prompt.chapter_ids} if prompt.chapter_ids else {}),
                 "lore": prompt.lore,
                 "token_count": prompt.token_count,
             }
@@ -291,10 +292,12 @@ class TurnWorker:
 
             def events(
                 conn: Any, payload: dict = payload, record: dict = record, sources: list = sources,
-                chat_id: str = chat_id, turn_id: str = turn_id,
+                chat_id: str = chat_id, turn_id: str = turn_id, quoted: list = prompt.quoted,
             ) -> list[NewEvent]:
-                # Compact (§8.4): references to the messages, the system text as a difference.
-                compact = compact_record(conn, record, chat_id=chat_id, history=sources)
+                # Compact (§8.4): references to the messages and memories, differences.
+                compact = compact_record(
+                    conn, record, chat_id=chat_id, history=sources, quoted=quoted, ids_in_message=True
+                )
                 return [
                     NewEvent("message_posted", payload, chat_id=chat_id, turn_id=turn_id, actor="model"),
                     NewEvent("prompt_recorded", compact, chat_id=chat_id, turn_id=turn_id, actor="system"),
