@@ -15,7 +15,7 @@ event on the bus (prompt assembly, retrieval and the model's prompt evaluation).
 Target (§13): time to first token at turn 60 <= 1.5x turn 1, same machine, one run.
 
     kith bench ttft [--turns 60]
-    python -m benchmarks.bench_ttft [--turns 60] [--max-tokens 24] [--no-server] [--json]
+    python -m benchmarks.bench_ttft [--turns 60] [--max-tokens 24] [--no-server] [--no-embedded] [--json FILE]
 """
 
 from __future__ import annotations
@@ -148,9 +148,11 @@ def _load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def run(progress: bool = True, turns: int = 60, max_tokens: int = 24, server: bool = True) -> dict[str, Any]:
+def run(
+    progress: bool = True, turns: int = 60, max_tokens: int = 24, embedded: bool = True, server: bool = True
+) -> dict[str, Any]:
     """Run the chat on the embedded model, then against llama_cpp.server; return the numbers."""
-    total = turns * (2 if server else 1)
+    total = turns * (int(embedded) + int(server))
     bar: Any = None
     if progress:
         import click
@@ -161,13 +163,14 @@ def run(progress: bool = True, turns: int = 60, max_tokens: int = 24, server: bo
     result: dict[str, Any] = {"turns": turns, "max_tokens": max_tokens, "n_ctx": N_CTX, "load_before": _load()}
     try:
         with tempfile.TemporaryDirectory(prefix="kith-bench-ttft-") as tmp:
-            started = time.perf_counter()
-            rows = asyncio.run(_chat(
-                _settings(Path(tmp) / "embedded", max_tokens, backend="embedded", n_ctx=N_CTX),
-                turns, _embedded_calls, tick,
-            ))
-            result["embedded"] = {"rows": rows, **_summary(rows), "wall_s": round(time.perf_counter() - started)}
-            result["load_after_embedded"] = _load()
+            if embedded:
+                started = time.perf_counter()
+                rows = asyncio.run(_chat(
+                    _settings(Path(tmp) / "embedded", max_tokens, backend="embedded", n_ctx=N_CTX),
+                    turns, _embedded_calls, tick,
+                ))
+                result["embedded"] = {"rows": rows, **_summary(rows), "wall_s": round(time.perf_counter() - started)}
+                result["load_after_embedded"] = _load()
             if server:
                 with llama_server(bundled_model_path(), Path(tmp), N_CTX, 1 << 30) as (url, log):
                     started = time.perf_counter()
@@ -246,9 +249,12 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=60)
     parser.add_argument("--max-tokens", type=int, default=24)
     parser.add_argument("--no-server", action="store_true", help="only the embedded model")
+    parser.add_argument("--no-embedded", action="store_true", help="only llama_cpp.server")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw numbers here")
     args = parser.parse_args()
-    result = run(turns=args.turns, max_tokens=args.max_tokens, server=not args.no_server)
+    result = run(
+        turns=args.turns, max_tokens=args.max_tokens, embedded=not args.no_embedded, server=not args.no_server
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(format_report(result))

@@ -27,8 +27,11 @@ from typing import Any
 
 from chat.llm.types import ChatMessage
 
-MESSAGE_OVERHEAD = 4
-"""Tokens a chat template adds around each message (role markers, separators)."""
+MESSAGE_OVERHEAD = 5
+"""Tokens a chat template adds around each message (role markers, separators): ChatML
+(SmolLM2, Qwen) takes 5, ``<|im_start|>`` role newline ... ``<|im_end|>`` newline, and so
+does Llama 3's header form. With 4, a 60-message prompt ran ~60 tokens past its budget and
+llama.cpp refused it ("Requested tokens (2066) exceed context window of 2048")."""
 STABLE_SECTIONS = frozenset({"card_system", "persona", "traits", "backstory", "scenario", "instruction"})
 """Sections of the system message; the others but the voice samples go into the note."""
 CHAPTERS_HEADER = "What happened earlier in this story:"
