@@ -133,3 +133,17 @@ def test_common_prefix() -> None:
     assert common_prefix(held, [1, 2, 9]) == 2
     assert common_prefix(held, []) == 0
     assert common_prefix(held[:0], [1]) == 0
+
+
+def test_prompt_budget_overhead_covers_the_bundled_chat_template() -> None:
+    """The prompt budget's per-message overhead is at least what the model's template adds,
+    so a prompt assembled to fit the context is never refused by llama.cpp."""
+    from chat.turns.prompt_layout import MESSAGE_OVERHEAD
+
+    backend = EmbeddedBackend()
+    llama = backend.load().llama
+    for role in ("system", "user", "assistant"):
+        content = "Tide turns at six. Be on the quay at half past five, or swim."
+        templated = f"<|im_start|>{role}\n{content}<|im_end|>\n"
+        real = len(llama.tokenize(templated.encode(), add_bos=False, special=True))
+        assert real <= backend.count_tokens(content) + MESSAGE_OVERHEAD, role
