@@ -100,8 +100,8 @@ class KvKeeper:
 
     @contextmanager
     def call(self, llama: Llama, purpose: str) -> Iterator[CallStats]:
-        """Count one call's prompt evaluation with llama.cpp's own counters; hold the
-        model's lock around it."""
+        """Count one call's prompt evaluation with llama.cpp's own counters (the caller
+        holds the model's lock, so the counters are this call's alone)."""
         stats = CallStats(purpose)
         self.current = stats
         llama_cpp.llama_perf_context_reset(llama._ctx.ctx)
