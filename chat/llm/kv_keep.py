@@ -9,10 +9,10 @@ overwrite more than `SAVE_MIN_TOKENS` of it, and loads the kept state that share
 longest prefix with a new prompt when it beats what the context holds. One keeper
 serves replies, JSON calls, group chats and several chats alike, within a byte budget.
 
-Chosen by measurement (docs/benchmarks.md, "Time to first token"): a second llama
-context for JSON calls cost 155–206 MB more RSS for good; llama-cpp-python's
-`save_state` / `LlamaRAMCache` copy 100 MB of unused logits per save (RSS past 500 MB);
-this costs a copy of the used cells, tens of milliseconds a turn.
+Chosen by measurement (`python -m benchmarks.kv_strategies`, docs/benchmarks.md "Time
+to first token"): a second llama context or model for JSON calls cost 156–267 MB more
+RSS for good; llama-cpp-python's `save_state` / `LlamaRAMCache` copy 100 MB of unused
+logits per save (RSS 512–806 MB); this costs a copy of the used cells, ~35 ms a turn.
 
 `KeptLlama` is a `Llama` whose `generate` (which every completion goes through, with
 the prompt's tokens) asks the keeper first. It touches llama-cpp-python's `_ctx`,
