@@ -80,8 +80,14 @@ async def _measure(repetitions: int, max_tokens: int, tick: Callable[[], None]) 
         temperature=0.0,
     )
 
+    def fresh() -> None:
+        """No prompt reuse, from the context or from a kept state: the whole prompt is
+        evaluated, like a new chat's first turn."""
+        llama.keeper.clear()
+        llama.reset()
+
     def direct() -> dict[str, float]:
-        llama.reset()  # no prompt-cache reuse: time the whole prompt, like a new turn
+        fresh()
         started = time.perf_counter()
         stamps: list[float] = []
         with loaded.lock:
@@ -98,7 +104,7 @@ async def _measure(repetitions: int, max_tokens: int, tick: Callable[[], None]) 
         return _sample(started, stamps)
 
     async def through_app() -> dict[str, float]:
-        llama.reset()
+        fresh()
         started = time.perf_counter()
         stamps: list[float] = []
         async for _ in backend.stream_reply(request):

@@ -25,12 +25,14 @@ REGISTRY: dict[str, str] = {
     "ui": "bench_ui",
     "rewind": "bench_rewind",
     "prompt": "bench_prompt",
+    "ttft": "bench_ttft",
     "growth": "bench_growth",
     "chatimport": "bench_chatimport",
     "quality": "bench_quality",
 }
 ORDER = ("core", "backend", "turns", "memory")
-"""What ``all`` runs; ``quality`` (minutes of the bundled model's turns) only when named."""
+"""What ``all`` runs; ``quality`` and ``ttft`` (minutes of the bundled model's turns) only
+when named."""
 
 
 @dataclass(frozen=True)

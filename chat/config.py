@@ -52,6 +52,9 @@ class Settings(BaseModel):
     max_retries: int = Field(2, ge=0, le=10)
     n_ctx: int = Field(2048, ge=256, le=MAX_CONTEXT)
     n_threads: int | None = Field(None, ge=1, le=512)
+    kv_cache_mb: int = Field(128, ge=0, le=1_048_576)
+    """`embedded`: memory for the KV states kept between model calls, so a reply after
+    extraction evaluates only its new tokens (chat/llm/kv_keep.py); 0 keeps none."""
     context_length: int | None = Field(None, ge=256, le=MAX_CONTEXT)
     """Context window of an `openai` or `scripted` model (default 4096); `embedded` uses n_ctx."""
     reply_max_tokens: int = Field(200, ge=1, le=32_768)

@@ -30,6 +30,7 @@ BACKEND_FIELDS = frozenset(
         "max_retries",
         "n_ctx",
         "n_threads",
+        "kv_cache_mb",
         "context_length",
     }
 )

@@ -283,18 +283,23 @@ def events_command(ctx: click.Context, after: int, limit: int, kind: str | None,
 @main.command("bench")
 @common_options
 @click.argument("which", type=click.Choice(["core", "backend", "turns", "memory", "ui", "rewind", "prompt",
-                                          "growth", "chatimport", "quality", "all"]), default="all")
+                                          "growth", "chatimport", "quality", "ttft", "all"]), default="all")
 @click.option("--sizes", default=None, help="Core, memory, ui and rewind: comma-separated sizes (core: events,"
               " default 10000,100000; memory: 1000,100000; ui: messages, default 100,5000,30000;"
               " rewind: events, default 10000,100000,1000000; growth: turns,messages, default 200,30000).")
+@click.option("--turns", type=click.IntRange(1, 10_000), default=None,
+              help="Prompt and ttft: turns of the chat (default 60).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the raw results to this JSON file.")
 @click.pass_context
 @reports_errors
-def bench_command(ctx: click.Context, which: str, sizes: str | None, json_path: Path | None) -> None:
+def bench_command(
+    ctx: click.Context, which: str, sizes: str | None, turns: int | None, json_path: Path | None
+) -> None:
     """Measure the §13 targets: core (log, replay, snapshots), backend, turns, memory
     (recall and retrieval latency), chatimport; quality (what the bundled model does to a
-    world in 10 turns, only when named); or all of them."""
+    world in 10 turns) and ttft (time to first token over a long chat, embedded model and
+    llama_cpp.server), only when named; or all of them."""
     from chat.bench import run_benchmark, selected
 
     results: dict[str, Any] = {}
@@ -306,6 +311,8 @@ def bench_command(ctx: click.Context, which: str, sizes: str | None, json_path: 
             except ValueError:
                 raise click.BadParameter("sizes must be whole numbers such as 10000,100000",
                                          param_hint="--sizes") from None
+        if name in ("prompt", "ttft") and turns:
+            options["turns"] = turns
         outcome = run_benchmark(name, progress=True, **options)
         if outcome.skipped:
             click.echo(f"[{name}] skipped: {outcome.skipped}", err=True)

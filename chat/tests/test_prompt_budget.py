@@ -129,7 +129,7 @@ def test_memories_go_lowest_score_first_once_only_the_latest_message_is_left(
 def test_a_message_too_long_for_the_context_is_an_error_not_a_cut(conn: sqlite3.Connection) -> None:
     with pytest.raises(ValidationFailed) as err:
         assemble(conn, [msg(1, "you", "word " * 500)], [], 300)
-    assert "the latest message needs 504 tokens" in err.value.message
+    assert f"the latest message needs {500 + MESSAGE_OVERHEAD} tokens" in err.value.message
 
 
 def test_a_huge_character_sheet_is_shortened_to_half_the_budget(conn: sqlite3.Connection) -> None:

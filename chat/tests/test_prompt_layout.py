@@ -11,7 +11,7 @@ from typing import Any
 from chat.tests.test_prompt_budget import memory, msg, setup_world, words
 from chat.turns.plan import quotes_of
 from chat.turns.prompt import HISTORY_LIMIT, Prompt, build_prompt
-from chat.turns.prompt_layout import CHAPTERS_HEADER, transcript_start
+from chat.turns.prompt_layout import CHAPTERS_HEADER, MESSAGE_OVERHEAD, transcript_start
 
 
 def _prompt(
@@ -57,7 +57,7 @@ def test_chapters_go_after_the_voice_samples_and_before_the_transcript(conn: sql
     assert roles[4] == ("user", "message 1")
     assert prompt.chapter_ids == ["ch1", "ch2"]
     assert [m["id"] for m in prompt.quoted] == ["ch1", "ch2", "mem0"]
-    assert prompt.token_count == sum(words(m.content) + 4 for m in prompt.messages)
+    assert prompt.token_count == sum(words(m.content) + MESSAGE_OVERHEAD for m in prompt.messages)
     # A tight budget keeps the newest chapters (at most a quarter of the budget).
     long = [{"id": f"ch{i}", "text": f"chapter {i} " + "word " * 40} for i in range(10)]
     tight = _prompt(conn, history, 600, None, chapters=long)

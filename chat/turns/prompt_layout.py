@@ -27,8 +27,12 @@ from typing import Any
 
 from chat.llm.types import ChatMessage
 
-MESSAGE_OVERHEAD = 4
-"""Tokens a chat template adds around each message (role markers, separators)."""
+MESSAGE_OVERHEAD = 6
+"""Tokens a chat template adds around each message (role markers, separators), at most:
+ChatML (SmolLM2, Qwen) is ``<|im_start|>`` role newline ... ``<|im_end|>`` newline, 5
+tokens for "user" and "system" and 6 for "assistant" (two tokens in SmolLM2's vocabulary),
+measured against the real template. With 4, a 60-message prompt ran ~60 tokens past its
+budget and llama.cpp refused it ("Requested tokens (2066) exceed context window of 2048")."""
 STABLE_SECTIONS = frozenset({"card_system", "persona", "traits", "backstory", "scenario", "instruction"})
 """Sections of the system message; the others but the voice samples go into the note."""
 CHAPTERS_HEADER = "What happened earlier in this story:"
