@@ -99,7 +99,7 @@ def test_rebuild_verify_passes_on_a_healthy_world(world: Path, flags: list[str])
     assert result.exit_code == 0, result.output
     how = "full replay" if flags else "snapshot "
     assert result.stdout.startswith(f"rebuilt by {how}")
-    assert "verified: the rebuilt state equals the incremental one (16 tables)" in result.stdout
+    assert "verified: the rebuilt state equals the incremental one (18 tables)" in result.stdout
     assert _count(world, "SELECT COUNT(*) FROM memories") == 0  # the reverted turn stays reverted
     assert _count(world, "SELECT COUNT(*) FROM world_facts") == 1
 

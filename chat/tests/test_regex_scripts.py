@@ -48,5 +48,5 @@ def test_the_prompt_reads_the_scripted_history_but_the_transcript_is_untouched(c
     ]}}
     history = [msg(1, "you", "Is the **lamp** lit? SECRET"), msg(2, "mara", "Mara says **no**.")]
     prompt = assemble(conn, history, [], 4000, card=card)
-    assert [m.content for m in prompt.messages[1:]] == ["Is the lamp lit? SECRET", "Mara says no."]
+    assert [m.content for m in prompt.messages[1:] if m.role != "system"] == ["Is the lamp lit? SECRET", "Mara says no."]
     assert history[0]["text"] == "Is the **lamp** lit? SECRET"
