@@ -70,6 +70,8 @@ def test_switching_worlds_moves_the_chat_list_bots_and_state_panel(page: Any, li
     # Opening the other world's chat by its address switches back.
     page.goto(f"/#/chat/{harbour['id']}")
     _until(lambda: page.locator("#world-select").input_value() == "harbour", "the harbour world")
+    # The switcher shows the world's name, not its first letter (the sidebar is narrow).
+    assert page.locator("#world-select").bounding_box()["width"] >= 90
 
 
 def test_a_new_chat_picks_its_world_and_an_archived_world_is_restorable(page: Any, live_server: LiveServer) -> None:
