@@ -34,6 +34,7 @@ from chat.eventlog.log import NewEvent
 from chat.eventlog.schemas import validate_payload
 from chat.llm.schemas import CHAPTER_SUMMARY_CHARS, ChapterProposal
 from chat.llm.types import ChatMessage, JsonRequest
+from chat.memory.extraction import failed_extraction
 from chat.memory.sense import DUPLICATE_OVERLAP, SenseChecks, words
 from chat.state.chapters import list_chapters, stale_chapter, summarised_until
 from chat.state.chats import message_dict
@@ -284,10 +285,4 @@ def chapter_events(
 
 def failed_chapter(chat_id: str, turn_id: str, reason: str) -> NewEvent:
     """The log entry for a summarising call that failed (the turn still succeeds)."""
-    return NewEvent(
-        "proposal_dropped",
-        {"reason": f"chapter failed: {reason}"[:1000], "proposal": None},
-        chat_id=chat_id,
-        turn_id=turn_id,
-        actor="model",
-    )
+    return failed_extraction(chat_id, turn_id, reason, call="chapter")

@@ -356,11 +356,12 @@ def check_proposal(
     return checker.result
 
 
-def failed_extraction(chat_id: str, turn_id: str, reason: str) -> NewEvent:
-    """The log entry for an extraction call that failed as a whole (the turn still succeeds)."""
+def failed_extraction(chat_id: str, turn_id: str, reason: str, *, call: str = "extraction") -> NewEvent:
+    """The log entry for a model call after the reply (extraction, a chapter) that failed as
+    a whole: the turn still succeeds, and the log says why nothing came of it."""
     return NewEvent(
         "proposal_dropped",
-        {"reason": f"extraction failed: {reason}"[:1000], "proposal": None},
+        {"reason": f"{call} failed: {reason}"[:1000], "proposal": None},
         chat_id=chat_id,
         turn_id=turn_id,
         actor="model",
