@@ -186,11 +186,11 @@ ENTITY_FIELDS = ("kind", "name", "aliases", "description", "facts")
 def _entity_added(conn: sqlite3.Connection, event: Event) -> None:
     p = event.payload
     world_id = world_of(conn, event)
+    ensure_you(conn, event, world_id)  # first: an event that adds `you` itself then updates it
     existing = get_entity(conn, p["id"], world_id=world_id)
     if existing is not None:
         _update_entity(conn, event, p["id"], {k: p[k] for k in ENTITY_FIELDS}, existing, world_id)
         return
-    ensure_you(conn, event, world_id)
     conn.execute(
         "INSERT INTO entities (world_id, id, kind, name, aliases, description, facts,"
         " first_event_id, last_event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
