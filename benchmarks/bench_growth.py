@@ -33,6 +33,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmarks.bench_prompt import LINES
 from chat.config import Settings
 from chat.db.connection import open_db
 from chat.demo import create_demo_world
@@ -44,13 +45,6 @@ from chat.world.chat_export import st_jsonl
 
 SIZES = (200, 30_000)
 BULK_KINDS = frozenset({"message_posted", "turn_queued", "turn_completed"})
-LINES = (
-    "The fog is thick tonight; did you see the lamp on the old pier?",
-    "Tell me about the harbour master and the debt he owes.",
-    "I walk to the bakery and ask for two buns and the news.",
-    "What did Tobias say about the ship that never came back?",
-    "Let us climb to the lighthouse before the tide turns.",
-)
 
 
 def disk(data_dir: Path) -> dict[str, Any]:

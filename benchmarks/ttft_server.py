@@ -13,13 +13,14 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from chat.tests.llm_server import _wait_until_ready
 
 PREFIX_LINE = re.compile(r"Llama\.generate: (\d+) prefix-match hit, remaining (\d+) prompt tokens to eval")
 CACHE_HIT = "Llama._create_completion: cache hit"
@@ -84,7 +85,7 @@ def llama_server(model: Path, log_dir: Path, n_ctx: int, cache_bytes: int) -> It
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_ready(process, base_url, log_path)
+        _wait_until_ready(process, base_url, log_path, 180)  # the tests' own readiness wait
         server_log = ServerLog(log_path, process.pid)
         # One tiny request first, so that every measured request logs its prefix match
         # (the very first completion of a server has no context to match and logs none).
@@ -102,19 +103,3 @@ def llama_server(model: Path, log_dir: Path, n_ctx: int, cache_bytes: int) -> It
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def _wait_ready(process: subprocess.Popen[bytes], base_url: str, log_path: Path, startup_s: float = 180) -> None:
-    deadline = time.monotonic() + startup_s
-    while True:
-        if process.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"llama_cpp.server exited with {process.returncode}:\n{tail}")
-        try:
-            if httpx.get(f"{base_url}/models", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"llama_cpp.server did not start within {startup_s}s")
-        time.sleep(0.3)
