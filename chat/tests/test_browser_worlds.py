@@ -4,6 +4,7 @@ is hidden and restorable; the first-run banner and the persona dialog name "you"
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -142,3 +143,28 @@ def test_first_run_asks_for_your_name_and_the_persona_dialog_changes_it(page: An
     dialog.get_by_role("button", name="Save").click()
     page.get_by_role("button", name="You: Captain Wren").wait_for()
     assert live_server.api("GET", "/api/entities/you")["description"] == "A sailor."
+
+
+def test_a_slow_world_switch_does_not_pull_the_page_back_to_the_chat(page: Any, live_server: LiveServer) -> None:
+    """Switch worlds on the chat view and go to Bots before the chat list has loaded: the
+    late switch must not open a chat over the Bots view (CI saw this on a slow machine)."""
+    _two_worlds(live_server)
+    open_app(page, "#/chat")
+    released: list[Any] = []
+    held = re.compile(r"/api/chats(\?|$)")
+    holding = [True]
+    page.route(held, lambda route: released.append(route) if holding[0] else route.continue_())
+    page.get_by_role("combobox", name="World").select_option("desert")
+    for _ in range(200):  # Playwright runs route handlers only while it is called, not in sleep
+        if released:
+            break
+        page.wait_for_timeout(50)
+    assert released, "the switch never asked for the desert's chats"
+    page.get_by_role("link", name="Bots", exact=True).click()
+    page.get_by_role("checkbox", name="all worlds").wait_for()
+    holding[0] = False
+    for route in released:
+        route.continue_()
+    page.wait_for_timeout(500)
+    assert "#/bots" in page.url
+    assert page.get_by_role("checkbox", name="all worlds").is_visible()

@@ -80,6 +80,7 @@ async function route() {
     if (document.body.dataset.view) return; // an anchor within the open view
     history.replaceState(null, "", "#/chat");
   }
+  const hash = location.hash;
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   const view = VIEWS.includes(parts[0]) ? parts[0] : "chat";
   for (const name of VIEWS) $(`#view-${name}`).hidden = name !== view;
@@ -95,6 +96,7 @@ async function route() {
     if (parts[1]) await followChat(parts[1]);
     const chats = await loadChats();
     const id = parts[1] || (chats[0] && chats[0].id) || null;
+    if (location.hash !== hash) return; // the user went elsewhere while the chats loaded
     if (!parts[1] && id) {
       history.replaceState(null, "", `#/chat/${encodeURIComponent(id)}`);
     }
@@ -151,10 +153,16 @@ async function start() {
   await refreshHealth();
   await loadWorlds();
   askPersonaOnce();
-  on("world-changed", async () => {
+  on("world-changed", async (id) => {
+    // Each await below may outlive the user's next step (another world picked, another
+    // tab opened); a stale switch must not pull the page back to the chat view.
+    const hash = location.hash;
+    const current = () => worldId() === id && location.hash === hash;
     await loadBots().catch(() => null);
+    if (!current()) return;
     if (document.body.dataset.view === "chat") {
       const chats = await loadChats();
+      if (!current()) return;
       location.hash = chats[0] ? `#/chat/${encodeURIComponent(chats[0].id)}` : "#/chat";
       if (!chats[0]) await openChat(null);
     } else if (document.body.dataset.view === "bots") {
