@@ -8,6 +8,7 @@ and the floor (`cold_load_steps.restore_floor`: the same rows copied from an att
 SQLite file, so no JSON and no Python per row; no restore that writes the rows can be
 much faster). It also counts the projection rows, which is what all three grow with.
 
+    kith bench restore [--sizes 1000000]
     python -m benchmarks.bench_restore [--size 1000000]
 
 Building the world replays it from scratch (minutes at 1M); with ``KITH_BENCH_CACHE=DIR``
@@ -86,12 +87,22 @@ def measure(size: int, folder: Path) -> dict[str, Any]:
     return row
 
 
-def format_report(row: dict[str, Any]) -> str:
+def run(progress: bool = True, sizes: tuple[int, ...] = (1_000_000,)) -> dict[str, Any]:
+    say = print if progress else (lambda _m: None)
+    rows = []
+    for size in sizes:
+        say(f"[restore] {size} events…")
+        with tempfile.TemporaryDirectory(prefix="kith-bench-restore-") as tmp:
+            rows.append(measure(size, Path(tmp)))
+    return {"rows": rows}
+
+
+def _row_report(row: dict[str, Any]) -> str:
     rows = sum(n for table, n in row["rows"].items())
     biggest = sorted(row["rows"].items(), key=lambda item: -item[1])[:4]
     steps = ", ".join(f"{step} {seconds} s" for step, seconds in row["steps_s"].items())
     return "\n".join([
-        f"## restore at {row['events']:,} events (load average {row['load_before']:.2f} → {row['load_after']:.2f})",
+        f"restore at {row['events']:,} events (load average {row['load_before']:.2f} → {row['load_after']:.2f})",
         f"projection rows: {rows:,} ({', '.join(f'{t} {n:,}' for t, n in biggest)})",
         f"snapshot write: {row['snapshot_write_s']} s, {row['snapshot_bytes'] / 1e6:.1f} MB",
         f"cold load ({row['cold_load_path']} + tail): {row['cold_load_s']} s (CPU {row['cold_load_cpu_s']} s)",
@@ -101,12 +112,15 @@ def format_report(row: dict[str, Any]) -> str:
     ])  # fmt: skip
 
 
+def format_report(result: dict[str, Any]) -> str:
+    return "\n\n".join(_row_report(row) for row in result["rows"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=1_000_000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="kith-bench-restore-") as tmp:
-        print(format_report(measure(args.size, Path(tmp))))
+    print(format_report(run(sizes=(args.size,))))
 
 
 if __name__ == "__main__":
