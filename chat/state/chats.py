@@ -29,7 +29,7 @@ def _message_posted(conn: sqlite3.Connection, event: Event) -> None:
     p = event.payload
     group = p.get("alt_group") or p["id"]
     if p.get("alt_group"):
-        _choose(conn, group, None)
+        _choose(conn, group, None, p["chat_id"])
     conn.execute(
         "INSERT INTO messages (id, chat_id, author, text, created_at, turn_id, event_id,"
         " alt_group, chosen, edited, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0)",
@@ -63,21 +63,24 @@ def _message_deleted(conn: sqlite3.Connection, event: Event) -> None:
 def _alternative_chosen(conn: sqlite3.Connection, event: Event) -> None:
     p = event.payload
     exists = conn.execute(
-        "SELECT 1 FROM messages WHERE id = ? AND alt_group = ?", (p["message_id"], p["alt_group"])
+        "SELECT chat_id FROM messages WHERE id = ? AND alt_group = ?", (p["message_id"], p["alt_group"])
     ).fetchone()
     if exists is None:
         return
-    _choose(conn, p["alt_group"], p["message_id"])
+    _choose(conn, p["alt_group"], p["message_id"], exists[0])
 
 
-def _choose(conn: sqlite3.Connection, alt_group: str, message_id: str | None) -> None:
+def _choose(conn: sqlite3.Connection, alt_group: str, message_id: str | None, chat_id: str) -> None:
     """Make ``message_id`` the chosen one of its group (None: no message of it).
+
+    A group is alternatives within one chat: a log naming a message of another chat as
+    the group (only a hand-made or generated log can) changes nothing there.
 
     Row by row on purpose: single-row updates stay fast inside the long transaction
     of a replay, where a multi-row UPDATE is not (see ``chat.eventlog.bulk``).
     """
     rows = conn.execute(
-        "SELECT id, chosen FROM messages WHERE alt_group = ?", (alt_group,)
+        "SELECT id, chosen FROM messages WHERE alt_group = ? AND chat_id = ?", (alt_group, chat_id)
     ).fetchall()
     for row_id, chosen in rows:
         wanted = int(row_id == message_id)

@@ -135,7 +135,8 @@ def _observe_message(conn: sqlite3.Connection, event: Event) -> None:
     p = event.payload
     if p.get("alt_group"):  # a new alternative is the chosen one: forget the others
         for (other,) in conn.execute(
-            "SELECT id FROM messages WHERE alt_group = ? AND id != ?", (p["alt_group"], p["id"])
+            "SELECT id FROM messages WHERE alt_group = ? AND id != ? AND chat_id = ?",
+            (p["alt_group"], p["id"], p["chat_id"]),
         ).fetchall():
             forget_observations(conn, other)
     write_observations(
@@ -174,8 +175,9 @@ def _observe_delete(conn: sqlite3.Connection, event: Event) -> None:
 def _observe_choice(conn: sqlite3.Connection, event: Event) -> None:
     p = event.payload
     rows = conn.execute(
-        "SELECT id, chat_id, author, text, deleted FROM messages WHERE alt_group = ?",
-        (p["alt_group"],),
+        "SELECT id, chat_id, author, text, deleted FROM messages WHERE alt_group = ?"
+        " AND chat_id = (SELECT chat_id FROM messages WHERE id = ?)",
+        (p["alt_group"], p["message_id"]),
     ).fetchall()
     if not any(r[0] == p["message_id"] for r in rows):
         return

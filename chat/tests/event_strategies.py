@@ -28,7 +28,8 @@ GLOBAL_KINDS = frozenset({
     "world_scenario_set", "world_archived", "world_restored", "world_joined", "persona_set",
     "persona_cleared", "lore_set",
 })
-"""Kinds the services never write inside a turn."""
+"""Kinds the services never write inside a turn (nor a manual edit of a bot's fields:
+edits come from the user, outside turns, and a bot's definition belongs to no world)."""
 WORLD_SCOPED = frozenset({
     "entity_added", "entity_updated", "edge_changed", "memory_added", "world_fact_set",
     "world_fact_deleted", "manual_edit", "reflection_recorded",
@@ -292,6 +293,7 @@ def event_sequences(draw: Any, max_size: int = 45) -> list[NewEvent]:
             chat_id = next((c for t, c in log.turns if t == turn_id), None)
         elif (
             log.turns and kind not in GLOBAL_KINDS and kind != "turns_reverted"
+            and not (kind == "manual_edit" and payload.get("target_type") == "bot")  # bots are global
             and draw(st.integers(0, 2)) > 0
             and _in_chat(log, kind, payload, (turn := draw(st.sampled_from(log.turns)))[1])
         ):  # fmt: skip
