@@ -46,11 +46,11 @@ def _payload(conn: sqlite3.Connection, event_id: int) -> dict[str, Any] | None:
 def _previous(
     conn: sqlite3.Connection, chat_id: str, bot_id: str, memo: Memo
 ) -> tuple[int, dict] | None:
-    rows = conn.execute(
+    rows = conn.execute(  # read one by one: the newest is usually the bot's
         "SELECT id, payload FROM events WHERE chat_id = ? AND kind = 'prompt_recorded'"
         " ORDER BY id DESC LIMIT ?",
         (chat_id, _LOOKBACK),
-    ).fetchall()
+    )
     for event_id, text in rows:
         payload = parsed(conn, int(event_id), text, memo)
         if payload.get("bot_id") == bot_id and payload.get("purpose", "reply") == "reply":
