@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from chat.db.connection import connect, transaction
-from chat.eventlog.checkpointer import Checkpointer, writer_checkpoint
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import CheckpointSource, project
 
@@ -47,23 +46,16 @@ class Writer:
         self._checkpoints = checkpoints
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kith-writer")
         self._conn: sqlite3.Connection | None = None
-        self._wal = Checkpointer(path)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = connect(self._path)
-            # Its commits never checkpoint the WAL; the checkpointer's thread does (why:
-            # chat/eventlog/checkpointer.py).
-            self._conn.execute("PRAGMA wal_autocheckpoint = 0")
         return self._conn
 
     async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` on the writer thread (for work that must not interleave with writes)."""
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, lambda: fn(self._connection()))
-        finally:
-            self._wal.poke()  # whatever it wrote, however much
+        return await loop.run_in_executor(self._executor, lambda: fn(self._connection()))
 
     async def commit(
         self, build: Build, after: Callable[[sqlite3.Connection], Any] | None = None
@@ -77,17 +69,12 @@ class Writer:
         """
 
         def run(conn: sqlite3.Connection) -> Written:
-            changes = conn.total_changes
             written = commit_now(conn, build, self._checkpoints)
-            self._wal.committed(conn.total_changes - changes)
-            if self._wal.behind and writer_checkpoint(conn):
-                self._wal.behind = False  # else again after the next commit
             if after is None:
                 return written
             return Written(written.ids, written.kinds, after(conn))
 
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: run(self._connection()))
+        return await self.call(run)
 
     def close(self) -> None:
         def _close() -> None:
@@ -97,7 +84,6 @@ class Writer:
 
         self._executor.submit(_close).result()
         self._executor.shutdown(wait=True)
-        self._wal.close()
 
 
 def commit_now(
