@@ -24,6 +24,7 @@ REGISTRY: dict[str, str] = {
     "memory": "bench_memory",
     "ui": "bench_ui",
     "rewind": "bench_rewind",
+    "restore": "bench_restore",
     "prompt": "bench_prompt",
     "ttft": "bench_ttft",
     "growth": "bench_growth",

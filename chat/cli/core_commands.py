@@ -282,11 +282,11 @@ def events_command(ctx: click.Context, after: int, limit: int, kind: str | None,
 
 @main.command("bench")
 @common_options
-@click.argument("which", type=click.Choice(["core", "backend", "turns", "memory", "ui", "rewind", "prompt",
-                                          "growth", "chatimport", "quality", "ttft", "all"]), default="all")
+@click.argument("which", type=click.Choice(["core", "backend", "turns", "memory", "ui", "rewind", "restore",
+                                          "prompt", "growth", "chatimport", "quality", "ttft", "all"]), default="all")
 @click.option("--sizes", default=None, help="Core, memory, ui and rewind: comma-separated sizes (core: events,"
               " default 10000,100000; memory: 1000,100000; ui: messages, default 100,5000,30000;"
-              " rewind: events, default 10000,100000,1000000; growth: turns,messages, default 200,30000).")
+              " rewind: events, default 10000,100000,1000000; restore: events, default 1000000; growth: turns,messages, default 200,30000).")
 @click.option("--turns", type=click.IntRange(1, 10_000), default=None,
               help="Prompt and ttft: turns of the chat (default 60).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -305,7 +305,7 @@ def bench_command(
     results: dict[str, Any] = {}
     for name in selected(which):
         options: dict[str, Any] = {}
-        if name in ("core", "memory", "ui", "rewind", "growth") and sizes:
+        if name in ("core", "memory", "ui", "rewind", "restore", "growth") and sizes:
             try:
                 options["sizes"] = tuple(int(s) for s in sizes.split(","))
             except ValueError:

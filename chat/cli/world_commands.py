@@ -19,6 +19,7 @@ from chat.eventlog.log import NewEvent
 from chat.eventlog.writer import commit_now
 from chat.snapshots.api import snapshot_checkpoints
 from chat.state.worlds import list_worlds, persona, world_bot_ids
+from chat.turns.prompt_record import whole_record
 from chat.world import transfer
 from chat.world import worlds as world_service
 
@@ -123,7 +124,7 @@ def export_command(ctx: click.Context, world_id: str, file: Path) -> None:
     with _database(ctx) as conn:
         conn.execute("BEGIN")
         try:
-            lines = list(transfer.export_world_lines(conn, world_id))
+            lines = list(transfer.export_world_lines(conn, world_id, whole_record))
         finally:
             conn.execute("COMMIT")
     file.write_text("".join(line + "\n" for line in lines), encoding="utf-8")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from chat.eventlog.log import NewEvent
 from chat.state import worlds as world_state
+from chat.turns.prompt_record import whole_record
 from chat.world import lore as lore_service
 from chat.world import transfer
 from chat.world import worlds as world_service
@@ -128,7 +129,7 @@ class WorldsControls(_Host):
         def read(conn: sqlite3.Connection) -> str:
             conn.execute("BEGIN")
             try:
-                return "".join(line + "\n" for line in transfer.export_world_lines(conn, world_id))
+                return "".join(line + "\n" for line in transfer.export_world_lines(conn, world_id, whole_record))
             finally:
                 conn.execute("COMMIT")
 

@@ -200,6 +200,16 @@ def test_bench_core_runs_and_reports(tmp_path: Path) -> None:
     assert data["core"]["append"]["eventsourcing_synchronous"] == 2
 
 
+def test_bench_restore_times_the_rebuild_against_its_floor(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = kith("bench", "restore", "--sizes", "1500", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    row = json.loads(out.read_text())["restore"]["rows"][0]
+    assert row["events"] == 1500 and row["cold_load_path"] == "snapshot"
+    assert row["floor_s"] > 0 and row["rows"]["memories"] > 0
+    assert "the restore is" in result.stdout
+
+
 def test_bench_registry_skips_what_is_missing(monkeypatch) -> None:
     monkeypatch.setitem(bench.REGISTRY, "turns", "bench_not_written_yet")
     outcome = bench.run_benchmark("turns")

@@ -228,7 +228,10 @@ async def test_one_world_exports_and_imports_into_another_data_directory(data_di
     async with running_app(make_settings(data_dir)) as (app, client):
         _demo, bot = await _two_worlds(app, client)
         chat = (await client.post("/api/chats", json={"bot_ids": [bot["id"]], "world_id": bot["world_id"]})).json()
-        await say(app, client, chat["id"], "A cup of sage, please.")
+        turns = [await say(app, client, chat["id"], text) for text in ("A cup of sage, please.", "And a scone.")]
+        why = [(await client.get(f"/api/turns/{turn['id']}/prompt")).json() for turn in turns]
+        why = [[record["messages"] for record in records] for records in why]  # one record per reply
+        assert all(records and all(records) for records in why)
         exported = await client.get(f"/api/worlds/{bot['world_id']}/export")
         assert exported.status_code == 200
         before = {path: (await client.get(path, params={"world": bot["world_id"]})).json()
@@ -248,6 +251,9 @@ async def test_one_world_exports_and_imports_into_another_data_directory(data_di
             assert [{k: v for k, v in r.items() if k not in strip} for r in after[path]] == [
                 {k: v for k, v in r.items() if k not in strip} for r in rows
             ], path
+        # "Why did it say that?" shows the same prompts: event ids are new in this directory.
+        shown = [(await client2.get(f"/api/turns/{turn['id']}/prompt")).json() for turn in turns]
+        assert [[record["messages"] for record in records] for records in shown] == why
         end = log_end(other)
         again = await client2.post("/api/worlds/import", files={"file": ("w.jsonl", text.encode(), "text/plain")},
                                    headers=UPLOAD)

@@ -302,6 +302,13 @@ def record_view(conn: sqlite3.Connection, payload: dict[str, Any], turn_id: str 
     return view
 
 
+def whole_record(conn: sqlite3.Connection, payload: dict[str, Any], turn_id: str | None = None) -> dict[str, Any]:
+    """A record with its messages (and memory ids) written out: what a world file carries,
+    since its events get new ids where it is imported, and a compact record's references
+    by event id would name other events there."""
+    return record_view(conn, payload, turn_id) if payload.get("compact") else payload
+
+
 def _posted(conn: sqlite3.Connection, message_id: str, turn_id: str | None) -> dict[str, Any] | None:
     row = conn.execute("SELECT event_id FROM messages WHERE id = ?", (message_id,)).fetchone()
     candidates = [_payload(conn, int(row[0]))] if row else []

@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from chat.errors import Conflict, KithError, ValidationFailed
@@ -44,7 +44,12 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def world_events(conn: sqlite3.Connection, world_id: str) -> Iterator[dict[str, Any]]:
+WholePrompt = Callable[[sqlite3.Connection, dict[str, Any], str | None], dict[str, Any]]
+"""A compact prompt record written out whole (`chat.turns.prompt_record.whole_record`):
+compact records name other events by id, and a world file's events get new ids."""
+
+
+def world_events(conn: sqlite3.Connection, world_id: str, whole_prompt: WholePrompt) -> Iterator[dict[str, Any]]:
     """The events of ``world_id``, oldest first, as records ready to write (upcast payloads)."""
     chats = {row[0]: row[1] for row in conn.execute("SELECT id, world_id FROM chats")}
     bots = {
@@ -72,6 +77,8 @@ def world_events(conn: sqlite3.Connection, world_id: str) -> Iterator[dict[str, 
                 payload["world_id"] = world_id
         else:
             wanted = chat is not None and chats.get(chat) == world_id
+        if wanted and kind == "prompt_recorded":
+            payload = whole_prompt(conn, payload, event.turn_id)
         if wanted:
             yield {
                 "kind": kind,
@@ -84,7 +91,7 @@ def world_events(conn: sqlite3.Connection, world_id: str) -> Iterator[dict[str, 
             }
 
 
-def export_world_lines(conn: sqlite3.Connection, world_id: str) -> Iterator[str]:
+def export_world_lines(conn: sqlite3.Connection, world_id: str, whole_prompt: WholePrompt) -> Iterator[str]:
     """The lines of a world file: header, one event per line, trailer with count and SHA-256.
 
     Read inside one transaction by the caller, so the file is one consistent state."""
@@ -92,7 +99,7 @@ def export_world_lines(conn: sqlite3.Connection, world_id: str) -> Iterator[str]
     yield _dumps({"format": FORMAT, "format_version": FORMAT_VERSION, "world": world})
     digest = hashlib.sha256()
     count = 0
-    for record in world_events(conn, world_id):
+    for record in world_events(conn, world_id, whole_prompt):
         line = _dumps(record)
         digest.update(line.encode("utf-8") + b"\n")
         count += 1

@@ -91,11 +91,14 @@ export async function openChat(chatId) {
     emit("chat-opened", null);
     return;
   }
+  let chat;
   try {
-    store.chat = await get(`/api/chats/${seg(chatId)}`);
+    chat = await get(`/api/chats/${seg(chatId)}`);
   } catch {
-    store.chat = chatById(chatId);
+    chat = chatById(chatId);
   }
+  if (store.chatId !== chatId) return; // another chat was opened meanwhile: it owns the view
+  store.chat = chat;
   if (!store.chat) {
     notify(`No chat with id ${chatId}`, "error");
     return;
