@@ -25,8 +25,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-CACHE_RECORDS = 256
-"""Records kept: one per (chat, bot) in use is all a turn needs; old ones fall out."""
+CACHE_RECORDS = 64
+"""Records kept (about 40 KB each with their JSON, measured on the turn benchmark): a turn
+needs one per (chat, bot) in use; old ones fall out."""
 
 
 @dataclass(frozen=True)
