@@ -26,9 +26,9 @@ from chat.memory.extraction_request import (  # noqa: F401 - callers import it f
 )
 from chat.memory.sense import SenseChecks
 from chat.state.edges import edge_key, get_edge
-from chat.state.entities import get_entity, list_entities
+from chat.state.entities import entity_names, get_entity
 from chat.state.manual_edit import is_pinned
-from chat.state.memory import get_memory, list_memories
+from chat.state.memory import get_memory, recent_texts
 from chat.state.world import get_fact, get_scene
 from chat.state.worlds import chat_world
 from chat.world.chats import user_name as persona_name
@@ -78,19 +78,10 @@ class _Checker:
         self.aliases.update({b["id"]: b["id"] for b in bots})
         self.aliases.setdefault(user.strip().lower(), "you")
         self.sense = SenseChecks(
-            entity_names={
-                e["id"]: (e["name"], e["kind"])
-                for e in list_entities(conn, world_id=self.world_id)
-            },
+            entity_names=entity_names(conn, world_id=self.world_id),
             user_name=user,
-            memories={
-                b: [  # a witnessed observation is the message itself, not a memory to repeat
-                    m["text"]
-                    for m in list_memories(
-                        conn, owner=b, limit=MEMORIES_COMPARED, world_id=self.world_id
-                    )
-                    if not m.get("message_id")
-                ]
+            memories={  # a witnessed observation is the message itself, not a memory to repeat
+                b: recent_texts(conn, b, limit=MEMORIES_COMPARED, world_id=self.world_id)
                 for b in self.bot_ids
             },
         )

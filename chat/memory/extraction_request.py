@@ -11,7 +11,7 @@ from typing import Any
 from chat.eventlog.schemas import ENTITY_KINDS
 from chat.llm.schemas import ExtractionProposal
 from chat.llm.types import ChatMessage, JsonRequest
-from chat.state.entities import list_entities
+from chat.state.entities import entity_names
 from chat.state.worlds import chat_world
 
 MAX_KNOWN_ENTITIES = 60
@@ -27,8 +27,8 @@ def extraction_request(
     replies: list[tuple[dict[str, Any], str]],
 ) -> JsonRequest:
     """The prompt asking the model what this exchange changed in the world."""
-    known = list_entities(conn, world_id=chat_world(conn, chat_id) or "default")[-MAX_KNOWN_ENTITIES:]
-    entity_lines = "\n".join(f"- {e['id']}: {e['name']} ({e['kind']})" for e in known)
+    known = list(entity_names(conn, world_id=chat_world(conn, chat_id) or "default").items())
+    entity_lines = "\n".join(f"- {eid}: {name} ({kind})" for eid, (name, kind) in known[-MAX_KNOWN_ENTITIES:])
     bot_lines = ", ".join(f"{b['id']} ({b['name']})" for b in bots)
     exchange = [f"{user_name}: {user_text}"] + [f"{bot['name']}: {text}" for bot, text in replies]
     system = (

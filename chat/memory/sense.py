@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 FACT_KEY = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+){0,4}$")
 MAX_KEY_CHARS = 40
@@ -49,6 +50,13 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+@lru_cache(maxsize=8192)
+def word_set(text: str) -> frozenset[str]:
+    """The words of ``text`` as a set; kept, since extraction compares each turn's memories
+    with the same few hundred a bot already has."""
+    return frozenset(words(text))
+
+
 def _names(names: Iterable[str]) -> set[str]:
     """Each name whole and each of its words, lower-cased: "Isolde Varga" -> isolde varga, isolde, varga."""
     out: set[str] = set()
@@ -79,7 +87,9 @@ class SenseChecks:
         self.people = _names([*people, *(i.replace("-", " ") for i in people_ids)]) | self.user_names
         self.by_name = {" ".join(words(n)): eid for eid, (n, _) in entity_names.items()}
         self.by_name.update({eid: eid for eid in entity_names})
-        self.memories = {owner: [set(words(t)) for t in texts] for owner, texts in memories.items()}
+        self.memories: dict[str, list[frozenset[str]]] = {
+            owner: [word_set(t) for t in texts] for owner, texts in memories.items()
+        }
         self._instruction_runs = _runs(words(INSTRUCTION_TEXT))
 
     # -- world facts ---------------------------------------------------------------
@@ -164,7 +174,7 @@ class SenseChecks:
 
     def remember(self, owner: str, text: str) -> None:
         """Count an accepted memory, so a second copy in the same proposal is a repeat."""
-        self.memories.setdefault(owner, []).append(set(words(text)))
+        self.memories.setdefault(owner, []).append(word_set(text))
 
 
 def _runs(tokens: list[str]) -> set[tuple[str, ...]]:

@@ -282,6 +282,15 @@ def list_entities(conn: sqlite3.Connection, *, world_id: str = DEFAULT_WORLD) ->
     return [_entity_dict(row) for row in rows]
 
 
+def entity_names(conn: sqlite3.Connection, *, world_id: str = DEFAULT_WORLD) -> dict[str, tuple[str, str]]:
+    """id -> (name, kind) of every entity of ``world_id``, in `list_entities`' order: what
+    extraction's checks need, without reading (and parsing) the rest of each entity."""
+    rows = conn.execute(
+        "SELECT id, name, kind FROM entities WHERE world_id = ? ORDER BY first_event_id, id", (world_id,)
+    )
+    return {entity_id: (name, kind) for entity_id, name, kind in rows}
+
+
 def entity_taken(conn: sqlite3.Connection, entity_id: str) -> bool:
     """True when ``entity_id`` names an entity in any world (ids stay unique across worlds)."""
     return conn.execute("SELECT 1 FROM entities WHERE id = ? LIMIT 1", (entity_id,)).fetchone() is not None

@@ -167,6 +167,20 @@ def list_memories(
     return [_with_world(row) for row in rows]
 
 
+def recent_texts(
+    conn: sqlite3.Connection, owner: str, *, limit: int, world_id: str = DEFAULT_WORLD
+) -> list[str]:
+    """The texts of ``owner``'s newest ``limit`` memories in ``world_id`` (newest first),
+    leaving out witnessed observations: what extraction compares a new memory with. Two
+    columns through the (world, owner, event id) index, not whole memories sorted."""
+    rows = conn.execute(
+        "SELECT text, message_id FROM memories WHERE world_id = ? AND owner = ?"
+        " ORDER BY event_id DESC LIMIT ?",
+        (world_id, owner, limit),
+    )
+    return [text for text, message_id in rows if not message_id]
+
+
 def search_memories(
     conn: sqlite3.Connection,
     q: str,

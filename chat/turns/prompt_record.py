@@ -31,6 +31,8 @@ import json
 import sqlite3
 from typing import Any
 
+from chat.turns.record_cache import Memo, keep, parsed
+
 FORMAT = 2
 KEYFRAME = 64
 _LOOKBACK = 40  # prompt records of the chat searched for the bot's previous one
@@ -41,29 +43,42 @@ def _payload(conn: sqlite3.Connection, event_id: int) -> dict[str, Any] | None:
     return None if row is None else json.loads(row[0])
 
 
-def _previous(conn: sqlite3.Connection, chat_id: str, bot_id: str) -> tuple[int, dict] | None:
-    rows = conn.execute(
+def _previous(
+    conn: sqlite3.Connection, chat_id: str, bot_id: str, memo: Memo
+) -> tuple[int, dict] | None:
+    rows = conn.execute(  # read one by one: the newest is usually the bot's
         "SELECT id, payload FROM events WHERE chat_id = ? AND kind = 'prompt_recorded'"
         " ORDER BY id DESC LIMIT ?",
         (chat_id, _LOOKBACK),
-    ).fetchall()
+    )
     for event_id, text in rows:
-        payload = json.loads(text)
+        payload = parsed(conn, int(event_id), text, memo)
         if payload.get("bot_id") == bot_id and payload.get("purpose", "reply") == "reply":
             return int(event_id), payload
     return None
 
 
-Memo = dict[tuple[str, int], Any]
-"""What one compaction has read already (payloads, rebuilt parts) by event id: a record's
-chain is walked once, not once per question asked of it. Events never change."""
+def _system_of(conn: sqlite3.Connection, event_id: int, payload: dict[str, Any], memo: Memo) -> str:
+    if ("s", event_id) not in memo:
+        memo[("s", event_id)] = system_text(conn, payload, memo)
+    return memo[("s", event_id)]
+
+
+def _items_of(conn: sqlite3.Connection, event_id: int, payload: dict[str, Any], memo: Memo) -> list[dict[str, Any]]:
+    if ("t", event_id) not in memo:
+        memo[("t", event_id)] = transcript_items(conn, payload, memo)
+    return memo[("t", event_id)]
 
 
 def _base(conn: sqlite3.Connection, event_id: int, memo: Memo | None) -> dict[str, Any] | None:
     if memo is None:
         return _payload(conn, event_id)
     if ("p", event_id) not in memo:
-        memo[("p", event_id)] = _payload(conn, event_id)
+        row = conn.execute("SELECT payload FROM events WHERE id = ?", (event_id,)).fetchone()
+        if row is None:
+            memo[("p", event_id)] = None
+        else:
+            parsed(conn, event_id, row[0], memo)
     return memo[("p", event_id)]
 
 
@@ -80,12 +95,7 @@ def system_text(conn: sqlite3.Connection, payload: dict[str, Any], memo: Memo | 
     base = _base(conn, base_id, memo)
     if base is None:
         raise ValueError(f"prompt record base event {system['base']} is missing")
-    if memo is None:
-        previous = system_text(conn, base)
-    else:
-        if ("s", base_id) not in memo:
-            memo[("s", base_id)] = system_text(conn, base, memo)
-        previous = memo[("s", base_id)]
+    previous = system_text(conn, base) if memo is None else _system_of(conn, base_id, base, memo)
     tail = previous[len(previous) - system["tail"] :] if system["tail"] else ""
     return previous[: system["head"]] + system["text"] + tail
 
@@ -102,12 +112,7 @@ def transcript_items(
     base = _base(conn, base_id, memo)
     if base is None or not base.get("compact"):
         raise ValueError("a transcript difference needs a compact base record")
-    if memo is None:
-        old = transcript_items(conn, base)
-    else:
-        if ("t", base_id) not in memo:
-            memo[("t", base_id)] = transcript_items(conn, base, memo)
-        old = memo[("t", base_id)]
+    old = transcript_items(conn, base) if memo is None else _items_of(conn, base_id, base, memo)
     if "tx" in compact:  # format 1: one run of the base's items, then the new ones
         delta = compact["tx"]
         return old[delta["skip"] : delta["skip"] + delta["take"]] + list(delta["add"])
@@ -241,18 +246,17 @@ def compact_record(
             items.append({"r": sent["role"], "e": source["event_id"], **({"p": prefix} if prefix else {})})
     system = messages[0]["content"]
     compact: dict[str, Any] = {"v": FORMAT, "system": {"text": system}, "depth": 0, "transcript": items}
-    previous = _previous(conn, chat_id, record["bot_id"])
     memo: Memo = {}
+    previous = _previous(conn, chat_id, record["bot_id"], memo)
     if previous is not None:
         base_id, base = previous
-        memo[("p", base_id)] = base
         depth = int((base.get("compact") or {}).get("depth", 0)) + 1
         if base.get("compact") is None or depth < KEYFRAME:
-            head, tail, middle = _difference(system_text(conn, base, memo), system)
+            head, tail, middle = _difference(_system_of(conn, base_id, base, memo), system)
             compact["system"] = {"base": base_id, "head": head, "tail": tail, "text": middle}
             compact["depth"] = depth if base.get("compact") is not None else 1
             if base.get("compact") is not None:
-                old = transcript_items(conn, base, memo)
+                old = _items_of(conn, base_id, base, memo)
                 pool = {text: index for index, text in reversed(list(enumerate(_texts(old))))}
                 del compact["transcript"]
                 compact["tx2"] = [op if isinstance(op, list) else _pooled(op, pool) for op in _runs(old, items)]
@@ -262,6 +266,7 @@ def compact_record(
         compact["ids"] = "message"
     try:
         if expand(conn, candidate, memo) == messages:
+            keep(memo)
             return candidate
     except (ValueError, KeyError, TypeError, IndexError):
         pass
@@ -272,13 +277,17 @@ def previous_start(conn: sqlite3.Connection, chat_id: str, bot_id: str) -> int |
     """The event id of the first transcript message of the bot's previous reply prompt in
     this chat, for `build_prompt` to keep its start (§8.1.1); None when there is none or it
     was recorded whole."""
-    previous = _previous(conn, chat_id, bot_id)
+    memo: Memo = {}
+    previous = _previous(conn, chat_id, bot_id, memo)
     if previous is None or not previous[1].get("compact"):
         return None
+    event_id, payload = previous
     try:
-        items = transcript_items(conn, previous[1])
+        items = _items_of(conn, event_id, payload, memo)
+        _system_of(conn, event_id, payload, memo)  # kept for the reply's record to start from
     except (ValueError, KeyError, TypeError):
         return None
+    keep(memo)
     return next((int(item["e"]) for item in items if "e" in item), None)
 
 

@@ -21,6 +21,7 @@ cut the reply, `finish_at_sentence` ends it at its last complete sentence.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 HEADINGS = (
     "traits", "backstory", "scenario", "scene", "world", "lore", "location", "present",
@@ -154,6 +155,13 @@ def finish_at_sentence(text: str) -> str:
     return stripped[:end].rstrip() if end else stripped
 
 
+@lru_cache(maxsize=64)
+def reply_rules(stops: tuple[str, ...], own_name: str, user_name: str) -> ReplyRules:
+    """The rules for one speaker, compiled once: every reply of the bot in the chat asks
+    for the same (compiling them took half a millisecond a turn)."""
+    return ReplyRules(list(stops), own_name, user_name)
+
+
 class StopTrimmer:
     """Feed streamed pieces; get back only text that is certainly part of the reply.
 
@@ -162,7 +170,7 @@ class StopTrimmer:
     """
 
     def __init__(self, stops: list[str], own_name: str, user_name: str = "You") -> None:
-        self.rules = ReplyRules(stops, own_name, user_name)
+        self.rules = reply_rules(tuple(stops), own_name, user_name)
         name = own_name.strip().lower()
         self._own_forms = [f for f in {name, name.split()[0] if name else ""} if f]
         self._hold = max((len(s) for s in stops), default=1)

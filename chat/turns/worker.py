@@ -177,7 +177,9 @@ class TurnWorker:
                 if skipped:  # nobody replied: the turn fails, saying why (§4.2)
                     raise EmptyReply("; ".join(skipped.values()))
                 raise BackendError("no bot could answer this message")
-            earlier = await rt.read(lambda conn: stored_replies(conn, plan))
+            earlier = (  # only a retried turn has replies of its own stored already
+                await rt.read(lambda conn: stored_replies(conn, plan)) if plan.done_message_ids else []
+            )
             if plan.kind != "regenerate" and not cancel.is_set():
                 await self._phase(plan, UPDATING_MEMORIES)
             finish = await world_changes(rt, backend, plan, earlier + replies, cancel)

@@ -1,0 +1,119 @@
+"""What compact prompt records rebuild to, kept between turns (§8.4).
+
+A compact record is a difference from the bot's previous record, so rebuilding one
+walks its chain back to a keyframe (up to `KEYFRAME` records, each read and parsed).
+Every turn asked that twice: where the new prompt's transcript starts
+(`previous_start`) and what the new record is a difference from (`compact_record`).
+Here the parsed payload, system text and transcript items of a record are kept by its
+event id, so the next turn rebuilds one step of the chain instead of all of it.
+
+Nothing here needs invalidating: events never change (rewind, edit and regenerate
+append events; which record is "the previous one" is still read from the log each
+time). An entry is only used when its database (file, and the time of its first event)
+and the record's stored JSON text are the very ones it was made from, so another
+database, or a data directory made anew at the same path, never gets another record's
+items; reply records also name their message, a fresh random id. Entries are shared between
+calls, so their values are read, never changed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+CACHE_RECORDS = 64
+"""Records kept (about 40 KB each with their JSON, measured on the turn benchmark): a turn
+needs one per (chat, bot) in use; old ones fall out."""
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """A record as parsed and rebuilt: its payload, system text and transcript items
+    (None when it is no compact record, or its items were not asked for)."""
+
+    payload: dict[str, Any]
+    system: str
+    items: tuple[dict[str, Any], ...] | None
+
+
+Memo = dict[tuple[str, int], Any]
+"""What one call has read already, by event id: payloads ``p``, their stored JSON ``x``,
+rebuilt system texts ``s`` and transcript items ``t`` (and the database file, ``db``): a
+record's chain is walked once per call, not once per question asked of it."""
+
+_entries: OrderedDict[tuple[str, int], tuple[str, Rebuilt]] = OrderedDict()
+_lock = threading.Lock()
+
+
+def database_of(conn: sqlite3.Connection) -> str:
+    """Which database ``conn`` reads: its file and when its first event was written (a
+    data directory made anew at the same path is another one); "" for an in-memory or
+    temporary database, never cached (two of them could hold the same event ids)."""
+    row = conn.execute("PRAGMA database_list").fetchone()
+    if row is None or not row[2]:
+        return ""
+    first = conn.execute("SELECT created_at FROM events ORDER BY id LIMIT 1").fetchone()
+    return f"{row[2]}\n{first[0] if first else ''}"
+
+
+def known(database: str, event_id: int, text: str) -> Rebuilt | None:
+    """The rebuilt record ``event_id`` of ``database`` whose stored JSON is ``text``."""
+    if not database:
+        return None
+    key = (database, event_id)
+    with _lock:
+        entry = _entries.get(key)
+        if entry is None or entry[0] != text:
+            return None
+        _entries.move_to_end(key)
+        return entry[1]
+
+
+def remember(database: str, event_id: int, text: str, rebuilt: Rebuilt) -> None:
+    """Keep ``rebuilt`` for the record ``event_id`` of ``database`` stored as ``text``."""
+    if not database:
+        return
+    with _lock:
+        _entries[(database, event_id)] = (text, rebuilt)
+        _entries.move_to_end((database, event_id))
+        while len(_entries) > CACHE_RECORDS:
+            _entries.popitem(last=False)
+
+
+def parsed(conn: sqlite3.Connection, event_id: int, text: str, memo: Memo) -> dict[str, Any]:
+    """The payload of the record ``event_id`` stored as ``text``, put in ``memo`` with the
+    rebuilt parts this cache holds of it."""
+    if ("p", event_id) in memo:
+        return memo[("p", event_id)]
+    if ("db", 0) not in memo:
+        memo[("db", 0)] = database_of(conn)
+    memo[("x", event_id)] = text
+    hit = known(memo[("db", 0)], event_id, text)
+    if hit is None:
+        memo[("p", event_id)] = json.loads(text)
+        return memo[("p", event_id)]
+    memo[("p", event_id)], memo[("s", event_id)] = hit.payload, hit.system
+    if hit.items is not None:
+        memo[("t", event_id)] = list(hit.items)
+    return hit.payload
+
+
+def keep(memo: Memo) -> None:
+    """Keep what a call rebuilt (records with their system text, and items where known)
+    for the next turn's calls."""
+    for kind, event_id in list(memo):
+        if kind == "x" and ("s", event_id) in memo:
+            items = memo.get(("t", event_id))
+            parts = memo[("p", event_id)], memo[("s", event_id)]
+            rebuilt = Rebuilt(*parts, None if items is None else tuple(items))
+            remember(memo[("db", 0)], event_id, memo[("x", event_id)], rebuilt)
+
+
+def forget_all() -> None:
+    """Empty the cache (tests compare rebuilding with and without it)."""
+    with _lock:
+        _entries.clear()
