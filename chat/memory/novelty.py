@@ -39,22 +39,38 @@ def word_set(text: str) -> frozenset[str]:
 
 def repeats(a: frozenset[str], b: frozenset[str]) -> bool:
     """Whether two word sets say nearly the same (empty sets repeat nothing)."""
+    small, large = sorted((len(a), len(b)))
+    if small < SAME_WORDS * large:  # Jaccard is at most small / large: no set operation needed
+        return False
     union = len(a | b)
     return union > 0 and len(a & b) >= SAME_WORDS * union
 
 
 def distinct(ranked: Iterable[Item], text_of: Callable[[Item], str], k: int) -> list[Item]:
-    """The first ``k`` of ``ranked`` (best first) that do not repeat one taken before."""
+    """The first ``k`` of ``ranked`` (best first) that do not repeat one taken before.
+
+    A text met before (the same words, or the very same string) is passed over by a
+    lookup; only the others are compared with each memory taken, at most ``k``. Chats
+    repeat themselves, and a walk through a few hundred candidates must stay cheap."""
     if k <= 0:
         return []
     kept: list[Item] = []
-    seen: list[frozenset[str]] = []
+    taken: list[frozenset[str]] = []
+    met_texts: set[str] = set()
+    met_words: set[frozenset[str]] = set()
     for item in ranked:
-        words = word_set(text_of(item))
-        if any(repeats(words, other) for other in seen):
+        text = text_of(item)
+        if text in met_texts:
+            continue
+        met_texts.add(text)
+        words = word_set(text)
+        if words in met_words:
+            continue
+        met_words.add(words)
+        if any(repeats(words, other) for other in taken):
             continue
         kept.append(item)
-        seen.append(words)
+        taken.append(words)
         if len(kept) == k:
             break
     return kept
