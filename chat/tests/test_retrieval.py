@@ -168,3 +168,34 @@ def test_words_too_common_to_rank_by_are_left_out(conn: sqlite3.Connection, monk
     assert retrieval.affordable_terms(conn, ["common", "kraken", "ink"]) == ["ink"]
     got = [m["id"] for m, _ in retrieve_memories(conn, "mara", "common kraken", now=NOW, k=2)]
     assert got == ["r2", "r1"]  # the rare word decides; the shorter memory ranks higher
+
+
+def test_other_bots_matches_do_not_crowd_out_this_bots_candidates(conn: sqlite3.Connection) -> None:
+    """Every message is an observation of each bot present, so the FTS table holds many
+    other bots' copies of the same words; the cut to the best matches is per owner."""
+    others = [(f"o{n}", f"bot{n % 5}", 5, "The lamp, the lamp, the lighthouse lamp.") for n in range(500)]
+    mine = [("mine", "mara", 1, "I think the lamp went out during the long night watch.")]
+    filler = [(f"f{n}", "mara", 9, f"Gulls over the harbour, number {n}.") for n in range(30)]
+    add_memories(conn, others + mine + filler)
+    conn.execute("UPDATE memories SET last_retrieved_at = '2024-01-01T00:00:00.000000Z' WHERE id = 'mine'")
+    # the least important and least recent of mara's: only the FTS candidates can bring it
+    got = retrieve_memories(conn, "mara", "lamp", now=NOW, k=3)
+    assert got[0][0]["id"] == "mine"
+
+
+def test_a_repeated_memory_takes_one_place(conn: sqlite3.Connection) -> None:
+    add_memories(
+        conn,
+        [
+            ("r1", "mara", 5, "Bo: The train was late again."),
+            ("r2", "mara", 5, "Bo: The train was late again!"),
+            ("r3", "mara", 5, "Bo: the TRAIN was late, again."),
+            ("c2", "mara", 5, "Bo: I have 2 cats and the train scares them."),
+            ("c3", "mara", 5, "Bo: I have 3 cats and the train scares them."),
+            ("x", "mara", 5, "Bo: I missed the train to the coast."),
+        ],
+    )
+    got = [m["id"] for m, _ in retrieve_memories(conn, "mara", "train", now=NOW, k=4, index_candidates=0)]
+    assert len(got) == 4
+    assert len({"r1", "r2", "r3"} & set(got)) == 1  # the same words: one of them
+    assert {"c2", "c3", "x"} <= set(got)  # a number differs, or other words: all kept
