@@ -118,8 +118,6 @@ def cosine(a: list[float], b: list[float]) -> float:
     return 0.0 if norm == 0 else dot / norm
 
 
-
-
 BM25 = "bm25(memories_fts)"
 """The score FTS5's ``rank`` column stands for, asked for as a function: the same values
 and order, but ordering by ``rank`` makes FTS5 sort every match itself, keeping each
