@@ -22,18 +22,16 @@ import argparse
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cold_load_steps import restore_floor, restore_steps
+from benchmarks.cold_load_steps import restore_floor, restore_steps, snapshot_then_rebuild
 from benchmarks.core_world import realistic_events
 from chat.db.connection import database_path, open_db
 from chat.db.migrate import apply_migrations
-from chat.eventlog.log import NewEvent, append_events
-from chat.eventlog.projector import mark_needs_rebuild, projection_tables, rebuild
-from chat.snapshots.api import take_snapshot
-from chat.snapshots.cold_load import cold_load, projections_current
+from chat.eventlog.log import append_events
+from chat.eventlog.projector import projection_tables, rebuild
+from chat.snapshots.cold_load import projections_current
 
 BATCH = 5_000
 
@@ -69,18 +67,9 @@ def measure(size: int, folder: Path) -> dict[str, Any]:
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
             for table in projection_tables()
         }
-        started = time.perf_counter()
-        snapshot = take_snapshot(conn, data_dir=data_dir)
-        row["snapshot_write_s"] = round(time.perf_counter() - started, 2)
-        row["snapshot_bytes"] = snapshot.stat().st_size
-        append_events(conn, [NewEvent("world_fact_set", {"key": "bench", "value": "tail"})])
-        mark_needs_rebuild(conn)
-        conn.commit()
-        cpu = time.process_time()
-        loaded = cold_load(conn, data_dir)
-        row["cold_load_s"] = round(loaded.seconds, 2)
-        row["cold_load_cpu_s"] = round(time.process_time() - cpu, 2)
-        row["cold_load_path"] = loaded.path
+        timed = snapshot_then_rebuild(conn, data_dir)
+        snapshot = timed.pop("snapshot")
+        row.update(timed)
         row["steps_s"] = {k: round(v, 2) for k, v in restore_steps(conn, snapshot, lambda: True, 1).items()}
         row["floor_s"] = round(restore_floor(conn, folder / "floor.db", snapshot, lambda: True, 1), 2)
     row["load_after"] = os.getloadavg()[0]

@@ -32,14 +32,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cold_load_steps import snapshot_then_rebuild
 from benchmarks.core_world import realistic_events
 from chat.db.connection import database_path, open_db
 from chat.db.migrate import apply_migrations
 from chat.eventlog import undo
 from chat.eventlog.log import NewEvent, append_events
-from chat.eventlog.projector import mark_needs_rebuild, project, rebuild, reverted_turns
-from chat.snapshots.api import take_snapshot
-from chat.snapshots.cold_load import cold_load
+from chat.eventlog.projector import project, rebuild, reverted_turns
 
 SIZES = (10_000, 100_000, 1_000_000)
 # The last events are projected as turns do, so the notes cover them; the app keeps
@@ -150,15 +149,9 @@ def measure(size: int, folder: Path, compare: bool, say: Callable[[str], None]) 
             undo.invalidate(conn)  # no notes: the rewind refolds from the start, as before
             conn.commit()
             row["last_turn_without_notes"] = _revert(conn, chat_id, turns)
-        started = time.perf_counter()
-        snapshot = take_snapshot(conn, data_dir=data_dir)
-        row["snapshot_write_s"] = round(time.perf_counter() - started, 2)
-        row["snapshot_bytes"] = snapshot.stat().st_size
-        append_events(conn, [NewEvent("world_fact_set", {"key": "bench", "value": "tail"})])
-        mark_needs_rebuild(conn)
-        loaded = cold_load(conn, data_dir)
-        row["rebuild_snapshot_tail_s"] = round(loaded.seconds, 2)
-        row["rebuild_path"] = loaded.path
+        timed = snapshot_then_rebuild(conn, data_dir)
+        row["snapshot_write_s"], row["snapshot_bytes"] = timed["snapshot_write_s"], timed["snapshot_bytes"]
+        row["rebuild_snapshot_tail_s"], row["rebuild_path"] = timed["cold_load_s"], timed["cold_load_path"]
     return row
 
 
