@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.bench_prompt import LINES as PROMPT_LINES
 from benchmarks.ttft_server import ServerLog, llama_server
 from chat.bus import Subscription
 from chat.config import Settings
@@ -39,12 +40,7 @@ from chat.llm.embedded import EmbeddedBackend, bundled_model_path
 from chat.runtime.runtime import Runtime
 
 N_CTX = 2048
-LINES = (
-    "The fog is thick tonight; did you see the lamp on the old pier?",
-    "Tell me about the harbour master and the debt he owes.",
-    "I walk to the bakery and ask for two buns and the news.",
-    "What did Tobias say about the ship that never came back?",
-    "Let us climb to the lighthouse before the tide turns.",
+LINES = PROMPT_LINES + (  # bench_prompt's, and more for a longer chat
     "How do you find the safe channel through the Teeth at night?",
     "I show you the brass compass I found on the beach.",
     "Who was on the quay when the Heron sailed?",

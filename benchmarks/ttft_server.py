@@ -10,7 +10,6 @@ order the requests came.
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from chat.tests.llm_server import _wait_until_ready
+from chat.tests.llm_server import _wait_until_ready, free_port, stop_process
 
 PREFIX_LINE = re.compile(r"Llama\.generate: (\d+) prefix-match hit, remaining (\d+) prompt tokens to eval")
 CACHE_HIT = "Llama._create_completion: cache hit"
@@ -65,16 +64,10 @@ class ServerLog:
         return {"rss_mb": out.get("VmRSS", float("nan")), "peak_rss_mb": out.get("VmHWM", float("nan"))}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def llama_server(model: Path, log_dir: Path, n_ctx: int, cache_bytes: int) -> Iterator[tuple[str, ServerLog]]:
     """Run the server until the block ends; yields (base URL ending in /v1, its log)."""
-    port = _free_port()
+    port = free_port()
     command = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
         "--port", str(port), "--n_ctx", str(n_ctx), "--cache", "true", "--cache_type", "ram",
@@ -97,9 +90,4 @@ def llama_server(model: Path, log_dir: Path, n_ctx: int, cache_bytes: int) -> It
         server_log.requests_since_last()
         yield base_url, server_log
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)

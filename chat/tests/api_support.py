@@ -24,6 +24,8 @@ from chat.db.connection import open_db
 from chat.eventlog.log import last_event_id
 
 BASE_URL = "http://127.0.0.1:8765"
+UPLOAD = {"X-Kith-Request": "1"}
+"""The header a browser's form upload cannot send: what the API asks of multipart posts."""
 """Loopback, as a browser on this machine sends it (other Host names are refused)."""
 
 BOT = {

@@ -20,6 +20,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_process(process: subprocess.Popen) -> None:
+    """Terminate a server, and kill it when it has not gone after 10 s."""
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextmanager
 def llama_cpp_server(
     model: Path, n_ctx: int = 2048, startup_s: float = 90, extra: tuple[str, ...] = ()
@@ -42,12 +52,7 @@ def llama_cpp_server(
             _wait_until_ready(process, base_url, log_path, startup_s)
             yield base_url
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 def _wait_until_ready(

@@ -9,11 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chat.tests.api_support import BOT, assert_error, make_bot, make_settings, running_app
+from chat.tests.api_support import BOT, UPLOAD, assert_error, make_bot, make_settings, running_app
 
 pytestmark = pytest.mark.anyio
 
-UPLOAD = {"X-Kith-Request": "1"}
 
 
 async def _end(client: httpx.AsyncClient) -> int:

@@ -16,10 +16,8 @@ import pytest
 
 from chat.cards import MAX_CARD_BYTES, export_card, parse_card
 from chat.errors import PayloadTooLarge
-from chat.tests.api_support import make_settings, running_app
+from chat.tests.api_support import UPLOAD, make_settings, running_app
 from chat.tests.test_cards import v2_card
-
-UPLOAD = {"X-Kith-Request": "1"}
 
 
 def _big_persona(card: dict[str, Any]) -> None:

@@ -15,19 +15,12 @@ from chat.eventlog.projector import LIFECYCLE_KINDS, canonical_dump, rebuild
 from chat.state.chapters import chapter_memory_id
 from chat.state.memory import get_memory
 from chat.tests.api_support import log_end, make_chat, make_settings, running_app, say
+from chat.tests.test_chapters import LINES
 from chat.tests.test_projection_properties import _copy_events, _fresh_db
 from chat.tests.turn_support import events
 
 pytestmark = pytest.mark.anyio
 
-LINES = [
-    "The lighthouse keeper left a lantern burning on the north stair.",
-    "We rowed out past the breakwater before the fog came in.",
-    "A gull stole the last of the bread from the boat.",
-    "The harbour master wants the ledger back by Friday.",
-    "Somebody painted a red anchor on the chapel door.",
-    "The tide tables for next week are pinned by the stove.",
-]
 
 
 async def chat_with_a_chapter(

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from chat.tests.api_support import (
+    UPLOAD,
     assert_error,
     log_end,
     make_bot,
@@ -29,7 +30,6 @@ from chat.tests.test_cards import v2_card
 from chat.world.st_chat import MAX_LINE_BYTES, parse_date
 
 pytestmark = pytest.mark.anyio
-UPLOAD = {"X-Kith-Request": "1"}
 
 
 def header(name: str = "Ada") -> dict[str, Any]:

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from chat.db.connection import open_db
 from chat.demo import create_demo_world
 from chat.tests.api_support import (
+    UPLOAD,
     assert_error,
     log_end,
     make_settings,
@@ -26,7 +27,6 @@ from chat.tests.api_support import (
 
 pytestmark = pytest.mark.anyio
 
-UPLOAD = {"X-Kith-Request": "1"}
 LIGHTHOUSE = {"keys": ["lighthouse"], "content": "The lighthouse has been dark for ten years.",
               "name": "Lighthouse", "enabled": True, "insertion_order": 10, "extensions": {"depth": 4}}
 KRAKEN = {"keys": ["kraken"], "content": "Sailors whisper of a kraken under the pier.",

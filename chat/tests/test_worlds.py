@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from chat.demo import create_demo_world
 from chat.tests.api_support import (
+    UPLOAD,
     assert_error,
     log_end,
     make_settings,
@@ -24,7 +25,6 @@ from chat.tests.api_support import (
 
 pytestmark = pytest.mark.anyio
 
-UPLOAD = {"X-Kith-Request": "1"}
 SALTMERE_WORDS = ("Saltmere", "Mara", "Tobias", "Isolde", "Teeth", "thick fog", "harbour pilot")
 
 CARD = {

@@ -18,6 +18,7 @@ import pytest
 from chat.demo import create_demo_world
 from chat.tests.api_support import (
     BOT,
+    UPLOAD,
     assert_error,
     log_end,
     make_settings,
@@ -28,7 +29,6 @@ from chat.tests.api_support import (
 
 pytestmark = pytest.mark.anyio
 
-UPLOAD = {"X-Kith-Request": "1"}
 CARD = {"spec": "chara_card_v2", "spec_version": "2.0",
         "data": {"name": "Nell", "description": "Tea shop owner.", "scenario": "A desert city."}}
 
