@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chat.bus import EventBus
-from chat.errors import Conflict, NotFound
+from chat.errors import Conflict, NotFound, ValidationFailed
 from chat.eventlog.log import NewEvent
 from chat.eventlog.writer import Build
 from chat.llm.embeddings import embed_query_soon
@@ -54,7 +54,7 @@ class TurnControls(_Host):
         With an embedder, the message's query vector (the turn's recall query) is started
         first, on its own thread, so the turn finds it computed or under way.
         """
-        if self.embedder is not None and isinstance(text, str) and text.strip():
+        if self.embedder is not None and _postable(text):  # a refused text is never embedded
             embed_query_soon(self.embedder, text)
         message_id, turn_id = new_id("msg"), new_id("turn")
 
@@ -274,3 +274,12 @@ def _require_idle(conn: sqlite3.Connection, chat_id: str, verb: str) -> None:
     ).fetchone()
     if busy is not None:
         raise Conflict(f"a turn is still queued or running in this chat; wait for it or stop it, then {verb}")
+
+
+def _postable(text: Any) -> bool:
+    """Whether ``text`` passes the message check (the commit still runs it, after the chat's)."""
+    try:
+        chat_service.check_text(text)
+    except ValidationFailed:
+        return False
+    return True
