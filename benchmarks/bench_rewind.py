@@ -71,10 +71,12 @@ def _recent_turns(conn: Any, count: int) -> tuple[str, list[str]]:
 def _revert(conn: Any, chat_id: str, turns: list[str]) -> dict[str, Any]:
     append_events(conn, [NewEvent("turns_reverted", {"chat_id": chat_id, "turn_ids": turns},
                                   chat_id=chat_id, actor="user")])
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = project(conn, checkpoints=lambda _c, _u: None)
     ms = (time.perf_counter() - started) * 1000
-    return {"turns": len(turns), "ms": round(ms, 2), "rows_restored": result.rows_restored,
+    cpu_ms = (time.process_time() - cpu) * 1000
+    return {"turns": len(turns), "ms": round(ms, 2), "cpu_ms": round(cpu_ms, 2),
+            "rows_restored": result.rows_restored,
             "events_refolded": result.events_refolded, "refolds": result.refolds}
 
 
@@ -104,15 +106,22 @@ def _one_turn(conn: Any, chat_id: str, n: int) -> str:
     return turn
 
 
-def measure(size: int, folder: Path, compare: bool, say: Callable[[str], None]) -> dict[str, Any]:
-    data_dir = folder / f"world-{size}"
-    data_dir.mkdir()
-    db = database_path(data_dir)
-    events = list(realistic_events(size))
+def _world(size: int, db: Path, say: Callable[[str], None]) -> None:
+    """The world at ``db``: the body replayed in bulk, the tail projected a commit at a
+    time. With ``KITH_BENCH_CACHE=DIR`` both stages are kept in DIR: the body, and the
+    world after its tail (the same file for every later run, and for other code compared
+    against it; at 1M the tail alone takes minutes)."""
     keep = min(TAIL, size // 3)
+    cache = Path(os.environ["KITH_BENCH_CACHE"]) if os.environ.get("KITH_BENCH_CACHE") else None
+    cached = cache / f"rewind-world-{size}-body{size - keep}.db" if cache else None
+    after_tail = cache / f"rewind-world-{size}-tail{keep}.db" if cache else None
+    if after_tail is not None and after_tail.exists():
+        shutil.copyfile(after_tail, db)
+        apply_migrations(db)
+        say(f"  copied the world after its {keep} tail events from {after_tail}")
+        return
+    events = list(realistic_events(size))
     body, tail = events[:-keep], events[-keep:]
-    cache = os.environ.get("KITH_BENCH_CACHE")
-    cached = Path(cache) / f"rewind-world-{size}-body{len(body)}.db" if cache else None
     if cached is not None and cached.exists():
         shutil.copyfile(cached, db)
         say(f"  copied {len(body)} events from {cached}")
@@ -131,6 +140,21 @@ def measure(size: int, folder: Path, compare: bool, say: Callable[[str], None]) 
         for start in range(0, len(tail), COMMIT):
             append_events(conn, tail[start : start + COMMIT])
             project(conn)
+        if after_tail is not None:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            shutil.copyfile(db, after_tail)
+
+
+def measure(
+    size: int, folder: Path, compare: bool, say: Callable[[str], None], rewind_only: bool = False
+) -> dict[str, Any]:
+    """The rewinds (and, unless ``rewind_only``, the notes-less rewind and the snapshot +
+    tail cold load) in a world of ``size`` events."""
+    data_dir = folder / f"world-{size}"
+    data_dir.mkdir()
+    db = database_path(data_dir)
+    _world(size, db, say)
+    with open_db(db) as conn:
         chat_id, turns = _recent_turns(conn, 11)
         first = conn.execute(
             f"SELECT MIN(id) FROM events WHERE turn_id IN ({','.join('?' for _ in turns)})", turns
@@ -144,6 +168,8 @@ def measure(size: int, folder: Path, compare: bool, say: Callable[[str], None]) 
         own = [_one_turn(conn, chat_id, n) for n in range(11)]
         row["own_last_turn"] = _revert(conn, chat_id, own[-1:])
         row["own_last_10_turns"] = _revert(conn, chat_id, own[:10])
+        if rewind_only:
+            return row
         if compare:
             chat_id, turns = _recent_turns(conn, 1)
             undo.invalidate(conn)  # no notes: the rewind refolds from the start, as before
@@ -155,13 +181,18 @@ def measure(size: int, folder: Path, compare: bool, say: Callable[[str], None]) 
     return row
 
 
-def run(progress: bool = True, sizes: tuple[int, ...] = SIZES, compare_max: int = 100_000) -> dict[str, Any]:
+def run(
+    progress: bool = True,
+    sizes: tuple[int, ...] = SIZES,
+    compare_max: int = 100_000,
+    rewind_only: bool = False,
+) -> dict[str, Any]:
     say = print if progress else (lambda _m: None)
     rows = []
     with tempfile.TemporaryDirectory(prefix="kith-bench-rewind-") as tmp:
         for size in sizes:
             say(f"[rewind] {size} events…")
-            rows.append(measure(size, Path(tmp), size <= compare_max, say))
+            rows.append(measure(size, Path(tmp), size <= compare_max, say, rewind_only))
     return {"rows": rows, "target_ms": TARGET_MS, "rebuild_target_s": REBUILD_TARGET_S}
 
 
@@ -173,16 +204,21 @@ def format_report(result: dict[str, Any]) -> str:
     for r in result["rows"]:
         before = r.get("last_turn_without_notes")
         before_text = "—" if before is None else f"{before['ms']:.0f} ms"
+        last, ten, own, own10 = r["last_turn"], r["last_10_turns"], r["own_last_turn"], r["own_last_10_turns"]
+        snapshot = "—" if "snapshot_write_s" not in r else f"{r['snapshot_write_s']:.2f} s"
+        cold = "—" if "rebuild_path" not in r else f"{r['rebuild_snapshot_tail_s']:.2f} s ({r['rebuild_path']})"
         lines.append(
-            f"| {r['events']} | {r['last_turn']['ms']:.1f} ms ({r['last_turn']['rows_restored']} rows) | "
-            f"{r['last_10_turns']['ms']:.1f} ms ({r['last_10_turns']['rows_restored']} rows, "
-            f"{r['last_10_turns']['events_refolded']} of {r['last_10_turns']['events_spanned']}"
-            " events spanned refolded) | "
-            f"{r['own_last_turn']['ms']:.1f} ms / {r['own_last_10_turns']['ms']:.1f} ms | "
-            f"{before_text} | {r['snapshot_write_s']:.2f} s | "
-            f"{r['rebuild_snapshot_tail_s']:.2f} s ({r['rebuild_path']}) |"
+            f"| {r['events']} | {_ms(last)} ({last['rows_restored']} rows, {last['events_refolded']} events) | "
+            f"{_ms(ten)} ({ten['rows_restored']} rows, "
+            f"{ten['events_refolded']} of {ten['events_spanned']} events spanned refolded) | "
+            f"{_ms(own)} / {_ms(own10)} ({own['events_refolded']} / {own10['events_refolded']} events) | "
+            f"{before_text} | {snapshot} | {cold} |"
         )
     return "\n".join(lines)
+
+
+def _ms(timed: dict[str, Any]) -> str:
+    return f"{timed['ms']:.1f} ms (CPU {timed['cpu_ms']:.1f})"
 
 
 def main() -> None:
@@ -190,8 +226,11 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
     parser.add_argument("--compare-max", type=int, default=100_000)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--rewind-only", action="store_true",
+                        help="only the four rewinds: no notes-less rewind, no snapshot + tail")
     args = parser.parse_args()
-    result = run(sizes=tuple(int(s) for s in args.sizes.split(",")), compare_max=args.compare_max)
+    result = run(sizes=tuple(int(s) for s in args.sizes.split(",")), compare_max=args.compare_max,
+                 rewind_only=args.rewind_only)
     print(json.dumps(result, indent=2) if args.json else format_report(result))
 
 

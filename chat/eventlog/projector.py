@@ -289,11 +289,11 @@ def _rewind(
         context = set(_HANDLERS) - rewind.KEYED_KINDS - LOG_ONLY_KINDS
         plan = rewind.plan(conn, tables, newly, LIFECYCLE_KINDS, context, first, until)
         if plan is not None:
-            restored = rewind.selective(
+            done = rewind.selective(
                 conn, tables, plan, first, lambda events: _fold(conn, events, excluded, record=True)
             )
-            if restored is not None:
-                return restored, len(plan.events)
+            if done is not None:
+                return done
         restored = undo.undo_to(conn, tables, first - 1)
         _fold(conn, iter_events(conn, after=first - 1, until=until), excluded, record=True)
         return restored, until - first + 1

@@ -50,8 +50,8 @@ def _trigger_sql(table: str, columns: list[str], keys: list[str]) -> list[str]:
     shadow = f"{_PREFIX}{table}"
     names = ", ".join(f'"v_{c}"' for c in columns)
     old = ", ".join(f'old."{c}"' for c in columns)
-    old_key = "json_array(" + ", ".join(f"old.{_quoted(k)}" for k in keys) + ")"
-    new_key = "json_array(" + ", ".join(f"new.{_quoted(k)}" for k in keys) + ")"
+    old_key = "json_array(" + ", ".join(f"old.{quoted(k)}" for k in keys) + ")"
+    new_key = "json_array(" + ", ".join(f"new.{quoted(k)}" for k in keys) + ")"
     when = "WHEN (SELECT event_id FROM undo_ctl) IS NOT NULL"
     now = "(SELECT event_id FROM undo_ctl)"
     return [
@@ -67,7 +67,8 @@ def _trigger_sql(table: str, columns: list[str], keys: list[str]) -> list[str]:
     ]
 
 
-def _quoted(column: str) -> str:
+def quoted(column: str) -> str:
+    """A column as SQL names it (``rowid`` is no column of its own)."""
     return column if column == "rowid" else f'"{column}"'
 
 
@@ -209,24 +210,13 @@ def undo_to(conn: sqlite3.Connection, tables: list[str], position: int) -> int:
     return restored
 
 
-def restore_keys(conn: sqlite3.Connection, keys: dict[str, set[str]], position: int) -> int:
-    """Bring the rows of ``keys`` (table -> keys as noted) back to how they stood after
-    event ``position`` (>= the horizon); their later notes stay (see ``forget``)."""
-    recording(conn, None)
-    return sum(_restore(conn, table, sorted(found), position) for table, found in keys.items())
-
-
-def forget(conn: sqlite3.Connection, tables: list[str], event_ids: list[int]) -> None:
-    """Drop the notes of these events (they are about to be refolded, or left out)."""
-    for table in tables:
-        shadow = f"{_PREFIX}{table}"
-        conn.executemany(
-            f"DELETE FROM {shadow} WHERE event_id = ?", [(e,) for e in event_ids]  # noqa: S608
-        )
-
-
 def _restore(conn: sqlite3.Connection, table: str, keys: list[str], position: int) -> int:
-    """Each key's row as it stood after ``position``: the image in its earliest later note."""
+    """Each key's row as it stood after ``position``: the image in its earliest later note.
+
+    Earliest by event, then seq: a rewind refolds some events and leaves others, so a
+    refolded event's new notes come after (in seq) the notes of later events it left.
+    Within one event, the lower seq: when a rewind gives up half way, an event it refolded
+    holds its original notes (lower seq) beside the new ones (``chat.eventlog.cutoff``)."""
     if not keys:
         return 0
     shadow = f"{_PREFIX}{table}"
@@ -235,9 +225,9 @@ def _restore(conn: sqlite3.Connection, table: str, keys: list[str], position: in
     images = ", ".join(f'"v_{c}"' for c in columns)
     first_note = (
         f"SELECT op, {images} FROM {shadow} WHERE k = ? AND event_id > ?"  # noqa: S608
-        " ORDER BY seq LIMIT 1"
+        " ORDER BY event_id, seq LIMIT 1"
     )
-    where = " AND ".join(f"{_quoted(c)} = ?" for c in key_cols)
+    where = " AND ".join(f"{quoted(c)} = ?" for c in key_cols)
     names = ", ".join(f'"{c}"' for c in columns)
     marks = ", ".join("?" for _ in columns)
     restored = 0
@@ -257,27 +247,6 @@ def _restore(conn: sqlite3.Connection, table: str, keys: list[str], position: in
     return restored
 
 
-def key_history(conn: sqlite3.Connection, keys: dict[str, set[str]], position: int) -> list:
-    """Everything the notes and tables say about these rows since ``position``: each row's
-    image before every change (in order) and now. Equal histories mean equal rows at
-    every moment since."""
-    history: list = []
-    for table, found in sorted(keys.items()):
-        shadow = f"{_PREFIX}{table}"
-        columns = _columns(conn, table)
-        images = ", ".join(f'"v_{c}"' for c in columns)
-        where = " AND ".join(f"{_quoted(c)} = ?" for c in key_columns(conn, table))
-        for key in sorted(found):
-            notes = conn.execute(
-                f"SELECT event_id, op, {images} FROM {shadow} WHERE k = ? AND event_id > ?"  # noqa: S608
-                " ORDER BY seq",
-                (key, position),
-            ).fetchall()
-            now = conn.execute(f"SELECT * FROM {table} WHERE {where}", json.loads(key)).fetchall()  # noqa: S608
-            history.append((table, key, notes, now))
-    return history
-
-
 def written_keys(
     conn: sqlite3.Connection, tables: list[str], event_ids: list[int]
 ) -> dict[str, set[str]]:
@@ -293,26 +262,6 @@ def written_keys(
             ):
                 found.setdefault(table, set()).add(key)
     return found
-
-
-def writers(conn: sqlite3.Connection, keys: dict[str, set[str]], after: int) -> set[int]:
-    """The events after ``after`` whose notes say they changed a row of ``keys``."""
-    events: set[int] = set()
-    for table, found in keys.items():
-        shadow = f"{_PREFIX}{table}"
-        ordered = sorted(found)
-        for start in range(0, len(ordered), BATCH):
-            chunk = ordered[start : start + BATCH]
-            marks = ",".join("?" for _ in chunk)
-            events.update(
-                row[0]
-                for row in conn.execute(
-                    f"SELECT DISTINCT event_id FROM {shadow} WHERE k IN ({marks})"  # noqa: S608
-                    " AND event_id > ?",
-                    (*chunk, after),
-                )
-            )
-    return events
 
 
 BATCH = 500  # SQLite caps the bound variables of one statement
