@@ -155,6 +155,7 @@ def measure(
     db = database_path(data_dir)
     _world(size, db, say)
     with open_db(db) as conn:
+        project(conn)  # nothing to apply: the handlers loaded, the notes checked, as in the app
         chat_id, turns = _recent_turns(conn, 11)
         first = conn.execute(
             f"SELECT MIN(id) FROM events WHERE turn_id IN ({','.join('?' for _ in turns)})", turns

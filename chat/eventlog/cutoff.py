@@ -44,6 +44,20 @@ from chat.eventlog import undo
 from chat.eventlog.log import Event, events_by_id
 
 Key = tuple[str, str]  # (table, key as noted)
+# A row that is back in the new history (a reverted event had removed it) may change
+# what a later event does that found it gone and so wrote nothing (a fact deleted again,
+# an edit of it): no note says so, and the rewind refolds the whole span. Except a
+# memory: an event names only memories that exist when it is appended (recall picks
+# them from the projection, an edit is checked against it).
+_NAMED_ONLY_WHEN_PRESENT = frozenset({"memories"})
+# Kinds that change a message's observations by their message id, whichever exist then
+# (``UPDATE memories ... WHERE message_id = ?``): a memory of a message that exists now
+# and did not then (back, or a witness more) brings in the later ones of its chat.
+BY_MESSAGE_KINDS = ("message_edited", "message_deleted")
+_BY_MESSAGE = (
+    "SELECT id FROM events WHERE id > ? AND id < ? AND kind IN ('message_edited', 'message_deleted')"
+    " AND (chat_id IS NULL OR chat_id = (SELECT chat_id FROM messages WHERE id = ?))"
+)
 Image = tuple | None  # a row's columns in table order; None: no such row
 
 
@@ -53,9 +67,10 @@ class Start:
 
     seeds: set[int]  # the reverted turns' state-changing events (the fold skips them)
     forced: set[int]  # refolded whatever they wrote: context events, messages of changed scenes
-    sticky: set[Key]  # restored to their image before ``first``, refolded to the end
-    watched: set[Key]  # must come out as they were at every step (others read them)
-    guarded: frozenset[str]  # tables whose rows must be sticky if touched at all
+    tracked: set[Key]  # rows others read: kept at their value of the moment, step by step
+    sticky: set[Key]  # tracked rows that may differ (scenes the turns changed): dirty throughout
+    guarded: frozenset[str]  # the tables of rows others read (their every row here is tracked)
+    until: int  # the last event to revert to
 
 
 class _Table:
@@ -91,22 +106,35 @@ class Refold:
         fold: Callable[[list[Event]], None],
     ) -> None:  # fmt: skip
         self.conn, self.start, self.first, self.fold = conn, start, first, fold
+        self.until = start.until
         self.tables = {name: _Table(conn, name) for name in tables}
         self.dirty: set[Key] = set()
         self.end: dict[Key, Image] = {}  # each touched row's value at the end of the original log
         self.queue: list[int] = []
         self.queued: set[int] = set()
         self.done: dict[int, set[str]] = {}  # event refolded -> tables of its original notes
+        self.lag: list[tuple[int, Key]] = []  # (next original writer, tracked row)
+        self.written = {
+            new: " UNION ALL ".join(
+                f"SELECT '{t.name}', k, seq FROM undo_{t.name} WHERE event_id = ?1"  # noqa: S608
+                f" AND seq {'>' if new else '<='} {int(t.mark)}"
+                for t in self.tables.values()
+            ) + " ORDER BY 3"
+            for new in (False, True)
+        }
 
     def run(self) -> tuple[int, int] | None:
         undo.recording(self.conn, None)
-        for key in sorted(self.start.sticky):  # their images before ``first``, then in step
+        for key in sorted(self.start.tracked):  # their images before ``first``, then in step
             self._remember(key)
             nxt = self._next(key, self.first - 1)
             if nxt is not None:
                 self._put(key, nxt[1])
-                self._push(nxt[0])
-            self.dirty.add(key)
+                if key in self.start.sticky:
+                    self._push(nxt[0])
+                else:
+                    heapq.heappush(self.lag, (nxt[0], key))
+        self.dirty |= self.start.sticky
         for event_id in self.start.seeds | self.start.forced:
             self._push(event_id)
         while self.queue:
@@ -114,6 +142,7 @@ class Refold:
             if not self._step(event_id):
                 self._give_up()
                 return None
+        self._catch_up(None)
         for event_id, names in self.done.items():
             for name in names:
                 table = self.tables[name]
@@ -122,40 +151,51 @@ class Refold:
 
     def _step(self, event_id: int) -> bool:
         """Refold one event if it must be; False when the rewind must refold the span."""
-        before = self._notes(event_id, new=False)
+        before = self._keys(event_id, new=False)
+        tracked = self.start.tracked
         chosen = event_id in self.start.seeds or event_id in self.start.forced
         if not chosen and not any(key in self.dirty for key in before):
-            return True
-        for key, image in before.items():
-            if key[0] in self.start.guarded and key not in self.start.sticky:
-                return False  # a row others read, touched by an event that is not in step
-            if key not in self.dirty:
-                self._remember(key)
-                self._put(key, image)
+            return True  # its inputs are as they were: it would write what it wrote
+        self._catch_up(event_id - 1)
+        todo = {key for key in before if key not in self.dirty and key not in tracked}
+        for key, image in self._images(event_id, todo, new=False).items():
+            self._put(key, image, remember=True)
         self.fold(events_by_id(self.conn, [event_id]))
         self.done[event_id] = {table for table, _k in before}
-        after = self._notes(event_id, new=True)
-        for key in after.keys() - before.keys():  # written now, not before: its reads changed
+        after = self._keys(event_id, new=True)
+        extra = after - before  # written now, not before: its reads changed
+        for key, image in self._images(event_id, extra, new=True).items():
             if key[0] in self.start.guarded:
                 return False
             if key not in self.dirty:
                 if self._next(key, self.first - 1) is not None:
                     return False  # it changed since ``first``: the refold's base was wrong
-                self.end.setdefault(key, after[key])
-        for key in before.keys() | after.keys():
+                self.end.setdefault(key, image)
+        for key in sorted(before | after):
             nxt = self._next(key, event_id)
             was = self.end[key] if nxt is None else nxt[1]
-            same = self._row(key) == was
-            if same and key not in self.start.sticky:
+            now = self._row(key)
+            if now is not None and was is None:  # a row that was gone or never was
+                if key[0] not in _NAMED_ONLY_WHEN_PRESENT:
+                    return False  # who found it gone wrote nothing: no note says who
+                self._by_message(now[self.tables["memories"].columns.index("message_id")], event_id)
+            if now == was and key not in self.start.sticky:
                 self.dirty.discard(key)
-                self._put(key, self.end[key])
-                continue
-            if not same and key in self.start.watched:
-                return False
-            self.dirty.add(key)
+                if key not in tracked:
+                    self._put(key, self.end[key], now=now)
+                    continue
+            elif key in tracked and key not in self.start.sticky:
+                return False  # a row others read without writing it came out changed
+            else:
+                self.dirty.add(key)
             if nxt is not None:
                 self._push(nxt[0])
         return True
+
+    def _by_message(self, message_id: str | None, event_id: int) -> None:
+        if message_id is not None:
+            for (later,) in self.conn.execute(_BY_MESSAGE, (event_id, self.until, message_id)):
+                self._push(later)
 
     def _give_up(self) -> None:
         """Leave the notes as before the rewind, so ``undo.undo_to`` finds every row's
@@ -182,14 +222,33 @@ class Refold:
             self.queued.add(event_id)
             heapq.heappush(self.queue, event_id)
 
-    def _notes(self, event_id: int, *, new: bool) -> dict[Key, Image]:
-        """The rows ``event_id`` changed, each with its image before the event: from its
-        original notes, or (``new``) from those its refold just wrote."""
+    def _catch_up(self, upto: int | None) -> None:
+        """Bring every tracked row whose original history moved on by ``upto`` (None: the
+        end) to its image then, read from the notes: its writers in between wrote what
+        they wrote (or were refolded, and checked to)."""
+        while self.lag and (upto is None or self.lag[0][0] <= upto):
+            _writer, key = heapq.heappop(self.lag)
+            nxt = None if upto is None else self._next(key, upto)
+            self._put(key, self.end[key] if nxt is None else nxt[1])
+            if nxt is not None:
+                heapq.heappush(self.lag, (nxt[0], key))
+
+    def _keys(self, event_id: int, *, new: bool) -> set[Key]:
+        """The rows ``event_id`` changed: by its original notes, or (``new``) by those its
+        refold just wrote. One statement over every table's notes."""
+        return {(row[0], row[1]) for row in self.conn.execute(self.written[new], (event_id,))}
+
+    def _images(self, event_id: int, keys: set[Key], *, new: bool) -> dict[Key, Image]:
+        """Each of ``keys`` with its image before ``event_id``, from the event's first note
+        of it (original, or ``new``: of its refold)."""
         found: dict[Key, Image] = {}
-        for table in self.tables.values():
+        for name in sorted({table for table, _k in keys}):
+            table = self.tables[name]
             sql = table.new_notes_of if new else table.notes_of
             for row in self.conn.execute(sql, (event_id, table.mark)):
-                found.setdefault((table.name, row[0]), _image(row[1], row[2:]))
+                key = (name, row[0])
+                if key in keys and key not in found:
+                    found[key] = _image(row[1], row[2:])
         return found
 
     def _next(self, key: Key, after: int) -> tuple[int, Image] | None:
@@ -208,11 +267,15 @@ class Refold:
         if key not in self.end:
             self.end[key] = self._row(key)
 
-    def _put(self, key: Key, image: Image) -> None:
+    def _put(self, key: Key, image: Image, *, now: Image | tuple = (), remember: bool = False) -> None:
         """Make the row ``image`` (unrecorded), writing only the columns that differ, so
-        an unchanged text costs no full-text reindex."""
+        an unchanged text costs no full-text reindex. ``now``: the row as it is, when
+        known; ``remember``: keep it as the row's end value if it is the first put."""
         table = self.tables[key[0]]
-        now = self._row(key)
+        if now == ():
+            now = self._row(key)
+        if remember and key not in self.end:
+            self.end[key] = now
         if now == image:
             return
         values = json.loads(key[1])

@@ -4,15 +4,18 @@ The notes of recent changes (``undo``) say which rows (keys) each event wrote an
 what each row held before. To revert turns whose first state-changing event is k:
 
 1. seeds: the reverted turns' events from k on; the rows they wrote may now differ.
-2. context events: an event of a kind outside ``KEYED_KINDS`` (a bot revised, a scene
-   changed, a manual edit, ...) is refolded wherever it falls after k, and the rows it
-   wrote are restored to their image before k and kept in step to the end (sticky):
-   other handlers read those rows without writing them, so a refolded event must find
-   them as they were at its moment. For the same reason a sticky row that other
-   handlers read (``READ_ELSEWHERE``, a scene the turns did not change) must come out
-   as it was at every step, else the rewind refolds the whole span; and a scene the
-   turns changed brings in every later message of its chat (whose witnesses it decides).
-3. ``chat.eventlog.cutoff`` walks from there in log order: an event is refolded when it
+2. context events: an event of a kind outside ``KEYED_KINDS`` (a chat created, a
+   message edited, an alternative chosen, ...) is refolded wherever it falls after k:
+   its handler may read rows it does not write, so the notes cannot say whether its
+   inputs changed. A scene the turns changed brings in every later message of its chat
+   (whose witnesses it decides).
+3. tracked rows: a row of a table that handlers read without writing it
+   (``READ_ELSEWHERE``, scenes) that any event after k changed is put to its image
+   before k and then stepped through its original history (from the notes) as the walk
+   passes its writers, so every refolded event finds it as it was at its moment. Such
+   a row must come out as it was at every step, else the rewind refolds the whole
+   span; a scene the turns changed is the exception (its chat's messages are refolded).
+4. ``chat.eventlog.cutoff`` walks from there in log order: an event is refolded when it
    is one of the above or wrote a row that may differ now (dirty); each row it wrote is
    then compared with the original history just after it. A row that comes out as it
    was stops its chain there (the early cut-off): a reply that recalled a memory the
@@ -21,14 +24,17 @@ what each row held before. To revert turns whose first state-changing event is k
 
 Why that equals a replay without the turns: the keyed kinds read only rows that they
 write themselves (put to their image before the event, which a row outside the dirty
-set still has in the new history) or rows only context events write (sticky, in step).
-So an event that wrote no dirty row would write what it wrote: leaving it alone is
-exact, and a row outside the dirty set holds the original history's value. A refolded
-event that now writes a row it did not write before (its reads changed) is checked: if
-that row changed since k, the refold is undone and the caller refolds the whole span
-(``undo.undo_to`` and every event since k), which is exact for any handler. So is a span
-holding a kind in ``WHOLE_SPAN_KINDS`` (its handler acts on a row that may only come to
-exist later). The property tests hold all of it to a replay without the turns.
+set still has in the new history) or tracked rows (as they were at the moment). So an
+event of a keyed kind that wrote no dirty row would write what it wrote: leaving it
+alone is exact, and a row outside the dirty set holds the original history's value.
+What the notes cannot show is an event that read a row and wrote nothing: a refolded
+event that now writes a row it did not write before is checked (if that row changed
+since k, the refold is undone and the caller refolds the whole span: ``undo.undo_to``
+and every event since k, exact for any handler), and so is a row that is back in the
+new history after the turns had removed it (a later delete of it found nothing and
+left no note). So is a span holding a kind in ``WHOLE_SPAN_KINDS`` (its handler acts
+on a row that may only come to exist later). The property tests hold all of it to a
+replay without the turns.
 
 The work is the rows the turns changed and the events those changes reach, not the
 log's length or the number of events of other chats in between, nor (since the
@@ -42,14 +48,20 @@ import sqlite3
 from collections.abc import Callable
 
 from chat.eventlog import undo
-from chat.eventlog.cutoff import Refold, Start
+from chat.eventlog.cutoff import BY_MESSAGE_KINDS, Refold, Start
 from chat.eventlog.log import Event
 
-# Kinds whose handlers read only rows they also write, or rows only context kinds write.
+# Kinds whose handlers read only rows they also write, or rows of READ_ELSEWHERE tables
+# and scenes (which the rewind keeps in step). A scene change reads its scene and chat; a
+# bot revised its bot and the bot's entities; a manual edit its target, the entities an
+# edge joins and the chat's world. A message edited or deleted reads its message and
+# changes the message's observations that exist (``cutoff.BY_MESSAGE_KINDS``). A chat
+# created is not one: it reads whether an edge exists and writes nothing when it does;
+# nor is an alternative chosen (it reads the other messages of its group).
 KEYED_KINDS = frozenset({
     "message_posted", "memory_added", "edge_changed", "world_fact_set", "world_fact_deleted",
     "reflection_recorded", "turn_queued", "turn_started", "turn_completed", "turn_failed",
-    "turns_reverted",
+    "turns_reverted", "scene_changed", "bot_revised", "manual_edit", *BY_MESSAGE_KINDS,
 })  # fmt: skip
 # Kinds whose handler may act on a row created only later (``memory_superseded`` checks
 # that the newer memory exists): a span holding one is refolded whole.
@@ -57,12 +69,9 @@ WHOLE_SPAN_KINDS = frozenset({"memory_superseded"})
 # Tables that handlers read without writing the row they read, so a changed row there
 # changes what later events do without those events being among its writers: a bot's
 # name and retirement (witnesses, observation lines), entities, pins (a pinned field
-# is left alone), chats, worlds, personas. Such rows may be refolded (a bot revised in
-# between is a context event), but must come out with the same history as before; if
-# not, the rewind refolds the span. A scene (who witnesses a message) is read only by
-# its own chat's messages: when the reverted turns changed it, that chat's later
-# messages join (``message_posted`` is appended with its chat in ``chat_id``, see
-# ``chat.eventlog.log``); other scenes refolded must keep their history.
+# is left alone), chats, worlds, personas; and scenes (who witnesses a message, read by
+# its own chat's messages: ``message_posted`` is appended with its chat in ``chat_id``,
+# see ``chat.eventlog.log``). Their rows are tracked (see above).
 READ_ELSEWHERE = frozenset({"bots", "entities", "pins", "chats", "worlds", "personas"})
 
 BATCH = undo.BATCH
@@ -98,23 +107,16 @@ def plan(
     in_span = "SELECT id FROM events WHERE kind IN ({marks}) AND id >= ? AND id <= ?"
     if _ids(conn, in_span, sorted(WHOLE_SPAN_KINDS), first, until):
         return None
-    context = _ids(conn, in_span, sorted(context_kinds), first, until)
-    forced = set(context)
+    forced = _ids(conn, in_span, sorted(context_kinds), first, until)
     # Scenes the reverted turns changed: the witnesses of their chat's later messages.
     changed_scenes = undo.written_keys(conn, ["scenes"], sorted(seeds)).get("scenes", set())
     if changed_scenes:
         chats = sorted(json.loads(key)[0] for key in changed_scenes)
         forced |= _ids(conn, _CHAT_MESSAGES, chats, first, until)
-    sticky = {
-        (table, key)
-        for table, found in undo.written_keys(conn, tables, sorted(context)).items()
-        for key in found
-    } | {("scenes", key) for key in changed_scenes}
-    watched = {
-        (table, key) for table, key in sticky
-        if table in READ_ELSEWHERE or (table == "scenes" and key not in changed_scenes)
-    }  # fmt: skip
-    return Start(seeds, forced, sticky, watched, READ_ELSEWHERE | {"scenes"})
+    guarded = READ_ELSEWHERE | {"scenes"}
+    tracked = undo.keys_between(conn, sorted(t for t in tables if t in guarded), first, until)
+    sticky = {("scenes", key) for key in changed_scenes}
+    return Start(seeds, forced, tracked | sticky, sticky, guarded, until + 1)
 
 
 _CHAT_MESSAGES = (

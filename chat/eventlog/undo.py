@@ -264,4 +264,16 @@ def written_keys(
     return found
 
 
+def keys_between(conn: sqlite3.Connection, tables: list[str], first: int, last: int) -> set[tuple[str, str]]:
+    """(table, key) of every row the events ``first``..``last`` changed (from their notes)."""
+    return {
+        (table, key)
+        for table in tables
+        for (key,) in conn.execute(
+            f"SELECT DISTINCT k FROM {_PREFIX}{table} WHERE event_id >= ? AND event_id <= ?",  # noqa: S608
+            (first, last),
+        )
+    }
+
+
 BATCH = 500  # SQLite caps the bound variables of one statement
