@@ -114,6 +114,7 @@ class Refold:
         self.queued: set[int] = set()
         self.done: dict[int, set[str]] = {}  # event refolded -> tables of its original notes
         self.lag: list[tuple[int, Key]] = []  # (next original writer, tracked row)
+        self.parsed: dict[Key, list] = {}
         self.written = {
             new: " UNION ALL ".join(
                 f"SELECT '{t.name}', k, seq FROM undo_{t.name} WHERE event_id = ?1"  # noqa: S608
@@ -260,8 +261,15 @@ class Refold:
 
     def _row(self, key: Key) -> Image:
         table = self.tables[key[0]]
-        row = self.conn.execute(table.select, json.loads(key[1])).fetchone()
+        row = self.conn.execute(table.select, self._values(key)).fetchone()
         return None if row is None else tuple(row)
+
+    def _values(self, key: Key) -> list:
+        """The key's column values (the notes hold them as a JSON array)."""
+        values = self.parsed.get(key)
+        if values is None:
+            values = self.parsed[key] = json.loads(key[1])
+        return values
 
     def _remember(self, key: Key) -> None:
         if key not in self.end:
@@ -278,7 +286,7 @@ class Refold:
             self.end[key] = now
         if now == image:
             return
-        values = json.loads(key[1])
+        values = self._values(key)
         if image is None:
             self.conn.execute(f"DELETE FROM {table.name} WHERE {table.where}", values)  # noqa: S608
         elif now is None:

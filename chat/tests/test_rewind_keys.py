@@ -221,3 +221,33 @@ def test_a_reverted_turn_that_changed_a_row_others_read_refolds_the_whole_span(t
         assert result.events_refolded == until - first + 1  # the whole span
         (tmp_path / "e").mkdir()
         assert canonical_dump(conn) == _replay_without_reverted(conn, tmp_path / "e")
+
+
+def test_a_recalled_memory_stops_its_chain_at_the_next_recall(tmp_path: Path) -> None:
+    """The reverted reply recalled a memory that ``later`` replies of another chat recall
+    too. Each of them wrote that row, so the rewind must look at the first: it writes the
+    same ``last_retrieved_at`` as before, so the row is as it was from there and none of
+    the others is refolded (the early cut-off); before it, every one of them was, and
+    every row they wrote with it. The result is still a replay without the turn."""
+    work = {}
+    for later in (3, 12):
+        with open_db(_fresh_db(tmp_path, f"w{later}.db")) as conn:
+            append_events(conn, _setup())
+            append_events(conn, _turn(0, "c2", "bram", "time", set(), []))  # adds m0
+            append_events(conn, _turn(1, "c1", "ada", "time", set(), ["m0"]))  # to revert
+            project(conn)
+            for n in range(2, 2 + later):  # each recalls m0 and the memory before its own
+                append_events(conn, _turn(n, "c2", "bram", "time", set(), ["m0", f"m{n - 1}"]))
+                project(conn)
+            touching = conn.execute(
+                "SELECT count(*) FROM undo_memories WHERE k = '[\"m0\"]' AND event_id > "
+                "(SELECT MIN(id) FROM events WHERE turn_id = 't1')"
+            ).fetchone()[0]
+            result = _revert(conn, "c1", ["t1"])
+            work[later] = (result.events_refolded, result.rows_restored)
+            (tmp_path / f"e{later}").mkdir()
+            assert canonical_dump(conn) == _replay_without_reverted(conn, tmp_path / f"e{later}")
+            assert touching == later + 1  # the reverted reply and every later one wrote m0
+    seeds = 3  # t1's user message, reply and memory
+    assert work[3] == work[12], work
+    assert work[12][0] == seeds + 1, work  # and the first later recall of m0, alone
