@@ -115,6 +115,7 @@ class Refold:
         self.done: dict[int, set[str]] = {}  # event refolded -> tables of its original notes
         self.lag: list[tuple[int, Key]] = []  # (next original writer, tracked row)
         self.parsed: dict[Key, list] = {}
+        self.forced = set(start.forced)  # grows: see ``_by_message``
         self.written = {
             new: " UNION ALL ".join(
                 f"SELECT '{t.name}', k, seq FROM undo_{t.name} WHERE event_id = ?1"  # noqa: S608
@@ -154,7 +155,7 @@ class Refold:
         """Refold one event if it must be; False when the rewind must refold the span."""
         before = self._keys(event_id, new=False)
         tracked = self.start.tracked
-        chosen = event_id in self.start.seeds or event_id in self.start.forced
+        chosen = event_id in self.start.seeds or event_id in self.forced
         if not chosen and not any(key in self.dirty for key in before):
             return True  # its inputs are as they were: it would write what it wrote
         self._catch_up(event_id - 1)
@@ -196,6 +197,7 @@ class Refold:
     def _by_message(self, message_id: str | None, event_id: int) -> None:
         if message_id is not None:
             for (later,) in self.conn.execute(_BY_MESSAGE, (event_id, self.until, message_id)):
+                self.forced.add(later)
                 self._push(later)
 
     def _give_up(self) -> None:

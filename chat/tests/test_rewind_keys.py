@@ -13,6 +13,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -183,7 +184,7 @@ def test_a_reverted_scene_change_refolds_the_later_messages_it_decided_the_witne
 
 def test_message_posted_is_stored_with_its_chat(tmp_path: Path) -> None:
     """A rewind finds a chat's messages by the events' chat_id column."""
-    import pytest
+
 
     from chat.errors import ValidationFailed
 
@@ -251,3 +252,43 @@ def test_a_recalled_memory_stops_its_chain_at_the_next_recall(tmp_path: Path) ->
     seeds = 3  # t1's user message, reply and memory
     assert work[3] == work[12], work
     assert work[12][0] == seeds + 1, work  # and the first later recall of m0, alone
+
+
+@pytest.mark.parametrize("case", ["fact", "edit"])
+def test_what_a_later_event_found_gone_or_absent_is_refolded_too(tmp_path: Path, case: str) -> None:
+    """Two things no note shows, as the later event wrote nothing: a fact the reverted turn
+    deleted and another chat deleted again (found gone: the rewind refolds the span), and a
+    message edited after the turn had emptied its scene (no observations then to change:
+    the message's refold gives them back, and brings in the edit). Reverted, the fact is
+    back until the later delete, and the message's witnesses see its edit."""
+    with open_db(_fresh_db(tmp_path, "a.db")) as conn:
+        append_events(conn, _setup())
+        append_events(conn, _turn(0, "c2", "bram", "weather", {"fact"}, []))
+        project(conn)
+        t1 = _turn(1, "c1", "ada", "time", set(), [])
+        t1[-1:-1] = [NewEvent("world_fact_deleted", {"key": "weather"}, chat_id="c1", turn_id="t1")
+                     if case == "fact" else
+                     NewEvent("scene_changed", {"chat_id": "c1", "location": "sea", "present": []},
+                              chat_id="c1", turn_id="t1")]
+        append_events(conn, t1)
+        project(conn)
+        if case == "fact":
+            append_events(conn, [NewEvent("world_fact_deleted", {"key": "weather"}, chat_id="c2")])
+            project(conn)
+        append_events(conn, _turn(2, "c1", "bram", "time", set(), []))
+        project(conn)
+        append_events(conn, [NewEvent("message_edited", {"id": "u2", "text": "hello, edited"},
+                                      chat_id="c1", actor="user")])
+        project(conn)
+        until = conn.execute("SELECT MAX(id) FROM events").fetchone()[0]
+        first = conn.execute("SELECT MIN(id) FROM events WHERE turn_id = 't1' AND kind = 'message_posted'"
+                             ).fetchone()[0]
+        result = _revert(conn, "c1", ["t1"])
+        (tmp_path / "e").mkdir()
+        assert canonical_dump(conn) == _replay_without_reverted(conn, tmp_path / "e")
+        if case == "edit":
+            texts = {row[0] for row in conn.execute("SELECT text FROM memories WHERE message_id = 'u2'")}
+            assert texts == {"You: hello, edited"}, texts
+            assert result.events_refolded < until - first + 1  # not the whole span
+        else:
+            assert result.events_refolded == until - first + 1
