@@ -1,15 +1,15 @@
 """The rewind's refold in log order, cut off where a row comes out as it was (§4.6, §13).
 
 ``chat.eventlog.rewind`` says which events start a rewind (the reverted turns' own,
-the context events) and which rows are kept recomputed to the end (``sticky``). This
-module walks the events from there in log order, one at a time, and keeps one set:
-``dirty``, the rows that may differ from the original history at the current point.
-Every row outside it holds what it held in the original history, or its end value when
-no event still to come reads it. For an event ``e``:
+the context events) and which rows others read (``tracked``). This module walks the
+events from there in log order, one at a time, and keeps one set: ``dirty``, the rows
+that may differ from the original history at the current point. Every row outside it
+holds what it held in the original history then, or its end value when no event still
+to come reads it. For an event ``e``:
 
 1. It is refolded when it starts the rewind or wrote a dirty row originally; else its
-   inputs (the rows it writes, and the rows only context events write, kept in step)
-   are as they were, so it would write what it wrote: it is left alone.
+   inputs (the rows it writes, and tracked rows) are as they were, so it would write
+   what it wrote: it is left alone.
 2. Each row it wrote that is not dirty is put to its image before ``e`` (from ``e``'s
    own note), so ``e`` refolds on the value it had then, which the row still has in
    the new history. Dirty rows already hold their new value.
@@ -19,14 +19,18 @@ no event still to come reads it. For an event ``e``:
    ``dirty`` and goes back to its end value (the early cut-off: a reply that recalled a
    memory writes the same ``last_retrieved_at``, and the chain stops). Different: it is
    dirty, and its next writer in the original history joins.
-   A sticky row stays dirty whatever it holds, so its every writer is refolded in order.
+
+A tracked row is put to its image before ``first`` and brought to its image of the
+moment (from the notes) before each refold, so it need not have its writers refolded;
+it must come out as it was wherever one is refolded. A sticky row (a scene the turns
+changed) is tracked and dirty throughout: its every writer is refolded in order.
 
 A row the refold writes that ``e`` never wrote (its reads changed) must have held the
 same value since ``first``, else the refold started from the wrong image: the rewind
-gives up, as it does when a row that others read without writing it (``watched``)
-comes out different. The caller then undoes every change since ``first`` from the
-notes (the original notes stay until the end, so the earliest note of each row still
-holds its image before ``first``) and refolds the whole span.
+gives up, as it does when a tracked row comes out different or a row is back that the
+turns had removed. The caller then undoes every change since ``first`` from the notes
+(the original notes stay until the end, so the earliest note of each row still holds
+its image before ``first``) and refolds the whole span.
 
 Notes: the events refolded get new notes (their seq numbers above ``mark``); their
 original ones are dropped at the end. Notes are ordered by event id, then seq.

@@ -4,11 +4,13 @@ While ``project`` applies events one by one, SQLite triggers on every projection
 table note each row an event inserts, updates or deletes, with the row as it was
 before (``undo_<table>``, keyed by the row's primary key as a JSON array, ``k``).
 The notes say which rows (keys) each event touched and what each row was before
-any event: a rewind (``chat.eventlog.rewind``) restores only the keys the reverted
-turns touched, and those the events that also touch them touch, to their image
-before the turns, and refolds only those events (``restore_keys``). The older
-path, ``undo_to``, restores every row touched since an event and refolds all
-events from there: exact for any handler, but it costs every event in between.
+any event: a rewind (``chat.eventlog.rewind``, ``chat.eventlog.cutoff``) refolds only
+the events whose rows the reverted turns changed, in log order, and stops a chain
+where a row comes out as it was. The older path, ``undo_to``, restores every row
+touched since an event and refolds all events from there: exact for any handler, but
+it costs every event in between. A rewind refolds some events and leaves others, so
+a row's notes are ordered by event id, then seq (a refolded event's new notes have
+higher seq than the notes of later events it left).
 
 The notes cover the events after ``from_event_id`` (the horizon; older notes are
 pruned, keeping ``KEEP_EVENTS``). Bulk work (a rebuild, a snapshot restore, a
