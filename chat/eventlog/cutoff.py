@@ -132,10 +132,9 @@ class Refold:
     def run(self) -> tuple[int, int] | None:
         undo.recording(self.conn, None)
         for key in sorted(self.start.tracked):  # their images before ``first``, then in step
-            self._remember(key)
             nxt = self._next(key, self.first - 1)
             if nxt is not None:
-                self._put(key, nxt[1])
+                self._put(key, nxt[1], remember=True)
                 if key in self.start.sticky:
                     self._push(nxt[0])
                 else:
