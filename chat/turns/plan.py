@@ -34,7 +34,7 @@ from chat.state.chats import (
 )
 from chat.state.entities import get_bot
 from chat.turns.chapter_select import with_chapters
-from chat.turns.prompt import HISTORY_LIMIT, Prompt, build_prompt
+from chat.turns.prompt import HISTORY_LIMIT, Prompt, build_prompt, prompt_frame
 from chat.turns.prompt_record import previous_start
 from chat.turns.speakers import select_speakers
 from chat.world.chats import user_name
@@ -278,6 +278,12 @@ def prepare_prompt(
             lambda chosen: _build(memories, chosen), chapters, plan.history, guess=start
         )[0]
 
+    sizes = {"count_tokens": backend.cached_count_tokens, "context_length": backend.context_length()}
+    frame = prompt_frame(  # what every build below shares: built once
+        conn, bot=bot, chat=plan.chat, history=plan.history, user_name=plan.user_name,
+        reply_tokens=reply_tokens, seed=plan.turn_id, **sizes,
+    )  # fmt: skip
+
     def _build(memories: list[tuple[dict[str, Any], float]], chosen: list[dict[str, Any]]) -> Prompt:
         return build_prompt(
             conn,
@@ -286,13 +292,13 @@ def prepare_prompt(
             history=plan.history,
             memories=memories,
             user_name=plan.user_name,
-            count_tokens=backend.cached_count_tokens,
-            context_length=backend.context_length(),
             reply_tokens=reply_tokens,
             other_names=other_names,
             seed=plan.turn_id,
             chapters=chosen,
             previous_start=start,
+            frame=frame,
+            **sizes,
         )
 
     # A witnessed observation of a message the prompt already shows adds nothing (§5.3.1),
