@@ -27,6 +27,7 @@ from chat.turns.effects import world_changes
 from chat.turns.lifecycle import close_stream, fail_events, hit_limit, lifecycle, start_events
 from chat.turns.phases import SUMMARISING, UPDATING_MEMORIES, WRITING, Phases
 from chat.turns.plan import TurnPlan, plan_turn, prepare_prompt, stored_replies
+from chat.turns.prompt import Prompt
 from chat.turns.prompt_record import compact_record
 from chat.turns.queues import TurnQueues
 from chat.turns.stops import StopTrimmer, finish_at_sentence
@@ -72,14 +73,16 @@ class TurnWorker(TurnQueues):
                     return  # cancelled or reverted while it waited
                 self._turns[turn_id] = started.turn
             pending = self.pending
-            plan = await rt.read(
-                lambda conn: plan_turn(
-                    conn, turn_id, pending=pending, max_replies=rt.settings.max_replies_per_turn
-                )
-            )
+
+            def planned(conn: Any) -> tuple[TurnPlan, Prompt | None]:
+                plan = plan_turn(conn, turn_id, pending=pending, max_replies=rt.settings.max_replies_per_turn)
+                # the first speaker's prompt in the same read: one hop to a reader thread less
+                return plan, (self._prompt(conn, plan, plan.speakers[0]) if plan.speakers else None)
+
+            plan, first = await rt.read(planned)
             stored = list(plan.done_message_ids)
             skipped: dict[str, str] = {}
-            replies = await self._speak(plan, cancel, stored, skipped)
+            replies = await self._speak(plan, cancel, stored, skipped, first)
             if cancel.is_set() and not stored:
                 raise GenerationCancelled(STOPPED_BY_USER)
             if not stored:
@@ -138,33 +141,44 @@ class TurnWorker(TurnQueues):
         except Exception:  # noqa: BLE001 - the log keeps it queued/running; restart marks it
             log.exception("could not record the failure of turn %s", turn_id)
 
+    def _prompt(self, conn: Any, plan: TurnPlan, bot: dict[str, Any]) -> Prompt:
+        rt = self.rt
+        return prepare_prompt(
+            conn,
+            plan,
+            bot,
+            backend=self._backends[plan.turn_id],
+            now=rt.now(),
+            top_k=rt.settings.memory_top_k,
+            reply_tokens=rt.settings.reply_max_tokens,
+            embedder=rt.embedder,
+            weights=Weights.from_settings(rt.settings),
+        )
+
     async def _speak(
-        self, plan: TurnPlan, cancel: asyncio.Event, stored: list[str], skipped: dict[str, str]
+        self,
+        plan: TurnPlan,
+        cancel: asyncio.Event,
+        stored: list[str],
+        skipped: dict[str, str],
+        first: Prompt | None = None,
     ) -> list[tuple[dict[str, Any], str]]:
         """Each speaker's reply, streamed and stored in turn; stops early when cancelled.
+        ``first``: the first speaker's prompt, built with the plan.
 
         A speaker whose reply comes back empty twice is skipped (added to ``skipped``) and
         the next one speaks: a group turn fails only when nobody replied (§4.2).
         """
         rt = self.rt
         replies: list[tuple[dict[str, Any], str]] = []
-        for bot in plan.speakers:
+        for index, bot in enumerate(plan.speakers):
             if cancel.is_set():
                 break
             await self._phase(plan, WRITING, bot["id"])
-            prompt = await rt.read(
-                lambda conn, bot=bot: prepare_prompt(
-                    conn,
-                    plan,
-                    bot,
-                    backend=self._backends[plan.turn_id],
-                    now=rt.now(),
-                    top_k=rt.settings.memory_top_k,
-                    reply_tokens=rt.settings.reply_max_tokens,
-                    embedder=rt.embedder,
-                    weights=Weights.from_settings(rt.settings),
-                )
-            )
+            if index == 0 and first is not None:
+                prompt = first
+            else:
+                prompt = await rt.read(lambda conn, bot=bot: self._prompt(conn, plan, bot))
             kept = [m["event_id"] for m in plan.history[prompt.dropped_messages :] if m.get("event_id")]
             if kept:  # what came before it was left out: due for a chapter (§5.7)
                 plan.cuts.append(min(kept))
