@@ -74,12 +74,17 @@ class TurnWorker(TurnQueues):
                 self._turns[turn_id] = started.turn
             pending = self.pending
 
-            def planned(conn: Any) -> tuple[TurnPlan, Prompt | None]:
+            def planned(conn: Any) -> tuple[TurnPlan, Prompt | None] | None:
+                if (get_turn(conn, turn_id) or {}).get("status") != "running":
+                    return None  # reverted meanwhile (a turn started with its message)
                 plan = plan_turn(conn, turn_id, pending=pending, max_replies=rt.settings.max_replies_per_turn)
                 # the first speaker's prompt in the same read: one hop to a reader thread less
                 return plan, (self._prompt(conn, plan, plan.speakers[0]) if plan.speakers else None)
 
-            plan, first = await rt.read(planned)
+            found = await rt.read(planned)
+            if found is None:
+                return
+            plan, first = found
             stored = list(plan.done_message_ids)
             skipped: dict[str, str] = {}
             replies = await self._speak(plan, cancel, stored, skipped, first)
