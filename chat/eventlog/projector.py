@@ -74,9 +74,17 @@ def register_tables(*names: str) -> None:
             _TABLES.append(name)
 
 
+_loaded: list[bool] = []
+
+
 def load_state_modules() -> None:
+    """Import the state modules (their handlers register as they load); once a process:
+    every projection asks, and twenty ``import_module`` look-ups cost ~0.15 ms each time."""
+    if _loaded:
+        return
     for module in STATE_MODULES:
         importlib.import_module(module)
+    _loaded.append(True)
 
 
 def projection_tables() -> list[str]:

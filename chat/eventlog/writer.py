@@ -35,6 +35,8 @@ class Written:
     kinds: list[str]
     extra: Any = None
     """What the ``after`` function of `Writer.commit` returned, read right after the commit."""
+    turn: dict[str, Any] | None = None
+    """`Runtime.commit` with a ``turn_id``: that turn as the commit left it."""
 
 
 class Writer:

@@ -20,7 +20,8 @@ their turns rarely repeat): see docs/benchmarks.md.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from typing import TypeVar
 
 from chat.state.fts import STOPWORDS
@@ -47,14 +48,19 @@ def repeats(a: frozenset[str], b: frozenset[str]) -> bool:
 
 
 def distinct(ranked: Iterable[Item], text_of: Callable[[Item], str], k: int) -> list[Item]:
-    """The first ``k`` of ``ranked`` (best first) that do not repeat one taken before.
-
-    A text met before (the same words, or the very same string) is passed over by a
-    lookup; only the others are compared with each memory taken, at most ``k``. Chats
-    repeat themselves, and a walk through a few hundred candidates must stay cheap."""
+    """The first ``k`` of ``ranked`` (best first) that do not repeat one taken before."""
     if k <= 0:
         return []
-    kept: list[Item] = []
+    return list(islice(walk_distinct(ranked, text_of), k))
+
+
+def walk_distinct(ranked: Iterable[Item], text_of: Callable[[Item], str]) -> Iterator[Item]:
+    """``ranked`` (best first) less the items that repeat one yielded before, lazily: a
+    caller that passes over some of them stops the walk when it has what it needs.
+
+    A text met before (the same words, or the very same string) is passed over by a
+    lookup; only the others are compared with each memory taken. Chats repeat
+    themselves, and a walk through a few hundred candidates must stay cheap."""
     taken: list[frozenset[str]] = []
     met_texts: set[str] = set()
     met_words: set[frozenset[str]] = set()
@@ -69,8 +75,5 @@ def distinct(ranked: Iterable[Item], text_of: Callable[[Item], str], k: int) -> 
         met_words.add(words)
         if any(repeats(words, other) for other in taken):
             continue
-        kept.append(item)
         taken.append(words)
-        if len(kept) == k:
-            break
-    return kept
+        yield item

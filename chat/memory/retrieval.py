@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 import numpy as np
 
 from chat.llm.embeddings import Embedder, embed_query_soon
-from chat.memory.novelty import distinct
+from chat.memory.novelty import walk_distinct
 from chat.memory.vector_index import VectorIndex, index_for
 from chat.memory.vectors import text_crc
 from chat.state.fts import fts_query, fts_terms, or_query
@@ -150,6 +151,8 @@ def retrieve_memories(
     index_candidates: int = INDEX_CANDIDATES,
     world_id: str = "default",
     skip_messages: Collection[str] = (),
+    keep: Callable[[str, str], bool] | None = None,
+    limit: int | None = None,
 ) -> list[tuple[dict[str, Any], float]]:
     """The ``k`` best memories of ``owner`` in ``world_id`` for ``query``, best first, with
     their scores. A bot's memories of another world are never candidates (§3.5).
@@ -161,6 +164,11 @@ def retrieve_memories(
     (cached) and compared with stored vectors only; memories not embedded yet count
     by their words alone. The query is embedded on another thread while its words are
     searched (`embed_query_soon`).
+
+    ``keep(id, text)`` and ``limit``: the first ``limit`` of the ``k`` best that ``keep``
+    accepts (a caller that drops some, such as the prompt's chapters and quotes of shown
+    messages). The result is exactly that filter applied to the ``k`` best afterwards;
+    the walk stops once ``limit`` are kept and only those are read whole.
     """
     if k <= 0:
         return []
@@ -204,12 +212,16 @@ def retrieve_memories(
                 row[4],
                 row[0],
                 row[5],
+                mid,
             )
             for mid, row in candidates.items()
         ),
         key=lambda item: (-item[0], -item[1]),
     )
-    scored = [item[:3] for item in distinct(ranked, lambda item: item[3], k)]
+    walked: Iterable[tuple] = islice(walk_distinct(ranked, lambda item: item[3]), k)
+    if keep is not None:
+        walked = (item for item in walked if keep(item[4], item[3]))
+    scored = [item[:3] for item in islice(walked, k if limit is None else max(limit, 0))]
     return _read_whole(conn, scored)
 
 

@@ -244,7 +244,8 @@ class Runtime(TurnControls, WorldControls, WorldsControls):
     ) -> Written:
         """Append what ``build(conn)`` returns and project it, atomically, on the writer thread.
 
-        Publishes ``state``, and with ``turn_id`` the turn as it now stands (``turn``).
+        Publishes ``state``, and with ``turn_id`` the turn as it now stands (``turn``, also
+        `Written.turn`).
         ``after(conn)`` is read back on the writer thread once committed; its result is
         the returned `Written.extra`."""
         if self._writer is None:
@@ -260,7 +261,7 @@ class Runtime(TurnControls, WorldControls, WorldsControls):
             self._bus.publish("state", {"event_ids": written.ids, "kinds": written.kinds}, chat_id)
         if turn is not None:
             self._bus.publish("turn", turn, turn["chat_id"])
-        return Written(written.ids, written.kinds, extra)
+        return Written(written.ids, written.kinds, extra, turn)
 
     async def wait_idle(self, chat_id: str | None = None, timeout: float = 30.0) -> None:
         """Wait until no turn is queued or running (in ``chat_id``, or anywhere) and the

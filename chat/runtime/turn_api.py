@@ -19,6 +19,7 @@ from chat.eventlog.log import NewEvent
 from chat.eventlog.writer import Build
 from chat.llm.embeddings import embed_query_soon
 from chat.state import chats as chat_state
+from chat.turns.lifecycle import lifecycle
 from chat.turns.plan import queued_payload
 from chat.turns.prompt_record import record_view
 from chat.world import chats as chat_service
@@ -57,26 +58,39 @@ class TurnControls(_Host):
         if self.embedder is not None and _postable(text):  # a refused text is never embedded
             embed_query_soon(self.embedder, text)
         message_id, turn_id = new_id("msg"), new_id("turn")
+        # An idle chat's turn starts in the message's own commit: one commit (and fsync)
+        # less before the model starts. The log tells whether another turn of the chat is
+        # waiting (a retry or regenerate whose commit came first); the worker, whether it
+        # holds one.
+        claimed = self._worker.claim(chat_id)
+        started: list[bool] = []
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
             chat_service.require_chat(conn, chat_id)
             checked = chat_service.check_text(text)
             message = {"id": message_id, "chat_id": chat_id, "author": "you", "text": checked}
             queued = {"id": turn_id, "chat_id": chat_id, "kind": "message", "user_message_id": message_id}
-            return [
+            events = [
                 NewEvent("message_posted", message, chat_id=chat_id, turn_id=turn_id, actor="user"),
                 NewEvent("turn_queued", queued, chat_id=chat_id, turn_id=turn_id, actor="user"),
             ]
+            if claimed and not _waiting(conn, chat_id):
+                events.append(lifecycle("turn_started", {"id": turn_id}, chat_id, turn_id))
+                started.append(True)
+            return events
 
-        written = await self.commit(
-            build,
-            chat_id,
-            after=lambda conn: (self.message_view(conn, message_id), chat_state.get_turn(conn, turn_id)),
-        )
+        try:
+            written = await self.commit(
+                build,
+                chat_id,
+                after=lambda conn: (self.message_view(conn, message_id), chat_state.get_turn(conn, turn_id)),
+            )
+        finally:
+            self._worker.unclaim(chat_id)
         message, turn = written.extra
         self._bus.publish("message", message, chat_id)
         self._bus.publish("turn", turn, chat_id)
-        self._worker.enqueue(chat_id, turn_id)
+        self._worker.enqueue(chat_id, turn_id, started=turn if started else None)
         return message, turn_id
 
     def get_turn(self, turn_id: str) -> dict[str, Any]:
@@ -147,7 +161,9 @@ class TurnControls(_Host):
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
             turn = chat_state.get_turn(conn, turn_id)
-            if turn is None or turn["status"] != "queued":
+            # "running" too: a turn started with its message (`post_message`) and taken out of
+            # the queue above before the worker took it runs nowhere
+            if turn is None or turn["status"] not in ("queued", "running"):
                 return []
             return [NewEvent("turn_failed", payload, chat_id=chat_id, turn_id=turn_id)]
 
@@ -266,13 +282,17 @@ class TurnControls(_Host):
         return list(reverted)
 
 
-def _require_idle(conn: sqlite3.Connection, chat_id: str, verb: str) -> None:
-    """Conflict while a turn of the chat is queued or running."""
-    busy = conn.execute(
+def _waiting(conn: sqlite3.Connection, chat_id: str) -> bool:
+    """Whether a turn of the chat is queued or running."""
+    return conn.execute(
         "SELECT 1 FROM turns WHERE chat_id = ? AND status IN ('queued', 'running') LIMIT 1",
         (chat_id,),
-    ).fetchone()
-    if busy is not None:
+    ).fetchone() is not None
+
+
+def _require_idle(conn: sqlite3.Connection, chat_id: str, verb: str) -> None:
+    """Conflict while a turn of the chat is queued or running."""
+    if _waiting(conn, chat_id):
         raise Conflict(f"a turn is still queued or running in this chat; wait for it or stop it, then {verb}")
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chat.errors import KithError
 from chat.eventlog.log import NewEvent
@@ -24,6 +24,7 @@ from chat.turns.plan import TurnPlan
 
 if TYPE_CHECKING:
     from chat.llm.base import Backend
+    from chat.llm.types import JsonRequest
     from chat.turns.host import TurnHost
 
 log = logging.getLogger(__name__)
@@ -46,18 +47,19 @@ async def chapter_changes(
         "count_tokens": backend.cached_count_tokens,
         "context_length": backend.context_length(),
     }
-    stretch = await rt.read(  # a new chapter first; else one a message edit made stale
-        lambda conn: (
-            writer.pending_stretch(conn, chat_id, cut, **sizes)
-            or writer.stale_stretch(conn, chat_id, **sizes)
+
+    def due(conn: Any) -> tuple[writer.Stretch, JsonRequest] | None:
+        # a new chapter first; else one a message edit made stale; its request in the same read
+        stretch = writer.pending_stretch(conn, chat_id, cut, **sizes) or writer.stale_stretch(
+            conn, chat_id, **sizes
         )
-    )
-    if stretch is None:
+        return None if stretch is None else (stretch, writer.chapter_request(conn, stretch, user_name=plan.user_name))
+
+    found = await rt.read(due)
+    if found is None:
         return []
+    stretch, request = found
     await on_start()
-    request = await rt.read(
-        lambda conn: writer.chapter_request(conn, stretch, user_name=plan.user_name)
-    )
     try:
         proposal = await ask(backend, request, cancel)
     except Stopped:

@@ -179,6 +179,8 @@ async def _reflect(
 
 def _extraction_due(conn: Any, chat_id: str, every: int) -> bool:
     """Every ``every``-th answered turn of the chat (this one included) is extracted."""
+    if every <= 1:
+        return True  # every turn (the default): no need to count the chat's turns
     row = conn.execute(
         "SELECT COUNT(*) FROM turns WHERE chat_id = ? AND status = 'completed' AND kind != 'regenerate'",
         (chat_id,),

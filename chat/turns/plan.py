@@ -34,7 +34,7 @@ from chat.state.chats import (
 )
 from chat.state.entities import get_bot
 from chat.turns.chapter_select import with_chapters
-from chat.turns.prompt import HISTORY_LIMIT, Prompt, build_prompt
+from chat.turns.prompt import HISTORY_LIMIT, Prompt, build_prompt, prompt_frame
 from chat.turns.prompt_record import previous_start
 from chat.turns.speakers import select_speakers
 from chat.world.chats import user_name
@@ -262,20 +262,27 @@ def prepare_prompt(
     chapters = chapter_memories(conn, plan.chat["id"], bot["id"])
     told = {c["id"] for c in chapters}
 
-    def recall(shown: set[str]) -> list[tuple[dict[str, Any], float]]:
-        # A few more than top_k: chapters and memories that only quote a shown message are
-        # taken out afterwards, and the next best take their places.
-        found = retrieve_memories(
+    def recall(shown: set[str], quotes: Callable[[str], bool] | None = None) -> list[tuple[dict[str, Any], float]]:
+        # The top_k best that are neither a chapter in the slot nor a quote of a shown message,
+        # from among a few more than top_k plus the chapters: the next best take the places of
+        # those passed over. Retrieval stops walking once top_k are kept.
+        return retrieve_memories(
             conn, bot["id"], query, now=now, k=top_k + len(told) + QUOTE_SPARE,
             embedder=embedder, weights=weights, world_id=plan.chat.get("world_id") or "default",
-            skip_messages=shown,
+            skip_messages=shown, limit=top_k,
+            keep=lambda mid, text: mid not in told and not (quotes is not None and quotes(text)),
         )  # fmt: skip
-        return [item for item in found if item[0]["id"] not in told]
 
     def build(memories: list[tuple[dict[str, Any], float]]) -> Prompt:
         return with_chapters(
             lambda chosen: _build(memories, chosen), chapters, plan.history, guess=start
         )[0]
+
+    sizes = {"count_tokens": backend.cached_count_tokens, "context_length": backend.context_length()}
+    frame = prompt_frame(  # what every build below shares: built once
+        conn, bot=bot, chat=plan.chat, history=plan.history, user_name=plan.user_name,
+        reply_tokens=reply_tokens, seed=plan.turn_id, **sizes,
+    )  # fmt: skip
 
     def _build(memories: list[tuple[dict[str, Any], float]], chosen: list[dict[str, Any]]) -> Prompt:
         return build_prompt(
@@ -285,13 +292,13 @@ def prepare_prompt(
             history=plan.history,
             memories=memories,
             user_name=plan.user_name,
-            count_tokens=backend.cached_count_tokens,
-            context_length=backend.context_length(),
             reply_tokens=reply_tokens,
             other_names=other_names,
             seed=plan.turn_id,
             chapters=chosen,
             previous_start=start,
+            frame=frame,
+            **sizes,
         )
 
     # A witnessed observation of a message the prompt already shows adds nothing (§5.3.1),
@@ -302,11 +309,9 @@ def prepare_prompt(
     # first build without memories (under a millisecond; a retrieval costs several) gives
     # the most that can be shown. Retrieval runs once.
     if not plan.history:
-        return build(recall(set())[:top_k])
+        return build(recall(set()))
     in_view = plan.history[build([]).dropped_messages :]
-    quotes = quotes_of(in_view)
-    kept = [item for item in recall({m["id"] for m in in_view}) if not quotes(item[0]["text"])]
-    return build(kept[:top_k])
+    return build(recall({m["id"] for m in in_view}, quotes_of(in_view)))
 
 
 QUOTE_SPARE = 4

@@ -29,11 +29,7 @@ from typing import Any
 from chat.cards.macros import expand_macros
 from chat.errors import ValidationFailed
 from chat.llm.types import ChatMessage
-from chat.state.edges import get_edge
-from chat.state.entities import get_entity
 from chat.state.lore import prompt_lore
-from chat.state.world import get_scene, list_facts
-from chat.state.worlds import chat_world, get_world
 from chat.turns.card_prompt import CardParts, card_parts, place_inserts
 from chat.turns.prompt_layout import (
     CHAPTER_SHARE,
@@ -44,16 +40,16 @@ from chat.turns.prompt_layout import (
     transcript_start,
     with_note,
 )
+from chat.turns.prompt_sections import (
+    VOICE_CUE as VOICE_CUE,  # re-exported: the tests and bench_prompt read it here
+)
+from chat.turns.prompt_sections import core_sections, names_of, voice_messages
 from chat.turns.regex_scripts import AI_OUTPUT, USER_INPUT, apply_scripts, scripts_of
 from chat.turns.stops import stop_sequences
 
 HISTORY_LIMIT = 200
 """Messages read from the database at most; more never fit a real context anyway."""
 PROMPT_MARGIN = 16
-MAX_WORLD_FACTS = 40
-MAX_VOICE_SAMPLES = 8
-VOICE_CUE = "(Say something, in your own voice.)"
-"""The user turn before the voice samples: they read as the bot's own way of talking."""
 LORE_WINDOW = 200
 """Recent messages handed to the lore scan (its scan depth picks how many it reads)."""
 
@@ -78,131 +74,6 @@ class Prompt:
     as stored: a compact record names them instead of copying them (§8.4)."""
 
 
-def _names(
-    conn: sqlite3.Connection, ids: list[str], cache: dict[str, str], world_id: str = "default"
-) -> dict[str, str]:
-    for entity_id in ids:
-        if entity_id not in cache:
-            entity = get_entity(conn, entity_id, world_id=world_id)
-            cache[entity_id] = entity["name"] if entity else entity_id
-    return cache
-
-
-def relationship_lines(
-    conn: sqlite3.Connection,
-    bot_id: str,
-    others: list[str],
-    names: dict[str, str],
-    world_id: str = "default",
-) -> list[str]:
-    lines = []
-    for other in others:
-        if other == bot_id:
-            continue
-        edge = get_edge(conn, bot_id, other, world_id=world_id)
-        if edge is None:
-            continue
-        line = (
-            f"{names.get(bot_id, bot_id)} sees {names.get(other, other)} as {edge['label']}, "
-            f"{_feeling(edge['affinity'], edge['trust'])}."
-        )
-        if edge["notes"]:
-            line += f" {edge['notes']}"
-        lines.append(line)
-    return lines
-
-
-def _feeling(affinity: int, trust: int) -> str:
-    """Words for the numbers: a small model acts on "dislikes" where it ignores "-30"."""
-    bands = ((60, "is fond of"), (20, "likes"), (-19, "feels neutral about"), (-59, "dislikes"))
-    like = next((words for floor, words in bands if affinity >= floor), "hates")
-    belief = "distrusts" if trust <= -20 else "trusts" if trust >= 20 else "is unsure whether to trust"
-    return f"{like} them and {belief} them"
-
-
-def core_sections(
-    conn: sqlite3.Connection,
-    bot: dict[str, Any],
-    chat_id: str,
-    participants: list[str],
-    user_name: str,
-    recent_texts: list[str],
-    parts: CardParts | None = None,
-) -> tuple[list[tuple[str, str]], list[str]]:
-    """(name, text) sections of the system message before memories, and activated lore names.
-
-    ``parts`` are the card's prompt parts (system prompt, lore); made here when not given."""
-    world_id = chat_world(conn, chat_id) or "default"  # everything below is of this world only
-    if parts is None:
-        parts = card_parts(
-            bot, recent_texts, lore=prompt_lore(conn, world_id, bot["id"]), user_name=user_name,
-            seed="", context_length=8192, count_tokens=lambda text: (len(text) + 3) // 4,
-        )
-    scene = get_scene(conn, chat_id) or {"location": "", "present": []}
-    world = get_world(conn, world_id) or {}
-    present = list(dict.fromkeys(["you", *participants, *scene["present"]]))
-    names = _names(conn, present, {"you": user_name}, world_id)
-    name = bot["name"]
-    sections: list[tuple[str, str]] = [("persona", f"You are {name}. {bot['persona']}".strip())]
-    if parts.system_prompt:
-        sections.insert(0, ("card_system", parts.system_prompt))
-    if bot.get("traits"):
-        sections.append(("traits", f"{name} is " + ", ".join(bot["traits"]) + "."))
-    if bot.get("backstory"):
-        sections.append(("backstory", bot["backstory"]))
-    scenario = world.get("scenario") or bot.get("scenario")  # the world's, else the card's (§3.4)
-    if scenario:
-        sections.append(("scenario", scenario))
-    relations = relationship_lines(conn, bot["id"], present, names, world_id)
-    if relations:
-        sections.append(("relationships", " ".join(relations)))
-    others = ", ".join(names[p] for p in present if p != bot["id"])
-    if scene["location"]:
-        sections.append(("scene", f"You are at {scene['location']}" + (f" with {others}." if others else ".")))
-    elif others:
-        sections.append(("scene", f"Here with you: {others}."))
-    facts = list(list_facts(conn, world_id=world_id).items())[:MAX_WORLD_FACTS]
-    if facts:
-        world = "; ".join(f"{k.replace('_', ' ')} is {v}" for k, v in facts)
-        sections.append(("world", world[:1].upper() + world[1:] + "."))
-    lore_texts = parts.lore_before + parts.lore_after
-    if lore_texts:
-        sections.append(("lore", "\n".join(lore_texts)))
-    samples = [s.strip() for s in bot.get("voice_samples") or [] if s.strip()][:MAX_VOICE_SAMPLES]
-    if samples:
-        sections.append(("voice", "\n\n".join(samples)))  # sent as the bot's own turns, not here
-    sections = [(key, expand_macros(text, char=name, user=user_name)) for key, text in sections]
-    return sections, list(parts.lore_names)
-
-
-def voice_messages(samples: list[str], bot_name: str, user_name: str) -> list[ChatMessage]:
-    """Voice samples as chat turns: "{{user}}: ..." lines are the user's, the rest the bot's
-    (its own "Name:" label taken off, so the model does not learn to start with it)."""
-    own, user = f"{bot_name.strip()}:".lower(), f"{user_name.strip()}:".lower()
-    messages: list[ChatMessage] = []
-    for sample in samples:
-        turns: list[tuple[str, str]] = []
-        for line in sample.splitlines():
-            line = line.strip()
-            role = "assistant"
-            if line.lower().startswith(own):
-                line = line[len(own) :].strip()
-            elif line.lower().startswith(user):
-                role, line = "user", line[len(user) :].strip()
-            elif turns:
-                role = turns[-1][0]
-            if not line:
-                continue
-            if turns and turns[-1][0] == role:
-                turns[-1] = (role, f"{turns[-1][1]}\n{line}")
-            else:
-                turns.append((role, line))
-        if turns and turns[0][0] == "assistant" and (not messages or messages[-1].role == "assistant"):
-            messages.append(ChatMessage("user", VOICE_CUE))
-        messages.extend(ChatMessage(role, text) for role, text in turns)
-    return messages
-
-
 def instruction(bot_name: str, user_name: str) -> str:
     return f"Reply as {bot_name} only, in a few sentences. Never write what {user_name} or anyone else says or does."
 
@@ -210,6 +81,70 @@ def instruction(bot_name: str, user_name: str) -> str:
 _DROP_ORDER = (
     "voice", "lore", "world", "scenario", "backstory", "relationships", "scene", "traits", "card_system"
 )
+
+
+@dataclass
+class PromptFrame:
+    """The part of a reply prompt that no memory or chapter changes: the character sheet,
+    the voice samples, the card's inserts and the transcript as messages with their costs.
+    A turn lays its prompt out two or three times (without memories first, to see what is
+    in view; then with them; a chapter may call for one more), so this is built once
+    (`prompt_frame`) and handed to each `build_prompt`."""
+
+    budget: int
+    parts: CardParts
+    core: list[tuple[str, str]]
+    lore_names: list[str]
+    voice: list[ChatMessage]
+    system: ChatMessage
+    note_parts: list[str]
+    turns: list[ChatMessage]
+    turn_costs: dict[int, int]
+    """Counted lazily, newest first: old ones may never be needed."""
+    fixed_cost: int
+    """The tokens of the system message, the voice samples and the card's inserts."""
+
+
+def prompt_frame(
+    conn: sqlite3.Connection,
+    *,
+    bot: dict[str, Any],
+    chat: dict[str, Any],
+    history: list[dict[str, Any]],
+    user_name: str,
+    count_tokens: CountTokens,
+    context_length: int,
+    reply_tokens: int,
+    seed: str | None = None,
+) -> PromptFrame:
+    """What `build_prompt` lays out around the memories and chapters (see `PromptFrame`)."""
+    group = len(chat["bot_ids"]) > 1
+    budget = context_length - reply_tokens - PROMPT_MARGIN
+    world_id = chat.get("world_id") or "default"
+    authors = [m["author"] for m in history]
+    names = {"you": user_name, **names_of(conn, authors, {"you": user_name}, world_id)}
+    scan_texts = [f"{names.get(m['author'], m['author'])}: {m['text']}" for m in history[-LORE_WINDOW:]]
+    parts = card_parts(
+        bot, scan_texts, lore=prompt_lore(conn, world_id, bot["id"]), user_name=user_name,
+        seed=seed if seed is not None else (history[-1]["id"] if history else chat["id"]),
+        context_length=context_length, count_tokens=count_tokens,
+    )
+    sections, lore_names = core_sections(
+        conn, bot, chat["id"], list(chat["bot_ids"]), user_name, scan_texts, parts
+    )
+    core = _fit_core(sections, instruction(bot["name"], user_name), count_tokens, budget)
+    samples = next((text for name, text in core if name == "voice"), "")
+    voice = voice_messages(samples.split("\n\n") if samples else [], bot["name"], user_name)
+    system = ChatMessage("system", "\n\n".join(text for name, text in core if name in STABLE_SECTIONS))
+    extras = [text for _, _, text in parts.inserts] + ([parts.post_history] if parts.post_history else [])
+    return PromptFrame(
+        budget=budget, parts=parts, core=core, lore_names=lore_names, voice=voice, system=system,
+        note_parts=[text for name, text in core if name not in STABLE_SECTIONS and name != "voice"],
+        turns=[_as_message(m, bot["id"], names, group) for m in _regexed(bot, history, user_name)],
+        turn_costs={},
+        fixed_cost=sum(count_tokens(m.content) + MESSAGE_OVERHEAD for m in [system, *voice])
+        + sum(count_tokens(text) + MESSAGE_OVERHEAD for text in extras),
+    )  # fmt: skip
 
 
 def build_prompt(
@@ -227,6 +162,7 @@ def build_prompt(
     seed: str | None = None,
     chapters: list[dict[str, Any]] | None = None,
     previous_start: int | None = None,
+    frame: PromptFrame | None = None,
 ) -> Prompt:
     """Assemble the prompt for ``bot``'s reply to ``history`` within the token budget,
     laid out for prefix caching (chat/turns/prompt_layout.py, §8.1.1).
@@ -240,32 +176,17 @@ def build_prompt(
     message of this bot's previous reply prompt in this chat
     (`chat.turns.prompt_record.previous_start`): the transcript keeps starting there
     while it fits. ``seed`` (the turn id) fixes the lore probability rolls so a replay
-    is exact."""
-    group = len(chat["bot_ids"]) > 1
-    budget = context_length - reply_tokens - PROMPT_MARGIN
-    world_id = chat.get("world_id") or "default"
-    authors = [m["author"] for m in history]
-    names = {"you": user_name, **_names(conn, authors, {"you": user_name}, world_id)}
-    scan_texts = [f"{names.get(m['author'], m['author'])}: {m['text']}" for m in history[-LORE_WINDOW:]]
-    parts = card_parts(
-        bot, scan_texts, lore=prompt_lore(conn, world_id, bot["id"]), user_name=user_name,
-        seed=seed if seed is not None else (history[-1]["id"] if history else chat["id"]),
-        context_length=context_length, count_tokens=count_tokens,
-    )
-    sections, lore_names = core_sections(
-        conn, bot, chat["id"], list(chat["bot_ids"]), user_name, scan_texts, parts
-    )
-    core = _fit_core(sections, instruction(bot["name"], user_name), count_tokens, budget)
-    samples = next((text for name, text in core if name == "voice"), "")
-    voice = voice_messages(samples.split("\n\n") if samples else [], bot["name"], user_name)
-    system = ChatMessage("system", "\n\n".join(text for name, text in core if name in STABLE_SECTIONS))
-    note_parts = [text for name, text in core if name not in STABLE_SECTIONS and name != "voice"]
+    is exact. ``frame``: `prompt_frame` of the same arguments, when the caller builds
+    more than once."""
+    f = frame or prompt_frame(
+        conn, bot=bot, chat=chat, history=history, user_name=user_name, count_tokens=count_tokens,
+        context_length=context_length, reply_tokens=reply_tokens, seed=seed,
+    )  # fmt: skip
+    budget, parts, turns, turn_costs = f.budget, f.parts, f.turns, f.turn_costs
+    note_parts = list(f.note_parts)
 
     def cost(message: ChatMessage) -> int:
         return count_tokens(message.content) + MESSAGE_OVERHEAD
-
-    turns = [_as_message(m, bot["id"], names, group) for m in _regexed(bot, history, user_name)]
-    turn_costs: dict[int, int] = {}  # counted lazily, newest first: old ones may never be needed
 
     def cost_of(index: int) -> int:
         if index not in turn_costs:
@@ -276,11 +197,7 @@ def build_prompt(
     memory_costs = [count_tokens(line) + 1 for line in memory_lines]
     header_cost = count_tokens(f"What {bot['name']} remembers:") + 2 if memories else 0
     note_cost = count_tokens("\n\n".join(note_parts)) + MESSAGE_OVERHEAD + 2 if note_parts or memories else 0
-
-    extras = [text for _, _, text in parts.inserts] + ([parts.post_history] if parts.post_history else [])
-    room = budget - sum(cost(m) for m in [system, *voice]) - note_cost - sum(
-        count_tokens(text) + MESSAGE_OVERHEAD for text in extras
-    )
+    room = budget - f.fixed_cost - note_cost
     needed_last = cost_of(len(turns) - 1) if turns else 0
     if needed_last > room:
         raise ValidationFailed(
@@ -306,19 +223,18 @@ def build_prompt(
     kept = with_note(place_inserts(turns[first:], parts.inserts, ChatMessage), note)
     if parts.post_history:
         kept.append(ChatMessage("system", parts.post_history))
-    messages = [system, *voice, *([story] if story else []), *kept]
-    token_count = sum(cost(m) for m in [system, *voice, *([story] if story else []), *([note] if note else [])])
-    token_count += sum(count_tokens(text) + MESSAGE_OVERHEAD for text in extras)
+    messages = [f.system, *f.voice, *([story] if story else []), *kept]
+    token_count = f.fixed_cost + sum(cost(m) for m in [*([story] if story else []), *([note] if note else [])])
     token_count += sum(cost_of(index) for index in range(first, len(turns)))
     return Prompt(
         messages=messages,
         memory_ids=[m["id"] for m, _ in memories[:kept_memories]],
-        lore=lore_names if any(name == "lore" for name, _ in core) else [],
+        lore=f.lore_names if any(name == "lore" for name, _ in f.core) else [],
         token_count=token_count,
         stop=stop_sequences(user_name, other_names),
         dropped_messages=first,
         dropped_memories=len(memory_lines) - kept_memories,
-        sections=[name for name, _ in core],
+        sections=[name for name, _ in f.core],
         chapter_ids=[c["id"] for c in told],
         quoted=[*told, *(m for m, _ in memories[:kept_memories])],
     )

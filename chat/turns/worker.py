@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from chat.errors import BackendError, EmptyReply, GenerationCancelled, KithError
@@ -28,7 +27,9 @@ from chat.turns.effects import world_changes
 from chat.turns.lifecycle import close_stream, fail_events, hit_limit, lifecycle, start_events
 from chat.turns.phases import SUMMARISING, UPDATING_MEMORIES, WRITING, Phases
 from chat.turns.plan import TurnPlan, plan_turn, prepare_prompt, stored_replies
+from chat.turns.prompt import Prompt
 from chat.turns.prompt_record import compact_record
+from chat.turns.queues import TurnQueues
 from chat.turns.stops import StopTrimmer, finish_at_sentence
 from chat.world.ids import new_id
 
@@ -43,109 +44,16 @@ EMPTY_REPLY_ATTEMPTS = 2
 STOPPED_BY_USER = "stopped by the user"
 
 
-class TurnWorker:
+class TurnWorker(TurnQueues):
     """Queues and runs turns for a `TurnHost` (the runtime owns one)."""
 
     def __init__(self, host: TurnHost) -> None:
+        super().__init__()
         self.rt = host
-        self.queues: dict[str, deque[str]] = {}
-        self.tasks: dict[str, asyncio.Task[None]] = {}
-        self.running: dict[str, asyncio.Event] = {}
-        """Each running turn's cancel flag."""
-        self._finished: dict[str, asyncio.Event] = {}
-        self._turn_chat: dict[str, str] = {}
-        self._idle: dict[str, asyncio.Event] = {}
         self._backends: dict[str, Backend] = {}
         """Each running turn's backend, taken as it starts (see `backend_slot`)."""
         self.phases = Phases()
         """What each running turn is doing (§4.3), published with its `turn` events."""
-        self._closing = False
-
-    # --- queue ------------------------------------------------------------------------
-
-    @property
-    def pending(self) -> set[str]:
-        """Turns queued here that have not started."""
-        return {turn for queue in self.queues.values() for turn in queue}
-
-    def enqueue(self, chat_id: str, turn_id: str) -> None:
-        if self._closing:
-            return  # stays queued in the log; the next start picks it up
-        self.queues.setdefault(chat_id, deque()).append(turn_id)
-        self._turn_chat[turn_id] = chat_id
-        if chat_id not in self.tasks:
-            self._idle.setdefault(chat_id, asyncio.Event()).clear()
-            self.tasks[chat_id] = asyncio.create_task(self._chat_loop(chat_id), name=f"turns-{chat_id}")
-
-    def dequeue(self, turn_id: str) -> bool:
-        """Take a turn that has not started out of its queue; True when it was there."""
-        chat_id = self._turn_chat.get(turn_id)
-        queue = self.queues.get(chat_id or "")
-        if queue is None or turn_id not in queue:
-            return False
-        queue.remove(turn_id)
-        return True
-
-    def turns_of(self, chat_id: str) -> list[str]:
-        """The chat's turns that are queued here or running, oldest first."""
-        return [turn for turn, chat in self._turn_chat.items() if chat == chat_id]
-
-    def cancel(self, turn_id: str) -> bool:
-        """Ask a running turn to stop; False when it is not running here."""
-        event = self.running.get(turn_id)
-        if event is None:
-            return False
-        event.set()
-        return True
-
-    async def finished(self, turn_id: str) -> None:
-        """Return once the turn is no longer running here (at once when it is not)."""
-        done = self._finished.get(turn_id)
-        if done is not None:
-            await done.wait()
-
-    def busy(self, chat_id: str | None = None) -> bool:
-        if chat_id is None:
-            return bool(self.tasks)
-        return chat_id in self.tasks
-
-    async def wait_idle(self, chat_id: str | None = None) -> None:
-        while True:
-            tasks = list(self.tasks.values()) if chat_id is None else [
-                t for c, t in self.tasks.items() if c == chat_id
-            ]
-            if not tasks:
-                return
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def stop(self, timeout: float = 10.0) -> None:
-        """Stop taking turns; cancel running ones (they end failed) and wait for them."""
-        self._closing = True
-        for queue in self.queues.values():
-            queue.clear()
-        for event in self.running.values():
-            event.set()
-        tasks = list(self.tasks.values())
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=timeout)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
-
-    async def _chat_loop(self, chat_id: str) -> None:
-        queue = self.queues[chat_id]
-        try:
-            while queue and not self._closing:
-                turn_id = queue.popleft()
-                try:
-                    await self.run_turn(chat_id, turn_id)
-                except Exception:  # noqa: BLE001 - one broken turn must not stop the chat
-                    log.exception("turn %s crashed", turn_id)
-        finally:
-            self.tasks.pop(chat_id, None)
-            if not queue:
-                self.queues.pop(chat_id, None)
-            self._idle.setdefault(chat_id, asyncio.Event()).set()
 
     # --- one turn ---------------------------------------------------------------------
 
@@ -157,20 +65,29 @@ class TurnWorker:
         self._backends[turn_id] = backend = rt.acquire_backend()
         stored: list[str] = []
         try:
-            started = await rt.commit(
-                lambda conn: start_events(conn, turn_id, chat_id), chat_id, turn_id=turn_id
-            )
-            if not started.ids:
-                return  # cancelled or reverted while it waited
-            pending = self.pending
-            plan = await rt.read(
-                lambda conn: plan_turn(
-                    conn, turn_id, pending=pending, max_replies=rt.settings.max_replies_per_turn
+            if self._turns.get(turn_id) is None:  # else started with its message (`claim`)
+                started = await rt.commit(
+                    lambda conn: start_events(conn, turn_id, chat_id), chat_id, turn_id=turn_id
                 )
-            )
+                if not started.ids:
+                    return  # cancelled or reverted while it waited
+                self._turns[turn_id] = started.turn
+            pending = self.pending
+
+            def planned(conn: Any) -> tuple[TurnPlan, Prompt | None] | None:
+                if (get_turn(conn, turn_id) or {}).get("status") != "running":
+                    return None  # reverted meanwhile (a turn started with its message)
+                plan = plan_turn(conn, turn_id, pending=pending, max_replies=rt.settings.max_replies_per_turn)
+                # the first speaker's prompt in the same read: one hop to a reader thread less
+                return plan, (self._prompt(conn, plan, plan.speakers[0]) if plan.speakers else None)
+
+            found = await rt.read(planned)
+            if found is None:
+                return
+            plan, first = found
             stored = list(plan.done_message_ids)
             skipped: dict[str, str] = {}
-            replies = await self._speak(plan, cancel, stored, skipped)
+            replies = await self._speak(plan, cancel, stored, skipped, first)
             if cancel.is_set() and not stored:
                 raise GenerationCancelled(STOPPED_BY_USER)
             if not stored:
@@ -206,6 +123,7 @@ class TurnWorker:
             if done is not None:
                 done.set()
             self._turn_chat.pop(turn_id, None)
+            self._turns.pop(turn_id, None)
             self._backends.pop(turn_id, None)
             await rt.release_backend(backend)
         await rt.snapshot_check()  # a due periodic snapshot holds this turn's end (§10.4)
@@ -213,7 +131,9 @@ class TurnWorker:
     async def _phase(self, plan: TurnPlan, phase: str, bot_id: str | None = None) -> None:
         """Move the turn to ``phase`` and publish it, so clients say what it is doing."""
         fields = self.phases.set(plan.turn_id, phase, self.rt.now(), bot_id)
-        turn = await self.rt.read(lambda conn: get_turn(conn, plan.turn_id))
+        turn = self._turns.get(plan.turn_id)  # as this worker's latest commit left it
+        if turn is None:
+            turn = await self.rt.read(lambda conn: get_turn(conn, plan.turn_id))
         if turn is not None and turn["status"] == "running":
             self.rt.bus.publish("turn", {**turn, **fields}, plan.chat["id"])
 
@@ -226,33 +146,44 @@ class TurnWorker:
         except Exception:  # noqa: BLE001 - the log keeps it queued/running; restart marks it
             log.exception("could not record the failure of turn %s", turn_id)
 
+    def _prompt(self, conn: Any, plan: TurnPlan, bot: dict[str, Any]) -> Prompt:
+        rt = self.rt
+        return prepare_prompt(
+            conn,
+            plan,
+            bot,
+            backend=self._backends[plan.turn_id],
+            now=rt.now(),
+            top_k=rt.settings.memory_top_k,
+            reply_tokens=rt.settings.reply_max_tokens,
+            embedder=rt.embedder,
+            weights=Weights.from_settings(rt.settings),
+        )
+
     async def _speak(
-        self, plan: TurnPlan, cancel: asyncio.Event, stored: list[str], skipped: dict[str, str]
+        self,
+        plan: TurnPlan,
+        cancel: asyncio.Event,
+        stored: list[str],
+        skipped: dict[str, str],
+        first: Prompt | None = None,
     ) -> list[tuple[dict[str, Any], str]]:
         """Each speaker's reply, streamed and stored in turn; stops early when cancelled.
+        ``first``: the first speaker's prompt, built with the plan.
 
         A speaker whose reply comes back empty twice is skipped (added to ``skipped``) and
         the next one speaks: a group turn fails only when nobody replied (§4.2).
         """
         rt = self.rt
         replies: list[tuple[dict[str, Any], str]] = []
-        for bot in plan.speakers:
+        for index, bot in enumerate(plan.speakers):
             if cancel.is_set():
                 break
             await self._phase(plan, WRITING, bot["id"])
-            prompt = await rt.read(
-                lambda conn, bot=bot: prepare_prompt(
-                    conn,
-                    plan,
-                    bot,
-                    backend=self._backends[plan.turn_id],
-                    now=rt.now(),
-                    top_k=rt.settings.memory_top_k,
-                    reply_tokens=rt.settings.reply_max_tokens,
-                    embedder=rt.embedder,
-                    weights=Weights.from_settings(rt.settings),
-                )
-            )
+            if index == 0 and first is not None:
+                prompt = first
+            else:
+                prompt = await rt.read(lambda conn, bot=bot: self._prompt(conn, plan, bot))
             kept = [m["event_id"] for m in plan.history[prompt.dropped_messages :] if m.get("event_id")]
             if kept:  # what came before it was left out: due for a chapter (§5.7)
                 plan.cuts.append(min(kept))
@@ -315,10 +246,10 @@ class TurnWorker:
             written = await rt.commit(
                 events,
                 chat_id,
-                after=lambda conn, mid=message_id: rt.message_view(conn, mid),
+                after=lambda conn, mid=message_id, tid=turn_id: (rt.message_view(conn, mid), get_turn(conn, tid)),
             )
             stored.append(message_id)
-            message = written.extra
+            message, self._turns[turn_id] = written.extra
             rt.bus.publish("message", message, chat_id)
             replies.append((bot, text))
             plan.history.append(message)
