@@ -10,12 +10,12 @@ observation that follows a question (a text with "?") in the same chat gets
 stand for its answer too, at half weight, so a memory that says the words
 itself still ranks above a reply that does not.
 
-Only the question's topic is passed on, not its asker: an observation reads
-"Name: text", and a question whose only matching word is its own speaker label
-("Eli: did you watch the match?" for "what is Eli afraid of?") says nothing
-about what the reply is about, so the label's words are left out of the credit.
-Only the best lexical matches pass credit on, one index lookup each, and the
-reply is the owner's next observation, not a window of turns.
+Only a question's topic is passed on, not its asker: an observation reads
+"Name: text", and a question that matches only by its speaker label ("Eli: did
+you watch the match?" for "what is Eli afraid of?") says nothing about what its
+reply is about, so it passes nothing on. Only the best lexical matches pass
+credit on, one index lookup each, and the reply is the owner's next
+observation, not a window of turns.
 
 Measured (docs/benchmarks.md, "Recall, session 20"): no change on ``kith bench
 memory`` (its planted facts are statements; none answers a question) and several
@@ -29,8 +29,7 @@ import re
 import sqlite3
 from collections.abc import Collection
 
-from chat.memory.lexical import LIGHT, LIVE, bm25_of
-from chat.state.fts import or_query
+from chat.memory.lexical import LIGHT, LIVE
 
 ANSWER_SHARE = 0.5
 """The share of a question's BM25 (its topic words) its reply gets on top of its own."""
@@ -58,7 +57,7 @@ def answer_credits(
     chat: with a bot in two chats at once, the next memory can belong to the other,
     which answers nothing. Replies to messages in view (``skip``) get none: the
     prompt shows them already."""
-    topic = _topic_scores(conn, matched, bm25, terms)
+    topic = _topic_scores(matched, bm25, terms)
     rows: dict[str, tuple] = {}
     credit: dict[str, float] = {}
     for mid, score in topic.items():
@@ -76,32 +75,35 @@ def answer_credits(
     return rows, credit
 
 
-def _topic_scores(
-    conn: sqlite3.Connection, matched: dict[str, tuple], bm25: dict[str, float], terms: list[str]
-) -> dict[str, float]:
-    """The BM25 of each matched question over ``terms`` less its speaker label's words.
+def _topic_scores(matched: dict[str, tuple], bm25: dict[str, float], terms: list[str]) -> dict[str, float]:
+    """The BM25 of each matched question that matches by its message, not only by its
+    speaker label.
 
-    BM25 is a sum over the words matched, so leaving a word out of the query takes
-    exactly its part away. Questions are grouped by the words left, one FTS query each
-    (a chat has few speakers)."""
+    When no query word is a word of the label, FTS5's match was the message's. Else the
+    message's own words are looked at: a query word counts when a word of the message is
+    it or, both four letters or longer, begins with it or it with the word (what porter
+    stemming matches: "class", "classes"). Asking FTS5 about single rows would cost
+    more than the whole lexical query (``chat.memory.lexical``)."""
     scores: dict[str, float] = {}
-    regroup: dict[tuple[str, ...], list[tuple[str, int]]] = {}
     for mid, row in matched.items():
-        if row[6] is None or QUESTION_MARK not in row[5] or bm25.get(mid, 0.0) <= 0:
+        text = row[5]
+        if row[6] is None or QUESTION_MARK not in text or bm25.get(mid, 0.0) <= 0:
             continue
-        label = set(_WORD.findall(row[5].split(LABEL, 1)[0].lower())) if LABEL in row[5] else set()
-        topic = tuple(t for t in terms if t not in label)
-        if len(topic) == len(terms):
+        label, _, message = text.partition(LABEL) if LABEL in text else ("", "", text)
+        named = set(_WORD.findall(label.lower()))
+        topic = [t for t in terms if t not in named]
+        if len(topic) == len(terms) or (topic and _says_any(message, topic)):
             scores[mid] = bm25[mid]
-        elif topic:
-            regroup.setdefault(topic, []).append((mid, row[0]))
-    for topic, members in regroup.items():
-        match = or_query(list(topic))
-        if match is None:
-            continue
-        found = bm25_of(conn, match, [rowid for _, rowid in members])
-        scores.update({mid: found[mid] for mid, _ in members if found.get(mid, 0.0) > 0})
     return scores
+
+
+def _says_any(message: str, words: list[str]) -> bool:
+    said = set(_WORD.findall(message.lower()))
+    if not said.isdisjoint(words):
+        return True
+    return any(
+        len(w) >= 4 and len(t) >= 4 and (w.startswith(t) or t.startswith(w)) for w in said for t in words
+    )
 
 
 def _same_chat(conn: sqlite3.Connection, first: str, second: str) -> bool:

@@ -33,7 +33,7 @@ import numpy as np
 
 from chat.llm.embeddings import Embedder, embed_query_soon
 from chat.memory.exchange import answer_credits
-from chat.memory.lexical import LIGHT, LIVE, affordable_terms, bm25_of, lexical_candidates
+from chat.memory.lexical import LIGHT, LIVE, affordable_terms, lexical_candidates
 from chat.memory.novelty import distinct
 from chat.memory.vector_index import VectorIndex, index_for
 from chat.memory.vectors import text_crc
@@ -132,7 +132,7 @@ def retrieve_memories(
         embedding = embed_query_soon(embedder, query)  # while the words are searched
     terms = affordable_terms(conn, fts_terms(query))
     match = or_query(terms)
-    candidates, bm25 = lexical_candidates(conn, owner, match, world_id, skip)
+    candidates, bm25, matched = lexical_candidates(conn, owner, match, world_id, skip)
     replies, credit = answer_credits(conn, owner, world_id, candidates, bm25, terms, skip)
     for mid, row in replies.items():
         candidates.setdefault(mid, row)
@@ -157,8 +157,9 @@ def retrieve_memories(
                 taken += 1
     if not candidates:
         return []
-    if match is not None:
-        bm25.update(bm25_of(conn, match, [row[0] for mid, row in candidates.items() if mid not in bm25]))
+    for mid, row in candidates.items():  # a match below the lexical cut is still a match
+        if mid not in bm25 and row[0] in matched:
+            bm25[mid] = -matched[row[0]]
     for mid, extra in credit.items():
         bm25[mid] = bm25.get(mid, 0.0) + extra
     relevance = combined_relevance(list(candidates), bm25, semantic)
