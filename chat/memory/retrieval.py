@@ -3,16 +3,19 @@
 score = 3·relevance + 1·importance + 0.5·recency (weights in settings, `Weights`),
 each min-max normalised over the candidates, as in the Generative Agents code
 where relevance dominates. Recency decays by 0.995 per hour since the memory was
-last retrieved (or created). Relevance is SQLite FTS5's BM25 (porter stemming)
-and, where an `Embedder` is configured, the cosine of stored vectors (§7.6.1),
-each min-max normalised over the candidates and averaged. A memory that nearly
-repeats one ranked above it is passed over (``chat.memory.novelty``), so repeats
-take one place. Measured, not tuned by eye: ``kith bench memory``
+last retrieved (or created). Relevance is SQLite FTS5's BM25 (porter stemming,
+``chat.memory.lexical``), every candidate's own however it came, and, where an
+`Embedder` is configured, the cosine of stored vectors (§7.6.1), each min-max
+normalised over the candidates and averaged. The reply to a question that matches
+gets half the question's BM25 on top of its own (``chat.memory.exchange``): a
+conversation's facts are often in the answer and its words in the question. A
+memory that nearly repeats one ranked above it is passed over
+(``chat.memory.novelty``), so repeats take one place. Measured, not tuned by eye: ``kith bench memory``
 (benchmarks/bench_memory.py).
 
 Fast at any size because no query reads every memory: the candidates are the best
 FTS matches among the owner's memories (over the query's rarer words, see
-`affordable_terms`), the nearest
+`affordable_terms`), the replies to the questions among them, the nearest
 stored vectors (in memory, 48 bytes a row scanned: ``chat.memory.vector_index``) and a few of
 the owner's most recently retrieved and most important memories (so a message
 that matches nothing still recalls something), each read through an index

@@ -115,6 +115,9 @@ def test_a_question_passes_on_its_topic_not_its_asker(two_chats: sqlite3.Connect
     chat(conn, "c1", [("eli", "Did you watch the match last night?"), ("you", "Yes, a dull draw.")])
     got = scores(conn, "What is Eli afraid of?", index_candidates=0)
     assert list(got) == [obs("c1", 0)]
+    chat(conn, "c1", [("eli", "Are your spiders well fed?"), ("you", "They had crickets.")], start=2)
+    got = scores(conn, "Is Eli afraid of a spider?", index_candidates=0)  # "spiders": the same stem
+    assert list(got) == [obs("c1", 2), obs("c1", 3), obs("c1", 0)]
 
 
 def test_the_next_memory_in_another_chat_is_no_reply(two_chats: sqlite3.Connection) -> None:
