@@ -91,8 +91,9 @@ def lexical_candidates(
     ).fetchall()
     best = [rowid for rowid, _ in heapq.nsmallest(FTS_CANDIDATES + len(skip), rows, key=itemgetter(1))]
     light = light_rows(conn, best)  # FTS5's rank: lower is better
-    by_rowid = {row[0]: row for row in light.values()}
-    kept = [by_rowid[r] for r in best if by_rowid[r][6] is None or by_rowid[r][6] not in skip]
+    by_rowid = {row[0]: row for row in light.values()}  # a row gone since (another writer): left out
+    in_order = [by_rowid[r] for r in best if r in by_rowid]
+    kept = [row for row in in_order if row[6] is None or row[6] not in skip]
     ranks = dict(rows)
     candidates = {row[1]: row for row in kept[:FTS_CANDIDATES]}
     return candidates, {mid: -ranks[row[0]] for mid, row in candidates.items()}, ranks
