@@ -14,8 +14,9 @@ Only a question's topic is passed on, not its asker: an observation reads
 "Name: text", and a question that matches only by its speaker label ("Eli: did
 you watch the match?" for "what is Eli afraid of?") says nothing about what its
 reply is about, so it passes nothing on. Only the best lexical matches pass
-credit on, one index lookup each, and the reply is the owner's next
-observation, not a window of turns.
+credit on, and the reply is the owner's next observation, not a window of
+turns: three statements for all the questions of a retrieval (the next
+observations by index, their rows, the messages' chats).
 
 Measured (docs/benchmarks.md, "Recall, session 20"): no change on ``kith bench
 memory`` (its planted facts are statements; none answers a question) and several
@@ -25,11 +26,12 @@ other about their lives.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Collection
 
-from chat.memory.lexical import LIGHT, LIVE
+from chat.memory.lexical import LIVE, light_rows
 
 ANSWER_SHARE = 0.5
 """The share of a question's BM25 (its topic words) its reply gets on top of its own."""
@@ -58,17 +60,30 @@ def answer_credits(
     which answers nothing. Replies to messages in view (``skip``) get none: the
     prompt shows them already."""
     topic = _topic_scores(matched, bm25, terms)
+    if not topic:
+        return {}, {}
+    questions = [matched[mid] for mid in topic]
+    following = dict(  # each question's event id -> the rowid of the owner's next observation
+        conn.execute(
+            "SELECT q.value, (SELECT m.rowid FROM memories m INDEXED BY memories_owner_event"
+            " WHERE m.world_id = ?1 AND m.owner = ?2 AND m.event_id > q.value"
+            f" AND m.message_id IS NOT NULL AND {LIVE} ORDER BY m.event_id LIMIT 1)"  # noqa: S608
+            " FROM json_each(?3) q",
+            (world_id, owner, json.dumps([row[4] for row in questions])),
+        ).fetchall()
+    )
+    replies = {row[0]: row for row in light_rows(conn, [r for r in following.values() if r is not None]).values()}
+    chat_of = dict(
+        conn.execute(
+            "SELECT id, chat_id FROM messages WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps([row[6] for row in (*questions, *replies.values())]),),
+        ).fetchall()
+    )
     rows: dict[str, tuple] = {}
     credit: dict[str, float] = {}
-    for mid, score in topic.items():
-        question = matched[mid]
-        reply = conn.execute(
-            f"SELECT {LIGHT} FROM memories m INDEXED BY memories_owner_event"  # noqa: S608
-            " WHERE m.world_id = ? AND m.owner = ? AND m.event_id > ? AND m.message_id IS NOT NULL"
-            f" AND {LIVE} ORDER BY m.event_id LIMIT 1",
-            (world_id, owner, question[4]),
-        ).fetchone()
-        if reply is None or reply[6] in skip or not _same_chat(conn, question[6], reply[6]):
+    for question, score in zip(questions, topic.values(), strict=True):
+        reply = replies.get(following.get(question[4]))  # type: ignore[arg-type]
+        if reply is None or reply[6] in skip or chat_of.get(reply[6]) != chat_of.get(question[6], ""):
             continue
         rows[reply[1]] = reply
         credit[reply[1]] = credit.get(reply[1], 0.0) + ANSWER_SHARE * score
@@ -80,10 +95,9 @@ def _topic_scores(matched: dict[str, tuple], bm25: dict[str, float], terms: list
     speaker label.
 
     When no query word is a word of the label, FTS5's match was the message's. Else the
-    message's own words are looked at: a query word counts when a word of the message is
-    it or, both four letters or longer, begins with it or it with the word (what porter
-    stemming matches: "class", "classes"). Asking FTS5 about single rows would cost
-    more than the whole lexical query (``chat.memory.lexical``)."""
+    message itself must hold one of the other query words (`_says_any`, an approximation
+    of porter's stems). Asking FTS5 about single rows would cost more than the whole
+    lexical query (``chat.memory.lexical``)."""
     scores: dict[str, float] = {}
     for mid, row in matched.items():
         text = row[5]
@@ -98,16 +112,18 @@ def _topic_scores(matched: dict[str, tuple], bm25: dict[str, float], terms: list
 
 
 def _says_any(message: str, words: list[str]) -> bool:
-    said = set(_WORD.findall(message.lower()))
-    if not said.isdisjoint(words):
-        return True
-    return any(
-        len(w) >= 4 and len(t) >= 4 and (w.startswith(t) or t.startswith(w)) for w in said for t in words
-    )
-
-
-def _same_chat(conn: sqlite3.Connection, first: str, second: str) -> bool:
-    found, chats = conn.execute(
-        "SELECT count(*), count(DISTINCT chat_id) FROM messages WHERE id IN (?, ?)", (first, second)
-    ).fetchone()
-    return found == 2 and chats == 1
+    """Whether ``message`` holds one of ``words``: a word of four letters or more by its
+    first letters (all but the last three, at least four: "spid" for "spiders", what
+    porter stemming would match too), a shorter one whole. A substring test, no
+    tokenising: a question's check runs for every question among the candidates."""
+    low = message.lower()
+    said: set[str] | None = None
+    for word in words:
+        if len(word) >= 4:
+            if word[: max(4, len(word) - 3)] in low:
+                return True
+            continue
+        said = said if said is not None else set(_WORD.findall(low))
+        if word in said:
+            return True
+    return False
