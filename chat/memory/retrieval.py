@@ -3,16 +3,19 @@
 score = 3·relevance + 1·importance + 0.5·recency (weights in settings, `Weights`),
 each min-max normalised over the candidates, as in the Generative Agents code
 where relevance dominates. Recency decays by 0.995 per hour since the memory was
-last retrieved (or created). Relevance is SQLite FTS5's BM25 (porter stemming)
-and, where an `Embedder` is configured, the cosine of stored vectors (§7.6.1),
-each min-max normalised over the candidates and averaged. A memory that nearly
-repeats one ranked above it is passed over (``chat.memory.novelty``), so repeats
-take one place. Measured, not tuned by eye: ``kith bench memory``
+last retrieved (or created). Relevance is SQLite FTS5's BM25 (porter stemming,
+``chat.memory.lexical``), every candidate's own however it came, and, where an
+`Embedder` is configured, the cosine of stored vectors (§7.6.1), each min-max
+normalised over the candidates and averaged. The reply to a question that matches
+gets half the question's BM25 on top of its own (``chat.memory.exchange``): a
+conversation's facts are often in the answer and its words in the question. A
+memory that nearly repeats one ranked above it is passed over
+(``chat.memory.novelty``), so repeats take one place. Measured, not tuned by eye: ``kith bench memory``
 (benchmarks/bench_memory.py).
 
 Fast at any size because no query reads every memory: the candidates are the best
 FTS matches among the owner's memories (over the query's rarer words, see
-`affordable_terms`), the nearest
+`affordable_terms`), the replies to the questions among them, the nearest
 stored vectors (in memory, 48 bytes a row scanned: ``chat.memory.vector_index``) and a few of
 the owner's most recently retrieved and most important memories (so a message
 that matches nothing still recalls something), each read through an index
@@ -33,6 +36,8 @@ from typing import Any
 import numpy as np
 
 from chat.llm.embeddings import Embedder, embed_query_soon
+from chat.memory.exchange import answer_credits
+from chat.memory.lexical import LIGHT, LIVE, affordable_terms, lexical_candidates
 from chat.memory.novelty import walk_distinct
 from chat.memory.vector_index import VectorIndex, index_for
 from chat.memory.vectors import text_crc
@@ -40,13 +45,8 @@ from chat.state.fts import fts_query, fts_terms, or_query
 from chat.state.memory import memories_by_rowid
 
 DECAY_PER_HOUR = 0.995
-FTS_CANDIDATES = 100
 VECTOR_CANDIDATES = 100
 INDEX_CANDIDATES = 10
-TERM_CAP = 1500
-"""A word in this many memories or more is too common to rank by (see `affordable_terms`)."""
-MATCH_BUDGET = 2000
-"""At most about this many memories are ranked by BM25 for one query."""
 
 __all__ = ["Embedder", "Weights", "fts_query", "fts_terms", "retrieve_memories"]
 
@@ -66,35 +66,6 @@ class Weights:
             importance=settings.memory_weight_importance,
             recency=settings.memory_weight_recency,
         )
-
-
-def affordable_terms(conn: sqlite3.Connection, words: list[str]) -> list[str]:
-    """The rarest ``words`` whose matches add up to at most `MATCH_BUDGET` memories.
-
-    BM25 ranking costs about a microsecond per matching memory, so a word found in
-    tens of thousands of memories would take tens of milliseconds to rank while
-    telling almost nothing (its IDF is near zero). Each word's document count is
-    probed with a capped count (`TERM_CAP`), cheap at any size; words at the cap
-    are dropped and the rest are taken rarest first while they fit the budget. In
-    a small world every word fits, and the query is the plain OR of all of them.
-    """
-    counted = []
-    for word in words:
-        row = conn.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)",
-            (f'"{word}"', TERM_CAP),
-        ).fetchone()
-        if 0 < row[0] < TERM_CAP:
-            counted.append((row[0], word))
-    counted.sort()
-    chosen: list[str] = []
-    total = 0
-    for count, word in counted:
-        if total + count > MATCH_BUDGET:
-            break
-        chosen.append(word)
-        total += count
-    return chosen
 
 
 def parse_time(value: str) -> datetime:
@@ -119,14 +90,6 @@ def cosine(a: list[float], b: list[float]) -> float:
     return 0.0 if norm == 0 else dot / norm
 
 
-BM25 = "bm25(memories_fts)"
-"""The score FTS5's ``rank`` column stands for, asked for as a function: the same values
-and order, but ordering by ``rank`` makes FTS5 sort every match itself, keeping each
-one's word positions, and ordering by this lets SQLite sort (score, rowid) pairs. 25 to
-45 % less time for the query on the turn benchmark's world (measured, identical rows)."""
-
-_LIGHT = "m.rowid, m.id, m.importance, m.last_retrieved_at, m.event_id, m.text, m.message_id"
-_LIVE = "m.superseded_by IS NULL"
 _INDEX = {"last_retrieved_at": "recency", "importance": "importance"}
 
 
@@ -178,7 +141,12 @@ def retrieve_memories(
     embedding = None
     if embedder is not None and index is not None and index.has(world_id, owner):
         embedding = embed_query_soon(embedder, query)  # while the words are searched
-    candidates, bm25 = _lexical_candidates(conn, owner, query, world_id, skip)
+    terms = affordable_terms(conn, fts_terms(query))
+    match = or_query(terms)
+    candidates, bm25, matched = lexical_candidates(conn, owner, match, world_id, skip)
+    replies, credit = answer_credits(conn, owner, world_id, candidates, bm25, terms, skip)
+    for mid, row in replies.items():
+        candidates.setdefault(mid, row)
     semantic: dict[str, float] = {}
     if embedding is not None and index is not None:
         vector = np.asarray(embedding.result(), dtype=np.float32)
@@ -187,8 +155,8 @@ def retrieve_memories(
         if index_candidates <= 0:
             break
         rows = conn.execute(
-            f"SELECT {_LIGHT} FROM memories m INDEXED BY memories_owner_{_INDEX[order]}"  # noqa: S608
-            f" WHERE m.world_id = ? AND m.owner = ? AND {_LIVE} ORDER BY m.{order} DESC LIMIT ?",
+            f"SELECT {LIGHT} FROM memories m INDEXED BY memories_owner_{_INDEX[order]}"  # noqa: S608
+            f" WHERE m.world_id = ? AND m.owner = ? AND {LIVE} ORDER BY m.{order} DESC LIMIT ?",
             (world_id, owner, index_candidates + len(skip)),
         ).fetchall()
         taken = 0
@@ -200,6 +168,11 @@ def retrieve_memories(
                 taken += 1
     if not candidates:
         return []
+    for mid, row in candidates.items():  # a match below the lexical cut is still a match
+        if mid not in bm25 and row[0] in matched:
+            bm25[mid] = -matched[row[0]]
+    for mid, extra in credit.items():
+        bm25[mid] = bm25.get(mid, 0.0) + extra
     relevance = combined_relevance(list(candidates), bm25, semantic)
     importance = minmax({mid: float(row[2]) for mid, row in candidates.items()})
     fresh = minmax({mid: recency(row[3], now) for mid, row in candidates.items()})
@@ -241,36 +214,6 @@ def combined_relevance(
     if not bm25:
         return cos
     return {mid: (lexical[mid] + cos[mid]) / 2 for mid in ids}
-
-
-def _lexical_candidates(
-    conn: sqlite3.Connection, owner: str, query: str, world_id: str, skip: Collection[str]
-) -> tuple[dict[str, tuple], dict[str, float]]:
-    """The `FTS_CANDIDATES` best BM25 matches among ``owner``'s live memories in ``world_id``.
-
-    The owner and world are filtered before the cut, not after: every message is an
-    observation of each bot present (§5.3.1), so the FTS table holds one copy per
-    witness, and a global top few hundred shared out over every bot of every world
-    left some bots a dozen candidates (measured: 51 on average, 0 to 100, on the
-    recall benchmark). Ranking every match costs the same either way (FTS5 scores
-    each match to order them; `affordable_terms` bounds how many), and each match is
-    one lookup by rowid."""
-    candidates: dict[str, tuple] = {}
-    bm25: dict[str, float] = {}
-    match = or_query(affordable_terms(conn, fts_terms(query)))
-    if match is None:
-        return candidates, bm25
-    rows = conn.execute(
-        f"SELECT {_LIGHT}, {BM25} FROM memories_fts f JOIN memories m ON m.rowid = f.rowid"
-        f" WHERE memories_fts MATCH ? AND +m.owner = ? AND +m.world_id = ? AND {_LIVE}"  # noqa: S608
-        f" ORDER BY {BM25} LIMIT ?",  # "+": FTS5 leads, each match looked up by rowid
-        (match, owner, world_id, FTS_CANDIDATES + len(skip)),
-    ).fetchall()
-    kept = [row for row in rows if row[6] is None or row[6] not in skip]
-    for row in kept[:FTS_CANDIDATES]:
-        candidates[row[1]] = row[:-1]
-        bm25[row[1]] = -float(row[-1])  # FTS5 rank: lower is better
-    return candidates, bm25
 
 
 def _vector_candidates(
@@ -319,8 +262,8 @@ def _live_rows(
         part = ids[start : start + 500]
         marks = ",".join("?" for _ in part)
         for row in conn.execute(
-            f"SELECT {_LIGHT} FROM memories m WHERE m.id IN ({marks})"  # noqa: S608
-            f" AND +m.owner = ? AND +m.world_id = ? AND {_LIVE}",  # "+": look up by id, not owner
+            f"SELECT {LIGHT} FROM memories m WHERE m.id IN ({marks})"  # noqa: S608
+            f" AND +m.owner = ? AND +m.world_id = ? AND {LIVE}",  # "+": look up by id, not owner
             [*part, owner, world_id],
         ):
             found[row[1]] = row

@@ -156,16 +156,16 @@ def test_recently_retrieved_memories_come_back(conn: sqlite3.Connection) -> None
 
 
 def test_words_too_common_to_rank_by_are_left_out(conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
-    import chat.memory.retrieval as retrieval
+    import chat.memory.lexical as lexical
 
     rows = [(f"c{i}", "mara", 5, f"common words number {i}") for i in range(12)]
     rows += [("r1", "mara", 5, "a rare kraken and common words"), ("r2", "mara", 5, "kraken ink")]
     add_memories(conn, rows)
-    monkeypatch.setattr(retrieval, "TERM_CAP", 10)
-    monkeypatch.setattr(retrieval, "MATCH_BUDGET", 3)
-    assert retrieval.affordable_terms(conn, ["common", "kraken", "ink", "absent"]) == ["ink", "kraken"]
-    monkeypatch.setattr(retrieval, "MATCH_BUDGET", 2)
-    assert retrieval.affordable_terms(conn, ["common", "kraken", "ink"]) == ["ink"]
+    monkeypatch.setattr(lexical, "TERM_CAP", 10)
+    monkeypatch.setattr(lexical, "MATCH_BUDGET", 3)
+    assert lexical.affordable_terms(conn, ["common", "kraken", "ink", "absent"]) == ["ink", "kraken"]
+    monkeypatch.setattr(lexical, "MATCH_BUDGET", 2)
+    assert lexical.affordable_terms(conn, ["common", "kraken", "ink"]) == ["ink"]
     got = [m["id"] for m, _ in retrieve_memories(conn, "mara", "common kraken", now=NOW, k=2)]
     assert got == ["r2", "r1"]  # the rare word decides; the shorter memory ranks higher
 
