@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
 from typing import TypeVar
 
 from chat.state.fts import STOPWORDS
@@ -45,13 +44,6 @@ def repeats(a: frozenset[str], b: frozenset[str]) -> bool:
         return False
     union = len(a | b)
     return union > 0 and len(a & b) >= SAME_WORDS * union
-
-
-def distinct(ranked: Iterable[Item], text_of: Callable[[Item], str], k: int) -> list[Item]:
-    """The first ``k`` of ``ranked`` (best first) that do not repeat one taken before."""
-    if k <= 0:
-        return []
-    return list(islice(walk_distinct(ranked, text_of), k))
 
 
 def walk_distinct(ranked: Iterable[Item], text_of: Callable[[Item], str]) -> Iterator[Item]:
