@@ -95,6 +95,7 @@ class _Table:
             f"SELECT event_id, op, {images} FROM {shadow} WHERE k = ? AND event_id > ? AND seq <= ?"  # noqa: S608
             f" ORDER BY event_id, seq LIMIT {_CHUNK}"
         )
+        self.since = f"SELECT 1 FROM {shadow} WHERE event_id >= ? AND seq <= ? LIMIT 1"  # noqa: S608
         self.forget = f"DELETE FROM {shadow} WHERE event_id = ? AND seq <= ?"  # noqa: S608
         self.mark = conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {shadow}").fetchone()[0]  # noqa: S608
 
@@ -129,12 +130,15 @@ class Refold:
         # above ``mark``), so a row's history is read a chunk at a time, not a note a step.
         self.notes: dict[Key, tuple[int, list[tuple[int, Image]], bool]] = {}
         self.forced = set(start.forced)  # grows: see ``_by_message``
+        # The original notes of the walk's events lie in the tables with a note since
+        # ``first`` (a third of them stay quiet); a refold's new notes may lie in any.
+        noted = [t for t in self.tables.values() if conn.execute(t.since, (first, t.mark)).fetchone()]
         self.written = {
             new: " UNION ALL ".join(
-                f"SELECT '{t.name}', k, seq FROM undo_{t.name} WHERE event_id = ?1"  # noqa: S608
+                f"SELECT '{t.name}', k FROM undo_{t.name} WHERE event_id = ?1"  # noqa: S608
                 f" AND seq {'>' if new else '<='} {int(t.mark)}"
-                for t in self.tables.values()
-            ) + " ORDER BY 3"
+                for t in (self.tables.values() if new else noted)
+            ) or "SELECT NULL, NULL WHERE ?1 IS NULL"
             for new in (False, True)
         }
 
@@ -252,7 +256,7 @@ class Refold:
 
     def _keys(self, event_id: int, *, new: bool) -> set[Key]:
         """The rows ``event_id`` changed: by its original notes, or (``new``) by those its
-        refold just wrote. One statement over every table's notes."""
+        refold just wrote. One statement over the tables' notes."""
         return {(row[0], row[1]) for row in self.conn.execute(self.written[new], (event_id,))}
 
     def _images(self, event_id: int, keys: set[Key], *, new: bool) -> dict[Key, Image]:
