@@ -96,7 +96,7 @@ class _Table:
             f" ORDER BY event_id, seq LIMIT {_CHUNK}"
         )
         self.since = f"SELECT 1 FROM {shadow} WHERE event_id >= ? AND seq <= ? LIMIT 1"  # noqa: S608
-        self.forget = f"DELETE FROM {shadow} WHERE event_id = ? AND seq <= ?"  # noqa: S608
+        self.forget = f"DELETE FROM {shadow} WHERE event_id IN ({{marks}}) AND seq <= ?"  # noqa: S608
         self.mark = conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {shadow}").fetchone()[0]  # noqa: S608
 
 
@@ -161,10 +161,16 @@ class Refold:
                 self._give_up()
                 return None
         self._catch_up(None)
+        by_table: dict[str, list[int]] = {}
         for event_id, names in self.done.items():
             for name in names:
-                table = self.tables[name]
-                self.conn.execute(table.forget, (event_id, table.mark))
+                by_table.setdefault(name, []).append(event_id)
+        for name, event_ids in by_table.items():  # one statement per table and BATCH events
+            table = self.tables[name]
+            for at in range(0, len(event_ids), undo.BATCH):
+                chunk = event_ids[at : at + undo.BATCH]
+                marks = ",".join("?" for _ in chunk)
+                self.conn.execute(table.forget.format(marks=marks), (*chunk, table.mark))
         return len(self.end), len(self.done)
 
     def _step(self, event_id: int) -> bool:
