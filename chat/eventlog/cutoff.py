@@ -38,6 +38,7 @@ original ones are dropped at the end. Notes are ordered by event id, then seq.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import json
 import sqlite3
@@ -63,6 +64,7 @@ _BY_MESSAGE = (
     " AND (chat_id IS NULL OR chat_id = (SELECT chat_id FROM messages WHERE id = ?))"
 )
 Image = tuple | None  # a row's columns in table order; None: no such row
+_CHUNK = 32  # a row's original notes read at once (``Refold._next``)
 
 
 @dataclass(frozen=True)
@@ -89,11 +91,12 @@ class _Table:
         self.select = f"SELECT {names} FROM {name} WHERE {self.where}"  # noqa: S608
         self.notes_of = f"SELECT k, op, {images} FROM {shadow} WHERE event_id = ? AND seq <= ? ORDER BY seq"  # noqa: S608
         self.new_notes_of = f"SELECT k, op, {images} FROM {shadow} WHERE event_id = ? AND seq > ? ORDER BY seq"  # noqa: S608
-        self.next_note = (
+        self.next_notes = (
             f"SELECT event_id, op, {images} FROM {shadow} WHERE k = ? AND event_id > ? AND seq <= ?"  # noqa: S608
-            " ORDER BY event_id, seq LIMIT 1"
+            f" ORDER BY event_id, seq LIMIT {_CHUNK}"
         )
-        self.forget = f"DELETE FROM {shadow} WHERE event_id = ? AND seq <= ?"  # noqa: S608
+        self.since = f"SELECT 1 FROM {shadow} WHERE event_id >= ? AND seq <= ? LIMIT 1"  # noqa: S608
+        self.forget = f"DELETE FROM {shadow} WHERE event_id IN ({{marks}}) AND seq <= ?"  # noqa: S608
         self.mark = conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {shadow}").fetchone()[0]  # noqa: S608
 
 
@@ -119,13 +122,23 @@ class Refold:
         self.done: dict[int, set[str]] = {}  # event refolded -> tables of its original notes
         self.lag: list[tuple[int, Key]] = []  # (next original writer, tracked row)
         self.parsed: dict[Key, list] = {}
+        # What the walk knows of each row now (read, or put by it); a refold's rows are
+        # dropped from it (its new notes name every row it wrote): no re-reading.
+        self.held: dict[Key, Image] = {}
+        # Each row's original notes after some event, in log order: (after, notes, all
+        # of them). The original notes do not change during the walk (new ones have seq
+        # above ``mark``), so a row's history is read a chunk at a time, not a note a step.
+        self.notes: dict[Key, tuple[int, list[tuple[int, Image]], bool]] = {}
         self.forced = set(start.forced)  # grows: see ``_by_message``
+        # The original notes of the walk's events lie in the tables with a note since
+        # ``first`` (a third of them stay quiet); a refold's new notes may lie in any.
+        noted = [t for t in self.tables.values() if conn.execute(t.since, (first, t.mark)).fetchone()]
         self.written = {
             new: " UNION ALL ".join(
-                f"SELECT '{t.name}', k, seq FROM undo_{t.name} WHERE event_id = ?1"  # noqa: S608
+                f"SELECT '{t.name}', k FROM undo_{t.name} WHERE event_id = ?1"  # noqa: S608
                 f" AND seq {'>' if new else '<='} {int(t.mark)}"
-                for t in self.tables.values()
-            ) + " ORDER BY 3"
+                for t in (self.tables.values() if new else noted)
+            ) or "SELECT NULL, NULL WHERE ?1 IS NULL"
             for new in (False, True)
         }
 
@@ -148,10 +161,16 @@ class Refold:
                 self._give_up()
                 return None
         self._catch_up(None)
+        by_table: dict[str, list[int]] = {}
         for event_id, names in self.done.items():
             for name in names:
-                table = self.tables[name]
-                self.conn.execute(table.forget, (event_id, table.mark))
+                by_table.setdefault(name, []).append(event_id)
+        for name, event_ids in by_table.items():  # one statement per table and BATCH events
+            table = self.tables[name]
+            for at in range(0, len(event_ids), undo.BATCH):
+                chunk = event_ids[at : at + undo.BATCH]
+                marks = ",".join("?" for _ in chunk)
+                self.conn.execute(table.forget.format(marks=marks), (*chunk, table.mark))
         return len(self.end), len(self.done)
 
     def _step(self, event_id: int) -> bool:
@@ -168,6 +187,8 @@ class Refold:
         self.fold(events_by_id(self.conn, [event_id]))
         self.done[event_id] = {table for table, _k in before}
         after = self._keys(event_id, new=True)
+        for key in after:
+            self.held.pop(key, None)
         extra = after - before  # written now, not before: its reads changed
         for key, image in self._images(event_id, extra, new=True).items():
             if key[0] in self.start.guarded:
@@ -241,7 +262,7 @@ class Refold:
 
     def _keys(self, event_id: int, *, new: bool) -> set[Key]:
         """The rows ``event_id`` changed: by its original notes, or (``new``) by those its
-        refold just wrote. One statement over every table's notes."""
+        refold just wrote. One statement over the tables' notes."""
         return {(row[0], row[1]) for row in self.conn.execute(self.written[new], (event_id,))}
 
     def _images(self, event_id: int, keys: set[Key], *, new: bool) -> dict[Key, Image]:
@@ -260,14 +281,27 @@ class Refold:
     def _next(self, key: Key, after: int) -> tuple[int, Image] | None:
         """The first original note of ``key`` after event ``after``: (its event, the row's
         image before it), the row's image after ``after`` in the original history."""
+        cached = self.notes.get(key)
+        if cached is not None and cached[0] <= after:
+            _since, notes, whole = cached
+            at = bisect.bisect_right(notes, after, key=lambda note: note[0])
+            if at < len(notes):
+                return notes[at]
+            if whole:
+                return None
         table = self.tables[key[0]]
-        row = self.conn.execute(table.next_note, (key[1], after, table.mark)).fetchone()
-        return None if row is None else (int(row[0]), _image(row[1], row[2:]))
+        rows = self.conn.execute(table.next_notes, (key[1], after, table.mark)).fetchall()
+        notes = [(int(row[0]), _image(row[1], row[2:])) for row in rows]
+        self.notes[key] = (after, notes, len(rows) < _CHUNK)
+        return notes[0] if notes else None
 
     def _row(self, key: Key) -> Image:
+        if key in self.held:
+            return self.held[key]
         table = self.tables[key[0]]
         row = self.conn.execute(table.select, self._values(key)).fetchone()
-        return None if row is None else tuple(row)
+        image = self.held[key] = None if row is None else tuple(row)
+        return image
 
     def _values(self, key: Key) -> list:
         """The key's column values (the notes hold them as a JSON array)."""
@@ -289,6 +323,7 @@ class Refold:
             now = self._row(key)
         if remember and key not in self.end:
             self.end[key] = now
+        self.held[key] = image
         if now == image:
             return
         values = self._values(key)
