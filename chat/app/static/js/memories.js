@@ -9,6 +9,9 @@ import { addMemoryForm } from "./addforms.js";
 import { confirmDialog, editable, historyButton, pinBadge } from "./widgets.js";
 
 const filter = { owner: "", q: "" };
+/** The memory a "superseded by" link pointed at: it keeps its outline for a few seconds
+ * even when the list is drawn again meanwhile (the edit's own event redraws it). */
+const flashed = { id: "", until: 0 };
 
 function importanceBar(value) {
   const bar = h("span", { class: "imp-bar", "aria-hidden": "true" }, h("span", { class: "imp-fill" }));
@@ -37,6 +40,8 @@ function memoryItem(memory) {
     ev.preventDefault();
     const item = document.querySelector(`li.memory[data-id="${CSS.escape(memory.superseded_by)}"]`);
     if (item) {
+      flashed.id = memory.superseded_by;
+      flashed.until = Date.now() + 5000;
       item.scrollIntoView({ block: "center" });
       item.classList.add("flash");
       return;
@@ -58,6 +63,7 @@ function memoryItem(memory) {
         editable({ label: "id of the newer memory that replaces this one", value: "", onSave: async (value) => { const v = await save("superseded_by")(value.trim()); emit("state-changed"); return v; } }));
   const classes = ["card", "memory", `mem-${memory.kind}`];
   if (memory.superseded_by) classes.push("superseded");
+  if (memory.id === flashed.id && Date.now() < flashed.until) classes.push("flash");
   return h("li", { class: classes, dataset: { id: memory.id } },
     h("div", { class: "item-head" },
       h("span", { class: "owner", text: nameOf(memory.owner) }),
