@@ -148,14 +148,14 @@ class Refold:
 
     def run(self) -> tuple[int, int] | None:
         undo.recording(self.conn, None)
-        for key in sorted(self.start.tracked):  # their images before ``first``, then in step
+        for key in sorted(self.start.tracked):  # behind ``first``: put when first read
+            if key not in self.start.sticky:
+                heapq.heappush(self.lag.setdefault(key[0], []), (self.first - 1, key))
+                continue
             nxt = self._next(key, self.first - 1)
             if nxt is not None:
                 self._put(key, nxt[1], remember=True)
-                if key in self.start.sticky:
-                    self._push(nxt[0])
-                else:
-                    heapq.heappush(self.lag.setdefault(key[0], []), (nxt[0], key))
+                self._push(nxt[0])
         self.dirty |= self.start.sticky
         for event_id in self.start.seeds | self.start.forced:
             self._push(event_id)
@@ -185,7 +185,8 @@ class Refold:
         if not chosen and not any(key in self.dirty for key in before):
             return True  # its inputs are as they were: it would write what it wrote
         event = events_by_id(self.conn, [event_id])
-        reads = self.start.reads.get(event[0].kind, self.start.guarded)
+        # A reverted turn's own event is skipped by the fold: it reads nothing.
+        reads = frozenset() if event_id in self.start.seeds else self.start.reads.get(event[0].kind, self.start.guarded)
         self._catch_up(event_id - 1, reads | {table for table, _k in before})
         todo = {key for key in before if key not in self.dirty and key not in tracked}
         for key, image in self._images(event_id, todo, new=False).items():
@@ -260,13 +261,16 @@ class Refold:
         moved on by ``upto`` (None: the end) to its image then, read from the notes: its
         writers in between wrote what they wrote (or were refolded, and checked to). A
         row of a table the next refold does not read may stay behind: it is stepped
-        straight to its image of the moment when a later refold reads it."""
+        straight to its image of the moment when a later refold reads it; a row no
+        refold reads is never put (it starts behind ``first``, at its end value)."""
         for name in self.lag if upto is None else tables & self.lag.keys():
             lag = self.lag[name]
             while lag and (upto is None or lag[0][0] <= upto):
                 _writer, key = heapq.heappop(lag)
                 nxt = None if upto is None else self._next(key, upto)
-                self._put(key, self.end[key] if nxt is None else nxt[1])
+                if nxt is None and key not in self.end:
+                    continue  # never put: it holds its end value
+                self._put(key, self.end[key] if nxt is None else nxt[1], remember=True)
                 if nxt is not None:
                     heapq.heappush(lag, (nxt[0], key))
 

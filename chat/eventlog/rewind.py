@@ -81,6 +81,8 @@ READ_ELSEWHERE = frozenset({"bots", "entities", "pins", "chats", "worlds", "pers
 _CHAT_WORLD = frozenset({"chats"})
 READS: dict[str, frozenset[str]] = {
     "message_posted": frozenset({"bots", "chats", "entities", "scenes"}),
+    "alternative_chosen": frozenset({"bots", "chats", "entities", "scenes"}),
+    "chat_created": frozenset({"bots", "chats", "entities", "personas", "scenes", "worlds"}),
     **dict.fromkeys(
         ("edge_changed", "memory_added", "reflection_recorded", "world_fact_set", "world_fact_deleted"),
         _CHAT_WORLD,
