@@ -20,9 +20,10 @@ to come reads it. For an event ``e``:
    memory writes the same ``last_retrieved_at``, and the chain stops). Different: it is
    dirty, and its next writer in the original history joins.
 
-A tracked row is put to its image before ``first`` and brought to its image of the
-moment (from the notes) before each refold, so it need not have its writers refolded;
-it must come out as it was wherever one is refolded. A sticky row (a scene the turns
+A tracked row is brought to its image of the moment (from the notes) before each
+refold whose kind reads its table (``Start.reads``; all of them for a kind not named),
+so it need not have its writers refolded; a row no refold reads is never moved. It
+must come out as it was wherever one is refolded. A sticky row (a scene the turns
 changed) is tracked and dirty throughout: its every writer is refolded in order.
 
 A row the refold writes that ``e`` never wrote (its reads changed) must have held the
