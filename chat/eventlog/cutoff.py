@@ -20,9 +20,10 @@ to come reads it. For an event ``e``:
    memory writes the same ``last_retrieved_at``, and the chain stops). Different: it is
    dirty, and its next writer in the original history joins.
 
-A tracked row is put to its image before ``first`` and brought to its image of the
-moment (from the notes) before each refold, so it need not have its writers refolded;
-it must come out as it was wherever one is refolded. A sticky row (a scene the turns
+A tracked row is brought to its image of the moment (from the notes) before each
+refold whose kind reads its table (``Start.reads``; all of them for a kind not named),
+so it need not have its writers refolded; a row no refold reads is never moved. It
+must come out as it was wherever one is refolded. A sticky row (a scene the turns
 changed) is tracked and dirty throughout: its every writer is refolded in order.
 
 A row the refold writes that ``e`` never wrote (its reads changed) must have held the
@@ -42,8 +43,8 @@ import bisect
 import heapq
 import json
 import sqlite3
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from chat.eventlog import undo
 from chat.eventlog.log import Event, events_by_id
@@ -77,6 +78,9 @@ class Start:
     sticky: set[Key]  # tracked rows that may differ (scenes the turns changed): dirty throughout
     guarded: frozenset[str]  # the tables of rows others read (their every row here is tracked)
     until: int  # the last event to revert to
+    # The guarded tables each kind's handler reads (``rewind.READS``); a kind not named
+    # reads all of them. Only those tracked rows are brought to their moment before it.
+    reads: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 class _Table:
@@ -120,7 +124,8 @@ class Refold:
         self.queue: list[int] = []
         self.queued: set[int] = set()
         self.done: dict[int, set[str]] = {}  # event refolded -> tables of its original notes
-        self.lag: list[tuple[int, Key]] = []  # (next original writer, tracked row)
+        # Per table: (next original writer, tracked row), the rows behind their moment.
+        self.lag: dict[str, list[tuple[int, Key]]] = {}
         self.parsed: dict[Key, list] = {}
         # What the walk knows of each row now (read, or put by it); a refold's rows are
         # dropped from it (its new notes name every row it wrote): no re-reading.
@@ -144,14 +149,14 @@ class Refold:
 
     def run(self) -> tuple[int, int] | None:
         undo.recording(self.conn, None)
-        for key in sorted(self.start.tracked):  # their images before ``first``, then in step
+        for key in sorted(self.start.tracked):  # behind ``first``: put when first read
+            if key not in self.start.sticky:
+                heapq.heappush(self.lag.setdefault(key[0], []), (self.first - 1, key))
+                continue
             nxt = self._next(key, self.first - 1)
             if nxt is not None:
                 self._put(key, nxt[1], remember=True)
-                if key in self.start.sticky:
-                    self._push(nxt[0])
-                else:
-                    heapq.heappush(self.lag, (nxt[0], key))
+                self._push(nxt[0])
         self.dirty |= self.start.sticky
         for event_id in self.start.seeds | self.start.forced:
             self._push(event_id)
@@ -180,11 +185,14 @@ class Refold:
         chosen = event_id in self.start.seeds or event_id in self.forced
         if not chosen and not any(key in self.dirty for key in before):
             return True  # its inputs are as they were: it would write what it wrote
-        self._catch_up(event_id - 1)
+        event = events_by_id(self.conn, [event_id])
+        # A reverted turn's own event is skipped by the fold: it reads nothing.
+        reads = frozenset() if event_id in self.start.seeds else self.start.reads.get(event[0].kind, self.start.guarded)
+        self._catch_up(event_id - 1, reads | {table for table, _k in before})
         todo = {key for key in before if key not in self.dirty and key not in tracked}
         for key, image in self._images(event_id, todo, new=False).items():
             self._put(key, image, remember=True)
-        self.fold(events_by_id(self.conn, [event_id]))
+        self.fold(event)
         self.done[event_id] = {table for table, _k in before}
         after = self._keys(event_id, new=True)
         for key in after:
@@ -249,16 +257,23 @@ class Refold:
             self.queued.add(event_id)
             heapq.heappush(self.queue, event_id)
 
-    def _catch_up(self, upto: int | None) -> None:
-        """Bring every tracked row whose original history moved on by ``upto`` (None: the
-        end) to its image then, read from the notes: its writers in between wrote what
-        they wrote (or were refolded, and checked to)."""
-        while self.lag and (upto is None or self.lag[0][0] <= upto):
-            _writer, key = heapq.heappop(self.lag)
-            nxt = None if upto is None else self._next(key, upto)
-            self._put(key, self.end[key] if nxt is None else nxt[1])
-            if nxt is not None:
-                heapq.heappush(self.lag, (nxt[0], key))
+    def _catch_up(self, upto: int | None, tables: frozenset[str] | set[str] = frozenset()) -> None:
+        """Bring every tracked row of ``tables`` (at the end: all) whose original history
+        moved on by ``upto`` (None: the end) to its image then, read from the notes: its
+        writers in between wrote what they wrote (or were refolded, and checked to). A
+        row of a table the next refold does not read may stay behind: it is stepped
+        straight to its image of the moment when a later refold reads it; a row no
+        refold reads is never put (it starts behind ``first``, at its end value)."""
+        for name in self.lag if upto is None else tables & self.lag.keys():
+            lag = self.lag[name]
+            while lag and (upto is None or lag[0][0] <= upto):
+                _writer, key = heapq.heappop(lag)
+                nxt = None if upto is None else self._next(key, upto)
+                if nxt is None and key not in self.end:
+                    continue  # never put: it holds its end value
+                self._put(key, self.end[key] if nxt is None else nxt[1], remember=True)
+                if nxt is not None:
+                    heapq.heappush(lag, (nxt[0], key))
 
     def _keys(self, event_id: int, *, new: bool) -> set[Key]:
         """The rows ``event_id`` changed: by its original notes, or (``new``) by those its

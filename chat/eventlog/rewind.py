@@ -73,6 +73,24 @@ WHOLE_SPAN_KINDS = frozenset({"memory_superseded"})
 # its own chat's messages: ``message_posted`` is appended with its chat in ``chat_id``,
 # see ``chat.eventlog.log``). Their rows are tracked (see above).
 READ_ELSEWHERE = frozenset({"bots", "entities", "pins", "chats", "worlds", "personas"})
+# The tables of READ_ELSEWHERE and scenes that a kind's handlers read or write (a chat's
+# world, who witnesses a message), for the kinds a rewind refolds most: only those
+# tracked rows are brought to their moment before such an event is refolded. A kind not
+# named here reads them all. test_rewind_reads.py fails on a handler reading one that
+# its kind does not name.
+_CHAT_WORLD = frozenset({"chats"})
+READS: dict[str, frozenset[str]] = {
+    "message_posted": frozenset({"bots", "chats", "entities", "scenes"}),
+    "alternative_chosen": frozenset({"bots", "chats", "entities", "scenes"}),
+    "chat_created": frozenset({"bots", "chats", "entities", "personas", "scenes", "worlds"}),
+    **dict.fromkeys(
+        ("edge_changed", "memory_added", "reflection_recorded", "world_fact_set", "world_fact_deleted"),
+        _CHAT_WORLD,
+    ),
+    **dict.fromkeys(
+        ("turn_queued", "turn_started", "turn_completed", "turn_failed", "turns_reverted"), frozenset()
+    ),
+}
 
 BATCH = undo.BATCH
 
@@ -116,7 +134,7 @@ def plan(
     guarded = READ_ELSEWHERE | {"scenes"}
     tracked = undo.keys_between(conn, sorted(t for t in tables if t in guarded), first, until)
     sticky = {("scenes", key) for key in changed_scenes}
-    return Start(seeds, forced, tracked | sticky, sticky, guarded, until + 1)
+    return Start(seeds, forced, tracked | sticky, sticky, guarded, until + 1, READS)
 
 
 _CHAT_MESSAGES = (
