@@ -9,6 +9,7 @@ import pytest
 
 from chat.db.connection import open_db
 from chat.db.migrate import apply_migrations
+from chat.tests.llm_fault_server import FaultServer, start_fault_server
 
 
 @pytest.fixture
@@ -35,3 +36,11 @@ def db_path(data_dir: Path) -> Path:
 def conn(db_path: Path) -> Iterator:
     with open_db(db_path) as connection:
         yield connection
+
+
+@pytest.fixture
+def fault_server() -> Iterator[FaultServer]:
+    """A real OpenAI-compatible server on 127.0.0.1 that answers as each test scripts it."""
+    server = start_fault_server()
+    yield server
+    server.stop()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,18 +18,11 @@ from chat.db.connection import open_db
 from chat.db.migrate import apply_migrations
 from chat.eventlog.log import append_event
 from chat.tests.api_support import make_bot, make_chat, make_settings, running_app, runtime_of, say
-from chat.tests.llm_fault_server import FaultServer, start_fault_server
+from chat.tests.llm_fault_server import FaultServer
 from chat.turns import prompt_record, record_cache
 from chat.turns.prompt_record import previous_start
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def fault_server() -> Iterator[FaultServer]:
-    server = start_fault_server()
-    yield server
-    server.stop()
 
 
 async def _regenerate(app: FastAPI, client: httpx.AsyncClient, chat_id: str) -> dict:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,19 +15,12 @@ from chat.eventlog.log import append_event
 from chat.eventlog.projector import project
 from chat.state.memory import get_memory
 from chat.tests.api_support import make_bot, make_chat, make_settings, running_app, say
-from chat.tests.llm_fault_server import FaultServer, start_fault_server
+from chat.tests.llm_fault_server import FaultServer
 from chat.tests.test_prompt_budget import setup_world, words
 from chat.turns.prompt import Prompt, build_prompt
 from chat.turns.prompt_record import compact_record, expand
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def fault_server() -> Iterator[FaultServer]:
-    server = start_fault_server()
-    yield server
-    server.stop()
 
 
 def _sent_replies(server: FaultServer, url: str) -> list[list[dict[str, str]]]:
