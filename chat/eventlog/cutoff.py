@@ -325,10 +325,6 @@ class Refold:
             values = self.parsed[key] = json.loads(key[1])
         return values
 
-    def _remember(self, key: Key) -> None:
-        if key not in self.end:
-            self.end[key] = self._row(key)
-
     def _put(self, key: Key, image: Image, *, now: Image | tuple = (), remember: bool = False) -> None:
         """Make the row ``image`` (unrecorded), writing only the columns that differ, so
         an unchanged text costs no full-text reindex. ``now``: the row as it is, when

@@ -74,6 +74,7 @@ class TurnQueues:
             return False
         queue.remove(turn_id)
         self._turns.pop(turn_id, None)
+        self._turn_chat.pop(turn_id, None)
         return True
 
     def turns_of(self, chat_id: str) -> list[str]:

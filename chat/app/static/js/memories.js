@@ -9,9 +9,10 @@ import { addMemoryForm } from "./addforms.js";
 import { confirmDialog, editable, historyButton, pinBadge } from "./widgets.js";
 
 const filter = { owner: "", q: "" };
-/** The memory a "superseded by" link pointed at: it keeps its outline for a few seconds
- * even when the list is drawn again meanwhile (the edit's own event redraws it). */
-const flashed = { id: "", until: 0 };
+/** The memory a "superseded by" link pointed at: it keeps its outline when the list is
+ * drawn again (an event arriving just after the click redraws it), until another such
+ * link is followed. */
+const flashed = { id: "" };
 
 function importanceBar(value) {
   const bar = h("span", { class: "imp-bar", "aria-hidden": "true" }, h("span", { class: "imp-fill" }));
@@ -40,8 +41,8 @@ function memoryItem(memory) {
     ev.preventDefault();
     const item = document.querySelector(`li.memory[data-id="${CSS.escape(memory.superseded_by)}"]`);
     if (item) {
+      for (const other of document.querySelectorAll("li.memory.flash")) other.classList.remove("flash");
       flashed.id = memory.superseded_by;
-      flashed.until = Date.now() + 5000;
       item.scrollIntoView({ block: "center" });
       item.classList.add("flash");
       return;
@@ -63,7 +64,7 @@ function memoryItem(memory) {
         editable({ label: "id of the newer memory that replaces this one", value: "", onSave: async (value) => { const v = await save("superseded_by")(value.trim()); emit("state-changed"); return v; } }));
   const classes = ["card", "memory", `mem-${memory.kind}`];
   if (memory.superseded_by) classes.push("superseded");
-  if (memory.id === flashed.id && Date.now() < flashed.until) classes.push("flash");
+  if (memory.id === flashed.id) classes.push("flash");
   return h("li", { class: classes, dataset: { id: memory.id } },
     h("div", { class: "item-head" },
       h("span", { class: "owner", text: nameOf(memory.owner) }),
