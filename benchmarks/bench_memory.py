@@ -37,9 +37,7 @@ import numpy as np
 
 from benchmarks.memory_corpus import conversation
 from benchmarks.memory_latency import measure_latency
-from benchmarks.memory_store import ensure_you, store_conversation
-from chat.db.connection import open_db
-from chat.db.migrate import apply_migrations
+from benchmarks.memory_store import store_conversation, store_in
 from chat.memory.retrieval import retrieve_memories
 from chat.memory.vector_index import PREFILTER_AT, Block
 from chat.memory.vectors import embed_pending
@@ -127,35 +125,31 @@ def measure_recall(
     memories = 0
     asked: list[str] = []
     sketch: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="kith-bench-memory-") as tmp:
-        db = Path(tmp) / "kith.db"
-        apply_migrations(db)
-        with open_db(db) as conn:
-            ensure_you(conn)
-            for index in range(conversations):
-                conv = conversation(index, sessions=sessions, per_session=per_session, facts=facts)
-                owner, keys = store_conversation(conn, conv)
-                text_of = dict(conn.execute("SELECT id, text FROM memories WHERE owner = ?", (owner,)).fetchall())
-                memories += len(text_of)
-                methods = {"kith": _kith(conn, owner, conv.end), "bm25": _rank_bm25(conn, owner),
-                           "fts5": _fts5(conn, owner)}  # fmt: skip
-                if embedder is not None:
-                    while embed_pending(conn, embedder, limit=256, owner=owner):  # the listener's
-                        pass
-                    methods["kith+embedder"] = _kith(conn, owner, conv.end, embedder)
-                for question in conv.questions:
-                    asked.append(question.text)
-                    evidence = [keys[k] for k in question.evidence_keys]
-                    counts[question.kind] = counts.get(question.kind, 0) + 1
-                    for name, search in methods.items():
-                        result = score(search(question.text), evidence, text_of)
-                        for kind in (question.kind, "all"):
-                            bucket = totals.setdefault(name, {}).setdefault(kind, [])
-                            bucket.append(result)  # type: ignore[arg-type]
-                tick(f"conversation {index + 1}/{conversations}")
+    with tempfile.TemporaryDirectory(prefix="kith-bench-memory-") as tmp, store_in(Path(tmp)) as conn:
+        for index in range(conversations):
+            conv = conversation(index, sessions=sessions, per_session=per_session, facts=facts)
+            owner, keys = store_conversation(conn, conv)
+            text_of = dict(conn.execute("SELECT id, text FROM memories WHERE owner = ?", (owner,)).fetchall())
+            memories += len(text_of)
+            methods = {"kith": _kith(conn, owner, conv.end), "bm25": _rank_bm25(conn, owner),
+                       "fts5": _fts5(conn, owner)}  # fmt: skip
             if embedder is not None:
-                vectors = np.stack([embedder.embed_query(q) for q in asked])
-                sketch = sketch_recall(conn, embedder.name, vectors)
+                while embed_pending(conn, embedder, limit=256, owner=owner):  # the listener's
+                    pass
+                methods["kith+embedder"] = _kith(conn, owner, conv.end, embedder)
+            for question in conv.questions:
+                asked.append(question.text)
+                evidence = [keys[k] for k in question.evidence_keys]
+                counts[question.kind] = counts.get(question.kind, 0) + 1
+                for name, search in methods.items():
+                    result = score(search(question.text), evidence, text_of)
+                    for kind in (question.kind, "all"):
+                        bucket = totals.setdefault(name, {}).setdefault(kind, [])
+                        bucket.append(result)  # type: ignore[arg-type]
+            tick(f"conversation {index + 1}/{conversations}")
+        if embedder is not None:
+            vectors = np.stack([embedder.embed_query(q) for q in asked])
+            sketch = sketch_recall(conn, embedder.name, vectors)
     table: dict[str, dict[str, dict[str, float]]] = {}
     for name, kinds in totals.items():
         table[name] = {

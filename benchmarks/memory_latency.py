@@ -23,9 +23,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.memory_corpus import conversation
-from benchmarks.memory_store import ensure_you, store_conversation
-from chat.db.connection import open_db
-from chat.db.migrate import apply_migrations
+from benchmarks.memory_store import store_conversation, store_in
 from chat.memory.retrieval import retrieve_memories
 from chat.memory.vector_index import index_for
 from chat.memory.vectors import store_vectors
@@ -45,10 +43,7 @@ def measure_latency(
     )
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="kith-bench-memory-lat-") as tmp:
-        db = Path(tmp) / "kith.db"
-        apply_migrations(db)
-        with open_db(db) as conn:
-            ensure_you(conn)
+        with store_in(Path(tmp)) as conn:
             owner, _ = store_conversation(conn, conv)
             result["memories"] = conn.execute(
                 "SELECT count(*) FROM memories WHERE owner = ?", (owner,)

@@ -7,10 +7,16 @@ witnessed observation (§5.3.1) of each bot in the chat.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from benchmarks.memory_corpus import Conversation
+from chat.db.connection import open_db
+from chat.db.migrate import apply_migrations
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import project
 from chat.state.observations import observation_id
@@ -45,6 +51,17 @@ def store_conversation(conn: Any, conv: Conversation) -> tuple[str, dict[str, st
     append_events(conn, events, clock=lambda: next(clock))
     project(conn)
     return listener, keys
+
+
+@contextmanager
+def store_in(directory: Path) -> Iterator[sqlite3.Connection]:
+    """A new Kith database in ``directory``, migrated, the persona set (`ensure_you`):
+    where both benches store their conversations."""
+    db = directory / "kith.db"
+    apply_migrations(db)
+    with open_db(db) as conn:
+        ensure_you(conn)
+        yield conn
 
 
 def ensure_you(conn: Any) -> None:
