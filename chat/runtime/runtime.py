@@ -137,8 +137,9 @@ class Runtime(TurnControls, WorldControls, WorldsControls):
     async def start(self) -> ColdLoadReport:
         """Migrate, cold-load the projections (§10.6), create the backend, start the worker.
 
-        Turns a previous process left queued are queued again; turns it left running
-        are marked failed so they can be retried.
+        Turns a previous process left queued are queued again; turns it left running run
+        again when they had stored no reply, and are marked failed (to be retried) when
+        they had.
         """
         Path(self.settings.data_dir).mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(apply_migrations, self.db_path)
@@ -164,14 +165,35 @@ class Runtime(TurnControls, WorldControls, WorldsControls):
         return report
 
     async def _recover_turns(self) -> None:
-        rows = await self.read(
-            lambda conn: conn.execute(
+        """Queue again what a previous process left queued, and run again a turn it left
+        running that had stored no reply: nothing of it was shown, so it goes on as if
+        just posted (a turn now starts in its message's commit, before any model call).
+        A running turn with a reply is failed with `RESTART_REASON`: its user sees the
+        reply and chooses to retry (the retry keeps it)."""
+
+        def unfinished(conn: sqlite3.Connection) -> list[tuple[str, str, str, dict[str, Any] | None]]:
+            """(turn, chat, what to do, the turn as stored when it runs again), in log order."""
+            found = []
+            for turn_id, chat_id, status in conn.execute(
                 "SELECT id, chat_id, status FROM turns WHERE status IN ('queued', 'running')"
                 " ORDER BY updated_event_id"
-            ).fetchall()
-        )
-        for turn_id, chat_id, status in rows:
-            if status == "running":
+            ).fetchall():
+                if status == "queued":
+                    found.append((turn_id, chat_id, "queue", None))
+                elif chat_state.turn_replies(conn, turn_id):
+                    found.append((turn_id, chat_id, "fail", None))
+                else:
+                    found.append((turn_id, chat_id, "resume", chat_state.get_turn(conn, turn_id)))
+            return found
+
+        found = await self.read(unfinished)
+        for turn_id, chat_id, _, turn in found:  # a chat's running turn headed its queue
+            if turn is not None:
+                self._worker.enqueue(chat_id, turn_id, started=turn)
+        for turn_id, chat_id, action, _ in found:
+            if action == "queue":
+                self._worker.enqueue(chat_id, turn_id)
+            elif action == "fail":
                 payload = {"id": turn_id, "reason": RESTART_REASON, "cancelled": True}
                 await self.commit(
                     lambda conn, p=payload, t=turn_id, c=chat_id: [
@@ -179,8 +201,6 @@ class Runtime(TurnControls, WorldControls, WorldsControls):
                     ],
                     chat_id,
                 )
-            else:
-                self._worker.enqueue(chat_id, turn_id)
 
     async def stop(self) -> None:
         """Cancel running turns (they end failed, cancelled), wait for them, close everything.

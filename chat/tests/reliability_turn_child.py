@@ -12,6 +12,8 @@ is printed only after the runtime returned, i.e. after the commit:
 * ``ack CHAT MSG TURN {text as json}``  post_message returned (the API's 202)
 * ``regen CHAT TURN`` regenerate returned
 * ``retry TURN``      retry_turn returned
+* ``stop TURN``       printed just before cancel_turn (the user stops a turn now and
+                      then): its replies may be stored as far as they got
 * ``turn TURN STATUS`` a turn ended (completed or failed)
 * ``settled {json}``  (mode settle) every turn has finished; the process exits
 
@@ -20,15 +22,19 @@ with a periodic snapshot every few turns (written while turns run, so kills land
 during snapshots too). ``settle`` retries what crashes left failed and waits for
 every turn. ``hold`` posts one message to a backend whose extraction never
 answers and prints ``stored TURN`` once the reply is stored (the parent kills
-it there: between the stored reply and ``turn_completed``).
+it there: between the stored reply and ``turn_completed``). ``hang`` posts one
+message to a backend whose reply never comes and prints ``started TURN`` once
+the turn runs (the parent kills it there: before any reply).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +43,7 @@ import pydantic
 from chat.config import Settings
 from chat.errors import Conflict
 from chat.llm.scripted import ScriptedBackend
-from chat.llm.types import JsonRequest
+from chat.llm.types import JsonRequest, ReplyRequest
 from chat.runtime.runtime import Runtime
 
 MARA = {"name": "Mara", "persona": "A harbour pilot.", "traits": ["blunt"]}
@@ -54,6 +60,16 @@ class HeldExtraction(ScriptedBackend):
         if req.purpose == "extraction":
             await asyncio.Event().wait()
         return await super().complete_json(req)
+
+
+class HeldReply(ScriptedBackend):
+    """A model that never starts its reply."""
+
+    async def stream_reply(
+        self, req: ReplyRequest, cancel: asyncio.Event | None = None
+    ) -> AsyncIterator[str]:
+        await asyncio.Event().wait()
+        yield ""  # never reached: makes this an async generator like the real one
 
 
 def say(*parts: object) -> None:
@@ -136,12 +152,17 @@ async def talk(rt: Runtime, title: str, chat_id: str, rng: random.Random, tag: s
                 count += 1
                 message, turn_id = await rt.post_message(chat_id, text)
                 say("ack", chat_id, message["id"], turn_id, json.dumps(text))
+                if rng.random() < 0.1:  # the user stops it: a failed turn a later round retries
+                    await asyncio.sleep(rng.uniform(0, 0.05))
+                    say("stop", turn_id)
+                    with contextlib.suppress(Conflict):
+                        await rt.cancel_turn(turn_id)
         await rt.wait_turns(chat_id)
 
 
 async def main(data_dir: Path, mode: str, seed: int) -> None:
     rng = random.Random(seed)
-    backend_cls = HeldExtraction if mode == "hold" else ScriptedBackend
+    backend_cls = {"hold": HeldExtraction, "hang": HeldReply}.get(mode, ScriptedBackend)
     rt = make_runtime(data_dir, backend_cls(ScriptedBackend.Options(token_delay_ms=TOKEN_DELAY_MS)))
     await start(rt)
     reporter = asyncio.create_task(report_turns(rt))
@@ -163,6 +184,12 @@ async def main(data_dir: Path, mode: str, seed: int) -> None:
         say("settled", json.dumps(summary))
     elif mode == "hold":
         await hold(rt, chats["one"])
+    elif mode == "hang":
+        _, turn_id = await rt.post_message(chats["one"], "Remember this: the buoy moved.")
+        while (rt.get_turn(turn_id) or {}).get("status") != "running":
+            await asyncio.sleep(0.01)
+        say("started", turn_id)
+        await asyncio.Event().wait()
 
 
 async def hold(rt: Runtime, chat_id: str) -> None:

@@ -15,8 +15,9 @@ After every kill:
 * every payload passes its schema, and the projections after a cold load equal
   a full replay, both by the tail and by the newest snapshot plus the tail (no
   snapshot written while being killed is ever quarantined or breaks start);
-* turns that were running when killed are failed, with a reason, on restart
-  (so they can be retried), never left running.
+* turns that were running when killed are never left running: one that had
+  stored a reply is failed, with a reason, on restart (so it can be retried);
+  one that had stored none runs again, as if just posted.
 
 At the end a last start retries every failed turn and waits: every turn completes.
 """
@@ -125,6 +126,8 @@ class Child:
 @dataclass
 class Checked:
     running: set[str]
+    answered: set[str]
+    """The running turns that had stored a reply."""
     unfinished_replies: int
     snapshot_path: str
     tmp_files: set[str]
@@ -135,7 +138,9 @@ def _copy_if_still_there(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def check_after_kill(data_dir: Path, acks: dict[str, Ack], work: Path) -> Checked:
+def check_after_kill(
+    data_dir: Path, acks: dict[str, Ack], work: Path, stopped: frozenset[str] = frozenset()
+) -> Checked:
     """Every check of the module docstring, on a copy of the killed process's data directory."""
     work.mkdir()
     for name in ("kith.db", "kith.db-wal"):
@@ -152,7 +157,7 @@ def check_after_kill(data_dir: Path, acks: dict[str, Ack], work: Path) -> Checke
         log = list(iter_events(conn))
         for event in log:
             validate_payload(event.kind, event.payload)
-        unfinished = check_log(log, acks)
+        unfinished = check_log(log, acks, stopped)
         assert cold_load(conn, work).path == "tail"
         by_tail = canonical_dump(conn)
         forced = cold_load(conn, work, force_rebuild=True)
@@ -169,11 +174,27 @@ def check_after_kill(data_dir: Path, acks: dict[str, Ack], work: Path) -> Checke
             ]
             assert not missing, missing
         running = {row[0] for row in conn.execute("SELECT id FROM turns WHERE status = 'running'")}
-    return Checked(running, unfinished, forced.path, tmp_files)
+        answered = {
+            row[0]
+            for row in conn.execute(
+                "SELECT DISTINCT turn_id FROM messages WHERE author != 'you' AND deleted = 0"
+            )
+        } & running
+    return Checked(running, answered, unfinished, forced.path, tmp_files)
 
 
-def check_log(log: list[Event], acks: dict[str, Ack]) -> int:
-    """Acknowledged messages are in the log; bot replies are whole and never doubled.
+def _answered(
+    turn: dict[str, Any], posted: dict[str, Event], queued: dict[str, dict[str, Any]]
+) -> str:
+    """The user's text a turn answers; a regenerate answers what the reply it redoes did."""
+    while not turn.get("user_message_id"):
+        turn = queued[posted[turn["regenerate_group"]].turn_id or ""]
+    return str(posted[turn["user_message_id"]].payload["text"])
+
+
+def check_log(log: list[Event], acks: dict[str, Ack], stopped: frozenset[str] = frozenset()) -> int:
+    """Acknowledged messages are in the log; bot replies are whole and never doubled
+    (a reply of a turn in ``stopped``, which the user stopped, as far as it got).
 
     Returns how many whole replies belong to a turn with no ``turn_completed`` (yet)."""
     posted = {e.payload["id"]: e for e in log if e.kind == "message_posted"}
@@ -195,14 +216,13 @@ def check_log(log: list[Event], acks: dict[str, Ack]) -> int:
         if author == "you":
             continue
         turn = queued[event.turn_id or ""]
-        prefix = f"{BOT_NAMES[author]} heard you say: "
-        assert event.payload["text"].startswith(prefix), event.payload
-        said = event.payload["text"].removeprefix(prefix)
-        if turn.get("user_message_id"):
-            assert said == posted[turn["user_message_id"]].payload["text"], "partial or wrong reply"
-        else:  # a regenerate answers what the reply it redoes answered
-            original = posted[turn["regenerate_group"]].payload["text"]
-            assert said == original.removeprefix(prefix), "partial or wrong alternative"
+        expected = f"{BOT_NAMES[author]} heard you say: {_answered(turn, posted, queued)}"
+        if event.turn_id in stopped:
+            assert event.payload["text"] and expected.startswith(event.payload["text"]), (
+                "wrong reply"
+            )
+        else:
+            assert event.payload["text"] == expected, "partial or wrong reply"
         spoken[(event.turn_id or "", author)] += 1
         unfinished += event.turn_id not in completed
     doubled = [key for key, count in spoken.items() if count > 1]
@@ -214,24 +234,31 @@ def test_kill_9_during_turns_loses_nothing_acknowledged(data_dir: Path, tmp_path
     rng = random.Random(1441)
     acks: dict[str, Ack] = {}
     running: set[str] = set()
+    answered: set[str] = set()
+    stopped: frozenset[str] = frozenset()
     seen: Counter[str] = Counter()
     tmp_files: set[str] = set()
     for round_no in range(ROUNDS):
         child = Child(data_dir, "talk", seed=round_no)
         state = json.loads(child.wait_for("ready"))
         assert state["quarantined"] == [], state
-        for turn_id in running:  # left running by the kill: failed on start, with the reason
+        for turn_id in answered:  # left running by the kill after a reply: failed on start
             assert state["turns"][turn_id] == ["failed", RESTART_REASON]
+        for turn_id in running - answered:  # before any reply: it runs again
+            assert state["turns"][turn_id][0] in ("running", "completed"), state["turns"][turn_id]
         time.sleep(rng.uniform(0.3, 1.3))
         child.kill()
         assert child.proc.returncode == -signal.SIGKILL, "\n".join(child.errors[-30:])
         new = child.acks()
         acks.update((ack.message_id, ack) for ack in new)
-        checked = check_after_kill(data_dir, acks, tmp_path / f"round-{round_no}")
-        running = checked.running
+        stopped |= {line.split()[1] for line in child.lines if line.startswith("stop ")}
+        checked = check_after_kill(data_dir, acks, tmp_path / f"round-{round_no}", stopped)
+        running, answered = checked.running, checked.answered
         seen.update(
             acks=len(new), running=len(running), unfinished=checked.unfinished_replies,
+            answered=len(answered),
             retries=sum(line.startswith("retry ") for line in child.lines),
+            stops=sum(line.startswith("stop ") for line in child.lines),
             regenerates=sum(line.startswith("regen ") for line in child.lines),
             **{f"path_{checked.snapshot_path}": 1},
         )  # fmt: skip
@@ -240,13 +267,14 @@ def test_kill_9_during_turns_loses_nothing_acknowledged(data_dir: Path, tmp_path
     settle = Child(data_dir, "settle", seed=ROUNDS)
     statuses = json.loads(settle.wait_for("settled", timeout=60))
     settle.proc.wait(timeout=30)
-    final = check_after_kill(data_dir, acks, tmp_path / "settled")
+    final = check_after_kill(data_dir, acks, tmp_path / "settled", stopped)
     print({**seen, "tmp_files": len(tmp_files)})
     assert set(statuses.values()) == {"completed"}, statuses
     assert final.running == set() and final.unfinished_replies == 0
     assert {ack.turn_id for ack in acks.values()} <= set(statuses)
     # The test means something only if it acknowledged plenty and killed turns mid-way.
     assert seen["acks"] >= 40 and seen["running"] >= 2 and seen["retries"] >= 1, seen
+    assert seen["running"] > seen["answered"] and seen["stops"] >= 1, seen  # some ran again
     assert seen["path_snapshot"] >= ROUNDS // 2, seen
 
 
@@ -388,3 +416,42 @@ def test_half_written_snapshot_is_never_picked_up(data_dir: Path) -> None:
 
 def time_ahead() -> datetime:
     return datetime.now(UTC) + timedelta(hours=1)
+
+
+# --- a kill before any reply ---------------------------------------------------------------
+
+
+def test_a_turn_killed_before_its_reply_runs_again_on_restart(tmp_path: Path) -> None:
+    """The turn starts in its message's commit; killed before the model said a word, it is
+    not failed on restart (nothing of it was shown) but answered, once."""
+    data_dir = tmp_path / "data"
+    child = Child(data_dir, "hang", seed=0)
+    child.wait_for("ready")
+    turn_id = child.wait_for("started")
+    child.kill()
+
+    async def run() -> dict[str, Any]:
+        rt = make_runtime(
+            data_dir, ScriptedBackend(ScriptedBackend.Options(token_delay_ms=TOKEN_DELAY_MS))
+        )
+        await rt.start()
+        try:
+            after_start = rt.get_turn(turn_id)
+            await rt.wait_idle()
+            done = rt.get_turn(turn_id)
+            return {
+                "after_start": after_start,
+                "done": done,
+                "transcript": rt.transcript(done["chat_id"]),
+            }
+        finally:
+            await rt.stop()
+
+    result = asyncio.run(run())
+    assert result["after_start"]["status"] in ("running", "completed")
+    assert result["after_start"]["error"] is None
+    assert result["done"]["status"] == "completed", result["done"]
+    assert [(m["author"], m["text"]) for m in result["transcript"]] == [
+        ("you", "Remember this: the buoy moved."),
+        ("mara", "Mara heard you say: Remember this: the buoy moved."),
+    ]
