@@ -58,7 +58,9 @@ def store(conn: Any, n: int, sample: dict[str, Any]) -> tuple[str, dict[str, str
     bots = {c["speaker_a"]: f"loc{n}a", c["speaker_b"]: f"loc{n}b"}
     chat_id = f"locomo{n}"
     events = [NewEvent("bot_authored", {"id": bot, "name": name}) for name, bot in bots.items()]
-    events.append(NewEvent("chat_created", {"id": chat_id, "title": chat_id, "bot_ids": list(bots.values())}))
+    events.append(
+        NewEvent("chat_created", {"id": chat_id, "title": chat_id, "bot_ids": list(bots.values())})
+    )
     stamps: list[str] = []
     ids: dict[str, str] = {}
     listener = bots[c["speaker_b"]]
@@ -86,7 +88,9 @@ def store(conn: Any, n: int, sample: dict[str, Any]) -> tuple[str, dict[str, str
 def _bm25(conn: Any, owner: str) -> Callable[[str], list[str]]:
     from rank_bm25 import BM25Okapi
 
-    rows = conn.execute("SELECT id, text FROM memories WHERE owner = ? ORDER BY rowid", (owner,)).fetchall()
+    rows = conn.execute(
+        "SELECT id, text FROM memories WHERE owner = ? ORDER BY rowid", (owner,)
+    ).fetchall()
     index = BM25Okapi([_WORD.findall(text.lower()) for _, text in rows])
 
     def search(query: str) -> list[str]:

@@ -77,7 +77,7 @@ class Start:
     tracked: set[Key]  # rows others read: kept at their value of the moment, step by step
     sticky: set[Key]  # tracked rows that may differ (scenes the turns changed): dirty throughout
     guarded: frozenset[str]  # the tables of rows others read (their every row here is tracked)
-    until: int  # the last event to revert to
+    until: int  # one past the log's last event: the walk's end, exclusive
     # The guarded tables each kind's handler reads (``rewind.READS``); a kind not named
     # reads all of them. Only those tracked rows are brought to their moment before it.
     reads: Mapping[str, frozenset[str]] = field(default_factory=dict)
@@ -93,8 +93,12 @@ class _Table:
         names = ", ".join(f'"{c}"' for c in self.columns)
         self.where = " AND ".join(f"{undo.quoted(c)} = ?" for c in self.keys)
         self.select = f"SELECT {names} FROM {name} WHERE {self.where}"  # noqa: S608
-        self.notes_of = f"SELECT k, op, {images} FROM {shadow} WHERE event_id = ? AND seq <= ? ORDER BY seq"  # noqa: S608
-        self.new_notes_of = f"SELECT k, op, {images} FROM {shadow} WHERE event_id = ? AND seq > ? ORDER BY seq"  # noqa: S608
+        self.notes_of = (
+            f"SELECT k, op, {images} FROM {shadow} WHERE event_id = ? AND seq <= ? ORDER BY seq"  # noqa: S608
+        )
+        self.new_notes_of = (
+            f"SELECT k, op, {images} FROM {shadow} WHERE event_id = ? AND seq > ? ORDER BY seq"  # noqa: S608
+        )
         self.next_notes = (
             f"SELECT event_id, op, {images} FROM {shadow} WHERE k = ? AND event_id > ? AND seq <= ?"  # noqa: S608
             f" ORDER BY event_id, seq LIMIT {_CHUNK}"
@@ -137,13 +141,16 @@ class Refold:
         self.forced = set(start.forced)  # grows: see ``_by_message``
         # The original notes of the walk's events lie in the tables with a note since
         # ``first`` (a third of them stay quiet); a refold's new notes may lie in any.
-        noted = [t for t in self.tables.values() if conn.execute(t.since, (first, t.mark)).fetchone()]
+        noted = [
+            t for t in self.tables.values() if conn.execute(t.since, (first, t.mark)).fetchone()
+        ]
         self.written = {
             new: " UNION ALL ".join(
                 f"SELECT '{t.name}', k FROM undo_{t.name} WHERE event_id = ?1"  # noqa: S608
                 f" AND seq {'>' if new else '<='} {int(t.mark)}"
                 for t in (self.tables.values() if new else noted)
-            ) or "SELECT NULL, NULL WHERE ?1 IS NULL"
+            )
+            or "SELECT NULL, NULL WHERE ?1 IS NULL"
             for new in (False, True)
         }
 
@@ -187,7 +194,11 @@ class Refold:
             return True  # its inputs are as they were: it would write what it wrote
         event = events_by_id(self.conn, [event_id])
         # A reverted turn's own event is skipped by the fold: it reads nothing.
-        reads = frozenset() if event_id in self.start.seeds else self.start.reads.get(event[0].kind, self.start.guarded)
+        reads = (
+            frozenset()
+            if event_id in self.start.seeds
+            else self.start.reads.get(event[0].kind, self.start.guarded)
+        )
         self._catch_up(event_id - 1, reads | {table for table, _k in before})
         todo = {key for key in before if key not in self.dirty and key not in tracked}
         for key, image in self._images(event_id, todo, new=False).items():
@@ -325,7 +336,9 @@ class Refold:
             values = self.parsed[key] = json.loads(key[1])
         return values
 
-    def _put(self, key: Key, image: Image, *, now: Image | tuple = (), remember: bool = False) -> None:
+    def _put(
+        self, key: Key, image: Image, *, now: Image | tuple = (), remember: bool = False
+    ) -> None:
         """Make the row ``image`` (unrecorded), writing only the columns that differ, so
         an unchanged text costs no full-text reindex. ``now``: the row as it is, when
         known; ``remember``: keep it as the row's end value if it is the first put."""
@@ -351,7 +364,9 @@ class Refold:
             else:
                 self.conn.execute(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", image)  # noqa: S608
         else:
-            changed = [(c, v) for c, v, old in zip(table.columns, image, now, strict=True) if v != old]
+            changed = [
+                (c, v) for c, v, old in zip(table.columns, image, now, strict=True) if v != old
+            ]
             sets = ", ".join(f'"{c}" = ?' for c, _v in changed)
             self.conn.execute(
                 f"UPDATE {table.name} SET {sets} WHERE {table.where}",  # noqa: S608
