@@ -12,7 +12,7 @@ import pytest
 import chat.memory.lexical as lexical
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import project
-from chat.memory.exchange import REPLY_WINDOW
+from chat.memory.exchange import REPLIES, REPLY_WINDOW
 from chat.memory.retrieval import retrieve_memories
 from chat.memory.vectors import embed_pending
 from chat.state.observations import observation_id
@@ -188,6 +188,14 @@ def test_a_reply_of_another_world_is_never_credited(two_chats: sqlite3.Connectio
     assert list(scores(conn, "pottery class", index_candidates=0)) == [obs("c1", 0), obs("c1", 1)]
     in_w2 = scores(conn, "pottery class", index_candidates=0, world_id="w2")
     assert list(in_w2) == [obs("c3", 0), obs("c3", 2)]
+
+
+def test_a_reply_is_found_by_index(two_chats: sqlite3.Connection) -> None:
+    """A few entries of the question's chat (``messages_chat``), then one lookup by message
+    id: never a walk over the owner's memories, which every retrieval would pay for."""
+    plan = " | ".join(str(r[-1]) for r in two_chats.execute(f"EXPLAIN QUERY PLAN {REPLIES}", ("default", "mara", "[]")))
+    assert "memories_message (message_id=?)" in plan and "messages_chat (chat_id=? AND event_id>?)" in plan, plan
+    assert "memories_owner_event" not in plan and "SCAN m" not in plan and "SCAN messages" not in plan, plan
 
 
 def test_a_reply_in_view_gets_no_credit(two_chats: sqlite3.Connection) -> None:
