@@ -39,6 +39,7 @@ from chat.eventlog.writer import Build, ReaderPool, Writer, Written
 from chat.runtime.backend_slot import BackendSlot
 from chat.runtime.embedding import VectorFiller
 from chat.runtime.periodic import PeriodicSnapshots
+from chat.runtime.recovery import unfinished_turns
 from chat.runtime.snapshot_child import SnapshotChildren
 from chat.runtime.turn_api import TurnControls
 from chat.runtime.world_api import WorldControls
@@ -165,28 +166,9 @@ class Runtime(TurnControls, WorldControls, WorldsControls):
         return report
 
     async def _recover_turns(self) -> None:
-        """Queue again what a previous process left queued, and run again a turn it left
-        running that had stored no reply: nothing of it was shown, so it goes on as if
-        just posted (a turn now starts in its message's commit, before any model call).
-        A running turn with a reply is failed with `RESTART_REASON`: its user sees the
-        reply and chooses to retry (the retry keeps it)."""
-
-        def unfinished(conn: sqlite3.Connection) -> list[tuple[str, str, str, dict[str, Any] | None]]:
-            """(turn, chat, what to do, the turn as stored when it runs again), in log order."""
-            found = []
-            for turn_id, chat_id, status in conn.execute(
-                "SELECT id, chat_id, status FROM turns WHERE status IN ('queued', 'running')"
-                " ORDER BY updated_event_id"
-            ).fetchall():
-                if status == "queued":
-                    found.append((turn_id, chat_id, "queue", None))
-                elif chat_state.turn_replies(conn, turn_id):
-                    found.append((turn_id, chat_id, "fail", None))
-                else:
-                    found.append((turn_id, chat_id, "resume", chat_state.get_turn(conn, turn_id)))
-            return found
-
-        found = await self.read(unfinished)
+        """Queue again, run again or fail what a previous process left unfinished
+        (`unfinished_turns` says which and why)."""
+        found = await self.read(unfinished_turns)
         for turn_id, chat_id, _, turn in found:  # a chat's running turn headed its queue
             if turn is not None:
                 self._worker.enqueue(chat_id, turn_id, started=turn)
