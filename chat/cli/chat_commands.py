@@ -40,7 +40,7 @@ async def _init(settings: Settings, if_empty: bool, persona: str | None = None) 
     from chat.llm.scripted import ScriptedBackend
 
     rt = Runtime(settings, backend=ScriptedBackend())  # init makes no model calls
-    await rt.start()
+    await rt.start(recover_turns=False)  # nor runs another's turns on the scripted model
     try:
         existing = rt.list_bots(include_retired=True)
         if existing and if_empty:

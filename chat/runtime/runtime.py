@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from chat.bus import EventBus
 from chat.config import Settings
@@ -36,10 +36,10 @@ from chat.db.connection import database_path
 from chat.db.migrate import apply_migrations
 from chat.eventlog.log import NewEvent
 from chat.eventlog.writer import Build, ReaderPool, Writer, Written
+from chat.runtime import recovery
 from chat.runtime.backend_slot import BackendSlot
 from chat.runtime.embedding import VectorFiller
 from chat.runtime.periodic import PeriodicSnapshots
-from chat.runtime.recovery import unfinished_turns
 from chat.runtime.snapshot_child import SnapshotChildren
 from chat.runtime.turn_api import TurnControls
 from chat.runtime.world_api import WorldControls
@@ -60,7 +60,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-RESTART_REASON = "Kith stopped while this turn was running; retry it"
 
 
 class Runtime(TurnControls, WorldControls, WorldsControls):
@@ -92,6 +91,8 @@ class Runtime(TurnControls, WorldControls, WorldsControls):
         self._writer: Writer | None = None
         self._readers: ReaderPool | None = None
         self._children: SnapshotChildren | None = None
+        self._turns_lock: IO[bytes] | None = None
+        """Held while this process owns the data directory's turns (`own_turns`)."""
         self._worker = TurnWorker(self)
         self._snapshots = PeriodicSnapshots(
             read=self.read,
@@ -135,12 +136,12 @@ class Runtime(TurnControls, WorldControls, WorldsControls):
     def now(self) -> datetime:
         return self.clock()
 
-    async def start(self) -> ColdLoadReport:
+    async def start(self, *, recover_turns: bool = True) -> ColdLoadReport:
         """Migrate, cold-load the projections (§10.6), create the backend, start the worker.
 
-        Turns a previous process left queued are queued again; turns it left running run
-        again when they had stored no reply, and are marked failed (to be retried) when
-        they had.
+        Then, unless told not to (``kith init``, which makes no model calls), the turns a
+        previous process left unfinished are queued, run again or failed (`recover_turns`),
+        when no other process runs this data directory's turns now.
         """
         Path(self.settings.data_dir).mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(apply_migrations, self.db_path)
@@ -162,27 +163,11 @@ class Runtime(TurnControls, WorldControls, WorldsControls):
             self._children.prepare()  # a world with a history: its next snapshot need not wait
         self.started = True
         await self.vectors.start()
-        await self._recover_turns()
+        if recover_turns:
+            self._turns_lock = recovery.own_turns(Path(self.settings.data_dir))
+            if self._turns_lock is not None:
+                await recovery.recover_turns(self.read, self.commit, self._worker)
         return report
-
-    async def _recover_turns(self) -> None:
-        """Queue again, run again or fail what a previous process left unfinished
-        (`unfinished_turns` says which and why)."""
-        found = await self.read(unfinished_turns)
-        for turn_id, chat_id, _, turn in found:  # a chat's running turn headed its queue
-            if turn is not None:
-                self._worker.enqueue(chat_id, turn_id, started=turn)
-        for turn_id, chat_id, action, _ in found:
-            if action == "queue":
-                self._worker.enqueue(chat_id, turn_id)
-            elif action == "fail":
-                payload = {"id": turn_id, "reason": RESTART_REASON, "cancelled": True}
-                await self.commit(
-                    lambda conn, p=payload, t=turn_id, c=chat_id: [
-                        NewEvent("turn_failed", p, chat_id=c, turn_id=t)
-                    ],
-                    chat_id,
-                )
 
     async def stop(self) -> None:
         """Cancel running turns (they end failed, cancelled), wait for them, close everything.
@@ -204,6 +189,9 @@ class Runtime(TurnControls, WorldControls, WorldsControls):
         if self._readers is not None:
             self._readers.close()
             self._readers = None
+        if self._turns_lock is not None:
+            self._turns_lock.close()
+            self._turns_lock = None
 
     async def set_backend(self, backend: Backend) -> None:
         """Swap the backend (settings page). Turns that start from now on use ``backend``;

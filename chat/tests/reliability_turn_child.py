@@ -24,7 +24,8 @@ every turn. ``hold`` posts one message to a backend whose extraction never
 answers and prints ``stored TURN`` once the reply is stored (the parent kills
 it there: between the stored reply and ``turn_completed``). ``hang`` posts one
 message to a backend whose reply never comes and prints ``started TURN`` once
-the turn runs (the parent kills it there: before any reply).
+the turn runs (the parent kills it there: before any reply); ``idle`` only
+starts, on that model (what it recovers never ends).
 """
 
 from __future__ import annotations
@@ -162,7 +163,9 @@ async def talk(rt: Runtime, title: str, chat_id: str, rng: random.Random, tag: s
 
 async def main(data_dir: Path, mode: str, seed: int) -> None:
     rng = random.Random(seed)
-    backend_cls = {"hold": HeldExtraction, "hang": HeldReply}.get(mode, ScriptedBackend)
+    backend_cls = {"hold": HeldExtraction, "hang": HeldReply, "idle": HeldReply}.get(
+        mode, ScriptedBackend
+    )
     rt = make_runtime(data_dir, backend_cls(ScriptedBackend.Options(token_delay_ms=TOKEN_DELAY_MS)))
     await start(rt)
     reporter = asyncio.create_task(report_turns(rt))
@@ -184,6 +187,8 @@ async def main(data_dir: Path, mode: str, seed: int) -> None:
         say("settled", json.dumps(summary))
     elif mode == "hold":
         await hold(rt, chats["one"])
+    elif mode == "idle":  # what start recovered runs on a model that never answers
+        await asyncio.Event().wait()
     elif mode == "hang":
         _, turn_id = await rt.post_message(chats["one"], "Remember this: the buoy moved.")
         while (rt.get_turn(turn_id) or {}).get("status") != "running":

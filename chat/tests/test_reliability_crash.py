@@ -50,7 +50,7 @@ from chat.eventlog.log import Event, iter_events
 from chat.eventlog.projector import canonical_dump, rebuild
 from chat.eventlog.schemas import validate_payload
 from chat.llm.scripted import ScriptedBackend
-from chat.runtime.runtime import RESTART_REASON
+from chat.runtime.recovery import RESTART_REASON
 from chat.snapshots.api import list_snapshot_paths, take_snapshot
 from chat.snapshots.cold_load import cold_load
 from chat.snapshots.store import file_name
@@ -455,3 +455,55 @@ def test_a_turn_killed_before_its_reply_runs_again_on_restart(tmp_path: Path) ->
         ("you", "Remember this: the buoy moved."),
         ("mara", "Mara heard you say: Remember this: the buoy moved."),
     ]
+
+
+def test_a_turn_found_running_again_after_its_resume_is_failed(tmp_path: Path) -> None:
+    """A turn that brings the process down (a native crash in the model) must not do it
+    on every start: it runs again once, then it is failed, to be retried by the user."""
+    data_dir = tmp_path / "data"
+    child = Child(data_dir, "hang", seed=0)
+    child.wait_for("ready")
+    turn_id = child.wait_for("started")
+    child.kill()
+    again = Child(data_dir, "idle", seed=0)  # resumes it, and dies with it running
+    assert json.loads(again.wait_for("ready"))["turns"][turn_id][0] == "running"
+    again.kill()
+    last = Child(data_dir, "idle", seed=0)
+    assert json.loads(last.wait_for("ready"))["turns"][turn_id] == ["failed", RESTART_REASON]
+    last.kill()
+    with open_db(data_dir / "kith.db") as conn:
+        kinds = [
+            k
+            for (k,) in conn.execute(
+                "SELECT kind FROM events WHERE turn_id = ? ORDER BY id", (turn_id,)
+            )
+        ]
+    assert kinds == ["message_posted", "turn_queued", "turn_started", "turn_started", "turn_failed"]
+
+
+def test_a_second_process_leaves_the_running_turns_of_the_first_alone(tmp_path: Path) -> None:
+    """``kith chat`` beside ``kith serve``: the server's running turn looks like a crashed
+    process's, but only the process owning the data directory's turns recovers them."""
+    data_dir = tmp_path / "data"
+    child = Child(data_dir, "hang", seed=0)
+    child.wait_for("ready")
+    turn_id = child.wait_for("started")
+    try:
+        second = Child(data_dir, "idle", seed=1)
+        assert json.loads(second.wait_for("ready"))["turns"][turn_id] == ["running", None]
+        second.kill()
+        with open_db(data_dir / "kith.db") as conn:
+            kinds = [
+                k for (k,) in conn.execute("SELECT kind FROM events WHERE turn_id = ?", (turn_id,))
+            ]
+        assert kinds == ["message_posted", "turn_queued", "turn_started"]  # not failed, not run
+    finally:
+        child.kill()
+    third = Child(data_dir, "idle", seed=2)  # the first is gone: its turn is recovered now
+    assert json.loads(third.wait_for("ready"))["turns"][turn_id] == ["running", None]
+    third.kill()
+    with open_db(data_dir / "kith.db") as conn:
+        kinds = [
+            k for (k,) in conn.execute("SELECT kind FROM events WHERE turn_id = ?", (turn_id,))
+        ]
+    assert kinds[-1] == "turn_started" and kinds.count("turn_started") == 2

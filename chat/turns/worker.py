@@ -143,7 +143,7 @@ class TurnWorker(TurnQueues):
             await self.rt.commit(
                 lambda conn: fail_events(conn, turn_id, chat_id, payload), chat_id, turn_id=turn_id
             )
-        except Exception:  # noqa: BLE001 - the log keeps it queued/running; restart marks it
+        except Exception:  # noqa: BLE001 - the log keeps it queued/running; the next start recovers it
             log.exception("could not record the failure of turn %s", turn_id)
 
     def _prompt(self, conn: Any, plan: TurnPlan, bot: dict[str, Any]) -> Prompt:
