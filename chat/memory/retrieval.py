@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from chat.llm.embeddings import Embedder, embed_query_soon
+from chat.llm.embeddings import Embedder, embed_query_then
 from chat.memory.exchange import answer_credits
 from chat.memory.lexical import LIGHT, LIVE, affordable_terms, lexical_candidates
 from chat.memory.novelty import walk_distinct
@@ -126,7 +126,7 @@ def retrieve_memories(
     the ``k`` winners are read whole. With an ``embedder`` the query is embedded
     (cached) and compared with stored vectors only; memories not embedded yet count
     by their words alone. The query is embedded on another thread while its words are
-    searched (`embed_query_soon`).
+    searched, and its nearest vectors are searched on that thread (`embed_query_then`).
 
     ``keep(id, text)`` and ``limit``: the first ``limit`` of the ``k`` best that ``keep``
     accepts (a caller that drops some, such as the prompt's chapters and quotes of shown
@@ -138,34 +138,25 @@ def retrieve_memories(
     weights = weights or Weights()
     skip = skip_messages if isinstance(skip_messages, (set, frozenset)) else set(skip_messages)
     index = None if embedder is None else index_for(conn, embedder.name)
-    embedding = None
+    searching = None
     if embedder is not None and index is not None and index.has(world_id, owner):
-        embedding = embed_query_soon(embedder, query)  # while the words are searched
+        asked = VECTOR_CANDIDATES + len(skip)  # the first round of `_vector_candidates`
+        searching = embed_query_then(  # embedded, then searched, while the words are searched
+            embedder, query, lambda vector: index.nearest(world_id, owner, vector, asked)
+        )
     terms = affordable_terms(conn, fts_terms(query))
     match = or_query(terms)
     candidates, bm25, matched = lexical_candidates(conn, owner, match, world_id, skip)
     replies, credit = answer_credits(conn, owner, world_id, candidates, bm25, terms, skip)
     for mid, row in replies.items():
         candidates.setdefault(mid, row)
+    standing = _standing_rows(conn, owner, world_id, skip, index_candidates)  # before the wait
     semantic: dict[str, float] = {}
-    if embedding is not None and index is not None:
-        vector = np.asarray(embedding.result(), dtype=np.float32)
-        semantic = _vector_candidates(conn, owner, vector, index, candidates, world_id, skip)
-    for order in ("last_retrieved_at", "importance"):
-        if index_candidates <= 0:
-            break
-        rows = conn.execute(
-            f"SELECT {LIGHT} FROM memories m INDEXED BY memories_owner_{_INDEX[order]}"  # noqa: S608
-            f" WHERE m.world_id = ? AND m.owner = ? AND {LIVE} ORDER BY m.{order} DESC LIMIT ?",
-            (world_id, owner, index_candidates + len(skip)),
-        ).fetchall()
-        taken = 0
-        for row in rows:
-            if taken == index_candidates:
-                break
-            if row[6] is None or row[6] not in skip:
-                candidates.setdefault(row[1], row)
-                taken += 1
+    if searching is not None and index is not None:
+        vector, near = searching.result()
+        semantic = _vector_candidates(conn, owner, (vector, near), index, candidates, world_id, skip)
+    for row in standing:
+        candidates.setdefault(row[1], row)
     if not candidates:
         return []
     for mid, row in candidates.items():  # a match below the lexical cut is still a match
@@ -219,7 +210,7 @@ def combined_relevance(
 def _vector_candidates(
     conn: sqlite3.Connection,
     owner: str,
-    vector: np.ndarray,
+    searched: tuple[np.ndarray, list[tuple[str, float]]],
     index: VectorIndex,
     candidates: dict[str, tuple],
     world_id: str,
@@ -233,12 +224,14 @@ def _vector_candidates(
     when too few are left the index is asked for more, four times as many each round.
     The first round asks for as many more as there are messages in view: they are the
     conversation at hand, so their observations are often the nearest (in a turn at 100k
-    memories, 55-80 of the 100 nearest), and a second round cost more than the first."""
+    memories, 55-80 of the 100 nearest), and a second round cost more than the first.
+    ``searched``: the query vector and that first round's answer (searched on the query
+    embedding's thread, `embed_query_then`)."""
+    vector, near = searched
     wanted, asked = VECTOR_CANDIDATES, VECTOR_CANDIDATES + len(skip)
     live: dict[str, tuple] = {}
     seen: set[str] = set()
     while True:
-        near = index.nearest(world_id, owner, vector, asked)
         fresh = [mid for mid, _ in near if mid not in seen]
         seen.update(fresh)
         live.update(_live_rows(conn, [m for m in fresh if m not in candidates], owner, world_id))
@@ -247,10 +240,31 @@ def _vector_candidates(
         if len(order) >= wanted or len(near) < asked or asked >= 64 * VECTOR_CANDIDATES:
             break
         asked *= 4
+        near = index.nearest(world_id, owner, vector, asked)
     for mid in order[:wanted]:
         candidates.setdefault(mid, live.get(mid))  # type: ignore[arg-type]
     crcs = {mid: text_crc(row[5]) for mid, row in candidates.items()}
     return index.similarities(world_id, owner, crcs, vector)
+
+
+def _standing_rows(
+    conn: sqlite3.Connection, owner: str, world_id: str, skip: Collection[str], each: int
+) -> list[tuple]:
+    """The ``each`` most recently retrieved and ``each`` most important live memories of
+    ``owner`` in ``world_id`` that are not observations of messages in view, in that order
+    (a message that matches nothing still recalls something). They need no query vector,
+    so they are read while it is embedded and searched."""
+    standing: list[tuple] = []
+    for order in ("last_retrieved_at", "importance"):
+        if each <= 0:
+            break
+        rows = conn.execute(
+            f"SELECT {LIGHT} FROM memories m INDEXED BY memories_owner_{_INDEX[order]}"  # noqa: S608
+            f" WHERE m.world_id = ? AND m.owner = ? AND {LIVE} ORDER BY m.{order} DESC LIMIT ?",
+            (world_id, owner, each + len(skip)),
+        ).fetchall()
+        standing.extend(islice((row for row in rows if row[6] is None or row[6] not in skip), each))
+    return standing
 
 
 def _live_rows(

