@@ -51,7 +51,7 @@ TARGETS = {
     "replay_events_per_s": 50_000,
     "append_single_per_s": 2_000,
     "append_batched_per_s": 50_000,
-    "cold_load_ratio": 20.0,
+    "cold_load_ratio": 3.0,  # §13 as revised (it was 20x)
     "cold_load_s": 1.0,
     "snapshot_write_s": 1.0,
 }

@@ -6,6 +6,7 @@ import json
 import sqlite3
 from typing import Any
 
+from chat.eventlog.bulk import defer_in_bulk
 from chat.eventlog.log import Event
 from chat.eventlog.projector import handles, register_tables
 from chat.eventlog.schemas import DEFAULT_WORLD
@@ -14,6 +15,7 @@ from chat.state.history import dumps, record_change
 from chat.state.worlds import world_of
 
 register_tables("memories", "reflection_state", "reflection_importance")
+defer_in_bulk("memories_owner_recency", "memories_owner_importance")  # retrieval's, no handler's
 
 MEMORY_FIELDS = ("text", "importance", "kind", "about", "superseded_by")
 _COLUMNS = (

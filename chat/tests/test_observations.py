@@ -7,13 +7,15 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chat.db.connection import open_db
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import canonical_dump, project, rebuild
 from chat.llm.scripted import ScriptedBackend
 from chat.state.memory import list_memories
-from chat.state.observations import observation_importance
+from chat.state.observations import observation_importance, observation_importance_by_regex
 from chat.tests.turn_support import running, turn, write_script
 
 pytestmark = pytest.mark.anyio
@@ -78,6 +80,27 @@ def test_observation_importance_is_a_heuristic_in_range() -> None:
     big = observation_importance("My mother died on 3 May; I promised Elodie I would never forget.")
     assert 1 <= small < big <= 10
     assert observation_importance(FACT) > observation_importance("The weather is grey again today.")
+
+
+_PIECES = [  # the edges of each test: case, word boundaries, sentence starts, apostrophes
+    "I", "i", "am", "I'm", "I'M", "i've", "I have", "I  am", "my", "My", "MY", "mine", "myself",
+    "we are", "We Are", "our", "ours", "love", "LOVED", "lovely", "son", "Sonny", "job", "jobs",
+    "job's", "Bob", "Al", "Alice", "ALICE", "aLice", "e.g.", ".", "!", "?", "_", "my_", "_my",
+    "3", "x9", "\n", "\t", ". Ann", "! Ann", "? Ann", "Ann", " ", "-", "'",
+]  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(st.sampled_from(_PIECES), max_size=14).map(" ".join)
+    | st.lists(st.sampled_from(_PIECES), max_size=14).map("".join)
+    | st.text(alphabet=st.characters(min_codepoint=9, max_codepoint=126), max_size=120)
+    | st.text(max_size=40)
+)
+def test_the_fast_importance_is_the_regex_definition(text: str) -> None:
+    """Every message of a rebuild is scored: the ASCII fast path must score as the
+    definition does, or a replay would differ from the projection it rebuilds."""
+    assert observation_importance(text) == observation_importance_by_regex(text)
 
 
 async def test_a_bot_that_was_not_present_cannot_recall_what_was_said(data_dir: Path) -> None:
