@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -421,11 +421,27 @@ def time_ahead() -> datetime:
 # --- a kill before any reply ---------------------------------------------------------------
 
 
-def test_a_turn_killed_before_its_reply_runs_again_on_restart(tmp_path: Path) -> None:
+@pytest.fixture
+def spawn() -> Iterator[Callable[[Path, str, int], Child]]:
+    """Start children that are all killed at the end, whatever the test's outcome."""
+    started: list[Child] = []
+
+    def start(data_dir: Path, mode: str, seed: int) -> Child:
+        started.append(Child(data_dir, mode, seed=seed))
+        return started[-1]
+
+    yield start
+    for child in started:
+        child.kill()
+
+
+def test_a_turn_killed_before_its_reply_runs_again_on_restart(
+    tmp_path: Path, spawn: Callable[[Path, str, int], Child]
+) -> None:
     """The turn starts in its message's commit; killed before the model said a word, it is
     not failed on restart (nothing of it was shown) but answered, once."""
     data_dir = tmp_path / "data"
-    child = Child(data_dir, "hang", seed=0)
+    child = spawn(data_dir, "hang", 0)
     child.wait_for("ready")
     turn_id = child.wait_for("started")
     child.kill()
@@ -457,18 +473,20 @@ def test_a_turn_killed_before_its_reply_runs_again_on_restart(tmp_path: Path) ->
     ]
 
 
-def test_a_turn_found_running_again_after_its_resume_is_failed(tmp_path: Path) -> None:
+def test_a_turn_found_running_again_after_its_resume_is_failed(
+    tmp_path: Path, spawn: Callable[[Path, str, int], Child]
+) -> None:
     """A turn that brings the process down (a native crash in the model) must not do it
     on every start: it runs again once, then it is failed, to be retried by the user."""
     data_dir = tmp_path / "data"
-    child = Child(data_dir, "hang", seed=0)
+    child = spawn(data_dir, "hang", 0)
     child.wait_for("ready")
     turn_id = child.wait_for("started")
     child.kill()
-    again = Child(data_dir, "idle", seed=0)  # resumes it, and dies with it running
+    again = spawn(data_dir, "idle", 0)  # resumes it, and dies with it running
     assert json.loads(again.wait_for("ready"))["turns"][turn_id][0] == "running"
     again.kill()
-    last = Child(data_dir, "idle", seed=0)
+    last = spawn(data_dir, "idle", 0)
     assert json.loads(last.wait_for("ready"))["turns"][turn_id] == ["failed", RESTART_REASON]
     last.kill()
     with open_db(data_dir / "kith.db") as conn:
@@ -481,15 +499,17 @@ def test_a_turn_found_running_again_after_its_resume_is_failed(tmp_path: Path) -
     assert kinds == ["message_posted", "turn_queued", "turn_started", "turn_started", "turn_failed"]
 
 
-def test_a_second_process_leaves_the_running_turns_of_the_first_alone(tmp_path: Path) -> None:
+def test_a_second_process_leaves_the_running_turns_of_the_first_alone(
+    tmp_path: Path, spawn: Callable[[Path, str, int], Child]
+) -> None:
     """``kith chat`` beside ``kith serve``: the server's running turn looks like a crashed
     process's, but only the process owning the data directory's turns recovers them."""
     data_dir = tmp_path / "data"
-    child = Child(data_dir, "hang", seed=0)
+    child = spawn(data_dir, "hang", 0)
     child.wait_for("ready")
     turn_id = child.wait_for("started")
     try:
-        second = Child(data_dir, "idle", seed=1)
+        second = spawn(data_dir, "idle", 1)
         assert json.loads(second.wait_for("ready"))["turns"][turn_id] == ["running", None]
         second.kill()
         with open_db(data_dir / "kith.db") as conn:
@@ -499,7 +519,7 @@ def test_a_second_process_leaves_the_running_turns_of_the_first_alone(tmp_path: 
         assert kinds == ["message_posted", "turn_queued", "turn_started"]  # not failed, not run
     finally:
         child.kill()
-    third = Child(data_dir, "idle", seed=2)  # the first is gone: its turn is recovered now
+    third = spawn(data_dir, "idle", 2)  # the first is gone: its turn is recovered now
     assert json.loads(third.wait_for("ready"))["turns"][turn_id] == ["running", None]
     third.kill()
     with open_db(data_dir / "kith.db") as conn:
