@@ -140,7 +140,7 @@ def _embedder_latency(conn: Any, owner: str, embedder: Any, asked: list[str], no
     result["embedder"] = _timed(lambda q: retrieve_memories(conn, owner, q, now=now, embedder=embedder), asked)
     fresh = [f"{q} [{n}]" for n, q in enumerate(asked)]  # not in the query cache
     result["query_embedding_only"] = _timed(embedder.embed_query, fresh)
-    given = _GivenQueries(embedder, asked)  # the search alone, query embedded before
+    given = GivenQueries(embedder, asked)  # the search alone, query embedded before
     result["embedder_search_only"] = _timed(
         lambda q: retrieve_memories(conn, owner, q, now=now, embedder=given), asked
     )
@@ -154,7 +154,7 @@ class _EveryThread:
         self.name, self.embed_query = embedder.name, embedder.embed_query
 
 
-class _GivenQueries:
+class GivenQueries:
     """The embedder with every query vector computed beforehand (same name, same vectors)."""
 
     def __init__(self, embedder: Any, queries: list[str]) -> None:

@@ -28,6 +28,7 @@ import numpy as np
 
 from benchmarks.bench_memory import make_embedder
 from benchmarks.memory_corpus import conversation
+from benchmarks.memory_latency import GivenQueries
 from benchmarks.memory_store import store_conversation, store_in
 from chat.llm import embeddings
 from chat.memory import retrieval
@@ -53,20 +54,6 @@ def _every_thread(embedder: Any, text: str) -> Any:
     return embeddings._QUERIES.submit(embedder.embed_query, text)  # noqa: SLF001 - as before session 21
 
 
-class _Given:
-    """The embedder with every query vector computed beforehand (the search alone)."""
-
-    def __init__(self, embedder: Any, queries: list[str]) -> None:
-        self.name = embedder.name
-        self._vectors = {q: embedder.embed_query(q) for q in queries}
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self._vectors[text]
-
-    def embed_documents(self, texts: list[str]) -> np.ndarray:
-        raise AssertionError("retrieval never embeds documents")
-
-
 def _stats(wall: list[float], cpu: list[float]) -> str:
     def at(samples: list[float], share: float) -> float:
         ordered = sorted(samples)
@@ -78,7 +65,7 @@ def _stats(wall: list[float], cpu: list[float]) -> str:
 def calls(conn: Any, owner: str, now: Any, embedder: Any, asked: list[str], sides: dict[str, Any]) -> None:
     """Search only and query embedded by the call, the sides alternating (order swapped
     every query)."""
-    given = _Given(embedder, asked)
+    given = GivenQueries(embedder, asked)
     samples: dict[str, tuple[list[float], list[float]]] = {}
 
     def timed(key: str, fn: Callable[[], Any]) -> None:
