@@ -384,8 +384,7 @@ def payload_json(kind: str, payload: dict[str, Any]) -> str:
 
     pydantic writes the JSON itself (no intermediate dict), which is most of the cost of an
     append; the text equals ``json.dumps(validate_payload(...), separators=(",", ":"),
-    ensure_ascii=False)`` for everything a payload holds, and NaN or infinity become null.
-    """
+    ensure_ascii=False)`` for everything a payload holds, and NaN or infinity become null."""
     model = _validated(kind, payload)
     try:
         return model.model_dump_json(exclude=_unnamed_world(model))
@@ -396,6 +395,6 @@ def payload_json(kind: str, payload: dict[str, Any]) -> str:
 
 
 def _unnamed_world(model: Payload) -> set[str] | None:
-    """A world_id left None is not stored (its world is then its chat's). Not ``getattr``:
-    pydantic raises and catches an error for a missing field (12 % of a batched append)."""
+    """A world_id left None is not stored (its world is then its chat's); not ``getattr``,
+    which pydantic answers by raising and catching an error (12 % of a batched append)."""
     return {"world_id"} if model.__dict__.get("world_id", "") is None else None
