@@ -40,7 +40,7 @@ from chat.demo import create_demo_world
 from chat.llm.scripted import ScriptedBackend
 from chat.runtime.runtime import Runtime
 from chat.snapshots.api import KEEP, take_snapshot
-from chat.snapshots.format import unpacked
+from chat.snapshots.packing import unpacked
 from chat.world.chat_export import st_jsonl
 
 SIZES = (200, 30_000)

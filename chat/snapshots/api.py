@@ -32,10 +32,10 @@ from chat.snapshots.format import (
     encode_snapshot_parts,
     event_fingerprint,
     gc_paused,
-    packed,
     read_snapshot,
     write_atomically,
 )
+from chat.snapshots.packing import packed
 from chat.snapshots.restore import restore_tables
 from chat.snapshots.store import (
     KEEP,

@@ -24,12 +24,10 @@ canonical serialisation. Nothing in a file is ever executed.
 from __future__ import annotations
 
 import gc
-import gzip
 import hashlib
 import json
 import os
 import sqlite3
-import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,7 +35,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from chat.errors import SnapshotInvalid
+from chat.snapshots.packing import unpacked
 
 FORMAT = "kith-snapshot"
 FORMAT_VERSION = 1
@@ -102,6 +103,16 @@ def dump_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def table_json(content: Any) -> bytes:
+    """``dump_json(content)`` as UTF-8, for a table's columns and rows: the same bytes,
+    7x faster (orjson: 0.06 s against 0.37 s for a 100k-event world's 41 MB, a third of
+    the snapshot write; docs/benchmarks.md, "Snapshot write"). Where the two would
+    differ they cannot meet here: a projection holds no NaN (SQLite stores it as NULL)
+    and no infinity (its numbers come from JSON payloads and clamped sums), and its
+    integers fit in 64 bits. A test holds the two encoders to the same bytes."""
+    return orjson.dumps(content)
+
+
 def checksum(data: bytes | memoryview) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -146,7 +157,7 @@ def encode_snapshot_parts(
     at = 0
     for number, (table, content) in enumerate(tables.items()):
         label = ("{" if number == 0 else ",").encode() + dump_json(table).encode("utf-8") + b":"
-        value = dump_json(content).encode("utf-8")
+        value = table_json(content)
         parts += [label, value]
         digest.update(label)
         digest.update(value)
@@ -271,32 +282,6 @@ def verified_ranges(
     if section[at:] != (b"}" if ranges else b"{}"):
         raise SnapshotInvalid(f"{name}: table_ranges do not cover the tables section")
     return {table: (span[0], span[1]) for table, span in ranges.items()}
-
-
-COMPRESS_OVER = 64 * 1024
-"""A snapshot larger than this is written gzip-compressed (level 1: the JSON of a long
-chat shrinks ~5-10x at a few hundred MB/s); a smaller one stays plain JSON, readable by
-eye. Readers tell them apart by the first bytes, so both kinds load."""
-_GZIP_MAGIC = b"\x1f\x8b"
-
-
-def packed(parts: list[bytes]) -> list[bytes]:
-    """The parts to write for a snapshot whose bytes are ``parts``: gzip-compressed when
-    large, part by part, so a large world's JSON is never joined into one string."""
-    if sum(map(len, parts)) <= COMPRESS_OVER:
-        return parts
-    gz = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing, level 1
-    return [*(gz.compress(part) for part in parts), gz.flush()]
-
-
-def unpacked(raw: bytes, name: str) -> bytes:
-    """A snapshot file's JSON, whether it was written compressed or not."""
-    if raw[:2] != _GZIP_MAGIC:
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise SnapshotInvalid(f"{name}: damaged compressed snapshot ({exc})") from None
 
 
 def read_snapshot(path: Path, *, schema_version: int, with_tables: bool = True) -> SnapshotData:

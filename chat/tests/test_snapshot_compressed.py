@@ -15,7 +15,8 @@ from chat.errors import SnapshotInvalid
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import PROJECTION_VERSION, canonical_dump, project, rebuild
 from chat.snapshots.api import restore_from_snapshot, take_snapshot
-from chat.snapshots.format import COMPRESS_OVER, read_snapshot
+from chat.snapshots.format import read_snapshot
+from chat.snapshots.packing import COMPRESS_OVER
 
 
 def _world(conn: sqlite3.Connection, memories: int) -> None:
