@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from chat.snapshots.format import lock_file
 from chat.state import chats as chat_state
-from chat.turns.lifecycle import lifecycle
+from chat.turns.lifecycle import RESTART_REASON, lifecycle
 
 if TYPE_CHECKING:
     from chat.eventlog.writer import Written
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RESTART_REASON = "Kith stopped while this turn was running; retry it"
 LOCK_NAME = "turns.lock"
 Action = Literal["queue", "resume", "fail"]
 

@@ -15,6 +15,7 @@ from chat.errors import Conflict, NotFound, ValidationFailed
 from chat.llm.scripted import ScriptedBackend
 from chat.llm.types import ReplyRequest
 from chat.tests.turn_support import MARA, events, kinds, one_to_one, running, turn, write_script
+from chat.turns.lifecycle import RESTART_REASON
 from chat.turns.stops import finish_at_sentence
 
 pytestmark = pytest.mark.anyio
@@ -422,7 +423,7 @@ async def test_turn_left_queued_by_a_previous_process_runs_on_start(data_dir: Pa
     async with running(data_dir) as rt:
         await rt.wait_idle()
         first, second = rt.get_turn(t1), rt.get_turn(t2)
-    assert first["status"] == "failed" and "stopped" in first["error"]
+    assert first["status"] == "failed" and first["error"] == RESTART_REASON  # as after a crash
     assert second["status"] == "completed"
 
 

@@ -14,6 +14,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+RESTART_REASON = "Kith stopped while this turn was running; retry it"
+"""Why a turn failed when Kith stopped under it: shut down while it ran, or found running
+after a crash (chat.runtime.recovery). One wording, so the chat shows one reason."""
+
 
 async def close_stream(stream: Any) -> None:
     closer = getattr(stream, "aclose", None)

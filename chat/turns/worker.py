@@ -24,7 +24,14 @@ from chat.memory.retrieval import Weights
 from chat.state.chats import get_turn
 from chat.turns.chapters import chapter_changes
 from chat.turns.effects import world_changes
-from chat.turns.lifecycle import close_stream, fail_events, hit_limit, lifecycle, start_events
+from chat.turns.lifecycle import (
+    RESTART_REASON,
+    close_stream,
+    fail_events,
+    hit_limit,
+    lifecycle,
+    start_events,
+)
 from chat.turns.phases import SUMMARISING, UPDATING_MEMORIES, WRITING, Phases
 from chat.turns.plan import TurnPlan, plan_turn, prepare_prompt, stored_replies
 from chat.turns.prompt import Prompt
@@ -107,7 +114,7 @@ class TurnWorker(TurnQueues):
             finish.append(lifecycle("turn_completed", done, chat_id, turn_id))
             await rt.commit(lambda conn: drop_newly_pinned(conn, finish), chat_id, turn_id=turn_id)
         except (GenerationCancelled, asyncio.CancelledError) as exc:
-            reason = STOPPED_BY_USER if not self._closing else "Kith stopped during this turn; retry it"
+            reason = STOPPED_BY_USER if not self._closing else RESTART_REASON
             await self._fail(chat_id, turn_id, reason, cancelled=True)
             if isinstance(exc, asyncio.CancelledError):
                 raise
