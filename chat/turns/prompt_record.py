@@ -32,6 +32,7 @@ import sqlite3
 from typing import Any
 
 from chat.turns.record_cache import Memo, keep, older_texts, parsed
+from chat.turns.record_quotes import quote_refs, segments
 
 FORMAT = 2
 KEYFRAME = 64
@@ -173,48 +174,6 @@ def _identity(item: dict[str, Any]) -> Any:
     return json.dumps(item, sort_keys=True)
 
 
-def _quote_refs(conn: sqlite3.Connection, quoted: list[dict[str, Any]]) -> list[tuple[Any, str]]:
-    """(segment, text) of the memories whose text the log holds as the prompt quoted it: a
-    ``memory_added`` or a chapter's ``chapter_written`` (its event id), or the message a
-    witnessed observation is of
-    (``{"e": event id, "p": "Name: "}``); none for a memory edited since."""
-    refs: list[tuple[Any, str]] = []
-    for memory in quoted:
-        text, event_id = memory.get("text"), memory.get("event_id")
-        if not isinstance(text, str) or len(text) < 16:
-            continue
-        if event_id is None:
-            row = conn.execute("SELECT event_id FROM memories WHERE id = ?", (memory.get("id"),)).fetchone()
-            event_id = row[0] if row else None
-        source = _payload(conn, int(event_id)) if event_id is not None else None
-        said = source.get("text") if source is not None else None
-        if not isinstance(said, str):
-            continue
-        named = source.get("id") in (memory.get("id"), memory.get("chapter_id")) if source else False
-        if source is not None and named and said == text:
-            refs.append((int(event_id), text))
-        elif source is not None and source.get("id") == memory.get("message_id") and said and text.endswith(said):
-            refs.append(({"e": int(event_id), "p": text[: len(text) - len(said)]}, text))
-    return refs
-
-
-def _segments(content: str, refs: list[tuple[Any, str]]) -> list[Any]:
-    """``content`` as text and the references of the quoted memories it holds, in order."""
-    parts: list[Any] = []
-    at = 0
-    for segment, text in refs:
-        found = content.find(text, at)
-        if found < 0:
-            continue
-        if found > at:
-            parts.append(content[at:found])
-        parts.append(segment)
-        at = found + len(text)
-    if at < len(content):
-        parts.append(content[at:])
-    return parts
-
-
 def _difference(old: str, new: str) -> tuple[int, int, str]:
     head = 0
     limit = min(len(old), len(new))
@@ -245,13 +204,13 @@ def compact_record(
     literal = len(said) - len(history)  # the voice samples sent as chat turns come first
     if not messages or messages[0]["role"] != "system" or literal < 0:
         return record
-    refs = _quote_refs(conn, quoted or [])
+    refs = quote_refs(conn, quoted or [])
     items: list[dict[str, Any]] = []
     sources = iter(history)
     for sent in messages[1:]:
         if sent["role"] == "system" or literal > 0:
             literal -= sent["role"] != "system"
-            items.append({"r": sent["role"], "s": _segments(sent["content"], refs)})
+            items.append({"r": sent["role"], "s": segments(sent["content"], refs)})
             continue
         source = next(sources)
         text, content = source["text"], sent["content"]
