@@ -21,6 +21,9 @@ TERM_CAP = 1500
 MATCH_BUDGET = 2000
 """At most about this many memories are ranked by BM25 for one query."""
 
+COUNTS_AT_ONCE = 16
+"""Words counted in one statement (a query has at most 16, ``chat.state.fts``)."""
+
 LIGHT = "m.rowid, m.id, m.importance, m.last_retrieved_at, m.event_id, m.text, m.message_id"
 """The columns candidates are scored from (only the winners are read whole)."""
 LIVE = "m.superseded_by IS NULL"
@@ -36,14 +39,8 @@ def affordable_terms(conn: sqlite3.Connection, words: list[str]) -> list[str]:
     are dropped and the rest are taken rarest first while they fit the budget. In
     a small world every word fits, and the query is the plain OR of all of them.
     """
-    counted = []
-    for word in words:
-        row = conn.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)",
-            (f'"{word}"', TERM_CAP),
-        ).fetchone()
-        if 0 < row[0] < TERM_CAP:
-            counted.append((row[0], word))
+    counted = [(count, word) for count, word in zip(_document_counts(conn, words), words, strict=True)
+               if 0 < count < TERM_CAP]  # fmt: skip
     counted.sort()
     chosen: list[str] = []
     total = 0
@@ -53,6 +50,19 @@ def affordable_terms(conn: sqlite3.Connection, words: list[str]) -> list[str]:
         chosen.append(word)
         total += count
     return chosen
+
+
+def _document_counts(conn: sqlite3.Connection, words: list[str]) -> list[int]:
+    """Each word's capped document count, `COUNTS_AT_ONCE` words a statement (one capped
+    FTS5 count a word, as one statement each was: the same counts, without a Python round
+    trip per word; 0.1 ms of 0.7 a turn)."""
+    counts: list[int] = []
+    probe = f"(SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT {TERM_CAP}))"
+    for start in range(0, len(words), COUNTS_AT_ONCE):
+        part = words[start : start + COUNTS_AT_ONCE]
+        sql = "SELECT " + ", ".join([probe] * len(part))
+        counts.extend(conn.execute(sql, [f'"{w}"' for w in part]).fetchone())
+    return counts
 
 
 BM25 = "bm25(memories_fts)"
@@ -79,23 +89,27 @@ def lexical_candidates(
     memory, a reply) is scored by its own BM25 too, not as a memory that matches
     nothing. Asking FTS5 again for a few rowids would cost more than this whole query
     (each lookup reads every query word's list again: 0.1 ms a rowid at 100k). Only
-    (rowid, score) pairs are read for all matches and the best taken here, the texts
-    for those alone; against letting SQLite keep the best 100 whole rows this costs
+    (rowid, score, message) triples are read for all matches and the best taken here,
+    the observations of messages in view (``skip``) passed over with the message id the
+    join has already read, and the texts read for the kept `FTS_CANDIDATES` alone (not
+    for the ``len(skip)`` more the cut allows for: 0.2 ms a turn, docs/benchmarks.md
+    "Session 22"); against letting SQLite keep the best 100 whole rows this costs
     about 0.2-0.35 ms a call and 1 ms at p95 at 100k (docs/benchmarks.md)."""
     if match is None:
         return {}, {}, {}
     rows = conn.execute(
-        f"SELECT f.rowid, {BM25} FROM memories_fts f JOIN memories m ON m.rowid = f.rowid"
+        f"SELECT f.rowid, {BM25}, m.message_id FROM memories_fts f JOIN memories m ON m.rowid = f.rowid"
         f" WHERE memories_fts MATCH ? AND +m.owner = ? AND +m.world_id = ? AND {LIVE}",  # noqa: S608
         (match, owner, world_id),  # "+": FTS5 leads, each match looked up by rowid
     ).fetchall()
-    best = [rowid for rowid, _ in heapq.nsmallest(FTS_CANDIDATES + len(skip), rows, key=itemgetter(1))]
-    light = light_rows(conn, best)  # FTS5's rank: lower is better
-    by_rowid = {row[0]: row for row in light.values()}  # a row gone since (another writer): left out
-    in_order = [by_rowid[r] for r in best if r in by_rowid]
-    kept = [row for row in in_order if row[6] is None or row[6] not in skip]
-    ranks = dict(rows)
-    candidates = {row[1]: row for row in kept[:FTS_CANDIDATES]}
+    ranks = {row[0]: row[1] for row in rows}  # FTS5's rank: lower is better
+    best = heapq.nsmallest(FTS_CANDIDATES + len(skip), rows, key=itemgetter(1))
+    order = [row[0] for row in best if row[2] is None or row[2] not in skip]
+    by_rowid = {row[0]: row for row in light_rows(conn, order[:FTS_CANDIDATES]).values()}
+    if len(by_rowid) < min(len(order), FTS_CANDIDATES):  # a row gone since (another writer)
+        by_rowid.update((row[0], row) for row in light_rows(conn, order[FTS_CANDIDATES:]).values())
+    kept = [by_rowid[r] for r in order if r in by_rowid][:FTS_CANDIDATES]
+    candidates = {row[1]: row for row in kept}
     return candidates, {mid: -ranks[row[0]] for mid, row in candidates.items()}, ranks
 
 

@@ -39,7 +39,7 @@ def word_set(text: str) -> frozenset[str]:
 
 def repeats(a: frozenset[str], b: frozenset[str]) -> bool:
     """Whether two word sets say nearly the same (empty sets repeat nothing)."""
-    small, large = sorted((len(a), len(b)))
+    small, large = (len(a), len(b)) if len(a) <= len(b) else (len(b), len(a))
     if small < SAME_WORDS * large:  # Jaccard is at most small / large: no set operation needed
         return False
     union = len(a | b)

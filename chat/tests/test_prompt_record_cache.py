@@ -120,3 +120,59 @@ def test_an_in_memory_database_is_never_cached() -> None:
     assert record_cache.database_of(conn) == ""
     record_cache.remember("", 1, "{}", record_cache.Rebuilt({}, "", None))
     assert record_cache.known("", 1, "{}") is None and not record_cache._entries
+
+
+def test_a_rebuild_reads_only_the_texts_newer_than_its_cached_base(tmp_path: Path) -> None:
+    """The texts a rebuild read are kept with the cached records newer than their events:
+    the next rebuild of a record whose base is cached reads from the log only the events
+    newer than that base, and rebuilds what the log alone rebuilds."""
+    record_cache.forget_all()
+    db = tmp_path / "kith.db"
+    apply_migrations(db)
+    with open_db(db) as conn:
+
+        def post(n: int) -> int:
+            return append_event(conn, kind="message_posted", chat_id="c1", payload={
+                "id": f"m{n}", "chat_id": "c1", "author": "you", "text": f"line {n}"})  # fmt: skip
+
+        def record(compact: dict) -> int:
+            return append_event(conn, kind="prompt_recorded", chat_id="c1", payload={
+                "bot_id": "mara", "message_id": f"r{compact['depth']}", "messages": [], "compact": compact})  # fmt: skip
+
+        first = [post(n) for n in range(3)]
+        keyframe = record({"v": 2, "system": {"text": "You are Mara."}, "depth": 0,
+                           "transcript": [{"r": "user", "e": e} for e in first]})  # fmt: skip
+        fourth = post(3)
+        middle = record({"v": 2, "system": {"base": keyframe, "head": 13, "tail": 0, "text": ""}, "depth": 1,
+                         "tx2": [[0, 3], {"r": "user", "e": fourth}]})  # fmt: skip
+        fifth = post(4)
+        last = record({"v": 2, "system": {"base": middle, "head": 13, "tail": 0, "text": ""}, "depth": 2,
+                       "tx2": [[0, 4], {"r": "user", "e": fifth}]})  # fmt: skip
+        read: list[str] = []
+        conn.set_trace_callback(read.append)
+
+        def rebuilt(event_id: int) -> list[dict[str, str]]:
+            memo: record_cache.Memo = {}
+            row = conn.execute("SELECT payload FROM events WHERE id = ?", (event_id,)).fetchone()
+            payload = record_cache.parsed(conn, event_id, row[0], memo)
+            prompt_record._system_of(conn, event_id, payload, memo)  # as for a new record's base
+            prompt_record._items_of(conn, event_id, payload, memo)
+            read.clear()
+            messages = prompt_record.expand(conn, payload, memo)
+            record_cache.keep(memo)
+            return messages
+
+        def texts_read() -> list[str]:
+            return [sql for sql in read if "json_extract(payload, '$.text')" in sql]
+
+        expected = [{"role": "system", "content": "You are Mara."}]
+        expected += [{"role": "user", "content": f"line {n}"} for n in range(5)]
+        assert rebuilt(middle) == expected[:5]
+        every = ",".join(str(e) for e in [*first, fourth])
+        assert [sql.rsplit("IN ", 1)[1] for sql in texts_read()] == [f"({every})"]  # none cached
+        assert rebuilt(last) == expected
+        assert [sql.rsplit("IN ", 1)[1] for sql in texts_read()] == [f"({fifth})"]  # only the newest
+        conn.set_trace_callback(None)
+        record_cache.forget_all()
+        assert prompt_record.expand(conn, json.loads(conn.execute(
+            "SELECT payload FROM events WHERE id = ?", (last,)).fetchone()[0])) == expected  # fmt: skip

@@ -129,3 +129,25 @@ async def test_stopping_a_turn_started_with_its_message_before_the_worker_takes_
         assert turn["status"] == "failed" and turn["error"] == "stopped by the user before it started"
         assert [m["text"] for m in rt.transcript(chat["id"])] == ["hello"]
     assert "turn_completed" not in [e.kind for e in events(data_dir, turn_id=turn_id)]
+
+
+def test_a_plans_history_leaves_out_waiting_turns_messages_and_keeps_200(conn: sqlite3.Connection) -> None:
+    """With no other turn waiting a plan reads only the 200 messages it keeps; with some,
+    50 more, so their messages are left out and 200 others kept all the same."""
+    from chat.turns.plan import _history_before
+
+    rng = random.Random(5)
+    rows = []
+    for n in range(400):
+        turn = rng.choice([None, "t-done", "t-waiting", "t-also"]) if n > 300 else None
+        rows.append((f"msg{n}", turn, n + 1, int(rng.random() > 0.05), int(rng.random() < 0.05)))
+    conn.executemany(
+        "INSERT INTO messages (id, chat_id, author, text, created_at, turn_id, event_id, alt_group, chosen,"
+        " deleted) VALUES (?, 'c1', 'you', 'hi', '', ?, ?, 'g', ?, ?)",
+        rows,
+    )
+    for others in (set(), {"t-waiting"}, {"t-waiting", "t-also"}):
+        visible = [r for r in rows if r[3] and not r[4] and r[2] < 390 and (r[1] is None or r[1] not in others)]
+        assert len(visible) > 200 + 10
+        got = _history_before(conn, "c1", 390, others)
+        assert [m["id"] for m in got] == [r[0] for r in visible[-200:]]

@@ -123,8 +123,10 @@ def _history_before(
     conn: sqlite3.Connection, chat_id: str, event_id: int, others: set[str]
 ) -> list[dict[str, Any]]:
     """The transcript before ``event_id`` (the message a turn answers), less the messages of
-    turns still queued (``others``)."""
-    recent = recent_messages(conn, chat_id, before_event_id=event_id, limit=HISTORY_LIMIT + 50)
+    turns still queued (``others``: 50 more are read for them to leave out; with none, the
+    usual case, `HISTORY_LIMIT` are all that is kept, and a fifth less is read)."""
+    limit = HISTORY_LIMIT + 50 if others else HISTORY_LIMIT
+    recent = recent_messages(conn, chat_id, before_event_id=event_id, limit=limit)
     return [m for m in recent if m["turn_id"] is None or m["turn_id"] not in others][-HISTORY_LIMIT:]
 
 

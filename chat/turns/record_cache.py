@@ -22,7 +22,8 @@ import json
 import sqlite3
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 CACHE_RECORDS = 64
@@ -33,17 +34,20 @@ needs one per (chat, bot) in use; old ones fall out."""
 @dataclass(frozen=True)
 class Rebuilt:
     """A record as parsed and rebuilt: its payload, system text and transcript items
-    (None when it is no compact record, or its items were not asked for)."""
+    (None when it is no compact record, or its items were not asked for), and the texts
+    of events older than it that a rebuild read (`older_texts`)."""
 
     payload: dict[str, Any]
     system: str
     items: tuple[dict[str, Any], ...] | None
+    texts: Mapping[int, Any] = field(default_factory=dict)
 
 
 Memo = dict[tuple[str, int], Any]
 """What one call has read already, by event id: payloads ``p``, their stored JSON ``x``,
-rebuilt system texts ``s`` and transcript items ``t`` (and the database file, ``db``): a
-record's chain is walked once per call, not once per question asked of it."""
+rebuilt system texts ``s``, transcript items ``t`` and the cached texts of events older
+than the record ``w`` (and the database file, ``db``; the texts read from the log this
+call, ``r``): a record's chain is walked once per call, not once per question asked of it."""
 
 _entries: OrderedDict[tuple[str, int], tuple[str, Rebuilt]] = OrderedDict()
 _lock = threading.Lock()
@@ -99,17 +103,40 @@ def parsed(conn: sqlite3.Connection, event_id: int, text: str, memo: Memo) -> di
     memo[("p", event_id)], memo[("s", event_id)] = hit.payload, hit.system
     if hit.items is not None:
         memo[("t", event_id)] = list(hit.items)
+    if hit.texts:
+        memo[("w", event_id)] = hit.texts
     return hit.payload
 
 
+def older_texts(memo: Memo) -> dict[int, Any]:
+    """The texts of events a call may take as the log's without reading them: those a
+    record it read from the log (and found cached as that very JSON) was kept with, all
+    of events older than that record.
+
+    Why they are the log's: events are never changed or deleted (the log refuses both)
+    and ids are never reused (AUTOINCREMENT). A cached record is used only when this
+    database (file, first event) holds it as the very JSON it was cached from, and a
+    reply record names its reply's message, a fresh random id: so this log and the one
+    the texts were read from are one log up to that record, and every event before it
+    is the same event."""
+    known: dict[int, Any] = {}
+    for kind, event_id in memo:
+        if kind == "w":
+            known.update(memo[(kind, event_id)])
+    return known
+
+
 def keep(memo: Memo) -> None:
-    """Keep what a call rebuilt (records with their system text, and items where known)
-    for the next turn's calls."""
+    """Keep what a call rebuilt (records with their system text, items where known, and
+    the texts of older events it read or was given) for the next turn's calls."""
+    texts = {**older_texts(memo), **memo.get(("r", 0), {})}
+    newest = max(texts, default=-1)
     for kind, event_id in list(memo):
         if kind == "x" and ("s", event_id) in memo:
             items = memo.get(("t", event_id))
             parts = memo[("p", event_id)], memo[("s", event_id)]
-            rebuilt = Rebuilt(*parts, None if items is None else tuple(items))
+            older = texts if newest < event_id else {key: t for key, t in texts.items() if key < event_id}
+            rebuilt = Rebuilt(*parts, None if items is None else tuple(items), older)
             remember(memo[("db", 0)], event_id, memo[("x", event_id)], rebuilt)
 
 
