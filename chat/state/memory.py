@@ -94,14 +94,15 @@ def _memories_retrieved(conn: sqlite3.Connection, event: Event) -> None:
     if ids:
         # A reply only ever recalls memories of its chat's world (``world_of``: the chat's, else
         # default), looked up by SQLite itself so replay pays no extra statement per message.
-        # One statement per id: SQLite's plan for "id IN (...)" can fall back to a scan.
+        # One row per id (SQLite's plan for "id IN (...)" can fall back to a scan), in one
+        # executemany: the same updates in the same order, one statement prepared and bound
+        # by C rather than eight round trips through Python (~30 % of the touch's CPU).
         chat_id = event.chat_id or event.payload["chat_id"]
-        for memory_id in ids:
-            conn.execute(
-                "UPDATE memories SET last_retrieved_at = ? WHERE id = ? AND world_id ="
-                " COALESCE((SELECT world_id FROM chats WHERE id = ?), 'default')",
-                (event.created_at, memory_id, chat_id),
-            )
+        conn.executemany(
+            "UPDATE memories SET last_retrieved_at = ? WHERE id = ? AND world_id ="
+            " COALESCE((SELECT world_id FROM chats WHERE id = ?), 'default')",
+            [(event.created_at, memory_id, chat_id) for memory_id in ids],
+        )
 
 
 def set_memory_fields(
