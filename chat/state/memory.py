@@ -176,12 +176,14 @@ def recent_texts(
     """The texts of ``owner``'s newest ``limit`` memories in ``world_id`` (newest first),
     leaving out witnessed observations: what extraction compares a new memory with. Two
     columns through the (world, owner, event id) index, not whole memories sorted."""
+    # The text only where there is no message id: an observation's text is never copied
+    # out of SQLite (most of a talkative bot's newest memories; ~40 % of the read).
     rows = conn.execute(
-        "SELECT text, message_id FROM memories WHERE world_id = ? AND owner = ?"
-        " ORDER BY event_id DESC LIMIT ?",
+        "SELECT CASE WHEN message_id IS NULL OR message_id = '' THEN text END FROM memories"
+        " WHERE world_id = ? AND owner = ? ORDER BY event_id DESC LIMIT ?",
         (world_id, owner, limit),
     )
-    return [text for text, message_id in rows if not message_id]
+    return [text for (text,) in rows if text is not None]
 
 
 def search_memories(
