@@ -251,9 +251,10 @@ def project(
     tables = projection_tables()
     with transaction(conn):
         cursor = get_cursor(conn)
-        undo.prepare(conn, tables, cursor)
+        notes = undo.prepare(conn, tables, cursor)
         excluded = reverted_turns(conn, upto=cursor)
         position = cursor
+        recorded = False
         for event in iter_events(conn, after=cursor):
             if event.kind == "turns_reverted":
                 newly = set(event.payload["turn_ids"]) - excluded
@@ -261,16 +262,26 @@ def project(
                     excluded |= newly
                     first = _first_event_of(conn, newly, before=event.id)
                     if first is not None:
+                        if recorded:  # a rewind notes its own writes, or none
+                            undo.recording(conn, None)
+                            recorded = False
                         rows, events = _rewind(conn, excluded, newly, first, event.id - 1, checkpoints)
                         restored += rows
                         refolded += events
                         refolds += 1
-            count, _ = _fold(conn, (event,), excluded, on_event, record=True)
-            applied += count
+            # undo_ctl names the event while its handlers write; reset once after the last
+            # event (not after each), and a kind no handler projects writes nothing to note
+            if event.kind in _HANDLERS and (event.turn_id not in excluded or event.kind in LIFECYCLE_KINDS):
+                undo.recording(conn, event.id)
+                recorded = True
+            applied += _fold(conn, (event,), excluded, on_event)[0]
             position = event.id
+        if recorded:
+            undo.recording(conn, None)
         if position != cursor or projection_status(conn) is None:
             set_cursor(conn, position)
-        undo.advance(conn, position)
+        # a rewind may have restarted the notes (undo.restart): then read their state again
+        undo.advance(conn, position, notes if not refolds else None)
     return ProjectResult(
         applied, position, refolds, time.perf_counter() - started, restored, refolded
     )
@@ -338,18 +349,11 @@ def checkpoint_usable(conn: sqlite3.Connection, position: int, excluded: set[str
     can serve only if no other excluded turn had a state-changing event by ``position``.
     """
     later = excluded - reverted_turns(conn, upto=position)
-    return not later or not _has_events_of(conn, later, before=position + 1)
+    return not later or _first_event_of(conn, later, before=position + 1) is None
 
 
 _LIFECYCLE_SQL = ", ".join(f"'{kind}'" for kind in sorted(LIFECYCLE_KINDS))
-
-
 SQL_BATCH = 500
-
-
-def _has_events_of(conn: sqlite3.Connection, turn_ids: set[str], *, before: int) -> bool:
-    """True when one of the turns has a state-changing (non-lifecycle) event before ``before``."""
-    return _first_event_of(conn, turn_ids, before=before) is not None
 
 
 def _first_event_of(conn: sqlite3.Connection, turn_ids: set[str], *, before: int) -> int | None:

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from chat.db.connection import connect, transaction
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import CheckpointSource, project
+from chat.eventlog.wal import WalCheckpointer
 
 T = TypeVar("T")
 Build = Callable[[sqlite3.Connection], list[NewEvent]]
@@ -48,10 +49,13 @@ class Writer:
         self._checkpoints = checkpoints
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kith-writer")
         self._conn: sqlite3.Connection | None = None
+        self.wal = WalCheckpointer(path)
+        """Copies the log back into the database between commits, not inside one."""
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = connect(self._path)
+            self.wal.configure_writer(self._conn)
         return self._conn
 
     async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -72,6 +76,7 @@ class Writer:
 
         def run(conn: sqlite3.Connection) -> Written:
             written = commit_now(conn, build, self._checkpoints)
+            self.wal.committed()
             if after is None:
                 return written
             return Written(written.ids, written.kinds, after(conn))
@@ -86,6 +91,7 @@ class Writer:
 
         self._executor.submit(_close).result()
         self._executor.shutdown(wait=True)
+        self.wal.close()
 
 
 def commit_now(

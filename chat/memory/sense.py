@@ -179,8 +179,15 @@ class SenseChecks:
         mine = set(words(text))
         if not mine:
             return "a memory needs words"
+        size = len(mine)
         for known in self.memories.get(owner, []):
-            if known and len(mine & known) / len(mine | known) >= DUPLICATE_OVERLAP:
+            # The overlap is at most the smaller set's share of the larger: most of a bot's
+            # few hundred memories are ruled out by their sizes, without building two sets.
+            other = len(known)
+            if not other or min(size, other) < DUPLICATE_OVERLAP * max(size, other) - 1e-9:
+                continue
+            shared = len(mine & known)
+            if shared / (size + other - shared) >= DUPLICATE_OVERLAP:
                 return f"{owner} already remembers this"
         run = _runs(words(text)) & self._instruction_runs
         if run:

@@ -39,6 +39,7 @@ from chat.eventlog.writer import Build, ReaderPool, Writer, Written
 from chat.runtime import recovery
 from chat.runtime.backend_slot import BackendSlot
 from chat.runtime.embedding import VectorFiller
+from chat.runtime.heap import freeze_startup_heap
 from chat.runtime.periodic import PeriodicSnapshots
 from chat.runtime.snapshot_child import SnapshotChildren
 from chat.runtime.turn_api import TurnControls
@@ -167,6 +168,7 @@ class Runtime(TurnControls, WorldControls, WorldsControls):
             self._turns_lock = recovery.own_turns(Path(self.settings.data_dir))
             if self._turns_lock is not None:
                 await recovery.recover_turns(self.read, self.commit, self._worker)
+        freeze_startup_heap()
         return report
 
     async def stop(self) -> None:

@@ -126,3 +126,36 @@ async def test_a_place_and_a_new_face_are_kept(data_dir: Path) -> None:
     with open_db(data_dir / "kith.db") as conn:
         current = get_scene(conn, result["chat_id"])
     assert (current["location"], current["present"]) == ("The Lantern", ["you", "mara"])
+
+
+def test_the_repeat_check_skipping_by_size_finds_what_the_plain_overlap_finds() -> None:
+    """`SenseChecks.memory` rules out memories by their word counts before comparing words
+    (session 22); over random texts, including overlaps of exactly 0.8 (4 of 5 words), it
+    calls a repeat exactly when the plain Jaccard overlap of the word sets is >= 0.8."""
+    import random
+
+    from chat.memory.sense import DUPLICATE_OVERLAP, SenseChecks, word_set, words
+
+    rng = random.Random(22)
+    vocabulary = [f"w{i}" for i in range(14)]
+    repeats = 0
+    for _ in range(3000):
+        known = [" ".join(rng.sample(vocabulary, rng.randint(1, 10))) for _ in range(rng.randint(0, 6))]
+        text = " ".join(rng.sample(vocabulary, rng.randint(1, 10)))
+        if known and rng.random() < 0.6:  # a near copy: one known memory, a word or two changed
+            near = rng.choice(known).split()
+            for _ in range(rng.randint(0, 2)):
+                near[rng.randrange(len(near))] = rng.choice(vocabulary)
+            text = " ".join(near + rng.sample(vocabulary, rng.randint(0, 1)))
+        mine = set(words(text))
+        expected = any(
+            word_set(k) and len(mine & word_set(k)) / len(mine | word_set(k)) >= DUPLICATE_OVERLAP
+            for k in known
+        )
+        checks = SenseChecks(entity_names={}, user_name="", memories={"b": known})
+        assert (checks.memory("b", text) is not None) == expected, (text, known)
+        repeats += expected
+    assert 100 < repeats < 2900  # both answers were exercised
+    exact = SenseChecks(entity_names={}, user_name="", memories={"b": ["a b c d e"]})
+    assert exact.memory("b", "a b c d") is not None  # 4 / 5 = 0.8 exactly: a repeat
+    assert exact.memory("b", "a b c") is None  # 3 / 5

@@ -30,35 +30,54 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class ChapterDue:
+    """The read that finds a turn's due chapter and its request. `read` can run alongside
+    another read (extraction's request, `effects.world_changes`), one hop to a reader
+    thread less a turn; `chapter_changes` reads it itself when that did not happen."""
+
+    def __init__(self, backend: Backend, plan: TurnPlan) -> None:
+        self.plan = plan
+        self.sizes: dict[str, Any] = {}
+        if plan.cuts and plan.kind != "regenerate":  # else nothing is read
+            self.sizes = {"count_tokens": backend.cached_count_tokens, "context_length": backend.context_length()}
+        self.found: tuple[writer.Stretch, JsonRequest] | None = None
+        self.done = False
+
+    def read(self, conn: Any) -> None:
+        plan = self.plan
+        self.found, self.done = None, True
+        if not plan.cuts or plan.kind == "regenerate":
+            return  # a regenerate only adds an alternative; it changes no state
+        chat_id, cut = plan.chat["id"], max(plan.cuts)
+        # a new chapter first; else one a message edit made stale; its request in the same read
+        stretch = writer.pending_stretch(conn, chat_id, cut, **self.sizes) or writer.stale_stretch(
+            conn, chat_id, **self.sizes
+        )
+        if stretch is not None:
+            self.found = (stretch, writer.chapter_request(conn, stretch, user_name=plan.user_name))
+
+
 async def chapter_changes(
     rt: TurnHost,
     backend: Backend,
     plan: TurnPlan,
     cancel: asyncio.Event,
     on_start: Callable[[], Awaitable[None]],
+    due: ChapterDue | None = None,
 ) -> list[NewEvent]:
     """The turn's ``chapter_written`` (or why there is none); [] when nothing is due.
 
-    ``on_start`` is awaited just before the model call (the worker publishes the phase)."""
+    ``on_start`` is awaited just before the model call (the worker publishes the phase);
+    ``due``: its read, when it ran already alongside another."""
     if not plan.cuts or cancel.is_set() or plan.kind == "regenerate":
         return []  # a regenerate only adds an alternative; it changes no state
-    chat_id, turn_id, cut = plan.chat["id"], plan.turn_id, max(plan.cuts)
-    sizes = {
-        "count_tokens": backend.cached_count_tokens,
-        "context_length": backend.context_length(),
-    }
-
-    def due(conn: Any) -> tuple[writer.Stretch, JsonRequest] | None:
-        # a new chapter first; else one a message edit made stale; its request in the same read
-        stretch = writer.pending_stretch(conn, chat_id, cut, **sizes) or writer.stale_stretch(
-            conn, chat_id, **sizes
-        )
-        return None if stretch is None else (stretch, writer.chapter_request(conn, stretch, user_name=plan.user_name))
-
-    found = await rt.read(due)
-    if found is None:
+    turn_id = plan.turn_id
+    if due is None or not due.done:
+        due = due or ChapterDue(backend, plan)
+        await rt.read(due.read)
+    if due.found is None:
         return []
-    stretch, request = found
+    stretch, request = due.found
     await on_start()
     try:
         proposal = await ask(backend, request, cancel)
@@ -66,7 +85,7 @@ async def chapter_changes(
         return []
     except KithError as exc:
         log.warning("chapter for turn %s failed: %s", turn_id, exc.message)
-        return [writer.failed_chapter(chat_id, turn_id, exc.message)]
+        return [writer.failed_chapter(plan.chat["id"], turn_id, exc.message)]
     if not isinstance(proposal, ChapterProposal):
         proposal = ChapterProposal.model_validate(proposal.model_dump())
     return await rt.read(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chat.errors import KithError
@@ -53,14 +54,18 @@ async def world_changes(
     plan: TurnPlan,
     replies: list[tuple[dict[str, Any], str]],
     cancel: asyncio.Event,
+    alongside: Callable[[Any], None] | None = None,
 ) -> list[NewEvent]:
     """Extraction and reflection events; appended with ``turn_completed`` by the caller.
 
     Stop pressed meanwhile ends the wait at once, and the turn keeps its replies
     with no world changes (as when stop comes between the replies of a group turn).
+    ``alongside(conn)`` runs first in the read of extraction's request, for the caller
+    (the chapter's read: one hop to a reader thread less); not at all when the turn
+    changes no state (a regenerate, stop pressed, no reply).
     """
     try:
-        return await _world_changes(rt, backend, plan, replies, cancel)
+        return await _world_changes(rt, backend, plan, replies, cancel, alongside)
     except Stopped:
         log.info("turn %s stopped while its world changes were worked out", plan.turn_id)
         return []
@@ -72,6 +77,7 @@ async def _world_changes(
     plan: TurnPlan,
     replies: list[tuple[dict[str, Any], str]],
     cancel: asyncio.Event,
+    alongside: Callable[[Any], None] | None,
 ) -> list[NewEvent]:
     """Extraction and reflection events; appended with ``turn_completed`` by the caller."""
     chat_id, turn_id = plan.chat["id"], plan.turn_id
@@ -91,6 +97,8 @@ async def _world_changes(
         ]  # fmt: skip
 
     def extraction_request(conn: Any) -> Any:
+        if alongside is not None:
+            alongside(conn)
         if not settings.extraction_enabled or not _extraction_due(
             conn, chat_id, settings.extraction_every_n_turns
         ):

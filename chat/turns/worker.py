@@ -22,7 +22,7 @@ from chat.llm.types import ReplyRequest
 from chat.memory.pin_guard import drop_newly_pinned
 from chat.memory.retrieval import Weights
 from chat.state.chats import get_turn
-from chat.turns.chapters import chapter_changes
+from chat.turns.chapters import ChapterDue, chapter_changes
 from chat.turns.effects import world_changes
 from chat.turns.lifecycle import (
     RESTART_REASON,
@@ -106,9 +106,10 @@ class TurnWorker(TurnQueues):
             )
             if plan.kind != "regenerate" and not cancel.is_set():
                 await self._phase(plan, UPDATING_MEMORIES)
-            finish = await world_changes(rt, backend, plan, earlier + replies, cancel)
+            chapter = ChapterDue(backend, plan)  # read with extraction's request
+            finish = await world_changes(rt, backend, plan, earlier + replies, cancel, chapter.read)
             finish += await chapter_changes(  # §5.7: what the prompts left out, summarised
-                rt, backend, plan, cancel, lambda: self._phase(plan, SUMMARISING)
+                rt, backend, plan, cancel, lambda: self._phase(plan, SUMMARISING), chapter
             )
             done = {"id": turn_id, "message_ids": stored, "skipped": skipped}
             finish.append(lifecycle("turn_completed", done, chat_id, turn_id))
