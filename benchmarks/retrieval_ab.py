@@ -36,6 +36,8 @@ from chat.memory.vector_index import index_for
 from chat.memory.vectors import store_vectors
 
 SIZE = 100_000
+IN_VIEW = 120
+"""Messages in view in the search-only row with them (about what a turn's prompt shows)."""
 
 
 def other_retrieval(checkout: Path, *, every_thread: bool = False) -> Any:
@@ -64,9 +66,10 @@ def _stats(wall: list[float], cpu: list[float]) -> str:
 
 
 def calls(conn: Any, owner: str, now: Any, embedder: Any, asked: list[str], sides: dict[str, Any]) -> None:
-    """Search only and query embedded by the call, the sides alternating (order swapped
-    every query)."""
+    """Search only (without and with `IN_VIEW` messages in view) and query embedded by the
+    call, the sides alternating (order swapped every query)."""
     given = GivenQueries(embedder, asked)
+    shown = {mid for (mid,) in conn.execute("SELECT id FROM messages ORDER BY rowid DESC LIMIT ?", (IN_VIEW,))}
     samples: dict[str, tuple[list[float], list[float]]] = {}
 
     def timed(key: str, fn: Callable[[], Any]) -> None:
@@ -82,6 +85,10 @@ def calls(conn: Any, owner: str, now: Any, embedder: Any, asked: list[str], side
         for name in order:
             fn = sides[name].retrieve_memories
             timed(f"search only, {name}", lambda fn=fn, q=query: fn(conn, owner, q, now=now, embedder=given))
+        for name in order:  # as a turn asks: the newest messages in view, their observations passed over
+            fn = sides[name].retrieve_memories
+            timed(f"search only, {IN_VIEW} in view, {name}",
+                  lambda fn=fn, q=query: fn(conn, owner, q, now=now, embedder=given, skip_messages=shown))  # fmt: skip
         for name in order:
             fn, fresh = sides[name].retrieve_memories, f"{query} [{name} {n}]"  # not in the query cache
             timed(f"query embedded by the call, {name}", lambda fn=fn, q=fresh: fn(conn, owner, q, now=now, embedder=embedder))
