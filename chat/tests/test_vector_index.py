@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+import chat.memory.retrieval as retrieval
 import chat.memory.vector_index as vector_index
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import project
@@ -149,6 +150,42 @@ def test_observations_of_messages_in_view_are_skipped_and_replaced(mara: sqlite3
     shown = {"m4", "m5"}
     got = _ids(retrieve_memories(mara, "mara", "lighthouse lamp", now=NOW, k=4, skip_messages=shown))
     assert sorted(got) == sorted(f"obs:m{n}:mara" for n in range(4))
+
+
+def test_nearest_in_view_are_passed_over_unread_and_rows_read_as_wanted(
+    mara: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 150 observations in view are the nearest vectors; they are never read back,
+    the rest are read in the index's order only as far as 100 live ones are found, and
+    the candidates are exactly the 100 nearest live memories not in view."""
+    append_events(mara, [
+        NewEvent("chat_created", {"id": "c1", "title": "c", "bot_ids": ["mara"]}, chat_id="c1"),
+        *[NewEvent("message_posted", {"id": f"m{a}", "chat_id": "c1", "author": "you", "text": f"spoke {a}"},
+                   chat_id="c1") for a in range(150)],
+    ])  # fmt: skip
+    _spokes(mara, range(150, 360))
+    append_events(mara, [NewEvent("memory_superseded", {"id": f"s{a}", "superseded_by": "s200"})
+                         for a in range(340, 350)])  # fmt: skip
+    project(mara)
+    while embed_pending(mara, SpokeEmbedder(), limit=500):
+        pass
+    read: list[str] = []
+    real = retrieval._live_rows  # noqa: SLF001
+
+    def spy(conn: sqlite3.Connection, ids: list[str], owner: str, world_id: str) -> dict[str, tuple]:
+        read.extend(ids)
+        return real(conn, ids, owner, world_id)
+
+    monkeypatch.setattr(retrieval, "_live_rows", spy)
+    query = 70.25  # no two spokes equally near
+    got = retrieve_memories(mara, "mara", f"nothing lexical {query}", now=NOW, k=VECTOR_CANDIDATES,
+                            index_candidates=0, embedder=SpokeEmbedder(), skip_messages={f"m{a}" for a in range(150)})  # fmt: skip
+    live = [a for a in range(150, 360) if not 340 <= a < 350]
+    cosines = [float(SpokeEmbedder.vector(a) @ SpokeEmbedder.vector(query)) for a in live]
+    nearest = [f"s{live[i]}" for i in np.argsort(cosines)[::-1][:VECTOR_CANDIDATES]]
+    assert set(_ids(got)) == set(nearest)
+    assert not [mid for mid in read if mid.startswith("obs:")]
+    assert sorted(read) == sorted(nearest + [f"s{a}" for a in range(340, 350)])  # the superseded once, in passing
 
 
 def _clustered(count: int, dim: int, seed: int) -> np.ndarray:
