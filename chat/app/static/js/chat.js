@@ -20,12 +20,23 @@ let view = null; // the loaded pages of the open chat (pages.js)
 let regenerateOn = null; // id of the message that shows Regenerate
 let activeTurn = null;
 let failedTurn = null;
+// Turns the stream said have ended. A request's answer can come after the stream's news
+// (a fast turn on a busy machine): a turn named by an answer is made active only if the
+// stream has not ended it already, or the page would wait on it for good.
+const endedTurns = new Set();
 const pending = new Map(); // `${turn}:${author}` -> {li, text}
 
 const stateChanged = debounce(() => emit("state-changed", store.chatId), 250);
 
 function turnStatus(text) {
   $("#turn-status").textContent = text || "";
+}
+
+/** Make the turn a request started active, unless the stream ended it already; true if so. */
+function claimTurn(turnId) {
+  if (!turnId || endedTurns.has(turnId)) return false;
+  setActiveTurn(turnId);
+  return true;
 }
 
 function setActiveTurn(turnId) {
@@ -200,8 +211,7 @@ const actions = {
   regenerate: async () => {
     try {
       const result = await post(`/api/chats/${seg(store.chatId)}/regenerate`);
-      setActiveTurn(result.turn_id);
-      turnStatus("Writing another reply…");
+      if (claimTurn(result.turn_id) && !hasPhase()) turnStatus("Writing another reply…");
     } catch (exc) {
       notify(`Cannot regenerate: ${exc.message}`, "error");
     }
@@ -254,9 +264,11 @@ function renderFailure() {
 /** "Respond" or "Continue" (§4.9): a turn with no new message from the user. */
 async function replyWithout(kind) {
   try {
-    setActiveTurn(await askForReply(store.chatId, kind));
-    failedTurn = null;
-    turnStatus(kind === "continue" ? "Continuing the reply…" : "Waiting for the model…");
+    const turnId = await askForReply(store.chatId, kind);
+    if (!endedTurns.has(turnId)) failedTurn = null;
+    if (claimTurn(turnId) && !hasPhase()) {
+      turnStatus(kind === "continue" ? "Continuing the reply…" : "Waiting for the model…");
+    }
     renderFailure();
   } catch (exc) {
     notify(`Cannot ${kind === "continue" ? "continue" : "get a reply"}: ${exc.message}`, "error");
@@ -318,6 +330,7 @@ function onTurn(data) {
   const turn = data.turn || data;
   if (turn.chat_id && turn.chat_id !== store.chatId) return;
   if (turn.status === "queued" || turn.status === "running") {
+    endedTurns.delete(turn.id); // a retry runs a failed turn again
     if (activeTurn !== turn.id) clearPhase();
     setActiveTurn(turn.id);
     if (turn.status === "queued") turnStatus("Waiting for the model…");
@@ -329,6 +342,8 @@ function onTurn(data) {
     return;
   }
   dropPending(turn.id);
+  endedTurns.add(turn.id);
+  if (endedTurns.size > 200) endedTurns.delete(endedTurns.values().next().value);
   if (activeTurn === turn.id) setActiveTurn(null);
   failedTurn = turn.status === "failed" ? turn : null;
   if (turn.status === "failed") turnStatus(`The reply failed: ${uiWords(turn.error) || "no reason given"}`);
@@ -361,7 +376,7 @@ async function checkLastTurn() {
     failedTurn = turn;
     renderFailure();
   } else if (turn.status === "queued" || turn.status === "running") {
-    setActiveTurn(turn.id);
+    if (!claimTurn(turn.id)) return; // the stream said it ended while this was asked
     try {
       showPhase(await get(`/api/turns/${seg(turn.id)}`));
     } catch {
@@ -374,10 +389,10 @@ async function retry() {
   if (!failedTurn) return;
   const turnId = failedTurn.id;
   try {
+    endedTurns.delete(turnId); // it ended failed; from now on the stream says how it runs
     await post(`/api/turns/${seg(turnId)}/retry`);
-    failedTurn = null;
-    setActiveTurn(turnId);
-    turnStatus("Trying again…");
+    if (!endedTurns.has(turnId)) failedTurn = null;
+    if (claimTurn(turnId) && !hasPhase()) turnStatus("Trying again…");
     renderFailure();
   } catch (exc) {
     notify(`Cannot retry: ${exc.message}`, "error");
@@ -404,9 +419,8 @@ async function send() {
   try {
     const result = await post(`/api/chats/${seg(store.chatId)}/messages`, { text });
     input.value = "";
-    failedTurn = null;
-    setActiveTurn(result.turn_id);
-    if (!hasPhase()) turnStatus("Waiting for the model…"); // the stream may be ahead of this answer
+    if (!endedTurns.has(result.turn_id)) failedTurn = null;
+    if (claimTurn(result.turn_id) && !hasPhase()) turnStatus("Waiting for the model…"); // the stream may be ahead of this answer
     renderFailure();
     applyMessage(result.message);
     const list = $("#transcript");
