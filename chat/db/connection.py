@@ -42,17 +42,21 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    if not readonly:
-        conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute(f"PRAGMA cache_size = -{CACHE_SIZE_KIB}")
-    conn.execute(f"PRAGMA mmap_size = {MMAP_SIZE_BYTES}")
-    conn.execute("PRAGMA temp_store = MEMORY")
-    # Debian's SQLite zeroes every freed page (SECURE_DELETE), which doubles the writes of
-    # a rebuild. It protects nothing here: the immutable log keeps every event anyway.
-    conn.execute("PRAGMA secure_delete = OFF")
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_SIZE_KIB}")
+        conn.execute(f"PRAGMA mmap_size = {MMAP_SIZE_BYTES}")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        # Debian's SQLite zeroes every freed page (SECURE_DELETE), which doubles the writes
+        # of a rebuild. It protects nothing here: the immutable log keeps every event anyway.
+        conn.execute("PRAGMA secure_delete = OFF")
+    except BaseException:  # a locked or broken file: no half-set-up connection left open
+        conn.close()
+        raise
     return conn
 
 

@@ -176,3 +176,23 @@ def test_a_rebuild_reads_only_the_texts_newer_than_its_cached_base(tmp_path: Pat
         record_cache.forget_all()
         assert prompt_record.expand(conn, json.loads(conn.execute(
             "SELECT payload FROM events WHERE id = ?", (last,)).fetchone()[0])) == expected  # fmt: skip
+
+
+async def test_the_texts_kept_with_records_stay_within_the_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record keeps the texts its rebuild named, not those of every message that ever slid
+    out of the prompt's history (they grew by two a turn for as long as Kith ran)."""
+    monkeypatch.setattr("chat.turns.plan.HISTORY_LIMIT", 6)
+    record_cache.forget_all()
+    data = tmp_path / "data"
+    data.mkdir()
+    async with running_app(make_settings(data)) as (app, client):
+        await make_bot(client, id="ada")
+        chat = await make_chat(client, ["ada"])
+        largest = []
+        for n in range(30):
+            await say(app, client, chat["id"], f"message number {n} about the lighthouse keeper")
+            largest.append(max((len(e[1].texts) for e in record_cache._entries.values()), default=0))
+    assert max(largest[10:]) <= 30, largest  # bounded by the history, not by the turns
+    assert largest[-1] <= largest[10] + 4, largest

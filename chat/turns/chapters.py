@@ -33,7 +33,10 @@ log = logging.getLogger(__name__)
 class ChapterDue:
     """The read that finds a turn's due chapter and its request. `read` can run alongside
     another read (extraction's request, `effects.world_changes`), one hop to a reader
-    thread less a turn; `chapter_changes` reads it itself when that did not happen."""
+    thread less a turn; `chapter_changes` reads it itself when that did not happen.
+    Read so, the stretch is read before extraction's model call, not after it: a message
+    edited during that call is summarised as it was, and the stale-chapter pass
+    (`chapter_writer.stale_stretch`) writes it again at the next turn."""
 
     def __init__(self, backend: Backend, plan: TurnPlan) -> None:
         self.plan = plan

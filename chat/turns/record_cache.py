@@ -128,8 +128,12 @@ def older_texts(memo: Memo) -> dict[int, Any]:
 
 def keep(memo: Memo) -> None:
     """Keep what a call rebuilt (records with their system text, items where known, and
-    the texts of older events it read or was given) for the next turn's calls."""
-    texts = {**older_texts(memo), **memo.get(("r", 0), {})}
+    the texts of older events it read or was given) for the next turn's calls.
+
+    The texts kept are those this call's records named (``r``), not every text the cached
+    records it used were kept with: those would carry each message that ever slid out of
+    the history, two more every turn, for as long as Kith runs."""
+    texts = memo.get(("r", 0)) or older_texts(memo)
     newest = max(texts, default=-1)
     for kind, event_id in list(memo):
         if kind == "x" and ("s", event_id) in memo:
