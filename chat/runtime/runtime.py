@@ -164,11 +164,11 @@ class Runtime(TurnControls, WorldControls, WorldsControls):
             self._children.prepare()  # a world with a history: its next snapshot need not wait
         self.started = True
         await self.vectors.start()
+        freeze_startup_heap()  # before recovery starts turns: their garbage stays collectable
         if recover_turns:
             self._turns_lock = recovery.own_turns(Path(self.settings.data_dir))
             if self._turns_lock is not None:
                 await recovery.recover_turns(self.read, self.commit, self._worker)
-        freeze_startup_heap()
         return report
 
     async def stop(self) -> None:
