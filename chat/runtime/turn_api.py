@@ -8,6 +8,8 @@ publishes what changed on the bus.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import Callable
@@ -32,6 +34,9 @@ else:
     _Host = object
 
 T = TypeVar("T")
+
+STOP_WAIT_S = 10.0
+"""How long a stop's answer waits for the turn's end to be committed (`cancel_turn`)."""
 
 
 class TurnControls(_Host):
@@ -142,13 +147,20 @@ class TurnControls(_Host):
         return turn_id
 
     async def cancel_turn(self, turn_id: str) -> dict[str, Any]:
-        """Stop a running or queued turn; it ends failed with ``cancelled``. Conflict when it
-        is already finished. Returns the turn as it stands (still ``running`` until the
-        stream stops; a ``turn`` event follows)."""
+        """Stop a running or queued turn; it ends failed with ``cancelled`` (or completed with
+        the replies stored so far, §4.3). Conflict when it is already finished.
+
+        The answer waits until the turn's end is committed, so an acknowledged stop survives
+        a crash (§10.3): answered at once, a kill before the worker wrote the end would run
+        the stopped turn again on the next start. A backend that ignores the stop holds the
+        answer at most `STOP_WAIT_S`; the turn is returned as it stands then (``running``,
+        a ``turn`` event follows)."""
         turn = self.get_turn(turn_id)
         if turn["status"] not in ("queued", "running"):
             raise Conflict(f"the turn is {turn['status']}; only a queued or running turn can be stopped")
         await self._cancel(turn_id, turn["chat_id"], wait=False)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._worker.finished(turn_id), STOP_WAIT_S)
         return self.get_turn(turn_id)
 
     async def _cancel(self, turn_id: str, chat_id: str, *, wait: bool) -> None:

@@ -14,6 +14,8 @@ is printed only after the runtime returned, i.e. after the commit:
 * ``retry TURN``      retry_turn returned
 * ``stop TURN``       printed just before cancel_turn (the user stops a turn now and
                       then): its replies may be stored as far as they got
+* ``stopped TURN``    cancel_turn returned (the API acknowledged the stop): the turn's
+                      end is committed, so no later start runs it again
 * ``turn TURN STATUS`` a turn ended (completed or failed)
 * ``settled {json}``  (mode settle) every turn has finished; the process exits
 
@@ -158,6 +160,7 @@ async def talk(rt: Runtime, title: str, chat_id: str, rng: random.Random, tag: s
                     say("stop", turn_id)
                     with contextlib.suppress(Conflict):
                         await rt.cancel_turn(turn_id)
+                        say("stopped", turn_id)
         await rt.wait_turns(chat_id)
 
 

@@ -157,9 +157,14 @@ def test_stop_keeps_the_text_then_continue_and_regenerate(page: Any, live_server
     streaming = page.locator(".msg.streaming")
     streaming.locator(".msg-text", has_text="word word").wait_for()
     page.get_by_role("button", name="Stop this reply").wait_for()  # Stop says what it stops
-    page.keyboard.press("Escape")
+    with page.expect_response(lambda r: r.url.endswith("/cancel")) as answer:
+        page.keyboard.press("Escape")
+    assert answer.value.status == 202
     stopped = page.locator(".msg-bot.stopped")
     stopped.wait_for()
+    page.locator("#stop-btn").wait_for(state="hidden")
+    # the stop is answered once the turn's end is stored: "Stopping…" must not outlive it
+    assert page.locator("#turn-status").inner_text() == ""
     assert stopped.locator(".badge.stopped").inner_text() == "stopped"
     kept = stopped.locator(".msg-text").inner_text()
     assert kept.startswith("word") and kept.count("word") < 200

@@ -236,6 +236,7 @@ def test_kill_9_during_turns_loses_nothing_acknowledged(data_dir: Path, tmp_path
     running: set[str] = set()
     answered: set[str] = set()
     stopped: frozenset[str] = frozenset()
+    acked_stops: set[str] = set()
     seen: Counter[str] = Counter()
     tmp_files: set[str] = set()
     for round_no in range(ROUNDS):
@@ -246,12 +247,16 @@ def test_kill_9_during_turns_loses_nothing_acknowledged(data_dir: Path, tmp_path
             assert state["turns"][turn_id] == ["failed", RESTART_REASON]
         for turn_id in running - answered:  # before any reply: it runs again
             assert state["turns"][turn_id][0] in ("running", "completed"), state["turns"][turn_id]
+        for turn_id in acked_stops:  # an acknowledged stop ended the turn for good
+            status, error = state["turns"][turn_id]
+            assert status in ("failed", "completed") and error != RESTART_REASON, (turn_id, status, error)
         time.sleep(rng.uniform(0.3, 1.3))
         child.kill()
         assert child.proc.returncode == -signal.SIGKILL, "\n".join(child.errors[-30:])
         new = child.acks()
         acks.update((ack.message_id, ack) for ack in new)
         stopped |= {line.split()[1] for line in child.lines if line.startswith("stop ")}
+        acked_stops = {line.split()[1] for line in child.lines if line.startswith("stopped ")}
         checked = check_after_kill(data_dir, acks, tmp_path / f"round-{round_no}", stopped)
         running, answered = checked.running, checked.answered
         seen.update(
@@ -259,6 +264,7 @@ def test_kill_9_during_turns_loses_nothing_acknowledged(data_dir: Path, tmp_path
             answered=len(answered),
             retries=sum(line.startswith("retry ") for line in child.lines),
             stops=sum(line.startswith("stop ") for line in child.lines),
+            acked_stops=len(acked_stops),
             regenerates=sum(line.startswith("regen ") for line in child.lines),
             **{f"path_{checked.snapshot_path}": 1},
         )  # fmt: skip
@@ -275,6 +281,7 @@ def test_kill_9_during_turns_loses_nothing_acknowledged(data_dir: Path, tmp_path
     # The test means something only if it acknowledged plenty and killed turns mid-way.
     assert seen["acks"] >= 40 and seen["running"] >= 2 and seen["retries"] >= 1, seen
     assert seen["running"] > seen["answered"] and seen["stops"] >= 1, seen  # some ran again
+    assert seen["acked_stops"] >= 1, seen
     assert seen["path_snapshot"] >= ROUNDS // 2, seen
 
 

@@ -402,11 +402,14 @@ async function retry() {
 async function stop() {
   if (!activeTurn) return;
   const what = $("#stop-btn").dataset.phase === "updating_memories" ? "Skipping the memory update…" : "Stopping…";
+  // Said before asking: the answer comes once the turn's end is stored, usually after the
+  // stream's `turn` event has ended the turn (and cleared this line) already.
+  clearPhase();
+  turnStatus(what);
   try {
     await post(`/api/turns/${seg(activeTurn)}/cancel`);
-    clearPhase();
-    turnStatus(what);
   } catch (exc) {
+    if (activeTurn) turnStatus("");
     notify(`Cannot stop: ${exc.message}`, "error");
   }
 }
