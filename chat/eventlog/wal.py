@@ -16,10 +16,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from chat.db.connection import connect
+from chat.eventlog.connection_thread import ConnectionThread
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +37,7 @@ class WalCheckpointer:
         self._every = every
         self._commits = 0
         self._pending = threading.Event()  # set while a checkpoint is queued or running
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kith-wal")
-        self._conn: sqlite3.Connection | None = None
+        self._thread = ConnectionThread(path, "kith-wal")
         self._closed = False
         self.runs = 0
         """Checkpoints run so far (for tests and benchmarks)."""
@@ -57,13 +55,11 @@ class WalCheckpointer:
         if self._closed or self._commits % self._every or self._pending.is_set():
             return
         self._pending.set()
-        self._executor.submit(self._checkpoint)
+        self._thread.submit(self._checkpoint)
 
     def _checkpoint(self) -> None:
         try:
-            if self._conn is None:
-                self._conn = connect(self._path)
-            row = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            row = self._thread.connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self.last = (int(row[0]), int(row[1]), int(row[2]))
             self.runs += 1
         except sqlite3.Error as exc:  # the writer's fallback mark still bounds the log
@@ -73,16 +69,9 @@ class WalCheckpointer:
 
     def settle(self) -> None:
         """Wait for a queued or running checkpoint (for tests and benchmarks)."""
-        self._executor.submit(lambda: None).result()
+        self._thread.submit(lambda: None).result()
 
     def close(self) -> None:
         """Wait for a running checkpoint, then close the connection."""
         self._closed = True
-
-        def _close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        self._executor.submit(_close).result()
-        self._executor.shutdown(wait=True)
+        self._thread.close()

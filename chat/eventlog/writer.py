@@ -13,13 +13,13 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from chat.db.connection import connect, transaction
+from chat.eventlog.connection_thread import ConnectionThread
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import CheckpointSource, project
 from chat.eventlog.wal import WalCheckpointer
@@ -47,21 +47,14 @@ class Writer:
         """``checkpoints`` lets a rewind refold from a snapshot instead of event 1."""
         self._path = path
         self._checkpoints = checkpoints
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kith-writer")
-        self._conn: sqlite3.Connection | None = None
         self.wal = WalCheckpointer(path)
         """Copies the log back into the database between commits, not inside one."""
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = connect(self._path)
-            self.wal.configure_writer(self._conn)
-        return self._conn
+        self._thread = ConnectionThread(path, "kith-writer", setup=self.wal.configure_writer)
 
     async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` on the writer thread (for work that must not interleave with writes)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(self._connection()))
+        thread = self._thread
+        return await asyncio.wrap_future(thread.submit(lambda: fn(thread.connection())))
 
     async def commit(
         self, build: Build, after: Callable[[sqlite3.Connection], Any] | None = None
@@ -84,13 +77,7 @@ class Writer:
         return await self.call(run)
 
     def close(self) -> None:
-        def _close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        self._executor.submit(_close).result()
-        self._executor.shutdown(wait=True)
+        self._thread.close()
         self.wal.close()
 
 
