@@ -114,3 +114,31 @@ def test_the_tray_payloads_use_the_logs_id_rule() -> None:
     assert "proposal_queued" in schemas.SCHEMAS and "proposal_reviewed" in schemas.SCHEMAS
     field = review_schemas.ProposalReviewed.model_fields["proposal_id"]
     assert any(getattr(m, "pattern", None) == schemas.ID_RE for m in field.metadata)
+
+
+async def test_a_proposal_accepted_later_keeps_its_turn_out_of_a_rewind_to_a_later_message(data_dir: Path) -> None:
+    """Accepting carries the earlier turn's id; a rewind to a later message undoes only the
+    turns from there on, and leaves the accepted memory with its own turn."""
+    settings = make_settings(data_dir, extraction_review=True, sentiment_nudges=False, script_path=_script(data_dir))
+    async with running_app(settings) as (app, client):
+        await make_bot(client, id="ada")
+        chat = await make_chat(client, ["ada"])
+        first = await say(app, client, chat["id"], "I found a lighthouse key")
+        second = await say(app, client, chat["id"], "The boats are in")
+        memory = next(
+            p for p in (await client.get(f"/api/chats/{chat['id']}/proposals")).json() if p["kind"] == "memory_added"
+        )
+        assert (await client.post(f"/api/proposals/{memory['id']}/accept")).json()["count"] == 1
+        messages = (await client.get(f"/api/chats/{chat['id']}/messages")).json()
+        second_message = next(m for m in messages if m["text"] == "The boats are in")
+        rewound = await client.post(
+            f"/api/chats/{chat['id']}/rewind", json={"before_message_id": second_message["id"]}
+        )
+        assert rewound.status_code == 200, rewound.text
+        assert rewound.json()["reverted_turn_ids"] == [second["id"]]
+        texts = [m["text"] for m in (await client.get(f"/api/chats/{chat['id']}/messages")).json()]
+        assert texts[0] == "I found a lighthouse key" and len(texts) == 2  # and its reply
+        assert (await client.get(f"/api/turns/{first['id']}")).json()["status"] == "completed"
+    with open_db(data_dir / "kith.db") as conn:
+        extracted = [m["text"] for m in list_memories(conn, owner="ada") if not m.get("message_id")]
+    assert extracted == ["You found a lighthouse key."]

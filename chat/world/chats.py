@@ -204,10 +204,16 @@ def choose_events(conn: sqlite3.Connection, message_id: str) -> list[NewEvent]:
 
 
 def turns_from(conn: sqlite3.Connection, chat_id: str, message: dict[str, Any]) -> list[str]:
-    """Turns of the chat holding ``message`` or anything logged after it, not yet reverted."""
+    """Turns of the chat holding ``message`` or a later message, or queued after it, not yet
+    reverted.
+
+    Only a turn's messages and its queueing place it in the chat: other events may carry an
+    earlier turn's id long after it ended (a proposal accepted from the review tray is the
+    very event extraction would have appended, with its turn id, §5.5), and a rewind to a
+    later message must not take that earlier turn with it."""
     rows = conn.execute(
         "SELECT DISTINCT turn_id FROM events WHERE chat_id = ? AND id >= ? AND turn_id IS NOT NULL"
-        " ORDER BY id",
+        " AND kind IN ('message_posted', 'turn_queued') ORDER BY id",
         (chat_id, message["event_id"]),
     ).fetchall()
     candidates = [row[0] for row in rows]
