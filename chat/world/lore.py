@@ -46,6 +46,10 @@ def lore_events(
     require_book(conn, world_id, bot_id)
     if not isinstance(entries, list):
         raise ValidationFailed("entries must be a list of lore entries", field="entries")
+    for n, entry in enumerate(entries):  # as the lore editor asks (a card's book may hold such)
+        if isinstance(entry, dict) and not str(entry.get("content") or "").strip():
+            raise ValidationFailed(f"entry {n + 1} has no content: write the entry's content",
+                                   field=f"entries[{n}].content")
     payload: dict[str, Any] = {"world_id": world_id, "entries": entries}
     if bot_id is not None:
         payload["bot_id"] = bot_id
