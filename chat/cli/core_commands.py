@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from chat.cli.base import cli_settings, common_options, main, reports_errors
+from chat.cli.base import cli_settings, common_options, main, reports_errors, require_data_dir
 from chat.db.connection import database_path, open_db
 from chat.db.migrate import apply_migrations
 from chat.eventlog.log import Event, count_events, last_event_id, read_events
@@ -57,9 +57,14 @@ def progress_bar(label: str, start: int, end: int, *, enabled: bool = True) -> I
 
 
 @contextmanager
-def database(ctx: click.Context, *, load: bool = True, show_progress: bool = True) -> Iterator[sqlite3.Connection]:
-    """The migrated database of the data directory; with ``load``, projections up to date."""
+def database(
+    ctx: click.Context, *, load: bool = True, show_progress: bool = True, create: bool = False
+) -> Iterator[sqlite3.Connection]:
+    """The migrated database of the data directory; with ``load``, projections up to date.
+    A directory without one is an error (`require_data_dir`) unless ``create`` (imports)."""
     settings = cli_settings(ctx)
+    if not create:
+        require_data_dir(settings.data_dir)
     path = database_path(settings.data_dir)
     apply_migrations(path)
     with open_db(path) as conn:
@@ -105,6 +110,7 @@ def snapshot_take(ctx: click.Context, periodic: bool) -> None:
 def snapshot_list(ctx: click.Context) -> None:
     """Show every snapshot, newest first: name, kind, log position, size, time."""
     settings = cli_settings(ctx)
+    require_data_dir(settings.data_dir)
     items = snapshots.list_snapshots(settings.data_dir)
     if not items:
         click.echo("no snapshots yet; take one with: kith snapshot take")
@@ -221,7 +227,7 @@ def import_command(ctx: click.Context, file: Path) -> None:
             ticks.append(stack.enter_context(progress_bar("importing", 0, end if isinstance(end, int) else 0)))
 
         report = import_log(file, settings.data_dir, on_header=start_bar, on_event=lambda i: ticks[0](i))
-    with database(ctx, load=False) as conn:
+    with database(ctx, load=False, create=True) as conn:
         loaded = cold_load(conn, settings.data_dir)
     extra = "; settings written to kith.toml" if report.settings_written else ""
     click.echo(f"imported {report.events} events; projections rebuilt in {loaded.seconds:.2f} s{extra}")
