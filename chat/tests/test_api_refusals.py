@@ -10,7 +10,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chat.tests.api_support import assert_error, make_bot, make_settings, running_app, runtime_of
+from chat.tests.api_support import (
+    UPLOAD,
+    assert_error,
+    make_bot,
+    make_settings,
+    running_app,
+    runtime_of,
+)
+from chat.tests.test_cards import dumps, v2_card
 
 pytestmark = pytest.mark.anyio
 
@@ -52,6 +60,23 @@ async def test_a_lore_entry_needs_content(data_dir: Path) -> None:
         assert await _end(client) == before
         assert (await client.get("/api/lore?world=saltmere")).json()["entries"] == []
         assert (await client.put("/api/lore?world=saltmere", json={"entries": [good]})).status_code == 200
+
+
+async def test_a_cards_empty_entry_does_not_block_saving_its_book(data_dir: Path) -> None:
+    card = v2_card()
+    card["data"]["character_book"]["entries"][0]["content"] = ""  # as some cards carry
+    async with running_app(make_settings(data_dir)) as (_app, client):
+        made = await client.post("/api/bots/import", files={"file": ("iris.json", dumps(card))}, headers=UPLOAD)
+        assert made.status_code == 201, made.text
+        bot, world = made.json()["id"], made.json()["world_id"]
+        book = (await client.get(f"/api/lore?world={world}&bot={bot}")).json()["entries"]
+        assert not book[0]["content"]
+        added = [*book, {"keys": ["quay"], "content": "The quay floods at spring tide."}]
+        saved = await client.put(f"/api/lore?world={world}&bot={bot}", json={"entries": added})
+        assert saved.status_code == 200, saved.text
+        changed = [{**book[0], "keys": ["moved"]}, *book[1:]]  # a changed entry needs content
+        response = await client.put(f"/api/lore?world={world}&bot={bot}", json={"entries": changed})
+        assert_error(response, 422, "entries[0].content")
 
 
 async def test_a_second_world_of_one_name_is_refused(data_dir: Path) -> None:

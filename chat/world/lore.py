@@ -46,16 +46,17 @@ def lore_events(
     require_book(conn, world_id, bot_id)
     if not isinstance(entries, list):
         raise ValidationFailed("entries must be a list of lore entries", field="entries")
-    for n, entry in enumerate(entries):  # as the lore editor asks (a card's book may hold such)
-        if isinstance(entry, dict) and not str(entry.get("content") or "").strip():
-            raise ValidationFailed(f"entry {n + 1} has no content: write the entry's content",
-                                   field=f"entries[{n}].content")
     payload: dict[str, Any] = {"world_id": world_id, "entries": entries}
     if bot_id is not None:
         payload["bot_id"] = bot_id
     payload = validate_payload("lore_set", payload)
-    if payload["entries"] == get_book(conn, world_id, bot_id or WORLD_BOOK):
+    book = get_book(conn, world_id, bot_id or WORLD_BOOK)
+    if payload["entries"] == book:
         return []
+    for n, entry in enumerate(payload["entries"]):  # as the lore editor asks; an entry the book
+        if not str(entry.get("content") or "").strip() and entry not in book:  # has (a card's) stays
+            raise ValidationFailed(f"entry {n + 1} has no content: write the entry's content",
+                                   field=f"entries[{n}].content")
     return [NewEvent("lore_set", payload, actor="user")]
 
 
