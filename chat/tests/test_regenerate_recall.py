@@ -50,10 +50,13 @@ async def test_regenerate_recalls_nothing_of_the_reply_it_replaces(data_dir: Pat
         second = await _queue(app, client, chat["id"], "regenerate")
         assert "Custard" not in await _prompt_text(client, second["id"])
 
-        # a normal turn may still recall it: picked back, Custard is the standing reply
+        # a normal turn may still recall it: picked back, Custard is the standing reply, and
+        # Ada remembers it in another chat of hers, where it is in no transcript
         assert (await client.post(f"/api/messages/{reply['id']}/choose")).status_code == 200
-        later = await say(app, client, chat["id"], "tell me about Custard the seal")
-        assert "Custard" in await _prompt_text(client, later["id"])
+        elsewhere = await make_chat(client, ["ada"], title="Elsewhere")
+        later = await say(app, client, elsewhere["id"], "what lives by the harbour?")
+        shown = (await client.get(f"/api/turns/{later['id']}/prompt")).json()
+        assert any("Custard" in json.dumps(p["messages"]) for p in shown if p["purpose"] == "reply")
 
 
 async def test_regenerate_recalls_nothing_extraction_drew_from_the_replaced_turn(data_dir: Path) -> None:
