@@ -67,6 +67,17 @@ def cli_settings(ctx: click.Context):
     return load_settings(data_dir=overrides.pop("data_dir", None), overrides=overrides)
 
 
+def require_data_dir(data_dir: Path) -> None:
+    """Refuse a data directory that does not exist: a mistyped ``--data-dir`` is to be told,
+    not turned into a new, empty directory ("no bots yet"). ``kith init``, ``kith serve``
+    and the import commands create one; every other command needs one."""
+    if not Path(data_dir).is_dir():
+        raise click.ClickException(
+            f"there is no data directory {data_dir}; check --data-dir or KITH_DATA_DIR"
+            " (`kith init` or `kith serve` creates one there)"
+        )
+
+
 def reports_errors(fn: Callable) -> Callable:
     """Turn a KithError into a one-line message and exit status 1 instead of a traceback."""
 

@@ -76,7 +76,7 @@ def import_command(ctx: click.Context, file: Path, on_conflict: str | None, worl
         raise PayloadTooLarge(f"{file.name}: card file is {size:,} bytes; the limit is {MAX_CARD_BYTES:,} bytes")
     payload = parse_card(file.read_bytes(), filename=file.name)
     checkpoints = snapshot_checkpoints(cli_settings(ctx).data_dir)
-    with _database(ctx) as conn:
+    with _database(ctx, create=True) as conn:  # a card may start a data directory
         chosen: list[tuple[str, str]] = []
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:

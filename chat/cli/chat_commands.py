@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from chat.cli.base import cli_settings, common_options, main, reports_errors
+from chat.cli.base import cli_settings, common_options, main, reports_errors, require_data_dir
 from chat.cli.chat_local import QUIT, header, is_command, run_command
 from chat.config import Settings
 from chat.errors import NotFound
@@ -76,6 +76,7 @@ async def _init(settings: Settings, if_empty: bool, persona: str | None = None) 
 def chat_command(ctx: click.Context, bot_id: str | None, chat_id: str | None, message: str | None) -> None:
     """Talk with a bot in the terminal; replies stream as they are written. /quit or Ctrl-D leaves."""
     settings = cli_settings(ctx)
+    require_data_dir(settings.data_dir)
     code = asyncio.run(_chat(settings, bot_id, chat_id, message))
     if code:
         ctx.exit(code)

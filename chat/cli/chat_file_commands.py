@@ -17,10 +17,17 @@ from chat.cli.core_commands import progress_bar
 from chat.errors import PayloadTooLarge
 from chat.eventlog.writer import commit_batches
 from chat.snapshots.api import snapshot_checkpoints
+from chat.state.worlds import bot_worlds
 from chat.world.chat_export import plain_text, st_jsonl
 from chat.world.chats import require_chat
 from chat.world.ids import new_id
-from chat.world.st_chat import MAX_CHAT_FILE_BYTES, import_events, parse_st_chat, pick_bots
+from chat.world.st_chat import (
+    MAX_CHAT_FILE_BYTES,
+    import_events,
+    parse_st_chat,
+    pick_bots,
+    with_speakers,
+)
 
 
 @main.command("import-chat")
@@ -41,7 +48,11 @@ def import_chat(ctx: click.Context, file: Path, bot_ids: tuple[str, ...], title:
     chat_id = new_id("chat")
     with _database(ctx) as conn:
         bots = pick_bots(conn, parsed, list(bot_ids) or None)
+        joined = bot_worlds(conn, bots[0]["id"])  # the world of its (first) bot, as the web import
+        bots = with_speakers(conn, parsed, bots, joined[0] if joined else None)  # a group chat
         events = import_events(parsed, bots, chat_id, title)
+        if joined:
+            events[0].payload["world_id"] = joined[0]
         with progress_bar("importing", 0, len(events)) as tick:
             commit_batches(conn, events, progress=lambda done, _total: tick(done), checkpoints=checkpoints)
     click.echo(f"imported {len(parsed.messages)} messages as chat {chat_id} with {', '.join(b['id'] for b in bots)}")

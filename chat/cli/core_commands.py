@@ -20,10 +20,10 @@ from typing import Any
 
 import click
 
-from chat.cli.base import cli_settings, common_options, main, reports_errors
+from chat.cli.base import cli_settings, common_options, main, reports_errors, require_data_dir
 from chat.db.connection import database_path, open_db
 from chat.db.migrate import apply_migrations
-from chat.eventlog.log import Event, last_event_id, read_events
+from chat.eventlog.log import Event, count_events, last_event_id, read_events
 from chat.eventlog.projector import (
     LIFECYCLE_KINDS,
     canonical_dump,
@@ -57,9 +57,14 @@ def progress_bar(label: str, start: int, end: int, *, enabled: bool = True) -> I
 
 
 @contextmanager
-def database(ctx: click.Context, *, load: bool = True, show_progress: bool = True) -> Iterator[sqlite3.Connection]:
-    """The migrated database of the data directory; with ``load``, projections up to date."""
+def database(
+    ctx: click.Context, *, load: bool = True, show_progress: bool = True, create: bool = False
+) -> Iterator[sqlite3.Connection]:
+    """The migrated database of the data directory; with ``load``, projections up to date.
+    A directory without one is an error (`require_data_dir`) unless ``create`` (imports)."""
     settings = cli_settings(ctx)
+    if not create:
+        require_data_dir(settings.data_dir)
     path = database_path(settings.data_dir)
     apply_migrations(path)
     with open_db(path) as conn:
@@ -105,6 +110,7 @@ def snapshot_take(ctx: click.Context, periodic: bool) -> None:
 def snapshot_list(ctx: click.Context) -> None:
     """Show every snapshot, newest first: name, kind, log position, size, time."""
     settings = cli_settings(ctx)
+    require_data_dir(settings.data_dir)
     items = snapshots.list_snapshots(settings.data_dir)
     if not items:
         click.echo("no snapshots yet; take one with: kith snapshot take")
@@ -221,7 +227,7 @@ def import_command(ctx: click.Context, file: Path) -> None:
             ticks.append(stack.enter_context(progress_bar("importing", 0, end if isinstance(end, int) else 0)))
 
         report = import_log(file, settings.data_dir, on_header=start_bar, on_event=lambda i: ticks[0](i))
-    with database(ctx, load=False) as conn:
+    with database(ctx, load=False, create=True) as conn:
         loaded = cold_load(conn, settings.data_dir)
     extra = "; settings written to kith.toml" if report.settings_written else ""
     click.echo(f"imported {report.events} events; projections rebuilt in {loaded.seconds:.2f} s{extra}")
@@ -241,8 +247,11 @@ def _line(event: Event, reverted: bool) -> str:
 
 @main.command("events")
 @common_options
-@click.option("--after", type=click.IntRange(min=0), default=0, help="Only events with a larger id.")
-@click.option("--limit", type=click.IntRange(min=1, max=100_000), default=100, help="At most this many.")
+@click.option("--after", type=click.IntRange(min=0), default=None,
+              help="Page forward: the first --limit events with a larger id (instead of the newest).")
+@click.option("--limit", type=click.IntRange(min=1, max=100_000), default=100, show_default=True,
+              help="At most this many: the newest, or with --after the first after that id.")
+@click.option("--all", "show_all", is_flag=True, help="Every event (that passes the filters), oldest first.")
 @click.option("--kind", type=click.Choice(sorted(SCHEMAS)), default=None, help="Only this kind.")
 @click.option("--chat", "chat_id", default=None, help="Only events of this chat.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
@@ -251,30 +260,75 @@ def _line(event: Event, reverted: bool) -> str:
               help="With --follow, stop after this many seconds without a new event.")
 @click.pass_context
 @reports_errors
-def events_command(ctx: click.Context, after: int, limit: int, kind: str | None, chat_id: str | None,
-                   as_json: bool, follow: bool, idle_exit: float | None) -> None:
-    """Show the event log, oldest first; events of reverted turns are marked."""
+def events_command(ctx: click.Context, after: int | None, limit: int, show_all: bool, kind: str | None,
+                   chat_id: str | None, as_json: bool, follow: bool, idle_exit: float | None) -> None:
+    """Show the tail of the event log: the newest 100 events (--limit), oldest first.
+
+    Events of reverted turns are marked. When events are left out, a note on stderr
+    says how many and how to see them (--limit, --after ID, --all)."""
+    if show_all and after is not None:
+        raise click.UsageError("--all and --after do not go together: --all shows every event")
     with database(ctx, load=False) as conn:
-        position = after
-        quiet_since = time.monotonic()
-        while True:
-            page = read_events(conn, after=position, limit=limit, kind=kind, chat_id=chat_id)
-            reverted = reverted_turns(conn) if page else set()
-            for event in page:
-                is_reverted = event.turn_id in reverted and event.kind not in LIFECYCLE_KINDS
-                if as_json:
-                    click.echo(json.dumps({**event.to_dict(), "reverted": is_reverted}, ensure_ascii=False))
-                else:
-                    click.echo(_line(event, is_reverted))
-            if page:
-                position = page[-1].id
-                quiet_since = time.monotonic()
-            if not follow:
-                return
-            if idle_exit is not None and time.monotonic() - quiet_since >= idle_exit:
-                return
-            if len(page) < limit:
-                time.sleep(0.25)
+        if after is None and not show_all:  # the tail
+            page = read_events(conn, limit=limit, kind=kind, chat_id=chat_id, newest=True)
+            _print_events(conn, page, as_json)
+            earlier = count_events(conn, before=page[0].id, kind=kind, chat_id=chat_id) if page else 0
+            if earlier:
+                click.echo(f"{earlier} earlier events not shown (these are the newest {len(page)});"
+                           " --limit N shows more, --after ID pages forward from an id, --all shows every event",
+                           err=True)
+            position = page[-1].id if page else last_event_id(conn)
+        else:
+            position = _page_forward(conn, after or 0, limit, kind, chat_id, as_json, show_all)
+        if follow:
+            _follow(conn, position, limit, kind, chat_id, as_json, idle_exit)
+
+
+def _print_events(conn: sqlite3.Connection, page: list[Event], as_json: bool) -> None:
+    reverted = reverted_turns(conn) if page else set()
+    for event in page:
+        is_reverted = event.turn_id in reverted and event.kind not in LIFECYCLE_KINDS
+        if as_json:
+            click.echo(json.dumps({**event.to_dict(), "reverted": is_reverted}, ensure_ascii=False))
+        else:
+            click.echo(_line(event, is_reverted))
+
+
+def _page_forward(conn: sqlite3.Connection, after: int, limit: int, kind: str | None, chat_id: str | None,
+                  as_json: bool, show_all: bool) -> int:
+    """Print the first ``limit`` events after ``after`` (every one, a page at a time, with
+    ``show_all``); say how many more follow. Returns the id of the last one printed."""
+    position = after
+    while True:
+        page = read_events(conn, after=position, limit=limit, kind=kind, chat_id=chat_id)
+        _print_events(conn, page, as_json)
+        if page:
+            position = page[-1].id
+        if len(page) < limit:
+            return position
+        if not show_all:
+            break
+    later = count_events(conn, after=position, kind=kind, chat_id=chat_id)
+    if later:
+        click.echo(f"{later} later events not shown; --after {position} shows the next {limit}, --all every event",
+                   err=True)
+    return position
+
+
+def _follow(conn: sqlite3.Connection, position: int, limit: int, kind: str | None, chat_id: str | None,
+            as_json: bool, idle_exit: float | None) -> None:
+    """Keep printing events after ``position`` as they are appended."""
+    quiet_since = time.monotonic()
+    while True:
+        page = read_events(conn, after=position, limit=limit, kind=kind, chat_id=chat_id)
+        _print_events(conn, page, as_json)
+        if page:
+            position = page[-1].id
+            quiet_since = time.monotonic()
+        if idle_exit is not None and time.monotonic() - quiet_since >= idle_exit:
+            return
+        if len(page) < limit:
+            time.sleep(0.25)
 
 
 # --- benchmarks ----------------------------------------------------------------------

@@ -24,9 +24,9 @@ from chat.world import transfer
 from chat.world import worlds as world_service
 
 
-def _commit(ctx: click.Context, build: Callable[[sqlite3.Connection], list[NewEvent]]) -> int:
+def _commit(ctx: click.Context, build: Callable[[sqlite3.Connection], list[NewEvent]], *, create: bool = False) -> int:
     checkpoints = snapshot_checkpoints(cli_settings(ctx).data_dir)
-    with _database(ctx) as conn:
+    with _database(ctx, create=create) as conn:
         events: list[NewEvent] = []
 
         def wrapped(conn: sqlite3.Connection) -> list[NewEvent]:
@@ -71,7 +71,7 @@ def create_command(ctx: click.Context, name: str, scenario: str, world_id: str |
     chosen: list[str] = []
 
     def build(conn: sqlite3.Connection) -> list[NewEvent]:
-        events = world_service.create_events(conn, name, scenario=scenario, world_id=world_id)
+        events = world_service.create_events(conn, name, scenario=scenario, world_id=world_id, distinct=True)
         chosen.append(events[0].payload["id"])
         return events
 
@@ -139,7 +139,7 @@ def export_command(ctx: click.Context, world_id: str, file: Path) -> None:
 def import_command(ctx: click.Context, file: Path) -> None:
     """Bring in a world file written by `kith worlds export` (into any data directory)."""
     world, records = transfer.read_world_file(file.read_text(encoding="utf-8").splitlines())
-    n = _commit(ctx, lambda conn: transfer.import_events(conn, world, records))
+    n = _commit(ctx, lambda conn: transfer.import_events(conn, world, records), create=True)
     click.echo(f"imported world {world['id']}: {n} events")
 
 

@@ -207,16 +207,40 @@ def read_events(
     kind: str | None = None,
     chat_id: str | None = None,
     turn_id: str | None = None,
+    newest: bool = False,
 ) -> list[Event]:
-    """One page of the log, oldest first, optionally filtered."""
+    """One page of the log, oldest first, optionally filtered: the first ``limit`` events
+    after ``after``, or with ``newest`` the last ``limit`` of them (a tail)."""
+    where, params = _filters(after, None, kind, chat_id, turn_id)
+    order = "DESC" if newest else ""
+    rows = conn.execute(f"{_SELECT} WHERE {where} ORDER BY id {order} LIMIT ?", [*params, limit]).fetchall()
+    events = [_to_event(row) for row in rows]
+    return events[::-1] if newest else events
+
+
+def count_events(
+    conn: sqlite3.Connection,
+    *,
+    after: int = 0,
+    before: int | None = None,
+    kind: str | None = None,
+    chat_id: str | None = None,
+) -> int:
+    """How many events with ``after`` < id < ``before`` pass the filters (what a page left out)."""
+    where, params = _filters(after, before, kind, chat_id, None)
+    return int(conn.execute(f"SELECT COUNT(*) FROM events WHERE {where}", params).fetchone()[0])  # noqa: S608
+
+
+def _filters(
+    after: int, before: int | None, kind: str | None, chat_id: str | None, turn_id: str | None
+) -> tuple[str, list[Any]]:
     clauses = ["id > ?"]
     params: list[Any] = [after]
+    if before is not None:
+        clauses.append("id < ?")
+        params.append(before)
     for column, value in (("kind", kind), ("chat_id", chat_id), ("turn_id", turn_id)):
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
-    params.append(limit)
-    rows = conn.execute(
-        f"{_SELECT} WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?", params
-    ).fetchall()
-    return [_to_event(row) for row in rows]
+    return " AND ".join(clauses), params

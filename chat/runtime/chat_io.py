@@ -20,7 +20,7 @@ from chat.world.card_import import matching_bot
 from chat.world.chat_export import plain_text, st_jsonl
 from chat.world.ids import new_id
 from chat.world.imports import import_events as card_world_import
-from chat.world.st_chat import import_events, parse_st_chat, pick_bots
+from chat.world.st_chat import import_events, parse_st_chat, pick_bots, with_speakers
 
 if TYPE_CHECKING:
     from chat.runtime.runtime import Runtime
@@ -56,6 +56,7 @@ async def import_st_chat(
         if world is None:  # the chat goes to the world its bot takes part in
             joined = bot_worlds(conn, bots[0]["id"])
             world = joined[0] if joined else None
+        bots = with_speakers(conn, parsed, bots, world)  # a group chat: each line its speaker
         chat_events = import_events(parsed, bots, chat_id, title)
         if world is not None:
             chat_events[0].payload["world_id"] = world

@@ -71,7 +71,7 @@ class TurnControls(_Host):
         started: list[bool] = []
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            chat_service.require_chat(conn, chat_id)
+            chat_service.require_writable_chat(conn, chat_id)
             checked = chat_service.check_text(text)
             message = {"id": message_id, "chat_id": chat_id, "author": "you", "text": checked}
             queued = {"id": turn_id, "chat_id": chat_id, "kind": "message", "user_message_id": message_id}
@@ -137,6 +137,7 @@ class TurnControls(_Host):
                 raise NotFound(f"no turn with id {turn_id!r}", field="turn_id")
             if turn["status"] != "failed":
                 raise Conflict(f"only a failed turn can be retried; this one is {turn['status']}")
+            chat_service.require_writable_chat(conn, turn["chat_id"])
             previous = queued_payload(conn, turn_id)
             payload = {**previous, "kind": "retry"}
             holder.append(turn["chat_id"])
@@ -189,7 +190,7 @@ class TurnControls(_Host):
         turn_id = new_id("turn")
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            chat_service.require_chat(conn, chat_id)
+            chat_service.require_writable_chat(conn, chat_id)
             _require_idle(conn, chat_id, "regenerate")  # the reply to redo is not the last one yet
             last = chat_state.transcript(conn, chat_id, limit=1)
             if not last or last[0]["author"] == "you":
@@ -220,7 +221,7 @@ class TurnControls(_Host):
         turn_id = new_id("turn")
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            chat_service.require_chat(conn, chat_id)
+            chat_service.require_writable_chat(conn, chat_id)
             _require_idle(conn, chat_id, "respond" if kind == "respond" else "continue")
             payload: dict[str, Any] = {"id": turn_id, "chat_id": chat_id, "kind": kind}
             last = chat_state.transcript(conn, chat_id, limit=1)

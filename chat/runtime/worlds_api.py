@@ -43,7 +43,7 @@ class WorldsControls(_Host):
         chosen: list[str] = []
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            events = world_service.create_events(conn, name, scenario=scenario, world_id=world_id)
+            events = world_service.create_events(conn, name, scenario=scenario, world_id=world_id, distinct=True)
             chosen.append(events[0].payload["id"])
             return events
 

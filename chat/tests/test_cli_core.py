@@ -217,3 +217,23 @@ def test_bench_registry_skips_what_is_missing(monkeypatch) -> None:
     assert bench.selected("all") == ["core", "backend", "turns", "memory"]
     bad = kith("bench", "--sizes", "ten", "core")
     assert bad.exit_code == 2 and "whole numbers" in bad.output
+
+
+def test_events_shows_the_tail_and_says_what_it_left_out(world: Path) -> None:
+    help_text = kith("events", "--help").stdout
+    assert "newest 100" in help_text and "--all" in help_text
+    tail = kith("events", "--limit", "3", data_dir=world)
+    assert tail.exit_code == 0
+    assert [line.split("\t")[0] for line in tail.stdout.splitlines()] == ["5", "6", "7"]  # oldest first
+    assert "4 earlier events not shown" in tail.stderr and "--all" in tail.stderr and "--limit" in tail.stderr
+    assert "not shown" not in kith("events", data_dir=world).stderr  # all 7 fit in the default 100
+    chat = kith("events", "--chat", "c1", "--limit", "2", data_dir=world)
+    assert [line.split("\t")[0] for line in chat.stdout.splitlines()] == ["5", "7"]
+    assert "3 earlier events not shown" in chat.stderr  # counted under the same filter
+    page = kith("events", "--after", "1", "--limit", "2", data_dir=world)
+    assert [line.split("\t")[0] for line in page.stdout.splitlines()] == ["2", "3"]
+    assert "4 later events not shown; --after 3" in page.stderr
+    every = kith("events", "--all", "--limit", "2", data_dir=world)
+    assert [line.split("\t")[0] for line in every.stdout.splitlines()] == [str(i) for i in range(1, 8)]
+    assert "not shown" not in every.stderr
+    assert kith("events", "--all", "--after", "2", data_dir=world).exit_code == 2

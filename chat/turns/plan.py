@@ -36,6 +36,7 @@ from chat.state.entities import get_bot
 from chat.turns.chapter_select import with_chapters
 from chat.turns.prompt import HISTORY_LIMIT, Prompt, build_prompt, prompt_frame
 from chat.turns.prompt_record import previous_start
+from chat.turns.replaced import NOTHING, replaced_sources
 from chat.turns.speakers import select_speakers
 from chat.world.chats import user_name
 
@@ -263,6 +264,11 @@ def prepare_prompt(
     # out go into its chapters slot; recall does not bring them in a second time.
     chapters = chapter_memories(conn, plan.chat["id"], bot["id"])
     told = {c["id"] for c in chapters}
+    world_id = plan.chat.get("world_id") or "default"
+    # A regenerate recalls nothing of the reply it replaces, nor of its alternatives (§4.9).
+    redone = replaced_sources(conn, plan.alt_group, bot["id"], world_id) if (
+        plan.kind == "regenerate" and plan.alt_group) else NOTHING  # fmt: skip
+    told |= redone.memory_ids
 
     def recall(shown: set[str], quotes: Callable[[str], bool] | None = None) -> list[tuple[dict[str, Any], float]]:
         # The top_k best that are neither a chapter in the slot nor a quote of a shown message,
@@ -270,8 +276,8 @@ def prepare_prompt(
         # those passed over. Retrieval stops walking once top_k are kept.
         return retrieve_memories(
             conn, bot["id"], query, now=now, k=top_k + len(told) + QUOTE_SPARE,
-            embedder=embedder, weights=weights, world_id=plan.chat.get("world_id") or "default",
-            skip_messages=shown, limit=top_k,
+            embedder=embedder, weights=weights, world_id=world_id,
+            skip_messages=shown | redone.message_ids, limit=top_k,
             keep=lambda mid, text: mid not in told and not (quotes is not None and quotes(text)),
         )  # fmt: skip
 

@@ -12,10 +12,10 @@ import sqlite3
 from typing import Any
 
 from chat.cards.macros import expand_macros
-from chat.errors import NotFound, ValidationFailed
+from chat.errors import Conflict, NotFound, ValidationFailed
 from chat.eventlog.log import NewEvent
 from chat.state import chats as chat_state
-from chat.state.worlds import bot_worlds, persona, worlds_by_activity
+from chat.state.worlds import bot_worlds, get_world, persona, worlds_by_activity
 from chat.world.bots import require_bot
 from chat.world.ids import new_id
 from chat.world.worlds import require_world, resolve_world
@@ -54,6 +54,21 @@ def require_chat(conn: sqlite3.Connection, chat_id: str) -> dict[str, Any]:
     chat = chat_state.get_chat(conn, chat_id)
     if chat is None:
         raise NotFound(f"no chat with id {chat_id!r}", field="chat_id")
+    return chat
+
+
+def require_writable_chat(conn: sqlite3.Connection, chat_id: str) -> dict[str, Any]:
+    """The chat, when something may be written in it: NotFound for no chat, Conflict naming
+    ``world`` when its world is archived (archived means put away: nothing new happens
+    there until it is restored)."""
+    chat = require_chat(conn, chat_id)
+    world = get_world(conn, chat["world_id"])
+    if world is not None and world["archived"]:
+        raise Conflict(
+            f"the world {world['name']!r} of this chat is archived; restore it to write here"
+            f" (Worlds panel, POST /api/worlds/{world['id']}/restore or `kith worlds restore {world['id']}`)",
+            field="world",
+        )
     return chat
 
 

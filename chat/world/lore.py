@@ -50,8 +50,13 @@ def lore_events(
     if bot_id is not None:
         payload["bot_id"] = bot_id
     payload = validate_payload("lore_set", payload)
-    if payload["entries"] == get_book(conn, world_id, bot_id or WORLD_BOOK):
+    book = get_book(conn, world_id, bot_id or WORLD_BOOK)
+    if payload["entries"] == book:
         return []
+    for n, entry in enumerate(payload["entries"]):  # as the lore editor asks; an entry the book
+        if not str(entry.get("content") or "").strip() and entry not in book:  # has (a card's) stays
+            raise ValidationFailed(f"entry {n + 1} has no content: write the entry's content",
+                                   field=f"entries[{n}].content")
     return [NewEvent("lore_set", payload, actor="user")]
 
 

@@ -23,7 +23,8 @@ from typing import Any
 
 from chat.errors import NotFound, PayloadTooLarge, ValidationFailed
 from chat.eventlog.log import NewEvent
-from chat.state.entities import list_bots
+from chat.state.entities import get_bot, get_entity, list_bots
+from chat.state.worlds import world_bot_ids
 from chat.world.bots import require_bot
 from chat.world.ids import new_id
 
@@ -240,6 +241,44 @@ def pick_bots(conn: sqlite3.Connection, chat: StChat, bot_ids: list[str] | None)
     )
 
 
+def with_speakers(
+    conn: sqlite3.Connection, chat: StChat, bots: list[dict[str, Any]], world_id: str | None
+) -> list[dict[str, Any]]:
+    """``bots`` (the ones picked), then every other active bot of ``world_id`` that a line of
+    a group chat names (its ``name``, the bot's name or its name in that world), in the
+    order they first speak: each line keeps its speaker and the chat is with all of them.
+    A name no bot of the world has, or that several have, stays with the first picked bot."""
+    if world_id is None:
+        return bots
+    bots = [{**bot, "speaker_names": _names_of(conn, bot, world_id)} for bot in bots]
+    picked = {bot["id"] for bot in bots}
+    known = {name for bot in bots for name in bot["speaker_names"]}
+    wanted = list(dict.fromkeys(
+        m.name.casefold() for m in chat.messages if not m.is_user and m.name and m.name.casefold() not in known
+    ))  # fmt: skip
+    if not wanted:
+        return bots
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for bot_id in world_bot_ids(conn, world_id):
+        bot = get_bot(conn, bot_id)
+        if bot is not None and not bot["retired"] and bot_id not in picked:
+            for name in _names_of(conn, bot, world_id):
+                by_name.setdefault(name, []).append(bot)
+    extra: dict[str, dict[str, Any]] = {}
+    for name in wanted:
+        found = by_name.get(name, [])
+        if len(found) == 1:
+            extra.setdefault(found[0]["id"], {**found[0], "speaker_names": _names_of(conn, found[0], world_id)})
+    return [*bots, *extra.values()]
+
+
+def _names_of(conn: sqlite3.Connection, bot: dict[str, Any], world_id: str) -> list[str]:
+    """The names a line may give ``bot`` by: its own and its entity's in ``world_id``."""
+    entity = get_entity(conn, bot["id"], world_id=world_id)
+    names = [bot["name"], entity["name"] if entity else ""]
+    return list(dict.fromkeys(n.casefold() for n in names if n))
+
+
 def import_events(
     chat: StChat, bots: list[dict[str, Any]], chat_id: str, title: str | None = None
 ) -> list[NewEvent]:
@@ -247,7 +286,8 @@ def import_events(
 
     A message goes to the bot whose name it carries, else to the first bot; ``is_user``
     messages are yours."""
-    by_name = {bot["name"].casefold(): bot["id"] for bot in reversed(bots)}
+    by_name = {name.casefold(): bot["id"] for bot in reversed(bots)
+               for name in [*bot.get("speaker_names", []), bot["name"]]}
     default = bots[0]["id"]
     title = (title or chat.title or f"{chat.character_name or bots[0]['name']} (imported)").strip()
     events = [

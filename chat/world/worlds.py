@@ -95,11 +95,25 @@ def _name(value: Any, field: str = "name") -> str:
     return value.strip()
 
 
+def require_free_name(conn: sqlite3.Connection, name: str, *, but: str | None = None) -> None:
+    """Conflict naming ``name`` when another world (``but`` aside, archived ones too) has it,
+    whatever its case: two worlds of one name cannot be told apart in the switcher."""
+    for world in list_worlds(conn, include_archived=True):
+        if world["id"] != but and world["name"].casefold() == name.casefold():
+            hidden = " (archived)" if world["archived"] else ""
+            raise Conflict(f"there is already a world named {world['name']!r}{hidden}, id {world['id']!r};"
+                           " choose another name", field="name")
+
+
 def create_events(
-    conn: sqlite3.Connection, name: Any, *, scenario: Any = "", world_id: Any = None
+    conn: sqlite3.Connection, name: Any, *, scenario: Any = "", world_id: Any = None, distinct: bool = False
 ) -> list[NewEvent]:
-    """``world_created``; the id is a unique slug of the name unless given (409 when taken)."""
+    """``world_created``; the id is a unique slug of the name unless given (409 when taken).
+    ``distinct``: a name another world has is a 409 too (a person naming a world; a card
+    import names its world after the character and may repeat one)."""
     name = _name(name)
+    if distinct:
+        require_free_name(conn, name)
     if scenario is None:
         scenario = ""
     if not isinstance(scenario, str):
@@ -121,6 +135,7 @@ def revise_events(
         raise ValidationFailed("give name, scenario or both", field="body")
     events: list[NewEvent] = []
     if name is not None and _name(name) != world["name"]:
+        require_free_name(conn, _name(name), but=world_id)
         events.append(NewEvent("world_renamed", {"id": world_id, "name": _name(name)}, actor="user"))
     if scenario is not None:
         if not isinstance(scenario, str):

@@ -36,7 +36,9 @@ async def import_chat(
     """Import a SillyTavern chat file as a new chat: `{id, title, bot_ids, messages}`.
 
     Its messages go to `bot_id` (repeat for a group), else to the bot named in the file's
-    header, else to the bot made from `card`. Swipes become alternatives; dates are kept.
+    header, else to the bot made from `card`; in a group chat, a line whose `name` is another
+    bot of that world goes to that bot, and the chat is with it too. Swipes become
+    alternatives; dates are kept.
     A bad file is a 4xx naming the line, and nothing is appended."""
     data = await _read(file, MAX_CHAT_FILE_BYTES, "file")
     if not data.strip():

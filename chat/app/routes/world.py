@@ -34,8 +34,14 @@ async def set_world_fact(
     request: Request, key: FactKey, body: WorldFactPut, world: WorldParam = None
 ) -> dict[str, Any]:
     """Set a fact of the world by hand (creates it when new; pins it). A new key must be a
-    short snake_case name (§5.5), else 422 naming `key`; an existing key may be edited."""
+    short snake_case name (§5.5), else 422 naming `key`; an existing key may be edited. An
+    empty value is a 422 naming `value` (the fact stays): `DELETE` removes a fact."""
     world_id = scoped_world(request, world)
+    if not body.value.strip():
+        raise ValidationFailed(
+            f"world fact {key!r} needs a value; to remove the fact, delete it (DELETE /api/world/{key})",
+            field="value",
+        )
     problem = world_key_problem(key)
     if problem and get_fact(reader(request), key, world_id=world_id) is None:
         raise ValidationFailed(problem, field="key")
