@@ -11,6 +11,9 @@ import pytest
 
 from chat.db.connection import open_db
 from chat.demo import create_demo_world
+from chat.llm.schemas import ExtractionProposal
+from chat.memory.extraction import check_proposal
+from chat.state.entities import get_bot
 from chat.tests.api_support import assert_error, make_settings, running_app, runtime_of, say
 from chat.tests.llm_fault_server import FaultServer
 from chat.tests.turn_support import events
@@ -103,6 +106,37 @@ async def test_an_absent_bot_neither_speaks_nor_learns_nor_sees_what_it_missed(d
             owner for (owner,) in conn.execute("SELECT owner FROM memories WHERE text LIKE ?", (f"%{SECRET}%",))
         ]
     assert "isolde" not in witnessed and "mara" in witnessed
+
+
+async def test_extraction_judges_presence_by_who_witnessed_the_turn_not_by_the_scene_now(data_dir: Path) -> None:
+    """Isolde was away when the secret was told; she is back by the time the proposal is
+    checked: her memory of it, and her change of feeling, are still dropped, saying why."""
+    async with running_app(make_settings(data_dir)) as (app, client):
+        chat_id = await _saltmere_with_isolde(app, client)
+        await _present(client, chat_id, ["you", "mara"])
+        told = await say(app, client, chat_id, TELL)
+        await _present(client, chat_id, ["you", "mara", "isolde"])
+    proposal = ExtractionProposal.model_validate({
+        "memories": [
+            {"owner": "isolde", "text": f"The vault password is {SECRET}.", "importance": 9},
+            {"owner": "mara", "text": f"The vault password is {SECRET}.", "importance": 9},
+        ],
+        "edges": [
+            {"src": "isolde", "dst": "you", "affinity_delta": -5, "trust_delta": -5},
+            {"src": "mara", "dst": "you", "affinity_delta": 3, "trust_delta": 4},
+        ],
+    })  # fmt: skip
+    with open_db(data_dir / "kith.db") as conn:
+        bots = [get_bot(conn, "mara"), get_bot(conn, "isolde")]
+        result = check_proposal(conn, proposal, chat_id=chat_id, turn_id=told["id"], bots=bots)
+    kept = [(e.kind, e.payload.get("owner") or e.payload.get("src")) for e in result.events if e.kind != "proposal_dropped"]
+    assert kept == [("edge_changed", "mara"), ("memory_added", "mara")]
+    reasons = [e.payload["reason"] for e in result.events if e.kind == "proposal_dropped"]
+    assert reasons == [
+        "relationship of 'isolde': it was not present in the scene",
+        "memory owner 'isolde' was not present in the scene",
+    ]
+    assert result.dropped == 2
 
 
 async def test_the_filtered_transcript_is_recorded_compact_and_rebuilt_byte_for_byte(
