@@ -5,7 +5,8 @@ out that no chapter covers yet are the candidates. When there are at least
 ``MIN_MESSAGES`` of them, the oldest ones (as many as fit the model's context, at most
 ``MAX_MESSAGES``) are summarised by one ``complete_json`` call, and the summary becomes
 one ``chapter_written`` event, a ``chapter`` memory of each bot present in the chat's
-scene. A bot that was not there gets nothing (§5.3.1).
+scene that witnessed every message it covers. A bot that was not there, now or for any
+of them, gets nothing (§5.3.1); it keeps its observations of what it did see.
 
 The summary is model output and trusted no more than extraction's: whitespace and
 wrapping (quotes, "Summary:") are taken off, it is clamped to ``MAX_CHARS`` at a
@@ -38,7 +39,7 @@ from chat.memory.extraction import failed_extraction
 from chat.memory.sense import DUPLICATE_OVERLAP, SenseChecks, words
 from chat.state.chapters import list_chapters, stale_chapter, summarised_until
 from chat.state.chats import message_dict
-from chat.state.observations import author_name, witnesses
+from chat.state.observations import author_name, witnessed_all, witnesses
 from chat.world.ids import new_id
 
 MIN_MESSAGES = 6
@@ -249,9 +250,15 @@ def chapter_events(
     text, reason = clean_summary(
         proposal.summary, previous=previous[-1]["text"] if previous else ""
     )
-    owners = witnesses(conn, chat_id, "you")[0] if old is None else old["owners"]
+    if old is None:  # those present now who also saw all of it: none learns what it missed
+        ids = [m["id"] for m in stretch.messages]
+        owners = witnessed_all(conn, witnesses(conn, chat_id, "you")[0], ids)
+    else:
+        owners = old["owners"]
     if text is not None and not owners:
-        text, reason = None, "no bot is present in the chat's scene to remember the chapter"
+        text, reason = None, (
+            "no bot present in the chat's scene witnessed all of the chapter's messages to remember it"
+        )
     if (
         text is not None
         and old is None

@@ -55,6 +55,18 @@ def _world(conn: sqlite3.Connection, chat_id: str) -> str:
     return chat_world(conn, chat_id) or "default"
 
 
+def _witnesses_of_turn(conn: sqlite3.Connection, turn_id: str) -> set[str]:
+    """Who was there for the turn's messages (§5.3.1): their authors, and each bot with a
+    witnessed observation of one, i.e. present in the scene when it was posted, whatever
+    the scene says now. One indexed read (messages by turn, memories by message)."""
+    rows = conn.execute(
+        "SELECT m.author, o.owner FROM messages m LEFT JOIN memories o"
+        " ON o.message_id = m.id AND o.kind = 'observation' WHERE m.turn_id = ?",
+        (turn_id,),
+    )
+    return {who for row in rows for who in row if who is not None}
+
+
 class _Checker:
     """Turns one proposal into events, dropping (and logging) what does not hold."""
 
@@ -86,11 +98,10 @@ class _Checker:
             },
         )
         self.new_entities: set[str] = set()
-        scene = get_scene(conn, chat_id)
-        self.present = set(scene["present"]) if scene else set(self.bot_ids)
-        self.present.update(  # a bot that spoke in this turn was there
-            r[0] for r in conn.execute("SELECT author FROM messages WHERE turn_id = ?", (turn_id,))
-        )
+        self.present = _witnesses_of_turn(conn, turn_id)
+        if not self.present:  # a turn with no message (none stored): the scene as it is
+            scene = get_scene(conn, chat_id)
+            self.present = set(scene["present"]) if scene else set(self.bot_ids)
         self.deltas: dict[tuple[str, str], list[int]] = {}
         self.result = Extraction()
 
@@ -201,6 +212,9 @@ class _Checker:
         if missing:
             self.drop(f"unknown entity id(s): {', '.join(missing)}", item)
             return
+        if src in self.bot_ids and src not in self.present:  # §5.3.1: it learnt nothing
+            self.drop(f"relationship of {src!r}: it was not present in the scene", item)
+            return
         used = self.deltas.setdefault((src, dst), [0, 0])
         payload: dict[str, Any] = {"src": src, "dst": dst}
         key = edge_key(src, dst)
@@ -236,7 +250,7 @@ class _Checker:
             self.drop(f"memory owner {item.get('owner')!r} is not a bot of this chat", item)
             return
         if owner not in self.present:  # §5.3.1: a bot not present learns nothing
-            self.drop(f"memory owner {owner!r} is not present in the scene", item)
+            self.drop(f"memory owner {owner!r} was not present in the scene", item)
             return
         text = " ".join(str(item.get("text", "")).split())[:4000]
         if not text:

@@ -120,7 +120,8 @@ def current_value(
             f"target_type must be one of {', '.join(TARGET_TYPES)}", field="target_type"
         )
     if item is None:
-        raise NotFound(f"no {target_type} with id {target_id!r}", field="target_id")
+        where = "" if target_type == "bot" else f" in world {world_id!r}"  # the world looked in
+        raise NotFound(f"no {target_type} with id {target_id!r}{where}", field="target_id")
     return item.get(field)
 
 
@@ -177,7 +178,7 @@ def prepare_manual_edit(
     elif action == "set" and field == "deleted":
         raise ValidationFailed("use action 'delete' to delete a memory", field="action")
     elif action == "set":
-        value = _validated_value(target_type, field, value, conn, target_id)
+        value = _validated_value(target_type, field, value, conn, target_id, world_id or DEFAULT_WORLD)
     else:
         value = previous
     return {
@@ -203,7 +204,12 @@ def _check_field(target_type: str, field: str) -> None:
 
 
 def _validated_value(
-    target_type: str, field: str, value: Any, conn: sqlite3.Connection, target_id: str
+    target_type: str,
+    field: str,
+    value: Any,
+    conn: sqlite3.Connection,
+    target_id: str,
+    world_id: str = DEFAULT_WORLD,
 ) -> Any:
     if target_type == "bot":
         bot = entity_state.get_bot(conn, target_id) or {}
@@ -222,9 +228,12 @@ def _validated_value(
     except ValueError as exc:
         raise ValidationFailed(f"{target_type}.{field}: {exc}", field="value") from None
     if target_type == "scene" and field == "present":
-        unknown = [e for e in checked if entity_state.get_entity(conn, e) is None]
+        # who may be present are the entities of the chat's world (§3.5), not of `default`
+        unknown = [e for e in checked if entity_state.get_entity(conn, e, world_id=world_id) is None]
         if unknown:
-            raise ValidationFailed(f"scene.present: no entity with id {unknown[0]!r}", field="value")
+            raise ValidationFailed(
+                f"scene.present: no entity with id {unknown[0]!r} in world {world_id!r}", field="value"
+            )
     if field == "superseded_by" and checked is not None:
         memory_state.check_supersedes(conn, target_id, checked)
     return checked

@@ -110,6 +110,44 @@ def witnesses(conn: sqlite3.Connection, chat_id: str, author: str) -> tuple[list
     return [who for who in present if who in bots], world
 
 
+def witnessed(conn: sqlite3.Connection, bot_id: str, messages: list[dict]) -> list[dict]:
+    """``messages`` less those ``bot_id`` did not witness (§5.3.1): its own, and those it has
+    a witnessed observation of, i.e. it was present when they were posted. One read of the
+    memories' primary key per 500 messages (a prompt's window is 200): a bot's transcript
+    must not show what was said while it was away. An observation the user deleted by
+    hand takes its message out of the bot's transcript too: the bot no longer knows it."""
+    asked = [observation_id(m["id"], bot_id) for m in messages if m["author"] != bot_id]
+    seen: set[str] = set()
+    for at in range(0, len(asked), 500):
+        chunk = asked[at : at + 500]
+        marks = ",".join("?" * len(chunk))
+        seen.update(
+            row[0]
+            for row in conn.execute(f"SELECT message_id FROM memories WHERE id IN ({marks})", chunk)  # noqa: S608
+        )
+    if len(seen) == len(asked):
+        return messages
+    return [m for m in messages if m["author"] == bot_id or m["id"] in seen]
+
+
+def witnessed_all(conn: sqlite3.Connection, bot_ids: list[str], message_ids: list[str]) -> list[str]:
+    """Those of ``bot_ids`` that witnessed every one of ``message_ids`` that anyone did (a
+    message with no observation, an empty one, is nobody's to miss): a summary of them
+    (a chapter, §5.7) may be theirs without telling them what was said while they were away."""
+    seen: dict[str, set[str]] = {}
+    needed: set[str] = set()
+    for at in range(0, len(message_ids), 500):
+        chunk = message_ids[at : at + 500]
+        marks = ",".join("?" * len(chunk))
+        for message_id, owner in conn.execute(
+            f"SELECT message_id, owner FROM memories WHERE kind = 'observation' AND message_id IN ({marks})",  # noqa: S608
+            chunk,
+        ):
+            needed.add(message_id)
+            seen.setdefault(owner, set()).add(message_id)
+    return [b for b in bot_ids if seen.get(b, set()) >= needed]
+
+
 def author_name(conn: sqlite3.Connection, author: str) -> str:
     row = conn.execute("SELECT name FROM bots WHERE id = ?", (author,)).fetchone()
     if row is None:

@@ -168,3 +168,31 @@ def test_a_slow_world_switch_does_not_pull_the_page_back_to_the_chat(page: Any, 
     page.wait_for_timeout(500)
     assert "#/bots" in page.url
     assert page.get_by_role("checkbox", name="all worlds").is_visible()
+
+
+def test_present_is_toggled_in_the_world_tab_of_a_world_not_named_default(page: Any, live_server: LiveServer) -> None:
+    """Unticking a bot in a chat of world ``harbour`` saves (it was refused: "no entity with
+    id 'you'", as if every world were ``default``), and a bot not present then does not answer."""
+    _two_worlds(live_server)
+    live_server.api("POST", "/api/bots", json={"id": "quill", "name": "Quill", "world_id": "harbour"})
+    group = live_server.api(
+        "POST", "/api/chats", json={"bot_ids": ["ana", "quill"], "title": "Harbour group", "world_id": "harbour"}
+    )
+    open_app(page, f"#/chat/{group['id']}")
+    _until(lambda: page.locator("#world-select").input_value() == "harbour", "the harbour world")
+    page.get_by_role("tab", name="World").click()
+    present = page.get_by_role("group", name="Present")
+    present.get_by_role("checkbox", name="Quill").uncheck()
+    page.get_by_text("No longer present: Quill.").wait_for()
+    assert page.get_by_text("Cannot change who is present").count() == 0
+    assert live_server.api("GET", f"/api/chats/{group['id']}")["scene"]["present"] == ["you", "ana"]
+    turn = live_server.say(group["id"], "Quill, are you there?")
+    assert turn["status"] == "completed"
+    authors = [m["author"] for m in live_server.api("GET", f"/api/chats/{group['id']}/messages")]
+    assert "quill" not in authors and authors[-1] == "ana"
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    page.get_by_role("tab", name="World").click()
+    present = page.get_by_role("group", name="Present")
+    assert not present.get_by_role("checkbox", name="Quill").is_checked()
+    assert present.get_by_role("checkbox", name="Ana").is_checked()

@@ -17,6 +17,7 @@ from chat.state.chapters import chapter_memory_id, list_chapters
 from chat.state.memory import get_memory
 from chat.tests.turn_support import events, kinds, running, turn, write_script
 from chat.turns.prompt_layout import CHAPTERS_HEADER
+from chat.turns.prompt_record import transcript_items
 
 pytestmark = pytest.mark.anyio
 
@@ -192,6 +193,8 @@ async def test_a_later_prompt_holds_the_chapters_of_what_it_leaves_out(data_dir:
             await turn(rt, chat["id"], f"Mara and Ivo, {LINES[n % 6]} ({n})")
             if len(chapters_of(data_dir, chat["id"])) >= 2:
                 break
+        assert {m["author"] for m in rt.transcript(chat["id"])} == {"you", "mara"}  # named, not there
+        await rt.set_scene(chat["id"], present=["you", "mara", "ivo"])  # Ivo comes in
         last = await turn(rt, chat["id"], "Mara and Ivo, what now?")
         records = rt.get_prompt(last["id"])
     chapters = chapters_of(data_dir, chat["id"])
@@ -217,8 +220,10 @@ async def test_a_later_prompt_holds_the_chapters_of_what_it_leaves_out(data_dir:
     assert all(
         m["role"] == "system" for m in mara[: story[0]]
     )  # after the character, before the transcript
-    # Ivo was not there: he owns no chapter, and his prompt holds none.
+    # Ivo was not there: he owns no chapter, and his prompt holds none, nor what he missed.
     assert not any(m["content"].startswith(CHAPTERS_HEADER) for m in by_bot["ivo"]["messages"])
+    assert not any(line in m["content"] for m in by_bot["ivo"]["messages"] for line in LINES)
+    assert any("what now?" in m["content"] for m in by_bot["ivo"]["messages"])
     # "Why?" rebuilds exactly what was sent, chapters included, from a record that names
     # the chapters' events instead of copying their texts; an edit since changes nothing.
     sent = [messages for _, messages in model.sent[-len(records) :]]
@@ -230,7 +235,9 @@ async def test_a_later_prompt_holds_the_chapters_of_what_it_leaves_out(data_dir:
     )
     assert earlier[-1]["text"] not in json.dumps(stored.payload)
     written = {e.payload["id"]: e.id for e in events(data_dir, kind="chapter_written")}
-    segments = [part for item in stored.payload["compact"]["tx2"] for part in item.get("s", [])]
+    with open_db(data_dir / "kith.db") as conn:  # the record's items, runs of the previous one resolved
+        items = transcript_items(conn, stored.payload)
+    segments = [part for item in items for part in item.get("s", [])]
     assert written[earlier[-1]["id"]] in segments  # format 2: an int segment names an event
     async with running(data_dir, backend=model) as rt:
         await rt.edit_fields("chapter", earlier[-1]["id"], {"text": "Rewritten by a person since."})

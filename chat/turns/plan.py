@@ -33,6 +33,8 @@ from chat.state.chats import (
     turn_replies,
 )
 from chat.state.entities import get_bot
+from chat.state.observations import witnessed
+from chat.state.world import get_scene
 from chat.turns.chapter_select import with_chapters
 from chat.turns.prompt import HISTORY_LIMIT, Prompt, build_prompt, prompt_frame
 from chat.turns.prompt_record import previous_start
@@ -104,8 +106,9 @@ def plan_turn(
     history = [*before, *late, message][-HISTORY_LIMIT:]
     done = turn_replies(conn, turn_id)
     speakers = select_speakers(
-        bots, message["text"], [m["author"] for m in history], max_replies=max_replies
-    )
+        present_bots(conn, chat, bots), message["text"], [m["author"] for m in history],
+        max_replies=max_replies,
+    )  # fmt: skip
     spoken = {m["author"] for m in done}
     return TurnPlan(
         turn_id=turn_id,
@@ -118,6 +121,21 @@ def plan_turn(
         bots=bots,
         done_message_ids=[m["id"] for m in done],
     )
+
+
+def present_bots(
+    conn: sqlite3.Connection, chat: dict[str, Any], bots: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The chat's active bots present in its scene: only they may answer (§5.4), even when
+    the message names another; raises, saying so, when none is."""
+    scene = get_scene(conn, chat["id"])
+    here = bots if scene is None else [b for b in bots if b["id"] in scene["present"]]
+    if not here:
+        raise Conflict(
+            "no bot of this chat is present in its scene, so nobody can answer; "
+            "mark one present (World tab, Present) and post again"
+        )
+    return here
 
 
 def _history_before(
@@ -174,7 +192,9 @@ def _plan_respond(
     done = turn_replies(conn, turn_id)
     last_text = history[-1]["text"] if history else ""
     user_text = next((m["text"] for m in reversed(history) if m["author"] == "you"), "")
-    speakers = select_speakers(bots, last_text, [m["author"] for m in history], max_replies=1)
+    speakers = select_speakers(
+        present_bots(conn, chat, bots), last_text, [m["author"] for m in history], max_replies=1
+    )
     spoken = {m["author"] for m in done}
     return TurnPlan(
         turn_id=turn_id,
@@ -257,7 +277,11 @@ def prepare_prompt(
     weights: Weights | None = None,
 ) -> Prompt:
     """Retrieve the bot's memories and assemble its prompt (§8)."""
-    query = plan.user_text or (plan.history[-1]["text"] if plan.history else "")
+    # The transcript this bot is shown: what it witnessed, never what was said while it was
+    # away (§5.3.1); the same messages turn after turn, so the prefix stays (§8.1.1).
+    history = witnessed(conn, bot["id"], plan.history)
+    window_full = None if history is plan.history else len(plan.history) >= HISTORY_LIMIT
+    query = plan.user_text or (history[-1]["text"] if history else "")
     other_names = [b["name"] for b in plan.bots if b["id"] != bot["id"]]
     start = previous_start(conn, plan.chat["id"], bot["id"])
     # The bot's own copies of this chat's chapters (§5.7): those of the part the prompt leaves
@@ -283,12 +307,12 @@ def prepare_prompt(
 
     def build(memories: list[tuple[dict[str, Any], float]]) -> Prompt:
         return with_chapters(
-            lambda chosen: _build(memories, chosen), chapters, plan.history, guess=start
+            lambda chosen: _build(memories, chosen), chapters, history, guess=start
         )[0]
 
     sizes = {"count_tokens": backend.cached_count_tokens, "context_length": backend.context_length()}
     frame = prompt_frame(  # what every build below shares: built once
-        conn, bot=bot, chat=plan.chat, history=plan.history, user_name=plan.user_name,
+        conn, bot=bot, chat=plan.chat, history=history, user_name=plan.user_name,
         reply_tokens=reply_tokens, seed=plan.turn_id, **sizes,
     )  # fmt: skip
 
@@ -297,7 +321,7 @@ def prepare_prompt(
             conn,
             bot=bot,
             chat=plan.chat,
-            history=plan.history,
+            history=history,
             memories=memories,
             user_name=plan.user_name,
             reply_tokens=reply_tokens,
@@ -306,6 +330,7 @@ def prepare_prompt(
             chapters=chosen,
             previous_start=start,
             frame=frame,
+            window_full=window_full,
             **sizes,
         )
 
@@ -316,9 +341,9 @@ def prepare_prompt(
     # messages are shown is known once the prompt is built, and memories take room too: a
     # first build without memories (under a millisecond; a retrieval costs several) gives
     # the most that can be shown. Retrieval runs once.
-    if not plan.history:
+    if not history:
         return build(recall(set()))
-    in_view = plan.history[build([]).dropped_messages :]
+    in_view = history[build([]).dropped_messages :]
     return build(recall({m["id"] for m in in_view}, quotes_of(in_view)))
 
 

@@ -69,6 +69,9 @@ class Prompt:
     dropped_memories: int = 0
     sections: list[str] = field(default_factory=list)
     chapter_ids: list[str] = field(default_factory=list)
+    shown: list[dict[str, Any]] = field(default_factory=list)
+    """The transcript messages the prompt shows, oldest first: the bot's witnessed history
+    less what did not fit. A prompt record refers to them (§8.4)."""
     quoted: list[dict[str, Any]] = field(default_factory=list)
     """The memory rows (chapters, then recalled memories) whose texts the prompt quotes
     as stored: a compact record names them instead of copying them (§8.4)."""
@@ -163,6 +166,7 @@ def build_prompt(
     chapters: list[dict[str, Any]] | None = None,
     previous_start: int | None = None,
     frame: PromptFrame | None = None,
+    window_full: bool | None = None,
 ) -> Prompt:
     """Assemble the prompt for ``bot``'s reply to ``history`` within the token budget,
     laid out for prefix caching (chat/turns/prompt_layout.py, §8.1.1).
@@ -177,7 +181,9 @@ def build_prompt(
     (`chat.turns.prompt_record.previous_start`): the transcript keeps starting there
     while it fits. ``seed`` (the turn id) fixes the lore probability rolls so a replay
     is exact. ``frame``: `prompt_frame` of the same arguments, when the caller builds
-    more than once."""
+    more than once. ``window_full``: ``history`` is the newest part of a longer chat
+    (default: it holds `HISTORY_LIMIT` messages; a bot's witnessed part of a full window
+    holds fewer)."""
     f = frame or prompt_frame(
         conn, bot=bot, chat=chat, history=history, user_name=user_name, count_tokens=count_tokens,
         context_length=context_length, reply_tokens=reply_tokens, seed=seed,
@@ -214,7 +220,8 @@ def build_prompt(
     room -= cost(story) if story else 0
     first = transcript_start(
         history, cost_of, room, step=min(budget // STEP_SHARE, room // 2),
-        previous_start=previous_start, window_full=len(history) >= HISTORY_LIMIT,
+        previous_start=previous_start,
+        window_full=len(history) >= HISTORY_LIMIT if window_full is None else window_full,
     )  # fmt: skip
 
     if kept_memories:
@@ -233,6 +240,7 @@ def build_prompt(
         token_count=token_count,
         stop=stop_sequences(user_name, other_names),
         dropped_messages=first,
+        shown=history[first:],
         dropped_memories=len(memory_lines) - kept_memories,
         sections=[name for name, _ in f.core],
         chapter_ids=[c["id"] for c in told],

@@ -192,7 +192,7 @@ class TurnWorker(TurnQueues):
                 prompt = first
             else:
                 prompt = await rt.read(lambda conn, bot=bot: self._prompt(conn, plan, bot))
-            kept = [m["event_id"] for m in plan.history[prompt.dropped_messages :] if m.get("event_id")]
+            kept = [m["event_id"] for m in prompt.shown if m.get("event_id")]
             if kept:  # what came before it was left out: due for a chapter (§5.7)
                 plan.cuts.append(min(kept))
             message_id = new_id("msg")
@@ -236,7 +236,7 @@ class TurnWorker(TurnQueues):
                 "token_count": prompt.token_count,
             }
             chat_id, turn_id = plan.chat["id"], plan.turn_id
-            sources = list(plan.history[prompt.dropped_messages :])
+            sources = list(prompt.shown)  # the bot's witnessed transcript (§5.3.1)
 
             def events(
                 conn: Any, payload: dict = payload, record: dict = record, sources: list = sources,

@@ -65,7 +65,7 @@ def scene_events(
         unknown = [e for e in ids if get_entity(conn, e, world_id=world_id) is None]
         if unknown:
             names = ", ".join(repr(entity_id) for entity_id in unknown[:5])
-            raise ValidationFailed(f"present: no entity with id {names}", field="present")
+            raise ValidationFailed(f"present: no entity with id {names} in world {world_id!r}", field="present")
         if ids != current["present"]:
             payload["present"] = ids
     return [

@@ -47,7 +47,7 @@ async def edit_edge(
     if get_edge(conn, src, dst, world_id=world_id) is None:
         for name, entity_id in (("src", src), ("dst", dst)):
             if get_entity(conn, entity_id, world_id=world_id) is None:
-                raise NotFound(f"no entity with id {entity_id!r}", field=name)
+                raise NotFound(f"no entity with id {entity_id!r} in world {world_id!r}", field=name)
     await edit_fields(request, "edge", edge_key(src, dst), body, world_id=world_id)
     return _edge_or_404(request, src, dst, world_id)
 
