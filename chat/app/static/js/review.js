@@ -30,12 +30,64 @@ function banner(state) {
     h("a", { href: "#/settings", text: "connect a real model in Settings" }), ".");
 }
 
-async function decide(path, what) {
+const CLIP = 160; // characters of a proposal shown before "More"
+
+/** `text` cut at a word boundary near `limit`, with "…"; the whole text when it fits. */
+export function clipAtWord(text, limit = CLIP) {
+  if (text.length <= limit) return text;
+  const cut = text.slice(0, limit + 1);
+  const space = cut.search(/\s\S*$/);
+  return `${(space > limit / 2 ? cut.slice(0, space) : text.slice(0, limit)).replace(/[\s.,;:!?-]+$/, "")}…`;
+}
+
+async function decide(path, what, body) {
   try {
-    await post(path);
+    await post(path, body);
+    return true;
   } catch (exc) {
     notify(`Cannot ${what}: ${exc.message}`, "error");
+    return false;
   }
+}
+
+/** The proposal's line, clipped with "…" and a More / Less toggle when long. */
+function summaryView(p) {
+  const text = h("span", { class: "summary", title: p.summary, text: clipAtWord(p.summary) });
+  if (text.textContent === p.summary) return [text];
+  const more = h("button", { type: "button", class: "link small", "aria-expanded": "false", text: "More" });
+  more.addEventListener("click", () => {
+    const open = more.getAttribute("aria-expanded") !== "true";
+    more.setAttribute("aria-expanded", String(open));
+    more.textContent = open ? "Less" : "More";
+    text.textContent = open ? p.summary : clipAtWord(p.summary);
+  });
+  return [text, " ", more];
+}
+
+/** Edit a proposed memory's text, then accept it with that text (or cancel). */
+function editMemory(p, li, refresh) {
+  const area = h("textarea", { class: "proposal-edit", rows: "3", maxlength: "4000",
+    "aria-label": `Text of the memory ${p.payload.owner} keeps` });
+  area.value = p.payload.text || "";
+  const save = h("button", { type: "submit", class: "small primary", text: "Accept edited" });
+  const cancel = h("button", { type: "button", class: "small", text: "Cancel" });
+  const form = h("form", { class: "proposal-edit-form", "aria-label": "Edit the proposed memory" },
+    area, h("span", { class: "row" }, save, cancel));
+  const shown = [...li.childNodes];
+  cancel.addEventListener("click", () => {
+    li.replaceChildren(...shown);
+    li.focus();
+  });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!area.value.trim()) {
+      notify("A memory needs some text.", "error");
+      return;
+    }
+    if (await decide(`/api/proposals/${seg(p.id)}/accept`, "accept the edited memory", { text: area.value })) refresh(p.id);
+  });
+  li.replaceChildren(h("span", { class: "kind", text: "memory added" }), " ", form);
+  area.focus();
 }
 
 function item(p, refresh) {
@@ -43,10 +95,14 @@ function item(p, refresh) {
     onclick: async () => { await decide(`/api/proposals/${seg(p.id)}/accept`, "accept"); refresh(p.id); } }, "Accept");
   const reject = h("button", { type: "button", class: "small", "aria-label": `Reject: ${p.summary}`,
     onclick: async () => { await decide(`/api/proposals/${seg(p.id)}/reject`, "reject"); refresh(p.id); } }, "Reject");
+  const edit = p.kind === "memory_added" && p.payload && typeof p.payload.text === "string"
+    ? h("button", { type: "button", class: "small", "aria-label": `Edit, then accept: ${p.summary}`, text: "Edit" })
+    : null;
   const li = h("li", { class: "proposal", tabindex: "0", dataset: { id: p.id, kind: p.kind },
     "aria-label": `${p.summary}. A accepts, R rejects`, "aria-keyshortcuts": "A R" },
     h("span", { class: "kind", text: p.kind.replace(/_/g, " ") }), " ",
-    h("span", { class: "summary", text: p.summary }), h("span", { class: "row" }, accept, reject));
+    ...summaryView(p), h("span", { class: "row" }, accept, edit, reject));
+  if (edit) edit.addEventListener("click", () => editMemory(p, li, refresh));
   li.addEventListener("keydown", (ev) => {
     if (ev.target !== li) return;
     const key = ev.key.toLowerCase();
