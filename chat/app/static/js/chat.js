@@ -22,6 +22,7 @@ let activeTurn = null; // the turn Stop and Esc stop: the running one, else the 
 // Turns of this chat not ended yet, id -> "queued" | "running", oldest first. A message
 // sent while a reply is written queues a second turn; Stop must stop the one writing now.
 const liveTurns = new Map();
+const turnNews = new Map(); // id -> the last `turn` event of a live turn (its phase)
 let failedTurn = null;
 // Turns the stream said have ended. A request's answer can come after the stream's news
 // (a fast turn on a busy machine): a turn named by an answer is made active only if the
@@ -51,6 +52,7 @@ function markTurn(turnId, status) {
 
 function forgetTurns() {
   liveTurns.clear();
+  turnNews.clear();
   pickActiveTurn();
 }
 
@@ -66,6 +68,8 @@ function pickActiveTurn() {
   $("#stop-btn").hidden = !next;
   clearPhase(); // the phase shown was the previous turn's
   turnStatus(next ? "Waiting for the model…" : "");
+  const news = next && liveTurns.get(next) === "running" ? turnNews.get(next) : null;
+  if (news) showPhase(news); // it ran already (a phase of its own): say what it does
   showRespond($("#respond-btn"), view ? view.messages : [], next);
   syncRegenerate();
 }
@@ -362,6 +366,7 @@ function onTurn(data) {
   if (turn.chat_id && turn.chat_id !== store.chatId) return;
   if (turn.status === "queued" || turn.status === "running") {
     endedTurns.delete(turn.id); // a retry runs a failed turn again
+    turnNews.set(turn.id, turn);
     markTurn(turn.id, turn.status);
     if (activeTurn === turn.id) { // a turn queued behind the running one changes nothing shown
       if (turn.status === "queued") turnStatus("Waiting for the model…");
@@ -377,6 +382,7 @@ function onTurn(data) {
   endedTurns.add(turn.id);
   if (endedTurns.size > 200) endedTurns.delete(endedTurns.values().next().value);
   liveTurns.delete(turn.id);
+  turnNews.delete(turn.id);
   pickActiveTurn(); // a queued turn behind it becomes active and runs next
   failedTurn = turn.status === "failed" ? turn : null;
   if (turn.status === "failed") turnStatus(`The reply failed: ${uiWords(turn.error) || "no reason given"}`);
