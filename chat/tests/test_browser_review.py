@@ -99,6 +99,13 @@ def test_long_proposals_are_clipped_at_a_word_the_tray_scrolls_and_a_memory_is_e
     area = tray.get_by_label("Text of the memory ana keeps")
     assert area.input_value().startswith("Memory 1:")
     area.fill("Ana keeps the spare key under the blue flowerpot.")
+    # the panel is drawn again when state changes while the person looks elsewhere (it
+    # waits while they type): the edit in progress survives that
+    page.get_by_label("Message", exact=True).focus()
+    page.locator(".review-tray").evaluate("el => { el.dataset.old = '1'; }")
+    live_server.api("POST", "/api/memories", json={"owner": "ana", "text": "A memory made by hand."})
+    page.locator(".review-tray:not([data-old])").wait_for()
+    assert area.input_value() == "Ana keeps the spare key under the blue flowerpot."
     if os.environ.get("KITH_SHOTS"):
         page.screenshot(path=os.path.join(os.environ["KITH_SHOTS"], "tray-edit.png"))
     tray.get_by_role("button", name="Accept edited").click()

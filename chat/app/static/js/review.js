@@ -65,10 +65,10 @@ function summaryView(p) {
 }
 
 /** Edit a proposed memory's text, then accept it with that text (or cancel). */
-function editMemory(p, li, refresh) {
+function editMemory(p, li, refresh, draft = null) {
   const area = h("textarea", { class: "proposal-edit", rows: "3", maxlength: "4000",
     "aria-label": `Text of the memory ${p.payload.owner} keeps` });
-  area.value = p.payload.text || "";
+  area.value = draft ? draft.text : p.payload.text || "";
   const save = h("button", { type: "submit", class: "small primary", text: "Accept edited" });
   const cancel = h("button", { type: "button", class: "small", text: "Cancel" });
   const form = h("form", { class: "proposal-edit-form", "aria-label": "Edit the proposed memory" },
@@ -87,10 +87,10 @@ function editMemory(p, li, refresh) {
     if (await decide(`/api/proposals/${seg(p.id)}/accept`, "accept the edited memory", { text: area.value })) refresh(p.id);
   });
   li.replaceChildren(h("span", { class: "kind", text: "memory added" }), " ", form);
-  area.focus();
+  if (!draft || draft.focused) area.focus();
 }
 
-function item(p, refresh) {
+function item(p, refresh, draft) {
   const accept = h("button", { type: "button", class: "small primary", "aria-label": `Accept: ${p.summary}`,
     onclick: async () => { await decide(`/api/proposals/${seg(p.id)}/accept`, "accept"); refresh(p.id); } }, "Accept");
   const reject = h("button", { type: "button", class: "small", "aria-label": `Reject: ${p.summary}`,
@@ -103,6 +103,7 @@ function item(p, refresh) {
     h("span", { class: "kind", text: p.kind.replace(/_/g, " ") }), " ",
     ...summaryView(p), h("span", { class: "row" }, accept, edit, reject));
   if (edit) edit.addEventListener("click", () => editMemory(p, li, refresh));
+  if (edit && draft && draft.id === p.id) editMemory(p, li, refresh, draft);
   li.addEventListener("keydown", (ev) => {
     if (ev.target !== li) return;
     const key = ev.key.toLowerCase();
@@ -134,6 +135,12 @@ export async function renderReview(container) {
     const next = [...list].find((li) => li.dataset.id !== decidedId);
     (next || container.querySelector("button"))?.focus();
   });
+  // The panel is drawn again on every change of state (a turn elsewhere): an edit in
+  // progress and the list's scroll survive that.
+  const open = container.querySelector(".proposal-edit-form");
+  const draft = open ? { id: open.closest(".proposal")?.dataset.id, text: open.querySelector("textarea").value,
+    focused: open.contains(document.activeElement) } : null;
+  const scrolled = container.querySelector(".proposals")?.scrollTop || 0;
   const tray = proposals.length ? h("section", { class: "review-tray", "aria-label": "Proposed changes" },
     h("div", { class: "row" },
       h("h3", { text: `Proposed changes (${proposals.length})` }),
@@ -141,6 +148,7 @@ export async function renderReview(container) {
         await decide(`/api/chats/${seg(chatId)}/proposals/accept`, "accept all"); again(); } }, "Accept all"),
       h("button", { type: "button", class: "small", onclick: async () => {
         await decide(`/api/chats/${seg(chatId)}/proposals/reject`, "reject all"); again(); } }, "Reject all")),
-    h("ul", { class: "proposals" }, proposals.map((p) => item(p, again)))) : null;
+    h("ul", { class: "proposals" }, proposals.map((p) => item(p, again, draft)))) : null;
   mount(container, banner(state), tray);
+  if (tray) tray.querySelector(".proposals").scrollTop = scrolled;
 }
