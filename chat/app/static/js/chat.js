@@ -8,6 +8,7 @@ import { chatById, loadChats, renderChats } from "./chatlist.js";
 import { emit, loadBots, nameOf, store } from "./store.js";
 import { clearPhase, hasPhase, showPhase } from "./phase.js";
 import { openStream } from "./stream.js";
+import { LiveTurns } from "./liveturns.js";
 import { announceDrawn, TranscriptWindow } from "./pages.js";
 import { refocus } from "./msgparts.js";
 import { askForReply, removeMessage, showRespond } from "./replies.js";
@@ -18,11 +19,8 @@ import { confirmDialog, modal } from "./widgets.js";
 let stream = null;
 let view = null; // the loaded pages of the open chat (pages.js)
 let regenerateOn = null; // id of the message that shows Regenerate
-let activeTurn = null; // the turn Stop and Esc stop: the running one, else the next queued
-// Turns of this chat not ended yet, id -> "queued" | "running", oldest first. A message
-// sent while a reply is written queues a second turn; Stop must stop the one writing now.
-const liveTurns = new Map();
-const turnNews = new Map(); // id -> the last `turn` event of a live turn (its phase)
+let activeTurn = null; // the turn Stop and Esc stop: live.active()
+const live = new LiveTurns();
 let failedTurn = null;
 // Turns the stream said have ended. A request's answer can come after the stream's news
 // (a fast turn on a busy machine): a turn named by an answer is made active only if the
@@ -40,45 +38,33 @@ function turnStatus(text) {
  * now the active one (the caller then says what it waits for). */
 function claimTurn(turnId) {
   if (!turnId || endedTurns.has(turnId)) return false;
-  markTurn(turnId, liveTurns.get(turnId) || "queued");
+  markTurn(turnId, live.statusOf(turnId) || "queued");
   return activeTurn === turnId;
 }
 
 /** Record a live turn's status; the active turn follows. */
-function markTurn(turnId, status) {
-  liveTurns.set(turnId, status);
+function markTurn(turnId, status, news = null) {
+  live.mark(turnId, status, news);
   pickActiveTurn();
 }
 
 function forgetTurns() {
-  liveTurns.clear();
-  turnNews.clear();
+  live.clear();
   pickActiveTurn();
 }
 
-/** The active turn is the running one, else the oldest queued one (it runs next). */
+/** Show the active turn (the running one, else the next queued) when it changes. */
 function pickActiveTurn() {
-  let next = null;
-  for (const [id, status] of liveTurns) {
-    if (status === "running") { next = id; break; }
-    if (!next) next = id;
-  }
+  const next = live.active();
   if (next === activeTurn) return;
   activeTurn = next;
   $("#stop-btn").hidden = !next;
   clearPhase(); // the phase shown was the previous turn's
   turnStatus(next ? "Waiting for the model…" : "");
-  const news = next && liveTurns.get(next) === "running" ? turnNews.get(next) : null;
+  const news = next ? live.runningNews(next) : null;
   if (news) showPhase(news); // it ran already (a phase of its own): say what it does
   showRespond($("#respond-btn"), view ? view.messages : [], next);
   syncRegenerate();
-}
-
-/** How many turns wait behind the active one (shown beside Stop's status). */
-function queuedBehind() {
-  let n = 0;
-  for (const [id, status] of liveTurns) if (id !== activeTurn && status === "queued") n += 1;
-  return n;
 }
 
 const asItems = (list) => (list || []).map((a) => (typeof a === "string" ? { id: a } : a));
@@ -321,7 +307,7 @@ function onToken(data) {
     $("#transcript").appendChild(entry.li);
   }
   entry.text.appendChild(document.createTextNode(data.text ?? data.token ?? data.delta ?? ""));
-  if (data.turn_id && liveTurns.get(data.turn_id) !== "running" && !endedTurns.has(data.turn_id)) {
+  if (data.turn_id && live.statusOf(data.turn_id) !== "running" && !endedTurns.has(data.turn_id)) {
     markTurn(data.turn_id, "running"); // its tokens flow: it runs
   }
   if (!hasPhase() && (!data.turn_id || data.turn_id === activeTurn)) {
@@ -366,8 +352,7 @@ function onTurn(data) {
   if (turn.chat_id && turn.chat_id !== store.chatId) return;
   if (turn.status === "queued" || turn.status === "running") {
     endedTurns.delete(turn.id); // a retry runs a failed turn again
-    turnNews.set(turn.id, turn);
-    markTurn(turn.id, turn.status);
+    markTurn(turn.id, turn.status, turn);
     if (activeTurn === turn.id) { // a turn queued behind the running one changes nothing shown
       if (turn.status === "queued") turnStatus("Waiting for the model…");
       else showPhase(turn);
@@ -381,8 +366,7 @@ function onTurn(data) {
   dropPending(turn.id);
   endedTurns.add(turn.id);
   if (endedTurns.size > 200) endedTurns.delete(endedTurns.values().next().value);
-  liveTurns.delete(turn.id);
-  turnNews.delete(turn.id);
+  live.end(turn.id);
   pickActiveTurn(); // a queued turn behind it becomes active and runs next
   failedTurn = turn.status === "failed" ? turn : null;
   if (turn.status === "failed") turnStatus(`The reply failed: ${uiWords(turn.error) || "no reason given"}`);
@@ -416,7 +400,7 @@ async function checkLastTurn() {
     renderFailure();
   } else if (turn.status === "queued" || turn.status === "running") {
     if (endedTurns.has(turn.id)) return; // the stream said it ended while this was asked
-    markTurn(turn.id, liveTurns.get(turn.id) || turn.status);
+    markTurn(turn.id, live.statusOf(turn.id) || turn.status);
     if (activeTurn !== turn.id) return;
     try {
       const now = await get(`/api/turns/${seg(turn.id)}`);
@@ -444,7 +428,7 @@ async function retry() {
 async function stop() {
   if (!activeTurn) return;
   let what = $("#stop-btn").dataset.phase === "updating_memories" ? "Skipping the memory update…" : "Stopping…";
-  const waiting = queuedBehind(); // they stay queued and run next, as they would have
+  const waiting = live.queuedBesides(activeTurn); // they stay queued and run next, as they would have
   if (waiting) what += ` ${waiting === 1 ? "Your next message is" : `${waiting} more messages are`} answered after.`;
   // Said before asking: the answer comes once the turn's end is stored, usually after the
   // stream's `turn` event has ended the turn (and cleared this line) already.
