@@ -34,7 +34,7 @@ def _inside(page: Any, selector: str) -> None:
     assert box["x"] >= 0 and box["x"] + box["width"] <= size["width"], f"{selector} is cut off: {box}"
 
 
-@pytest.mark.parametrize("size", [(1366, 768), (1500, 950)])
+@pytest.mark.parametrize("size", [(1366, 768), (1500, 950), (900, 700)])
 def test_the_first_run_banner_leaves_the_composer_and_stop_on_screen(
     page: Any, live_server: LiveServer, size: tuple[int, int]
 ) -> None:
@@ -51,8 +51,11 @@ def test_the_first_run_banner_leaves_the_composer_and_stop_on_screen(
     page.locator("#stop-btn").wait_for()
     _inside(page, "#composer")
     _inside(page, "#stop-btn")
-    heights = page.evaluate("() => [document.scrollingElement.scrollHeight, innerHeight]")
-    assert heights[0] <= heights[1], f"the page is {heights[0] - heights[1]} px taller than the window"
+    if size[0] > 1000:  # narrower, the state panel sits below the chat and the page scrolls
+        heights = page.evaluate("() => [document.scrollingElement.scrollHeight, innerHeight]")
+        assert heights[0] <= heights[1], f"the page is {heights[0] - heights[1]} px taller than the window"
+    else:
+        assert page.evaluate("() => document.scrollingElement.scrollTop") == 0
     shoot(page, f"banner-{size[0]}x{size[1]}.png")
     page.locator("#stop-btn").click()
     page.locator("#stop-btn").wait_for(state="hidden")
