@@ -16,8 +16,9 @@ import json
 import sqlite3
 from typing import Any
 
-from chat.errors import Conflict, NotFound
+from chat.errors import Conflict, NotFound, ValidationFailed
 from chat.eventlog.log import NewEvent
+from chat.state.manual_edit import FIELD_RULES
 from chat.world.ids import new_id
 
 REVIEWED_KINDS = ("entity_added", "entity_updated", "edge_changed", "memory_added", "world_fact_set", "scene_changed")
@@ -81,14 +82,34 @@ def pending(conn: sqlite3.Connection, chat_id: str | None = None) -> list[dict[s
     ]
 
 
+def edited_text(text: Any) -> str:
+    """A person's rewrite of a proposed memory, checked as a memory edit is (§6.3): a
+    string, not blank, within the memory text limit; its spacing made one line as
+    extraction makes the model's. ValidationFailed names ``text``."""
+    try:
+        return " ".join(str(FIELD_RULES["memory"]["text"](text)).split())
+    except ValueError as exc:
+        raise ValidationFailed(f"text {exc}", field="text") from None
+
+
 def review_events(
-    conn: sqlite3.Connection, proposal_ids: list[str], decision: str, *, chat_id: str | None = None
+    conn: sqlite3.Connection,
+    proposal_ids: list[str],
+    decision: str,
+    *,
+    chat_id: str | None = None,
+    text: str | None = None,
 ) -> list[NewEvent]:
     """The events that accept or reject ``proposal_ids`` (all pending of the chat when empty).
 
-    NotFound for an id that is not pending (decided already, reverted, or never was)."""
+    ``text`` accepts one proposed memory with the user's wording instead of the model's:
+    the same ``memory_added`` with the same turn id, only the text differs (the tray's
+    Edit). NotFound for an id that is not pending (decided already, reverted, or never
+    was); ValidationFailed naming ``text`` for text anywhere else or a bad text."""
     if decision not in ("accepted", "rejected"):
         raise Conflict(f"a decision is accepted or rejected, not {decision!r}")
+    if text is not None and (decision != "accepted" or len(proposal_ids) != 1):
+        raise ValidationFailed("text is given only when accepting one proposed memory", field="text")
     waiting = {p["id"]: p for p in pending(conn, chat_id)}
     ids = proposal_ids or list(waiting)
     events: list[NewEvent] = []
@@ -97,8 +118,15 @@ def review_events(
         if proposal is None:
             raise NotFound(f"no pending proposal with id {proposal_id!r}", field="proposal_id")
         where = {"chat_id": proposal["chat_id"], "turn_id": proposal["turn_id"]}
+        payload = proposal["payload"]
+        if text is not None:
+            if proposal["kind"] != "memory_added":
+                raise ValidationFailed(
+                    f"text edits a proposed memory; proposal {proposal_id!r} is a {proposal['kind']}", field="text"
+                )
+            payload = {**payload, "text": edited_text(text)}
         if decision == "accepted":  # the very event extraction would have appended
-            events.append(NewEvent(proposal["kind"], proposal["payload"], actor="model", **where))
+            events.append(NewEvent(proposal["kind"], payload, actor="model", **where))
         reviewed = {"proposal_id": proposal_id, "decision": decision}
         events.append(NewEvent("proposal_reviewed", reviewed, actor="user", **where))
     return events

@@ -214,6 +214,13 @@ async def test_events_page_filter_and_errors(data_dir: Path) -> None:
         assert_error(await client.get("/api/events", params={"after": -1}), 422, "after")
         assert_error(await client.get("/api/events", params={"after": "x"}), 422, "after")
 
+        # the Event log page's kind filter: every kind the log knows, each one filterable
+        from chat.eventlog.schemas import SCHEMAS
+
+        kinds = (await client.get("/api/events/kinds")).json()
+        assert kinds == sorted(SCHEMAS) and {"proposal_queued", "persona_set", "lore_set"} <= set(kinds)
+        assert (await client.get("/api/events", params={"kind": kinds[-1]})).status_code == 200
+
 
 async def test_snapshots_take_list_delete(data_dir: Path) -> None:
     async with running_app(make_settings(data_dir)) as (_app, client):

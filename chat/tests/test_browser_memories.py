@@ -3,6 +3,7 @@ to the memory that replaced them (§5.3); the user can mark one from the tab."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -31,10 +32,18 @@ def test_a_superseded_memory_is_struck_through_and_links_to_the_newer(
     open_app(page, f"#/chat/{chat['id']}")
     page.get_by_role("tab", name="Memories").click()
     item = page.locator(f".memory[data-id='{older['id']}']")
-    item.get_by_role("button", name="Edit id of the newer memory that replaces this one").click()
-    box = item.get_by_role("textbox", name="id of the newer memory that replaces this one")
-    box.fill(newer["id"])
-    box.press("Enter")
+    # no raw id to type: a picker lists Ana's other memories by their text, searchable
+    item.get_by_role("button", name="Mark superseded by…").click()
+    picker = page.get_by_role("dialog", name="Superseded by…")
+    picker.get_by_role("button", name="Porto").first.wait_for()
+    choices = picker.locator("button.pick").evaluate_all("els => els.map(e => e.dataset.id)")
+    assert older["id"] not in choices and newer["id"] in choices
+    picker.get_by_role("searchbox", name="Search Ana's memories").fill("Lisbon")
+    picker.locator("button.pick").filter(has_text="Porto").first.wait_for(state="detached")
+    if os.environ.get("KITH_SHOTS"):
+        page.screenshot(path=os.path.join(os.environ["KITH_SHOTS"], "supersede-picker.png"))
+    picker.get_by_role("button", name="Lisbon").first.click()
+    picker.wait_for(state="detached")
     page.get_by_text("Saved superseded_by of the memory.").wait_for()
     struck = page.locator(f".memory.superseded[data-id='{older['id']}']")
     struck.wait_for()
@@ -42,7 +51,9 @@ def test_a_superseded_memory_is_struck_through_and_links_to_the_newer(
         "el => getComputedStyle(el).textDecorationLine"
     )
     assert decoration == "line-through"
-    struck.get_by_role("link", name=newer["id"]).click()
+    link = struck.get_by_role("link", name="Lisbon")  # the newer memory by its text
+    assert newer["id"] not in link.inner_text()
+    link.click()
     flashed = page.locator(f".memory.flash[data-id='{newer['id']}']")
     flashed.wait_for()
     # The list is drawn again when an event arrives (here: another edit, made through the

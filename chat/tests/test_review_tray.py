@@ -142,3 +142,47 @@ async def test_a_proposal_accepted_later_keeps_its_turn_out_of_a_rewind_to_a_lat
     with open_db(data_dir / "kith.db") as conn:
         extracted = [m["text"] for m in list_memories(conn, owner="ada") if not m.get("message_id")]
     assert extracted == ["You found a lighthouse key."]
+
+
+async def test_a_proposed_memory_is_accepted_with_the_users_text(data_dir: Path) -> None:
+    """The tray's Edit: the accepted event is the `memory_added` extraction appends, with
+    its turn id and owner, only with the user's text; bad text is a 422 naming `text`
+    and writes nothing."""
+    settings = make_settings(data_dir, extraction_review=True, sentiment_nudges=False, script_path=_script(data_dir))
+    async with running_app(settings) as (app, client):
+        await make_bot(client, id="ada")
+        chat = await make_chat(client, ["ada"])
+        turn = await say(app, client, chat["id"], "I found a lighthouse key")
+        waiting = (await client.get(f"/api/chats/{chat['id']}/proposals")).json()
+        memory = next(p for p in waiting if p["kind"] == "memory_added")
+        edge = next(p for p in waiting if p["kind"] == "edge_changed")
+        with open_db(data_dir / "kith.db") as conn:
+            before = conn.execute("SELECT max(id) FROM events").fetchone()[0]
+        url = f"/api/proposals/{memory['id']}/accept"
+        for bad in ({"text": "   "}, {"text": ""}, {"text": "x" * 4001}, {"text": 7}, {"text": ["a"]}):
+            assert_error(await client.post(url, json=bad), 422, "text")
+        assert_error(await client.post(url, json={"words": "hi"}), 422)
+        # only a memory proposal takes a text
+        assert_error(await client.post(f"/api/proposals/{edge['id']}/accept", json={"text": "no"}), 422, "text")
+        with open_db(data_dir / "kith.db") as conn:
+            assert conn.execute("SELECT max(id) FROM events").fetchone()[0] == before  # nothing written
+        assert len((await client.get(f"/api/chats/{chat['id']}/proposals")).json()) == len(waiting)
+        accepted = await client.post(url, json={"text": "  The user found the key to the old lighthouse.  "})
+        assert accepted.status_code == 200 and accepted.json()["count"] == 1
+        assert_error(await client.post(url, json={"text": "again"}), 404, "proposal_id")
+    with open_db(data_dir / "kith.db") as conn:
+        rows = conn.execute(
+            "SELECT kind, actor, turn_id, payload FROM events WHERE kind = 'memory_added' AND turn_id = ?"
+            " AND json_extract(payload, '$.owner') = 'ada' AND json_extract(payload, '$.id') = ?",
+            (turn["id"], memory["payload"]["id"]),
+        ).fetchall()
+        assert len(rows) == 1
+        kind, actor, turn_id, payload = rows[0]
+        assert (kind, actor, turn_id) == ("memory_added", "model", turn["id"])
+        stored = json.loads(payload)
+        assert stored["text"] == "The user found the key to the old lighthouse."
+        assert {k: v for k, v in stored.items() if k != "text"} == {
+            k: v for k, v in memory["payload"].items() if k != "text"
+        }
+        texts = [m["text"] for m in list_memories(conn, owner="ada") if not m.get("message_id")]
+        assert texts == ["The user found the key to the old lighthouse."]

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 
 from chat.app.context import reader, runtime
-from chat.memory.review import pending, review_events, review_on
+from chat.app.schemas import Body
+from chat.memory.review import edited_text, pending, review_events, review_on
 
 router = APIRouter(prefix="/api", tags=["review"])
 
@@ -29,12 +30,23 @@ async def chat_proposals(request: Request, chat_id: ChatId) -> list[dict[str, An
     return pending(reader(request), chat_id)
 
 
-async def _decide(request: Request, ids: list[str], decision: str, chat_id: str | None) -> dict[str, Any]:
+class AcceptBody(Body):
+    """An optional rewrite of a proposed memory, accepted in place of the model's text."""
+
+    text: Any = None
+    """Checked as a memory edit's text is (`review.edited_text`), so the error names ``text``."""
+
+
+async def _decide(
+    request: Request, ids: list[str], decision: str, chat_id: str | None, text: str | None = None
+) -> dict[str, Any]:
     rt = runtime(request)
     holder: list[int] = []
+    if text is not None:
+        text = edited_text(text)  # a bad text is refused before anything is written
 
     def build(conn: Any) -> list[Any]:
-        events = review_events(conn, ids, decision, chat_id=chat_id)
+        events = review_events(conn, ids, decision, chat_id=chat_id, text=text)
         holder.append(sum(e.kind == "proposal_reviewed" for e in events))
         return events
 
@@ -43,9 +55,11 @@ async def _decide(request: Request, ids: list[str], decision: str, chat_id: str 
 
 
 @router.post("/proposals/{proposal_id}/accept")
-async def accept(request: Request, proposal_id: ProposalId) -> dict[str, Any]:
-    """Apply the proposal: the very event extraction would have appended, with its turn id."""
-    return await _decide(request, [proposal_id], "accepted", None)
+async def accept(request: Request, proposal_id: ProposalId, body: AcceptBody | None = None) -> dict[str, Any]:
+    """Apply the proposal: the very event extraction would have appended, with its turn id.
+    `{"text": ...}` accepts a proposed memory with the user's text (422 naming `text` when
+    it is blank, too long, not a string or the proposal is not a memory; nothing written)."""
+    return await _decide(request, [proposal_id], "accepted", None, body.text if body else None)
 
 
 @router.post("/proposals/{proposal_id}/reject")

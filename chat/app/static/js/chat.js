@@ -8,6 +8,7 @@ import { chatById, loadChats, renderChats } from "./chatlist.js";
 import { emit, loadBots, nameOf, store } from "./store.js";
 import { clearPhase, hasPhase, showPhase } from "./phase.js";
 import { openStream } from "./stream.js";
+import { LiveTurns } from "./liveturns.js";
 import { announceDrawn, TranscriptWindow } from "./pages.js";
 import { refocus } from "./msgparts.js";
 import { askForReply, removeMessage, showRespond } from "./replies.js";
@@ -18,7 +19,8 @@ import { confirmDialog, modal } from "./widgets.js";
 let stream = null;
 let view = null; // the loaded pages of the open chat (pages.js)
 let regenerateOn = null; // id of the message that shows Regenerate
-let activeTurn = null;
+let activeTurn = null; // the turn Stop and Esc stop: live.active()
+const live = new LiveTurns();
 let failedTurn = null;
 // Turns the stream said have ended. A request's answer can come after the stream's news
 // (a fast turn on a busy machine): a turn named by an answer is made active only if the
@@ -32,21 +34,36 @@ function turnStatus(text) {
   $("#turn-status").textContent = text || "";
 }
 
-/** Make the turn a request started active, unless the stream ended it already; true if so. */
+/** Note the turn a request started, unless the stream ended it already; true if it is
+ * now the active one (the caller then says what it waits for). */
 function claimTurn(turnId) {
   if (!turnId || endedTurns.has(turnId)) return false;
-  setActiveTurn(turnId);
-  return true;
+  markTurn(turnId, live.statusOf(turnId) || "queued");
+  return activeTurn === turnId;
 }
 
-function setActiveTurn(turnId) {
-  activeTurn = turnId;
-  $("#stop-btn").hidden = !turnId;
-  showRespond($("#respond-btn"), view ? view.messages : [], turnId);
-  if (!turnId) {
-    clearPhase();
-    turnStatus("");
-  }
+/** Record a live turn's status; the active turn follows. */
+function markTurn(turnId, status, news = null) {
+  live.mark(turnId, status, news);
+  pickActiveTurn();
+}
+
+function forgetTurns() {
+  live.clear();
+  pickActiveTurn();
+}
+
+/** Show the active turn (the running one, else the next queued) when it changes. */
+function pickActiveTurn() {
+  const next = live.active();
+  if (next === activeTurn) return;
+  activeTurn = next;
+  $("#stop-btn").hidden = !next;
+  clearPhase(); // the phase shown was the previous turn's
+  turnStatus(next ? "Waiting for the model…" : "");
+  const news = next ? live.runningNews(next) : null;
+  if (news) showPhase(news); // it ran already (a phase of its own): say what it does
+  showRespond($("#respond-btn"), view ? view.messages : [], next);
   syncRegenerate();
 }
 
@@ -85,7 +102,7 @@ export async function openChat(chatId) {
   stream = null;
   store.chatId = chatId;
   pending.clear();
-  setActiveTurn(null);
+  forgetTurns();
   failedTurn = null;
   transcriptView().reset(chatId);
   regenerateOn = null;
@@ -290,8 +307,12 @@ function onToken(data) {
     $("#transcript").appendChild(entry.li);
   }
   entry.text.appendChild(document.createTextNode(data.text ?? data.token ?? data.delta ?? ""));
-  if (data.turn_id && !activeTurn) setActiveTurn(data.turn_id);
-  if (!hasPhase()) turnStatus(`${nameOf(data.author || data.bot_id)} is writing…`);
+  if (data.turn_id && live.statusOf(data.turn_id) !== "running" && !endedTurns.has(data.turn_id)) {
+    markTurn(data.turn_id, "running"); // its tokens flow: it runs
+  }
+  if (!hasPhase() && (!data.turn_id || data.turn_id === activeTurn)) {
+    turnStatus(`${nameOf(data.author || data.bot_id)} is writing…`);
+  }
   const list = $("#transcript");
   list.scrollTop = list.scrollHeight;
 }
@@ -331,10 +352,11 @@ function onTurn(data) {
   if (turn.chat_id && turn.chat_id !== store.chatId) return;
   if (turn.status === "queued" || turn.status === "running") {
     endedTurns.delete(turn.id); // a retry runs a failed turn again
-    if (activeTurn !== turn.id) clearPhase();
-    setActiveTurn(turn.id);
-    if (turn.status === "queued") turnStatus("Waiting for the model…");
-    else showPhase(turn);
+    markTurn(turn.id, turn.status, turn);
+    if (activeTurn === turn.id) { // a turn queued behind the running one changes nothing shown
+      if (turn.status === "queued") turnStatus("Waiting for the model…");
+      else showPhase(turn);
+    }
     if (turn.phase === "updating_memories") {
       for (const entry of pending.values()) entry.done = true; // the replies are in
       render();
@@ -344,7 +366,8 @@ function onTurn(data) {
   dropPending(turn.id);
   endedTurns.add(turn.id);
   if (endedTurns.size > 200) endedTurns.delete(endedTurns.values().next().value);
-  if (activeTurn === turn.id) setActiveTurn(null);
+  live.end(turn.id);
+  pickActiveTurn(); // a queued turn behind it becomes active and runs next
   failedTurn = turn.status === "failed" ? turn : null;
   if (turn.status === "failed") turnStatus(`The reply failed: ${uiWords(turn.error) || "no reason given"}`);
   renderFailure();
@@ -354,7 +377,7 @@ function onTurn(data) {
 
 async function resync() {
   pending.clear();
-  setActiveTurn(null);
+  forgetTurns();
   await reload();
   await checkLastTurn();
   stateChanged();
@@ -376,9 +399,12 @@ async function checkLastTurn() {
     failedTurn = turn;
     renderFailure();
   } else if (turn.status === "queued" || turn.status === "running") {
-    if (!claimTurn(turn.id)) return; // the stream said it ended while this was asked
+    if (endedTurns.has(turn.id)) return; // the stream said it ended while this was asked
+    markTurn(turn.id, live.statusOf(turn.id) || turn.status);
+    if (activeTurn !== turn.id) return;
     try {
-      showPhase(await get(`/api/turns/${seg(turn.id)}`));
+      const now = await get(`/api/turns/${seg(turn.id)}`);
+      if (activeTurn === turn.id) showPhase(now);
     } catch {
       /* it finished meanwhile: its turn event says so */
     }
@@ -401,7 +427,9 @@ async function retry() {
 
 async function stop() {
   if (!activeTurn) return;
-  const what = $("#stop-btn").dataset.phase === "updating_memories" ? "Skipping the memory update…" : "Stopping…";
+  let what = $("#stop-btn").dataset.phase === "updating_memories" ? "Skipping the memory update…" : "Stopping…";
+  const waiting = live.queuedBesides(activeTurn); // they stay queued and run next, as they would have
+  if (waiting) what += ` ${waiting === 1 ? "Your next message is" : `${waiting} more messages are`} answered after.`;
   // Said before asking: the answer comes once the turn's end is stored, usually after the
   // stream's `turn` event has ended the turn (and cleared this line) already.
   clearPhase();

@@ -5,13 +5,8 @@ import { get, query } from "./api.js";
 import { $, h, mount, notify, when } from "./dom.js";
 import { actorWord, chatName, describe } from "./eventwords.js";
 
-const KINDS = [
-  "bot_authored", "bot_revised", "bot_retired", "entity_added", "entity_updated", "edge_changed",
-  "memory_added", "world_fact_set", "world_fact_deleted", "scene_changed", "manual_edit",
-  "chat_created", "message_posted", "message_edited", "message_deleted", "alternative_chosen",
-  "turn_queued", "turn_started", "turn_completed", "turn_failed", "turns_reverted",
-  "prompt_recorded", "proposal_dropped", "reflection_recorded",
-];
+let kinds = null; // every kind the server knows (GET /api/events/kinds), asked once
+const titles = new Map(); // chat id -> title, of every world (the log spans them all)
 const LIMIT = 50;
 const page = { after: 0, kind: "", history: [] };
 
@@ -21,7 +16,7 @@ function isReverted(event) {
 
 function row(event) {
   const reverted = isReverted(event);
-  const chat = chatName(event.chat_id);
+  const chat = titles.get(event.chat_id) || chatName(event.chat_id);
   return h("tr", { class: [reverted && "reverted", `ev-${event.kind}`], dataset: { id: String(event.id) } },
     h("td", { class: "num", text: String(event.id) }),
     h("td", null, h("time", { datetime: event.created_at, text: when(event.created_at) })),
@@ -66,11 +61,34 @@ async function latest() {
   await load();
 }
 
+/** The titles of every world's chats: the chat list holds only the open world's. */
+async function loadTitles() {
+  try {
+    const worlds = (await get("/api/worlds?include_archived=true")) || [];
+    const lists = await Promise.all(worlds.map((w) => get(`/api/chats${query({ world: w.id })}`).catch(() => [])));
+    for (const chat of lists.flat()) titles.set(chat.id, chat.title);
+  } catch {
+    /* the open world's chat list still names its chats */
+  }
+}
+
+async function loadKinds() {
+  if (kinds) return kinds;
+  try {
+    kinds = (await get("/api/events/kinds")) || [];
+  } catch (exc) {
+    notify(`Cannot load the event kinds: ${exc.message}`, "error");
+    return [];
+  }
+  return kinds;
+}
+
 export async function renderEvents() {
   const view = $("#view-events");
+  const [known] = await Promise.all([loadKinds(), loadTitles()]);
   if (!view.dataset.ready) {
     const kind = h("select", { id: "events-kind", "aria-label": "Filter by kind" },
-      h("option", { value: "" }, "All kinds"), KINDS.map((k) => h("option", { value: k }, k)));
+      h("option", { value: "" }, "All kinds"), known.map((k) => h("option", { value: k }, k)));
     kind.addEventListener("change", () => {
       page.kind = kind.value;
       page.after = 0;

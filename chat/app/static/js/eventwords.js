@@ -54,6 +54,18 @@ export function describe(event) {
     case "prompt_recorded": return `prompt for ${nameOf(p.bot_id)} kept (${p.token_count ?? "?"} tokens)`;
     case "proposal_dropped": return `a proposed change was dropped: ${clip(p.reason || "")}`;
     case "reflection_recorded": return `${nameOf(p.bot_id)} reflected`;
+    case "memory_superseded": return "an older memory is superseded by a newer one";
+    case "proposal_queued": return `proposed, waiting for review: ${quote(p.summary || (p.kind || "").replace(/_/g, " "))}`;
+    case "proposal_reviewed": return `you ${p.decision === "accepted" ? "accepted" : "rejected"} a proposed change`;
+    case "lore_set": return `lore${p.bot_id ? ` of ${nameOf(p.bot_id)}` : " of the world"}: ${(p.entries || []).length} entr${(p.entries || []).length === 1 ? "y" : "ies"}`;
+    case "world_created": return `world created: ${p.name}`;
+    case "world_renamed": return `world ${p.id} renamed ${quote(p.name)}`;
+    case "world_scenario_set": return `scenario of world ${p.id} set`;
+    case "world_archived": return `world ${p.id} archived`;
+    case "world_restored": return `world ${p.id} restored`;
+    case "world_joined": return `${nameOf(p.bot_id)} joined world ${p.world_id}`;
+    case "persona_set": return `you are ${quote(p.name)}${p.world_id ? ` in world ${p.world_id}` : " (every world)"}`;
+    case "persona_cleared": return `your persona in world ${p.world_id} cleared`;
     case "chapter_written": return `chapter of ${p.message_count} messages for ${(p.owners || []).map(nameOf).join(", ")}: ${quote(p.text)}`;
     default:
       if (TURN_WORDS[event.kind]) return `turn ${TURN_WORDS[event.kind]}${p.kind && p.kind !== "message" ? ` (${p.kind})` : ""}`;

@@ -7,6 +7,7 @@ import { icon } from "./icons.js";
 import { emit, nameOf, store } from "./store.js";
 import { addMemoryForm } from "./addforms.js";
 import { confirmDialog, editable, historyButton, pinBadge } from "./widgets.js";
+import { chooseNewer, shortText } from "./supersede.js";
 
 const filter = { owner: "", q: "" };
 /** The memory a "superseded by" link pointed at: it keeps its outline when the list is
@@ -19,6 +20,9 @@ function importanceBar(value) {
   bar.firstChild.style.width = `${Math.max(0, Math.min(10, value)) * 10}%`;
   return bar;
 }
+
+/** The memories drawn now, by id: a superseded one names its newer one by its text. */
+const known = new Map();
 
 function memoryItem(memory) {
   const save = (field) => async (value) => {
@@ -54,14 +58,26 @@ function memoryItem(memory) {
       notify(`Cannot load the newer memory: ${exc.message}`, "error");
     }
   };
+  const pickNewer = async () => {
+    const id = await chooseNewer(memory);
+    if (!id) return;
+    try {
+      await save("superseded_by")(id);
+      emit("state-changed");
+    } catch (exc) {
+      notify(`Cannot mark it superseded: ${exc.message}`, "error");
+    }
+  };
+  const newer = memory.superseded_by ? known.get(memory.superseded_by) : null;
   const superseded = memory.superseded_by
     ? h("div", { class: "field-row superseded-by" },
         h("span", { class: "field-name", text: "superseded by" }),
-        h("a", { href: "#", class: "newer-link", onclick: showNewer, text: memory.superseded_by }),
+        h("a", { href: "#", class: "newer-link", onclick: showNewer, title: memory.superseded_by,
+          text: newer ? `“${shortText(newer.text)}”` : "the newer memory" }),
         h("button", { type: "button", class: "link", onclick: async () => { await save("superseded_by")(null); emit("state-changed"); }, text: "unmark" }))
     : h("div", { class: "field-row superseded-by" },
-        h("span", { class: "field-name", text: "superseded by" }),
-        editable({ label: "id of the newer memory that replaces this one", value: "", onSave: async (value) => { const v = await save("superseded_by")(value.trim()); emit("state-changed"); return v; } }));
+        h("button", { type: "button", class: "link", onclick: pickNewer,
+          title: "Choose the newer memory of the same bot that replaces this one", text: "Mark superseded by…" }));
   const classes = ["card", "memory", `mem-${memory.kind}`];
   if (memory.superseded_by) classes.push("superseded");
   if (memory.id === flashed.id) classes.push("flash");
@@ -109,6 +125,8 @@ export async function renderMemories(panel) {
       mount(list, h("li", { class: "error", text: `Cannot load memories: ${exc.message}` }));
       return;
     }
+    known.clear();
+    for (const m of memories) known.set(m.id, m);
     count.textContent = `${memories.length} memor${memories.length === 1 ? "y" : "ies"}`;
     mount(list, memories.length
       ? memories.map((m) => memoryItem(m))

@@ -1,5 +1,5 @@
-// Parts of one message in the transcript (§11.1): roleplay *actions* in italics (as
-// text nodes, never markup), the author's avatar beside the bubble, and one tab stop
+// Parts of one message in the transcript (§11.1): roleplay *actions* in italics and
+// **bold** (as text nodes, never markup), the author's avatar beside the bubble, and one tab stop
 // per message with the arrow keys moving among its controls.
 
 import { showImage } from "./api.js";
@@ -7,20 +7,24 @@ import { avatarSrc } from "./botform.js";
 import { h } from "./dom.js";
 import { nameOf, store } from "./store.js";
 
-const ACTION = /\*([^*\n]+)\*/g;
+// "**bold**" first: read as an action it showed "*bold*" in italics, stray asterisks and all
+const MARKS = /\*\*([^*\n]+)\*\*|\*([^*\n]+)\*/g;
 
-/** The message text as nodes: "*waves*" becomes <em>waves</em>, everything else plain
- * text. No HTML is parsed, so markup in a reply stays visible text (§12.2). */
+/** The message text as nodes: "*waves*" becomes <em>waves</em>, "**now**" <strong>now</strong>,
+ * everything else plain text. No HTML is parsed, so markup in a reply stays visible
+ * text (§12.2). */
 export function richText(text) {
   const nodes = [];
+  const whole = String(text ?? "");
   let at = 0;
-  for (const match of String(text ?? "").matchAll(ACTION)) {
-    if (!match[1].trim()) continue;
-    if (match.index > at) nodes.push(document.createTextNode(text.slice(at, match.index)));
-    nodes.push(h("em", { class: "action", text: match[1] }));
+  for (const match of whole.matchAll(MARKS)) {
+    const inner = match[1] ?? match[2];
+    if (!inner.trim()) continue;
+    if (match.index > at) nodes.push(document.createTextNode(whole.slice(at, match.index)));
+    nodes.push(match[1] !== undefined ? h("strong", { class: "bold", text: inner }) : h("em", { class: "action", text: inner }));
     at = match.index + match[0].length;
   }
-  if (at < String(text ?? "").length) nodes.push(document.createTextNode(String(text).slice(at)));
+  if (at < whole.length) nodes.push(document.createTextNode(whole.slice(at)));
   return nodes;
 }
 

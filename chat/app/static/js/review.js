@@ -30,23 +30,80 @@ function banner(state) {
     h("a", { href: "#/settings", text: "connect a real model in Settings" }), ".");
 }
 
-async function decide(path, what) {
+const CLIP = 160; // characters of a proposal shown before "More"
+
+/** `text` cut at a word boundary near `limit`, with "…"; the whole text when it fits. */
+export function clipAtWord(text, limit = CLIP) {
+  if (text.length <= limit) return text;
+  const cut = text.slice(0, limit + 1);
+  const space = cut.search(/\s\S*$/);
+  return `${(space > limit / 2 ? cut.slice(0, space) : text.slice(0, limit)).replace(/[\s.,;:!?-]+$/, "")}…`;
+}
+
+async function decide(path, what, body) {
   try {
-    await post(path);
+    await post(path, body);
+    return true;
   } catch (exc) {
     notify(`Cannot ${what}: ${exc.message}`, "error");
+    return false;
   }
 }
 
-function item(p, refresh) {
+/** The proposal's line, clipped with "…" and a More / Less toggle when long. */
+function summaryView(p) {
+  const text = h("span", { class: "summary", title: p.summary, text: clipAtWord(p.summary) });
+  if (text.textContent === p.summary) return [text];
+  const more = h("button", { type: "button", class: "link small", "aria-expanded": "false", text: "More" });
+  more.addEventListener("click", () => {
+    const open = more.getAttribute("aria-expanded") !== "true";
+    more.setAttribute("aria-expanded", String(open));
+    more.textContent = open ? "Less" : "More";
+    text.textContent = open ? p.summary : clipAtWord(p.summary);
+  });
+  return [text, " ", more];
+}
+
+/** Edit a proposed memory's text, then accept it with that text (or cancel). */
+function editMemory(p, li, refresh, draft = null) {
+  const area = h("textarea", { class: "proposal-edit", rows: "3", maxlength: "4000",
+    "aria-label": `Text of the memory ${p.payload.owner} keeps` });
+  area.value = draft ? draft.text : p.payload.text || "";
+  const save = h("button", { type: "submit", class: "small primary", text: "Accept edited" });
+  const cancel = h("button", { type: "button", class: "small", text: "Cancel" });
+  const form = h("form", { class: "proposal-edit-form", "aria-label": "Edit the proposed memory" },
+    area, h("span", { class: "row" }, save, cancel));
+  const shown = [...li.childNodes];
+  cancel.addEventListener("click", () => {
+    li.replaceChildren(...shown);
+    li.focus();
+  });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!area.value.trim()) {
+      notify("A memory needs some text.", "error");
+      return;
+    }
+    if (await decide(`/api/proposals/${seg(p.id)}/accept`, "accept the edited memory", { text: area.value })) refresh(p.id);
+  });
+  li.replaceChildren(h("span", { class: "kind", text: "memory added" }), " ", form);
+  if (!draft || draft.focused) area.focus();
+}
+
+function item(p, refresh, draft) {
   const accept = h("button", { type: "button", class: "small primary", "aria-label": `Accept: ${p.summary}`,
     onclick: async () => { await decide(`/api/proposals/${seg(p.id)}/accept`, "accept"); refresh(p.id); } }, "Accept");
   const reject = h("button", { type: "button", class: "small", "aria-label": `Reject: ${p.summary}`,
     onclick: async () => { await decide(`/api/proposals/${seg(p.id)}/reject`, "reject"); refresh(p.id); } }, "Reject");
+  const edit = p.kind === "memory_added" && p.payload && typeof p.payload.text === "string"
+    ? h("button", { type: "button", class: "small", "aria-label": `Edit, then accept: ${p.summary}`, text: "Edit" })
+    : null;
   const li = h("li", { class: "proposal", tabindex: "0", dataset: { id: p.id, kind: p.kind },
     "aria-label": `${p.summary}. A accepts, R rejects`, "aria-keyshortcuts": "A R" },
     h("span", { class: "kind", text: p.kind.replace(/_/g, " ") }), " ",
-    h("span", { class: "summary", text: p.summary }), h("span", { class: "row" }, accept, reject));
+    ...summaryView(p), h("span", { class: "row" }, accept, edit, reject));
+  if (edit) edit.addEventListener("click", () => editMemory(p, li, refresh));
+  if (edit && draft && draft.id === p.id) editMemory(p, li, refresh, draft);
   li.addEventListener("keydown", (ev) => {
     if (ev.target !== li) return;
     const key = ev.key.toLowerCase();
@@ -78,6 +135,12 @@ export async function renderReview(container) {
     const next = [...list].find((li) => li.dataset.id !== decidedId);
     (next || container.querySelector("button"))?.focus();
   });
+  // The panel is drawn again on every change of state (a turn elsewhere): an edit in
+  // progress and the list's scroll survive that.
+  const open = container.querySelector(".proposal-edit-form");
+  const draft = open ? { id: open.closest(".proposal")?.dataset.id, text: open.querySelector("textarea").value,
+    focused: open.contains(document.activeElement) } : null;
+  const scrolled = container.querySelector(".proposals")?.scrollTop || 0;
   const tray = proposals.length ? h("section", { class: "review-tray", "aria-label": "Proposed changes" },
     h("div", { class: "row" },
       h("h3", { text: `Proposed changes (${proposals.length})` }),
@@ -85,6 +148,7 @@ export async function renderReview(container) {
         await decide(`/api/chats/${seg(chatId)}/proposals/accept`, "accept all"); again(); } }, "Accept all"),
       h("button", { type: "button", class: "small", onclick: async () => {
         await decide(`/api/chats/${seg(chatId)}/proposals/reject`, "reject all"); again(); } }, "Reject all")),
-    h("ul", { class: "proposals" }, proposals.map((p) => item(p, again)))) : null;
+    h("ul", { class: "proposals" }, proposals.map((p) => item(p, again, draft)))) : null;
   mount(container, banner(state), tray);
+  if (tray) tray.querySelector(".proposals").scrollTop = scrolled;
 }

@@ -12,6 +12,10 @@ const BACKENDS = ["embedded", "openai", "scripted"];
 let current = {};
 const formBox = () => $("#settings-form-box");
 
+/** Where a key typed here lives (§12.5): secrets are never written to disk. */
+const KEY_KEPT = "It is never shown again, and kept only until Kith restarts: keys are never written to disk " +
+  "(not to kith.toml either). To keep one across restarts, start Kith with KITH_API_KEY set in the environment.";
+
 function field(name, label, control, help) {
   return h("div", { class: "field", dataset: { field: name } },
     h("label", { for: `set-${name}`, text: label }), control,
@@ -34,7 +38,7 @@ function form(settings) {
       field("api_key", "API key", h("input", {
         id: "set-api_key", name: "api_key", type: "password", autocomplete: "off", value: "",
         placeholder: keySet ? "•••••• (set — type to replace)" : "(not set)", "aria-describedby": "set-api_key-help",
-      }), keySet ? "A key is set. It is never shown; leave this empty to keep it." : "Never shown again once saved.")),
+      }), `${keySet ? "A key is set; leave this empty to keep it. " : ""}${KEY_KEPT}`)),
     h("fieldset", null, h("legend", { text: "Memory and state" }),
       h("label", { class: "check" }, h("input", { type: "checkbox", name: "extraction_enabled", id: "set-extraction_enabled", checked: settings.extraction_enabled }), " Extract state changes after turns"),
       field("extraction_every_n_turns", "Extract every N turns", h("input", { id: "set-extraction_every_n_turns", name: "extraction_every_n_turns", type: "number", min: 1, step: 1, value: settings.extraction_every_n_turns ?? 1 })),

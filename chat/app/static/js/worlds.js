@@ -191,22 +191,32 @@ export function askPersonaOnce() {
   const bar = h("form", { id: "persona-banner", class: "persona-banner", role: "region", "aria-label": "Your name" },
     h("span", { text: "What should the characters call you? " }), name, " ",
     h("button", { type: "submit", class: "primary small" }, "Save"), " ", later);
+  // Narrow screens size the chat pane from the window (it scrolls with the page there):
+  // they subtract the banner's height, kept in --banner-h while it shows.
+  const root = document.documentElement;
+  const sized = new ResizeObserver(() => root.style.setProperty("--banner-h", `${bar.isConnected ? bar.getBoundingClientRect().height : 0}px`));
+  const close = () => {
+    sized.disconnect();
+    bar.remove();
+    root.style.removeProperty("--banner-h");
+  };
   later.addEventListener("click", () => {
     localStorage.setItem(PERSONA_ASKED_KEY, "1");
-    bar.remove();
+    close();
   });
   bar.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     if (!name.value.trim()) return;
     try {
       await savePersona(name.value.trim(), "", false);
-      bar.remove();
+      close();
       notify(`The characters will call you ${name.value.trim()}.`);
     } catch (exc) {
       notify(`Cannot save: ${exc.message}`, "error");
     }
   });
   document.querySelector("header.topbar").after(bar);
+  sized.observe(bar);
 }
 
 // The first bot of a fresh data directory brings its world into being: show it.
