@@ -148,8 +148,24 @@ def _example(schema: dict[str, Any], defs: dict[str, Any]) -> Any:
     return None
 
 
+STRING_BOUND = 240
+"""The longest string a constrained generation may write (`bounded_schema`)."""
+
+
+def end_cut_string(text: str, bound: int = STRING_BOUND) -> str:
+    """``text`` ended at a word with "…" when the bound cut it mid-word.
+
+    A grammar-constrained model that runs into ``maxLength`` stops wherever it is, often
+    inside a word; stored as is, a memory would end "...protect it from the sea. T". Only a
+    text of exactly the bound's length ending in a letter or digit is taken as cut: a
+    server that does not enforce the bound may send longer texts, which stay whole."""
+    if len(text) != bound or not text[-1].isalnum() or " " not in text:
+        return text
+    return text.rsplit(None, 1)[0].rstrip(" ,;:-") + "…"
+
+
 def bounded_schema(
-    model: type[pydantic.BaseModel], max_items: int = 6, max_length: int = 240
+    model: type[pydantic.BaseModel], max_items: int = 6, max_length: int = STRING_BOUND
 ) -> dict[str, Any]:
     """The model's JSON schema with every array and string given an upper bound.
 

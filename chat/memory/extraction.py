@@ -19,6 +19,7 @@ from typing import Any
 from chat.errors import KithError
 from chat.eventlog.log import NewEvent
 from chat.eventlog.schemas import ENTITY_KINDS, WORLD_SCOPED_KINDS, validate_payload
+from chat.llm.jsonutil import end_cut_string
 from chat.llm.schemas import ExtractionProposal
 from chat.memory.extraction_request import (  # noqa: F401 - callers import it from here
     MAX_KNOWN_ENTITIES,
@@ -252,7 +253,7 @@ class _Checker:
         if owner not in self.present:  # §5.3.1: a bot not present learns nothing
             self.drop(f"memory owner {owner!r} was not present in the scene", item)
             return
-        text = " ".join(str(item.get("text", "")).split())[:4000]
+        text = end_cut_string(" ".join(str(item.get("text", "")).split()))[:4000]
         if not text:
             self.drop("a memory needs text", item)
             return
