@@ -71,6 +71,11 @@ class Backend(ABC):
         """What the UI and /api/health may show about this backend; never secrets."""
         return {"name": self.name}
 
+    async def check(self) -> str | None:
+        """Why this backend cannot answer now, in words, or None when nothing is known to
+        be wrong. Local backends are checked when built; a server only when asked."""
+        return None
+
 
 def check_cancel(cancel: asyncio.Event | None) -> None:
     """Raise `GenerationCancelled` if the user pressed stop."""

@@ -40,6 +40,8 @@ T = TypeVar("T")
 JsonMode = Literal["json_schema", "json_object", "prompt"]
 JSON_MODES: tuple[JsonMode, ...] = ("json_schema", "json_object", "prompt")
 _KEYLIKE = re.compile(r"\b(?:sk|pk|key|api)[-_][A-Za-z0-9_*\-]{6,}")
+CHECK_TIMEOUT_S = 5.0
+"""How long `OpenAIBackend.check` waits for the server's list of models."""
 
 
 class RequestRejected(BackendError):
@@ -98,6 +100,19 @@ class OpenAIBackend(Backend):
 
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "model": self.options.model, "base_url": self._base_url}
+
+    async def check(self) -> str | None:
+        """Ask the server for its models (``GET /models``, a few seconds at most), so a
+        settings page can say at once that the base URL or key does not work."""
+        where = f"the server at {self._base_url}"
+        try:
+            response = await self._http().get("/models", timeout=CHECK_TIMEOUT_S)
+        except httpx.HTTPError as exc:
+            return self.scrub(f"{where} did not answer: {type(exc).__name__} {exc}".strip())
+        if response.status_code >= 400:
+            message = self._server_message(response.content)
+            return f"{where} answered {response.status_code}" + (f": {message}" if message else "")
+        return None
 
     # -- HTTP plumbing -------------------------------------------------------------------
 

@@ -84,7 +84,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        if self.path.endswith("/v1/models"):
+        if self.path.endswith("/v1/models") and self.path.split("/")[1].startswith("auth401-"):
+            self._json(401, {"error": {"message": "Incorrect API key provided"}})
+        elif self.path.endswith("/v1/models"):
             self._json(200, {"object": "list", "data": [{"id": "fault-model"}]})
         else:
             self._json(404, {"error": {"message": "not found"}})

@@ -129,6 +129,34 @@ def test_settings_keep_the_api_key_write_only(page: Any, live_server: LiveServer
     assert "sk-test-not-shown" not in page.content()
 
 
+def test_settings_set_review_replies_and_recall_and_say_when_the_server_does_not_answer(
+    page: Any, live_server: LiveServer
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    open_app(page, "#/settings")
+    page.get_by_label("Review proposed changes").select_option("true")
+    page.get_by_label("Nudge relationships by how your messages sound").uncheck()
+    page.get_by_label("Most replies per message (group chats)").fill("3")
+    page.get_by_label("Recall weight: recency").fill("0.2")
+    page.get_by_role("button", name="Save settings").click()
+    page.get_by_text("Settings saved.").wait_for()
+    settings = live_server.api("GET", "/api/settings")
+    assert (settings["extraction_review"], settings["sentiment_nudges"]) == (True, False)
+    assert (settings["max_replies_per_turn"], settings["memory_weight_recency"]) == (3, 0.2)
+    assert page.get_by_label("Review proposed changes").input_value() == "true"  # drawn from what was saved
+
+    page.get_by_label("Backend").select_option("openai")
+    page.get_by_label("Base URL").fill(nowhere)
+    page.get_by_role("button", name="Save settings").click()
+    page.locator(".toast-error", has_text=f"Settings saved, but the server at {nowhere} did not answer").wait_for()
+    page.locator("#backend-status", has_text="Not answering").wait_for()
+    assert live_server.api("GET", "/api/settings")["base_url"] == nowhere  # saved all the same
+
+
 def test_scene_location_and_present_are_edited_in_the_world_tab(
     page: Any, live_server: LiveServer
 ) -> None:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
-from chat.app.context import context
+from chat.app.context import context, runtime
 from chat.app.paths import check_usable_path
 from chat.app.writes import settings_changed
 from chat.config import (
@@ -83,3 +83,20 @@ async def put_settings(
     if public_changes:
         save_settings_file(saved, path)
     return public_settings(updated)
+
+
+@router.get("/settings/backend-check")
+async def backend_check(request: Request) -> dict[str, Any]:
+    """Whether the model backend in use answers now: `{backend, ok, problem}`.
+
+    Saving settings checks what can be checked without a server (names, files, bounds);
+    a server's base URL and key are checked here (the openai backend asks for its
+    models, a few seconds at most), so the settings page can say at once that they do
+    not work instead of the next message failing."""
+    rt = runtime(request)
+    backend = rt.acquire_backend()
+    try:
+        problem = await backend.check()
+    finally:
+        await rt.release_backend(backend)
+    return {"backend": backend.name, "ok": problem is None, "problem": problem}

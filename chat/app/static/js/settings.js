@@ -1,6 +1,8 @@
 // Settings (§7.7, §11.1): backend, model, base URL, API key (write-only: the
 // server never returns it, the field only says whether one is set),
-// extraction on/off and every N turns, reflection threshold; then snapshots.
+// extraction on/off and every N turns, reflection threshold, review, sentiment nudges,
+// replies per message and recall weights; a server backend is checked on open and save;
+// then snapshots.
 
 import { get, put } from "./api.js";
 import { $, clearToasts, h, mount, notify } from "./dom.js";
@@ -22,6 +24,38 @@ function field(name, label, control, help) {
     help ? h("p", { class: "muted hint", id: `set-${name}-help`, text: help }) : null);
 }
 
+const REVIEW = [["auto", "With the bundled model only"], ["true", "Always"], ["false", "Never"]];
+const NUMBERS = ["max_replies_per_turn", "memory_top_k", "memory_weight_relevance", "memory_weight_importance",
+  "memory_weight_recency"];
+
+function numberField(name, label, settings, min, max, step, help) {
+  return field(name, label, h("input", {
+    id: `set-${name}`, name, type: "number", min, max, step, value: settings[name] ?? "",
+  }), help);
+}
+
+/** Ask whether the backend in use answers (a server's URL and key); the problem in words,
+ * shown under the backend, or null. Saving checks only what needs no server. */
+async function checkBackend() {
+  const line = $("#backend-status");
+  if (current.backend !== "openai") {
+    if (line) line.textContent = "";
+    return null;
+  }
+  if (line) line.textContent = "Checking the server…";
+  try {
+    const answer = await get("/api/settings/backend-check");
+    if (line) {
+      line.textContent = answer.ok ? "The server answers." : `Not answering: ${answer.problem}`;
+      line.classList.toggle("error", !answer.ok);
+    }
+    return answer.ok ? null : answer.problem;
+  } catch (exc) {
+    if (line) line.textContent = "";
+    return null; // the check itself failing says nothing about the server
+  }
+}
+
 function form(settings) {
   const backends = BACKENDS.includes(settings.backend) ? BACKENDS : [...BACKENDS, settings.backend];
   const keySet = Boolean(settings.api_key);
@@ -35,6 +69,7 @@ function form(settings) {
       field("model", "Model", h("input", { id: "set-model", name: "model", value: settings.model ?? "", placeholder: "GGUF path or model name" })),
       field("base_url", "Base URL", h("input", { id: "set-base_url", name: "base_url", type: "url", value: settings.base_url ?? "" }),
         "For the openai backend, e.g. http://127.0.0.1:11434/v1"),
+      h("p", { id: "backend-status", class: "muted hint", role: "status" }),
       field("api_key", "API key", h("input", {
         id: "set-api_key", name: "api_key", type: "password", autocomplete: "off", value: "",
         placeholder: keySet ? "•••••• (set — type to replace)" : "(not set)", "aria-describedby": "set-api_key-help",
@@ -42,7 +77,18 @@ function form(settings) {
     h("fieldset", null, h("legend", { text: "Memory and state" }),
       h("label", { class: "check" }, h("input", { type: "checkbox", name: "extraction_enabled", id: "set-extraction_enabled", checked: settings.extraction_enabled }), " Extract state changes after turns"),
       field("extraction_every_n_turns", "Extract every N turns", h("input", { id: "set-extraction_every_n_turns", name: "extraction_every_n_turns", type: "number", min: 1, step: 1, value: settings.extraction_every_n_turns ?? 1 })),
-      field("reflection_threshold", "Reflection threshold (summed importance)", h("input", { id: "set-reflection_threshold", name: "reflection_threshold", type: "number", min: 1, step: 1, value: settings.reflection_threshold ?? 50 }))),
+      field("reflection_threshold", "Reflection threshold (summed importance)", h("input", { id: "set-reflection_threshold", name: "reflection_threshold", type: "number", min: 1, step: 1, value: settings.reflection_threshold ?? 50 })),
+      field("extraction_review", "Review proposed changes", h("select", { id: "set-extraction_review", name: "extraction_review" },
+        REVIEW.map(([value, label]) => h("option", { value, selected: value === String(settings.extraction_review ?? "auto") }, label))),
+        "Changes the model proposes after a turn (memories, relationships, world facts) wait in the review tray until you accept them."),
+      h("label", { class: "check" }, h("input", { type: "checkbox", name: "sentiment_nudges", id: "set-sentiment_nudges", checked: settings.sentiment_nudges }), " Nudge relationships by how your messages sound")),
+    h("fieldset", null, h("legend", { text: "Conversation and recall" }),
+      numberField("max_replies_per_turn", "Most replies per message (group chats)", settings, 1, 20, 1),
+      numberField("memory_top_k", "Memories recalled into a prompt", settings, 1, 200, 1),
+      numberField("memory_weight_relevance", "Recall weight: relevance", settings, 0, 100, 0.1),
+      numberField("memory_weight_importance", "Recall weight: importance", settings, 0, 100, 0.1),
+      numberField("memory_weight_recency", "Recall weight: recency", settings, 0, 100, 0.1,
+        "How much each counts when choosing which memories a bot recalls; relevance first (§8.3).")),
     h("div", { class: "row" }, h("button", { type: "submit", class: "primary" }, "Save settings")));
   el.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -55,7 +101,10 @@ function form(settings) {
       extraction_enabled: f.extraction_enabled.checked,
       extraction_every_n_turns: Number(f.extraction_every_n_turns.value),
       reflection_threshold: Number(f.reflection_threshold.value),
+      extraction_review: f.extraction_review.value === "auto" ? null : f.extraction_review.value === "true",
+      sentiment_nudges: f.sentiment_nudges.checked,
     };
+    for (const name of NUMBERS) next[name] = Number(f[name].value);
     const changes = {};
     for (const [k, v] of Object.entries(next)) if (v !== current[k]) changes[k] = v;
     if (f.api_key.value) changes.api_key = f.api_key.value;
@@ -68,6 +117,8 @@ function form(settings) {
       mount(formBox(), form(current));
       notify("Settings saved.");
       emit("settings-changed", current);
+      const problem = await checkBackend();
+      if (problem) notify(`Settings saved, but ${problem}. Replies will fail until it answers.`, "error");
     } catch (exc) {
       clearToasts(); // the inline error is the whole story; no "saved" beside it
       errorBox.textContent = inLabels(el, exc);
@@ -94,6 +145,7 @@ export async function renderSettings() {
   try {
     current = (await get("/api/settings")) || {};
     mount(formBox(), form(current));
+    checkBackend();
   } catch (exc) {
     mount(formBox(), h("p", { class: "error", text: `Cannot load settings: ${exc.message}` }));
   }
