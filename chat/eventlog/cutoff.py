@@ -48,8 +48,9 @@ from dataclasses import dataclass, field
 
 from chat.eventlog import undo
 from chat.eventlog.log import Event, events_by_id
+from chat.eventlog.row_reads import Walk
+from chat.eventlog.tracked import Image, Key, Tracked
 
-Key = tuple[str, str]  # (table, key as noted)
 # A row that is back in the new history (a reverted event had removed it) may change
 # what a later event does that found it gone and so wrote nothing (a fact deleted again,
 # an edit of it): no note says so, and the rewind refolds the whole span. Except a
@@ -64,7 +65,6 @@ _BY_MESSAGE = (
     "SELECT id FROM events WHERE id > ? AND id < ? AND kind IN ('message_edited', 'message_deleted')"
     " AND (chat_id IS NULL OR chat_id = (SELECT chat_id FROM messages WHERE id = ?))"
 )
-Image = tuple | None  # a row's columns in table order; None: no such row
 _CHUNK = 32  # a row's original notes read at once (``Refold._next``)
 
 
@@ -81,6 +81,14 @@ class Start:
     # The guarded tables each kind's handler reads (``rewind.READS``); a kind not named
     # reads all of them. Only those tracked rows are brought to their moment before it.
     reads: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Context kinds whose reads are named by row (``row_reads.INPUTS``): one is refolded
+    # only when its check finds a dirty row among them, or it wrote a dirty row.
+    inputs: Mapping[str, Callable[[Walk, Event], bool]] = field(default_factory=dict)
+    # Kinds that read only some rows of a guarded table (``row_reads.ROWS``): table ->
+    # the key values of the rows read (a one-column key), or None where it cannot say.
+    rows: Mapping[str, Callable[[sqlite3.Connection, Event], Mapping[str, set] | None]] = field(
+        default_factory=dict
+    )
 
 
 class _Table:
@@ -113,7 +121,7 @@ def _image(op: str, values: tuple) -> Image:
     return None if op == "i" else tuple(values)
 
 
-class Refold:
+class Refold(Tracked):
     """One rewind's ordered refold; ``run`` returns (rows put back, events refolded) or None."""
 
     def __init__(
@@ -128,8 +136,7 @@ class Refold:
         self.queue: list[int] = []
         self.queued: set[int] = set()
         self.done: dict[int, set[str]] = {}  # event refolded -> tables of its original notes
-        # Per table: (next original writer, tracked row), the rows behind their moment.
-        self.lag: dict[str, list[tuple[int, Key]]] = {}
+        self.track()
         self.parsed: dict[Key, list] = {}
         # What the walk knows of each row now (read, or put by it); a refold's rows are
         # dropped from it (its new notes name every row it wrote): no re-reading.
@@ -158,7 +165,7 @@ class Refold:
         undo.recording(self.conn, None)
         for key in sorted(self.start.tracked):  # behind ``first``: put when first read
             if key not in self.start.sticky:
-                heapq.heappush(self.lag.setdefault(key[0], []), (self.first - 1, key))
+                self.lag_from(key, self.first - 1)
                 continue
             nxt = self._next(key, self.first - 1)
             if nxt is not None:
@@ -193,13 +200,22 @@ class Refold:
         if not chosen and not any(key in self.dirty for key in before):
             return True  # its inputs are as they were: it would write what it wrote
         event = events_by_id(self.conn, [event_id])
+        if chosen and event_id not in self.start.seeds and not any(key in self.dirty for key in before):
+            check = self.start.inputs.get(event[0].kind)
+            if check is not None and not check(self, event[0]):
+                return True  # a context event none of whose reads may differ: as it was
         # A reverted turn's own event is skipped by the fold: it reads nothing.
         reads = (
             frozenset()
             if event_id in self.start.seeds
             else self.start.reads.get(event[0].kind, self.start.guarded)
         )
-        self._catch_up(event_id - 1, reads | {table for table, _k in before})
+        written = {table for table, _k in before}
+        if event_id in self.start.seeds:  # reads nothing: only the rows it wrote are compared
+            only: dict[str, set[Key]] | None = {name: {k for k in before if k[0] == name} for name in written}
+        else:
+            only = self._rows_read(event[0], before)
+        self._catch_up(event_id - 1, reads | written, only)
         todo = {key for key in before if key not in self.dirty and key not in tracked}
         for key, image in self._images(event_id, todo, new=False).items():
             self._put(key, image, remember=True)
@@ -237,6 +253,13 @@ class Refold:
                 self._push(nxt[0])
         return True
 
+    def dirty_rows(self) -> list[Key]:
+        return list(self.dirty)
+
+    def fixed(self, key: Key, column: str) -> set:
+        index = self.tables[key[0]].columns.index(column)
+        return {image[index] for image in (self._row(key), self.end.get(key)) if image is not None}
+
     def _by_message(self, message_id: str | None, event_id: int) -> None:
         if message_id is not None:
             for (later,) in self.conn.execute(_BY_MESSAGE, (event_id, self.until, message_id)):
@@ -267,24 +290,6 @@ class Refold:
         if event_id not in self.queued:
             self.queued.add(event_id)
             heapq.heappush(self.queue, event_id)
-
-    def _catch_up(self, upto: int | None, tables: frozenset[str] | set[str] = frozenset()) -> None:
-        """Bring every tracked row of ``tables`` (at the end: all) whose original history
-        moved on by ``upto`` (None: the end) to its image then, read from the notes: its
-        writers in between wrote what they wrote (or were refolded, and checked to). A
-        row of a table the next refold does not read may stay behind: it is stepped
-        straight to its image of the moment when a later refold reads it; a row no
-        refold reads is never put (it starts behind ``first``, at its end value)."""
-        for name in self.lag if upto is None else tables & self.lag.keys():
-            lag = self.lag[name]
-            while lag and (upto is None or lag[0][0] <= upto):
-                _writer, key = heapq.heappop(lag)
-                nxt = None if upto is None else self._next(key, upto)
-                if nxt is None and key not in self.end:
-                    continue  # never put: it holds its end value
-                self._put(key, self.end[key] if nxt is None else nxt[1], remember=True)
-                if nxt is not None:
-                    heapq.heappush(lag, (nxt[0], key))
 
     def _keys(self, event_id: int, *, new: bool) -> set[Key]:
         """The rows ``event_id`` changed: by its original notes, or (``new``) by those its

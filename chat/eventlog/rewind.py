@@ -50,18 +50,22 @@ from collections.abc import Callable
 from chat.eventlog import undo
 from chat.eventlog.cutoff import BY_MESSAGE_KINDS, Refold, Start
 from chat.eventlog.log import Event
+from chat.eventlog.row_reads import INPUTS, ROWS
 
 # Kinds whose handlers read only rows they also write, or rows of READ_ELSEWHERE tables
 # and scenes (which the rewind keeps in step). A scene change reads its scene and chat; a
 # bot revised its bot and the bot's entities; a manual edit its target, the entities an
 # edge joins and the chat's world. A message edited or deleted reads its message and
 # changes the message's observations that exist (``cutoff.BY_MESSAGE_KINDS``). A chat
-# created is not one: it reads whether an edge exists and writes nothing when it does;
-# nor is an alternative chosen (it reads the other messages of its group).
+# created reads its bots, their entities in its world, the world and its persona (tracked)
+# and, for a bot new there, the bot's edge to `you` and its book there, which it writes.
+# An alternative chosen is not one (it reads the other messages of its group): it is a
+# context event whose reads are named by row (``row_reads.INPUTS``).
 KEYED_KINDS = frozenset({
     "message_posted", "memory_added", "edge_changed", "world_fact_set", "world_fact_deleted",
     "reflection_recorded", "turn_queued", "turn_started", "turn_completed", "turn_failed",
-    "turns_reverted", "scene_changed", "bot_revised", "manual_edit", *BY_MESSAGE_KINDS,
+    "turns_reverted", "scene_changed", "bot_revised", "manual_edit", "chat_created",
+    *BY_MESSAGE_KINDS,
 })  # fmt: skip
 # Kinds whose handler may act on a row created only later (``memory_superseded`` checks
 # that the newer memory exists): a span holding one is refolded whole.
@@ -134,7 +138,7 @@ def plan(
     guarded = READ_ELSEWHERE | {"scenes"}
     tracked = undo.keys_between(conn, sorted(t for t in tables if t in guarded), first, until)
     sticky = {("scenes", key) for key in changed_scenes}
-    return Start(seeds, forced, tracked | sticky, sticky, guarded, until + 1, READS)
+    return Start(seeds, forced, tracked | sticky, sticky, guarded, until + 1, READS, INPUTS, ROWS)
 
 
 _CHAT_MESSAGES = (
