@@ -112,7 +112,6 @@ class _Table:
             f" ORDER BY event_id, seq LIMIT {_CHUNK}"
         )
         self.since = f"SELECT 1 FROM {shadow} WHERE event_id >= ? AND seq <= ? LIMIT 1"  # noqa: S608
-        self.forget = f"DELETE FROM {shadow} WHERE event_id IN ({{marks}}) AND seq <= ?"  # noqa: S608
         self.mark = conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {shadow}").fetchone()[0]  # noqa: S608
 
 
@@ -184,12 +183,8 @@ class Refold(Tracked):
         for event_id, names in self.done.items():
             for name in names:
                 by_table.setdefault(name, []).append(event_id)
-        for name, event_ids in by_table.items():  # one statement per table and BATCH events
-            table = self.tables[name]
-            for at in range(0, len(event_ids), undo.BATCH):
-                chunk = event_ids[at : at + undo.BATCH]
-                marks = ",".join("?" for _ in chunk)
-                self.conn.execute(table.forget.format(marks=marks), (*chunk, table.mark))
+        for name, event_ids in by_table.items():  # their original notes, or new ones the same
+            undo.settle(self.conn, name, self.tables[name].mark, event_ids)
         return len(self.end), len(self.done)
 
     def _step(self, event_id: int) -> bool:
@@ -199,29 +194,29 @@ class Refold(Tracked):
         chosen = event_id in self.start.seeds or event_id in self.forced
         if not chosen and not any(key in self.dirty for key in before):
             return True  # its inputs are as they were: it would write what it wrote
-        event = events_by_id(self.conn, [event_id])
-        if chosen and event_id not in self.start.seeds and not any(key in self.dirty for key in before):
-            check = self.start.inputs.get(event[0].kind)
-            if check is not None and not check(self, event[0]):
-                return True  # a context event none of whose reads may differ: as it was
-        # A reverted turn's own event is skipped by the fold: it reads nothing.
-        reads = (
-            frozenset()
-            if event_id in self.start.seeds
-            else self.start.reads.get(event[0].kind, self.start.guarded)
-        )
         written = {table for table, _k in before}
-        if event_id in self.start.seeds:  # reads nothing: only the rows it wrote are compared
-            only: dict[str, set[Key]] | None = {name: {k for k in before if k[0] == name} for name in written}
+        if event_id in self.start.seeds:
+            # A reverted turn's own event: the fold skips it (nothing to read it, nor to
+            # fold, nor new notes); only the rows it wrote are brought to their moment.
+            event = None
+            self._catch_up(event_id - 1, written, {t: {k for k in before if k[0] == t} for t in written})
         else:
-            only = self._rows_read(event[0], before)
-        self._catch_up(event_id - 1, reads | written, only)
+            event = events_by_id(self.conn, [event_id])
+            kind = event[0].kind
+            if chosen and not any(key in self.dirty for key in before):
+                check = self.start.inputs.get(kind)
+                if check is not None and not check(self, event[0]):
+                    return True  # a context event none of whose reads may differ: as it was
+            reads = self.start.reads.get(kind, self.start.guarded)
+            self._catch_up(event_id - 1, reads | written, self._rows_read(event[0], before))
         todo = {key for key in before if key not in self.dirty and key not in tracked}
         for key, image in self._images(event_id, todo, new=False).items():
             self._put(key, image, remember=True)
-        self.fold(event)
-        self.done[event_id] = {table for table, _k in before}
-        after = self._keys(event_id, new=True)
+        self.done[event_id] = written
+        after: set[Key] = set()
+        if event is not None:
+            self.fold(event)
+            after = self._keys(event_id, new=True)
         for key in after:
             self.held.pop(key, None)
         extra = after - before  # written now, not before: its reads changed

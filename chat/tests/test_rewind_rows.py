@@ -102,3 +102,35 @@ def test_a_refolded_message_moves_only_its_own_chats_scene(tmp_path: Path) -> No
             assert first.refolds == second.refolds == 1
             assert canonical_dump(conn) == _replay_without_reverted(conn, folder)
     assert rows[0] == rows[3], rows
+
+
+def test_a_refolded_events_notes_that_come_out_the_same_stay_and_serve_the_next_rewind(
+    tmp_path: Path,
+) -> None:
+    """A later change of the same relationship in another chat is refolded by the rewind
+    (its affinity adds up). Its notes of the history rows it inserts come out the same as
+    before: those stay as they were written (the same seq: no page of them written again),
+    while its note of the relationship row, whose image before it differs now, is new. A
+    second rewind, of an earlier turn, runs on those notes and is a replay without both."""
+    with open_db(_fresh_db(tmp_path, "a.db")) as conn:
+        append_events(conn, _setup())
+        append_events(conn, _turn(0, "c1", "ada", "time", {"edge"}, []))  # reverted second
+        project(conn)
+        append_events(conn, _turn(1, "c1", "ada", "time", {"edge"}, []))  # reverted first
+        project(conn)
+        append_events(conn, _turn(2, "c2", "ada", "weather", {"edge"}, []))  # same edge
+        project(conn)
+        later = conn.execute("SELECT id FROM events WHERE kind = 'edge_changed' AND turn_id = 't2'").fetchone()[0]
+
+        def notes(table: str) -> list[tuple]:
+            return conn.execute(f"SELECT seq, k, op FROM undo_{table} WHERE event_id = ? ORDER BY seq",
+                                (later,)).fetchall()  # fmt: skip
+
+        history, edge = notes("edge_history"), notes("edges")
+        assert len(history) == len(edge) == 1
+        result = _revert(conn, "c1", ["t1"])
+        assert result.refolds == 1
+        assert notes("edge_history") == history  # the same note, kept
+        assert notes("edges")[0][0] > edge[0][0]  # the relationship's: written anew
+        _revert(conn, "c1", ["t0"])
+        assert canonical_dump(conn) == _replay_without_reverted(conn, tmp_path)
