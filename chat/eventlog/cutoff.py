@@ -33,8 +33,9 @@ turns had removed. The caller then undoes every change since ``first`` from the 
 (the original notes stay until the end, so the earliest note of each row still holds
 its image before ``first``) and refolds the whole span.
 
-Notes: the events refolded get new notes (their seq numbers above ``mark``); their
-original ones are dropped at the end. Notes are ordered by event id, then seq.
+Notes: the events refolded get new notes (their seq numbers above ``mark``); at the
+end each keeps its original notes of a row where the new ones are the same, else the
+new ones (``undo.settle``). Notes are ordered by event id, then seq.
 """
 
 from __future__ import annotations
@@ -249,9 +250,11 @@ class Refold(Tracked):
         return True
 
     def dirty_rows(self) -> list[Key]:
+        """The rows that may differ from the original history here (``row_reads.Walk``)."""
         return list(self.dirty)
 
     def fixed(self, key: Key, column: str) -> set:
+        """``column`` in the row now and at the end of the original log (``row_reads.Walk``)."""
         index = self.tables[key[0]].columns.index(column)
         return {image[index] for image in (self._row(key), self.end.get(key)) if image is not None}
 

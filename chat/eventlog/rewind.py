@@ -4,17 +4,19 @@ The notes of recent changes (``undo``) say which rows (keys) each event wrote an
 what each row held before. To revert turns whose first state-changing event is k:
 
 1. seeds: the reverted turns' events from k on; the rows they wrote may now differ.
-2. context events: an event of a kind outside ``KEYED_KINDS`` (a chat created, a
-   message edited, an alternative chosen, ...) is refolded wherever it falls after k:
-   its handler may read rows it does not write, so the notes cannot say whether its
-   inputs changed. A scene the turns changed brings in every later message of its chat
-   (whose witnesses it decides).
+2. context events: an event of a kind outside ``KEYED_KINDS`` (an alternative chosen)
+   is visited wherever it falls after k: its handler may read rows it does not write,
+   so the notes cannot say whether its inputs changed. It is refolded unless its kind
+   names the rows it reads (``row_reads.INPUTS``) and none of them may differ. A scene
+   the turns changed brings in every later message of its chat (whose witnesses it
+   decides).
 3. tracked rows: a row of a table that handlers read without writing it
-   (``READ_ELSEWHERE``, scenes) that any event after k changed is put to its image
-   before k and then stepped through its original history (from the notes) as the walk
-   passes its writers, so every refolded event finds it as it was at its moment. Such
-   a row must come out as it was at every step, else the rewind refolds the whole
-   span; a scene the turns changed is the exception (its chat's messages are refolded).
+   (``READ_ELSEWHERE``, scenes) that any event after k changed is brought to its image
+   of the moment (from the notes) before a refolded event that reads it
+   (``chat.eventlog.tracked``: by table, ``READS``, and where the kind names them by
+   row, ``row_reads.ROWS``), so every refolded event finds it as it was then. Such a
+   row must come out as it was at every step, else the rewind refolds the whole span;
+   a scene the turns changed is the exception (its chat's messages are refolded).
 4. ``chat.eventlog.cutoff`` walks from there in log order: an event is refolded when it
    is one of the above or wrote a row that may differ now (dirty); each row it wrote is
    then compared with the original history just after it. A row that comes out as it
