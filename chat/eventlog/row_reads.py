@@ -96,6 +96,12 @@ def _chosen_chat(conn: sqlite3.Connection, event: Event) -> dict[str, set] | Non
     return None if row is None else {"chats": {row[0]}, "scenes": {row[0]}}
 
 
+def _event_chat(_conn: sqlite3.Connection, event: Event) -> dict[str, set] | None:
+    """A world-scoped change (a relationship, a memory, a fact, a reflection) reads its
+    chat's row for its world (``world_of``), when it names no world."""
+    return {"chats": {c for c in (event.chat_id, event.payload.get("chat_id")) if c is not None}}
+
+
 # Kinds that read only some rows of a table others read: table -> the key values of the
 # rows (chats and scenes: the chat id). The walk brings only those (and the rows the event wrote)
 # to their moment before refolding one, not every tracked row of the table.
@@ -103,4 +109,8 @@ ROWS: Mapping[str, Callable[[sqlite3.Connection, Event], dict[str, set] | None]]
     "message_posted": _own_chat,
     "chat_created": _own_chat,
     "alternative_chosen": _chosen_chat,
+    **dict.fromkeys(
+        ("edge_changed", "memory_added", "reflection_recorded", "world_fact_set", "world_fact_deleted"),
+        _event_chat,
+    ),
 }
