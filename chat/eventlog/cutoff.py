@@ -185,7 +185,8 @@ class Refold(Tracked):
             for name in names:
                 by_table.setdefault(name, []).append(event_id)
         for name, event_ids in by_table.items():  # their original notes, or new ones the same
-            undo.settle(self.conn, name, self.tables[name].mark, event_ids)
+            refolded = any(event_id not in self.start.seeds for event_id in event_ids)
+            undo.settle(self.conn, name, self.tables[name].mark, event_ids, refolded)
         return len(self.end), len(self.done)
 
     def _step(self, event_id: int) -> bool:
