@@ -8,8 +8,9 @@ when none of them is dirty (may differ from the original history at its moment, 
 and the rewind leaves it as it was, like a keyed event that wrote no dirty row. Rows of
 the tables others read (bots, chats, entities, scenes) are tracked by the walk and equal
 the original history at every moment unless dirty (a scene the turns changed), so only
-dirty rows need looking at; a dirty row of a table the check does not know, or whose
-images say nothing, counts as read.
+dirty rows need looking at. A dirty row whose images say nothing (none has the row),
+or of a table others read that the check does not name, counts as read; one of a table
+its handlers neither read nor write (a relationship, a fact) does not.
 
 An alternative chosen (``chat.state.chats``, ``chat.state.observations``) reads the
 messages of its group (in the chat of the message it names: all chats here, which is
