@@ -33,8 +33,9 @@ turns had removed. The caller then undoes every change since ``first`` from the 
 (the original notes stay until the end, so the earliest note of each row still holds
 its image before ``first``) and refolds the whole span.
 
-Notes: the events refolded get new notes (their seq numbers above ``mark``); their
-original ones are dropped at the end. Notes are ordered by event id, then seq.
+Notes: the events refolded get new notes (their seq numbers above ``mark``); at the
+end each keeps its original notes of a row where the new ones are the same, else the
+new ones (``undo.settle``). Notes are ordered by event id, then seq.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ from dataclasses import dataclass, field
 
 from chat.eventlog import undo
 from chat.eventlog.log import Event, events_by_id
+from chat.eventlog.row_reads import Walk
+from chat.eventlog.tracked import Image, Key, Tracked
 
-Key = tuple[str, str]  # (table, key as noted)
 # A row that is back in the new history (a reverted event had removed it) may change
 # what a later event does that found it gone and so wrote nothing (a fact deleted again,
 # an edit of it): no note says so, and the rewind refolds the whole span. Except a
@@ -64,7 +66,6 @@ _BY_MESSAGE = (
     "SELECT id FROM events WHERE id > ? AND id < ? AND kind IN ('message_edited', 'message_deleted')"
     " AND (chat_id IS NULL OR chat_id = (SELECT chat_id FROM messages WHERE id = ?))"
 )
-Image = tuple | None  # a row's columns in table order; None: no such row
 _CHUNK = 32  # a row's original notes read at once (``Refold._next``)
 
 
@@ -81,6 +82,14 @@ class Start:
     # The guarded tables each kind's handler reads (``rewind.READS``); a kind not named
     # reads all of them. Only those tracked rows are brought to their moment before it.
     reads: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Context kinds whose reads are named by row (``row_reads.INPUTS``): one is refolded
+    # only when its check finds a dirty row among them, or it wrote a dirty row.
+    inputs: Mapping[str, Callable[[Walk, Event], bool]] = field(default_factory=dict)
+    # Kinds that read only some rows of a guarded table (``row_reads.ROWS``): table ->
+    # the key values of the rows read (a one-column key), or None where it cannot say.
+    rows: Mapping[str, Callable[[sqlite3.Connection, Event], Mapping[str, set] | None]] = field(
+        default_factory=dict
+    )
 
 
 class _Table:
@@ -104,7 +113,6 @@ class _Table:
             f" ORDER BY event_id, seq LIMIT {_CHUNK}"
         )
         self.since = f"SELECT 1 FROM {shadow} WHERE event_id >= ? AND seq <= ? LIMIT 1"  # noqa: S608
-        self.forget = f"DELETE FROM {shadow} WHERE event_id IN ({{marks}}) AND seq <= ?"  # noqa: S608
         self.mark = conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {shadow}").fetchone()[0]  # noqa: S608
 
 
@@ -113,7 +121,7 @@ def _image(op: str, values: tuple) -> Image:
     return None if op == "i" else tuple(values)
 
 
-class Refold:
+class Refold(Tracked):
     """One rewind's ordered refold; ``run`` returns (rows put back, events refolded) or None."""
 
     def __init__(
@@ -128,8 +136,7 @@ class Refold:
         self.queue: list[int] = []
         self.queued: set[int] = set()
         self.done: dict[int, set[str]] = {}  # event refolded -> tables of its original notes
-        # Per table: (next original writer, tracked row), the rows behind their moment.
-        self.lag: dict[str, list[tuple[int, Key]]] = {}
+        self.track()
         self.parsed: dict[Key, list] = {}
         # What the walk knows of each row now (read, or put by it); a refold's rows are
         # dropped from it (its new notes name every row it wrote): no re-reading.
@@ -158,7 +165,7 @@ class Refold:
         undo.recording(self.conn, None)
         for key in sorted(self.start.tracked):  # behind ``first``: put when first read
             if key not in self.start.sticky:
-                heapq.heappush(self.lag.setdefault(key[0], []), (self.first - 1, key))
+                self.lag_from(key, self.first - 1)
                 continue
             nxt = self._next(key, self.first - 1)
             if nxt is not None:
@@ -177,12 +184,9 @@ class Refold:
         for event_id, names in self.done.items():
             for name in names:
                 by_table.setdefault(name, []).append(event_id)
-        for name, event_ids in by_table.items():  # one statement per table and BATCH events
-            table = self.tables[name]
-            for at in range(0, len(event_ids), undo.BATCH):
-                chunk = event_ids[at : at + undo.BATCH]
-                marks = ",".join("?" for _ in chunk)
-                self.conn.execute(table.forget.format(marks=marks), (*chunk, table.mark))
+        for name, event_ids in by_table.items():  # their original notes, or new ones the same
+            refolded = any(event_id not in self.start.seeds for event_id in event_ids)
+            undo.settle(self.conn, name, self.tables[name].mark, event_ids, refolded)
         return len(self.end), len(self.done)
 
     def _step(self, event_id: int) -> bool:
@@ -192,20 +196,29 @@ class Refold:
         chosen = event_id in self.start.seeds or event_id in self.forced
         if not chosen and not any(key in self.dirty for key in before):
             return True  # its inputs are as they were: it would write what it wrote
-        event = events_by_id(self.conn, [event_id])
-        # A reverted turn's own event is skipped by the fold: it reads nothing.
-        reads = (
-            frozenset()
-            if event_id in self.start.seeds
-            else self.start.reads.get(event[0].kind, self.start.guarded)
-        )
-        self._catch_up(event_id - 1, reads | {table for table, _k in before})
+        written = {table for table, _k in before}
+        if event_id in self.start.seeds:
+            # A reverted turn's own event: the fold skips it (nothing to read it, nor to
+            # fold, nor new notes); only the rows it wrote are brought to their moment.
+            event = None
+            self._catch_up(event_id - 1, written, {t: {k for k in before if k[0] == t} for t in written})
+        else:
+            event = events_by_id(self.conn, [event_id])
+            kind = event[0].kind
+            if chosen and not any(key in self.dirty for key in before):
+                check = self.start.inputs.get(kind)
+                if check is not None and not check(self, event[0]):
+                    return True  # a context event none of whose reads may differ: as it was
+            reads = self.start.reads.get(kind, self.start.guarded)
+            self._catch_up(event_id - 1, reads | written, self._rows_read(event[0], before))
         todo = {key for key in before if key not in self.dirty and key not in tracked}
         for key, image in self._images(event_id, todo, new=False).items():
             self._put(key, image, remember=True)
-        self.fold(event)
-        self.done[event_id] = {table for table, _k in before}
-        after = self._keys(event_id, new=True)
+        self.done[event_id] = written
+        after: set[Key] = set()
+        if event is not None:
+            self.fold(event)
+            after = self._keys(event_id, new=True)
         for key in after:
             self.held.pop(key, None)
         extra = after - before  # written now, not before: its reads changed
@@ -237,6 +250,15 @@ class Refold:
                 self._push(nxt[0])
         return True
 
+    def dirty_rows(self) -> list[Key]:
+        """The rows that may differ from the original history here (``row_reads.Walk``)."""
+        return list(self.dirty)
+
+    def fixed(self, key: Key, column: str) -> set:
+        """``column`` in the row now and at the end of the original log (``row_reads.Walk``)."""
+        index = self.tables[key[0]].columns.index(column)
+        return {image[index] for image in (self._row(key), self.end.get(key)) if image is not None}
+
     def _by_message(self, message_id: str | None, event_id: int) -> None:
         if message_id is not None:
             for (later,) in self.conn.execute(_BY_MESSAGE, (event_id, self.until, message_id)):
@@ -267,24 +289,6 @@ class Refold:
         if event_id not in self.queued:
             self.queued.add(event_id)
             heapq.heappush(self.queue, event_id)
-
-    def _catch_up(self, upto: int | None, tables: frozenset[str] | set[str] = frozenset()) -> None:
-        """Bring every tracked row of ``tables`` (at the end: all) whose original history
-        moved on by ``upto`` (None: the end) to its image then, read from the notes: its
-        writers in between wrote what they wrote (or were refolded, and checked to). A
-        row of a table the next refold does not read may stay behind: it is stepped
-        straight to its image of the moment when a later refold reads it; a row no
-        refold reads is never put (it starts behind ``first``, at its end value)."""
-        for name in self.lag if upto is None else tables & self.lag.keys():
-            lag = self.lag[name]
-            while lag and (upto is None or lag[0][0] <= upto):
-                _writer, key = heapq.heappop(lag)
-                nxt = None if upto is None else self._next(key, upto)
-                if nxt is None and key not in self.end:
-                    continue  # never put: it holds its end value
-                self._put(key, self.end[key] if nxt is None else nxt[1], remember=True)
-                if nxt is not None:
-                    heapq.heappush(lag, (nxt[0], key))
 
     def _keys(self, event_id: int, *, new: bool) -> set[Key]:
         """The rows ``event_id`` changed: by its original notes, or (``new``) by those its

@@ -4,17 +4,19 @@ The notes of recent changes (``undo``) say which rows (keys) each event wrote an
 what each row held before. To revert turns whose first state-changing event is k:
 
 1. seeds: the reverted turns' events from k on; the rows they wrote may now differ.
-2. context events: an event of a kind outside ``KEYED_KINDS`` (a chat created, a
-   message edited, an alternative chosen, ...) is refolded wherever it falls after k:
-   its handler may read rows it does not write, so the notes cannot say whether its
-   inputs changed. A scene the turns changed brings in every later message of its chat
-   (whose witnesses it decides).
+2. context events: an event of a kind outside ``KEYED_KINDS`` (an alternative chosen)
+   is visited wherever it falls after k: its handler may read rows it does not write,
+   so the notes cannot say whether its inputs changed. It is refolded unless its kind
+   names the rows it reads (``row_reads.INPUTS``) and none of them may differ. A scene
+   the turns changed brings in every later message of its chat (whose witnesses it
+   decides).
 3. tracked rows: a row of a table that handlers read without writing it
-   (``READ_ELSEWHERE``, scenes) that any event after k changed is put to its image
-   before k and then stepped through its original history (from the notes) as the walk
-   passes its writers, so every refolded event finds it as it was at its moment. Such
-   a row must come out as it was at every step, else the rewind refolds the whole
-   span; a scene the turns changed is the exception (its chat's messages are refolded).
+   (``READ_ELSEWHERE``, scenes) that any event after k changed is brought to its image
+   of the moment (from the notes) before a refolded event that reads it
+   (``chat.eventlog.tracked``: by table, ``READS``, and where the kind names them by
+   row, ``row_reads.ROWS``), so every refolded event finds it as it was then. Such a
+   row must come out as it was at every step, else the rewind refolds the whole span;
+   a scene the turns changed is the exception (its chat's messages are refolded).
 4. ``chat.eventlog.cutoff`` walks from there in log order: an event is refolded when it
    is one of the above or wrote a row that may differ now (dirty); each row it wrote is
    then compared with the original history just after it. A row that comes out as it
@@ -50,18 +52,22 @@ from collections.abc import Callable
 from chat.eventlog import undo
 from chat.eventlog.cutoff import BY_MESSAGE_KINDS, Refold, Start
 from chat.eventlog.log import Event
+from chat.eventlog.row_reads import INPUTS, ROWS
 
 # Kinds whose handlers read only rows they also write, or rows of READ_ELSEWHERE tables
 # and scenes (which the rewind keeps in step). A scene change reads its scene and chat; a
 # bot revised its bot and the bot's entities; a manual edit its target, the entities an
 # edge joins and the chat's world. A message edited or deleted reads its message and
 # changes the message's observations that exist (``cutoff.BY_MESSAGE_KINDS``). A chat
-# created is not one: it reads whether an edge exists and writes nothing when it does;
-# nor is an alternative chosen (it reads the other messages of its group).
+# created reads its bots, their entities in its world, the world and its persona (tracked)
+# and, for a bot new there, the bot's edge to `you` and its book there, which it writes.
+# An alternative chosen is not one (it reads the other messages of its group): it is a
+# context event whose reads are named by row (``row_reads.INPUTS``).
 KEYED_KINDS = frozenset({
     "message_posted", "memory_added", "edge_changed", "world_fact_set", "world_fact_deleted",
     "reflection_recorded", "turn_queued", "turn_started", "turn_completed", "turn_failed",
-    "turns_reverted", "scene_changed", "bot_revised", "manual_edit", *BY_MESSAGE_KINDS,
+    "turns_reverted", "scene_changed", "bot_revised", "manual_edit", "chat_created",
+    *BY_MESSAGE_KINDS,
 })  # fmt: skip
 # Kinds whose handler may act on a row created only later (``memory_superseded`` checks
 # that the newer memory exists): a span holding one is refolded whole.
@@ -134,7 +140,7 @@ def plan(
     guarded = READ_ELSEWHERE | {"scenes"}
     tracked = undo.keys_between(conn, sorted(t for t in tables if t in guarded), first, until)
     sticky = {("scenes", key) for key in changed_scenes}
-    return Start(seeds, forced, tracked | sticky, sticky, guarded, until + 1, READS)
+    return Start(seeds, forced, tracked | sticky, sticky, guarded, until + 1, READS, INPUTS, ROWS)
 
 
 _CHAT_MESSAGES = (
