@@ -37,7 +37,7 @@ from chat.llm.schemas import CHAPTER_SUMMARY_CHARS, ChapterProposal
 from chat.llm.types import ChatMessage, JsonRequest
 from chat.memory.extraction import failed_extraction
 from chat.memory.sense import DUPLICATE_OVERLAP, SenseChecks, words
-from chat.state.chapters import list_chapters, stale_chapter, summarised_until
+from chat.state.chapters import last_chapter_text, stale_chapter, summarised_until
 from chat.state.chats import message_dict
 from chat.state.observations import author_name, witnessed_all, witnesses
 from chat.world.ids import new_id
@@ -171,8 +171,7 @@ def _stretch(
 
 def chapter_request(conn: sqlite3.Connection, stretch: Stretch, *, user_name: str) -> JsonRequest:
     """One call: the stretch as "Name: text" lines, the previous chapter for continuity."""
-    previous = list_chapters(conn, stretch.chat_id)
-    earlier = previous[-1]["text"][:PREVIOUS_CHARS] if previous else ""
+    earlier = last_chapter_text(conn, stretch.chat_id)[:PREVIOUS_CHARS]
     system = INSTRUCTIONS.format(user=user_name)
     user = ("Earlier: " + earlier + "\n\n" if earlier else "") + "\n".join(stretch.lines)
     return JsonRequest(
@@ -246,9 +245,8 @@ def chapter_events(
     """``chapter_written`` for the bots present in the chat's scene, or a
     ``proposal_dropped`` saying why there is none."""
     chat_id, old = stretch.chat_id, stretch.rewrite
-    previous = [] if old is not None else list_chapters(conn, chat_id)
     text, reason = clean_summary(
-        proposal.summary, previous=previous[-1]["text"] if previous else ""
+        proposal.summary, previous="" if old is not None else last_chapter_text(conn, chat_id)
     )
     if old is None:  # those present now who also saw all of it: none learns what it missed
         ids = [m["id"] for m in stretch.messages]

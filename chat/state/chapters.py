@@ -147,6 +147,19 @@ def list_chapters(conn: sqlite3.Connection, chat_id: str) -> list[dict[str, Any]
     return chapters
 
 
+def last_chapter_text(conn: sqlite3.Connection, chat_id: str) -> str:
+    """The text of the chat's last chapter in `list_chapters`' order ("" when it has none):
+    what a new chapter continues from. One row, not every chapter with its pin looked up
+    (a chapter turn read all of them: 14 pin lookups a turn on the turn benchmark, growing
+    with the chat). A chapter's ``event_id`` is the event that wrote it, one a chapter, so
+    the order has no ties and its last row is the first of the reversed order."""
+    row = conn.execute(
+        "SELECT text FROM chapters WHERE chat_id = ? ORDER BY first_event_id DESC, event_id DESC LIMIT 1",
+        (chat_id,),
+    ).fetchone()
+    return "" if row is None else str(row[0])
+
+
 def summarised_until(conn: sqlite3.Connection, chat_id: str) -> int:
     """The event id of the last message the chat's chapters cover (0: none yet)."""
     row = conn.execute(

@@ -13,7 +13,7 @@ import pytest
 from chat.db.connection import open_db
 from chat.eventlog.projector import canonical_dump, rebuild
 from chat.llm.scripted import ScriptedBackend
-from chat.state.chapters import chapter_memory_id, list_chapters
+from chat.state.chapters import chapter_memory_id, last_chapter_text, list_chapters
 from chat.state.memory import get_memory
 from chat.tests.turn_support import events, kinds, running, turn, write_script
 from chat.turns.prompt_layout import CHAPTERS_HEADER
@@ -91,6 +91,7 @@ async def test_a_long_chat_gets_chapters_for_the_bots_present_only(data_dir: Pat
         # chapters follow on from each other: no message is in two of them
         ends = [(c["first_event_id"], c["last_event_id"]) for c in chapters]
         assert all(a[1] < b[0] for a, b in zip(ends, ends[1:], strict=False))
+        assert len(chapters) >= 2 and last_chapter_text(conn, chat["id"]) == chapters[-1]["text"]
         before = canonical_dump(conn)
         rebuild(conn)
         assert canonical_dump(conn) == before  # a replay writes the same chapters
@@ -104,6 +105,8 @@ async def test_a_short_chat_gets_no_chapter(data_dir: Path) -> None:
         chat, _ = await long_chat(rt, ["mara"], 3)
     assert chapters_of(data_dir, chat["id"]) == []
     assert "chapter_written" not in kinds(data_dir)
+    with open_db(data_dir / "kith.db") as conn:
+        assert last_chapter_text(conn, chat["id"]) == ""
 
 
 async def test_junk_summaries_are_dropped_and_logged(data_dir: Path) -> None:
