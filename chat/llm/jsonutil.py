@@ -159,7 +159,7 @@ def end_cut_string(text: str, bound: int = STRING_BOUND) -> str:
     inside a word; stored as is, a memory would end "...protect it from the sea. T". Only a
     text of exactly the bound's length ending in a letter or digit is taken as cut: a
     server that does not enforce the bound may send longer texts, which stay whole."""
-    if len(text) != bound or not text[-1].isalnum() or " " not in text:
+    if len(text) != bound or not text[-1].isalnum() or len(text.split(None, 1)) < 2:
         return text
     return text.rsplit(None, 1)[0].rstrip(" ,;:-") + "…"
 

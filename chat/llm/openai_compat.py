@@ -109,9 +109,11 @@ class OpenAIBackend(Backend):
             response = await self._http().get("/models", timeout=CHECK_TIMEOUT_S)
         except httpx.HTTPError as exc:
             return self.scrub(f"{where} did not answer: {type(exc).__name__} {exc}".strip())
+        if response.status_code in (404, 405):
+            return None  # it answers; some servers and proxies serve chat but no model list
         if response.status_code >= 400:
             message = self._server_message(response.content)
-            return f"{where} answered {response.status_code}" + (f": {message}" if message else "")
+            return self.scrub(f"{where} answered {response.status_code}" + (f": {message}" if message else ""))
         return None
 
     # -- HTTP plumbing -------------------------------------------------------------------

@@ -253,7 +253,7 @@ class _Checker:
         if owner not in self.present:  # §5.3.1: a bot not present learns nothing
             self.drop(f"memory owner {owner!r} was not present in the scene", item)
             return
-        text = end_cut_string(" ".join(str(item.get("text", "")).split()))[:4000]
+        text = " ".join(end_cut_string(str(item.get("text", ""))).split())[:4000]  # cut: as sent
         if not text:
             self.drop("a memory needs text", item)
             return

@@ -22,7 +22,7 @@ from chat.eventlog.writer import Build
 from chat.llm.embeddings import embed_query_soon
 from chat.state import chats as chat_state
 from chat.turns.lifecycle import lifecycle
-from chat.turns.plan import queued_payload
+from chat.turns.plan import queued_payload, require_someone_present
 from chat.turns.prompt_record import record_view
 from chat.world import chats as chat_service
 from chat.world.ids import new_id
@@ -71,7 +71,7 @@ class TurnControls(_Host):
         started: list[bool] = []
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            chat_service.require_writable_chat(conn, chat_id)
+            require_someone_present(conn, chat_service.require_writable_chat(conn, chat_id))
             checked = chat_service.check_text(text)
             message = {"id": message_id, "chat_id": chat_id, "author": "you", "text": checked}
             queued = {"id": turn_id, "chat_id": chat_id, "kind": "message", "user_message_id": message_id}
@@ -221,7 +221,9 @@ class TurnControls(_Host):
         turn_id = new_id("turn")
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            chat_service.require_writable_chat(conn, chat_id)
+            chat = chat_service.require_writable_chat(conn, chat_id)
+            if kind == "respond":  # a continue redoes its own bot's reply, present or not
+                require_someone_present(conn, chat)
             _require_idle(conn, chat_id, "respond" if kind == "respond" else "continue")
             payload: dict[str, Any] = {"id": turn_id, "chat_id": chat_id, "kind": kind}
             last = chat_state.transcript(conn, chat_id, limit=1)

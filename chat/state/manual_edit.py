@@ -72,7 +72,7 @@ FIELD_RULES: dict[str, dict[str, _Rule]] = {
         "about": _Rule(fields.MemoryAbout),
         "superseded_by": _Rule(fields.OptionalMemoryRef),
     },
-    "world": {"value": _Rule(fields.WorldValue)},
+    "world": {"value": _Rule(fields.WorldValue, blank_ok=False)},  # a fact is removed by DELETE
     "scene": {"location": _Rule(schemas.ShortText), "present": _Rule(fields.ScenePresent)},
     "chapter": {"text": _Rule(fields.MemoryText, blank_ok=False)},
 }

@@ -86,6 +86,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path.endswith("/v1/models") and self.path.split("/")[1].startswith("auth401-"):
             self._json(401, {"error": {"message": "Incorrect API key provided"}})
+        elif self.path.endswith("/v1/models") and self.path.split("/")[1].startswith("nomodels-"):
+            self._json(404, {"error": {"message": "no such route"}})  # a proxy with no model list
         elif self.path.endswith("/v1/models"):
             self._json(200, {"object": "list", "data": [{"id": "fault-model"}]})
         else:

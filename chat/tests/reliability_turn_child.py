@@ -159,8 +159,9 @@ async def talk(rt: Runtime, title: str, chat_id: str, rng: random.Random, tag: s
                     await asyncio.sleep(rng.uniform(0, 0.05))
                     say("stop", turn_id)
                     with contextlib.suppress(Conflict):
-                        await rt.cancel_turn(turn_id)
-                        say("stopped", turn_id)
+                        stopped = await rt.cancel_turn(turn_id)
+                        if stopped["status"] not in ("queued", "running"):  # not past STOP_WAIT_S
+                            say("stopped", turn_id)
         await rt.wait_turns(chat_id)
 
 

@@ -41,6 +41,8 @@ async def test_an_empty_fact_value_is_refused_and_delete_removes(data_dir: Path)
         for blank in ("", "   "):
             error = assert_error(await client.put("/api/world/weather?world=saltmere", json={"value": blank}), 422, "value")
             assert "DELETE" in error["message"]
+        edit = {"target_type": "world", "target_id": "weather", "field": "value", "value": "", "action": "set"}
+        assert_error(await client.post("/api/edits?world=saltmere", json=edit), 422, "value")  # same rule
         assert await _end(client) == before
         facts = (await client.get("/api/world?world=saltmere")).json()["facts"]
         assert facts["weather"] == "clear skies"

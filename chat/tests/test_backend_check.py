@@ -34,6 +34,10 @@ async def test_a_server_that_answers_is_ok_and_one_that_does_not_is_named(
             "backend": "openai", "ok": True, "problem": None,
         }  # fmt: skip
 
+        no_list = fault_server.url("nomodels")  # serves chat, has no model list: not a problem
+        assert (await client.put("/api/settings", json={"base_url": no_list})).status_code == 200
+        assert (await client.get("/api/settings/backend-check")).json()["ok"] is True
+
         nowhere = f"http://127.0.0.1:{closed_port()}/v1"
         assert (await client.put("/api/settings", json={"base_url": nowhere})).status_code == 200
         answer = (await client.get("/api/settings/backend-check")).json()

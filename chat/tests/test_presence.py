@@ -82,11 +82,13 @@ async def test_an_absent_bot_neither_speaks_nor_learns_nor_sees_what_it_missed(d
         isolde = (await client.get("/api/memories", params={"owner": "isolde"})).json()
         assert not any(SECRET in m["text"] for m in isolde)
 
-        # nobody present who can answer: the turn says so, and nobody replies
+        # nobody present who can answer: refused before anything is stored (posting again
+        # once someone is there must not store the message twice)
         await _present(client, chat_id, ["you"])
-        alone = await say(app, client, chat_id, "Anyone here?")
-        assert alone["status"] == "failed" and "present" in alone["error"], alone
-        assert len((await client.get(f"/api/chats/{chat_id}/messages")).json()) == opening + 3
+        posted = await client.post(f"/api/chats/{chat_id}/messages", json={"text": "Anyone here?"})
+        assert "present" in assert_error(posted, 409, "present")["message"]
+        assert_error(await client.post(f"/api/chats/{chat_id}/respond"), 409, "present")
+        assert len((await client.get(f"/api/chats/{chat_id}/messages")).json()) == opening + 2
 
         await _present(client, chat_id, ["you", "mara", "isolde"])
         asked = await say(app, client, chat_id, ASK)
@@ -176,3 +178,27 @@ async def test_the_filtered_transcript_is_recorded_compact_and_rebuilt_byte_for_
     isolde = [p for p in stored if p["bot_id"] == "isolde"]
     assert isolde and all(p.get("compact") and not p["messages"] for p in isolde)  # no fall-back to whole
     assert "tx2" in isolde[-1]["compact"]  # her second record is a difference from her first
+
+
+async def test_a_bot_that_comes_back_does_not_make_a_chapter_of_what_every_prompt_shows(data_dir: Path) -> None:
+    """The chapter cut is where the transcript was cut, not the first message the bot
+    witnessed: a bot back in the scene did not have the earlier messages cut away, it never
+    saw them, and a chapter of text still in view would be an extra model call for nothing."""
+    from chat.llm.scripted import ScriptedBackend
+    from chat.tests.test_chapters import LINES
+    from chat.tests.turn_support import kinds, running, turn, write_script
+
+    script = write_script(data_dir.parent / "script.json", [])
+    model = ScriptedBackend(ScriptedBackend.Options(script_path=script, context_length=16384))
+    async with running(data_dir, backend=model, max_replies_per_turn=1) as rt:
+        await rt.author_bot({"name": "Mara"})
+        await rt.author_bot({"name": "Ivo"})
+        chat = await rt.create_chat(["mara", "ivo"])
+        await rt.set_scene(chat["id"], present=["you", "mara"])
+        for n in range(5):
+            assert (await turn(rt, chat["id"], f"Mara, {LINES[n % 6]} ({n})"))["status"] == "completed"
+        await rt.set_scene(chat["id"], present=["you", "mara", "ivo"])
+        back = await turn(rt, chat["id"], "Ivo, what now?")
+        assert back["status"] == "completed"
+        assert [m["author"] for m in rt.transcript(chat["id"])][-1] == "ivo"
+    assert kinds(data_dir).count("chapter_written") == 0  # every message fits every prompt

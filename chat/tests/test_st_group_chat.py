@@ -71,3 +71,15 @@ async def test_a_two_bot_export_imports_with_each_speaker(data_dir: Path, tmp_pa
     chat_id = result.output.split("as chat ")[1].split()[0]
     async with running_app(make_settings(data_dir)) as (_app, client):
         assert _authors(await hidden(client, chat_id)) == expected
+
+
+async def test_a_one_speaker_file_stays_with_the_picked_bot_even_if_another_has_the_name(data_dir: Path) -> None:
+    async with running_app(make_settings(data_dir)) as (_app, client):
+        assert (await client.post("/api/worlds", json={"name": "Harbour", "id": "harbour"})).status_code == 201
+        await make_bot(client, id="sera", name="Sera", world_id="harbour")
+        await make_bot(client, id="seraphina", name="Seraphina", world_id="harbour")
+        one = st_file(_line("Seraphina", "Hello there."), _line("Sam", "Hi.", user=True), _line("Seraphina", "Tea?"))
+        made = await upload(client, one, bot_id=["sera"])  # chosen on purpose: her lines are Sera's
+        assert made.status_code == 201, made.text
+        assert made.json()["bot_ids"] == ["sera"]
+        assert [a for a, _ in _authors(await hidden(client, made.json()["id"]))] == ["sera", "you", "sera"]

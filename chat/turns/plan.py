@@ -123,6 +123,12 @@ def plan_turn(
     )
 
 
+NOBODY_PRESENT = (
+    "no bot of this chat is present in its scene, so nobody can answer; "
+    "mark one present (World tab, Present) first"
+)
+
+
 def present_bots(
     conn: sqlite3.Connection, chat: dict[str, Any], bots: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -131,11 +137,20 @@ def present_bots(
     scene = get_scene(conn, chat["id"])
     here = bots if scene is None else [b for b in bots if b["id"] in scene["present"]]
     if not here:
-        raise Conflict(
-            "no bot of this chat is present in its scene, so nobody can answer; "
-            "mark one present (World tab, Present) and post again"
-        )
+        raise Conflict(NOBODY_PRESENT, field="present")
     return here
+
+
+def require_someone_present(conn: sqlite3.Connection, chat: dict[str, Any]) -> None:
+    """Refuse a message or a respond before anything is stored when no active bot of the
+    chat is in its scene: the turn would only fail, and posting again would store the
+    message twice."""
+    scene = get_scene(conn, chat["id"])
+    if scene is None:
+        return
+    here = [bot_id for bot_id in chat["bot_ids"] if bot_id in scene["present"]]
+    if not any((bot := get_bot(conn, bot_id)) and not bot["retired"] for bot_id in here):
+        raise Conflict(NOBODY_PRESENT, field="present")
 
 
 def _history_before(

@@ -192,8 +192,12 @@ class TurnWorker(TurnQueues):
                 prompt = first
             else:
                 prompt = await rt.read(lambda conn, bot=bot: self._prompt(conn, plan, bot))
-            kept = [m["event_id"] for m in prompt.shown if m.get("event_id")]
-            if kept:  # what came before it was left out: due for a chapter (§5.7)
+            # What the transcript's cut left out is due for a chapter (§5.7); a message the bot
+            # did not witness is out of its prompt but was not cut, so the cut is the window's
+            # start when nothing was cut, else the first message the prompt still shows.
+            window = plan.history if prompt.dropped_messages == 0 else prompt.shown
+            kept = [m["event_id"] for m in window if m.get("event_id")]
+            if kept:
                 plan.cuts.append(min(kept))
             message_id = new_id("msg")
             request = ReplyRequest(

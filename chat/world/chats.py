@@ -58,9 +58,10 @@ def require_chat(conn: sqlite3.Connection, chat_id: str) -> dict[str, Any]:
 
 
 def require_writable_chat(conn: sqlite3.Connection, chat_id: str) -> dict[str, Any]:
-    """The chat, when something may be written in it: NotFound for no chat, Conflict naming
-    ``world`` when its world is archived (archived means put away: nothing new happens
-    there until it is restored)."""
+    """The chat, when a new message or turn may start in it: NotFound for no chat,
+    Conflict naming ``world`` when its world is archived (put away: no new message or
+    turn there until it is restored). Edits of what is already there, a rewind and the
+    turns queued before the archiving are not refused."""
     chat = require_chat(conn, chat_id)
     world = get_world(conn, chat["world_id"])
     if world is not None and world["archived"]:

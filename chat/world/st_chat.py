@@ -244,11 +244,13 @@ def pick_bots(conn: sqlite3.Connection, chat: StChat, bot_ids: list[str] | None)
 def with_speakers(
     conn: sqlite3.Connection, chat: StChat, bots: list[dict[str, Any]], world_id: str | None
 ) -> list[dict[str, Any]]:
-    """``bots`` (the ones picked), then every other active bot of ``world_id`` that a line of
-    a group chat names (its ``name``, the bot's name or its name in that world), in the
-    order they first speak: each line keeps its speaker and the chat is with all of them.
-    A name no bot of the world has, or that several have, stays with the first picked bot."""
-    if world_id is None:
+    """``bots`` (the ones picked), then, when the file has two speakers or more (a group
+    chat), every other active bot of ``world_id`` that a line names (its ``name``, the
+    bot's name or its name in that world), in the order they first speak: each line keeps
+    its speaker and the chat is with all of them. A name no bot of the world has, or that
+    several have, stays with the first picked bot; so does every line of a one-speaker file."""
+    speakers = {m.name.casefold() for m in chat.messages if not m.is_user and m.name}
+    if world_id is None or len(speakers) < 2:  # one speaker: the picked bot, as chosen
         return bots
     bots = [{**bot, "speaker_names": _names_of(conn, bot, world_id)} for bot in bots]
     picked = {bot["id"] for bot in bots}
