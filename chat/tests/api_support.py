@@ -65,6 +65,11 @@ def log_end(data_dir: Path) -> int:
         return last_event_id(conn)
 
 
+async def api_log_end(client: httpx.AsyncClient) -> int:
+    """The log's last event id as the API reports it: unchanged means nothing was written."""
+    return int((await client.get("/api/health")).json()["last_event_id"])
+
+
 async def make_bot(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
     response = await client.post("/api/bots", json={**BOT, **fields})
     assert response.status_code == 201, response.text

@@ -12,6 +12,7 @@ import pytest
 
 from chat.tests.api_support import (
     UPLOAD,
+    api_log_end,
     assert_error,
     make_bot,
     make_settings,
@@ -21,10 +22,6 @@ from chat.tests.api_support import (
 from chat.tests.test_cards import dumps, v2_card
 
 pytestmark = pytest.mark.anyio
-
-
-async def _end(client: httpx.AsyncClient) -> int:
-    return (await client.get("/api/health")).json()["last_event_id"]
 
 
 async def _saltmere(client: httpx.AsyncClient) -> None:
@@ -37,13 +34,13 @@ async def _saltmere(client: httpx.AsyncClient) -> None:
 async def test_an_empty_fact_value_is_refused_and_delete_removes(data_dir: Path) -> None:
     async with running_app(make_settings(data_dir)) as (_app, client):
         await _saltmere(client)
-        before = await _end(client)
+        before = await api_log_end(client)
         for blank in ("", "   "):
             error = assert_error(await client.put("/api/world/weather?world=saltmere", json={"value": blank}), 422, "value")
             assert "DELETE" in error["message"]
         edit = {"target_type": "world", "target_id": "weather", "field": "value", "value": "", "action": "set"}
         assert_error(await client.post("/api/edits?world=saltmere", json=edit), 422, "value")  # same rule
-        assert await _end(client) == before
+        assert await api_log_end(client) == before
         facts = (await client.get("/api/world?world=saltmere")).json()["facts"]
         assert facts["weather"] == "clear skies"
         assert (await client.delete("/api/world/weather?world=saltmere")).status_code == 200
@@ -53,13 +50,13 @@ async def test_an_empty_fact_value_is_refused_and_delete_removes(data_dir: Path)
 async def test_a_lore_entry_needs_content(data_dir: Path) -> None:
     async with running_app(make_settings(data_dir)) as (_app, client):
         await _saltmere(client)
-        before = await _end(client)
+        before = await api_log_end(client)
         good = {"keys": ["harbour"], "content": "The harbour freezes in winter."}
         empty = {"keys": [], "content": "  "}
         response = await client.put("/api/lore?world=saltmere", json={"entries": [good, empty]})
         error = assert_error(response, 422, "entries[1].content")
         assert "content" in error["message"]
-        assert await _end(client) == before
+        assert await api_log_end(client) == before
         assert (await client.get("/api/lore?world=saltmere")).json()["entries"] == []
         assert (await client.put("/api/lore?world=saltmere", json={"entries": [good]})).status_code == 200
 
@@ -84,13 +81,13 @@ async def test_a_cards_empty_entry_does_not_block_saving_its_book(data_dir: Path
 async def test_a_second_world_of_one_name_is_refused(data_dir: Path) -> None:
     async with running_app(make_settings(data_dir)) as (_app, client):
         await _saltmere(client)
-        before = await _end(client)
+        before = await api_log_end(client)
         for name in ("Saltmere", "  saltMERE "):
             error = assert_error(await client.post("/api/worlds", json={"name": name}), 409, "name")
             assert "Saltmere" in error["message"]
         other = await client.post("/api/worlds", json={"name": "Brinegate"})
         assert other.status_code == 201, other.text
-        assert await _end(client) == before + 1
+        assert await api_log_end(client) == before + 1
         renamed = await client.patch(f"/api/worlds/{other.json()['id']}", json={"name": "SALTMERE"})
         assert_error(renamed, 409, "name")
         assert (await client.post("/api/worlds/saltmere/archive")).status_code == 200
@@ -110,13 +107,13 @@ async def test_writing_in_a_chat_of_an_archived_world_is_refused(data_dir: Path)
         assert posted.status_code == 202, posted.text
         await runtime_of(app).wait_idle(chat_id)
         assert (await client.post("/api/worlds/saltmere/archive")).status_code == 200
-        before = await _end(client)
+        before = await api_log_end(client)
         for path, body in (("messages", {"text": "still there?"}), ("regenerate", None),
                            ("continue", None), ("respond", None)):
             response = await client.post(f"/api/chats/{chat_id}/{path}", json=body)
             error = assert_error(response, 409, "world")
             assert "archived" in error["message"] and "restore" in error["message"], error
-        assert await _end(client) == before, "nothing is written, no turn runs"
+        assert await api_log_end(client) == before, "nothing is written, no turn runs"
         assert (await client.post("/api/worlds/saltmere/restore")).status_code == 200
         again = await client.post(f"/api/chats/{chat_id}/messages", json={"text": "back again"})
         assert again.status_code == 202, again.text

@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from chat.eventlog.log import NewEvent
 from chat.tests.api_support import (
+    api_log_end,
     assert_error,
     log_end,
     make_bot,
@@ -22,10 +22,6 @@ from chat.tests.api_support import (
 )
 
 pytestmark = pytest.mark.anyio
-
-
-async def _end(client: httpx.AsyncClient) -> int:
-    return (await client.get("/api/health")).json()["last_event_id"]
 
 
 async def _with_memory(app: Any) -> str:
@@ -39,10 +35,10 @@ async def test_a_new_chat_with_an_unknown_or_retired_bot_names_bot_ids(data_dir:
         await make_bot(client, id="ada")
         await make_bot(client, id="bo", name="Bo")
         assert (await client.delete("/api/bots/bo")).status_code in (200, 204)
-        before = await _end(client)
+        before = await api_log_end(client)
         for bot_ids in (["no-such-bot"], ["ada", "no-such-bot"], ["bo"]):
             assert_error(await client.post("/api/chats", json={"bot_ids": bot_ids}), 404, "bot_ids")
-        assert await _end(client) == before
+        assert await api_log_end(client) == before
 
 
 @pytest.mark.parametrize(
@@ -62,19 +58,19 @@ async def test_patch_bodies_are_not_coerced(data_dir: Path, path: str, body: dic
     async with running_app(make_settings(data_dir)) as (app, client):
         await make_bot(client, id="ada")
         await _with_memory(app)
-        before = await _end(client)
+        before = await api_log_end(client)
         assert_error(await client.patch(path, json=body), 422, field)
-        assert await _end(client) == before
+        assert await api_log_end(client) == before
 
 
 @pytest.mark.parametrize("value", [True, "10", 10.5, None, [10]])
 async def test_a_manual_edit_value_is_not_coerced(data_dir: Path, value: Any) -> None:
     async with running_app(make_settings(data_dir)) as (_app, client):
         await make_bot(client, id="ada")
-        before = await _end(client)
+        before = await api_log_end(client)
         body = {"target_type": "edge", "target_id": "ada/you", "field": "affinity", "value": value}
         assert_error(await client.post("/api/edits", json=body), 422, "value")
-        assert await _end(client) == before
+        assert await api_log_end(client) == before
         body["value"] = 10
         done = await client.post("/api/edits", json=body)
         assert done.status_code == 200, done.text
@@ -95,22 +91,22 @@ async def test_a_manual_edit_value_is_not_coerced(data_dir: Path, value: Any) ->
 async def test_entity_edits_keep_the_event_schema_limits(data_dir: Path, body: dict, field: str) -> None:
     async with running_app(make_settings(data_dir)) as (_app, client):
         await make_bot(client, id="ada")
-        before = await _end(client)
+        before = await api_log_end(client)
         assert_error(await client.patch("/api/entities/ada", json=body), 422, field)
         edit = {"target_type": "entity", "target_id": "ada", "field": field, "value": body[field]}
         assert_error(await client.post("/api/edits", json=edit), 422, "value")
-        assert await _end(client) == before
+        assert await api_log_end(client) == before
 
 
 @pytest.mark.parametrize("key", ["%00", "Time%20of%20day", "a%0Ab", "weather!", "x" * 61, "_x"])
 async def test_a_new_world_key_must_be_a_short_snake_case_name(data_dir: Path, key: str) -> None:
     async with running_app(make_settings(data_dir)) as (_app, client):
-        before = await _end(client)
+        before = await api_log_end(client)
         assert_error(await client.put(f"/api/world/{key}", json={"value": "v"}), 422, "key")
         edit = {"target_type": "world", "target_id": key.replace("%00", "\x00"), "field": "value",
                 "value": "v"}  # fmt: skip
         assert_error(await client.post("/api/edits", json=edit), 422)
-        assert await _end(client) == before
+        assert await api_log_end(client) == before
         assert (await client.get("/api/world")).json()["facts"] == {}
 
 
@@ -146,11 +142,11 @@ async def test_a_patch_with_one_bad_field_appends_nothing(data_dir: Path) -> Non
     async with running_app(make_settings(data_dir)) as (app, client):
         await make_bot(client, id="ada")
         await _with_memory(app)
-        before = await _end(client)
+        before = await api_log_end(client)
         bad = await client.patch("/api/memories/mem-1", json={"text": "Changed.", "importance": 11})
         assert_error(bad, 422, "importance")
         bad = await client.patch("/api/edges/ada/you", json={"affinity": 5, "trust": 101})
         assert_error(bad, 422, "trust")
-        assert await _end(client) == before
+        assert await api_log_end(client) == before
         assert (await client.get("/api/memories/mem-1")).json()["text"] == "The lamp is lit."
     assert log_end(data_dir) == before
