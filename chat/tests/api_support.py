@@ -65,6 +65,15 @@ def log_end(data_dir: Path) -> int:
         return last_event_id(conn)
 
 
+async def queue_turn(app: FastAPI, client: httpx.AsyncClient, chat_id: str, action: str) -> dict[str, Any]:
+    """POST a chat action that queues a turn (regenerate, continue, respond), wait for the
+    chat to be idle, and return the turn as it ended."""
+    response = await client.post(f"/api/chats/{chat_id}/{action}")
+    assert response.status_code == 202, response.text
+    await runtime_of(app).wait_idle(chat_id)
+    return (await client.get(f"/api/turns/{response.json()['turn_id']}")).json()
+
+
 async def api_log_end(client: httpx.AsyncClient) -> int:
     """The log's last event id as the API reports it: unchanged means nothing was written."""
     return int((await client.get("/api/health")).json()["last_event_id"])

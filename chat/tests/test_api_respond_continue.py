@@ -14,6 +14,7 @@ from chat.tests.api_support import (
     make_bot,
     make_chat,
     make_settings,
+    queue_turn,
     running_app,
     runtime_of,
     say,
@@ -30,20 +31,13 @@ async def _end(client: httpx.AsyncClient) -> int:
     return (await client.get("/api/health")).json()["last_event_id"]
 
 
-async def _queue(app, client: httpx.AsyncClient, chat_id: str, action: str) -> dict:
-    response = await client.post(f"/api/chats/{chat_id}/{action}")
-    assert response.status_code == 202, response.text
-    await runtime_of(app).wait_idle(chat_id)
-    return (await client.get(f"/api/turns/{response.json()['turn_id']}")).json()
-
-
 async def test_deleting_the_standing_alternative_makes_the_next_one_stand(data_dir: Path) -> None:
     async with running_app(make_settings(data_dir)) as (app, client):
         await make_bot(client, id="ada")
         chat = await make_chat(client, ["ada"])
         first = (await say(app, client, chat["id"], "hello"))["message_ids"][0]
-        second = (await _queue(app, client, chat["id"], "regenerate"))["message_ids"][0]
-        third = (await _queue(app, client, chat["id"], "regenerate"))["message_ids"][0]
+        second = (await queue_turn(app, client, chat["id"], "regenerate"))["message_ids"][0]
+        third = (await queue_turn(app, client, chat["id"], "regenerate"))["message_ids"][0]
         assert (await client.post(f"/api/messages/{second}/choose")).status_code == 200
 
         assert (await client.delete(f"/api/messages/{second}")).status_code == 204
@@ -67,7 +61,7 @@ async def test_respond_answers_without_a_new_user_message(data_dir: Path) -> Non
         assert (await client.delete(f"/api/messages/{turn['message_ids'][0]}")).status_code == 204
         assert [m["author"] for m in await _transcript(client, chat["id"])] == ["you"]
 
-        responded = await _queue(app, client, chat["id"], "respond")
+        responded = await queue_turn(app, client, chat["id"], "respond")
         assert responded["status"] == "completed", responded
         transcript = await _transcript(client, chat["id"])
         assert [m["author"] for m in transcript] == ["you", "ada"]
@@ -86,7 +80,7 @@ async def test_continue_extends_the_last_reply_as_a_new_alternative(data_dir: Pa
         turn = await say(app, client, chat["id"], "tell me")
         original = (await _transcript(client, chat["id"]))[-1]
 
-        continued = await _queue(app, client, chat["id"], "continue")
+        continued = await queue_turn(app, client, chat["id"], "continue")
         assert continued["status"] == "completed", continued
         last = (await _transcript(client, chat["id"]))[-1]
         assert last["id"] == continued["message_ids"][0] != original["id"]

@@ -13,7 +13,7 @@ import pytest
 from chat.db.connection import open_db
 from chat.eventlog.log import append_event
 from chat.eventlog.projector import project
-from chat.tests.api_support import make_bot, make_chat, make_settings, running_app, runtime_of, say
+from chat.tests.api_support import make_bot, make_chat, make_settings, queue_turn, running_app, say
 
 pytestmark = pytest.mark.anyio
 
@@ -27,13 +27,6 @@ async def _prompt_text(client: httpx.AsyncClient, turn_id: str) -> str:
     return json.dumps(replies[-1]["messages"])
 
 
-async def _queue(app, client: httpx.AsyncClient, chat_id: str, action: str) -> dict:
-    response = await client.post(f"/api/chats/{chat_id}/{action}")
-    assert response.status_code == 202, response.text
-    await runtime_of(app).wait_idle(chat_id)
-    return (await client.get(f"/api/turns/{response.json()['turn_id']}")).json()
-
-
 async def test_regenerate_recalls_nothing_of_the_reply_it_replaces(data_dir: Path) -> None:
     async with running_app(make_settings(data_dir)) as (app, client):
         await make_bot(client, id="ada")
@@ -43,11 +36,11 @@ async def test_regenerate_recalls_nothing_of_the_reply_it_replaces(data_dir: Pat
         edited = await client.patch(f"/api/messages/{reply['id']}", json={"text": CUSTARD})
         assert edited.status_code == 200, edited.text
 
-        first = await _queue(app, client, chat["id"], "regenerate")
+        first = await queue_turn(app, client, chat["id"], "regenerate")
         assert first["status"] == "completed", first
         assert "Custard" not in await _prompt_text(client, first["id"])
         # the replaced reply and every alternative of it stay out of a second regenerate too
-        second = await _queue(app, client, chat["id"], "regenerate")
+        second = await queue_turn(app, client, chat["id"], "regenerate")
         assert "Custard" not in await _prompt_text(client, second["id"])
 
         # a normal turn may still recall it: picked back, Custard is the standing reply, and
@@ -73,7 +66,7 @@ async def test_regenerate_recalls_nothing_extraction_drew_from_the_replaced_turn
             "kind": "fact", "importance": 9, "about": []})  # fmt: skip
         project(conn)
     async with running_app(make_settings(data_dir)) as (app, client):
-        redo = await _queue(app, client, chat["id"], "regenerate")
+        redo = await queue_turn(app, client, chat["id"], "regenerate")
         shown = await _prompt_text(client, redo["id"])
         assert "Custard" not in shown
         assert "Biscuit" in shown, "memories of other turns are still recalled"
