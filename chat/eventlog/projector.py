@@ -26,7 +26,7 @@ from chat.eventlog.bulk import bulk_projection
 from chat.eventlog.log import Event, iter_events, last_event_id
 
 # Bump when a projection table or handler changes meaning: stored state is then rebuilt (§10.6).
-PROJECTION_VERSION = 3
+PROJECTION_VERSION = 4  # 4: observation lines name "you" by the persona of the chat's world
 
 Handler = Callable[[sqlite3.Connection, Event], None]
 

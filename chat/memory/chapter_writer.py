@@ -40,6 +40,7 @@ from chat.memory.sense import DUPLICATE_OVERLAP, SenseChecks, words
 from chat.state.chapters import last_chapter_text, stale_chapter, summarised_until
 from chat.state.chats import message_dict
 from chat.state.observations import author_name, witnessed_all, witnesses
+from chat.state.worlds import chat_world
 from chat.world.ids import new_id
 
 MIN_MESSAGES = 6
@@ -149,12 +150,13 @@ def _stretch(
     budget = min(SUMMARY_TOKENS, context_length // 4)
     room = context_length - budget - REQUEST_OVERHEAD
     names: dict[str, str] = {}
+    world_id = chat_world(conn, chat_id) or "default"
     messages: list[dict[str, Any]] = []
     lines: list[str] = []
     for row in rows:
         message = message_dict(row)
         if message["author"] not in names:
-            names[message["author"]] = author_name(conn, message["author"])
+            names[message["author"]] = author_name(conn, message["author"], world_id)
         text = " ".join(message["text"].split())
         line = f"{names[message['author']]}: {text[:LINE_CHARS]}{' …' if len(text) > LINE_CHARS else ''}"
         cost = count_tokens(line) + 4

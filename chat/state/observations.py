@@ -21,6 +21,7 @@ import sqlite3
 
 from chat.eventlog.log import Event
 from chat.eventlog.projector import handles
+from chat.state.worlds import DEFAULT_USER_NAME, persona, projected_chat_world
 
 OBSERVATION_PREFIX = "obs:"
 _NUMBER = re.compile(r"\d")
@@ -148,12 +149,21 @@ def witnessed_all(conn: sqlite3.Connection, bot_ids: list[str], message_ids: lis
     return [b for b in bot_ids if seen.get(b, set()) >= needed]
 
 
-def author_name(conn: sqlite3.Connection, author: str) -> str:
+def author_name(conn: sqlite3.Connection, author: str, world_id: str) -> str:
+    """The name an observation line gives the author of a message in ``world_id``: a bot's
+    name; for "you", the persona of that world (§3.6), else (none set) the world's `you`
+    entity as the user named it; another author by its entity in that world. Read from
+    the projection as it stands at the message, so a rebuild writes the same line."""
     row = conn.execute("SELECT name FROM bots WHERE id = ?", (author,)).fetchone()
+    if row is None and author == "you":
+        name = persona(conn, world_id)["name"]
+        if name.strip() and name != DEFAULT_USER_NAME:
+            return name
     if row is None:
-        row = conn.execute("SELECT name FROM entities WHERE id = ?", (author,)).fetchone()
-    name = row[0] if row and row[0] else ("You" if author == "you" else author)
-    return name
+        row = conn.execute(
+            "SELECT name FROM entities WHERE world_id = ? AND id = ?", (world_id, author)
+        ).fetchone()
+    return row[0] if row and row[0] else (DEFAULT_USER_NAME if author == "you" else author)
 
 
 def write_observations(
@@ -171,7 +181,7 @@ def write_observations(
     seen_by, world_id = witnesses(conn, chat_id, author)
     if not seen_by:
         return
-    line = f"{author_name(conn, author)}: {text}"
+    line = f"{author_name(conn, author, world_id)}: {text}"
     importance = observation_importance(text)
     about = json.dumps([author])
     for bot_id in seen_by:
@@ -216,10 +226,10 @@ def _observe_message(conn: sqlite3.Connection, event: Event) -> None:
 @handles("message_edited")
 def _observe_edit(conn: sqlite3.Connection, event: Event) -> None:
     p = event.payload
-    row = conn.execute("SELECT author FROM messages WHERE id = ?", (p["id"],)).fetchone()
+    row = conn.execute("SELECT author, chat_id FROM messages WHERE id = ?", (p["id"],)).fetchone()
     if row is None:
         return
-    line = f"{author_name(conn, row[0])}: {p['text']}"
+    line = f"{author_name(conn, row[0], projected_chat_world(conn, row[1]))}: {p['text']}"
     if not p["text"].strip():
         forget_observations(conn, p["id"])
         return

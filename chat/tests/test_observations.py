@@ -170,3 +170,36 @@ async def test_observations_of_messages_in_view_are_not_recalled(data_dir: Path)
     assert f"You: {FILLER[0]}" not in memory_section(prompt)
     assert f'You said: "{FILLER[0]}"' not in memory_section(prompt)  # only quotes one in view
     assert "harbour bell ring flat" in memory_section(prompt)  # another memory took the slot
+
+
+def test_an_observation_names_you_by_the_persona_of_the_chats_world(conn: sqlite3.Connection) -> None:
+    """Personas are per world (§3.6): "you" in a chat of Glasswood is Sable there, Wren in
+    Brinehold, also after an edit; a world with no persona of its own uses the global one.
+    A rebuild writes the same lines."""
+    append_events(
+        conn,
+        [
+            NewEvent("world_created", {"id": "brinehold", "name": "Brinehold"}),
+            NewEvent("world_created", {"id": "glasswood", "name": "Glasswood"}),
+            NewEvent("world_created", {"id": "plain", "name": "Plain"}),
+            NewEvent("persona_set", {"name": "Glob"}),
+            NewEvent("persona_set", {"name": "Wren", "world_id": "brinehold"}),
+            NewEvent("persona_set", {"name": "Sable", "world_id": "glasswood"}),
+            NewEvent("bot_authored", {"id": "ana", "name": "Ana", "world_id": "brinehold"}),
+            *(
+                NewEvent("chat_created", {"id": f"c-{w}", "title": w, "bot_ids": ["ana"], "world_id": w})
+                for w in ("brinehold", "glasswood", "plain")
+            ),
+            *(
+                NewEvent("message_posted", {"id": f"m-{w}", "chat_id": f"c-{w}", "author": "you", "text": "Hello"})
+                for w in ("brinehold", "glasswood", "plain")
+            ),
+            NewEvent("message_edited", {"id": "m-glasswood", "text": "Hello again"}),
+        ],
+    )
+    project(conn)
+    lines = dict(conn.execute("SELECT message_id, text FROM memories WHERE owner = 'ana'").fetchall())
+    assert lines == {"m-brinehold": "Wren: Hello", "m-glasswood": "Sable: Hello again", "m-plain": "Glob: Hello"}
+    before = canonical_dump(conn)
+    rebuild(conn)
+    assert canonical_dump(conn) == before
