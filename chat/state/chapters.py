@@ -152,7 +152,8 @@ def last_chapter_text(conn: sqlite3.Connection, chat_id: str) -> str:
     what a new chapter continues from. One row, not every chapter with its pin looked up
     (a chapter turn read all of them: 14 pin lookups a turn on the turn benchmark, growing
     with the chat). A chapter's ``event_id`` is the event that wrote it, one a chapter, so
-    the order has no ties and its last row is the first of the reversed order."""
+    the order has no ties and its last row is the first of the reversed order, read from
+    the end of `chapters_chat_order` (migration 0103) without sorting the chat's chapters."""
     row = conn.execute(
         "SELECT text FROM chapters WHERE chat_id = ? ORDER BY first_event_id DESC, event_id DESC LIMIT 1",
         (chat_id,),
