@@ -24,6 +24,7 @@ from chat.errors import ProjectionFailed
 from chat.eventlog import rewind, undo
 from chat.eventlog.bulk import bulk_projection
 from chat.eventlog.log import Event, iter_events, last_event_id
+from chat.eventlog.projected import STATE_CHANGING_SQL, is_projected
 
 # Bump when a projection table or handler changes meaning: stored state is then rebuilt (§10.6).
 PROJECTION_VERSION = 4  # 4: observation lines name "you" by the persona of the chat's world
@@ -33,10 +34,6 @@ Handler = Callable[[sqlite3.Connection, Event], None]
 _HANDLERS: dict[str, list[Handler]] = {}
 _TABLES: list[str] = []
 
-# Turn lifecycle events are projected even for reverted turns, so the turn stays visible as reverted.
-LIFECYCLE_KINDS = frozenset(
-    {"turn_queued", "turn_started", "turn_completed", "turn_failed", "turns_reverted"}
-)
 # Kinds that change no projection table (kept in the log for audit and inspection only).
 LOG_ONLY_KINDS = frozenset({"prompt_recorded", "proposal_dropped", "proposal_queued", "proposal_reviewed"})
 
@@ -205,8 +202,7 @@ def _fold(
     try:
         for event in events:
             position = event.id
-            # Events of a reverted turn are left out, except the turn's own lifecycle.
-            if event.turn_id in excluded and event.kind not in LIFECYCLE_KINDS:
+            if not is_projected(event.kind, event.turn_id, excluded):
                 continue
             if record:
                 undo.recording(conn, event.id)
@@ -271,7 +267,7 @@ def project(
                         refolds += 1
             # undo_ctl names the event while its handlers write; reset once after the last
             # event (not after each), and a kind no handler projects writes nothing to note
-            if event.kind in _HANDLERS and (event.turn_id not in excluded or event.kind in LIFECYCLE_KINDS):
+            if event.kind in _HANDLERS and is_projected(event.kind, event.turn_id, excluded):
                 undo.recording(conn, event.id)
                 recorded = True
             applied += _fold(conn, (event,), excluded, on_event)[0]
@@ -307,7 +303,7 @@ def _rewind(
     if start is not None and first - 1 >= start:
         tables = projection_tables()
         context = set(_HANDLERS) - rewind.KEYED_KINDS - LOG_ONLY_KINDS
-        plan = rewind.plan(conn, tables, newly, LIFECYCLE_KINDS, context, first, until)
+        plan = rewind.plan(conn, tables, newly, context, first, until)
         if plan is not None:
             done = rewind.selective(
                 conn, tables, plan, first, lambda events: _fold(conn, events, excluded, record=True)
@@ -352,7 +348,6 @@ def checkpoint_usable(conn: sqlite3.Connection, position: int, excluded: set[str
     return not later or _first_event_of(conn, later, before=position + 1) is None
 
 
-_LIFECYCLE_SQL = ", ".join(f"'{kind}'" for kind in sorted(LIFECYCLE_KINDS))
 SQL_BATCH = 500
 
 
@@ -365,7 +360,7 @@ def _first_event_of(conn: sqlite3.Connection, turn_ids: set[str], *, before: int
         marks = ",".join("?" for _ in chunk)
         row = conn.execute(
             f"SELECT MIN(id) FROM events WHERE turn_id IN ({marks}) AND id < ?"  # noqa: S608
-            f" AND kind NOT IN ({_LIFECYCLE_SQL})",
+            f" AND {STATE_CHANGING_SQL}",
             (*chunk, before),
         ).fetchone()
         if row is not None and row[0] is not None and (first is None or row[0] < first):

@@ -52,6 +52,7 @@ from collections.abc import Callable
 from chat.eventlog import undo
 from chat.eventlog.cutoff import BY_MESSAGE_KINDS, Refold, Start
 from chat.eventlog.log import Event
+from chat.eventlog.projected import LIFECYCLE_KINDS, STATE_CHANGING_SQL
 from chat.eventlog.row_reads import INPUTS, ROWS
 
 # Kinds whose handlers read only rows they also write, or rows of READ_ELSEWHERE tables
@@ -65,9 +66,8 @@ from chat.eventlog.row_reads import INPUTS, ROWS
 # context event whose reads are named by row (``row_reads.INPUTS``).
 KEYED_KINDS = frozenset({
     "message_posted", "memory_added", "edge_changed", "world_fact_set", "world_fact_deleted",
-    "reflection_recorded", "turn_queued", "turn_started", "turn_completed", "turn_failed",
-    "turns_reverted", "scene_changed", "bot_revised", "manual_edit", "chat_created",
-    *BY_MESSAGE_KINDS,
+    "reflection_recorded", "scene_changed", "bot_revised", "manual_edit", "chat_created",
+    *LIFECYCLE_KINDS, *BY_MESSAGE_KINDS,
 })  # fmt: skip
 # Kinds whose handler may act on a row created only later (``memory_superseded`` checks
 # that the newer memory exists): a span holding one is refolded whole.
@@ -93,9 +93,7 @@ READS: dict[str, frozenset[str]] = {
         ("edge_changed", "memory_added", "reflection_recorded", "world_fact_set", "world_fact_deleted"),
         _CHAT_WORLD,
     ),
-    **dict.fromkeys(
-        ("turn_queued", "turn_started", "turn_completed", "turn_failed", "turns_reverted"), frozenset()
-    ),
+    **dict.fromkeys(LIFECYCLE_KINDS, frozenset()),
 }
 
 BATCH = undo.BATCH
@@ -114,7 +112,6 @@ def plan(
     conn: sqlite3.Connection,
     tables: list[str],
     turn_ids: set[str],
-    lifecycle: frozenset[str],
     context_kinds: set[str],
     first: int,
     until: int,
@@ -122,8 +119,7 @@ def plan(
     """Where to start reverting ``turn_ids`` (None: refold the span)."""
     seeds = _ids(
         conn,
-        "SELECT id FROM events WHERE turn_id IN ({marks}) AND id >= ? AND id <= ?"
-        f" AND kind NOT IN ({', '.join(repr(k) for k in sorted(lifecycle))})",
+        f"SELECT id FROM events WHERE turn_id IN ({{marks}}) AND id >= ? AND id <= ? AND {STATE_CHANGING_SQL}",
         sorted(turn_ids),
         first,
         until,

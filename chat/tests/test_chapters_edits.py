@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from chat.db.connection import open_db
-from chat.eventlog.projector import LIFECYCLE_KINDS, canonical_dump, rebuild
+from chat.eventlog.projector import canonical_dump, is_projected, rebuild
 from chat.state.chapters import chapter_memory_id
 from chat.state.memory import get_memory
 from chat.tests.api_support import log_end, make_chat, make_settings, running_app, say
@@ -151,7 +151,7 @@ async def test_rewinding_the_turn_that_wrote_a_chapter_removes_it(
     ):
         reverted = set(response.json()["reverted_turn_ids"])
         _copy_events(
-            source, target, lambda row: not (row[6] in reverted and row[1] not in LIFECYCLE_KINDS)
+            source, target, lambda row: is_projected(row[1], row[6], reverted)
         )
         rebuild(target)
         assert canonical_dump(source) == canonical_dump(target)

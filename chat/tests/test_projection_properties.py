@@ -19,8 +19,8 @@ from chat.db.connection import open_db
 from chat.db.migrate import apply_migrations
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import (
-    LIFECYCLE_KINDS,
     canonical_dump,
+    is_projected,
     project,
     rebuild,
     reverted_turns,
@@ -110,7 +110,7 @@ def test_rewind_equals_replay_without_reverted_turns(events: list[NewEvent], siz
 
             # Exact: the same log with the reverted turns' state-changing events left out.
             with open_db(_fresh_db(folder, "b.db")) as target:
-                _copy_events(source, target, lambda row: not (row[6] in reverted and row[1] not in LIFECYCLE_KINDS))
+                _copy_events(source, target, lambda row: is_projected(row[1], row[6], reverted))
                 rebuild(target)
                 assert canonical_dump(target) == rewound
 

@@ -19,8 +19,8 @@ from chat.db.connection import open_db
 from chat.eventlog import undo
 from chat.eventlog.log import NewEvent, append_events
 from chat.eventlog.projector import (
-    LIFECYCLE_KINDS,
     canonical_dump,
+    is_projected,
     project,
     rebuild,
     reverted_turns,
@@ -34,7 +34,7 @@ def _replay_without_reverted(source, folder: Path) -> dict:
     reverted = reverted_turns(source)
     with open_db(_fresh_db(folder, "expected.db")) as target:
         _copy_events(
-            source, target, lambda row: not (row[6] in reverted and row[1] not in LIFECYCLE_KINDS)
+            source, target, lambda row: is_projected(row[1], row[6], reverted)
         )
         rebuild(target)
         return canonical_dump(target)
