@@ -13,6 +13,7 @@ import atexit
 import contextlib
 import importlib.resources
 import os
+import sys
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
@@ -67,6 +68,20 @@ def _close_models() -> None:
     for model in loaded:
         with contextlib.suppress(Exception):  # best effort at exit
             model.llama.close()
+    _close_null_files()
+
+
+def _close_null_files() -> None:
+    """Close the two /dev/null files llama-cpp-python opens at import (to silence llama.cpp
+    while it loads) and never closes: left to interpreter teardown, each is reported as an
+    unclosed file (a ResourceWarning; an error under ``-W error``). Only at exit, after the
+    models are freed: nothing loads a model after that."""
+    utils = sys.modules.get("llama_cpp._utils")
+    for name in ("outnull_file", "errnull_file"):
+        handle = getattr(utils, name, None)
+        if handle is not None:
+            with contextlib.suppress(Exception):
+                handle.close()
 
 
 def bundled_model_path() -> Path:

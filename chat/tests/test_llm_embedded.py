@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -109,3 +111,32 @@ async def test_extraction_schema_is_grammar_constrained() -> None:
         )
     )
     assert isinstance(result, ExtractionProposal)
+
+
+CLEAN_EXIT = """
+from pathlib import Path
+from chat.errors import BackendUnavailable
+from chat.llm.embedded import EmbeddedBackend, bundled_model_path
+broken = Path({broken!r})
+try:
+    EmbeddedBackend(EmbeddedBackend.Options(model_path=broken)).count_tokens("x")
+except BackendUnavailable as exc:
+    print("refused:", exc.message[:40])
+print("tokens:", EmbeddedBackend(EmbeddedBackend.Options(model_path=bundled_model_path())).count_tokens("hello"))
+"""
+
+
+def test_a_model_that_fails_to_load_and_one_that_loads_shut_down_cleanly(tmp_path: Path) -> None:
+    """A broken GGUF refused, the bundled model loaded, then exit: nothing reported on
+    stderr (no "Exception ignored in LlamaModel.__del__", no unclosed file), with every
+    warning an error and Python's dev mode on."""
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\\x00" * 64)
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error", "-c", CLEAN_EXIT.format(broken=str(broken))],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "refused: could not load model broken.gguf" in done.stdout and "tokens:" in done.stdout
+    reported = [line for line in done.stderr.splitlines() if "Exception ignored" in line or "Warning" in line]
+    assert reported == [], done.stderr[-2000:]
