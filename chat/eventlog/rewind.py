@@ -86,8 +86,9 @@ READ_ELSEWHERE = frozenset({"bots", "entities", "pins", "chats", "worlds", "pers
 # its kind does not name.
 _CHAT_WORLD = frozenset({"chats"})
 READS: dict[str, frozenset[str]] = {
-    "message_posted": frozenset({"bots", "chats", "entities", "scenes"}),
-    "alternative_chosen": frozenset({"bots", "chats", "entities", "scenes"}),
+    # a message's observation line names "you" by the persona of its chat's world
+    "message_posted": frozenset({"bots", "chats", "entities", "personas", "scenes"}),
+    "alternative_chosen": frozenset({"bots", "chats", "entities", "personas", "scenes"}),
     "chat_created": frozenset({"bots", "chats", "entities", "personas", "scenes", "worlds"}),
     **dict.fromkeys(
         ("edge_changed", "memory_added", "reflection_recorded", "world_fact_set", "world_fact_deleted"),
