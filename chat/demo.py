@@ -14,8 +14,10 @@ from typing import Any
 from chat.eventlog.log import NewEvent
 from chat.runtime.runtime import Runtime
 from chat.world import bots as bot_service
+from chat.world import chats as chat_service
 from chat.world import lore as lore_service
 from chat.world import worlds as world_service
+from chat.world.ids import new_id
 
 MARA: dict[str, Any] = {
     "id": "mara",
@@ -111,7 +113,7 @@ WORLD_SCENARIO = (
 
 def _set_up(events: list[NewEvent]) -> list[NewEvent]:
     """The demo's events are the world's set-up, not the user's edits: written by the actor
-    ``system``, so the history of its relationships, bots, facts and lore says "set-up",
+    ``system``, so the history of its relationships, bots, facts, lore and chat says "set-up",
     never "you" (the person did not set Mara's label to "new deckhand")."""
     return [replace(event, actor="system") for event in events]
 
@@ -133,6 +135,10 @@ async def create_demo_world(rt: Runtime, *, persona: str | None = None) -> dict[
     ]
     await rt.commit(lambda conn: facts)  # plain facts, not pinned: the story may change them
     await rt.commit(lambda conn: _set_up(lore_service.lore_events(conn, WORLD_ID, None, WORLD_LORE)))
-    chat = await rt.create_chat(["mara", "tobias"], title="Fog over Saltmere", world_id=WORLD_ID)
+    chat_id = new_id("chat")
+    await rt.commit(lambda conn: _set_up(
+        chat_service.create_events(conn, chat_id, ["mara", "tobias"], "Fog over Saltmere", WORLD_ID)
+    ), chat_id)  # fmt: skip
+    chat = {k: rt.get_chat(chat_id)[k] for k in ("id", "title", "bot_ids", "world_id")}
     bots = [rt.get_bot(fields["id"]) for fields in (MARA, TOBIAS, ISOLDE)]
     return {"bots": [b["id"] for b in bots], "chat": chat, "world": rt.get_world(WORLD_ID)}

@@ -41,5 +41,5 @@ async def test_the_demo_bots_world_and_lore_are_set_up_and_the_persona_is_yours(
         events = events["events"] if isinstance(events, dict) else events
         actors = {e["kind"]: e["actor"] for e in events}
         assert actors["persona_set"] == "user", actors
-        for kind in ("world_created", "bot_authored", "lore_set", "world_fact_set"):
+        for kind in ("world_created", "bot_authored", "lore_set", "world_fact_set", "chat_created"):
             assert actors[kind] == "system", (kind, actors)
