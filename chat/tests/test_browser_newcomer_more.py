@@ -1,4 +1,8 @@
-"""Two page bugs a newcomer met (newcomer report, session 24), checked in Chromium:
+"""What a newcomer met in the page (newcomer report, session 24), checked in Chromium:
+
+* Composer: a message too long for the model's context was taken and its turn failed.
+  Now the post is refused (a 422 naming the sizes), the page says so, and the typed
+  text stays in the box.
 
 * Settings: emptying a number field sent ``Number("") = 0``; "Recall weight: recency"
   was saved as 0 without a word. Now an empty field is refused in the form, naming it,
@@ -14,7 +18,7 @@ from typing import Any
 import pytest
 
 from chat.tests import browser_support as support
-from chat.tests.browser_support import LiveServer, open_app
+from chat.tests.browser_support import LiveServer, expect_http_errors, open_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -75,3 +79,21 @@ def test_the_event_log_asks_for_each_other_worlds_chat_once(page: Any, live_serv
     assert len(each_chat) == len(set(each_chat)) <= len(titles), each_chat
     lists = {url for url in asked if url.startswith("/api/chats?")}
     assert len(lists) <= 1, lists  # the open world's chat list only (the chat list's own), never every world's
+
+
+@pytest.mark.parametrize("live_server", [{"context_length": 1024}], indirect=True)
+def test_an_over_long_message_is_refused_and_stays_in_the_composer(page: Any, live_server: LiveServer) -> None:
+    expect_http_errors(page, 422)
+    live_server.author()
+    chat = live_server.chat_with("ana")
+    open_app(page, f"#/chat/{chat['id']}")
+    text = " ".join(["bread"] * 1500)
+    composer = page.get_by_label("Message", exact=True)
+    composer.fill(text)
+    composer.press("Enter")
+    toast = page.locator(".toast", has_text="Not sent: text is too long for the model to answer")
+    toast.wait_for()
+    assert "context of 1,024 tokens" in toast.inner_text()
+    assert composer.input_value() == text
+    assert page.locator(".msg-you").count() == 0
+    assert live_server.api("GET", f"/api/chats/{chat['id']}/messages") == []
