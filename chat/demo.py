@@ -8,10 +8,16 @@ so the demo is undoable, exportable and visible in the event log.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from chat.eventlog.log import NewEvent
 from chat.runtime.runtime import Runtime
+from chat.world import bots as bot_service
+from chat.world import chats as chat_service
+from chat.world import lore as lore_service
+from chat.world import worlds as world_service
+from chat.world.ids import new_id
 
 MARA: dict[str, Any] = {
     "id": "mara",
@@ -105,18 +111,34 @@ WORLD_SCENARIO = (
 )
 
 
+def _set_up(events: list[NewEvent]) -> list[NewEvent]:
+    """The demo's events are the world's set-up, not the user's edits: written by the actor
+    ``system``, so the history of its relationships, bots, facts, lore and chat says "set-up",
+    never "you" (the person did not set Mara's label to "new deckhand")."""
+    return [replace(event, actor="system") for event in events]
+
+
 async def create_demo_world(rt: Runtime, *, persona: str | None = None) -> dict[str, Any]:
     """The world Saltmere (§3.5): its three bots, world facts and a chat with Mara and
-    Tobias. ``persona`` names "you" first (§3.6), so the opening prose already says it."""
+    Tobias. ``persona`` names "you" first (§3.6), so the opening prose already says it:
+    that one is the person's choice; the rest is the demo's set-up (`_set_up`)."""
     if persona:
         await rt.set_persona(persona)
-    world = await rt.create_world(WORLD_NAME, scenario=WORLD_SCENARIO, world_id=WORLD_ID)
-    bots = [await rt.author_bot(fields, WORLD_ID) for fields in (MARA, TOBIAS, ISOLDE)]
+    await rt.commit(lambda conn: _set_up(
+        world_service.create_events(conn, WORLD_NAME, scenario=WORLD_SCENARIO, world_id=WORLD_ID, distinct=True)
+    ))  # fmt: skip
+    for fields in (MARA, TOBIAS, ISOLDE):
+        await rt.commit(lambda conn, fields=fields: _set_up(bot_service.author_events(conn, fields, WORLD_ID)))
     facts = [
         NewEvent("world_fact_set", {"key": k, "value": v, "world_id": WORLD_ID})
         for k, v in WORLD_FACTS.items()
     ]
     await rt.commit(lambda conn: facts)  # plain facts, not pinned: the story may change them
-    await rt.set_lore(WORLD_ID, None, WORLD_LORE)
-    chat = await rt.create_chat(["mara", "tobias"], title="Fog over Saltmere", world_id=WORLD_ID)
-    return {"bots": [b["id"] for b in bots], "chat": chat, "world": world}
+    await rt.commit(lambda conn: _set_up(lore_service.lore_events(conn, WORLD_ID, None, WORLD_LORE)))
+    chat_id = new_id("chat")
+    await rt.commit(lambda conn: _set_up(
+        chat_service.create_events(conn, chat_id, ["mara", "tobias"], "Fog over Saltmere", WORLD_ID)
+    ), chat_id)  # fmt: skip
+    chat = {k: rt.get_chat(chat_id)[k] for k in ("id", "title", "bot_ids", "world_id")}
+    bots = [rt.get_bot(fields["id"]) for fields in (MARA, TOBIAS, ISOLDE)]
+    return {"bots": [b["id"] for b in bots], "chat": chat, "world": rt.get_world(WORLD_ID)}

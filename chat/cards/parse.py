@@ -28,6 +28,7 @@ from chat.cards.png import (
     with_text_chunks,
     write_png,
 )
+from chat.cards.sniff import CHAT_IMPORT_HINT, looks_like_chat
 from chat.errors import CardInvalid, KithError, PayloadTooLarge, ValidationFailed
 from chat.eventlog.schemas import validate_payload
 
@@ -64,9 +65,18 @@ def parse_card(data: bytes, *, filename: str | None = None) -> dict[str, Any]:
     try:
         return _parse(data)
     except (CardInvalid, PayloadTooLarge) as exc:
+        if isinstance(exc, CardInvalid) and _is_chat(data):
+            named = f"{filename} is" if filename else "this is"
+            raise CardInvalid(
+                f"{named} a SillyTavern chat, not a character card: {CHAT_IMPORT_HINT}", field="file"
+            ) from None
         if filename:
             raise type(exc)(f"{filename}: {exc.message}", field="file") from None
         raise type(exc)(exc.message, field="file") from None
+
+
+def _is_chat(data: object) -> bool:
+    return isinstance(data, bytes | bytearray | memoryview) and looks_like_chat(bytes(data))
 
 
 def _parse(data: bytes) -> dict[str, Any]:

@@ -22,12 +22,14 @@ from chat.eventlog.writer import Build
 from chat.llm.embeddings import embed_query_soon
 from chat.state import chats as chat_state
 from chat.turns.lifecycle import lifecycle
+from chat.turns.message_fit import check_message_fits, may_not_fit
 from chat.turns.plan import queued_payload, require_someone_present
 from chat.turns.prompt_record import record_view
 from chat.world import chats as chat_service
 from chat.world.ids import new_id
 
 if TYPE_CHECKING:
+    from chat.llm.base import Backend
     from chat.turns.host import TurnHost as _Host
     from chat.turns.worker import TurnWorker
 else:
@@ -51,6 +53,9 @@ class TurnControls(_Host):
 
         def get_message(self, message_id: str) -> dict[str, Any]: ...
 
+        @property
+        def backend(self) -> Backend: ...
+
     # --- turns (§4.2–§4.7) --------------------------------------------------------------
 
     async def post_message(self, chat_id: str, text: str) -> tuple[dict[str, Any], str]:
@@ -60,6 +65,8 @@ class TurnControls(_Host):
         With an embedder, the message's query vector (the turn's recall query) is started
         first, on its own thread, so the turn finds it computed or under way.
         """
+        if self._long(text):
+            await self.read(lambda conn: self._check_fits(conn, chat_id, text))
         if self.embedder is not None and _postable(text):  # a refused text is never embedded
             embed_query_soon(self.embedder, text)
         message_id, turn_id = new_id("msg"), new_id("turn")
@@ -240,6 +247,24 @@ class TurnControls(_Host):
         self._worker.enqueue(chat_id, turn_id)
         return turn_id
 
+    def _long(self, text: str) -> bool:
+        return may_not_fit(text, backend=self.backend, reply_tokens=self.settings.reply_max_tokens)
+
+    def _check_fits(
+        self, conn: sqlite3.Connection, chat_id: str, text: str, *, author: str = "you",
+        replacing: str | None = None,
+    ) -> None:
+        """Refuse, before anything is stored, a text no bot of the chat could answer (§8.2):
+        the chat's checks first, so their refusals keep their order."""
+        chat = chat_service.require_chat(conn, chat_id)
+        if replacing is None:
+            require_someone_present(conn, chat_service.require_writable_chat(conn, chat_id))
+        checked = chat_service.check_text(text)
+        check_message_fits(
+            conn, chat, checked, backend=self.backend, reply_tokens=self.settings.reply_max_tokens,
+            author=author, replacing=replacing,
+        )  # fmt: skip
+
     async def _message_change(self, build: Build, message_id: str) -> dict[str, Any]:
         chat_id = self._read_now(lambda conn: chat_service.require_message(conn, message_id))["chat_id"]
         await self.commit(build, chat_id)
@@ -254,7 +279,15 @@ class TurnControls(_Host):
         )
 
     async def edit_message(self, message_id: str, text: str) -> dict[str, Any]:
-        """Append ``message_edited``; return the message. NotFound, ValidationFailed."""
+        """Append ``message_edited``; return the message. NotFound, ValidationFailed (also
+        for a text too long to be answered were it the newest message, `_check_fits`)."""
+
+        def check(conn: sqlite3.Connection) -> None:
+            message = chat_service.require_message(conn, message_id)
+            self._check_fits(conn, message["chat_id"], text, author=message["author"], replacing=message_id)
+
+        if self._long(text):
+            await self.read(check)
         return await self._message_change(
             lambda conn: chat_service.edit_events(conn, message_id, text), message_id
         )

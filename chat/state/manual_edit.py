@@ -356,20 +356,21 @@ WORLDLESS_TYPES = ("bot", "message")
 def item_history(
     conn: sqlite3.Connection, target_type: str, target_id: str, *, world_id: str = DEFAULT_WORLD
 ) -> list[dict[str, Any]]:
-    """Who changed this item (model or person), when, and from what to what (§6.4)."""
+    """Who changed this item (model or person), when, and from what to what (§6.4);
+    ``source`` says what a change by ``system`` came from (``sentiment``: the tone of the
+    user's words), null for set-up (the demo world, an import)."""
     import json
 
+    select = (
+        "SELECT h.event_id, h.field, h.old_value, h.new_value, h.actor, h.created_at,"
+        " json_extract(e.payload, '$.source') FROM item_history h LEFT JOIN events e ON e.id = h.event_id"
+        " WHERE h.target_type = ? AND h.target_id = ?"
+    )
     if target_type in WORLDLESS_TYPES:
-        rows = conn.execute(
-            "SELECT event_id, field, old_value, new_value, actor, created_at FROM item_history"
-            " WHERE target_type = ? AND target_id = ? ORDER BY event_id",
-            (target_type, target_id),
-        ).fetchall()
+        rows = conn.execute(select + " ORDER BY h.event_id", (target_type, target_id)).fetchall()
     else:
         rows = conn.execute(
-            "SELECT event_id, field, old_value, new_value, actor, created_at FROM item_history"
-            " WHERE target_type = ? AND target_id = ? AND world_id = ? ORDER BY event_id",
-            (target_type, target_id, world_id),
+            select + " AND h.world_id = ? ORDER BY h.event_id", (target_type, target_id, world_id)
         ).fetchall()
     return [
         {
@@ -379,6 +380,7 @@ def item_history(
             "new": None if r[3] is None else json.loads(r[3]),
             "actor": r[4],
             "created_at": r[5],
+            "source": r[6] if isinstance(r[6], str) else None,
         }
         for r in rows
     ]

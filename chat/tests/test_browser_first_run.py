@@ -109,3 +109,21 @@ def test_the_first_run_shows_saltmere_with_its_graph_and_chat(page: Any, live_se
     if os.environ.get("KITH_SCREENSHOT") == "1":
         for name, data in shots.items():
             (DOCS / name).write_bytes(data)
+
+
+def test_the_demo_relationships_read_as_set_up_not_yours(page: Any, live_server: LiveServer) -> None:
+    """A newcomer read "you" beside Mara's "new deckhand" label, set by the demo; the
+    history now says "set-up" (with why, in its tooltip), and the Event log says Kith."""
+    chat = live_server.api("GET", "/api/chats")[0]
+    open_app(page, f"#/chat/{chat['id']}")
+    page.locator("svg.graph .edge[data-src='mara'][data-dst='you']").click()
+    page.get_by_role("button", name="History of Mara Quinn → You").click()
+    who = page.locator("dialog.modal table.history td .who")
+    who.first.wait_for()
+    assert set(who.all_text_contents()) == {"set-up"}
+    assert "not by you" in (who.first.get_attribute("title") or "")
+    page.keyboard.press("Escape")
+    open_app(page, "#/events")
+    row = page.locator("#events-body tr.ev-bot_authored").first
+    row.wait_for()
+    assert row.locator("td").nth(3).inner_text() == "Kith"

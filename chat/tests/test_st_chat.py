@@ -175,7 +175,8 @@ HOSTILE = {
     "latin-1 bytes": (st_file(GREETING) + '{"mes": "caf\u00e9"}'.encode("latin-1") + b"\n", 422, "line 3: not valid UTF-8"),
     "utf-16": ('{"mes": "hi"}'.encode("utf-16"), 422, "UTF-16"),
     "empty": (b"\n\n", 422, "empty"),
-    "a card, not a chat": (json.dumps(v2_card()).encode(), 422, "line 1: not a SillyTavern chat"),
+    "a card, not a chat": (json.dumps(v2_card()).encode(), 422, "is a character card"),
+    "a header-less object": (b'{"title": "x"}\n', 422, "line 1: not a SillyTavern chat"),
     "message without mes": (_bad_line('{"name": "Ada", "is_user": false}'), 422, "line 4: a message line needs mes"),
 }
 

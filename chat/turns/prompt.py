@@ -150,6 +150,17 @@ def prompt_frame(
     )  # fmt: skip
 
 
+def newest_room(frame: PromptFrame, count_tokens: CountTokens, *, with_note: bool = True) -> int:
+    """Tokens left for the newest message (with its template overhead) once the system
+    message, voice samples, card inserts and the note are in: the most it may take, since
+    memories, chapters and older messages all give way to it. ``with_note``: count the
+    note's frame even when it has no parts (a turn adds one when it recalls memories);
+    checking a message before it is posted counts it, so what is accepted fits."""
+    note_parts = frame.note_parts
+    note_cost = count_tokens("\n\n".join(note_parts)) + MESSAGE_OVERHEAD + 2 if note_parts or with_note else 0
+    return frame.budget - frame.fixed_cost - note_cost
+
+
 def build_prompt(
     conn: sqlite3.Connection,
     *,
@@ -202,8 +213,7 @@ def build_prompt(
     memory_lines = [f"- {m['text']}" for m, _ in memories]
     memory_costs = [count_tokens(line) + 1 for line in memory_lines]
     header_cost = count_tokens(f"What {bot['name']} remembers:") + 2 if memories else 0
-    note_cost = count_tokens("\n\n".join(note_parts)) + MESSAGE_OVERHEAD + 2 if note_parts or memories else 0
-    room = budget - f.fixed_cost - note_cost
+    room = newest_room(f, count_tokens, with_note=bool(memories))
     needed_last = cost_of(len(turns) - 1) if turns else 0
     if needed_last > room:
         raise ValidationFailed(

@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from chat.errors import NotFound, PayloadTooLarge, ValidationFailed
+from chat.cards import MAX_CARD_BYTES, parse_card
+from chat.cards.png import is_png
+from chat.cards.sniff import CARD_IMPORT_HINT
+from chat.errors import CardInvalid, NotFound, PayloadTooLarge, ValidationFailed
 from chat.eventlog.log import NewEvent
 from chat.state.entities import get_bot, get_entity, list_bots
 from chat.state.worlds import world_bot_ids
@@ -73,7 +76,31 @@ def _fail(line: int, message: str) -> ValidationFailed:
 
 
 def parse_st_chat(data: bytes) -> StChat:
-    """The chat in ``data`` (a SillyTavern .jsonl), or a 4xx naming the line that is wrong."""
+    """The chat in ``data`` (a SillyTavern .jsonl), or a 4xx naming the line that is wrong.
+
+    A character card given here by mistake is refused as one, pointing to the card import,
+    rather than as "line 1: not valid UTF-8"."""
+    try:
+        return _read_chat(data)
+    except ValidationFailed:
+        instead = _card_instead(data)
+        if instead is None:
+            raise
+        raise ValidationFailed(instead, field="file") from None
+
+
+def _card_instead(data: bytes) -> str | None:
+    """What the file is when it is a card or a picture rather than a chat, else None."""
+    if len(data) > MAX_CARD_BYTES:
+        return None
+    try:
+        card = parse_card(data)
+    except (CardInvalid, PayloadTooLarge):
+        return "this is a PNG image, not a SillyTavern chat (.jsonl)" if is_png(data) else None
+    return f"this is a character card ({card['name']}), not a chat: {CARD_IMPORT_HINT}"
+
+
+def _read_chat(data: bytes) -> StChat:
     if len(data) > MAX_CHAT_FILE_BYTES:
         raise PayloadTooLarge(
             f"the chat file is {len(data):,} bytes; the limit is {MAX_CHAT_FILE_BYTES:,}", field="file"

@@ -3,14 +3,12 @@
 
 import { s, when } from "./dom.js";
 import { affinityColour } from "./graph.js";
+import { whoChanged } from "./who.js";
 
 const W = 400;
 const H = 170;
 const PAD = { left: 34, right: 20, top: 16, bottom: 24 };
 
-function actorName(actor) {
-  return actor === "user" ? "you" : actor || "system";
-}
 
 /** An x-axis tick: the time of day when every point is from one day, else the date. */
 function tickFormat(points) {
@@ -53,7 +51,7 @@ export function affinityChart(history, title) {
     s("path", { class: "line-trust", d: path("trust") }),
     s("path", { class: "line-affinity", d: path("affinity") }));
   points.forEach((p, i) => {
-    const tip = `${when(p.created_at)} by ${actorName(p.actor)}: affinity ${p.affinity}, trust ${p.trust}, “${p.label}”`;
+    const tip = `${when(p.created_at)} (${whoChanged(p.actor, p.source)}): affinity ${p.affinity}, trust ${p.trust}, “${p.label}”`;
     svg.append(s("circle", { class: "pt", cx: x(i), cy: y(p.affinity), r: 3.5, fill: affinityColour(p.affinity) },
       s("title", null, tip)));
   });

@@ -1,12 +1,13 @@
 // The event log (§9.1, §11.1): every event, oldest first, paged with
 // ?after=&limit=, filtered by kind; reverted events are visibly marked (§4.6).
 
-import { get, query } from "./api.js";
+import { get, query, seg } from "./api.js";
 import { $, h, mount, notify, when } from "./dom.js";
+import { chatById } from "./chatlist.js";
 import { actorWord, chatName, describe } from "./eventwords.js";
 
 let kinds = null; // every kind the server knows (GET /api/events/kinds), asked once
-const titles = new Map(); // chat id -> title, of every world (the log spans them all)
+const titles = new Map(); // chat id -> title (null: no such chat), of chats outside the open world
 const LIMIT = 50;
 const page = { after: 0, kind: "", history: [] };
 
@@ -16,7 +17,7 @@ function isReverted(event) {
 
 function row(event) {
   const reverted = isReverted(event);
-  const chat = titles.get(event.chat_id) || chatName(event.chat_id);
+  const chat = (chatById(event.chat_id) && chatName(event.chat_id)) || titles.get(event.chat_id) || chatName(event.chat_id);
   return h("tr", { class: [reverted && "reverted", `ev-${event.kind}`], dataset: { id: String(event.id) } },
     h("td", { class: "num", text: String(event.id) }),
     h("td", null, h("time", { datetime: event.created_at, text: when(event.created_at) })),
@@ -39,6 +40,7 @@ async function load() {
     return;
   }
   if (Array.isArray(events.events)) events = events.events;
+  await nameChats(events);
   mount(table, events.length ? events.map(row)
     : h("tr", null, h("td", { colspan: 6, class: "muted", text: "No events here." })));
   $("#events-prev").disabled = page.after === 0;
@@ -61,15 +63,15 @@ async function latest() {
   await load();
 }
 
-/** The titles of every world's chats: the chat list holds only the open world's. */
-async function loadTitles() {
-  try {
-    const worlds = (await get("/api/worlds?include_archived=true")) || [];
-    const lists = await Promise.all(worlds.map((w) => get(`/api/chats${query({ world: w.id })}`).catch(() => [])));
-    for (const chat of lists.flat()) titles.set(chat.id, chat.title);
-  } catch {
-    /* the open world's chat list still names its chats */
-  }
+/** Name the chats a page of events mentions that the open world's list does not hold: the
+ * log spans every world. Each is asked once (GET /api/chats/{id}) and kept; a page names a
+ * handful. Every world's chat list was once fetched on each visit of this page. */
+async function nameChats(events) {
+  const unknown = new Set(events.map((e) => e.chat_id).filter((id) => id && !titles.has(id) && !chatById(id)));
+  await Promise.all([...unknown].map((id) => get(`/api/chats/${seg(id)}`).then(
+    (chat) => titles.set(id, chat && chat.title ? chat.title : null),
+    (exc) => { if (exc.status === 404) titles.set(id, null); }, // offline: ask again next page
+  )));
 }
 
 async function loadKinds() {
@@ -85,7 +87,7 @@ async function loadKinds() {
 
 export async function renderEvents() {
   const view = $("#view-events");
-  const [known] = await Promise.all([loadKinds(), loadTitles()]);
+  const known = await loadKinds();
   if (!view.dataset.ready) {
     const kind = h("select", { id: "events-kind", "aria-label": "Filter by kind" },
       h("option", { value: "" }, "All kinds"), known.map((k) => h("option", { value: k }, k)));

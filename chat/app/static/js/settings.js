@@ -25,8 +25,22 @@ function field(name, label, control, help) {
 }
 
 const REVIEW = [["auto", "With the bundled model only"], ["true", "Always"], ["false", "Never"]];
-const NUMBERS = ["max_replies_per_turn", "memory_top_k", "memory_weight_relevance", "memory_weight_importance",
-  "memory_weight_recency"];
+const NUMBERS = ["extraction_every_n_turns", "reflection_threshold", "max_replies_per_turn", "memory_top_k",
+  "memory_weight_relevance", "memory_weight_importance", "memory_weight_recency"];
+
+/** The first number field left empty (or holding what is not a number: the browser gives
+ * "" then), as an error in the form's words; null when every one holds a number.
+ * Number("") is 0: an emptied "Recall weight" was once saved as 0 without a word. */
+function emptyNumber(formEl) {
+  for (const name of NUMBERS) {
+    const input = formEl.elements[name];
+    if (input.value.trim() !== "" && Number.isFinite(Number(input.value))) continue;
+    const label = formEl.querySelector(`[data-field="${CSS.escape(name)}"] label`)?.textContent || name;
+    const range = input.max ? ` from ${input.min} to ${input.max}` : ` of at least ${input.min}`;
+    return { name, message: `“${label}” is empty: type a number${range} (it is ${current[name]} now).` };
+  }
+  return null;
+}
 
 function numberField(name, label, settings, min, max, step, help) {
   return field(name, label, h("input", {
@@ -76,8 +90,8 @@ function form(settings) {
       }), `${keySet ? "A key is set; leave this empty to keep it. " : ""}${KEY_KEPT}`)),
     h("fieldset", null, h("legend", { text: "Memory and state" }),
       h("label", { class: "check" }, h("input", { type: "checkbox", name: "extraction_enabled", id: "set-extraction_enabled", checked: settings.extraction_enabled }), " Extract state changes after turns"),
-      field("extraction_every_n_turns", "Extract every N turns", h("input", { id: "set-extraction_every_n_turns", name: "extraction_every_n_turns", type: "number", min: 1, step: 1, value: settings.extraction_every_n_turns ?? 1 })),
-      field("reflection_threshold", "Reflection threshold (summed importance)", h("input", { id: "set-reflection_threshold", name: "reflection_threshold", type: "number", min: 1, step: 1, value: settings.reflection_threshold ?? 50 })),
+      numberField("extraction_every_n_turns", "Extract every N turns", settings, 1, 1000, 1),
+      numberField("reflection_threshold", "Reflection threshold (summed importance)", settings, 1, 100000, 1),
       field("extraction_review", "Review proposed changes", h("select", { id: "set-extraction_review", name: "extraction_review" },
         REVIEW.map(([value, label]) => h("option", { value, selected: value === String(settings.extraction_review ?? "auto") }, label))),
         "Changes the model proposes after a turn (memories, relationships, world facts) wait in the review tray until you accept them."),
@@ -93,14 +107,23 @@ function form(settings) {
   el.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     errorBox.textContent = "";
+    for (const old of el.querySelectorAll(".field-error")) old.remove();
+    const blank = emptyNumber(el);
+    if (blank) { // refused here, naming the field: never sent as 0
+      errorBox.textContent = blank.message;
+      // said beside the field too: the form's error line is off screen from the last fields
+      el.querySelector(`[data-field="${CSS.escape(blank.name)}"]`)
+        ?.append(h("p", { class: "error hint field-error", text: blank.message }));
+      markInvalid(el, blank.name);
+      return;
+    }
+    markInvalid(el, null);
     const f = el.elements;
     const next = {
       backend: f.backend.value,
       model: f.model.value.trim() || null,
       base_url: f.base_url.value.trim(),
       extraction_enabled: f.extraction_enabled.checked,
-      extraction_every_n_turns: Number(f.extraction_every_n_turns.value),
-      reflection_threshold: Number(f.reflection_threshold.value),
       extraction_review: f.extraction_review.value === "auto" ? null : f.extraction_review.value === "true",
       sentiment_nudges: f.sentiment_nudges.checked,
     };

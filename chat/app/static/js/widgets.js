@@ -5,6 +5,7 @@ import { get, post, seg } from "./api.js";
 import { h, mount, notify, show, when } from "./dom.js";
 import { icon } from "./icons.js";
 import { emit } from "./store.js";
+import { whoChanged, whoTitle } from "./who.js";
 
 /** Show a modal <dialog> with a title and body; resolves when it closes. */
 export function modal(title, body, { actions = [], wide = false } = {}) {
@@ -83,12 +84,6 @@ export function pinBadge(type, id, field) {
 
 // --- history -----------------------------------------------------------------
 
-function actorLabel(actor) {
-  if (actor === "user") return "you";
-  if (actor === "model") return "model";
-  return actor || "system";
-}
-
 /** Show who changed an item, when, and from what to what. */
 export async function showHistory(type, id, title) {
   let rows;
@@ -101,12 +96,15 @@ export async function showHistory(type, id, title) {
   const table = h("table", { class: "history" },
     h("thead", null, h("tr", null, h("th", { text: "When" }), h("th", { text: "Who" }),
       h("th", { text: "Field" }), h("th", { text: "From" }), h("th", { text: "To" }))),
-    h("tbody", null, (rows || []).map((r) => h("tr", { class: `actor-${actorLabel(r.actor)}` },
+    h("tbody", null, (rows || []).map((r) => {
+      const who = whoChanged(r.actor, r.source);
+      return h("tr", { class: `actor-${who}` },
       h("td", { text: when(r.created_at) }),
-      h("td", null, h("span", { class: ["who", `who-${actorLabel(r.actor)}`], text: actorLabel(r.actor) })),
+      h("td", null, h("span", { class: ["who", `who-${who}`], text: who, title: whoTitle(who) })),
       h("td", { text: r.field }),
       h("td", { class: "old", text: show(r.old) }),
-      h("td", { class: "new", text: show(r.new) })))));
+      h("td", { class: "new", text: show(r.new) }));
+    })));
   const body = rows && rows.length ? table : h("p", { class: "muted", text: "No changes recorded yet." });
   await modal(`History: ${title}`, body, { wide: true });
 }

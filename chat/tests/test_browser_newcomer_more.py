@@ -1,0 +1,99 @@
+"""What a newcomer met in the page (newcomer report, session 24), checked in Chromium:
+
+* Composer: a message too long for the model's context was taken and its turn failed.
+  Now the post is refused (a 422 naming the sizes), the page says so, and the typed
+  text stays in the box.
+
+* Settings: emptying a number field sent ``Number("") = 0``; "Recall weight: recency"
+  was saved as 0 without a word. Now an empty field is refused in the form, naming it,
+  and nothing is sent.
+* Event log: each visit fetched every world's chat list to name the chats. Now a chat
+  outside the open world is asked for once, when a page of events names it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chat.tests import browser_support as support
+from chat.tests.browser_support import LiveServer, expect_http_errors, open_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+browser = support.browser
+live_server = support.live_server
+page = support.page
+
+
+def test_an_emptied_number_field_is_refused_by_name_and_not_saved(page: Any, live_server: LiveServer) -> None:
+    before = live_server.api("GET", "/api/settings")
+    puts: list[str] = []
+    page.on("request", lambda r: puts.append(r.url) if r.method == "PUT" else None)
+    open_app(page, "#/settings")
+    field = page.get_by_label("Recall weight: recency")
+    field.fill("")
+    page.get_by_role("button", name="Save settings").click()
+    inline = page.locator(".settings-form .form-error")
+    inline.wait_for()
+    assert inline.inner_text().startswith("“Recall weight: recency” is empty: type a number from 0 to 100"), inline.inner_text()
+    assert field.get_attribute("aria-invalid") == "true"
+    beside = page.locator("[data-field='memory_weight_recency'] .field-error")  # the form's top is off screen
+    assert beside.inner_text() == inline.inner_text()
+    assert page.locator(".toast", has_text="Settings saved.").count() == 0
+    page.wait_for_timeout(200)
+    assert puts == []
+    assert live_server.api("GET", "/api/settings")["memory_weight_recency"] == before["memory_weight_recency"]
+    page.get_by_label("Extract every N turns").fill("")
+    field.fill("2")
+    page.get_by_role("button", name="Save settings").click()
+    assert "“Extract every N turns” is empty" in inline.inner_text()
+    page.get_by_label("Extract every N turns").fill("3")
+    page.get_by_role("button", name="Save settings").click()
+    page.locator(".toast", has_text="Settings saved.").wait_for()
+    saved = live_server.api("GET", "/api/settings")
+    assert (saved["memory_weight_recency"], saved["extraction_every_n_turns"]) == (2, 3)
+
+
+def test_the_event_log_asks_for_each_other_worlds_chat_once(page: Any, live_server: LiveServer) -> None:
+    titles = {}
+    for name in ("North", "South", "East"):
+        world = live_server.api("POST", "/api/worlds", json={"name": name})
+        bot = live_server.api("POST", "/api/bots", json={"name": f"{name} keeper", "world_id": world["id"]})
+        chat = live_server.api("POST", "/api/chats", json={"bot_ids": [bot["id"]], "title": f"{name} chat",
+                                                           "world_id": world["id"]})
+        titles[chat["id"]] = chat["title"]
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url.removeprefix(live_server.url)))
+    open_app(page, "#/events")
+    page.locator("#events-body tr.ev-chat_created").first.wait_for()
+    for _ in range(3):  # away and back: the names are kept
+        page.get_by_role("link", name="Bots").click()
+        page.locator("#view-bots").wait_for()
+        page.get_by_role("link", name="Event log").click()
+        page.locator("#events-body tr.ev-chat_created").first.wait_for()
+    shown = set(page.locator("#events-body tr.ev-chat_created td:nth-child(5)").all_text_contents())
+    assert set(titles.values()) <= shown, shown
+    each_chat = [url for url in asked if url.split("?")[0].startswith("/api/chats/")]
+    assert len(each_chat) == len(set(each_chat)) <= len(titles), each_chat
+    lists = {url for url in asked if url.startswith("/api/chats?")}
+    assert len(lists) <= 1, lists  # the open world's chat list only (the chat list's own), never every world's
+
+
+@pytest.mark.parametrize("live_server", [{"context_length": 1024}], indirect=True)
+def test_an_over_long_message_is_refused_and_stays_in_the_composer(page: Any, live_server: LiveServer) -> None:
+    expect_http_errors(page, 422)
+    live_server.author()
+    chat = live_server.chat_with("ana")
+    open_app(page, f"#/chat/{chat['id']}")
+    text = " ".join(["bread"] * 1500)
+    composer = page.get_by_label("Message", exact=True)
+    composer.fill(text)
+    composer.press("Enter")
+    toast = page.locator(".toast", has_text="Not sent: text is too long for the model to answer")
+    toast.wait_for()
+    assert "context of 1,024 tokens" in toast.inner_text()
+    assert composer.input_value() == text
+    assert page.locator(".msg-you").count() == 0
+    assert live_server.api("GET", f"/api/chats/{chat['id']}/messages") == []
