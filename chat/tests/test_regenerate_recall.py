@@ -52,7 +52,9 @@ async def test_regenerate_recalls_nothing_of_the_reply_it_replaces(data_dir: Pat
         assert any("Custard" in json.dumps(p["messages"]) for p in shown if p["purpose"] == "reply")
 
 
-async def test_regenerate_recalls_nothing_extraction_drew_from_the_replaced_turn(data_dir: Path) -> None:
+async def test_regenerate_recalls_nothing_extraction_drew_from_the_replaced_turn(
+    data_dir: Path,
+) -> None:
     async with running_app(make_settings(data_dir)) as (app, client):
         await make_bot(client, id="ada")
         chat = await make_chat(client, ["ada"])

@@ -108,8 +108,7 @@ def create_events(
     title: str | None,
     world_id: str | None = None,
 ) -> list[NewEvent]:
-    """``chat_created`` and each bot's kickoff prose as its first message (§4.1), in the
-    bot's home world only (`home_world`).
+    """``chat_created`` and each bot's kickoff prose as its first message (§4.1).
 
     The chat belongs to ``world_id`` (None: see `chat_world_for`); a bot not yet part of
     that world joins it with the chat (its entity and edge to you)."""
@@ -144,18 +143,8 @@ def create_events(
     ]
     you = user_name(conn, world_id)
     for bot in bots:
-        if home_world(conn, bot["id"]) in (None, world_id):
-            events.extend(_opening_events(bot, chat_id, you))
+        events.extend(_opening_events(bot, chat_id, you))
     return events
-
-
-def home_world(conn: sqlite3.Connection, bot_id: str) -> str | None:
-    """The world ``bot_id`` was authored or imported into (the first it joined), None when
-    it is in none. Its greetings are written for that world's story (a card's first_mes
-    opens the card's scenario, which becomes that world's, §3.4): a chat in another world
-    opens with no greeting rather than with another world's places and people (§3.5)."""
-    worlds = bot_worlds(conn, bot_id)
-    return worlds[0] if worlds else None
 
 
 def _opening_events(bot: dict[str, Any], chat_id: str, you: str) -> list[NewEvent]:
