@@ -73,30 +73,3 @@ async def test_regenerate_recalls_nothing_extraction_drew_from_the_replaced_turn
         assert "Custard" not in shown
         assert "Biscuit" in shown, "memories of other turns are still recalled"
 
-
-async def test_regenerate_still_recalls_what_extraction_drew_from_the_users_message(
-    data_dir: Path,
-) -> None:
-    """Only what came from the replaced reply is left out: a memory extraction drew from the
-    user's message in that same turn is still recalled by the regenerate."""
-    async with running_app(make_settings(data_dir)) as (app, client):
-        await make_bot(client, id="ada")
-        chat = await make_chat(client, ["ada"])
-        turn = await say(
-            app, client, chat["id"], "hello, my sister Marigold keeps bees up the hill"
-        )
-        reply = (await client.get(f"/api/chats/{chat['id']}/messages")).json()[-1]
-        assert (
-            await client.patch(f"/api/messages/{reply['id']}", json={"text": CUSTARD})
-        ).status_code == 200
-    with open_db(data_dir / "kith.db") as conn:  # what extraction of that turn drew, from each side
-        for mid, text in (("mem-custard", "I told you of Custard the harbour seal"),
-                          ("mem-marigold", "Your sister Marigold keeps bees on a hill")):  # fmt: skip
-            append_event(conn, kind="memory_added", chat_id=chat["id"], turn_id=turn["id"], payload={
-                "id": mid, "owner": "ada", "text": text, "kind": "fact", "importance": 9, "about": []})  # fmt: skip
-        project(conn)
-    async with running_app(make_settings(data_dir)) as (app, client):
-        redo = await queue_turn(app, client, chat["id"], "regenerate")
-        shown = await _prompt_text(client, redo["id"])
-    assert "Custard" not in shown
-    assert "Your sister Marigold keeps bees on a hill" in shown
