@@ -21,7 +21,7 @@ import sqlite3
 
 from chat.eventlog.log import Event
 from chat.eventlog.projector import handles
-from chat.state.worlds import DEFAULT_USER_NAME, persona, projected_chat_world
+from chat.state.worlds import DEFAULT_USER_NAME, projected_chat_world
 
 OBSERVATION_PREFIX = "obs:"
 _NUMBER = re.compile(r"\d")
@@ -151,14 +151,10 @@ def witnessed_all(conn: sqlite3.Connection, bot_ids: list[str], message_ids: lis
 
 def author_name(conn: sqlite3.Connection, author: str, world_id: str) -> str:
     """The name an observation line gives the author of a message in ``world_id``: a bot's
-    name; for "you", the persona of that world (§3.6), else (none set) the world's `you`
-    entity as the user named it; another author by its entity in that world. Read from
+    name, else the author's entity in that world. For "you" that is the world's `you`
+    entity, which follows the world's persona (§3.6) and a rename by hand alike. Read from
     the projection as it stands at the message, so a rebuild writes the same line."""
     row = conn.execute("SELECT name FROM bots WHERE id = ?", (author,)).fetchone()
-    if row is None and author == "you":
-        name = persona(conn, world_id)["name"]
-        if name.strip() and name != DEFAULT_USER_NAME:
-            return name
     if row is None:
         row = conn.execute(
             "SELECT name FROM entities WHERE world_id = ? AND id = ?", (world_id, author)
