@@ -225,10 +225,10 @@ def _observe_edit(conn: sqlite3.Connection, event: Event) -> None:
     row = conn.execute("SELECT author, chat_id FROM messages WHERE id = ?", (p["id"],)).fetchone()
     if row is None:
         return
-    line = f"{author_name(conn, row[0], projected_chat_world(conn, row[1]))}: {p['text']}"
     if not p["text"].strip():
         forget_observations(conn, p["id"])
         return
+    line = f"{author_name(conn, row[0], projected_chat_world(conn, row[1]))}: {p['text']}"
     conn.execute(
         "UPDATE memories SET text = ?, importance = ? WHERE message_id = ?",
         (line, observation_importance(p["text"]), p["id"]),
