@@ -22,7 +22,7 @@ from chat.eventlog.writer import Build
 from chat.llm.embeddings import embed_query_soon
 from chat.state import chats as chat_state
 from chat.turns.lifecycle import lifecycle
-from chat.turns.message_fit import check_message_fits
+from chat.turns.message_fit import answerers, check_message_fits, fits_by_bytes
 from chat.turns.plan import queued_payload, require_someone_present
 from chat.turns.prompt_record import record_view
 from chat.world import chats as chat_service
@@ -65,7 +65,8 @@ class TurnControls(_Host):
         With an embedder, the message's query vector (the turn's recall query) is started
         first, on its own thread, so the turn finds it computed or under way.
         """
-        await self.read(lambda conn: self._check_fits(conn, chat_id, text))
+        if not self._read_now(lambda conn: self._check_fits(conn, chat_id, text, count=False)):
+            await self.read(lambda conn: self._check_fits(conn, chat_id, text))
         if self.embedder is not None and _postable(text):  # a refused text is never embedded
             embed_query_soon(self.embedder, text)
         message_id, turn_id = new_id("msg"), new_id("turn")
@@ -248,18 +249,28 @@ class TurnControls(_Host):
 
     def _check_fits(
         self, conn: sqlite3.Connection, chat_id: str, text: str, *, author: str = "you",
-        replacing: str | None = None,
-    ) -> None:
+        replacing: str | None = None, count: bool = True,
+    ) -> bool:
         """Refuse, before anything is stored, a text no bot of the chat could answer (§8.2):
-        the chat's checks first, so their refusals keep their order."""
-        chat = chat_service.require_chat(conn, chat_id)
+        the chat's checks first, so their refusals keep their order. Every post runs it:
+        first without ``count``, on the event loop (reads and byte lengths only, about
+        0.1 ms): True when the byte bound settles it; then, when that returned False, with
+        ``count`` off the loop, where the tokenizer may run. `answerers` stands for
+        `require_someone_present` except where nobody can answer."""
         if replacing is None:
-            require_someone_present(conn, chat_service.require_writable_chat(conn, chat_id))
+            chat = chat_service.require_writable_chat(conn, chat_id)
+            bots = answerers(conn, chat)
+            if not bots:
+                require_someone_present(conn, chat)
+        else:
+            chat = chat_service.require_chat(conn, chat_id)
+            bots = answerers(conn, chat)
         checked = chat_service.check_text(text)
-        check_message_fits(
-            conn, chat, checked, backend=self.backend, reply_tokens=self.settings.reply_max_tokens,
-            author=author, replacing=replacing,
-        )  # fmt: skip
+        sizes = {"backend": self.backend, "reply_tokens": self.settings.reply_max_tokens}
+        if not count:
+            return fits_by_bytes(conn, chat, checked, author=author, bots=bots, **sizes)
+        check_message_fits(conn, chat, checked, author=author, replacing=replacing, bots=bots, **sizes)
+        return True
 
     async def _message_change(self, build: Build, message_id: str) -> dict[str, Any]:
         chat_id = self._read_now(lambda conn: chat_service.require_message(conn, message_id))["chat_id"]
@@ -287,7 +298,7 @@ class TurnControls(_Host):
             if newest and newest[0]["id"] == message_id:
                 self._check_fits(conn, message["chat_id"], text, author=message["author"], replacing=message_id)
 
-        await self.read(check)
+        await self.read(check)  # an edit is rarer than a post: one read, counting when it must
         return await self._message_change(
             lambda conn: chat_service.edit_events(conn, message_id, text), message_id
         )

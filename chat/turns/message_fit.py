@@ -119,6 +119,25 @@ def cheap_fit(
     return True
 
 
+def fits_by_bytes(
+    conn: sqlite3.Connection, chat: dict[str, Any], text: str, *, backend: Backend, reply_tokens: int,
+    author: str = "you", bots: list[dict[str, Any]] | None = None,
+) -> bool:  # fmt: skip
+    """Whether ``text`` as the chat's newest message fits every answering bot's prompt by
+    the byte bound (`cheap_fit`): SQLite reads and string lengths, no tokenizer, so it may
+    run on the event loop. False: `check_message_fits` must count."""
+    bots = answerers(conn, chat) if bots is None else bots
+    if not isinstance(text, str) or not bots:
+        return True
+    context_length = backend.context_length()
+    you = user_name(conn, chat.get("world_id"))
+    names = {"you": you, **{b["id"]: b["name"] for b in bots}}
+    return cheap_fit(
+        conn, chat, bots, text, author_name=names.get(author), context_length=context_length, you=you,
+        budget=context_length - reply_tokens - PROMPT_MARGIN,
+    )  # fmt: skip
+
+
 def feeling_slack(count: CountTokens) -> int:
     """Tokens one relationship line may grow by when a turn moves its edge: the longest of
     the phrases `_feeling` writes less the shortest, plus one for the join."""
@@ -144,20 +163,19 @@ def check_message_fits(
     author: str = "you",
     replacing: str | None = None,
     field: str = "text",
+    bots: list[dict[str, Any]] | None = None,
 ) -> None:
     """Raise `ValidationFailed` (422, ``field``) when ``text`` as the chat's newest message
     would not fit the prompt of one of the bots that can answer; the message names both
-    sizes. ``replacing``: the id of the newest message, being edited (left out)."""
-    bots = answerers(conn, chat)
+    sizes. ``replacing``: the id of the newest message, being edited (left out).
+    ``bots``: `answerers` of the chat, when the caller has read them."""
+    bots = answerers(conn, chat) if bots is None else bots
     if not isinstance(text, str) or not bots:
         return
-    context_length = backend.context_length()
-    budget = context_length - reply_tokens - PROMPT_MARGIN
-    you = user_name(conn, chat.get("world_id"))
-    names = {"you": you, **{b["id"]: b["name"] for b in bots}}
-    if cheap_fit(conn, chat, bots, text, author_name=names.get(author), budget=budget,
-                 context_length=context_length, you=you):  # fmt: skip
+    if fits_by_bytes(conn, chat, text, backend=backend, reply_tokens=reply_tokens, author=author, bots=bots):
         return
+    context_length = backend.context_length()
+    you = user_name(conn, chat.get("world_id"))
     count = backend.cached_count_tokens
     recent = [m for m in recent_messages(conn, chat["id"], limit=HISTORY_LIMIT) if m["id"] != replacing]
     candidate = {"id": CANDIDATE_ID, "chat_id": chat["id"], "author": author, "text": text}
