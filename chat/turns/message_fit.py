@@ -4,29 +4,38 @@ A prompt keeps the newest message whole (older ones, memories and chapters give 
 it), so a message larger than what is left of the context beside the bot's card, voice
 samples, note and reply is a turn that can only fail: "the latest message needs 4008
 tokens but only 3627 … are left". Posting such a text, or editing the chat's newest
-message into one, is refused here with a 422 naming its size and the limit. Only the bots
-that can answer count: the chat's active bots present in its scene (`present_bots`).
+message into one, is refused here with a 422 naming its size and the limit (an older
+message can only drop out of a prompt, so its edits are not checked). Only the bots that
+can answer count: the chat's active bots present in its scene (`present_bots`).
 
 The check counts the way the turn will: the same prompt frame
 (`chat.turns.prompt.prompt_frame`) for each of those bots, the text as the newest message
-of what the bot witnessed, by the backend's own tokenizer, with two differences that make
-it the turn's worst case rather than one guess at it. Lore with a probability is counted
-as if every roll passed (the turn rolls with its own id, which does not exist yet), and
-the note's relationship lines are given `feeling_slack` tokens each, since a turn queued
-before this one may move an edge from "likes" to "feels neutral about". So what is
-accepted is answered, as long as the chat's bots, scene, lore, facts and settings stay as
-they are until its turn. One case is not covered: when a lore token budget (a quarter of
-the context) is reached, a turn whose rolls fail may let other entries in, within that
-same budget.
+of what the bot witnessed, by the backend's own tokenizer, with the note's frame counted
+even when empty (a turn that recalls memories adds one), and two allowances that make it
+the turn's worst case rather than one guess at it. Lore with a probability is counted as
+if every roll passed (the turn rolls with its own id, which does not exist yet). Each
+relationship line of the note is given `feeling_slack` tokens, the spread of the phrases
+`_feeling` writes (7 tokens in SmolLM2's vocabulary and in the scripted count: "likes
+them and trusts them" is 5, "feels neutral about them and is unsure whether to trust
+them" 12 and 11), plus one: a turn queued before this one may move an edge between them.
 
-Most messages need no tokenizer at all (`cheap_fit`): a bound of every token a bot's
-prompt can hold beside the message, from byte lengths (a token is at least a byte in the
-byte-level and SentencePiece vocabularies, and the scripted ~4 characters of an estimate
-are more): the character sheet and note, which `_fit_core` holds to half the budget; the
-voice samples as messages; the Character's Note and post-history instructions; at most
-the lore budget for lore inserts. When that and the text fit the budget, the message fits
-every turn; otherwise (or when a bot has regex scripts, which may lengthen text) the full
-check runs.
+What is guaranteed: a message accepted here is answered by its turn, when the chat's
+bots, scene, lore and settings and the world's facts are what they were at post time.
+Not covered: an earlier turn of the same chat still queued at post time whose extraction
+writes a fact, a scene or an edge's label or notes (the note grows by those); a lore
+token budget (a quarter of the context) that the worst case fills, where a turn whose
+rolls fail may let other, longer entries in within the same budget.
+
+Most messages need no tokenizer (`fits_by_bytes`, run on the event loop for every post):
+a bound of every token a bot's prompt can hold beside the message, from byte lengths (a
+token is at least a byte in the byte-level and SentencePiece vocabularies, and the
+scripted ~4 characters of an estimate are more): the character sheet and note, which
+`_fit_core` holds to half the budget (unless the persona alone is so long that it is cut
+by characters); the voice samples as messages; the Character's Note and post-history instructions; at most
+the lore budget for lore inserts, with a message's overhead each. When that and the text
+fit the budget, the message fits every turn; otherwise, or when a bot has regex scripts
+(which may lengthen a text past its bytes) or such a persona, the full check runs, off
+the event loop.
 """
 
 from __future__ import annotations
@@ -81,17 +90,21 @@ def _bytes(text: str) -> int:
 
 def extras_bound(conn: sqlite3.Connection, chat: dict[str, Any], bot: dict[str, Any], you: str, budget: int,
                  context_length: int) -> int | None:  # fmt: skip
-    """Tokens ``bot``'s prompt can hold beside the newest message, at most; None when a
-    regex script of its card may lengthen a text past its bytes (see the module's note)."""
+    """Tokens ``bot``'s prompt can hold beside the newest message, at most; None when bytes
+    cannot bound it: a regex script of its card may lengthen a text, or a persona so long
+    that `_fit_core` cuts it (see the module's note)."""
     if scripts_of(bot):
         return None
 
     def expand(text: str) -> str:
         return expand_macros(text, char=bot["name"], user=you)
 
-    # The sheet and note: `_fit_core` keeps them to budget // 2, a cut persona may pass it
-    # by the instruction; the system message and the note are two pieces.
-    total = budget // 2 + _bytes(instruction(bot["name"], you)) + 2 * PIECE
+    # The sheet and note: `_fit_core` keeps them to budget // 2 unless it must cut the
+    # persona (then by characters, which may leave more tokens: counted in full instead).
+    persona = expand(f"You are {bot['name']}. {bot['persona']}".strip())
+    if _bytes(persona) + _bytes(instruction(bot["name"], you)) + PIECE > budget // 2:
+        return None
+    total = budget // 2 + 2 * PIECE  # two pieces: the system message and the note
     samples = [expand(s.strip()) for s in bot.get("voice_samples") or [] if s.strip()][:MAX_VOICE_SAMPLES]
     for sample in samples:  # each line may be a message, after a cue
         total += _bytes(sample) + (sample.count("\n") + 1) * PIECE + _bytes(VOICE_CUE) + PIECE
