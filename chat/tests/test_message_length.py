@@ -229,3 +229,26 @@ async def test_an_everyday_message_needs_no_tokenizer(data_dir: Path) -> None:
         assert cheap(plain, "Hello.") and not cheap(plain, words(200))
         assert not cheap((await make_chat(client, [noted]))["id"], "Hello.")
         assert not cheap((await make_chat(client, [scripted]))["id"], "Hello.")
+
+
+async def test_the_longest_accepted_message_is_answered_after_an_edge_moves(data_dir: Path) -> None:
+    """A turn queued before this one may move an edge, and "likes them and trusts them"
+    becomes "feels neutral about them and is unsure whether to trust them": the check
+    leaves each relationship line that much room, so the message is still answered."""
+    script = data_dir / "script.json"
+    script.write_text(json.dumps({"rules": [{"match": "slowly", "reply": "Fine.", "delay_ms": 700}]}))
+    async with running_app(make_settings(data_dir, context_length=CONTEXT, script_path=script)) as (app, client):
+        chat_id = await _setup(client)
+        warm = await client.patch("/api/edges/ada/you", json={"affinity": 30, "trust": 30, "label": "friend"})
+        assert warm.status_code == 200, warm.text
+        first = await client.post(f"/api/chats/{chat_id}/messages", json={"text": "slowly"})
+        assert first.status_code == 202, first.text  # its turn holds the chat's queue
+        longest = await _boundary(app, chat_id)
+        posted = await client.post(f"/api/chats/{chat_id}/messages", json={"text": "!" * longest})
+        assert posted.status_code == 202, posted.text
+        cool = await client.patch("/api/edges/ada/you", json={"affinity": 0, "trust": 0})
+        assert cool.status_code == 200, cool.text  # what the first turn's sentiment could do
+        await runtime_of(app).wait_idle(chat_id)
+        turns = [(await client.get(f"/api/turns/{r.json()['turn_id']}")).json() for r in (first, posted)]
+        assert turns[0]["created_at"] <= turns[1]["created_at"]
+        assert turns[1]["status"] == "completed", turns[1]
