@@ -139,6 +139,7 @@ async def create_demo_world(rt: Runtime, *, persona: str | None = None) -> dict[
     await rt.commit(lambda conn: _set_up(
         chat_service.create_events(conn, chat_id, ["mara", "tobias"], "Fog over Saltmere", WORLD_ID)
     ), chat_id)  # fmt: skip
-    chat = {k: rt.get_chat(chat_id)[k] for k in ("id", "title", "bot_ids", "world_id")}
+    made = rt.get_chat(chat_id)
+    chat = {k: made[k] for k in ("id", "title", "bot_ids", "world_id")}
     bots = [rt.get_bot(fields["id"]) for fields in (MARA, TOBIAS, ISOLDE)]
     return {"bots": [b["id"] for b in bots], "chat": chat, "world": rt.get_world(WORLD_ID)}

@@ -22,7 +22,7 @@ from chat.eventlog.writer import Build
 from chat.llm.embeddings import embed_query_soon
 from chat.state import chats as chat_state
 from chat.turns.lifecycle import lifecycle
-from chat.turns.message_fit import check_message_fits, may_not_fit
+from chat.turns.message_fit import answerers, check_message_fits, fits_by_bytes
 from chat.turns.plan import queued_payload, require_someone_present
 from chat.turns.prompt_record import record_view
 from chat.world import chats as chat_service
@@ -65,7 +65,7 @@ class TurnControls(_Host):
         With an embedder, the message's query vector (the turn's recall query) is started
         first, on its own thread, so the turn finds it computed or under way.
         """
-        if self._long(text):
+        if not self._read_now(lambda conn: self._check_fits(conn, chat_id, text, count=False)):
             await self.read(lambda conn: self._check_fits(conn, chat_id, text))
         if self.embedder is not None and _postable(text):  # a refused text is never embedded
             embed_query_soon(self.embedder, text)
@@ -247,23 +247,30 @@ class TurnControls(_Host):
         self._worker.enqueue(chat_id, turn_id)
         return turn_id
 
-    def _long(self, text: str) -> bool:
-        return may_not_fit(text, backend=self.backend, reply_tokens=self.settings.reply_max_tokens)
-
     def _check_fits(
         self, conn: sqlite3.Connection, chat_id: str, text: str, *, author: str = "you",
-        replacing: str | None = None,
-    ) -> None:
+        replacing: str | None = None, count: bool = True,
+    ) -> bool:
         """Refuse, before anything is stored, a text no bot of the chat could answer (§8.2):
-        the chat's checks first, so their refusals keep their order."""
-        chat = chat_service.require_chat(conn, chat_id)
+        the chat's checks first, so their refusals keep their order. Every post runs it:
+        first without ``count``, on the event loop (reads and byte lengths only, about
+        0.1 ms): True when the byte bound settles it; then, when that returned False, with
+        ``count`` off the loop, where the tokenizer may run. `answerers` stands for
+        `require_someone_present` except where nobody can answer."""
         if replacing is None:
-            require_someone_present(conn, chat_service.require_writable_chat(conn, chat_id))
+            chat = chat_service.require_writable_chat(conn, chat_id)
+            bots = answerers(conn, chat)
+            if not bots:
+                require_someone_present(conn, chat)
+        else:
+            chat = chat_service.require_chat(conn, chat_id)
+            bots = answerers(conn, chat)
         checked = chat_service.check_text(text)
-        check_message_fits(
-            conn, chat, checked, backend=self.backend, reply_tokens=self.settings.reply_max_tokens,
-            author=author, replacing=replacing,
-        )  # fmt: skip
+        sizes = {"backend": self.backend, "reply_tokens": self.settings.reply_max_tokens}
+        if not count:
+            return fits_by_bytes(conn, chat, checked, author=author, bots=bots, **sizes)
+        check_message_fits(conn, chat, checked, author=author, replacing=replacing, bots=bots, **sizes)
+        return True
 
     async def _message_change(self, build: Build, message_id: str) -> dict[str, Any]:
         chat_id = self._read_now(lambda conn: chat_service.require_message(conn, message_id))["chat_id"]
@@ -280,14 +287,18 @@ class TurnControls(_Host):
 
     async def edit_message(self, message_id: str, text: str) -> dict[str, Any]:
         """Append ``message_edited``; return the message. NotFound, ValidationFailed (also
-        for a text too long to be answered were it the newest message, `_check_fits`)."""
+        for the chat's newest message edited into a text too long to be answered,
+        `_check_fits`: an older one can only drop out of a prompt, never block a reply)."""
 
         def check(conn: sqlite3.Connection) -> None:
             message = chat_service.require_message(conn, message_id)
-            self._check_fits(conn, message["chat_id"], text, author=message["author"], replacing=message_id)
+            if message["deleted"]:
+                return  # edit_events says it was deleted
+            newest = chat_state.recent_messages(conn, message["chat_id"], limit=1)
+            if newest and newest[0]["id"] == message_id:
+                self._check_fits(conn, message["chat_id"], text, author=message["author"], replacing=message_id)
 
-        if self._long(text):
-            await self.read(check)
+        await self.read(check)  # an edit is rarer than a post: one read, counting when it must
         return await self._message_change(
             lambda conn: chat_service.edit_events(conn, message_id, text), message_id
         )

@@ -98,6 +98,17 @@ def prompt_lore(conn: sqlite3.Connection, world_id: str, bot_id: str) -> list[di
     return [*json.loads(books.get(WORLD_BOOK, "[]")), *json.loads(books.get(bot_id, "[]"))]
 
 
+def prompt_lore_size(conn: sqlite3.Connection, world_id: str, bot_id: str) -> int:
+    """How many entries `prompt_lore` would return, counted by SQLite without parsing the
+    books in Python: a message's cheap fit bound needs only that (`chat.turns.message_fit`)."""
+    row = conn.execute(
+        "SELECT coalesce(sum(json_array_length(entries)), 0) FROM lore_books"
+        " WHERE world_id = ? AND bot_id IN ('', ?)",
+        (world_id, bot_id),
+    ).fetchone()
+    return int(row[0])
+
+
 def list_books(conn: sqlite3.Connection, world_id: str) -> list[dict[str, Any]]:
     """Every non-empty book of ``world_id``: ``{bot_id (None for the world's own), entries}``."""
     rows = conn.execute(

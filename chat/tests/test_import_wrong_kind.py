@@ -90,3 +90,22 @@ async def test_a_broken_chat_keeps_its_own_error(data_dir: Path) -> None:
         assert assert_error(response, 422, "file")["message"].startswith("line 3: not valid JSON")
         card = await client.post("/api/bots/import", files={"file": ("a.json", b'{"name": ')}, headers=UPLOAD)
         assert "not valid JSON" in assert_error(card, 422, "file")["message"]
+
+
+async def test_a_one_line_chat_is_not_called_a_card(data_dir: Path) -> None:
+    """{"name", "mes"} is a broken chat message, though a flat V1 card reader takes it."""
+    async with running_app(make_settings(data_dir)) as (_app, client):
+        line = json.dumps({"name": "Ada", "is_user": False, "mes": 5}).encode()
+        response = await client.post("/api/chats/import", files={"file": ("a.jsonl", line)}, headers=UPLOAD)
+        message = assert_error(response, 422, "file")["message"]
+        assert "character card" not in message and message.startswith("line 1"), message
+
+
+async def test_a_one_line_card_over_the_line_limit_is_still_a_card(data_dir: Path) -> None:
+    """A 5 MB card on one line passes a chat line's 4 MiB: it is named as a card all the same."""
+    async with running_app(make_settings(data_dir)) as (_app, client):
+        card = json.loads(await _card(client, "v2"))
+        card["data"]["extensions"]["padding"] = "x" * 5_000_000
+        big = json.dumps(card).encode()
+        response = await client.post("/api/chats/import", files={"file": ("a.jsonl", big)}, headers=UPLOAD)
+        assert "character card (Ada)" in assert_error(response, 422, "file")["message"]

@@ -63,11 +63,13 @@ def card_parts(
     seed: str,
     context_length: int,
     count_tokens: Callable[[str], int],
+    every_roll_passes: bool = False,
 ) -> CardParts:
     """The card's prompt parts for ``bot``; ``scan_texts`` are "Name: text", oldest first.
 
     ``lore`` is the chat's world's lore for this bot (`chat.state.lore.prompt_lore`), never
-    the bot's own ``lore`` field: that is its card's book, copied into each world it joins."""
+    the bot's own ``lore`` field: that is its card's book, copied into each world it joins.
+    ``every_roll_passes``: see `chat.turns.lore.scan_lore`."""
 
     def expand(text: str) -> str:
         return expand_macros(text, char=bot["name"], user=user_name)
@@ -88,6 +90,7 @@ def card_parts(
         seed=seed,
         count_tokens=count_tokens,
         substitute=expand,
+        every_roll_passes=every_roll_passes,
     )
     scripts = scripts_of(bot)
     for item in active:

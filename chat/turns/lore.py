@@ -98,12 +98,16 @@ def scan_lore(
     seed: str = "",
     count_tokens: Callable[[str], int] | None = None,
     substitute: Callable[[str], str] | None = None,
+    every_roll_passes: bool = False,
 ) -> list[ActiveLore]:
     """The entries ``recent_texts`` (oldest first) switch on, in insertion order.
 
     ``seed`` makes the probability rolls repeatable (give the turn id); ``count_tokens``
     measures the budget (default: characters / 4); ``substitute`` expands macros such as
-    ``{{char}}`` in keys and content before they are used.
+    ``{{char}}`` in keys and content before they are used. ``every_roll_passes``: count
+    each entry with a probability as if its roll passed, whatever the seed: the most a
+    turn could insert (without a token budget; `chat.turns.message_fit` checks a message
+    before its turn has an id to seed the rolls with).
     """
     settings = settings or LoreSettings()
     count = count_tokens or (lambda text: (len(text) + 3) // 4)
@@ -126,7 +130,7 @@ def scan_lore(
         new_now: list[Entry] = []
         for entry in found:
             done.add(entry.index)
-            if not _rolls(entry, seed):
+            if not (every_roll_passes or _rolls(entry, seed)):
                 continue
             text = sub(entry.content)
             if settings.token_budget is not None and count(used_text + text + "\n") >= settings.token_budget:

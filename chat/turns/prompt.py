@@ -119,8 +119,11 @@ def prompt_frame(
     context_length: int,
     reply_tokens: int,
     seed: str | None = None,
+    every_roll_passes: bool = False,
 ) -> PromptFrame:
-    """What `build_prompt` lays out around the memories and chapters (see `PromptFrame`)."""
+    """What `build_prompt` lays out around the memories and chapters (see `PromptFrame`).
+    ``every_roll_passes``: lore with a probability counted as if its roll passed
+    (`chat.turns.lore.scan_lore`), for a check made before the turn's seed exists."""
     group = len(chat["bot_ids"]) > 1
     budget = context_length - reply_tokens - PROMPT_MARGIN
     world_id = chat.get("world_id") or "default"
@@ -130,7 +133,7 @@ def prompt_frame(
     parts = card_parts(
         bot, scan_texts, lore=prompt_lore(conn, world_id, bot["id"]), user_name=user_name,
         seed=seed if seed is not None else (history[-1]["id"] if history else chat["id"]),
-        context_length=context_length, count_tokens=count_tokens,
+        context_length=context_length, count_tokens=count_tokens, every_roll_passes=every_roll_passes,
     )
     sections, lore_names = core_sections(
         conn, bot, chat["id"], list(chat["bot_ids"]), user_name, scan_texts, parts

@@ -60,12 +60,22 @@ def relationship_lines(
     return lines
 
 
+_LIKING = ((60, "is fond of"), (20, "likes"), (-19, "feels neutral about"), (-59, "dislikes"))
+_DISLIKE = "hates"
+_BELIEFS = ("distrusts", "trusts", "is unsure whether to trust")
+
+
 def _feeling(affinity: int, trust: int) -> str:
     """Words for the numbers: a small model acts on "dislikes" where it ignores "-30"."""
-    bands = ((60, "is fond of"), (20, "likes"), (-19, "feels neutral about"), (-59, "dislikes"))
-    like = next((words for floor, words in bands if affinity >= floor), "hates")
-    belief = "distrusts" if trust <= -20 else "trusts" if trust >= 20 else "is unsure whether to trust"
+    like = next((words for floor, words in _LIKING if affinity >= floor), _DISLIKE)
+    belief = _BELIEFS[0] if trust <= -20 else _BELIEFS[1] if trust >= 20 else _BELIEFS[2]
     return f"{like} them and {belief} them"
+
+
+def feeling_phrases() -> list[str]:
+    """Every phrase `_feeling` can write: a turn's model moves an edge between them, so a
+    relationship line's length can change between a message's post and its turn."""
+    return [f"{like} them and {belief} them" for like in [*(w for _, w in _LIKING), _DISLIKE] for belief in _BELIEFS]
 
 
 def core_sections(

@@ -23,7 +23,7 @@ from typing import Any
 
 from chat.cards import MAX_CARD_BYTES, parse_card
 from chat.cards.png import is_png
-from chat.cards.sniff import CARD_IMPORT_HINT
+from chat.cards.sniff import CARD_IMPORT_HINT, looks_like_chat
 from chat.errors import CardInvalid, NotFound, PayloadTooLarge, ValidationFailed
 from chat.eventlog.log import NewEvent
 from chat.state.entities import get_bot, get_entity, list_bots
@@ -79,10 +79,11 @@ def parse_st_chat(data: bytes) -> StChat:
     """The chat in ``data`` (a SillyTavern .jsonl), or a 4xx naming the line that is wrong.
 
     A character card given here by mistake is refused as one, pointing to the card import,
-    rather than as "line 1: not valid UTF-8"."""
+    rather than as "line 1: not valid UTF-8" (or, for a one-line JSON card over the line
+    limit, as "line 1 is 5,000,000 bytes")."""
     try:
         return _read_chat(data)
-    except ValidationFailed:
+    except (ValidationFailed, PayloadTooLarge):
         instead = _card_instead(data)
         if instead is None:
             raise
@@ -90,8 +91,9 @@ def parse_st_chat(data: bytes) -> StChat:
 
 
 def _card_instead(data: bytes) -> str | None:
-    """What the file is when it is a card or a picture rather than a chat, else None."""
-    if len(data) > MAX_CARD_BYTES:
+    """What the file is when it is a card or a picture rather than a chat, else None (also
+    for a broken chat whose first line a flat V1 card reader would take: {"name", "mes"})."""
+    if len(data) > MAX_CARD_BYTES or looks_like_chat(data):
         return None
     try:
         card = parse_card(data)

@@ -9,7 +9,6 @@ const W = 400;
 const H = 170;
 const PAD = { left: 34, right: 20, top: 16, bottom: 24 };
 
-
 /** An x-axis tick: the time of day when every point is from one day, else the date. */
 function tickFormat(points) {
   const days = new Set(points.map((p) => new Date(p.created_at).toDateString()));

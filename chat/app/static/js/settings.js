@@ -42,9 +42,9 @@ function emptyNumber(formEl) {
   return null;
 }
 
-function numberField(name, label, settings, min, max, step, help) {
+function numberField(name, label, settings, min, max, step, help, fallback = "") {
   return field(name, label, h("input", {
-    id: `set-${name}`, name, type: "number", min, max, step, value: settings[name] ?? "",
+    id: `set-${name}`, name, type: "number", min, max, step, value: settings[name] ?? fallback,
   }), help);
 }
 
@@ -90,8 +90,8 @@ function form(settings) {
       }), `${keySet ? "A key is set; leave this empty to keep it. " : ""}${KEY_KEPT}`)),
     h("fieldset", null, h("legend", { text: "Memory and state" }),
       h("label", { class: "check" }, h("input", { type: "checkbox", name: "extraction_enabled", id: "set-extraction_enabled", checked: settings.extraction_enabled }), " Extract state changes after turns"),
-      numberField("extraction_every_n_turns", "Extract every N turns", settings, 1, 1000, 1),
-      numberField("reflection_threshold", "Reflection threshold (summed importance)", settings, 1, 100000, 1),
+      numberField("extraction_every_n_turns", "Extract every N turns", settings, 1, 1000, 1, undefined, 1),
+      numberField("reflection_threshold", "Reflection threshold (summed importance)", settings, 1, 100000, 1, undefined, 50),
       field("extraction_review", "Review proposed changes", h("select", { id: "set-extraction_review", name: "extraction_review" },
         REVIEW.map(([value, label]) => h("option", { value, selected: value === String(settings.extraction_review ?? "auto") }, label))),
         "Changes the model proposes after a turn (memories, relationships, world facts) wait in the review tray until you accept them."),
