@@ -68,20 +68,9 @@ def _close_models() -> None:
     for model in loaded:
         with contextlib.suppress(Exception):  # best effort at exit
             model.llama.close()
-    _close_null_files()
-
-
-def _close_null_files() -> None:
-    """Close the two /dev/null files llama-cpp-python opens at import (to silence llama.cpp
-    while it loads) and never closes: left to interpreter teardown, each is reported as an
-    unclosed file (a ResourceWarning; an error under ``-W error``). Only at exit, after the
-    models are freed: nothing loads a model after that."""
-    utils = sys.modules.get("llama_cpp._utils")
-    for name in ("outnull_file", "errnull_file"):
-        handle = getattr(utils, name, None)
-        if handle is not None:
-            with contextlib.suppress(Exception):
-                handle.close()
+    guard = sys.modules.get("chat.llm.llama_guard")  # loaded with the first model
+    if guard is not None:  # its own exit hook may have run first: closing twice is harmless
+        guard.close_null_files()
 
 
 def bundled_model_path() -> Path:

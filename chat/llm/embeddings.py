@@ -211,6 +211,8 @@ class GGUFEmbedder:
     ) -> None:
         from llama_cpp import Llama
 
+        from chat.llm import llama_guard  # noqa: F401  (its mends, before the file loads)
+
         self.name = f"gguf:{path.rsplit('/', 1)[-1]}"
         self._llm = Llama(
             model_path=path, embedding=True, n_ctx=n_ctx, n_threads=n_threads, verbose=False

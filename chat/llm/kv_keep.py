@@ -32,15 +32,9 @@ from typing import Any
 
 import llama_cpp
 import numpy as np
-from llama_cpp import Llama, _internals
+from llama_cpp import Llama
 
-if not hasattr(_internals.LlamaModel, "sampler"):
-    # llama-cpp-python (0.3.16) sets ``sampler`` on a LlamaModel only once the file has
-    # loaded, and its ``__del__`` reads it: a file that fails to load (a broken GGUF) left a
-    # half-built model whose ``__del__`` raised AttributeError, printed as "Exception
-    # ignored in LlamaModel.__del__". None is the value a loaded model has; `close` then
-    # frees whatever was made.
-    _internals.LlamaModel.sampler = None
+from chat.llm import llama_guard  # noqa: F401  (its mends, before any model loads)
 
 SAVE_MIN_TOKENS = 32
 """Save the context before a call only when the call would overwrite at least this many

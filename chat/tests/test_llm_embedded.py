@@ -125,18 +125,42 @@ except BackendUnavailable as exc:
 print("tokens:", EmbeddedBackend(EmbeddedBackend.Options(model_path=bundled_model_path())).count_tokens("hello"))
 """
 
+CLEAN_EXIT_EMBEDDER = """
+from pathlib import Path
+from chat.llm.embeddings import GGUFEmbedder
+try:
+    GGUFEmbedder({broken!r})
+except ValueError as exc:
+    print("refused:", str(exc)[:40])
+"""
+
 
 def test_a_model_that_fails_to_load_and_one_that_loads_shut_down_cleanly(tmp_path: Path) -> None:
     """A broken GGUF refused, the bundled model loaded, then exit: nothing reported on
     stderr (no "Exception ignored in LlamaModel.__del__", no unclosed file), with every
     warning an error and Python's dev mode on."""
     broken = tmp_path / "broken.gguf"
-    broken.write_bytes(b"GGUF" + b"\\x00" * 64)
+    broken.write_bytes(b"GGUF" + b"\x00" * 64)
     done = subprocess.run(
         [sys.executable, "-X", "dev", "-W", "error", "-c", CLEAN_EXIT.format(broken=str(broken))],
         capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert "refused: could not load model broken.gguf" in done.stdout and "tokens:" in done.stdout
+    reported = [line for line in done.stderr.splitlines() if "Exception ignored" in line or "Warning" in line]
+    assert reported == [], done.stderr[-2000:]
+
+
+def test_a_gguf_embedder_that_fails_to_load_shuts_down_cleanly(tmp_path: Path) -> None:
+    """The same mends for a process that loads a GGUF only as an embedder (§7.6.1), which
+    never imports the chat model's modules."""
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\x00" * 64)
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error", "-c", CLEAN_EXIT_EMBEDDER.format(broken=str(broken))],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "refused:" in done.stdout, done.stdout
     reported = [line for line in done.stderr.splitlines() if "Exception ignored" in line or "Warning" in line]
     assert reported == [], done.stderr[-2000:]
