@@ -13,6 +13,7 @@ import sqlite3
 from typing import Any
 
 from chat.eventlog.log import NewEvent
+from chat.memory.sentiment import SOURCE as SENTIMENT
 from chat.state.chapters import get_chapter
 from chat.state.edges import edge_key
 from chat.state.manual_edit import is_pinned as _is_pinned
@@ -22,10 +23,12 @@ ENTITY_FIELDS = ("name", "kind", "aliases", "description", "facts")
 
 
 def drop_newly_pinned(conn: sqlite3.Connection, events: list[NewEvent]) -> list[NewEvent]:
-    """``events`` with model changes to pinned fields removed, each removal logged."""
+    """``events`` with model changes to pinned fields removed, each removal logged. The
+    nudge from the tone of the user's words (`chat.memory.sentiment`, actor ``system``)
+    obeys pins too: a person who set an affinity by hand expects it to stay."""
     kept: list[NewEvent] = []
     for event in events:
-        if event.actor != "model":
+        if event.actor != "model" and event.payload.get("source") != SENTIMENT:
             kept.append(event)
             continue
         world_id = event.payload.get("world_id") or chat_world(conn, event.chat_id) or "default"
@@ -103,5 +106,5 @@ def _dropped(event: NewEvent, reason: str, proposal: Any) -> NewEvent:
         {"reason": reason[:1000], "proposal": proposal},
         chat_id=event.chat_id,
         turn_id=event.turn_id,
-        actor="model",
+        actor=event.actor,
     )

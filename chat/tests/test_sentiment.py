@@ -87,3 +87,21 @@ async def test_nudges_can_be_switched_off(data_dir: Path) -> None:
 def test_politeness_is_not_warmth() -> None:
     for text in ("Is the channel clear?", "good morning to the whole bakery crew", "Evening, both"):
         assert nudge(compound(text)) == (0, 0), text
+
+
+async def test_a_pinned_affinity_is_not_moved_by_the_tone_of_a_message(data_dir: Path) -> None:
+    """A person's edit pins the field (§6.2): the tone nudge obeys it like the model does,
+    the unpinned trust still moves, and the drop is logged as the nudge's (actor system)."""
+    async with running(data_dir, extraction_enabled=False) as rt:
+        _, chat = await one_to_one(rt)
+        await rt.edit("edge", "mara/you", "affinity", 7)
+        result = await turn(rt, chat["id"], "You're a liar and I don't trust you.")
+        assert result["status"] == "completed"
+    with open_db(data_dir / "kith.db") as conn:
+        edge = get_edge(conn, "mara", "you")
+    assert edge["affinity"] == 7
+    assert edge["trust"] < 0  # not pinned: the nudge still lands there
+    dropped = events(data_dir, kind="proposal_dropped", turn_id=result["id"])
+    assert [(e.actor, e.payload["reason"]) for e in dropped] == [
+        ("system", "edge mara/you.affinity was pinned by a manual edit")
+    ]
