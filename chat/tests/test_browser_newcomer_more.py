@@ -97,3 +97,20 @@ def test_an_over_long_message_is_refused_and_stays_in_the_composer(page: Any, li
     assert composer.input_value() == text
     assert page.locator(".msg-you").count() == 0
     assert live_server.api("GET", f"/api/chats/{chat['id']}/messages") == []
+
+
+def test_a_paste_over_the_message_limit_is_refused_whole_not_cut(page: Any, live_server: LiveServer) -> None:
+    """The composer has no maxlength: a browser would cut a longer paste without a word and
+    send the rest. The server refuses it by its limit, and the whole paste stays."""
+    expect_http_errors(page, 422)
+    live_server.author()
+    chat = live_server.chat_with("ana")
+    open_app(page, f"#/chat/{chat['id']}")
+    text = "a" * 25_000
+    composer = page.get_by_label("Message", exact=True)
+    composer.focus()
+    page.keyboard.insert_text(text)  # as a paste: a maxlength would cut it
+    composer.press("Enter")
+    page.locator(".toast", has_text="Not sent: text: can be at most 20000 characters").wait_for()
+    assert composer.input_value() == text
+    assert live_server.api("GET", f"/api/chats/{chat['id']}/messages") == []
