@@ -6,6 +6,8 @@ Kept apart from the checks in ``extraction`` that trust none of the answer.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from chat.eventlog.schemas import ENTITY_KINDS
@@ -25,6 +27,33 @@ def newest_entities(conn: sqlite3.Connection, world_id: str, count: int) -> list
         (world_id, count),
     ).fetchall()
     return rows[::-1]
+
+
+TEMPLATE_SPARE = 48
+"""Tokens left over for the chat template's role markers and a counting slip."""
+CUT = " … "
+
+
+def fit_to_context(request: JsonRequest, count: Callable[[str], int], context: int) -> JsonRequest:
+    """``request`` with the exchange's longest lines shortened, keeping their start and
+    end, until the prompt and the answer's ``max_tokens`` fit ``context``. A message may
+    fill most of the reply's context (the post-time check, `chat.turns.message_fit`, lets
+    it), and extraction's instructions and known entities come on top: sent whole, the
+    model refuses the prompt and the turn's memories are lost. Unchanged when it fits."""
+    system, user = request.messages[0].content, request.messages[1].content
+    room = context - request.max_tokens - count(system) - TEMPLATE_SPARE
+    lines = user.split("\n")
+    for _ in range(8):
+        over = count("\n".join(lines)) - room
+        if over <= 0 or room <= 0:
+            break
+        longest = max(range(len(lines)), key=lambda i: len(lines[i]))
+        line = lines[longest]
+        keep = max(0, int(len(line) * (1 - over / max(1, count(line))) * 0.95) - len(CUT))
+        lines[longest] = line[: keep * 2 // 3] + CUT + line[len(line) - keep // 3 :] if keep else ""
+    if lines == user.split("\n"):
+        return request
+    return replace(request, messages=[request.messages[0], ChatMessage("user", "\n".join(lines))])
 
 
 def extraction_request(
