@@ -12,13 +12,16 @@ with everything else.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from chat.errors import Conflict, NotFound, ValidationFailed
 from chat.eventlog.log import NewEvent
 from chat.state.manual_edit import FIELD_RULES
+from chat.state.worlds import chat_world
 from chat.world.ids import new_id
 
 REVIEWED_KINDS = ("entity_added", "entity_updated", "edge_changed", "memory_added", "world_fact_set", "scene_changed")
@@ -29,14 +32,14 @@ def review_on(setting: bool | None, backend_name: str) -> bool:
     return setting if setting is not None else backend_name == "embedded"
 
 
-def summary(kind: str, payload: dict[str, Any]) -> str:
-    """One line a person can judge the proposal by."""
+def summary(kind: str, payload: dict[str, Any], name: Callable[[str], str] = str) -> str:
+    """One line a person can judge the proposal by; ``name`` gives an id's name."""
     if kind == "memory_added":
-        return f"{payload['owner']} remembers: {payload['text']}"
+        return f"{name(payload['owner'])} remembers: {payload['text']}"
     if kind == "edge_changed":
         parts = [f"affinity {payload.get('affinity_delta', 0):+d}", f"trust {payload.get('trust_delta', 0):+d}"]
         parts += [f"{k} {payload[k]!r}" for k in ("label", "notes") if payload.get(k)]
-        return f"{payload['src']} → {payload['dst']}: " + ", ".join(parts)
+        return f"{name(payload['src'])} → {name(payload['dst'])}: " + ", ".join(parts)
     if kind == "world_fact_set":
         return f"world: {payload['key']} = {payload['value']}"
     if kind == "scene_changed":
@@ -46,7 +49,7 @@ def summary(kind: str, payload: dict[str, Any]) -> str:
     if kind == "entity_added":
         return f"new {payload['kind']}: {payload['name']}" + (f" — {payload['description']}" if payload.get("description") else "")
     changed = ", ".join(k for k, v in payload.items() if k != "id" and v is not None)
-    return f"{payload['id']}: update {changed}"
+    return f"{name(payload['id'])}: update {changed}"
 
 
 def hold_for_review(events: list[NewEvent]) -> list[NewEvent]:
@@ -76,10 +79,26 @@ def pending(conn: sqlite3.Connection, chat_id: str | None = None) -> list[dict[s
         " AND json_extract(r.payload, '$.proposal_id') = json_extract(e.payload, '$.id')) ORDER BY e.id",
         (chat_id,) if chat_id is not None else (),
     ).fetchall()
-    return [
-        {**json.loads(payload), "chat_id": chat, "turn_id": turn, "event_id": event_id, "created_at": at}
-        for event_id, payload, chat, turn, at in rows
-    ]
+    out = []
+    namers: dict[str, Callable[[str], str]] = {}
+    for event_id, payload, chat, turn, at in rows:
+        held = json.loads(payload)
+        world = chat_world(conn, chat) or "default"
+        if world not in namers:
+            namers[world] = _namer(conn, world)
+        with contextlib.suppress(KeyError, TypeError, ValueError):  # else the stored line stands
+            held["summary"] = summary(held["kind"], held["payload"], namers[world])
+        out.append({**held, "chat_id": chat, "turn_id": turn, "event_id": event_id, "created_at": at})
+    return out
+
+
+def _namer(conn: sqlite3.Connection, world_id: str) -> Callable[[str], str]:
+    """Names for the ids a proposal holds, as they stand now: bots by their name, the
+    world's entities (``you`` among them: the persona) by theirs. The tray said "mara
+    remembers" where the person knows Mara."""
+    names = dict(conn.execute("SELECT id, name FROM entities WHERE world_id = ?", (world_id,)))
+    names.update(conn.execute("SELECT id, name FROM bots"))
+    return lambda key: names.get(key) or key
 
 
 def edited_text(text: Any) -> str:

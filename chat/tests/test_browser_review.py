@@ -79,7 +79,7 @@ def test_long_proposals_are_clipped_at_a_word_the_tray_scrolls_and_a_memory_is_e
     first = tray.locator(".proposal").first
     summary = first.locator(".summary")
     full = summary.get_attribute("title")
-    assert full is not None and full.startswith("ana remembers: Memory") and len(full) > 300
+    assert full is not None and full.startswith("Ana remembers: Memory") and len(full) > 300
     shown = summary.inner_text()
     assert shown.endswith("…") and len(shown) < 200
     kept = shown[:-1]

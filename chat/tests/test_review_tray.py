@@ -53,7 +53,9 @@ async def test_proposals_wait_then_accept_one_reject_one_accept_the_rest(data_di
         waiting = (await client.get(f"/api/chats/{chat['id']}/proposals")).json()
         # the junk key was dropped by the sense checks; the three sensible changes wait
         assert [p["kind"] for p in waiting] == ["edge_changed", "memory_added", "world_fact_set"]
-        assert waiting[0]["summary"] == "ada → you: affinity +6, trust +0, label 'friend'"
+        # named as the person knows them, not by id (the tray said "ada remembers")
+        assert waiting[0]["summary"] == "Ada → You: affinity +6, trust +0, label 'friend'"
+        assert waiting[1]["summary"] == "Ada remembers: You found a lighthouse key."
         with open_db(data_dir / "kith.db") as conn:
             assert get_edge(conn, "ada", "you")["affinity"] == 0 and list_facts(conn) == {}
         edge, memory, fact = waiting
