@@ -114,3 +114,19 @@ def test_a_paste_over_the_message_limit_is_refused_whole_not_cut(page: Any, live
     page.locator(".toast", has_text="Not sent: text: can be at most 20000 characters").wait_for()
     assert composer.input_value() == text
     assert live_server.api("GET", f"/api/chats/{chat['id']}/messages") == []
+
+
+def test_the_event_log_names_a_tone_nudge_as_the_relationship_history_does(
+    page: Any, live_server: LiveServer
+) -> None:
+    """The nudge from the tone of your words read "Kith" in the event log and "tone" in
+    the relationship history; both say "tone" now, and Kith's own set-up stays "Kith"."""
+    live_server.author()
+    chat = live_server.chat_with("ana")
+    assert live_server.say(chat["id"], "You're a liar and I don't trust you.")["status"] == "completed"
+    open_app(page, "#/events")
+    nudge = page.locator("#events-body tr.ev-edge_changed", has_text="sentiment").first
+    nudge.wait_for()
+    assert nudge.locator("td:nth-child(4)").inner_text() == "tone"
+    created = page.locator("#events-body tr.ev-chat_created").first
+    assert created.locator("td:nth-child(4)").inner_text() == "you"

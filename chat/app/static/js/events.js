@@ -23,7 +23,7 @@ function row(event) {
     h("td", null, h("time", { datetime: event.created_at, text: when(event.created_at) })),
     h("td", null, h("code", { text: event.kind }),
       reverted ? h("span", { class: "badge reverted-badge", title: "Undone by a rewind; kept in the log", text: "reverted" }) : null),
-    h("td", { text: actorWord(event.actor) }),
+    h("td", { text: actorWord(event.actor, event.payload) }),
     h("td", { class: "small", text: chat, title: [event.chat_id, event.turn_id].filter(Boolean).join(" / ") }),
     h("td", null, h("span", { class: "ev-line", text: describe(event) }),
       h("details", null, h("summary", { text: "JSON" }),

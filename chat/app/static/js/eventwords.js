@@ -74,6 +74,7 @@ export function describe(event) {
 }
 
 /** Who did it, in words. */
-export function actorWord(actor) {
+export function actorWord(actor, payload = null) {
+  if (actor === "system" && payload && payload.source === "sentiment") return "tone"; // as the relationship history says
   return { user: "you", model: "the model", system: "Kith" }[actor] || actor || "";
 }
