@@ -135,32 +135,29 @@ except ValueError as exc:
 """
 
 
-def test_a_model_that_fails_to_load_and_one_that_loads_shut_down_cleanly(tmp_path: Path) -> None:
-    """A broken GGUF refused, the bundled model loaded, then exit: nothing reported on
-    stderr (no "Exception ignored in LlamaModel.__del__", no unclosed file), with every
-    warning an error and Python's dev mode on."""
+def _run_clean(script: str, tmp_path: Path) -> str:
+    """Run ``script`` (given a broken GGUF's path) in a child with every warning an error
+    and Python's dev mode on; its stdout, once it exited 0 with nothing reported on stderr
+    (no "Exception ignored in LlamaModel.__del__", no unclosed file)."""
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF" + b"\x00" * 64)
     done = subprocess.run(
-        [sys.executable, "-X", "dev", "-W", "error", "-c", CLEAN_EXIT.format(broken=str(broken))],
+        [sys.executable, "-X", "dev", "-W", "error", "-c", script.format(broken=str(broken))],
         capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "refused: could not load model broken.gguf" in done.stdout and "tokens:" in done.stdout
     reported = [line for line in done.stderr.splitlines() if "Exception ignored" in line or "Warning" in line]
     assert reported == [], done.stderr[-2000:]
+    return done.stdout
+
+
+def test_a_model_that_fails_to_load_and_one_that_loads_shut_down_cleanly(tmp_path: Path) -> None:
+    """A broken GGUF refused, the bundled model loaded, then exit: a clean stderr."""
+    out = _run_clean(CLEAN_EXIT, tmp_path)
+    assert "refused: could not load model broken.gguf" in out and "tokens:" in out
 
 
 def test_a_gguf_embedder_that_fails_to_load_shuts_down_cleanly(tmp_path: Path) -> None:
     """The same mends for a process that loads a GGUF only as an embedder (§7.6.1), which
     never imports the chat model's modules."""
-    broken = tmp_path / "broken.gguf"
-    broken.write_bytes(b"GGUF" + b"\x00" * 64)
-    done = subprocess.run(
-        [sys.executable, "-X", "dev", "-W", "error", "-c", CLEAN_EXIT_EMBEDDER.format(broken=str(broken))],
-        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "refused:" in done.stdout, done.stdout
-    reported = [line for line in done.stderr.splitlines() if "Exception ignored" in line or "Warning" in line]
-    assert reported == [], done.stderr[-2000:]
+    assert "refused:" in _run_clean(CLEAN_EXIT_EMBEDDER, tmp_path)
