@@ -24,10 +24,10 @@ from chat.cli.base import cli_settings, common_options, main, reports_errors, re
 from chat.db.connection import database_path, open_db
 from chat.db.migrate import apply_migrations
 from chat.eventlog.log import Event, count_events, last_event_id, read_events
+from chat.eventlog.projected import shown_reverted
 from chat.eventlog.projector import (
     canonical_dump,
     get_cursor,
-    is_projected,
     project,
     rebuild,
     reverted_turns,
@@ -287,7 +287,7 @@ def events_command(ctx: click.Context, after: int | None, limit: int, show_all: 
 def _print_events(conn: sqlite3.Connection, page: list[Event], as_json: bool) -> None:
     reverted = reverted_turns(conn) if page else set()
     for event in page:
-        is_reverted = not is_projected(event.kind, event.turn_id, reverted)
+        is_reverted = shown_reverted(event.kind, event.turn_id, reverted)
         if as_json:
             click.echo(json.dumps({**event.to_dict(), "reverted": is_reverted}, ensure_ascii=False))
         else:

@@ -4,8 +4,9 @@ A turn the user rewound (§4.6) is left out of state as if it were never in the 
 except its own lifecycle events (queued, started, completed, failed, and the
 ``turns_reverted`` that reverted it), which are still projected so the turn stays
 visible, as reverted. ``projector`` (its fold, and what it records for a later rewind),
-``rewind`` (which events seed one) and the CLI's event listing (what it marks as
-reverted) all ask here, in Python or, for a query over the log, in SQL.
+``rewind`` (which events seed one) ask here, in Python or, for a query over the log, in
+SQL. What the event log shows as reverted (`shown_reverted`, the API's and the CLI's
+listing alike) is a different question: every event of a rewound turn, lifecycle too.
 """
 
 from __future__ import annotations
@@ -26,3 +27,10 @@ def is_projected(kind: str, turn_id: str | None, reverted: Collection[str]) -> b
     """Whether an event of ``kind`` in ``turn_id`` is folded into state, the turns in
     ``reverted`` being rewound."""
     return turn_id is None or turn_id not in reverted or kind in LIFECYCLE_KINDS
+
+
+def shown_reverted(kind: str, turn_id: str | None, reverted: Collection[str]) -> bool:
+    """Whether the event log marks an event "reverted": it belongs to a turn a rewind
+    undid (its lifecycle too: the turn itself reads reverted), and is not the
+    ``turns_reverted`` that did it."""
+    return turn_id is not None and turn_id in reverted and kind != "turns_reverted"

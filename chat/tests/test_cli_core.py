@@ -126,7 +126,7 @@ def test_events_filters_and_marks_reverted(world: Path) -> None:
     lines = result.stdout.splitlines()
     assert [line.split("\t")[0] for line in lines] == [str(i) for i in range(1, 8)]
     assert lines[3].split("\t")[3] == "memory_added [reverted]"
-    assert lines[2].split("\t")[3] == "turn_queued"  # the turn's own lifecycle is not marked
+    assert lines[2].split("\t")[3] == "turn_queued [reverted]"  # as the API and the page mark it
 
     only = kith("events", "--kind", "world_fact_set", data_dir=world).stdout.splitlines()
     assert [line.split("\t")[0] for line in only] == ["6"]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from chat.app.context import reader
 from chat.errors import ValidationFailed
 from chat.eventlog.log import read_events
+from chat.eventlog.projected import shown_reverted
 from chat.eventlog.projector import reverted_turns
 from chat.eventlog.schemas import SCHEMAS
 
@@ -45,8 +46,6 @@ async def list_events(
     out = []
     for event in events:
         item = event.to_dict()
-        item["reverted"] = (
-            event.turn_id is not None and event.turn_id in reverted and event.kind != "turns_reverted"
-        )
+        item["reverted"] = shown_reverted(event.kind, event.turn_id, reverted)
         out.append(item)
     return out
