@@ -130,3 +130,17 @@ def test_the_event_log_names_a_tone_nudge_as_the_relationship_history_does(
     assert nudge.locator("td:nth-child(4)").inner_text() == "tone"
     created = page.locator("#events-body tr.ev-chat_created").first
     assert created.locator("td:nth-child(4)").inner_text() == "you"
+
+
+def test_the_event_log_says_a_greetings_alternatives_were_set_up_not_chosen(
+    page: Any, live_server: LiveServer
+) -> None:
+    """A chat opened by a bot with alternate greetings logs which one is shown; the log
+    said "another alternative of a reply now stands", though nobody chose anything."""
+    live_server.author(kickoff_prose="Welcome in!", alternate_greetings=["Back again?"])
+    live_server.chat_with("ana")
+    open_app(page, "#/events")
+    chosen = page.locator("#events-body tr.ev-alternative_chosen").first
+    chosen.wait_for()
+    assert chosen.locator(".ev-line").inner_text() == "the first greeting is shown; the others are its alternatives"
+    assert chosen.locator("td:nth-child(4)").inner_text() == "Kith"

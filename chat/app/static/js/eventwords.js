@@ -35,7 +35,9 @@ export function describe(event) {
     case "message_posted": return `${nameOf(p.author)}: ${quote(p.text)}${p.alt_group ? " (another alternative)" : ""}`;
     case "message_edited": return `message edited to ${quote(p.text)}`;
     case "message_deleted": return "a message was deleted";
-    case "alternative_chosen": return "another alternative of a reply now stands";
+    case "alternative_chosen": return p.message_id === p.alt_group
+      ? (event.actor === "system" ? "the first greeting is shown; the others are its alternatives" : "the first alternative of a reply now stands")
+      : "another alternative of a reply now stands";
     case "memory_added": return `${nameOf(p.owner)} remembers ${quote(p.text)} (importance ${p.importance})`;
     case "edge_changed": return `${nameOf(p.src)} → ${nameOf(p.dst)}: ${change(p)}`;
     case "entity_added": return `new ${p.kind || "entity"}: ${p.name}`;
