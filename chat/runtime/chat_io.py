@@ -64,7 +64,10 @@ async def import_st_chat(
 
     await rt.commit(build, chat_id)
     chat = rt.get_chat(chat_id)
-    return {"id": chat["id"], "title": chat["title"], "bot_ids": chat["bot_ids"], "messages": len(parsed.messages)}
+    return {
+        "id": chat["id"], "title": chat["title"], "bot_ids": chat["bot_ids"],
+        "messages": len(parsed.messages), "world_id": chat.get("world_id") or "default",
+    }  # fmt: skip
 
 
 async def export_chat(rt: Runtime, chat_id: str, fmt: ChatFormat) -> tuple[bytes, str, str]:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -144,3 +145,30 @@ def test_the_event_log_says_a_greetings_alternatives_were_set_up_not_chosen(
     chosen.wait_for()
     assert chosen.locator(".ev-line").inner_text() == "the first greeting is shown; the others are its alternatives"
     assert chosen.locator("td:nth-child(4)").inner_text() == "Kith"
+
+
+def test_a_chat_imported_into_its_bots_world_says_which_world(
+    page: Any, live_server: LiveServer, tmp_path: Any
+) -> None:
+    """An imported chat goes into the world of its bot; the page used to switch there
+    without a word. The dialog says where chats go and the toast names the world."""
+    north = live_server.api("POST", "/api/worlds", json={"name": "North"})
+    south = live_server.api("POST", "/api/worlds", json={"name": "South"})
+    live_server.api("POST", "/api/bots", json={"id": "keeper", "name": "Keeper", "world_id": north["id"]})
+    lines = [
+        {"user_name": "You", "character_name": "Keeper", "create_date": "2024-9-28@01h02m36s"},
+        {"name": "Keeper", "is_user": False, "mes": "The lamp is lit."},
+        {"name": "You", "is_user": True, "mes": "Good."},
+    ]
+    path = tmp_path / "keeper.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines), encoding="utf-8")
+    open_app(page, "#/")
+    page.get_by_role("combobox", name="World").select_option(south["id"])  # another world is open
+    page.locator("#chat-file").set_input_files(str(path))
+    dialog = page.locator("dialog.modal")
+    dialog.get_by_text("The chat goes into the world of the bot it is with.").wait_for()
+    dialog.get_by_label("Bot the chat is with").select_option("keeper")
+    dialog.get_by_role("button", name="Import").click()
+    toast = page.locator(".toast", has_text="Imported 2 messages")
+    toast.wait_for()
+    assert "in the world “North”, its bot's" in toast.inner_text(), toast.inner_text()

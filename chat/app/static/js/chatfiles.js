@@ -1,11 +1,12 @@
 // Moving chats in and out (§11.5): import a SillyTavern chat file (with a progress bar
 // while it uploads and is imported) and export the open chat as SillyTavern JSONL or text.
 
-import { ApiError, download, seg, token } from "./api.js";
+import { ApiError, download, seg, token, worldId } from "./api.js";
 import { $, h, mount, notify } from "./dom.js";
 import { loadChats } from "./chatlist.js";
 import { loadBots, on, store } from "./store.js";
 import { modal } from "./widgets.js";
+import { liveWorlds } from "./worlds.js";
 
 /** POST a FormData with upload progress (fetch cannot report it); resolves to the JSON. */
 function upload(path, form, onProgress) {
@@ -60,7 +61,9 @@ async function importChat(file) {
         status.textContent = share < 1 ? `Uploading… ${Math.round(share * 100)}%` : "Importing messages…";
       });
       bar.value = 100;
-      notify(`Imported ${chat.messages} messages into “${chat.title}”.`);
+      const world = liveWorlds().find((w) => w.id === chat.world_id);
+      const where = world && chat.world_id !== worldId() ? ` in the world “${world.name}”, its bot's` : "";
+      notify(`Imported ${chat.messages} messages into “${chat.title}”${where}.`);
       document.querySelector("dialog.modal")?.close("done");
       await loadChats();
       location.hash = `#/chat/${encodeURIComponent(chat.id)}`;
@@ -73,7 +76,7 @@ async function importChat(file) {
     }
   });
   await modal(`Import ${file.name}`, h("div", { class: "stack" },
-    h("p", { text: "A SillyTavern chat file (.jsonl). Swipes become alternatives; dates are kept." }),
+    h("p", { text: "A SillyTavern chat file (.jsonl). Swipes become alternatives; dates are kept. The chat goes into the world of the bot it is with." }),
     h("label", { class: "field" }, h("span", { text: "Bot" }), select), bar, status), { actions: [cancel, start] });
 }
 
