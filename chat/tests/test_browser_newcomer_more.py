@@ -172,3 +172,23 @@ def test_a_chat_imported_into_its_bots_world_says_which_world(
     toast = page.locator(".toast", has_text="Imported 2 messages")
     toast.wait_for()
     assert "in the world “North”, its bot's" in toast.inner_text(), toast.inner_text()
+
+
+def test_two_bots_of_one_name_are_told_apart_by_id_in_the_new_chat_form(
+    page: Any, live_server: LiveServer
+) -> None:
+    """A card imported twice as a new bot makes two bots of one name; the new-chat form
+    showed "Isolde" twice. A name that another bot shares gets the id beside it."""
+    live_server.author("Isolde", "isolde")
+    live_server.author("Isolde", "isolde-2")
+    live_server.author("Ana", "ana")
+    open_app(page)
+    page.get_by_role("button", name="New chat").click()
+    for label in ("Isolde (isolde)", "Isolde (isolde-2)", "Ana"):
+        page.get_by_role("checkbox", name=label, exact=True).wait_for()
+    page.get_by_role("checkbox", name="Isolde (isolde-2)", exact=True).check()
+    page.get_by_label("Title").fill("The second one")
+    page.get_by_role("button", name="Create chat").click()
+    page.get_by_role("heading", name="The second one").wait_for()
+    [chat] = [c for c in live_server.api("GET", "/api/chats") if c["title"] == "The second one"]
+    assert chat["bot_ids"] == ["isolde-2"]

@@ -4,7 +4,7 @@
 import { ApiError, download, seg, token, worldId } from "./api.js";
 import { $, h, mount, notify } from "./dom.js";
 import { loadChats } from "./chatlist.js";
-import { loadBots, on, store } from "./store.js";
+import { botLabel, loadBots, on, store } from "./store.js";
 import { modal } from "./widgets.js";
 import { liveWorlds } from "./worlds.js";
 
@@ -43,7 +43,7 @@ async function importChat(file) {
   const bots = store.bots.filter((b) => !b.retired);
   const select = h("select", { name: "bot_id", "aria-label": "Bot the chat is with" },
     h("option", { value: "", text: "The character named in the file" }),
-    bots.map((b) => h("option", { value: b.id, text: b.name })));
+    bots.map((b) => h("option", { value: b.id, text: botLabel(b) })));
   const bar = h("progress", { max: 100, value: 0, "aria-label": "Import progress", hidden: true });
   const status = h("p", { class: "muted", role: "status" });
   const start = h("button", { type: "button", class: "primary" }, "Import");

@@ -2,7 +2,7 @@
 
 import { get, post, worldId } from "./api.js";
 import { $, h, mount, notify } from "./dom.js";
-import { loadBots, nameOf, on, store } from "./store.js";
+import { botLabel, loadBots, nameOf, on, store } from "./store.js";
 import { liveWorlds } from "./worlds.js";
 
 let chats = [];
@@ -56,7 +56,7 @@ function renderBotChoices() {
   }
   mount(box, bots.map((b, i) => h("label", { class: "check" },
     h("input", { type: "checkbox", name: "bot_ids", value: b.id, checked: i === 0 && bots.length === 1 }),
-    " ", b.name, here.size && !here.has(b.id) ? h("span", { class: "muted", text: " (joins this world)" }) : null)));
+    " ", botLabel(b), here.size && !here.has(b.id) ? h("span", { class: "muted", text: " (joins this world)" }) : null)));
 }
 
 function toggleForm(show) {

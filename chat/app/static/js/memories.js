@@ -4,7 +4,7 @@
 import { del, get, patch, query, seg } from "./api.js";
 import { debounce, h, mount, notify, when } from "./dom.js";
 import { icon } from "./icons.js";
-import { emit, nameOf, store } from "./store.js";
+import { botLabel, emit, nameOf, store } from "./store.js";
 import { addMemoryForm } from "./addforms.js";
 import { confirmDialog, editable, historyButton, pinBadge } from "./widgets.js";
 import { chooseNewer, shortText } from "./supersede.js";
@@ -101,7 +101,7 @@ function memoryItem(memory) {
 
 export async function renderMemories(panel) {
   const refresh = () => loadList();
-  const owners = store.bots.map((b) => h("option", { value: b.id, selected: b.id === filter.owner }, b.name));
+  const owners = store.bots.map((b) => h("option", { value: b.id, selected: b.id === filter.owner }, botLabel(b)));
   const ownerSelect = h("select", { "aria-label": "Whose memories", onchange: (ev) => {
     filter.owner = ev.target.value;
     refresh();

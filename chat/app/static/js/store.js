@@ -45,6 +45,13 @@ export async function loadEntities() {
 }
 
 /** A display name for an entity or bot id ("you" is the persona's name, §3.6). */
+/** A bot's name for a list, with its id when another bot has the same name (a card
+ * imported twice as a new bot made two "Isolde Varga" that no list told apart). */
+export function botLabel(bot) {
+  const twins = store.bots.filter((b) => b.name === bot.name).length;
+  return twins > 1 ? `${bot.name} (${bot.id})` : bot.name;
+}
+
 export function nameOf(id) {
   if (id === "you") return (store.persona && store.persona.name) || "You";
   const bot = store.bots.find((b) => b.id === id);
