@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass
 from typing import Any
 
 from chat.eventlog.schemas import ENTITY_KINDS
@@ -32,28 +32,42 @@ def newest_entities(conn: sqlite3.Connection, world_id: str, count: int) -> list
 TEMPLATE_SPARE = 48
 """Tokens left over for the chat template's role markers and a counting slip."""
 CUT = " … "
+ANSWER_TOKENS = JsonRequest.__dataclass_fields__["max_tokens"].default
+"""The answer's room, as the request asks for it."""
 
 
-def fit_to_context(request: JsonRequest, count: Callable[[str], int], context: int) -> JsonRequest:
-    """``request`` with the exchange's longest lines shortened, keeping their start and
-    end, until the prompt and the answer's ``max_tokens`` fit ``context``. A message may
-    fill most of the reply's context (the post-time check, `chat.turns.message_fit`, lets
-    it), and extraction's instructions and known entities come on top: sent whole, the
-    model refuses the prompt and the turn's memories are lost. Unchanged when it fits."""
-    system, user = request.messages[0].content, request.messages[1].content
-    room = context - request.max_tokens - count(system) - TEMPLATE_SPARE
-    lines = user.split("\n")
-    for _ in range(8):
-        over = count("\n".join(lines)) - room
-        if over <= 0 or room <= 0:
+@dataclass(frozen=True)
+class Fit:
+    """How to fit the question to the model: its tokenizer and context length."""
+
+    count: Callable[[str], int]
+    context: int
+
+
+def fit_exchange(prefixes: list[str], texts: list[str], room: int, count: Callable[[str], int]) -> list[str]:
+    """``texts`` (each said after its ``prefixes`` entry, "Name: ") shortened, longest
+    first, keeping their start and end, until the exchange takes at most ``room`` tokens.
+    A message may fill most of a reply's context (the post-time check,
+    `chat.turns.message_fit`, lets it) and extraction's instructions come on top: sent
+    whole, the model refuses the prompt and the turn's memories are lost. Each pass
+    shrinks the longest text by a tenth at least, so it ends; the names stay. When even
+    "…" for every text does not fit (a tiny context), the shortest it got is returned."""
+    texts = list(texts)
+
+    def over() -> int:
+        return count("\n".join(p + t for p, t in zip(prefixes, texts, strict=True))) - room
+
+    excess = over()
+    while excess > 0:
+        longest = max(range(len(texts)), key=lambda i: len(texts[i]))
+        text = texts[longest]
+        if len(text) <= len(CUT):
             break
-        longest = max(range(len(lines)), key=lambda i: len(lines[i]))
-        line = lines[longest]
-        keep = max(0, int(len(line) * (1 - over / max(1, count(line))) * 0.95) - len(CUT))
-        lines[longest] = line[: keep * 2 // 3] + CUT + line[len(line) - keep // 3 :] if keep else ""
-    if lines == user.split("\n"):
-        return request
-    return replace(request, messages=[request.messages[0], ChatMessage("user", "\n".join(lines))])
+        estimate = int(len(text) * (1 - excess / max(1, count(text))) * 0.95)
+        keep = max(0, min(estimate, int(len(text) * 0.9)) - len(CUT))
+        texts[longest] = (text[: keep * 2 // 3] + CUT + text[len(text) - keep // 3 :]).strip()
+        excess = over()
+    return texts
 
 
 def extraction_request(
@@ -64,12 +78,15 @@ def extraction_request(
     user_name: str,
     user_text: str,
     replies: list[tuple[dict[str, Any], str]],
+    fit: Fit | None = None,
 ) -> JsonRequest:
-    """The prompt asking the model what this exchange changed in the world."""
+    """The prompt asking the model what this exchange changed in the world; with ``fit``,
+    its exchange shortened so the prompt and the answer fit the model's context."""
     known = newest_entities(conn, chat_world(conn, chat_id) or "default", MAX_KNOWN_ENTITIES)
     entity_lines = "\n".join(f"- {eid}: {name} ({kind})" for eid, name, kind in known)
     bot_lines = ", ".join(f"{b['id']} ({b['name']})" for b in bots)
-    exchange = [f"{user_name}: {user_text}"] + [f"{bot['name']}: {text}" for bot, text in replies]
+    prefixes = [f"{user_name}: "] + [f"{bot['name']}: " for bot, _ in replies]
+    texts = [user_text] + [text for _, text in replies]
     system = (
         "You keep the world state of a story consistent. Read the exchange and answer with one "
         "JSON object with the keys entities, edges, memories, world and scene:\n"
@@ -82,8 +99,14 @@ def extraction_request(
         f"Use these ids. The user is 'you'. Bots: {bot_lines}.\nKnown entities:\n{entity_lines}\n"
         "Leave a list empty when nothing changed."
     )
+    if fit is not None:
+        room = fit.context - ANSWER_TOKENS - fit.count(system) - TEMPLATE_SPARE
+        size = sum(len(p.encode()) + len(t.encode()) + 1 for p, t in zip(prefixes, texts, strict=True))
+        if size > room:  # a token is a byte or more: an everyday exchange is not counted
+            texts = fit_exchange(prefixes, texts, room, fit.count)
+    exchange = "\n".join(p + t for p, t in zip(prefixes, texts, strict=True))
     return JsonRequest(
-        messages=[ChatMessage("system", system), ChatMessage("user", "\n".join(exchange))],
+        messages=[ChatMessage("system", system), ChatMessage("user", exchange)],
         schema=ExtractionProposal,
         purpose="extraction",
         context={

@@ -87,7 +87,7 @@ def pending(conn: sqlite3.Connection, chat_id: str | None = None) -> list[dict[s
         if world not in namers:
             namers[world] = _namer(conn, world)
         with contextlib.suppress(KeyError, TypeError, ValueError):  # else the stored line stands
-            held["summary"] = summary(held["kind"], held["payload"], namers[world])
+            held["summary"] = summary(held["kind"], held["payload"], namers[world])[:500]
         out.append({**held, "chat_id": chat, "turn_id": turn, "event_id": event_id, "created_at": at})
     return out
 

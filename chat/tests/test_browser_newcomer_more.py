@@ -171,7 +171,7 @@ def test_a_chat_imported_into_its_bots_world_says_which_world(
     dialog.get_by_role("button", name="Import").click()
     toast = page.locator(".toast", has_text="Imported 2 messages")
     toast.wait_for()
-    assert "in the world “North”, its bot's" in toast.inner_text(), toast.inner_text()
+    assert toast.inner_text() == "Imported 2 messages into “Keeper (imported)”, in North (its bot's world).", toast.inner_text()
 
 
 def test_two_bots_of_one_name_are_told_apart_by_id_in_the_new_chat_form(

@@ -18,7 +18,7 @@ from chat.eventlog.log import NewEvent
 from chat.memory import extraction as extract
 from chat.memory import reflection as reflect
 from chat.memory import review, sentiment
-from chat.memory.extraction_request import fit_to_context
+from chat.memory.extraction_request import Fit
 from chat.turns.plan import TurnPlan
 
 if TYPE_CHECKING:
@@ -104,11 +104,11 @@ async def _world_changes(
             conn, chat_id, settings.extraction_every_n_turns
         ):
             return None
-        asked = extract.extraction_request(
+        return extract.extraction_request(
             conn, chat_id=chat_id, bots=plan.bots, user_name=plan.user_name,
             user_text=plan.user_text, replies=replies,
+            fit=Fit(backend.cached_count_tokens, backend.context_length()),
         )  # fmt: skip
-        return fit_to_context(asked, backend.cached_count_tokens, backend.context_length())
 
     request = await rt.read(extraction_request)
     due: list[dict[str, Any]] | None = None

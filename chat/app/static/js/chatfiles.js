@@ -62,7 +62,7 @@ async function importChat(file) {
       });
       bar.value = 100;
       const world = liveWorlds().find((w) => w.id === chat.world_id);
-      const where = world && chat.world_id !== worldId() ? ` in the world “${world.name}”, its bot's` : "";
+      const where = world && chat.world_id !== worldId() ? `, in ${world.name} (its bot's world)` : "";
       notify(`Imported ${chat.messages} messages into “${chat.title}”${where}.`);
       document.querySelector("dialog.modal")?.close("done");
       await loadChats();

@@ -44,7 +44,6 @@ export async function loadEntities() {
   return store.entities;
 }
 
-/** A display name for an entity or bot id ("you" is the persona's name, §3.6). */
 /** A bot's name for a list, with its id when another bot has the same name (a card
  * imported twice as a new bot made two "Isolde Varga" that no list told apart). */
 export function botLabel(bot) {
@@ -52,6 +51,7 @@ export function botLabel(bot) {
   return twins > 1 ? `${bot.name} (${bot.id})` : bot.name;
 }
 
+/** A display name for an entity or bot id ("you" is the persona's name, §3.6). */
 export function nameOf(id) {
   if (id === "you") return (store.persona && store.persona.name) || "You";
   const bot = store.bots.find((b) => b.id === id);
