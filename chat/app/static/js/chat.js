@@ -12,6 +12,7 @@ import { S, forgetTurns, stateChanged, updateRespond } from "./chatstate.js";
 import { reload, transcriptView } from "./chatview.js";
 import { checkLastTurn, onMessage, onToken, onTurn, resync } from "./chatlive.js";
 import { replyWithout, send, stop } from "./chatactions.js";
+import { draftChanged } from "./drafts.js";
 
 export async function openChat(chatId) {
   if (S.stream) S.stream.close();
@@ -72,6 +73,7 @@ export function initChat() {
     ev.preventDefault();
     send();
   });
+  input.addEventListener("input", () => draftChanged(input));
   input.addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
       ev.preventDefault();
