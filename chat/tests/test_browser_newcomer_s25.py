@@ -149,3 +149,30 @@ def test_a_scene_proposal_names_who_is_present(page: Any, live_server: LiveServe
         "scene: location 'the bakery'; present Ana, Isolde (isolde), Isolde (isolde-2), Sam"
     ), proposal.inner_text()
     _shot(page, "review_scene_present")
+
+
+def test_a_reply_whose_streamed_words_are_cut_shows_the_stored_text_once_stored(
+    page: Any, live_server: LiveServer
+) -> None:
+    """A quoted line is known as another's only at its attribution, so its words stream
+    first; the stored reply has none of them, and it takes the streamed text's place."""
+    live_server.author("Ana", "ana")
+    live_server.author("Bo", "bo")
+    reply = 'Sit by the oven. "I will stay all night long," said Bo with a grin. More words.'
+    live_server.use_script([{"match": "", "bot": "ana", "reply": reply, "delay_ms": 200},
+                            {"match": "", "reply": "Evening.", "delay_ms": 5}])  # fmt: skip
+    chat = live_server.chat_with("ana", "bo")
+    page.set_viewport_size(WIDE)
+    open_app(page, f"#/chat/{chat['id']}")
+    composer = page.get_by_label("Message", exact=True)
+    composer.fill("Ana, may I stay?")
+    composer.press("Enter")
+    page.locator(".msg.streaming", has_text="all night").wait_for()  # Bo's words did stream
+    stored = page.locator(".msg-bot:not(.streaming)[data-author='ana'] .msg-text")
+    stored.wait_for()
+    page.locator(".msg.streaming").first.wait_for(state="detached", timeout=15_000)
+    assert stored.inner_text() == "Sit by the oven."
+    assert page.locator("#transcript", has_text="all night").count() == 0
+    [message] = [m for m in live_server.api("GET", f"/api/chats/{chat['id']}/messages") if m["author"] == "ana"]
+    assert message["text"] == "Sit by the oven."
+    _shot(page, "reply_cleaned_after_stream")
