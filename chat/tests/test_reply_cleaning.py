@@ -1,8 +1,9 @@
-"""§4.8 on what the bundled SmolLM2-135M wrote in the demo world (session 25: 39 replies
-of Mara and Tobias, 1:1 and in the group, persona "You" and "Ada"), beyond what
-test_reply_rules.py covers: another speaker's label behind a bullet, the bot's own label
-on a later line, a quoted line attributed to another bot ("...," said Mara Quinn), and
-the bot calling itself by name at the start. Each is checked streamed in pieces of every
+"""§4.8 on what the bundled SmolLM2-135M wrote in the demo world (session 25: 22 turns of
+Mara and Tobias, 1:1 and in the group, persona "You" and "Ada"; 34 samples, 31 replies
+stored), beyond what test_reply_rules.py covers: another speaker's label behind a bullet,
+also of a bot of the world that is not in the chat, the bot's own label on a later line,
+a quoted line attributed to another bot ("...," said Mara Quinn), and the bot calling
+itself by name at the start. Each is checked streamed in pieces of every
 size and through a real turn of the scripted backend (§7.5), where the stored message is
 what the streamed tokens added up to, and a reply cleaned to nothing is never stored.
 """
@@ -83,6 +84,7 @@ def _group_rules() -> list[dict[str, Any]]:
         {"match": "reef", "bot": "tobias", "reply": "Mara Quinn: I"},
         {"match": "reef", "bot": "mara", "reply": "Mara Quinn: The reef bites, {{user}}."},
         {"match": "room", "bot": "tobias", "reply": "{{user}}: The"},
+        {"match": "stranger", "bot": "tobias", "reply": "The one with the map?\n- Mara Quinn: Yes.\nMara: He is."},
     ]
 
 
@@ -125,6 +127,11 @@ async def test_a_group_turn_stores_what_streamed_cleaned_and_skips_a_reply_clean
         ]  # fmt: skip
         completed = events(data_dir, kind="turn_completed", turn_id=turn["id"])[-1].payload
         assert completed["skipped"] == {"tobias": "the model gave Tobias Wren an empty reply twice; retry the turn"}
+
+        # 1:1: Mara is not in the chat but in the world; a line of hers is still not Tobias's
+        turn, streamed = await _replies_and_tokens(rt, solo["id"], "A stranger came in.")
+        [reply] = [e.payload for e in events(data_dir, kind="message_posted", turn_id=turn["id"])][1:]
+        assert reply["text"] == "The one with the map?" == streamed[reply["id"]].strip()
 
         turn, _ = await _replies_and_tokens(rt, solo["id"], "Can I get a room?")
         assert turn["status"] == "failed" and "empty reply twice" in turn["error"], turn
