@@ -40,6 +40,7 @@ TOBIAS_WROTE = [
     ("You'll need:\n- a rope\n- a coat", "You'll need:\n- a rope\n- a coat"),
     ("The crew:\n- Mara Quinn, the pilot", "The crew:\n- Mara Quinn, the pilot"),
     ('"Aye," Tobias says.', '"Aye," Tobias says.'),
+    ('"We sail at dawn." Mara nods.', '"We sail at dawn." Mara nods.'),  # his own line; she only nods
     ("Ada, Mara's plan sounds like a dream.", "Ada, Mara's plan sounds like a dream."),
 ]
 MARA_WROTE = [

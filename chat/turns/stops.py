@@ -40,6 +40,7 @@ _BULLET_CHARS = "-*_>•#"
 _BULLET = r"(?:[-*_>•#]+[ \t]*)?[*_]*"
 """What may stand before a label at a line start: a list bullet, a quote mark, markup."""
 _NEVER = r"(?!x)x"
+_SPEECH = "say|says|said|reply|replies|replied|ask|asks|asked|answer|answers|answered|whisper|whispers|mutter|mutters"
 HOLD = 48
 """Characters held back at least: room for a heading such as "How Isolde Varga speaks:"."""
 _SENTENCE_END = re.compile(r"[.!?…](?:[\"”’*)\]]+)?(?=\s|$)")
@@ -109,8 +110,12 @@ class ReplyRules:
         self.label_line = re.compile(rf"(?:^|\n)[ \t]*{_BULLET}(?:{labelled})[ \t]*[*_]*[ \t]*:")
         self.label_forms = _forms([*speakers, own_name])
         self.user_forms = [f.lower() for f in _alternation(["You", user_name]).replace("\\", "").split("|")]
+        # The user's quoted line, by a verb of speech or gesture ("," You say / You nod); another
+        # speaker's by speech only, either way round ("," Tobias says / said Tobias): after the
+        # bot's own quoted line, "Tobias nods" narrates him but does not make the line his.
         self.said_by_user = re.compile(
-            rf"[,.!?…][\"”][ \t]*(?:(?:{others})[ \t]+(?:{_SAY})|(?:{_SAY})[ \t]+(?:{others}))\b"
+            rf"[,.!?…][\"”][ \t]*(?:(?:{users})[ \t]+(?:{_SAY})"
+            rf"|(?:{others})[ \t]+(?:{_SPEECH})|(?:{_SPEECH})[ \t]+(?:{others}))\b"
         )
 
     def held_line(self, body: str) -> int | None:
