@@ -38,7 +38,7 @@ _SAY = (
 )
 _BULLET_CHARS = "-*_>•#"
 _BULLET = r"(?:[-*_>•#]+[ \t]*)?[*_]*"
-"""What may stand before a label at a line start: a list bullet, a quote mark, markup."""
+"""What may stand before a label at a line start: a list bullet ("-", "•", ">", "#"), markup."""
 _NEVER = r"(?!x)x"
 _SPEECH = "say|says|said|reply|replies|replied|ask|asks|asked|answer|answers|answered|whisper|whispers|mutter|mutters"
 HOLD = 48
