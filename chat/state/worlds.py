@@ -217,9 +217,9 @@ def world_bot_names(conn: sqlite3.Connection, world_id: str) -> list[str]:
     """The names of the bots that take part in ``world_id``, in the order they joined: a
     reply is cut where a line starts with one of them as a speaker's label (§4.8), present
     in the chat or not (a 1:1 reply of Tobias wrote "- Mara Quinn: Yes, ...")."""
-    rows = conn.execute(
-        "SELECT b.name FROM entities e JOIN bots b ON b.id = e.id"
-        " WHERE e.world_id = ? AND e.kind = 'bot' ORDER BY e.first_event_id, e.id",
+    rows = conn.execute(  # bots first (a few), each looked up by key: a world's entities may be many
+        "SELECT b.name FROM bots b CROSS JOIN entities e ON e.world_id = ? AND e.id = b.id"
+        " WHERE e.kind = 'bot' ORDER BY e.first_event_id, e.id",
         (world_id,),
     ).fetchall()
     return [row[0] for row in rows]
