@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -44,7 +45,8 @@ def summary(kind: str, payload: dict[str, Any], name: Callable[[str], str] = str
         return f"world: {payload['key']} = {payload['value']}"
     if kind == "scene_changed":
         parts = [f"location {payload['location']!r}"] if payload.get("location") is not None else []
-        parts += [f"present {', '.join(payload['present'])}"] if payload.get("present") is not None else []
+        present = payload.get("present")
+        parts += [f"present {', '.join(name(i) for i in present) or 'nobody'}"] if present is not None else []
         return "scene: " + "; ".join(parts)
     if kind == "entity_added":
         return f"new {payload['kind']}: {payload['name']}" + (f" — {payload['description']}" if payload.get("description") else "")
@@ -95,10 +97,19 @@ def pending(conn: sqlite3.Connection, chat_id: str | None = None) -> list[dict[s
 def _namer(conn: sqlite3.Connection, world_id: str) -> Callable[[str], str]:
     """Names for the ids a proposal holds, as they stand now: bots by their name, the
     world's entities (``you`` among them: the persona) by theirs. The tray said "mara
-    remembers" where the person knows Mara."""
+    remembers" (and a scene's "present mara, tobias") where the person knows Mara. A
+    name that two ids share gets the id beside it, as the page's bot lists do
+    (``botLabel``): a card imported twice makes two bots of one name."""
     names = dict(conn.execute("SELECT id, name FROM entities WHERE world_id = ?", (world_id,)))
     names.update(conn.execute("SELECT id, name FROM bots"))
-    return lambda key: names.get(key) or key
+    shared = Counter(name for name in names.values() if name)
+    return lambda key: _label(key, names.get(key), shared)
+
+
+def _label(key: str, name: str | None, shared: Counter[str]) -> str:
+    if not name:
+        return key
+    return f"{name} ({key})" if shared[name] > 1 else name
 
 
 def edited_text(text: Any) -> str:

@@ -213,6 +213,18 @@ def world_bot_ids(conn: sqlite3.Connection, world_id: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+def world_bot_names(conn: sqlite3.Connection, world_id: str) -> list[str]:
+    """The names of the bots that take part in ``world_id``, in the order they joined: a
+    reply is cut where a line starts with one of them as a speaker's label (§4.8), present
+    in the chat or not (a 1:1 reply of Tobias wrote "- Mara Quinn: Yes, ...")."""
+    rows = conn.execute(  # bots first (a few), each looked up by key: a world's entities may be many
+        "SELECT b.name FROM bots b CROSS JOIN entities e ON e.world_id = ? AND e.id = b.id"
+        " WHERE e.kind = 'bot' ORDER BY e.first_event_id, e.id",
+        (world_id,),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def bot_worlds(conn: sqlite3.Connection, bot_id: str) -> list[str]:
     """The worlds ``bot_id`` takes part in, in the order it joined them."""
     rows = conn.execute(

@@ -188,3 +188,20 @@ async def test_a_proposed_memory_is_accepted_with_the_users_text(data_dir: Path)
         }
         texts = [m["text"] for m in list_memories(conn, owner="ada") if not m.get("message_id")]
         assert texts == ["The user found the key to the old lighthouse."]
+
+
+async def test_a_scene_proposal_names_who_is_present_with_ids_only_for_a_shared_name(data_dir: Path) -> None:
+    """The tray showed "present ada, isolde, isolde-2, you": ids where the person knows names."""
+    path = data_dir.parent / "script.json"
+    scene = {"location": "the lighthouse", "present": ["ada", "isolde", "isolde-2", "you"]}
+    path.write_text(json.dumps({"rules": [{"match": "", "extraction": {"scene": scene}}]}), encoding="utf-8")
+    settings = make_settings(data_dir, extraction_review=True, sentiment_nudges=False, script_path=path)
+    async with running_app(settings) as (app, client):
+        for bot_id, name in (("ada", "Ada"), ("isolde", "Isolde"), ("isolde-2", "Isolde")):
+            await make_bot(client, id=bot_id, name=name)
+        chat = await make_chat(client, ["ada"])
+        await say(app, client, chat["id"], "who is here?")
+        [proposal] = (await client.get(f"/api/chats/{chat['id']}/proposals")).json()
+    assert proposal["kind"] == "scene_changed", proposal
+    present = proposal["summary"].split("present ", 1)[1]
+    assert present == "Ada, Isolde (isolde), Isolde (isolde-2), You"

@@ -35,6 +35,7 @@ from chat.state.chats import (
 from chat.state.entities import get_bot
 from chat.state.observations import witnessed
 from chat.state.world import get_scene
+from chat.state.worlds import world_bot_names
 from chat.turns.chapter_select import with_chapters
 from chat.turns.prompt import HISTORY_LIMIT, Prompt, build_prompt, prompt_frame
 from chat.turns.prompt_record import previous_start
@@ -297,13 +298,16 @@ def prepare_prompt(
     history = witnessed(conn, bot["id"], plan.history)
     window_full = None if history is plan.history else len(plan.history) >= HISTORY_LIMIT
     query = plan.user_text or (history[-1]["text"] if history else "")
-    other_names = [b["name"] for b in plan.bots if b["id"] != bot["id"]]
     start = previous_start(conn, plan.chat["id"], bot["id"])
     # The bot's own copies of this chat's chapters (§5.7): those of the part the prompt leaves
     # out go into its chapters slot; recall does not bring them in a second time.
     chapters = chapter_memories(conn, plan.chat["id"], bot["id"])
     told = {c["id"] for c in chapters}
     world_id = plan.chat.get("world_id") or "default"
+    # Stops and line cuts (§4.8): the chat's bots first (an OpenAI-compatible server takes
+    # four stops), then the world's others: a 1:1 reply wrote "- Mara Quinn: Yes, ...".
+    named = [*(b["name"] for b in plan.bots), *world_bot_names(conn, world_id)]
+    other_names = list(dict.fromkeys(name for name in named if name != bot["name"]))
     # A regenerate recalls nothing of the reply it replaces, nor of its alternatives (§4.9).
     redone = replaced_sources(conn, plan.alt_group, bot["id"], world_id) if (
         plan.kind == "regenerate" and plan.alt_group) else NOTHING  # fmt: skip

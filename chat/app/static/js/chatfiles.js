@@ -76,8 +76,23 @@ async function importChat(file) {
     }
   });
   await modal(`Import ${file.name}`, h("div", { class: "stack" },
-    h("p", { text: "A SillyTavern chat file (.jsonl). Swipes become alternatives; dates are kept. The chat goes into the world of the bot it is with." }),
+    h("p", { class: "format-hint", text: `${FORMAT}. Swipes become alternatives; dates are kept. The chat goes into the world of the bot it is with.` }),
+    wrongKind(file.name),
     h("label", { class: "field" }, h("span", { text: "Bot" }), select), bar, status), { actions: [cancel, start] });
+}
+
+const FORMAT = "Expects a SillyTavern chat file (.jsonl, one message a line)";
+const CARD_NAME = /\.(png|webp|json|charx|ya?ml)$/i;
+
+/** A line at once when the file's name is not a chat's: a character card given here was
+ * found out only after Import, and the dialog named the chat format only until then.
+ * The server still decides (a chat may be named anything); this only says it early. */
+function wrongKind(name) {
+  if (/\.jsonl$/i.test(name)) return null;
+  const card = CARD_NAME.test(name);
+  return h("p", { class: "warning", role: "note", text: card
+    ? `“${name}” looks like a character card, not a chat: a card is imported with Import card… in Bots.`
+    : `“${name}” is not a .jsonl file; Import reads it as a chat all the same.` });
 }
 
 function exportLinks(chat) {
@@ -109,7 +124,7 @@ export function initChatFiles() {
         ev.preventDefault();
         file.click();
       }
-    } }, "Import chat…");
+    }, title: "Import a SillyTavern chat file (.jsonl)" }, "Import chat…");
   $(".chat-list-pane .pane-head")?.append(label, file);
   on("chat-opened", (chat) => {
     const box = $("#chat-files");
