@@ -175,10 +175,10 @@ class EdgeChanged(WorldScoped):
 
     src: Slug
     dst: Slug
-    label: ShortText | None = None
+    label: ShortText | None = Field(default=None, exclude_if=lambda v: v is None)
     affinity_delta: int = Field(default=0, ge=-10, le=10)
     trust_delta: int = Field(default=0, ge=-10, le=10)
-    notes: Text | None = None
+    notes: Text | None = Field(default=None, exclude_if=lambda v: v is None)
     source: Literal["sentiment"] | None = Field(default=None, exclude_if=lambda v: v is None)  # chat/memory/sentiment.py
 
 
@@ -260,24 +260,24 @@ class AlternativeChosen(Payload):
 class PromptRecorded(Payload):
     """The exact prompt behind a reply (§8.4). Kept in the log, not in projections."""
 
-    message_id: Ident | None = None
+    message_id: Ident | None = Field(default=None, exclude_if=lambda v: v is None)
     bot_id: Slug
-    purpose: Literal["reply", "extraction", "reflection"] = "reply"
-    messages: list[dict[str, str]] = Field(default_factory=list)
-    memory_ids: list[Ident] = Field(default_factory=list)
+    purpose: Literal["reply", "extraction", "reflection"] = Field(default="reply", exclude_if=lambda v: v == "reply")
+    messages: list[dict[str, str]] = Field(default_factory=list, exclude_if=lambda v: not v)
+    memory_ids: list[Ident] = Field(default_factory=list, exclude_if=lambda v: not v)
     chapter_ids: list[Ident] = Field(default_factory=list, exclude_if=lambda v: not v)
-    """The chapter memories (§5.7) the prompt held; left out when none."""
-    lore: list[str] = Field(default_factory=list)
+    """The chapter memories (§5.7) the prompt held; none: left out (chat/turns/record_chapters.py)."""
+    lore: list[str] = Field(default_factory=list, exclude_if=lambda v: not v)
     token_count: int = 0
-    # Compact form (chat/turns/prompt_record.py): references instead of ``messages``.
-    compact: dict[str, Any] | None = None
+    # Compact form (chat/turns/prompt_record.py): references instead of ``messages``; defaults left out.
+    compact: dict[str, Any] | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class ProposalDropped(Payload):
     """A model proposal that validation refused, logged so the audit trail shows it (§5.5)."""
 
     reason: Annotated[str, StringConstraints(max_length=1000)]
-    proposal: Any = None
+    proposal: Any = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class ReflectionRecorded(WorldScoped):
