@@ -230,18 +230,6 @@ class ChatCreated(WorldScoped):
     bot_ids: list[Slug] = Field(min_length=1, max_length=20)
 
 
-class MessagePosted(Payload):
-    id: Ident
-    chat_id: Ident
-    author: Slug
-    text: Annotated[str, StringConstraints(max_length=40_000)]
-    alt_group: Ident | None = Field(default=None, exclude_if=lambda v: v is None)
-    retrieved_memory_ids: list[Ident] = Field(default_factory=list, max_length=200, exclude_if=lambda v: not v)
-    sent_at: IsoTime | None = Field(default=None, exclude_if=lambda value: value is None)
-    """When first written, for a message imported from elsewhere (§11.5); else left out."""
-    stopped: bool = Field(default=False, exclude_if=lambda v: not v)  # the user stopped it part way (§4.3)
-
-
 class MessageEdited(Payload):
     id: Ident
     text: Annotated[str, StringConstraints(max_length=40_000)]
@@ -286,6 +274,7 @@ class ReflectionRecorded(WorldScoped):
 
 
 from chat.eventlog.chapter_schemas import ChapterWritten  # noqa: E402 - builds on the types above
+from chat.eventlog.message_schemas import MessagePosted  # noqa: E402 - builds on the types above
 from chat.eventlog.turn_schemas import (  # noqa: E402 - they build on the types above
     TurnCompleted,
     TurnFailed,

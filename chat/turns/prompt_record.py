@@ -34,6 +34,7 @@ import json
 import sqlite3
 from typing import Any
 
+from chat.eventlog.message_schemas import recalled_ids
 from chat.turns.record_cache import Memo, keep, older_texts, parsed
 from chat.turns.record_chapters import chapter_ids, difference
 from chat.turns.record_quotes import quote_refs, segments
@@ -304,7 +305,7 @@ def record_view(conn: sqlite3.Connection, payload: dict[str, Any], turn_id: str 
         view["chapter_ids"] = chapters
     if (payload.get("compact") or {}).get("ids") == "message":
         posted = _posted(conn, str(payload.get("message_id")), turn_id)
-        view["memory_ids"] = list((posted or {}).get("retrieved_memory_ids") or [])
+        view["memory_ids"] = recalled_ids(posted or {})
     return view
 
 
