@@ -3,9 +3,9 @@
 ``schemas`` imports it into ``SCHEMAS``; it builds on its base types.
 
 A reply's ``retrieved_memory_ids`` name the memories its prompt recalled, best first:
-mostly the bot's own witnessed observations, ``obs:<message id>:<bot>`` (chat/state/
-observations.py), the bot being the message's author. Such an id is stored as
-``*<message id>``: 8 bytes less an id, ~60 a reply. No id starts with ``*`` (``ID_RE``),
+mostly the bot's own witnessed observations, ``obs:msg-<rest>:<bot>`` (chat/state/
+observations.py; ``msg-<rest>``, the message's id), the bot being the message's author.
+Such an id is stored as ``*<rest>``: 12 bytes less an id, ~100 a reply. No id starts with ``*`` (``ID_RE``),
 so the short form is never taken for an id, and ``recalled_ids`` gives back the exact
 list; every other id is stored as it is, and messages written before keep theirs whole.
 Readers that need the ids (the recall's projection, "why did it say that?") read them
@@ -21,15 +21,16 @@ from pydantic import Field, StringConstraints, model_validator
 from chat.eventlog.schemas import ID_RE, Ident, IsoTime, Payload, Slug
 
 OWN_MARK = "*"
-_PREFIX = "obs:"  # chat.state.observations.OBSERVATION_PREFIX (state is a package above)
+_PREFIX = "obs:msg-"  # chat.state.observations.OBSERVATION_PREFIX and a message id's (state is above)
 RecalledId = Annotated[str, StringConstraints(pattern=r"^\*?" + ID_RE.removeprefix("^"))]
 
 
 def short_id(memory_id: str, author: str) -> str:
     """``memory_id`` as stored in a message of ``author``."""
     suffix = ":" + author
-    if memory_id.startswith(_PREFIX) and memory_id.endswith(suffix) and len(memory_id) > len(_PREFIX) + len(suffix):
-        return OWN_MARK + memory_id[len(_PREFIX) : len(memory_id) - len(suffix)]
+    rest = memory_id[len(_PREFIX) : len(memory_id) - len(suffix)]
+    if memory_id.startswith(_PREFIX) and memory_id.endswith(suffix) and rest[:1].isascii() and rest[:1].isalnum():
+        return OWN_MARK + rest  # a short form that is no id starts with a letter or digit
     return memory_id
 
 

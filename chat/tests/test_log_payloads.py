@@ -109,23 +109,24 @@ def test_chapter_differences_rebuild_every_change() -> None:
 
 
 def test_a_replys_own_observations_are_stored_short_and_read_whole(conn: sqlite3.Connection) -> None:
-    """``obs:<message>:<author>`` is stored as ``*<message>``; other ids as they are. The
+    """``obs:msg-<rest>:<author>`` is stored as ``*<rest>``; other ids as they are. The
     recall's projection updates the same memories from either form (old events too)."""
-    ids = ["obs:msg-1:mara", "mem-2", "obs:msg-3:ivo", "chap-x:mara", "obs:mara"]
+    ids = ["obs:msg-1:mara", "mem-2", "obs:msg-3:ivo", "chap-x:mara", "obs:mara", "obs:msg-:mara", "obs:m4:mara", "obs:msg--x:mara"]
     stored = json.loads(payload_json("message_posted", {
         "id": "r1", "chat_id": "c1", "author": "mara", "text": "hm", "retrieved_memory_ids": ids}))  # fmt: skip
-    assert stored["retrieved_memory_ids"] == ["*msg-1", "mem-2", "obs:msg-3:ivo", "chap-x:mara", "obs:mara"]
+    assert stored["retrieved_memory_ids"] == ["*1", *ids[1:]]
     assert recalled_ids(stored) == ids
     assert payload_json("message_posted", stored) == json.dumps(stored, separators=(",", ":"))  # as stored
 
     setup_world(conn)
-    _posted(conn, 1, "you")  # Mara witnesses it: her observation obs:m1:mara
+    heard = append_event(conn, kind="message_posted", chat_id="c1", payload={
+        "id": "msg-1", "chat_id": "c1", "author": "you", "text": "the tide turns at six"})  # fmt: skip
     project(conn)
-    own = "obs:m1:mara"
+    own = "obs:msg-1:mara"  # Mara witnessed it
     assert get_memory(conn, own) is not None
     new_id = append_event(conn, kind="message_posted", chat_id="c1", payload={
         "id": "m2", "chat_id": "c1", "author": "mara", "text": "aye", "retrieved_memory_ids": [own]})  # fmt: skip
-    assert _stored(conn, new_id)["retrieved_memory_ids"] == ["*m1"]
+    assert _stored(conn, new_id)["retrieved_memory_ids"] == ["*1"] and heard < new_id
     project(conn)
     new_time = conn.execute("SELECT created_at FROM events WHERE id = ?", (new_id,)).fetchone()[0]
     assert get_memory(conn, own)["last_retrieved_at"] == new_time
