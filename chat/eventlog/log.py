@@ -18,6 +18,7 @@ from typing import Any
 
 from chat.db.connection import transaction
 from chat.errors import PayloadTooLarge, ValidationFailed
+from chat.eventlog.recalled import recalled_ids
 from chat.eventlog.schemas import ID_RE, SCHEMA_VERSIONS, payload_json
 from chat.eventlog.upcasting import upcast
 
@@ -153,6 +154,8 @@ def _to_event(row: tuple) -> Event:
     data = json.loads(payload)
     if version != SCHEMA_VERSIONS.get(kind, version):
         data = upcast(kind, version, data)
+    if kind == "message_posted" and "retrieved_memory_ids" in data:  # whole ids for every reader
+        data["retrieved_memory_ids"] = recalled_ids(data)  # (chat/eventlog/recalled.py)
     return Event(event_id, kind, data, created_at, chat_id, turn_id, actor, version)
 
 

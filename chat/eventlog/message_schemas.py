@@ -1,49 +1,20 @@
-"""The payload of a posted message (§4.1), and the short form of its recalled memory ids.
+"""The payload of a posted message (§4.1).
 
 ``schemas`` imports it into ``SCHEMAS``; it builds on its base types.
 
-A reply's ``retrieved_memory_ids`` name the memories its prompt recalled, best first:
-mostly the bot's own witnessed observations, ``obs:msg-<rest>:<bot>`` (chat/state/
-observations.py; ``msg-<rest>``, the message's id), the bot being the message's author.
-Such an id is stored as ``*<rest>``: 12 bytes less an id, ~100 a reply. No id starts with ``*`` (``ID_RE``),
-so the short form is never taken for an id, and ``recalled_ids`` gives back the exact
-list; every other id is stored as it is, and messages written before keep theirs whole.
-Readers that need the ids (the recall's projection, "why did it say that?") read them
-through ``recalled_ids``; a count is the same either way.
+A reply's ``retrieved_memory_ids`` are stored in a short form (chat/eventlog/recalled.py).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
 
+from chat.eventlog.recalled import full_id, short_id
 from chat.eventlog.schemas import ID_RE, Ident, IsoTime, Payload, Slug
 
-OWN_MARK = "*"
-_PREFIX = "obs:msg-"  # chat.state.observations.OBSERVATION_PREFIX and a message id's (state is above)
 RecalledId = Annotated[str, StringConstraints(pattern=r"^\*?" + ID_RE.removeprefix("^"))]
-
-
-def short_id(memory_id: str, author: str) -> str:
-    """``memory_id`` as stored in a message of ``author``."""
-    suffix = ":" + author
-    rest = memory_id[len(_PREFIX) : len(memory_id) - len(suffix)]
-    if memory_id.startswith(_PREFIX) and memory_id.endswith(suffix) and rest[:1].isascii() and rest[:1].isalnum():
-        return OWN_MARK + rest  # a short form that is no id starts with a letter or digit
-    return memory_id
-
-
-def full_id(stored: str, author: str) -> str:
-    """The memory id a stored entry of a message of ``author`` names."""
-    return f"{_PREFIX}{stored[1:]}:{author}" if stored.startswith(OWN_MARK) else stored
-
-
-def recalled_ids(payload: dict[str, Any]) -> list[str]:
-    """The exact memory ids a ``message_posted`` payload recalled, in either form."""
-    ids = payload.get("retrieved_memory_ids") or []
-    author = str(payload.get("author", ""))
-    return [full_id(stored, author) for stored in ids]
 
 
 class MessagePosted(Payload):
@@ -53,7 +24,7 @@ class MessagePosted(Payload):
     text: Annotated[str, StringConstraints(max_length=40_000)]
     alt_group: Ident | None = Field(default=None, exclude_if=lambda v: v is None)
     retrieved_memory_ids: list[RecalledId] = Field(default_factory=list, max_length=200, exclude_if=lambda v: not v)
-    """Stored in the short form (see the module); read with ``recalled_ids``."""
+    """Stored in the short form (chat/eventlog/recalled.py); read with ``recalled_ids``."""
     sent_at: IsoTime | None = Field(default=None, exclude_if=lambda value: value is None)
     """When first written, for a message imported from elsewhere (§11.5); else left out."""
     stopped: bool = Field(default=False, exclude_if=lambda v: not v)  # the user stopped it part way (§4.3)

@@ -8,7 +8,6 @@ from typing import Any
 
 from chat.eventlog.bulk import defer_in_bulk
 from chat.eventlog.log import Event
-from chat.eventlog.message_schemas import recalled_ids
 from chat.eventlog.projector import handles, register_tables
 from chat.eventlog.schemas import DEFAULT_WORLD
 from chat.state.fts import fts_query
@@ -91,7 +90,7 @@ def _reflection_recorded(conn: sqlite3.Connection, event: Event) -> None:
 
 @handles("message_posted")
 def _memories_retrieved(conn: sqlite3.Connection, event: Event) -> None:
-    ids = recalled_ids(event.payload) if event.payload.get("retrieved_memory_ids") else None
+    ids = event.payload.get("retrieved_memory_ids")  # whole: `_to_event` reads the short form
     if ids:
         # A reply only ever recalls memories of its chat's world (``world_of``: the chat's, else
         # default), looked up by SQLite itself so replay pays no extra statement per message.

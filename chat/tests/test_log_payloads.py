@@ -10,8 +10,8 @@ import random
 import sqlite3
 
 from chat.eventlog.log import append_event, iter_events
-from chat.eventlog.message_schemas import recalled_ids
 from chat.eventlog.projector import project
+from chat.eventlog.recalled import recalled_ids
 from chat.eventlog.schemas import payload_json
 from chat.state.memory import get_memory
 from chat.tests.test_prompt_budget import setup_world, words
@@ -110,7 +110,8 @@ def test_chapter_differences_rebuild_every_change() -> None:
 
 def test_a_replys_own_observations_are_stored_short_and_read_whole(conn: sqlite3.Connection) -> None:
     """``obs:msg-<rest>:<author>`` is stored as ``*<rest>``; other ids as they are. The
-    recall's projection updates the same memories from either form (old events too)."""
+    log reads both forms whole (old events too), so the recall's projection updates the
+    same memories, and /api/events or ``kith events`` show the ids as they were."""
     ids = ["obs:msg-1:mara", "mem-2", "obs:msg-3:ivo", "chap-x:mara", "obs:mara", "obs:msg-:mara", "obs:m4:mara", "obs:msg--x:mara"]
     stored = json.loads(payload_json("message_posted", {
         "id": "r1", "chat_id": "c1", "author": "mara", "text": "hm", "retrieved_memory_ids": ids}))  # fmt: skip
@@ -139,7 +140,8 @@ def test_a_replys_own_observations_are_stored_short_and_read_whole(conn: sqlite3
     conn.commit()
     project(conn)
     assert get_memory(conn, own)["last_retrieved_at"] == "2030-01-01T00:00:00.000000Z"
-    assert [recalled_ids(e.payload) for e in iter_events(conn) if e.payload.get("author") == "mara"] == [[own]] * 2
+    read = [e.payload for e in iter_events(conn) if e.kind == "message_posted" and e.payload["author"] == "mara"]
+    assert [p["retrieved_memory_ids"] for p in read] == [[own]] * 2  # every reader of the log: whole
 
 
 def test_null_fields_are_left_out_of_a_relationship_change() -> None:

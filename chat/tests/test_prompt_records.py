@@ -12,8 +12,8 @@ import pytest
 
 from chat.db.connection import open_db
 from chat.eventlog.log import append_event
-from chat.eventlog.message_schemas import recalled_ids
 from chat.eventlog.projector import project
+from chat.eventlog.recalled import recalled_ids
 from chat.state.memory import get_memory
 from chat.tests.api_support import make_bot, make_chat, make_settings, running_app, say
 from chat.tests.llm_fault_server import FaultServer

@@ -34,7 +34,7 @@ import json
 import sqlite3
 from typing import Any
 
-from chat.eventlog.message_schemas import recalled_ids
+from chat.eventlog.recalled import recalled_ids
 from chat.turns.record_cache import Memo, keep, older_texts, parsed
 from chat.turns.record_chapters import chapter_ids, difference
 from chat.turns.record_quotes import quote_refs, segments
