@@ -368,15 +368,17 @@ def validate_payload(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         ) from None
 
 
-def payload_json(kind: str, payload: dict[str, Any]) -> str:
+def payload_json(kind: str, payload: dict[str, Any], leave_out: frozenset[str] = frozenset()) -> str:
     """The normalised payload as compact JSON text, as the log stores it (one validation pass).
 
     pydantic writes the JSON itself (no intermediate dict), which is most of the cost of an
     append; the text equals ``json.dumps(validate_payload(...), separators=(",", ":"),
-    ensure_ascii=False)`` for everything a payload holds, and NaN or infinity become null."""
+    ensure_ascii=False)`` for everything a payload holds, and NaN or infinity become null.
+    ``leave_out``: fields the row's own columns hold (chat/eventlog/columns.py)."""
     model = _validated(kind, payload)
+    unnamed = _unnamed_world(model)
     try:
-        return model.model_dump_json(exclude=_unnamed_world(model))
+        return model.model_dump_json(exclude=(unnamed | leave_out) if unnamed else leave_out or None)
     except PydanticSerializationError as exc:
         raise ValidationFailed(
             f"invalid {kind}: a value cannot be stored as JSON ({exc})", field="payload"

@@ -8,14 +8,19 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+from pathlib import Path
 
-from chat.eventlog.log import append_event, iter_events
+from chat.db.connection import open_db
+from chat.eventlog.log import NewEvent, append_event, append_events, iter_events
 from chat.eventlog.projector import project
 from chat.eventlog.recalled import recalled_ids
 from chat.eventlog.schemas import payload_json
+from chat.export import export_log, import_log
+from chat.state.chats import get_turn
 from chat.state.memory import get_memory
 from chat.tests.test_prompt_budget import setup_world, words
 from chat.tests.test_prompt_records import _memory, _posted, _recorded
+from chat.turns.plan import queued_payload
 from chat.turns.prompt import build_prompt
 from chat.turns.prompt_record import expand, record_view
 from chat.turns.record_chapters import applied, difference
@@ -151,3 +156,42 @@ def test_null_fields_are_left_out_of_a_relationship_change() -> None:
     assert payload_json("proposal_dropped", {"reason": "extraction failed: x", "proposal": None}) == (
         '{"reason":"extraction failed: x"}'
     )
+
+
+def test_ids_a_rows_columns_hold_are_stored_once(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    """A turn's id and a message's chat, equal to the row's columns, are left out of the
+    stored JSON and read back from the columns by every reader (the log, a turn's plan, a
+    log export and its import); rows written before, with them, read the same."""
+    setup_world(conn)
+    append_events(conn, [
+        NewEvent("message_posted", {"id": "m1", "chat_id": "c1", "author": "you", "text": "hi"}, turn_id="t1"),
+        NewEvent("turn_queued", {"id": "t1", "chat_id": "c1", "user_message_id": "m1"}, chat_id="c1", turn_id="t1"),
+        NewEvent("turn_started", {"id": "t1"}, chat_id="c1", turn_id="t1"),
+        NewEvent("turn_completed", {"id": "t1", "message_ids": []}, chat_id="c1", turn_id="t1"),
+        NewEvent("turn_failed", {"id": "t2", "reason": "x"}, chat_id="c1", turn_id="t1"),  # not its column's
+    ])  # fmt: skip
+    conn.execute(  # as older versions stored them: the ids in the payload too
+        "INSERT INTO events (kind, version, payload, created_at, chat_id, turn_id, actor) VALUES"
+        " ('turn_started', 1, '{\"id\":\"t1\"}', '2026-01-01T00:00:00.000000Z', 'c1', 't1', 'system')"
+    )
+    conn.commit()
+    stored = {kind: text for kind, text in conn.execute("SELECT kind, payload FROM events WHERE turn_id = 't1'")}
+    assert stored["message_posted"] == '{"id":"m1","author":"you","text":"hi"}'
+    assert stored["turn_queued"] == '{"kind":"message","user_message_id":"m1"}'
+    assert stored["turn_completed"] == '{"message_ids":[]}' and stored["turn_failed"].startswith('{"id":"t2"')
+    read = {e.kind: e.payload for e in iter_events(conn) if e.turn_id == "t1"}
+    assert read["message_posted"] == {"chat_id": "c1", "id": "m1", "author": "you", "text": "hi"}
+    assert read["turn_queued"] == {"id": "t1", "chat_id": "c1", "kind": "message", "user_message_id": "m1"}
+    assert read["turn_started"] == {"id": "t1"} and read["turn_failed"]["id"] == "t2"
+    assert [e.payload for e in iter_events(conn) if e.kind == "turn_started"] == [{"id": "t1"}] * 2
+    assert queued_payload(conn, "t1")["chat_id"] == "c1" and queued_payload(conn, "t1")["id"] == "t1"
+    project(conn)
+    assert get_turn(conn, "t1")["chat_id"] == "c1"
+    # a log export carries the whole payloads; its import stores them as append would
+    exported = export_log(conn, tmp_path / "log.jsonl")
+    lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()[1:-1]]
+    assert {"id": "t1", "chat_id": "c1", "kind": "message", "user_message_id": "m1"} in [r["payload"] for r in lines]
+    import_log(exported.path, tmp_path / "copy")
+    with open_db(tmp_path / "copy" / "kith.db") as copy:
+        again = dict(copy.execute("SELECT kind, payload FROM events WHERE turn_id = 't1'"))
+    assert again["turn_queued"] == stored["turn_queued"] and again["message_posted"] == stored["message_posted"]
