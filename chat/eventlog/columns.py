@@ -40,10 +40,13 @@ def leave_out(kind: str, payload: Any, chat_id: str | None, turn_id: str | None)
 
 
 def with_columns(kind: str, data: dict[str, Any], chat_id: str | None, turn_id: str | None) -> dict[str, Any]:
-    """``data`` (a stored payload, parsed) with the fields its columns hold put back first."""
+    """``data`` (a stored payload, parsed) with the fields its columns hold put back where
+    they were written: first, or after the payload's ``id``."""
     fields = FROM_COLUMNS.get(kind)
     if not fields:
         return data
     columns = {"chat_id": chat_id, "turn_id": turn_id}
     missing = {field: columns[column] for field, column in fields if field not in data and columns[column] is not None}
-    return {**missing, **data} if missing else data
+    if not missing:
+        return data
+    return {"id": data["id"], **missing, **data} if "id" in data else {**missing, **data}
