@@ -18,8 +18,7 @@ from typing import Any
 
 from chat.db.connection import transaction
 from chat.errors import PayloadTooLarge, ValidationFailed
-from chat.eventlog.columns import leave_out, with_columns
-from chat.eventlog.recalled import recalled_ids
+from chat.eventlog.columns import PUT_BACK, leave_out
 from chat.eventlog.schemas import ID_RE, SCHEMA_VERSIONS, payload_json
 from chat.eventlog.upcasting import upcast
 
@@ -154,9 +153,9 @@ def _to_event(row: tuple) -> Event:
     data = json.loads(payload)
     if version != SCHEMA_VERSIONS.get(kind, version):
         data = upcast(kind, version, data)
-    if kind == "message_posted" and "retrieved_memory_ids" in data:  # whole ids for every reader
-        data["retrieved_memory_ids"] = recalled_ids(data)  # (chat/eventlog/recalled.py)
-    data = with_columns(kind, data, chat_id, turn_id)  # the fields a column holds
+    put_back = PUT_BACK.get(kind)  # the ids a column holds, a reply's recalled ids whole
+    if put_back is not None:
+        data = put_back(data, chat_id, turn_id)
     return Event(event_id, kind, data, created_at, chat_id, turn_id, actor, version)
 
 

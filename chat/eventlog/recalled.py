@@ -36,5 +36,5 @@ def full_id(stored: str, author: str) -> str:
 def recalled_ids(payload: dict[str, Any]) -> list[str]:
     """The exact memory ids a ``message_posted`` payload recalled, in either form."""
     ids = payload.get("retrieved_memory_ids") or []
-    author = str(payload.get("author", ""))
-    return [full_id(stored, author) for stored in ids]
+    suffix = f":{payload.get('author', '')}"  # `full_id`, inlined: a replay reads every reply
+    return [f"{_PREFIX}{stored[1:]}{suffix}" if stored[:1] == OWN_MARK else stored for stored in ids]
