@@ -33,6 +33,7 @@ from typing import IO, Any
 from chat.db.connection import database_path, open_db
 from chat.db.migrate import applied_numbers, apply_migrations
 from chat.errors import Conflict, KithError, ValidationFailed
+from chat.eventlog.columns import leave_out, with_columns
 from chat.eventlog.log import ACTORS, MAX_PAYLOAD_BYTES
 from chat.eventlog.projector import PROJECTION_VERSION, mark_needs_rebuild
 from chat.eventlog.schemas import ID_RE, SCHEMA_VERSIONS, payload_json, validate_payload
@@ -126,7 +127,7 @@ def export_log(
             _write_line(out, _dumps(header), guards, "the header")
             for row in conn.execute(select, (end,)):
                 record = dict(zip(_COLUMNS, row, strict=True))
-                record["payload"] = json.loads(record["payload"])
+                record["payload"] = with_columns(row[1], json.loads(record["payload"]), row[5], row[6])
                 line = _dumps(record)
                 _write_line(out, line, guards, f"event {row[0]}")
                 digest.update(line.encode("utf-8") + b"\n")
@@ -304,8 +305,10 @@ def _checked_row(record: dict[str, Any], number: int, previous_id: int) -> tuple
     if not isinstance(payload, dict):
         raise ValidationFailed(f"{where}: payload must be an object", field="payload")
     try:
-        if version == SCHEMA_VERSIONS[kind]:
-            text = payload_json(kind, payload)  # the very text append would have stored
+        if version == SCHEMA_VERSIONS[kind]:  # the very text append would have stored
+            chat_id, turn_id = record.get("chat_id"), record.get("turn_id")
+            payload = with_columns(kind, payload, chat_id, turn_id)
+            text = payload_json(kind, payload, leave_out(kind, payload, chat_id, turn_id))
         else:
             validate_payload(kind, upcast(kind, version, dict(payload)))
             text = _dumps(payload)  # an old version is stored as it was, upgraded on read

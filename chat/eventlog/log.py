@@ -18,6 +18,7 @@ from typing import Any
 
 from chat.db.connection import transaction
 from chat.errors import PayloadTooLarge, ValidationFailed
+from chat.eventlog.columns import PUT_BACK, leave_out
 from chat.eventlog.schemas import ID_RE, SCHEMA_VERSIONS, payload_json
 from chat.eventlog.upcasting import upcast
 
@@ -79,17 +80,16 @@ def _row_for(event: NewEvent, created_at: str) -> tuple:
     for name, value in (("chat_id", event.chat_id), ("turn_id", event.turn_id)):
         if value is not None and (not isinstance(value, str) or not _ID.match(value)):
             raise ValidationFailed(f"{name} must match {ID_RE}, got {value!r}", field=name)
-    text = payload_json(event.kind, event.payload)
     chat_id = event.chat_id
-    if event.kind == "message_posted":  # a rewind finds a chat's messages by this column
-        if chat_id is None:
-            chat_id = event.payload["chat_id"]
-        elif chat_id != event.payload["chat_id"]:
-            raise ValidationFailed(
-                f"message_posted chat_id {chat_id!r} differs from its payload's "
-                f"{event.payload['chat_id']!r}",
-                field="chat_id",
-            )
+    if event.kind == "message_posted" and chat_id is None and isinstance(event.payload, dict):
+        chat_id = event.payload.get("chat_id")  # a rewind finds a chat's messages by this column
+    text = payload_json(event.kind, event.payload, leave_out(event.kind, event.payload, chat_id, event.turn_id))
+    if event.kind == "message_posted" and chat_id != event.payload["chat_id"]:
+        raise ValidationFailed(
+            f"message_posted chat_id {chat_id!r} differs from its payload's "
+            f"{event.payload['chat_id']!r}",
+            field="chat_id",
+        )
     if len(text) > MAX_PAYLOAD_BYTES // 4 and len(text.encode("utf-8")) > MAX_PAYLOAD_BYTES:
         raise PayloadTooLarge(
             f"{event.kind} payload is over {MAX_PAYLOAD_BYTES // (1024 * 1024)} MiB", field="payload"
@@ -153,6 +153,9 @@ def _to_event(row: tuple) -> Event:
     data = json.loads(payload)
     if version != SCHEMA_VERSIONS.get(kind, version):
         data = upcast(kind, version, data)
+    put_back = PUT_BACK.get(kind)  # the ids a column holds, a reply's recalled ids whole
+    if put_back is not None:
+        data = put_back(data, chat_id, turn_id)
     return Event(event_id, kind, data, created_at, chat_id, turn_id, actor, version)
 
 

@@ -175,10 +175,10 @@ class EdgeChanged(WorldScoped):
 
     src: Slug
     dst: Slug
-    label: ShortText | None = None
+    label: ShortText | None = Field(default=None, exclude_if=lambda v: v is None)
     affinity_delta: int = Field(default=0, ge=-10, le=10)
     trust_delta: int = Field(default=0, ge=-10, le=10)
-    notes: Text | None = None
+    notes: Text | None = Field(default=None, exclude_if=lambda v: v is None)
     source: Literal["sentiment"] | None = Field(default=None, exclude_if=lambda v: v is None)  # chat/memory/sentiment.py
 
 
@@ -230,18 +230,6 @@ class ChatCreated(WorldScoped):
     bot_ids: list[Slug] = Field(min_length=1, max_length=20)
 
 
-class MessagePosted(Payload):
-    id: Ident
-    chat_id: Ident
-    author: Slug
-    text: Annotated[str, StringConstraints(max_length=40_000)]
-    alt_group: Ident | None = Field(default=None, exclude_if=lambda v: v is None)
-    retrieved_memory_ids: list[Ident] = Field(default_factory=list, max_length=200, exclude_if=lambda v: not v)
-    sent_at: IsoTime | None = Field(default=None, exclude_if=lambda value: value is None)
-    """When first written, for a message imported from elsewhere (§11.5); else left out."""
-    stopped: bool = Field(default=False, exclude_if=lambda v: not v)  # the user stopped it part way (§4.3)
-
-
 class MessageEdited(Payload):
     id: Ident
     text: Annotated[str, StringConstraints(max_length=40_000)]
@@ -260,24 +248,24 @@ class AlternativeChosen(Payload):
 class PromptRecorded(Payload):
     """The exact prompt behind a reply (§8.4). Kept in the log, not in projections."""
 
-    message_id: Ident | None = None
+    message_id: Ident | None = Field(default=None, exclude_if=lambda v: v is None)
     bot_id: Slug
-    purpose: Literal["reply", "extraction", "reflection"] = "reply"
-    messages: list[dict[str, str]] = Field(default_factory=list)
-    memory_ids: list[Ident] = Field(default_factory=list)
+    purpose: Literal["reply", "extraction", "reflection"] = Field(default="reply", exclude_if=lambda v: v == "reply")
+    messages: list[dict[str, str]] = Field(default_factory=list, exclude_if=lambda v: not v)
+    memory_ids: list[Ident] = Field(default_factory=list, exclude_if=lambda v: not v)
     chapter_ids: list[Ident] = Field(default_factory=list, exclude_if=lambda v: not v)
-    """The chapter memories (§5.7) the prompt held; left out when none."""
-    lore: list[str] = Field(default_factory=list)
+    """The chapter memories (§5.7) the prompt held; none: left out (chat/turns/record_chapters.py)."""
+    lore: list[str] = Field(default_factory=list, exclude_if=lambda v: not v)
     token_count: int = 0
-    # Compact form (chat/turns/prompt_record.py): references instead of ``messages``.
-    compact: dict[str, Any] | None = None
+    # Compact form (chat/turns/prompt_record.py): references instead of ``messages``; defaults left out.
+    compact: dict[str, Any] | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class ProposalDropped(Payload):
     """A model proposal that validation refused, logged so the audit trail shows it (§5.5)."""
 
     reason: Annotated[str, StringConstraints(max_length=1000)]
-    proposal: Any = None
+    proposal: Any = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class ReflectionRecorded(WorldScoped):
@@ -286,6 +274,7 @@ class ReflectionRecorded(WorldScoped):
 
 
 from chat.eventlog.chapter_schemas import ChapterWritten  # noqa: E402 - builds on the types above
+from chat.eventlog.message_schemas import MessagePosted  # noqa: E402 - builds on the types above
 from chat.eventlog.turn_schemas import (  # noqa: E402 - they build on the types above
     TurnCompleted,
     TurnFailed,
@@ -379,15 +368,17 @@ def validate_payload(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         ) from None
 
 
-def payload_json(kind: str, payload: dict[str, Any]) -> str:
+def payload_json(kind: str, payload: dict[str, Any], leave_out: frozenset[str] = frozenset()) -> str:
     """The normalised payload as compact JSON text, as the log stores it (one validation pass).
 
     pydantic writes the JSON itself (no intermediate dict), which is most of the cost of an
     append; the text equals ``json.dumps(validate_payload(...), separators=(",", ":"),
-    ensure_ascii=False)`` for everything a payload holds, and NaN or infinity become null."""
+    ensure_ascii=False)`` for everything a payload holds, and NaN or infinity become null.
+    ``leave_out``: fields the row's own columns hold (chat/eventlog/columns.py)."""
     model = _validated(kind, payload)
+    unnamed = _unnamed_world(model)
     try:
-        return model.model_dump_json(exclude=_unnamed_world(model))
+        return model.model_dump_json(exclude=(unnamed | leave_out) if unnamed else leave_out or None)
     except PydanticSerializationError as exc:
         raise ValidationFailed(
             f"invalid {kind}: a value cannot be stored as JSON ({exc})", field="payload"

@@ -122,6 +122,8 @@ class _Checker:
         self.result.accepted += 1
 
     def drop(self, reason: str, proposal: Any) -> None:
+        if isinstance(proposal, dict):  # a parsed item's null is a field the model left out
+            proposal = {key: value for key, value in proposal.items() if value is not None}
         self.result.events.append(
             NewEvent(
                 "proposal_dropped",

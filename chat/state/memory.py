@@ -90,7 +90,7 @@ def _reflection_recorded(conn: sqlite3.Connection, event: Event) -> None:
 
 @handles("message_posted")
 def _memories_retrieved(conn: sqlite3.Connection, event: Event) -> None:
-    ids = event.payload.get("retrieved_memory_ids")
+    ids = event.payload.get("retrieved_memory_ids")  # whole: `_to_event` reads the short form
     if ids:
         # A reply only ever recalls memories of its chat's world (``world_of``: the chat's, else
         # default), looked up by SQLite itself so replay pays no extra statement per message.

@@ -217,6 +217,7 @@ def _event(draw: Any, log: _Log) -> tuple[str, dict] | None:
         message_id = log.new_id("msg")
         chat_id = log.chat(draw)
         recallable = [m for m in log.memories if log.memory_worlds.get(m) == log.world_of_chat(chat_id)]
+        recallable += [f"obs:{m}:ada" for m in log.messages if log.message_chats.get(m) == chat_id]  # short form
         payload = {"id": message_id, "chat_id": chat_id, "author": draw(st.sampled_from(("you", "ada"))),
                    "text": draw(TEXT),
                    "retrieved_memory_ids": draw(st.lists(st.sampled_from(recallable), max_size=2))
@@ -304,7 +305,9 @@ def event_sequences(draw: Any, max_size: int = 45) -> list[NewEvent]:
             if kind == "message_posted":
                 world = log.world_of_chat(chat_id)
                 payload["retrieved_memory_ids"] = [
-                    m for m in payload["retrieved_memory_ids"] if log.memory_worlds.get(m) == world
+                    m for m in payload["retrieved_memory_ids"]
+                    if (log.memory_worlds.get(m) == world if not m.startswith("obs:")
+                        else log.message_chats.get(m.split(":")[1]) == chat_id)
                 ]
         elif kind in WORLD_SCOPED and "world_id" not in payload and log.chats and draw(st.booleans()):
             chat_id = log.chat(draw)

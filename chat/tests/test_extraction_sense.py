@@ -81,6 +81,9 @@ async def test_each_junk_proposal_is_dropped_with_a_reason(data_dir: Path) -> No
     fact_drop = [d["reason"] for d in dropped if d["proposal"] == {
         "entity": "you", "key": "you", "value": "I am a new friend to you"}]
     assert fact_drop and "name of a character" in fact_drop[0]
+    # the nulls of a parsed item (a field the model left out) are not logged (§13, issue 15)
+    repeats = [d["proposal"] for d in dropped if "already remembers" in d["reason"]]
+    assert repeats and all("supersedes" not in p and None not in p.values() for p in repeats)
     with open_db(data_dir / "kith.db") as conn:
         facts = list_facts(conn)
         mara = sorted(  # witnessed observations (§5.3.1) are not extraction's

@@ -176,7 +176,7 @@ async def test_the_filtered_transcript_is_recorded_compact_and_rebuilt_byte_for_
             )
         ]
     isolde = [p for p in stored if p["bot_id"] == "isolde"]
-    assert isolde and all(p.get("compact") and not p["messages"] for p in isolde)  # no fall-back to whole
+    assert isolde and all(p.get("compact") and not p.get("messages") for p in isolde)  # no fall-back to whole
     assert "tx2" in isolde[-1]["compact"]  # her second record is a difference from her first
 
 

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from chat.errors import Conflict, NotFound
+from chat.eventlog.columns import with_columns
 from chat.llm.base import Backend
 from chat.memory.retrieval import Embedder, Weights, retrieve_memories
 from chat.state.chapters import chapter_memories
@@ -68,12 +69,12 @@ class TurnPlan:
 
 def queued_payload(conn: sqlite3.Connection, turn_id: str) -> dict[str, Any]:
     row = conn.execute(
-        "SELECT payload FROM events WHERE kind = 'turn_queued' AND turn_id = ? ORDER BY id DESC LIMIT 1",
+        "SELECT payload, chat_id FROM events WHERE kind = 'turn_queued' AND turn_id = ? ORDER BY id DESC LIMIT 1",
         (turn_id,),
     ).fetchone()
     if row is None:
         raise NotFound(f"no turn with id {turn_id!r}", field="turn_id")
-    return json.loads(row[0])
+    return with_columns("turn_queued", json.loads(row[0]), row[1], turn_id)
 
 
 def plan_turn(

@@ -17,7 +17,10 @@ transcript, the note, the card's inserts; chat/turns/prompt_layout.py). The reco
   one run, ``tx``, or the whole list, ``transcript``);
 * the system message as a difference from the previous record: the shared head and tail
   lengths and the text between them. Every ``KEYFRAME`` records in a chain one keeps the
-  whole, so a rebuild reads at most that many records.
+  whole, so a rebuild reads at most that many records;
+* from format 3, the chapter ids as a difference from the previous record's too
+  (chat/turns/record_chapters.py); and fields at their defaults (no ``messages``, no
+  ``memory_ids``, no ``lore``, purpose ``reply``) are left out (`record_view` shows them).
 
 ``expand`` rebuilds the exact messages; ``compact_record`` checks that before it
 returns (falling back to the whole messages if the rebuild would differ), so a record
@@ -31,10 +34,12 @@ import json
 import sqlite3
 from typing import Any
 
+from chat.eventlog.recalled import recalled_ids
 from chat.turns.record_cache import Memo, keep, older_texts, parsed
+from chat.turns.record_chapters import chapter_ids, difference
 from chat.turns.record_quotes import quote_refs, segments
 
-FORMAT = 2
+FORMAT = 3
 KEYFRAME = 64
 _LOOKBACK = 40  # prompt records of the chat searched for the bot's previous one
 
@@ -240,12 +245,35 @@ def compact_record(
         candidate["memory_ids"] = []
         compact["ids"] = "message"
     try:
-        if expand(conn, candidate, memo) == messages:
+        chapters = list(record.get("chapter_ids") or [])
+        if "base" in compact["system"]:  # the chapter ids as a difference from the base's
+            base_id = int(compact["system"]["base"])
+            ops = difference(_chapters_of(conn, base_id, memo), chapters)
+            candidate.pop("chapter_ids", None)
+            if ops is not None:
+                compact["ch"] = ops
+        if expand(conn, candidate, memo) == messages and _chapter_ids(conn, candidate, memo) == chapters:
             keep(memo)
             return candidate
     except (ValueError, KeyError, TypeError, IndexError):
         pass
     return record
+
+
+def _chapters_of(conn: sqlite3.Connection, event_id: int, memo: Memo) -> tuple[str, ...]:
+    """The chapter ids of the record ``event_id``, kept in ``memo`` (``("c", id)``)."""
+    if ("c", event_id) not in memo:
+        base = _base(conn, event_id, memo)
+        if base is None:
+            raise ValueError(f"prompt record base event {event_id} is missing")
+        memo[("c", event_id)] = tuple(_chapter_ids(conn, base, memo))
+    return memo[("c", event_id)]
+
+
+def _chapter_ids(conn: sqlite3.Connection, payload: dict[str, Any], memo: Memo | None = None) -> list[str]:
+    """The exact chapter ids of a record, whatever its format."""
+    memo = {} if memo is None else memo
+    return chapter_ids(payload, lambda event_id: _base(conn, event_id, memo), memo)
 
 
 def previous_start(conn: sqlite3.Connection, chat_id: str, bot_id: str) -> int | None:
@@ -267,14 +295,22 @@ def previous_start(conn: sqlite3.Connection, chat_id: str, bot_id: str) -> int |
 
 
 def record_view(conn: sqlite3.Connection, payload: dict[str, Any], turn_id: str | None = None) -> dict[str, Any]:
-    """A record as "why did it say that?" shows it: the exact messages, and the memory ids
-    a compact record leaves to its reply's ``message_posted``."""
-    view = {key: value for key, value in payload.items() if key != "compact"}
+    """A record as "why did it say that?" shows it: the exact messages, the chapter ids,
+    the fields a record leaves out at their defaults, and the memory ids a compact record
+    leaves to its reply's ``message_posted``."""
+    view = {**_DEFAULTS, **{key: value for key, value in payload.items() if key != "compact"}}
     view["messages"] = expand(conn, payload)
+    chapters = _chapter_ids(conn, payload)
+    if chapters:
+        view["chapter_ids"] = chapters
     if (payload.get("compact") or {}).get("ids") == "message":
         posted = _posted(conn, str(payload.get("message_id")), turn_id)
-        view["memory_ids"] = list((posted or {}).get("retrieved_memory_ids") or [])
+        view["memory_ids"] = recalled_ids(posted or {})
     return view
+
+
+_DEFAULTS: dict[str, Any] = {"message_id": None, "purpose": "reply", "memory_ids": [], "lore": [], "token_count": 0}
+"""What a record of format 3 leaves out (the schema's defaults, chat/eventlog/schemas.py)."""
 
 
 def whole_record(conn: sqlite3.Connection, payload: dict[str, Any], turn_id: str | None = None) -> dict[str, Any]:

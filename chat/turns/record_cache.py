@@ -41,12 +41,14 @@ class Rebuilt:
     system: str
     items: tuple[dict[str, Any], ...] | None
     texts: Mapping[int, Any] = field(default_factory=dict)
+    chapters: tuple[str, ...] | None = None
+    """Its chapter ids, when asked for (chat/turns/record_chapters.py)."""
 
 
 Memo = dict[tuple[str, int], Any]
 """What one call has read already, by event id: payloads ``p``, their stored JSON ``x``,
-rebuilt system texts ``s``, transcript items ``t`` and the cached texts of events older
-than the record ``w`` (and the database file, ``db``; the texts read from the log this
+rebuilt system texts ``s``, transcript items ``t``, chapter ids ``c`` and the cached texts
+of events older than the record ``w`` (and the database file, ``db``; the texts read from the log this
 call, ``r``): a record's chain is walked once per call, not once per question asked of it."""
 
 _entries: OrderedDict[tuple[str, int], tuple[str, Rebuilt]] = OrderedDict()
@@ -105,6 +107,8 @@ def parsed(conn: sqlite3.Connection, event_id: int, text: str, memo: Memo) -> di
         memo[("t", event_id)] = list(hit.items)
     if hit.texts:
         memo[("w", event_id)] = hit.texts
+    if hit.chapters is not None:
+        memo[("c", event_id)] = hit.chapters
     return hit.payload
 
 
@@ -140,7 +144,7 @@ def keep(memo: Memo) -> None:
             items = memo.get(("t", event_id))
             parts = memo[("p", event_id)], memo[("s", event_id)]
             older = texts if newest < event_id else {key: t for key, t in texts.items() if key < event_id}
-            rebuilt = Rebuilt(*parts, None if items is None else tuple(items), older)
+            rebuilt = Rebuilt(*parts, None if items is None else tuple(items), older, memo.get(("c", event_id)))
             remember(memo[("db", 0)], event_id, memo[("x", event_id)], rebuilt)
 
 
