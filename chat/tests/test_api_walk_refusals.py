@@ -82,3 +82,17 @@ async def test_history_credits_a_rewritten_proposal_to_the_person(data_dir: Path
             history[memory_id] = {(row["field"], row["actor"]) for row in rows}
     assert history[edited["payload"]["id"]] == {("created", "user")}, history  # "you · created"
     assert history[plain["payload"]["id"]] == {("created", "model")}, history  # unedited: the model's
+
+
+def test_the_delete_dialog_counts_no_record_only_kind_as_a_world_change() -> None:
+    """replies.js keeps its own list of the events that change no world; the kinds the
+    projector keeps for the record only (a proposal waiting in the tray among them) must
+    be on it, or the Delete dialog offers a rewind for a change never made."""
+    import re
+
+    from chat.eventlog.projector import LOG_ONLY_KINDS
+
+    source = (Path(__file__).parents[1] / "app/static/js/replies.js").read_text(encoding="utf-8")
+    listed = re.search(r"const NOT_WORLD = new Set\(\[(.*?)\]\)", source, re.S)
+    assert listed is not None
+    assert LOG_ONLY_KINDS <= set(re.findall(r'"([a-z_]+)"', listed.group(1)))
