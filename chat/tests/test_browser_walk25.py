@@ -30,6 +30,7 @@ def test_an_archived_worlds_chat_reads_as_archived_until_restored(page: Any, liv
     note.wait_for()
     assert "Saltmere is archived" in note.inner_text() and "Restore the world" in note.inner_text()
     assert page.locator("#composer-input").is_disabled() and page.locator("#send-btn").is_disabled()
+    assert "archived" in page.locator("#composer-input").get_attribute("placeholder")
     reply = page.locator(".msg-bot").first
     reply.hover()
     assert reply.locator(".msg-tools button").count() > 0, "the tools are there, only not shown"
@@ -43,6 +44,7 @@ def test_an_archived_worlds_chat_reads_as_archived_until_restored(page: Any, liv
     dialog.get_by_role("button", name="Close dialog").click()
     note.wait_for(state="detached")
     page.locator("#composer-input:not([disabled])").wait_for()
+    assert page.locator("#composer-input").get_attribute("placeholder").startswith("Write a message")
     page.locator(".msg-bot").first.hover()
     page.get_by_role("button", name="Delete message by Ana").wait_for()
 

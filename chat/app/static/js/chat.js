@@ -24,7 +24,10 @@ function showArchived() {
   $("#archived-note")?.remove();
   if (!store.chat) return;
   $("#chat-meta").textContent = `with ${(store.chat.bot_ids || []).map(nameOf).join(", ")}${archived ? " · archived world, read-only" : ""}`;
-  $("#composer-input").disabled = Boolean(archived);
+  const input = $("#composer-input");
+  input.dataset.placeholder ??= input.placeholder;
+  input.placeholder = archived ? "Read-only: this chat's world is archived" : input.dataset.placeholder;
+  input.disabled = Boolean(archived);
   $("#send-btn").disabled = Boolean(archived);
   if (archived) {
     $("#composer").before(h("p", { id: "archived-note", class: "archived-note", role: "status" },
