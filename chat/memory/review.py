@@ -23,6 +23,7 @@ from chat.errors import Conflict, NotFound, ValidationFailed
 from chat.eventlog.log import NewEvent
 from chat.state.manual_edit import FIELD_RULES
 from chat.state.worlds import chat_world
+from chat.world.chats import require_writable_chat
 from chat.world.ids import new_id
 
 REVIEWED_KINDS = ("entity_added", "entity_updated", "edge_changed", "memory_added", "world_fact_set", "scene_changed")
@@ -147,6 +148,7 @@ def review_events(
         proposal = waiting.get(proposal_id)
         if proposal is None:
             raise NotFound(f"no pending proposal with id {proposal_id!r}", field="proposal_id")
+        require_writable_chat(conn, proposal["chat_id"])  # an archived world's chat is read-only
         where = {"chat_id": proposal["chat_id"], "turn_id": proposal["turn_id"]}
         payload = proposal["payload"]
         if text is not None:
@@ -155,8 +157,9 @@ def review_events(
                     f"text edits a proposed memory; proposal {proposal_id!r} is a {proposal['kind']}", field="text"
                 )
             payload = {**payload, "text": edited_text(text)}
-        if decision == "accepted":  # the very event extraction would have appended
-            events.append(NewEvent(proposal["kind"], payload, actor="model", **where))
+        if decision == "accepted":  # the very event extraction would have appended; the
+            # person's rewrite is theirs: history credits the words to whoever wrote them (§6.4)
+            events.append(NewEvent(proposal["kind"], payload, actor="model" if text is None else "user", **where))
         reviewed = {"proposal_id": proposal_id, "decision": decision}
         events.append(NewEvent("proposal_reviewed", reviewed, actor="user", **where))
     return events

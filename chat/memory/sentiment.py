@@ -8,10 +8,31 @@ that answered it toward the user, by a few points. The nudge is an ordinary
 ``edge_changed`` by the actor ``system`` with ``source: "sentiment"``, so the edge
 history says where it came from, and it shares the ±10 per turn of §5.5 with the
 model's own proposals.
+
+What counts is the tone of what the user says *to the bot*, not the mood of the story.
+VADER's negative words are mostly the words of a grim world ("drowned", "cold",
+"fog lies thick", "smuggle"), which a role-play uses all the time. So the message is
+read sentence by sentence (`tone`), and:
+
+- a sentence counts as hostile only when it is aimed at the listener: it speaks to them
+  ("you", "your"...), or judges what they just said or did ("That was a stupid thing
+  to do", "What a cruel idea"), or is a dismissal ("shut up", "nobody asked", "get
+  lost": VADER scores "shut up, nobody asked you" 0, so these carry `DISMISSAL`);
+  "I am so cold and tired" or "the fog lies thick" describe, and move nothing;
+- a question asks rather than states: its score is damped by `QUESTION_WEIGHT`, so
+  "did you hear the drowned bell last night?" (-0.60) stays neutral while a barbed one
+  worded strongly ("Why are you such a useless, lying coward?", -0.85) still counts;
+- warmth is read the same way, damped questions aside, wherever it is aimed: kind words
+  seldom describe a world ("What a lovely idea, let's do it" is warmth to the listener);
+- the message's tone is its strongest sentence, so one hostile line is not averaged away.
+
+Known limit: sympathy worded with negative words at the listener ("you look tired")
+still reads as a little hostile; a lexicon cannot tell concern from contempt.
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -28,6 +49,23 @@ MAX_TRUST_NUDGE = 2
 TRUST_FROM = 0.5
 """Only a strongly worded message moves trust."""
 SOURCE = "sentiment"
+QUESTION_WEIGHT = 0.4
+"""A question's score is multiplied by this: asking about a dark thing is not hostility."""
+DISMISSAL = -0.6
+"""The score of a sentence that waves the listener off, which VADER's lexicon misses."""
+MAX_CHARS = 4000
+
+_SENTENCES = re.compile(r"(?<=[.!?\u2026])[\"'\u201d\u2019)*_]*\s+|\n+")
+_TO_LISTENER = re.compile(
+    r"\b(you|your|yours|yourself|yourselves|ya|thee|thou|thy|thine)\b"
+    r"|^\W*(that|this)(\s+(was|is)\b|'s\b)|^\W*what\s+an?\b",
+    re.IGNORECASE,
+)
+_DISMISSALS = re.compile(
+    r"\b(shut up|shut it|nobody asked|no one asked|who asked|get lost|go away|piss off|"
+    r"back off|buzz off|get out of my|leave me alone)\b",
+    re.IGNORECASE,
+)
 
 
 @lru_cache(maxsize=1)
@@ -40,7 +78,26 @@ def _analyzer() -> Any:
 
 def compound(text: str) -> float:
     """VADER's compound score of ``text``, -1 (hostile) .. 1 (warm)."""
-    return float(_analyzer().polarity_scores(text[:4000])["compound"])
+    return float(_analyzer().polarity_scores(text[:MAX_CHARS])["compound"])
+
+
+def _sentence_tone(sentence: str) -> float:
+    """One sentence's score under the rules of the module docstring."""
+    score = compound(sentence)
+    if _DISMISSALS.search(sentence):
+        return min(score, DISMISSAL)  # "who asked you?" is no question
+    if score < 0 and not _TO_LISTENER.search(sentence):
+        return 0.0  # a description of the world, not words at the listener
+    if sentence.rstrip(" \"'\u201d\u2019)*_").endswith("?"):
+        return score * QUESTION_WEIGHT
+    return score
+
+
+def tone(text: str) -> float:
+    """How ``text`` sounds to the one it is said to, -1 (hostile) .. 1 (warm): the score of
+    its strongest sentence, read as the module docstring says."""
+    scores = [_sentence_tone(s) for s in _SENTENCES.split(text[:MAX_CHARS]) if s and s.strip()]
+    return max(scores, key=abs, default=0.0)
 
 
 def nudge(score: float) -> tuple[int, int]:
@@ -62,7 +119,7 @@ def sentiment_events(
 ) -> list[NewEvent]:
     """One ``edge_changed`` per bot that answered, from the user's message; ``used``: the
     deltas the model's proposals already spent on each (src, dst) edge this turn."""
-    affinity, trust = nudge(compound(user_text))
+    affinity, trust = nudge(tone(user_text))
     if not affinity and not trust:
         return []
     events = []

@@ -327,7 +327,7 @@ class TurnControls(_Host):
         turn ids (empty when there is nothing to revert; nothing is appended then)."""
 
         def check(conn: sqlite3.Connection) -> None:
-            chat_service.require_chat(conn, chat_id)
+            chat_service.require_writable_chat(conn, chat_id)
             message = chat_service.require_message(conn, before_message_id)
             if message["chat_id"] != chat_id:
                 raise NotFound(
@@ -341,6 +341,7 @@ class TurnControls(_Host):
         reverted: list[str] = []
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
+            chat_service.require_writable_chat(conn, chat_id)  # archived while turns stopped
             message = chat_service.require_message(conn, before_message_id)
             reverted.extend(chat_service.turns_from(conn, chat_id, message))
             if not reverted:

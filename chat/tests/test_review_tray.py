@@ -180,7 +180,7 @@ async def test_a_proposed_memory_is_accepted_with_the_users_text(data_dir: Path)
         ).fetchall()
         assert len(rows) == 1
         kind, actor, turn_id, payload = rows[0]
-        assert (kind, actor, turn_id) == ("memory_added", "model", turn["id"])
+        assert (kind, actor, turn_id) == ("memory_added", "user", turn["id"])  # the words are the person's (§6.4)
         stored = json.loads(payload)
         assert stored["text"] == "The user found the key to the old lighthouse."
         assert {k: v for k, v in stored.items() if k != "text"} == {

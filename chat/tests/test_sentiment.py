@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chat.db.connection import open_db
-from chat.memory.sentiment import compound, nudge
+from chat.memory.sentiment import nudge, tone
 from chat.state.edges import edge_history, get_edge
 from chat.tests.turn_support import events, one_to_one, running, turn
 
@@ -33,10 +33,10 @@ NEUTRAL = [
 
 
 def test_clear_words_nudge_and_plain_ones_do_not() -> None:
-    assert all(nudge(compound(t))[0] > 0 for t in FRIENDLY)
-    assert all(nudge(compound(t))[0] < 0 for t in HOSTILE)
-    assert sum(abs(nudge(compound(t))[0]) for t in NEUTRAL) <= 3
-    assert nudge(compound("You're a liar and I don't trust you."))[1] < 0  # trust moves too
+    assert all(nudge(tone(t))[0] > 0 for t in FRIENDLY)
+    assert all(nudge(tone(t))[0] < 0 for t in HOSTILE)
+    assert sum(abs(nudge(tone(t))[0]) for t in NEUTRAL) <= 3
+    assert nudge(tone("You're a liar and I don't trust you."))[1] < 0  # trust moves too
 
 
 async def _affinity_after(data_dir: Path, script: list[str]) -> tuple[list[int], list[dict]]:
@@ -86,7 +86,7 @@ async def test_nudges_can_be_switched_off(data_dir: Path) -> None:
 
 def test_politeness_is_not_warmth() -> None:
     for text in ("Is the channel clear?", "good morning to the whole bakery crew", "Evening, both"):
-        assert nudge(compound(text)) == (0, 0), text
+        assert nudge(tone(text)) == (0, 0), text
 
 
 async def test_a_pinned_affinity_is_not_moved_by_the_tone_of_a_message(data_dir: Path) -> None:
@@ -105,3 +105,41 @@ async def test_a_pinned_affinity_is_not_moved_by_the_tone_of_a_message(data_dir:
     assert [(e.actor, e.payload["reason"]) for e in dropped] == [
         ("system", "edge mara/you.affinity was pinned by a manual edit")
     ]
+
+
+STORY = [  # a newcomer's real lines, read as hostile when the whole message was scored
+    "did you hear the drowned bell last night? Is the lamp still lit?",  # was -0.64
+    "what do you smuggle through the fog channel?",  # was -0.38
+    "Tobias, is the inn open? I am so cold and tired.",  # was -0.49
+    "the fog lies thick",  # "lies" was an accusation
+    "The storm took the Heron's mast. Three men drowned.",
+]
+AT_THE_LISTENER = {
+    "I hate you, you useless liar": -3, "shut up, nobody asked you": -2, "who asked you?": -2,
+    "Why are you such a useless, lying coward?": -1,  # a question, but a barbed one
+    "The tea is cold. You are a liar.": -2,  # one hostile line is not averaged away
+    "Thank you so much, you're wonderful.": 3, "What a lovely idea, let's do it.": 2,
+}
+
+
+def test_questions_and_a_grim_world_are_not_hostility() -> None:
+    for text in STORY:
+        assert nudge(tone(text)) == (0, 0), text
+
+
+def test_words_aimed_at_the_listener_still_move() -> None:
+    assert {text: nudge(tone(text))[0] for text in AT_THE_LISTENER} == AT_THE_LISTENER
+    assert nudge(tone("I hate you, you useless liar"))[1] < 0
+
+
+async def test_a_story_told_to_a_bot_leaves_it_as_it_was(data_dir: Path) -> None:
+    """The walk's turns, through the real turn path: nothing moves, then an insult does."""
+    async with running(data_dir, extraction_enabled=False) as rt:
+        _, chat = await one_to_one(rt)
+        for text in STORY:
+            assert (await turn(rt, chat["id"], text))["status"] == "completed"
+        with open_db(data_dir / "kith.db") as conn:
+            assert (get_edge(conn, "mara", "you")["affinity"], get_edge(conn, "mara", "you")["trust"]) == (0, 0)
+        await turn(rt, chat["id"], "shut up, nobody asked you")
+    with open_db(data_dir / "kith.db") as conn:
+        assert get_edge(conn, "mara", "you")["affinity"] == -2

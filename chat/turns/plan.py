@@ -42,7 +42,7 @@ from chat.turns.prompt import HISTORY_LIMIT, Prompt, build_prompt, prompt_frame
 from chat.turns.prompt_record import previous_start
 from chat.turns.replaced import NOTHING, replaced_sources
 from chat.turns.speakers import select_speakers
-from chat.world.chats import user_name
+from chat.world.chats import all_retired, user_name
 
 
 @dataclass
@@ -90,7 +90,7 @@ def plan_turn(
         raise NotFound(f"chat {turn['chat_id']!r} no longer exists", field="chat_id")
     bots = [b for b in (get_bot(conn, bot_id) for bot_id in chat["bot_ids"]) if b and not b["retired"]]
     if not bots:
-        raise Conflict("every bot of this chat is retired; nobody can answer")
+        raise all_retired(conn, chat)
     you = user_name(conn, chat.get("world_id"))
     others = pending - {turn_id}
     group = queued.get("regenerate_group")
@@ -147,11 +147,11 @@ def require_someone_present(conn: sqlite3.Connection, chat: dict[str, Any]) -> N
     """Refuse a message or a respond before anything is stored when no active bot of the
     chat is in its scene: the turn would only fail, and posting again would store the
     message twice."""
+    active = [b for b in chat["bot_ids"] if (bot := get_bot(conn, b)) and not bot["retired"]]
+    if not active:
+        raise all_retired(conn, chat)
     scene = get_scene(conn, chat["id"])
-    if scene is None:
-        return
-    here = [bot_id for bot_id in chat["bot_ids"] if bot_id in scene["present"]]
-    if not any((bot := get_bot(conn, bot_id)) and not bot["retired"] for bot_id in here):
+    if scene is not None and not any(bot_id in scene["present"] for bot_id in active):
         raise Conflict(NOBODY_PRESENT, field="present")
 
 

@@ -15,6 +15,7 @@ from chat.cards.macros import expand_macros
 from chat.errors import Conflict, NotFound, ValidationFailed
 from chat.eventlog.log import NewEvent
 from chat.state import chats as chat_state
+from chat.state.entities import get_bot
 from chat.state.worlds import bot_worlds, get_world, persona, worlds_by_activity
 from chat.world.bots import require_bot
 from chat.world.ids import new_id
@@ -58,19 +59,41 @@ def require_chat(conn: sqlite3.Connection, chat_id: str) -> dict[str, Any]:
 
 
 def require_writable_chat(conn: sqlite3.Connection, chat_id: str) -> dict[str, Any]:
-    """The chat, when a new message or turn may start in it: NotFound for no chat,
-    Conflict naming ``world`` when its world is archived (put away: no new message or
-    turn there until it is restored). Edits of what is already there, a rewind and the
-    turns queued before the archiving are not refused."""
+    """The chat, when it may be changed: NotFound for no chat, Conflict naming ``world``
+    when its world is archived. An archived world is put away: its chats can be read and
+    exported, nothing in them changes (no message or turn, no edit, delete, rewind, chosen
+    alternative or scene edit) until the world is restored. Stopping a turn is not
+    refused, and turns queued before the archiving run to their end."""
     chat = require_chat(conn, chat_id)
     world = get_world(conn, chat["world_id"])
     if world is not None and world["archived"]:
         raise Conflict(
-            f"the world {world['name']!r} of this chat is archived; restore it to write here"
-            f" (Worlds panel, POST /api/worlds/{world['id']}/restore or `kith worlds restore {world['id']}`)",
+            f"the world {world['name']!r} of this chat is archived, so the chat is read-only; restore"
+            f" the world to change it (Worlds panel, POST /api/worlds/{world['id']}/restore or"
+            f" `kith worlds restore {world['id']}`)",
             field="world",
         )
     return chat
+
+
+def require_writable_message(conn: sqlite3.Connection, message_id: str) -> dict[str, Any]:
+    """The message, when its chat may be changed (`require_writable_chat`)."""
+    message = require_message(conn, message_id)
+    require_writable_chat(conn, message["chat_id"])
+    return message
+
+
+def all_retired(conn: sqlite3.Connection, chat: dict[str, Any]) -> Conflict:
+    """The refusal for a chat whose bots are all retired: it names them and what can be
+    done (a retired bot does not come back), not the scene, where they may well be present."""
+    names = [(bot or {}).get("name") or bot_id for bot_id in chat["bot_ids"] for bot in [get_bot(conn, bot_id)]]
+    who = ", ".join(names) or "none"
+    return Conflict(
+        f"every bot of this chat is retired ({who}), so nobody can answer; a retired bot does not"
+        " come back: start a new chat with another bot (Bots tab to author or import one); this chat"
+        " stays readable and can be exported",
+        field="bot_ids",
+    )
 
 
 def require_message(conn: sqlite3.Connection, message_id: str) -> dict[str, Any]:
@@ -174,7 +197,7 @@ def _names(names: Any) -> str:
 
 
 def edit_events(conn: sqlite3.Connection, message_id: str, text: Any) -> list[NewEvent]:
-    message = require_message(conn, message_id)
+    message = require_writable_message(conn, message_id)
     if message["deleted"]:
         raise NotFound(f"message {message_id!r} was deleted", field="message_id")
     text = check_text(text)
@@ -185,7 +208,7 @@ def edit_events(conn: sqlite3.Connection, message_id: str, text: Any) -> list[Ne
 
 
 def delete_events(conn: sqlite3.Connection, message_id: str) -> list[NewEvent]:
-    message = require_message(conn, message_id)
+    message = require_writable_message(conn, message_id)
     if message["deleted"]:
         raise NotFound(f"message {message_id!r} is already deleted", field="message_id")
     events = [NewEvent("message_deleted", {"id": message_id}, chat_id=message["chat_id"], actor="user")]
@@ -210,7 +233,7 @@ def _next_standing(conn: sqlite3.Connection, message: dict[str, Any]) -> str | N
 
 
 def choose_events(conn: sqlite3.Connection, message_id: str) -> list[NewEvent]:
-    message = require_message(conn, message_id)
+    message = require_writable_message(conn, message_id)
     if message["deleted"]:
         raise NotFound(f"message {message_id!r} was deleted", field="message_id")
     if message["chosen"]:

@@ -16,7 +16,7 @@ from chat.eventlog.schemas import validate_payload
 from chat.state.entities import entity_taken, get_bot, get_entity
 from chat.state.manual_edit import prepare_manual_edit
 from chat.state.world import get_scene
-from chat.world.chats import require_chat
+from chat.world.chats import require_writable_chat
 from chat.world.ids import new_id
 from chat.world.slugs import slugify, unique_slug
 
@@ -39,7 +39,7 @@ def scene_events(
     NotFound for an unknown chat; ValidationFailed for a location over 200 characters
     or ``present`` naming an entity that does not exist.
     """
-    chat = require_chat(conn, chat_id)
+    chat = require_writable_chat(conn, chat_id)
     world_id = chat.get("world_id") or "default"
     if location is None and present is None:
         raise ValidationFailed("give location, present or both", field="body")
@@ -125,6 +125,24 @@ def entity_events(
     return [NewEvent("entity_added", payload, actor="user")]
 
 
+def _check_kind_change(entity_id: str, payload: dict[str, Any], field: str) -> None:
+    """An entity's kind may change among `USER_ENTITY_KINDS` only: ``you`` (the persona) and
+    a bot's entity keep theirs, as extraction keeps them (a model's change is dropped), and
+    nothing becomes a ``bot`` or ``you`` by an edit. ValidationFailed names ``field``."""
+    now, new = payload["previous"], payload["value"]
+    if new == now:
+        return
+    if now in ("you", "bot"):
+        whose = "your persona" if now == "you" else "a bot's entity (its kind comes with the bot)"
+        raise ValidationFailed(f"kind of {entity_id!r} cannot change: it is {whose}, always {now!r}", field=field)
+    if new not in USER_ENTITY_KINDS:
+        raise ValidationFailed(
+            f"kind must be one of {', '.join(USER_ENTITY_KINDS)}, not {new!r}: a bot's entity comes"
+            " with authoring a bot, and 'you' is your persona",
+            field=field,
+        )
+
+
 def field_edit_events(
     conn: sqlite3.Connection,
     target_type: str,
@@ -154,6 +172,8 @@ def field_edit_events(
         except ValidationFailed as exc:
             named = field if exc.field == "value" and name_fields else exc.field
             raise ValidationFailed(exc.message, field=named) from None
+        if target_type == "entity" and field == "kind":
+            _check_kind_change(target_id, payload, field if name_fields else "value")
         events.append(NewEvent("manual_edit", payload, chat_id=chat_id, actor="user"))
     return events
 

@@ -4,15 +4,38 @@
 // chatactions.js (send, stop, retry, and each message's buttons).
 
 import { get, seg } from "./api.js";
-import { $, mount, notify } from "./dom.js";
+import { $, h, mount, notify } from "./dom.js";
 import { chatById, loadChats, renderChats } from "./chatlist.js";
-import { emit, loadBots, nameOf, store } from "./store.js";
+import { emit, loadBots, nameOf, on, store } from "./store.js";
 import { openStream } from "./stream.js";
 import { S, forgetTurns, stateChanged, updateRespond } from "./chatstate.js";
 import { reload, transcriptView } from "./chatview.js";
 import { checkLastTurn, onMessage, onToken, onTurn, resync } from "./chatlive.js";
 import { replyWithout, send, stop } from "./chatactions.js";
 import { draftChanged } from "./drafts.js";
+import { worldById } from "./worlds.js";
+
+/** An archived world's chat is read-only (the server refuses every change with 409): say so
+ * where the composer is, and take the composer and the message buttons away. Run when a
+ * chat opens and when the worlds change (restoring the world of the open chat). */
+function showArchived() {
+  const world = store.chat ? worldById(store.chat.world_id) : null;
+  const archived = world && world.archived ? world : null;
+  $("#view-chat").classList.toggle("chat-archived", Boolean(archived));
+  $("#archived-note")?.remove();
+  if (!store.chat) return;
+  $("#chat-meta").textContent = `with ${(store.chat.bot_ids || []).map(nameOf).join(", ")}${archived ? " · archived world, read-only" : ""}`;
+  const input = $("#composer-input");
+  input.dataset.placeholder ??= input.placeholder;
+  input.placeholder = archived ? "Read-only: this chat's world is archived" : input.dataset.placeholder;
+  input.disabled = Boolean(archived);
+  $("#send-btn").disabled = Boolean(archived);
+  if (archived) {
+    $("#composer").before(h("p", { id: "archived-note", class: "archived-note", role: "status" },
+      `The world ${archived.name} is archived, so this chat is read-only: it can be read and exported. `
+      + "Restore the world (Worlds…) to write or change anything here."));
+  }
+}
 
 export async function openChat(chatId) {
   if (S.stream) S.stream.close();
@@ -33,6 +56,7 @@ export async function openChat(chatId) {
     mount($("#transcript"));
     input.disabled = true;
     $("#send-btn").disabled = true;
+    showArchived();
     emit("chat-opened", null);
     return;
   }
@@ -49,9 +73,7 @@ export async function openChat(chatId) {
     return;
   }
   $("#chat-title").textContent = store.chat.title;
-  $("#chat-meta").textContent = `with ${(store.chat.bot_ids || []).map(nameOf).join(", ")}`;
-  input.disabled = false;
-  $("#send-btn").disabled = false;
+  showArchived();
   emit("chat-opened", store.chat);
   let opened = false;
   S.stream = openStream(chatId, {
@@ -81,6 +103,7 @@ export function initChat() {
     }
   });
   $("#stop-btn").addEventListener("click", stop);
+  on("world-changed", showArchived);
   $("#respond-btn").addEventListener("click", () => replyWithout("respond"));
   document.addEventListener("keydown", (ev) => {
     if (ev.key === "Escape" && S.activeTurn && !document.querySelector("dialog[open]") && !$("#view-chat").hidden) {

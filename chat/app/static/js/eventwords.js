@@ -26,6 +26,17 @@ function change(p) {
   return parts.join(", ") || "noted";
 }
 
+/** A person's edit: set, freed (unpinned), or removed (a world fact, a memory: the value is null then). */
+function editWords(p) {
+  const target = p.target_type === "edge" ? String(p.target_id).split("/").map(nameOf).join(" → ") : nameOf(p.target_id);
+  if (p.action === "delete") {
+    const was = p.previous == null ? "" : ` (was ${quote(typeof p.previous === "string" ? p.previous : JSON.stringify(p.previous))})`;
+    return p.target_type === "world" ? `you removed world fact ${target}${was}` : `you deleted ${p.target_type} ${target}`;
+  }
+  if (p.action === "unpin") return `you set ${p.field} of ${p.target_type} ${target} free (unpinned)`;
+  return `you set ${p.field} of ${p.target_type} ${target} to ${quote(typeof p.value === "string" ? p.value : JSON.stringify(p.value))}`;
+}
+
 const TURN_WORDS = { turn_queued: "queued", turn_started: "started", turn_completed: "finished" };
 
 /** One line for an event. */
@@ -46,7 +57,7 @@ export function describe(event) {
     case "world_fact_deleted": return `world: ${p.key} removed`;
     case "scene_changed": return [p.location && `scene: ${p.location}`,
       Array.isArray(p.present) && `present: ${p.present.map(nameOf).join(", ")}`].filter(Boolean).join(" · ") || "scene changed";
-    case "manual_edit": return `you set ${p.field} of ${p.target_type} ${p.target_type === "edge" ? String(p.target_id).split("/").map(nameOf).join(" → ") : nameOf(p.target_id)}${p.action === "unpin" ? " free (unpinned)" : ` to ${quote(typeof p.value === "string" ? p.value : JSON.stringify(p.value))}`}`;
+    case "manual_edit": return editWords(p);
     case "bot_authored": return `bot created: ${p.name}`;
     case "bot_revised": return `bot ${nameOf(p.id)} revised`;
     case "bot_retired": return `bot ${nameOf(p.id)} retired`;

@@ -8,9 +8,12 @@ import { h, notify } from "./dom.js";
 import { nameOf } from "./store.js";
 import { modal } from "./widgets.js";
 
+// Not world changes: the transcript's own events, a turn's lifecycle, and the kinds the
+// server keeps for the record only (chat/eventlog/projector.py LOG_ONLY_KINDS: a proposal
+// waiting in the review tray has changed nothing yet; accepted, its change is its own event).
 const NOT_WORLD = new Set(["message_posted", "message_edited", "message_deleted", "alternative_chosen",
-  "prompt_recorded", "turn_queued", "turn_started", "turn_completed", "turn_failed", "turns_reverted",
-  "proposal_dropped"]);
+  "turn_queued", "turn_started", "turn_completed", "turn_failed", "turns_reverted",
+  "prompt_recorded", "proposal_dropped", "proposal_queued", "proposal_reviewed"]);
 const WORDS = {
   memory_added: ["memory", "memories"], reflection_recorded: ["reflection", "reflections"],
   edge_changed: ["relationship change", "relationship changes"],

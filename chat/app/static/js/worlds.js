@@ -16,6 +16,11 @@ export function currentWorld() {
   return worlds.find((w) => w.id === worldId()) || null;
 }
 
+/** The world of that id (archived ones too), or null when it is not known. */
+export function worldById(id) {
+  return worlds.find((w) => w.id === id) || null;
+}
+
 /** Load the worlds and pick one: the one asked for, the remembered one, else the server's
  * default (the most recently active live world), else the first. */
 export async function loadWorlds(wanted = null) {
