@@ -35,11 +35,13 @@ export async function loadWorlds(wanted = null) {
   return worlds;
 }
 
-/** Show ``id``; the chat list, bots and state panel follow (``world-changed``). */
-export async function switchWorld(id, { quiet = false } = {}) {
+/** Show ``id``; the chat list, bots and state panel follow (``world-changed``). The page
+ * opens next time in the world the person last chose (``remember``); a card import that
+ * shows its new world passes ``remember: false``, so a reload does not land in it. */
+export async function switchWorld(id, { quiet = false, remember = true } = {}) {
+  if (id && remember) localStorage.setItem(WORLD_KEY, id);
   if (id === worldId()) return;
   setWorld(id);
-  if (id) localStorage.setItem(WORLD_KEY, id);
   renderSwitcher();
   await loadPersona();
   if (!quiet) emit("world-changed", id);
