@@ -89,3 +89,23 @@ def test_errors_name_no_api_and_stand_beside_their_field(page: Any, live_server:
     assert box.get_attribute("aria-describedby") == beside.get_attribute("id")
     assert page.locator(".toast-error").count() == 0  # said once, where the field is
     page.screenshot(path=str(live_server.data_dir.parent / "plain_words.png"))
+
+
+def test_the_servers_routes_and_commands_are_left_out_of_what_the_page_says(
+    page: Any, live_server: LiveServer
+) -> None:
+    """The archived world's refusal names the route and the command for API and terminal
+    users; the page keeps only its own words."""
+    live_server.author()
+    chat = live_server.chat_with("ana")
+    world = live_server.api("GET", f"/api/chats/{chat['id']}")["world_id"]
+    live_server.api("POST", f"/api/worlds/{world}/archive")
+    refused = live_server.client.post(f"/api/chats/{chat['id']}/messages", json={"text": "hello"},
+                                      headers={"X-Kith-Request": "1"})  # fmt: skip
+    assert refused.status_code == 409 and "/api/" in refused.json()["error"]["message"]
+    open_app(page, "#/bots")
+    said = page.evaluate(
+        "async (m) => (await import('/js/api.js')).uiWords(m)", refused.json()["error"]["message"]
+    )
+    assert said.endswith("restore it to write here (Worlds panel)"), said
+    assert "/api/" not in said and "kith worlds" not in said
