@@ -73,7 +73,7 @@ def test_errors_name_no_api_and_stand_beside_their_field(page: Any, live_server:
     beside = page.locator("tr[data-key='weather'] .field-error")
     beside.wait_for()
     said = beside.inner_text()
-    assert said.startswith("world fact 'weather' needs a value; to remove the fact, delete it"), said
+    assert said.startswith("World fact 'weather' needs a value; to remove the fact, delete it"), said
     assert "/api/" not in said and "DELETE" not in said, said
     page.get_by_role("textbox", name="world fact weather").press("Escape")
 

@@ -51,6 +51,7 @@ def test_switching_back_from_openai_to_embedded_just_works(page: Any, live_serve
     model = page.get_by_label("Model", exact=True)
     assert model.input_value() == ""  # the server's model name is no GGUF file
     assert status.inner_text() == ""  # nothing said about a server no longer chosen
+    assert page.locator(".toast-error").count() == 0
     assert "bundled model" in page.locator("#set-model-help").inner_text()
     page.get_by_role("button", name="Save settings").click()
     page.locator(".toast", has_text="Settings saved.").wait_for(timeout=60_000)  # loads the bundled model

@@ -161,6 +161,7 @@ function form(settings) {
     const status = $("#backend-status", el);
     status.textContent = "";
     status.classList.remove("error");
+    clearToasts("error"); // "the server did not answer" was about the backend left
     clearErrors();
   });
   el.addEventListener("submit", async (ev) => {

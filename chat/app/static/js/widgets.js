@@ -151,7 +151,7 @@ export function editable({ label, value, type = "text", options = [], onSave, fo
     const refuse = (text) => {
       wrap.querySelector(".field-error")?.remove();
       const id = `edit-error-${++errorCount}`;
-      wrap.append(h("span", { class: "error hint field-error", role: "alert", id, text }));
+      wrap.append(h("span", { class: "error hint field-error", role: "alert", id, text: text.charAt(0).toUpperCase() + text.slice(1) }));
       input.disabled = false;
       input.setAttribute("aria-invalid", "true");
       input.setAttribute("aria-describedby", id);
