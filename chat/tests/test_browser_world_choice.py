@@ -59,44 +59,48 @@ def _import(page: Any, card: Path, name: str) -> str:
     return toast.inner_text()
 
 
+def _reload_to_chat(page: Any) -> Any:
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    page.get_by_role("link", name="Chat").click()
+    return page.get_by_role("combobox", name="World")
+
+
 def test_a_new_bot_joins_the_world_chosen_and_a_reload_keeps_the_persons_world(
     page: Any, live_server: LiveServer, tmp_path: Path
 ) -> None:
     _saltmere(live_server)
-    open_app(page, "#/chat")
-    select = page.get_by_role("combobox", name="World")
-    _until(lambda: select.input_value() == "saltmere", "Saltmere shown")
-    select.select_option("saltmere")  # the person's choice (already shown)
-
-    page.get_by_role("link", name="Bots").click()
+    open_app(page, "#/bots")  # the newcomer never touches the world list
     said = _import(page, _card(tmp_path, "Wren Hollow"), "Wren Hollow")
     assert said == "Imported Wren Hollow into a new world, Wren Hollow, shown now.", said
     _import(page, _card(tmp_path, "Pell Ashdown"), "Pell Ashdown")
     _until(lambda: page.locator("#bots-world").inner_text() == "World: Pell Ashdown", "the Bots page to say its world")
     worlds = {w["name"]: w["id"] for w in live_server.api("GET", "/api/worlds")}
+    assert next(w for w in live_server.api("GET", "/api/worlds") if w["default"])["name"] == "Pell Ashdown"
 
+    select = _reload_to_chat(page)  # not the newest world the server would pick: the one opened in
+    _until(lambda: select.input_value() == "saltmere", "Saltmere after a reload")
+    page.locator(".chat-link", has_text="Fog over Saltmere").wait_for()
+
+    page.get_by_role("link", name="Bots").click()
     page.get_by_role("link", name="New bot").click()
     choice = page.get_by_role("combobox", name="World")
     choice.wait_for()
     assert choice.locator("option").all_inner_texts() == ["Saltmere", "Wren Hollow", "Pell Ashdown"]
-    assert choice.input_value() == worlds["Pell Ashdown"]  # the world shown, and said so
+    assert choice.input_value() == "saltmere"  # the world shown, and said so
     assert "joins" in page.locator("#bot-world-hint").inner_text()
-    page.screenshot(path=str(tmp_path / "new_bot_world.png"))
-    choice.select_option(label="Saltmere")
+    choice.select_option(label="Pell Ashdown")
     page.get_by_label("Name", exact=True).fill("Sable Reyes")
     page.get_by_role("button", name="Create bot").click()
-    page.locator(".toast", has_text="Created Sable Reyes in Saltmere.").wait_for()
-    in_saltmere = {b["name"] for b in live_server.api("GET", "/api/bots?world=saltmere")}
-    assert in_saltmere == {"Mara", "Sable Reyes"}
-    assert "Sable Reyes" not in {b["name"] for b in live_server.api("GET", f"/api/bots?world={worlds['Pell Ashdown']}")}
-    _until(lambda: page.locator("#bots-world").inner_text() == "World: Saltmere", "the Bots page in Saltmere")
+    page.locator(".toast", has_text="Created Sable Reyes in Pell Ashdown.").wait_for()
+    in_pell = {b["name"] for b in live_server.api("GET", f"/api/bots?world={worlds['Pell Ashdown']}")}
+    assert in_pell == {"Pell Ashdown", "Sable Reyes"}
+    assert "Sable Reyes" not in {b["name"] for b in live_server.api("GET", "/api/bots?world=saltmere")}
+    _until(lambda: page.locator("#bots-world").inner_text() == "World: Pell Ashdown", "the Bots page in Pell Ashdown")
 
     _import(page, _card(tmp_path, "Quill Marsh"), "Quill Marsh")  # shown, not chosen
-    page.reload()
-    page.wait_for_selector("body[data-ready='1']")
-    page.get_by_role("link", name="Chat").click()
-    _until(lambda: page.get_by_role("combobox", name="World").input_value() == "saltmere", "Saltmere after a reload")
-    page.locator(".chat-link", has_text="Fog over Saltmere").wait_for()
+    select = _reload_to_chat(page)
+    _until(lambda: select.input_value() == worlds["Pell Ashdown"], "the world last chosen after a reload")
 
 
 def test_an_empty_world_says_so_and_the_world_list_reads_whole(
