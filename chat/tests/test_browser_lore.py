@@ -154,7 +154,7 @@ def test_reimporting_a_card_asks_update_or_copy(page: Any, live_server: LiveServ
     dialog = page.get_by_role("dialog")
     dialog.get_by_text("This card matches the bot 'Old Pell'").wait_for()
     dialog.get_by_role("button", name="Import as a new bot").click()
-    page.get_by_text("Imported Old Pell.").nth(1).wait_for()
+    page.get_by_text("Imported Old Pell into a new world").nth(1).wait_for()  # each its own
     assert [b["name"] for b in live_server.api("GET", "/api/bots")] == ["Old Pell", "Old Pell"]
 
 

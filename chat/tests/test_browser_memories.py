@@ -44,7 +44,7 @@ def test_a_superseded_memory_is_struck_through_and_links_to_the_newer(
         page.screenshot(path=os.path.join(os.environ["KITH_SHOTS"], "supersede-picker.png"))
     picker.get_by_role("button", name="Lisbon").first.click()
     picker.wait_for(state="detached")
-    page.get_by_text("Saved superseded_by of the memory.").wait_for()
+    page.get_by_text("Marked the memory superseded: it is no longer recalled.").wait_for()
     struck = page.locator(f".memory.superseded[data-id='{older['id']}']")
     struck.wait_for()
     decoration = struck.locator(".memory-text .editable-value").evaluate(

@@ -31,7 +31,7 @@ def test_memory_edited_inline_persists_after_reload(page: Any, live_server: Live
     box = memory.get_by_role("textbox", name="memory text")
     box.fill("You bake spelt, not rye, on Sundays")
     box.press("Enter")
-    page.get_by_text("Saved text of the memory.").wait_for()
+    page.get_by_text("Saved the memory's text.").wait_for()
 
     page.reload()
     page.wait_for_selector("body[data-ready='1']")

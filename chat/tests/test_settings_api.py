@@ -148,3 +148,30 @@ async def test_a_bad_model_path_is_one_plain_422(data_dir: Path, tmp_path: Path)
         assert "not usable" in message and str(tmp_path) not in message
         assert (await client.get("/api/settings")).json()["backend"] == "scripted"
     assert not (data_dir / "kith.toml").exists()
+
+
+async def test_a_plain_backend_switch_does_not_carry_the_other_backends_model(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """openai with a server's model name, then back to embedded: the name is no GGUF path;
+    the switch once failed as "model is not usable" until Model was cleared by hand."""
+    dead = "http://127.0.0.1:9/v1"
+    settings = make_settings(data_dir, backend="openai", model="llama3.1", base_url=dead)
+    async with running_app(settings) as (_app, client):
+        put = await client.put("/api/settings", json={"backend": "embedded"})
+        assert put.status_code == 200, put.text
+        assert (put.json()["backend"], put.json()["model"]) == ("embedded", None)
+        assert (await client.get("/api/health")).json()["backend"] == "embedded"
+        # back to openai: the bundled model's (absent) path is not carried either
+        put = await client.put("/api/settings", json={"backend": "openai", "model": "llama3.1"})
+        assert (put.json()["backend"], put.json()["model"]) == ("openai", "llama3.1")
+        # a switch that names its model keeps it; a bad one is still refused
+        assert_error(
+            await client.put("/api/settings", json={"backend": "embedded", "model": "llama3.1"}),
+            422,
+            "model",
+        )
+        assert (await client.get("/api/settings")).json()["model"] == "llama3.1"
+    assert read_settings_file(data_dir / "kith.toml") == {
+        "backend": "openai", "model": "llama3.1"
+    }  # fmt: skip

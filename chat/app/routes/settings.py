@@ -46,6 +46,22 @@ def config_path(settings: Settings) -> Path:
     return Path(override) if override else Path(settings.data_dir) / CONFIG_FILE_NAME
 
 
+def with_model_of_backend(settings: Settings, changes: dict[str, Any]) -> dict[str, Any]:
+    """`changes`, with `model` cleared when they switch the backend without naming one.
+
+    A model means something only to its backend: a GGUF path to `embedded`, a server's
+    model name to `openai`. Carried over, a plain switch from openai (``llama3.1``) back
+    to embedded was refused as "model is not usable" until the field was cleared by hand
+    (§7.7). Cleared, the new backend starts from its default (the bundled model, the
+    server's default model)."""
+    backend = changes.get("backend")
+    if not isinstance(backend, str) or "model" in changes:
+        return changes
+    if backend.strip().lower() == settings.backend or settings.model is None:
+        return changes
+    return {**changes, "model": None}
+
+
 @router.get("/settings")
 async def get_settings(request: Request) -> dict[str, Any]:
     """Every setting; `api_key` and `access_token` read "***" when set, else null."""
@@ -60,11 +76,13 @@ async def put_settings(
     (no coercion), numbers out of bounds, and `host`, `port`, `data_dir` or `access_token`
     (start-time options, §12.6) are 422 naming the key; a `script_path` or `model` that
     is not a usable file is 422 saying only that. Nothing is saved then. Non-secret values
-    go to the config file; `api_key` stays in memory."""
+    go to the config file; `api_key` stays in memory. A `backend` change without a `model`
+    clears the model (see `with_model_of_backend`)."""
     ctx = context(request)
     for key in changes:
         if key in FROZEN:
             raise ValidationFailed(FROZEN[key], field=key)
+    changes = with_model_of_backend(ctx.settings, changes)
     try:
         updated = apply_settings_update(ctx.settings, changes)
         path = config_path(ctx.settings)

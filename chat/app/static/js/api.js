@@ -77,11 +77,35 @@ const SETTING_WORDS = {
   N_CTX: "n_ctx in kith.toml", TOKEN: "the server's access token",
 };
 
-/** An error message in the UI's words: no environment variable names, no CLI flags. */
+/** An error message in the UI's words: no environment variable names, no CLI flags, no
+ * API routes or terminal commands (the server's messages name them for API and CLI users:
+ * "(DELETE /api/world/weather)", "(Worlds panel, POST /api/worlds/x/restore or `kith
+ * worlds restore x`)" read "(Worlds panel)" here). */
 export function uiWords(message) {
   return String(message ?? "")
     .replace(/--[a-z][a-z-]*(?: PATH)? \(or KITH_([A-Z_]+)\)/g, (_, name) => SETTING_WORDS[name] || `${name.toLowerCase()} in kith.toml`)
-    .replace(/KITH_([A-Z_]+)(?: or --[a-z][a-z-]*)?/g, (_, name) => SETTING_WORDS[name] || `${name.toLowerCase()} in kith.toml`);
+    .replace(/KITH_([A-Z_]+)(?: or --[a-z][a-z-]*)?/g, (_, name) => SETTING_WORDS[name] || `${name.toLowerCase()} in kith.toml`)
+    .replace(/ ?\(([^()]*)\)/g, (whole, inner) => {
+      const kept = inner.split(/, | or /).filter((part) => !ROUTE.test(part.trim()));
+      if (kept.length === inner.split(/, | or /).length) return whole;
+      return kept.length ? ` (${kept.join(", ")})` : "";
+    });
+}
+
+/** An API route or a terminal command, as the server's messages quote them. */
+const ROUTE = /^(?:(?:GET|POST|PUT|PATCH|DELETE) \/api\/\S*|`kith [^`]*`)$/;
+
+/** An error about one field, in that field's words: "memory.importance: must be 10 or
+ * less" (the API names fields by their keys) reads "Importance must be 10 or less". A
+ * message that names no field key is left as it is. */
+export function inFieldWords(label, message) {
+  const text = uiWords(message);
+  const match = /^(?:invalid value for )?[a-z_]+(?:\.[a-z_]+)*: (.+)$/s.exec(text);
+  if (!match) return text;
+  const name = String(label).replace(/\s*\([^)]*\)$/, "");
+  const rule = match[1];
+  const said = /^(must|is|needs|cannot|has) /.test(rule) ? `${name} ${rule}` : `${name}: ${rule}`;
+  return said.charAt(0).toUpperCase() + said.slice(1);
 }
 
 let onWriteOk = () => {};

@@ -7,7 +7,7 @@ import { avatarSrc, botFields, changedFields, markInvalid, readBot } from "./bot
 import { loadBots, store } from "./store.js";
 import { lorePanel } from "./lore.js";
 import { confirmDialog, modal } from "./widgets.js";
-import { currentWorld, loadWorlds, switchWorld } from "./worlds.js";
+import { currentWorld, liveWorlds, loadWorlds, switchWorld } from "./worlds.js";
 
 let currentId = null;
 
@@ -44,6 +44,22 @@ function botList() {
     h("span", { class: "muted bot-traits", text: (b.traits || []).join(", ") })))));
 }
 
+/** Where a new bot goes (§3.5): said, and chosen when there are several worlds; by
+ * default the world shown. It once went silently to the world of the last card import. */
+function worldField() {
+  const live = liveWorlds();
+  if (!live.length) return null; // the first bot brings the first world into being
+  const here = live.find((w) => w.id === worldId()) || live[0];
+  if (live.length === 1) {
+    return h("p", { class: "muted hint bot-world-hint", id: "bot-world-hint", text: `It joins the world ${here.name}.` });
+  }
+  return h("div", { class: "field bot-world", dataset: { field: "world_id" } },
+    h("label", { for: "bot-world", text: "World" }),
+    h("select", { id: "bot-world", name: "world_id", "aria-describedby": "bot-world-hint" },
+      live.map((w) => h("option", { value: w.id, selected: w.id === here.id, text: w.name }))),
+    h("p", { class: "muted hint", id: "bot-world-hint", text: "The world it joins; it can take part in others later, in a chat there." }));
+}
+
 function editor(bot) {
   const errorBox = h("div", { class: "form-error", role: "alert" });
   const form = h("form", { class: "bot-form", "aria-label": bot ? `Edit ${bot.name}` : "New bot", novalidate: true },
@@ -51,6 +67,7 @@ function editor(bot) {
     bot && bot.retired ? h("p", { class: "badge", text: "This bot is retired; its history stays." }) : null,
     creatorNotes(bot),
     errorBox,
+    bot ? null : worldField(),
     botFields(bot),
     h("div", { class: "row form-actions" },
       h("button", { type: "submit", class: "primary" }, bot ? "Save changes" : "Create bot"),
@@ -72,9 +89,12 @@ function editor(bot) {
         }
         saved = await patch(`/api/bots/${seg(bot.id)}`, changes);
       } else {
-        saved = await post("/api/bots", worldId() ? { ...next, world_id: worldId() } : next);
+        const into = form.elements.world_id?.value || (liveWorlds().length ? worldId() : null);
+        saved = await post("/api/bots", into ? { ...next, world_id: into } : next);
+        if (into) await switchWorld(into, { quiet: true }); // chosen: shown, and remembered
       }
-      notify(bot ? `Saved ${saved.name}.` : `Created ${saved.name}.`);
+      const where = !bot && liveWorlds().length > 1 && currentWorld() ? ` in ${currentWorld().name}` : "";
+      notify(bot ? `Saved ${saved.name}.` : `Created ${saved.name}${where}.`);
       await loadBots();
       if (bot) {
         showBot(saved.id);
@@ -136,9 +156,14 @@ async function importCard(file) {
     const into = $("#import-into")?.value || "";  // "": a new world named after the character
     const path = `/api/bots/import${query({ on_conflict: onConflict, world: into })}`;
     const bot = await api("POST", path, { form: cardForm(file) });
-    notify(onConflict === "update" ? `Updated ${bot.name} from the card.` : `Imported ${bot.name}.`);
+    const known = new Set(liveWorlds().map((w) => w.id));
     await loadWorlds();
-    if (bot.world_id) await switchWorld(bot.world_id, { quiet: true });
+    // Shown now, but not remembered: a reload opens the world last picked, not the last import's.
+    if (bot.world_id) await switchWorld(bot.world_id, { quiet: true, remember: false });
+    const world = currentWorld();
+    const where = world && world.id === bot.world_id
+      ? `${known.has(world.id) ? " into" : " into a new world,"} ${world.name}, shown now` : "";
+    notify(onConflict === "update" ? `Updated ${bot.name} from the card.` : `Imported ${bot.name}${where}.`);
     await loadBots();
     location.hash = `#/bots/${encodeURIComponent(bot.id)}`;
   } catch (exc) {
@@ -173,6 +198,7 @@ export async function renderBots(id) {
       h("aside", { class: "bots-pane", "aria-label": "Bot list" },
         h("div", { class: "pane-head" }, h("h2", { text: "Bots" }),
           h("a", { href: "#/bots/new", class: "button primary small" }, "New bot")),
+        h("p", { id: "bots-world", class: "bots-world" }),
         h("div", { class: "row" },
           h("label", { for: "card-file", class: "button small", tabindex: "0", role: "button",
             onkeydown: (ev) => {
@@ -197,6 +223,8 @@ export async function renderBots(id) {
     notify(`Cannot load bots: ${exc.message}`, "error");
   }
   const world = currentWorld();
+  // Which world's bots these are, said here too (the switcher is on the Chat page).
+  mount($("#bots-world"), world ? ["World: ", h("strong", { text: world.name })] : null);
   mount($("#import-into"), h("option", { value: "", text: "a new world" }),
     world ? h("option", { value: world.id, text: world.name }) : null);
   showBot(id || null);

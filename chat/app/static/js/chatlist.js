@@ -3,7 +3,7 @@
 import { get, post, worldId } from "./api.js";
 import { $, h, mount, notify } from "./dom.js";
 import { botLabel, loadBots, nameOf, on, store } from "./store.js";
-import { liveWorlds } from "./worlds.js";
+import { currentWorld, liveWorlds } from "./worlds.js";
 
 let chats = [];
 
@@ -25,7 +25,12 @@ export function chatById(id) {
 export function renderChats() {
   const list = $("#chat-list");
   if (!chats.length) {
-    mount(list, h("li", { class: "muted empty", text: "No chats yet. Start one with “New chat”." }));
+    // With several worlds, an empty list must not read as "the chats are gone": name the
+    // world shown and where the others are.
+    const world = liveWorlds().length > 1 ? currentWorld() : null;
+    mount(list, h("li", { class: "muted empty", text: world
+      ? `No chats in ${world.name} yet. Start one with “New chat”, or pick another world above.`
+      : "No chats yet. Start one with “New chat”." }));
     return;
   }
   mount(list, chats.map((c) => h("li", null,

@@ -21,6 +21,13 @@ function importanceBar(value) {
   return bar;
 }
 
+/** What a saved change of a memory's field says, in words (never its key, "superseded_by"). */
+const SAVED = {
+  text: () => "Saved the memory's text.",
+  importance: (value) => `Saved the memory's importance (${value}).`,
+  superseded_by: (value) => (value ? "Marked the memory superseded: it is no longer recalled." : "The memory is no longer marked superseded."),
+};
+
 /** The memories drawn now, by id: a superseded one names its newer one by its text. */
 const known = new Map();
 
@@ -28,7 +35,7 @@ function memoryItem(memory) {
   const save = (field) => async (value) => {
     const updated = await patch(`/api/memories/${seg(memory.id)}`, { [field]: value });
     memory[field] = updated && updated[field] !== undefined ? updated[field] : value;
-    notify(`Saved ${field} of the memory.`);
+    notify(SAVED[field] ? SAVED[field](memory[field]) : `Saved the memory's ${field}.`);
     return memory[field];
   };
   const remove = async () => {

@@ -12,6 +12,8 @@ import { renderSnapshots } from "./snapshots.js";
 
 const BACKENDS = ["embedded", "openai", "scripted"];
 let current = {};
+/** The model typed for each backend this visit, so a switch there and back restores it. */
+const modelOf = {};
 const formBox = () => $("#settings-form-box");
 
 /** Where a key typed here lives (§12.5): secrets are never written to disk. */
@@ -28,19 +30,54 @@ const REVIEW = [["auto", "With the bundled model only"], ["true", "Always"], ["f
 const NUMBERS = ["extraction_every_n_turns", "reflection_threshold", "max_replies_per_turn", "memory_top_k",
   "memory_weight_relevance", "memory_weight_importance", "memory_weight_recency"];
 
-/** The first number field left empty (or holding what is not a number: the browser gives
- * "" then), as an error in the form's words; null when every one holds a number.
- * Number("") is 0: an emptied "Recall weight" was once saved as 0 without a word. */
-function emptyNumber(formEl) {
+/** Number settings that take whole numbers only (the server refuses 2.5 for them). */
+const WHOLE = new Set(["extraction_every_n_turns", "reflection_threshold", "max_replies_per_turn", "memory_top_k"]);
+
+/** The first number field left empty, holding what is not a number (the browser gives
+ * "" then) or a fraction where a whole number is needed, as an error in the form's words;
+ * null when every one holds a number of its kind. Number("") is 0: an emptied "Recall
+ * weight" was once saved as 0 without a word. */
+function badNumber(formEl) {
   for (const name of NUMBERS) {
     const input = formEl.elements[name];
-    if (input.value.trim() !== "" && Number.isFinite(Number(input.value))) continue;
-    const label = formEl.querySelector(`[data-field="${CSS.escape(name)}"] label`)?.textContent || name;
+    const value = Number(input.value);
+    const blank = input.value.trim() === "" || !Number.isFinite(value);
+    if (!blank && !(WHOLE.has(name) && !Number.isInteger(value))) continue;
+    const label = labelOf(formEl, name);
     const range = input.max ? ` from ${input.min} to ${input.max}` : ` of at least ${input.min}`;
-    return { name, message: `“${label}” is empty: type a number${range} (it is ${current[name]} now).` };
+    const what = blank ? `is empty: type a number${range}` : `takes a whole number${range}, not ${input.value}`;
+    return { name, message: `“${label}” ${what} (it is ${current[name]} now).` };
   }
   return null;
 }
+
+function labelOf(formEl, name) {
+  return formEl.querySelector(`[data-field="${CSS.escape(name)}"] label`)?.textContent || name;
+}
+
+/** Say `message` at the top of the form and beside the field it is about, and show that
+ * field: the top line is off screen from the last fields ("Most replies…" once showed
+ * its error only there, out of view). */
+function showError(formEl, errorBox, message, name) {
+  errorBox.textContent = message;
+  const box = name && formEl.querySelector(`[data-field="${CSS.escape(name)}"]`);
+  if (box) {
+    box.append(h("p", { class: "error hint field-error", id: `set-${name}-error`, text: message }));
+    const control = markInvalid(formEl, name);
+    control?.setAttribute("aria-describedby", `set-${name}-error`);
+    box.scrollIntoView({ block: "center" });
+  } else {
+    markInvalid(formEl, null);
+    errorBox.scrollIntoView({ block: "nearest" });
+  }
+}
+
+/** What the Model field means for each backend (it is told again when the backend changes). */
+const MODEL_HINT = {
+  embedded: "Empty: the bundled model. Or the path of a GGUF model file.",
+  openai: "The server's model name, e.g. llama3.1 (empty: the server's default).",
+  scripted: "Not used by the scripted backend.",
+};
 
 function numberField(name, label, settings, min, max, step, help, fallback = "") {
   return field(name, label, h("input", {
@@ -80,7 +117,8 @@ function form(settings) {
       field("backend", "Backend", h("select", { id: "set-backend", name: "backend" },
         backends.map((b) => h("option", { value: b, selected: b === settings.backend }, b))),
       "embedded: the bundled model, offline · openai: any OpenAI-compatible server · scripted: deterministic test replies"),
-      field("model", "Model", h("input", { id: "set-model", name: "model", value: settings.model ?? "", placeholder: "GGUF path or model name" })),
+      field("model", "Model", h("input", { id: "set-model", name: "model", value: settings.model ?? "", placeholder: "GGUF path or model name" }),
+        MODEL_HINT[settings.backend] || " "),
       field("base_url", "Base URL", h("input", { id: "set-base_url", name: "base_url", type: "url", value: settings.base_url ?? "" }),
         "For the openai backend, e.g. http://127.0.0.1:11434/v1"),
       h("p", { id: "backend-status", class: "muted hint", role: "status" }),
@@ -104,20 +142,36 @@ function form(settings) {
       numberField("memory_weight_recency", "Recall weight: recency", settings, 0, 100, 0.1,
         "How much each counts when choosing which memories a bot recalls; relevance first (§8.3).")),
     h("div", { class: "row" }, h("button", { type: "submit", class: "primary" }, "Save settings")));
-  el.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
+  const clearErrors = () => {
     errorBox.textContent = "";
     for (const old of el.querySelectorAll(".field-error")) old.remove();
-    const blank = emptyNumber(el);
-    if (blank) { // refused here, naming the field: never sent as 0
-      errorBox.textContent = blank.message;
-      // said beside the field too: the form's error line is off screen from the last fields
-      el.querySelector(`[data-field="${CSS.escape(blank.name)}"]`)
-        ?.append(h("p", { class: "error hint field-error", text: blank.message }));
-      markInvalid(el, blank.name);
+    markInvalid(el, null);
+  };
+  // A model means something to one backend only (a GGUF path, a server's model name):
+  // switching the backend shows that backend's own model, the one saved for it or none,
+  // and drops what was said about the other backend's server (§7.7).
+  modelOf[settings.backend] = settings.model ?? "";
+  let shownBackend = settings.backend;
+  el.elements.backend.addEventListener("change", () => {
+    const f = el.elements;
+    modelOf[shownBackend] = f.model.value;
+    shownBackend = f.backend.value;
+    f.model.value = modelOf[shownBackend] ?? "";
+    $("#set-model-help", el).textContent = MODEL_HINT[shownBackend] || " ";
+    const status = $("#backend-status", el);
+    status.textContent = "";
+    status.classList.remove("error");
+    clearToasts("error"); // "the server did not answer" was about the backend left
+    clearErrors();
+  });
+  el.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    clearErrors();
+    const bad = badNumber(el);
+    if (bad) { // refused here, naming the field: never sent as 0 or as a fraction
+      showError(el, errorBox, bad.message, bad.name);
       return;
     }
-    markInvalid(el, null);
     const f = el.elements;
     const next = {
       backend: f.backend.value,
@@ -144,19 +198,23 @@ function form(settings) {
       if (problem) notify(`Settings saved, but ${problem}. Replies will fail until it answers.`, "error");
     } catch (exc) {
       clearToasts(); // the inline error is the whole story; no "saved" beside it
-      errorBox.textContent = inLabels(el, exc);
-      markInvalid(el, exc.field);
+      const name = exc.field && el.querySelector(`[data-field="${CSS.escape(exc.field)}"]`) ? exc.field : null;
+      showError(el, errorBox, inLabels(el, exc), name);
     }
   });
   return el;
 }
 
-/** A settings error in the form's words: the field's label, not its key. */
+/** A settings error in the form's words: the field's label where the message starts with
+ * its key, no JSON-schema detail. Only the leading key is replaced: "model is not usable:
+ * give the path of a GGUF model file" once read "“Model” … a GGUF “Model” file". */
 function inLabels(formEl, exc) {
   let text = String(exc.message || "").replace(/^settings: /, "");
   if (exc.field) {
-    const label = formEl.querySelector(`[data-field="${CSS.escape(exc.field)}"] label`)?.textContent;
-    if (label) text = text.split(exc.field).join(`“${label}”`);
+    const key = exc.field;
+    text = text.replace(`bad value for '${key}': `, `${key} `).replace(/ \((?:Input should|Value error)[^)]*\)$/, "");
+    const label = formEl.querySelector(`[data-field="${CSS.escape(key)}"] label`)?.textContent;
+    if (label && text.startsWith(`${key} `)) text = `“${label}”${text.slice(key.length)}`;
   }
   return text.charAt(0).toUpperCase() + text.slice(1);
 }

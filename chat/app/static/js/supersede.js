@@ -21,7 +21,7 @@ export function chooseNewer(memory) {
   const list = h("ul", { class: "pick-list", "aria-label": `${owner}'s memories` });
   const status = h("p", { class: "muted count", role: "status" });
   const body = h("div", { class: "supersede-picker" },
-    h("p", { class: "muted", text: `Which memory of ${owner} replaces “${shortText(memory.text, 120)}”? It stays, struck through, and is recalled less.` }),
+    h("p", { class: "muted", text: `Which memory of ${owner} replaces “${shortText(memory.text, 120)}”? It stays in the list, struck through, but is no longer recalled into prompts.` }),
     search, status, list);
 
   async function load() {

@@ -5,7 +5,7 @@
 import { uiWords } from "./api.js";
 import { h, when } from "./dom.js";
 import { avatarFor, richText, rovingControls } from "./msgparts.js";
-import { nameOf } from "./store.js";
+import { nameOf, on } from "./store.js";
 
 function tool(label, text, onclick, extra = {}) {
   return h("button", { type: "button", class: "tool", "aria-label": label, title: label, onclick, ...extra }, text);
@@ -130,3 +130,23 @@ export function promptView(data) {
         h("pre", { class: "content", text: m.content }))));
   }));
 }
+
+/** "You" are named by the persona (§3.6): a new name shows at once in the open transcript
+ * (the head, the lettered avatar, the tools' labels), not only after a reload. */
+function renameYou() {
+  const name = nameOf("you");
+  for (const li of document.querySelectorAll("#transcript li.msg-you")) {
+    const author = li.querySelector(".msg-head .author");
+    if (!author || author.textContent === name) continue;
+    author.textContent = name;
+    li.querySelector(".msg-avatar")?.replaceWith(avatarFor("you"));
+    li.querySelector(".msg-tools")?.setAttribute("aria-label", `Actions for message by ${name}`);
+    for (const label of ["Edit message by ", "Delete message by "]) {
+      const button = li.querySelector(`.msg-tools button[aria-label^="${label}"]`);
+      button?.setAttribute("aria-label", `${label}${name}`);
+      button?.setAttribute("title", `${label}${name}`);
+    }
+  }
+}
+
+on("persona", renameYou);

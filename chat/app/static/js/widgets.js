@@ -1,7 +1,7 @@
 // Small shared pieces: modal dialogs, confirmation, inline editing of one field,
 // pin badges and the per-item change history (§6.1, §6.2, §6.4).
 
-import { get, post, seg } from "./api.js";
+import { get, inFieldWords, post, seg } from "./api.js";
 import { h, mount, notify, show, when } from "./dom.js";
 import { icon } from "./icons.js";
 import { emit } from "./store.js";
@@ -123,6 +123,8 @@ export function historyButton(type, id, title) {
  * input. Enter saves (Shift+Enter is a newline in multi-line fields), Esc
  * cancels, leaving the field saves. `onSave(value)` returns a Promise.
  */
+let errorCount = 0;
+
 export function editable({ label, value, type = "text", options = [], onSave, format = show, min, max, step }) {
   const wrap = h("span", { class: ["editable", `editable-${type}`] });
   const render = (current) => {
@@ -145,12 +147,30 @@ export function editable({ label, value, type = "text", options = [], onSave, fo
       input = h("input", { type, "aria-label": label, value: current ?? "", min, max, step });
     }
     let done = false;
+    /** Say what is wrong beside the field, in its words (a toast far off named the API's key). */
+    const refuse = (text) => {
+      wrap.querySelector(".field-error")?.remove();
+      const id = `edit-error-${++errorCount}`;
+      wrap.append(h("span", { class: "error hint field-error", role: "alert", id, text: text.charAt(0).toUpperCase() + text.slice(1) }));
+      input.disabled = false;
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", id);
+      done = false;
+      input.focus();
+    };
     const finish = async (save) => {
       if (done) return;
       done = true;
       let next = type === "number" ? Number(input.value) : input.value;
       if (!save || next === current || (type === "number" && input.value === "")) {
         render(current).focus();
+        return;
+      }
+      const outside = type === "number" && min !== undefined && max !== undefined &&
+        (!(next >= min && next <= max) || (step === 1 && !Number.isInteger(next)));
+      if (outside) {
+        const name = String(label).replace(/\s*\([^)]*\)$/, "");
+        refuse(`${name.charAt(0).toUpperCase()}${name.slice(1)} is ${step === 1 ? "a whole number" : "a number"} from ${min} to ${max}.`);
         return;
       }
       input.disabled = true;
@@ -160,11 +180,7 @@ export function editable({ label, value, type = "text", options = [], onSave, fo
         render(next).focus();
         emit("state-changed");
       } catch (exc) {
-        notify(exc.message, "error");
-        input.disabled = false;
-        input.setAttribute("aria-invalid", "true");
-        done = false;
-        input.focus();
+        refuse(inFieldWords(label, exc.message));
       }
     };
     input.addEventListener("keydown", (ev) => {

@@ -21,8 +21,8 @@ export function worldById(id) {
   return worlds.find((w) => w.id === id) || null;
 }
 
-/** Load the worlds and pick one: the one asked for, the remembered one, else the server's
- * default (the most recently active live world), else the first. */
+/** Load the worlds and pick one: the one asked for, the one shown, the remembered one,
+ * else the server's default (the most recently active live world), else the first. */
 export async function loadWorlds(wanted = null) {
   try {
     worlds = (await get("/api/worlds?include_archived=true")) || [];
@@ -34,17 +34,25 @@ export async function loadWorlds(wanted = null) {
   const pick = [wanted, worldId(), localStorage.getItem(WORLD_KEY)]
     .find((id) => id && worlds.some((w) => w.id === id && (!w.archived || id === wanted)));
   const fallback = live.find((w) => w.default) || live[0];
-  setWorld(pick || (fallback && fallback.id) || null);
+  const shown = pick || (fallback && fallback.id) || null;
+  setWorld(shown);
+  // Nothing remembered yet (or it was archived): the world the page opened in is the
+  // person's until they pick another. Left to the server's default (the latest active,
+  // which a card import's new world is), a reload after two imports landed in the last.
+  const remembered = localStorage.getItem(WORLD_KEY);
+  if (shown && !live.some((w) => w.id === remembered)) localStorage.setItem(WORLD_KEY, shown);
   renderSwitcher();
   await loadPersona();
   return worlds;
 }
 
-/** Show ``id``; the chat list, bots and state panel follow (``world-changed``). */
-export async function switchWorld(id, { quiet = false } = {}) {
+/** Show ``id``; the chat list, bots and state panel follow (``world-changed``). The page
+ * opens next time in the world the person last chose (``remember``); a card import that
+ * shows its new world passes ``remember: false``, so a reload does not land in it. */
+export async function switchWorld(id, { quiet = false, remember = true } = {}) {
+  if (id && remember) localStorage.setItem(WORLD_KEY, id);
   if (id === worldId()) return;
   setWorld(id);
-  if (id) localStorage.setItem(WORLD_KEY, id);
   renderSwitcher();
   await loadPersona();
   if (!quiet) emit("world-changed", id);
