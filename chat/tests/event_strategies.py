@@ -214,7 +214,7 @@ def _event(draw: Any, log: _Log) -> tuple[str, dict] | None:
         log.chat_worlds[chat_id] = world_id or "default"
         return "chat_created", payload
     if op == "message":
-        message_id = log.new_id("msg")
+        message_id = log.new_id("msg-")  # as real ids are: the recalled short form needs "obs:msg-"
         chat_id = log.chat(draw)
         recallable = [m for m in log.memories if log.memory_worlds.get(m) == log.world_of_chat(chat_id)]
         recallable += [f"obs:{m}:ada" for m in log.messages if log.message_chats.get(m) == chat_id]  # short form

@@ -298,7 +298,7 @@ def record_view(conn: sqlite3.Connection, payload: dict[str, Any], turn_id: str 
     """A record as "why did it say that?" shows it: the exact messages, the chapter ids,
     the fields a record leaves out at their defaults, and the memory ids a compact record
     leaves to its reply's ``message_posted``."""
-    view = {**_DEFAULTS, **{key: value for key, value in payload.items() if key != "compact"}}
+    view = {**_defaults(), **{key: value for key, value in payload.items() if key != "compact"}}
     view["messages"] = expand(conn, payload)
     chapters = _chapter_ids(conn, payload)
     if chapters:
@@ -309,8 +309,10 @@ def record_view(conn: sqlite3.Connection, payload: dict[str, Any], turn_id: str 
     return view
 
 
-_DEFAULTS: dict[str, Any] = {"message_id": None, "purpose": "reply", "memory_ids": [], "lore": [], "token_count": 0}
-"""What a record of format 3 leaves out (the schema's defaults, chat/eventlog/schemas.py)."""
+def _defaults() -> dict[str, Any]:
+    """What a record of format 3 leaves out (the schema's defaults, chat/eventlog/schemas.py),
+    new lists each time: a caller may change the view it is given."""
+    return {"message_id": None, "purpose": "reply", "memory_ids": [], "lore": [], "token_count": 0}
 
 
 def whole_record(conn: sqlite3.Connection, payload: dict[str, Any], turn_id: str | None = None) -> dict[str, Any]:
