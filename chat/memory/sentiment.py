@@ -58,12 +58,18 @@ MAX_CHARS = 4000
 _SENTENCES = re.compile(r"(?<=[.!?\u2026])[\"'\u201d\u2019)*_]*\s+|\n+")
 _TO_LISTENER = re.compile(
     r"\b(you|your|yours|yourself|yourselves|ya|thee|thou|thy|thine)\b"
-    r"|^\W*(that|this)(\s+(was|is)\b|'s\b)|^\W*what\s+an?\b",
+    # a judgement of what the listener said or did: "That was stupid", "What a cruel idea",
+    # "That was a stupid thing to do", not "This is a cold, cruel, drowned town"
+    r"|^\W*(that|this)(\s+(was|is)|'s)\s+(so\s+|really\s+|very\s+|just\s+)?\w+\W*$"
+    r"|^\W*((that|this)(\s+(was|is)|'s)|what)\s+(an?\s+)?([\w-]+,?\s+){0,3}"
+    r"(thing|idea|plan|question|answer|joke|lie|excuse|trick|choice|suggestion|remark|comment|reply)s?\b"
+    # a bare insult: "Idiot!", "Liar."
+    r"|^\W*\w+\W*$",
     re.IGNORECASE,
 )
 _DISMISSALS = re.compile(
     r"\b(shut up|shut it|nobody asked|no one asked|who asked|get lost|go away|piss off|"
-    r"back off|buzz off|get out of my|leave me alone)\b",
+    r"back off|buzz off|get out of my|leave me alone|go to hell|screw you)\b",
     re.IGNORECASE,
 )
 

@@ -157,7 +157,7 @@ class TurnControls(_Host):
                 raise NotFound(f"no turn with id {turn_id!r}", field="turn_id")
             if turn["status"] != "failed":
                 raise Conflict(f"only a failed turn can be retried; this one is {turn['status']}")
-            chat_service.require_writable_chat(conn, turn["chat_id"])
+            chat_service.require_someone_active(conn, chat_service.require_writable_chat(conn, turn["chat_id"]))
             previous = queued_payload(conn, turn_id)
             payload = {**previous, "kind": "retry"}
             holder.append(turn["chat_id"])
@@ -210,7 +210,7 @@ class TurnControls(_Host):
         turn_id = new_id("turn")
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
-            chat_service.require_writable_chat(conn, chat_id)
+            chat_service.require_someone_active(conn, chat_service.require_writable_chat(conn, chat_id))
             _require_idle(conn, chat_id, "regenerate")  # the reply to redo is not the last one yet
             last = chat_state.transcript(conn, chat_id, limit=1)
             if not last or last[0]["author"] == "you":
@@ -242,6 +242,7 @@ class TurnControls(_Host):
 
         def build(conn: sqlite3.Connection) -> list[NewEvent]:
             chat = chat_service.require_writable_chat(conn, chat_id)
+            chat_service.require_someone_active(conn, chat)
             if kind == "respond":  # a continue redoes its own bot's reply, present or not
                 require_someone_present(conn, chat)
             _require_idle(conn, chat_id, "respond" if kind == "respond" else "continue")

@@ -79,3 +79,17 @@ async def test_every_change_to_an_archived_worlds_chat_is_refused_until_it_is_re
         assert (await client.post(f"/api/messages/{other['id']}/choose")).status_code == 200
         rewound = await client.post(f"/api/chats/{chat_id}/rewind", json={"before_message_id": mine["id"]})
         assert rewound.status_code == 200 and rewound.json()["reverted_turn_ids"], rewound.text
+
+
+async def test_a_scene_edit_through_manual_edits_is_refused_too(data_dir: Path) -> None:
+    async with running_app(make_settings(data_dir, sentiment_nudges=False)) as (app, client):
+        assert (await client.post("/api/worlds", json={"name": "Saltmere", "id": "saltmere"})).status_code == 201
+        await make_bot(client, id="ada", world_id="saltmere")
+        chat_id = (await client.post("/api/chats", json={"bot_ids": ["ada"], "world_id": "saltmere"})).json()["id"]
+        await say(app, client, chat_id, "hello")
+        assert (await client.post("/api/worlds/saltmere/archive")).status_code == 200
+        before = await api_log_end(client)
+        edit = {"target_type": "scene", "target_id": chat_id, "field": "location", "world_id": "saltmere"}
+        assert_error(await client.post("/api/edits", json={**edit, "value": "the moon"}), 409, None)
+        assert_error(await client.post("/api/edits", json={**edit, "action": "unpin"}), 409, None)
+        assert await api_log_end(client) == before

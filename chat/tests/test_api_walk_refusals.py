@@ -37,6 +37,20 @@ async def test_posting_where_every_bot_is_retired_names_the_retirement(data_dir:
         assert await api_log_end(client) == before
 
 
+async def test_no_turn_is_queued_where_every_bot_is_retired(data_dir: Path) -> None:
+    """Regenerate, continue and retry could only fail there, and their Retry fail again."""
+    async with running_app(make_settings(data_dir, sentiment_nudges=False)) as (app, client):
+        await make_bot(client, id="isolde", name="Isolde Varga")
+        chat = await make_chat(client, ["isolde"])
+        await say(app, client, chat["id"], "hello")
+        assert (await client.delete("/api/bots/isolde")).status_code == 204
+        before = await api_log_end(client)
+        for path in ("regenerate", "continue"):
+            error = assert_error(await client.post(f"/api/chats/{chat['id']}/{path}"), 409, "bot_ids")
+            assert "retired (Isolde Varga)" in error["message"], error
+        assert await api_log_end(client) == before
+
+
 async def test_the_kind_of_you_and_of_a_bots_entity_cannot_be_edited(data_dir: Path) -> None:
     async with running_app(make_settings(data_dir)) as (_app, client):
         await make_bot(client, id="mara", name="Mara Quinn")

@@ -107,5 +107,10 @@ def test_the_servers_routes_and_commands_are_left_out_of_what_the_page_says(
     said = page.evaluate(
         "async (m) => (await import('/js/api.js')).uiWords(m)", refused.json()["error"]["message"]
     )
-    assert said.endswith("restore it to write here (Worlds panel)"), said
+    assert said.endswith("restore the world to change it (Worlds panel)"), said
     assert "/api/" not in said and "kith worlds" not in said
+    from chat.cards.sniff import CARD_IMPORT_HINT, CHAT_IMPORT_HINT
+
+    for hint in (CHAT_IMPORT_HINT, CARD_IMPORT_HINT):  # "(or `kith ...`)": the command goes too
+        said = page.evaluate("async (m) => (await import('/js/api.js')).uiWords(m)", f"this is a chat: {hint}")
+        assert "kith" not in said and said.endswith(("in the Chats list", "in Bots")), said

@@ -143,3 +143,11 @@ async def test_a_story_told_to_a_bot_leaves_it_as_it_was(data_dir: Path) -> None
         await turn(rt, chat["id"], "shut up, nobody asked you")
     with open_db(data_dir / "kith.db") as conn:
         assert get_edge(conn, "mara", "you")["affinity"] == -2
+
+
+def test_a_world_described_is_no_judgement_and_a_bare_insult_is_one() -> None:
+    for text in ("This is a cold, cruel, drowned town.", "That was a tragedy, the whole ship lost.",
+                 "What a horrible night to be out at sea.", "This is sad news about the miller's death."):
+        assert nudge(tone(text)) == (0, 0), (text, tone(text))
+    for text in ("Idiot!", "Liar!", "Go to hell.", "you... idiot", "YOU!!!! IDIOT!!!!", "What a stupid idea."):
+        assert nudge(tone(text))[0] < 0, (text, tone(text))

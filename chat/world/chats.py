@@ -83,6 +83,13 @@ def require_writable_message(conn: sqlite3.Connection, message_id: str) -> dict[
     return message
 
 
+def require_someone_active(conn: sqlite3.Connection, chat: dict[str, Any]) -> None:
+    """Refuse a turn in a chat whose bots are all retired before anything is stored: it
+    could only fail (`all_retired`), and its Retry would fail again."""
+    if not any((bot := get_bot(conn, b)) and not bot["retired"] for b in chat["bot_ids"]):
+        raise all_retired(conn, chat)
+
+
 def all_retired(conn: sqlite3.Connection, chat: dict[str, Any]) -> Conflict:
     """The refusal for a chat whose bots are all retired: it names them and what can be
     done (a retired bot does not come back), not the scene, where they may well be present."""

@@ -174,6 +174,8 @@ def field_edit_events(
             raise ValidationFailed(exc.message, field=named) from None
         if target_type == "entity" and field == "kind":
             _check_kind_change(target_id, payload, field if name_fields else "value")
+        if target_type == "scene":  # a scene is its chat's: read-only in an archived world
+            require_writable_chat(conn, target_id)
         events.append(NewEvent("manual_edit", payload, chat_id=chat_id, actor="user"))
     return events
 

@@ -86,8 +86,9 @@ export function uiWords(message) {
     .replace(/--[a-z][a-z-]*(?: PATH)? \(or KITH_([A-Z_]+)\)/g, (_, name) => SETTING_WORDS[name] || `${name.toLowerCase()} in kith.toml`)
     .replace(/KITH_([A-Z_]+)(?: or --[a-z][a-z-]*)?/g, (_, name) => SETTING_WORDS[name] || `${name.toLowerCase()} in kith.toml`)
     .replace(/ ?\(([^()]*)\)/g, (whole, inner) => {
-      const kept = inner.split(/, | or /).filter((part) => !ROUTE.test(part.trim()));
-      if (kept.length === inner.split(/, | or /).length) return whole;
+      const parts = inner.split(/, | or /);
+      const kept = parts.filter((part) => !ROUTE.test(part.trim().replace(/^or /, "")));
+      if (kept.length === parts.length) return whole;
       return kept.length ? ` (${kept.join(", ")})` : "";
     });
 }
