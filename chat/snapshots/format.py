@@ -1,6 +1,7 @@
 """The snapshot file: one JSON document, written atomically, checked before use (§10.4, §10.7).
-Over ``COMPRESS_OVER`` bytes it is written gzip-compressed (`packed`); readers inflate it
-first (`unpacked`), so everything below is about the JSON either way.
+Over ``COMPRESS_OVER`` bytes it is written zstd-compressed (`packed`); readers inflate it
+first (`unpacked`, which also reads the gzip files older Kiths wrote), so everything
+below is about the JSON either way.
 
 Layout: a small header object (format, versions, creation time, ``last_event_id``,
 a fingerprint of that event, a checksum, and ``table_ranges``) whose last member
