@@ -4,7 +4,8 @@ A 135M model's extraction rarely proposes an edge change, so relationships never
 move on the bundled model, even after "You're a liar and I don't trust you". VADER
 (a lexicon and rules, no model) scores the user's message; a clearly warm or hostile
 message nudges the affinity, and a clearly hostile or warm one the trust, of each bot
-that answered it toward the user, by a few points. The nudge is an ordinary
+it was said to (chat/turns/effects.py chooses: the bots it names, else those that
+answered) toward the user, by a few points. The nudge is an ordinary
 ``edge_changed`` by the actor ``system`` with ``source: "sentiment"``, so the edge
 history says where it came from, and it shares the ±10 per turn of §5.5 with the
 model's own proposals.

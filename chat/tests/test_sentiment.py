@@ -10,7 +10,7 @@ import pytest
 from chat.db.connection import open_db
 from chat.memory.sentiment import nudge, tone
 from chat.state.edges import edge_history, get_edge
-from chat.tests.turn_support import events, one_to_one, running, turn
+from chat.tests.turn_support import MARA, events, one_to_one, running, turn
 
 pytestmark = pytest.mark.anyio
 
@@ -151,3 +151,23 @@ def test_a_world_described_is_no_judgement_and_a_bare_insult_is_one() -> None:
         assert nudge(tone(text)) == (0, 0), (text, tone(text))
     for text in ("Idiot!", "Liar!", "Go to hell.", "you... idiot", "YOU!!!! IDIOT!!!!", "What a stupid idea."):
         assert nudge(tone(text))[0] < 0, (text, tone(text))
+
+
+async def test_the_tone_lands_on_the_bot_it_is_said_to(data_dir: Path) -> None:
+    """In a group, words that name a bot move that bot, not another that answered too; words
+    that name no bot move every bot that answered (newcomer walk, session 25)."""
+    rules = [{"match": "", "reply": "Hm."}]
+    async with running(data_dir, rules, max_replies_per_turn=2) as rt:
+        mara = await rt.author_bot({**MARA, "name": "Mara Quinn"})
+        tobias = await rt.author_bot({**MARA, "name": "Tobias Wren"})
+        chat = await rt.create_chat([mara["id"], tobias["id"]])
+        done = await turn(rt, chat["id"], "Mara, I hate you, you useless liar.")
+        assert done["status"] == "completed"
+        answered = {m["author"] for m in rt.transcript(chat["id"]) if m["turn_id"] == done["id"]} - {"you"}
+        assert answered == {mara["id"], tobias["id"]}  # both answered it
+        with open_db(data_dir / "kith.db") as conn:
+            assert get_edge(conn, mara["id"], "you")["affinity"] < 0
+            assert get_edge(conn, tobias["id"], "you")["affinity"] == 0
+        await turn(rt, chat["id"], "You are both wonderful, thank you so much.")
+        with open_db(data_dir / "kith.db") as conn:
+            assert get_edge(conn, tobias["id"], "you")["affinity"] > 0

@@ -19,7 +19,9 @@ from chat.memory import extraction as extract
 from chat.memory import reflection as reflect
 from chat.memory import review, sentiment
 from chat.memory.extraction_request import Fit
+from chat.state.world import get_scene
 from chat.turns.plan import TurnPlan
+from chat.turns.speakers import named_in
 
 if TYPE_CHECKING:
     from chat.llm.base import Backend
@@ -131,10 +133,12 @@ async def _world_changes(
         except KithError as exc:
             log.warning("extraction for turn %s failed: %s", turn_id, exc.message)
             events.append(extract.failed_extraction(chat_id, turn_id, exc.message))
-    if settings.sentiment_nudges and plan.user_text:
+    if settings.sentiment_nudges and plan.user_text and any(sentiment.nudge(sentiment.tone(plan.user_text))):
+        answered = [bot["id"] for bot, _ in replies]
+        listeners = await rt.read(lambda conn: addressed(conn, plan, answered))
         events.extend(
             sentiment.sentiment_events(
-                user_text=plan.user_text, bot_ids=[bot["id"] for bot, _ in replies],
+                user_text=plan.user_text, bot_ids=listeners,
                 chat_id=chat_id, turn_id=turn_id, used=sentiment.spent(events),
             )
         )  # fmt: skip
@@ -196,3 +200,15 @@ def _extraction_due(conn: Any, chat_id: str, every: int) -> bool:
         (chat_id,),
     ).fetchone()
     return (int(row[0]) + 1) % max(every, 1) == 0
+
+
+def addressed(conn: Any, plan: TurnPlan, answered: list[str]) -> list[str]:
+    """Whom the user's words were said to, for the tone nudge (§5.2): when the message names
+    bots of the chat, those of them present in the scene (an absent one heard nothing,
+    §5.3.1); else every bot that answered. "Isolde, you are a liar" in a group must not
+    cool Mara because she answered too."""
+    named = [bot for bot in plan.bots if named_in(plan.user_text, bot) is not None]
+    if not named:
+        return answered
+    scene = get_scene(conn, plan.chat["id"])
+    return [bot["id"] for bot in named if scene is None or bot["id"] in scene["present"]]
