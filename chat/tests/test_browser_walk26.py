@@ -11,7 +11,7 @@
   shows, and says it without a library's class name.
 * A stop before the first word read as a failure ("The reply failed: stopped by the
   user", "Stopped. stopped by the user  Retry"): now "Stopped before Ana wrote anything."
-  with Try again.
+  and Retry.
 * The World switcher and the New chat form's World list cut a long name ("The Ashfall
   Isles o…"): the pane widens so the whole name shows.
 * The tray's edit mode dropped whose memory it is ("Ana remembers:").
@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -185,7 +186,7 @@ def test_a_stop_before_the_first_word_reads_as_a_stop(page: Any, live_server: Li
     row = page.locator(".turn-stopped")
     row.wait_for()
     assert row.locator(".reason").inner_text() == "Stopped before Ana wrote anything."
-    assert row.get_by_role("button", name="Try again").count() == 1
+    assert row.get_by_role("button", name="Retry").count() == 1
     status = page.locator("#turn-status")
     _until(lambda: status.inner_text() == "Stopped.", "the stop in the status line")  # the row says the rest
     text = page.locator("#view-chat").inner_text()

@@ -110,11 +110,10 @@ export function stopWords(turn) {
   return `Stopped before ${bots.length === 1 ? nameOf(bots[0]) : "anyone"} wrote anything.`;
 }
 
-/** The banner of a failed turn: its reason and a Retry button (a stop's own words and
- * "Try again"). */
+/** The banner of a failed turn: its reason (a stop's own words) and a Retry button. */
 export function failureItem(turn, onRetry) {
   const stopped = stopWords(turn);
-  const retry = h("button", { type: "button", class: "primary small", onclick: onRetry }, stopped ? "Try again" : "Retry");
+  const retry = h("button", { type: "button", class: "primary small", onclick: onRetry }, "Retry");
   if (stopped) {
     return h("li", { class: ["turn-failed", "turn-stopped"], role: "status", dataset: { turn: turn.id } },
       h("span", { class: "reason", text: stopped }), " ", retry);
