@@ -98,7 +98,8 @@ def test_a_new_chat_picks_its_world_and_an_archived_world_is_restorable(page: An
     dialog.get_by_role("button", name="Restore Desert").wait_for()
     dialog.get_by_role("button", name="Close dialog").click()
     options = page.locator("#world-select option").all_inner_texts()
-    assert options == ["Harbour"]
+    assert options == ["Harbour", "Desert (archived)"]  # still reachable, to read its chats
+    assert page.locator("#world-select").input_value() == "harbour"
     assert [w["id"] for w in live_server.api("GET", "/api/worlds")] == ["harbour"]
 
     page.get_by_role("button", name="Manage worlds").click()

@@ -27,7 +27,12 @@ export function renderChats() {
   if (!chats.length) {
     // With several worlds, an empty list must not read as "the chats are gone": name the
     // world shown and where the others are.
-    const world = liveWorlds().length > 1 ? currentWorld() : null;
+    const shown = currentWorld();
+    if (shown && shown.archived) {  // an archived world takes no new chats (§3.5)
+      mount(list, h("li", { class: "muted empty", text: `No chats in ${shown.name} (archived).` }));
+      return;
+    }
+    const world = liveWorlds().length > 1 ? shown : null;
     mount(list, h("li", { class: "muted empty", text: world
       ? `No chats in ${world.name} yet. Start one with “New chat”, or pick another world above.`
       : "No chats yet. Start one with “New chat”." }));

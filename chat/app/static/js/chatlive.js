@@ -7,7 +7,7 @@ import { $ } from "./dom.js";
 import { nameOf, store } from "./store.js";
 import { hasPhase, showPhase } from "./phase.js";
 import { announceDrawn } from "./pages.js";
-import { streamingItem } from "./transcript.js";
+import { stopWords, streamingItem } from "./transcript.js";
 import { S, forgetTurns, markTurn, pickActiveTurn, stateChanged, turnStatus } from "./chatstate.js";
 import { applyMessage, refreshChapters, reload, render, renderFailure } from "./chatview.js";
 
@@ -88,7 +88,7 @@ export function onTurn(data) {
   S.live.end(turn.id);
   pickActiveTurn(); // a queued turn behind it becomes active and runs next
   S.failedTurn = turn.status === "failed" ? turn : null;
-  if (turn.status === "failed") turnStatus(`The reply failed: ${uiWords(turn.error) || "no reason given"}`);
+  if (turn.status === "failed") turnStatus(stopWords(turn) ? "Stopped." : `The reply failed: ${uiWords(turn.error) || "no reason given"}`);
   renderFailure();
   stateChanged();
   refreshChapters();

@@ -4,7 +4,8 @@
 
 import { get, post, seg } from "./api.js";
 import { h, mount, notify } from "./dom.js";
-import { store } from "./store.js";
+import { nameOf, store } from "./store.js";
+import { worldById } from "./worlds.js";
 
 let review = null; // {enabled, backend}, asked once per page
 
@@ -86,8 +87,16 @@ function editMemory(p, li, refresh, draft = null) {
     }
     if (await decide(`/api/proposals/${seg(p.id)}/accept`, "accept the edited memory", { text: area.value })) refresh(p.id);
   });
-  li.replaceChildren(h("span", { class: "kind", text: "memory added" }), " ", form);
+  // whose memory it is stays in view while its text is edited ("Mara Quinn remembers:")
+  const owner = p.payload.owner ? h("span", { class: "proposal-owner", text: `${nameOf(p.payload.owner)} remembers:` }) : null;
+  li.replaceChildren(h("span", { class: "kind", text: "memory added" }), " ", owner, form);
   if (!draft || draft.focused) area.focus();
+}
+
+/** A proposal of an archived world's chat: read, never decided (the server refuses with 409). */
+function readOnlyItem(p) {
+  return h("li", { class: "proposal", tabindex: "0", dataset: { id: p.id, kind: p.kind }, "aria-label": p.summary },
+    h("span", { class: "kind", text: p.kind.replace(/_/g, " ") }), " ", ...summaryView(p));
 }
 
 function item(p, refresh, draft) {
@@ -141,7 +150,13 @@ export async function renderReview(container) {
   const draft = open ? { id: open.closest(".proposal")?.dataset.id, text: open.querySelector("textarea").value,
     focused: open.contains(document.activeElement) } : null;
   const scrolled = container.querySelector(".proposals")?.scrollTop || 0;
-  const tray = proposals.length ? h("section", { class: "review-tray", "aria-label": "Proposed changes" },
+  const world = store.chat && chatId ? worldById(store.chat.world_id) : null;
+  const tray = proposals.length && world && world.archived ? h("section", { class: "review-tray", "aria-label": "Proposed changes" },
+    h("div", { class: "row" }, h("h3", { text: `Proposed changes (${proposals.length})` })),
+    h("p", { class: "archived-note", role: "note" }, `The world ${world.name} is archived, so this chat is read-only: `
+      + "these proposals can be read, not accepted or rejected. Restore the world (Worlds…) to decide them."),
+    h("ul", { class: "proposals" }, proposals.map(readOnlyItem)))
+    : proposals.length ? h("section", { class: "review-tray", "aria-label": "Proposed changes" },
     h("div", { class: "row" },
       h("h3", { text: `Proposed changes (${proposals.length})` }),
       h("button", { type: "button", class: "small primary", onclick: async () => {

@@ -85,6 +85,25 @@ function numberField(name, label, settings, min, max, step, help, fallback = "")
   }), help);
 }
 
+/** The check's problem in plain words: "the server at X did not answer: ConnectError All
+ * connection attempts failed" names a library's class; say what it means instead. */
+export function plainProblem(problem) {
+  const text = String(problem || "");
+  const quiet = text.match(/^(.*?) did not answer(?::\s*(.*))?$/s);
+  if (!quiet) return text;
+  const why = quiet[2] || "";
+  if (/timeout|timed out/i.test(why)) return `${quiet[1]} did not answer in time`;
+  return `${quiet[1]} did not answer (is it running, and is the address right?)`;
+}
+
+/** Forget what the last check said: it was about a Base URL or key no longer shown. */
+function clearBackendStatus(formEl) {
+  const line = $("#backend-status", formEl);
+  if (!line) return;
+  line.textContent = "";
+  line.classList.remove("error");
+}
+
 /** Ask whether the backend in use answers (a server's URL and key); the problem in words,
  * shown under the backend, or null. Saving checks only what needs no server. */
 async function checkBackend() {
@@ -97,10 +116,10 @@ async function checkBackend() {
   try {
     const answer = await get("/api/settings/backend-check");
     if (line) {
-      line.textContent = answer.ok ? "The server answers." : `Not answering: ${answer.problem}`;
+      line.textContent = answer.ok ? "The server answers." : `Not answering: ${plainProblem(answer.problem)}`;
       line.classList.toggle("error", !answer.ok);
     }
-    return answer.ok ? null : answer.problem;
+    return answer.ok ? null : plainProblem(answer.problem);
   } catch (exc) {
     if (line) line.textContent = "";
     return null; // the check itself failing says nothing about the server
@@ -158,17 +177,17 @@ function form(settings) {
     shownBackend = f.backend.value;
     f.model.value = modelOf[shownBackend] ?? "";
     $("#set-model-help", el).textContent = MODEL_HINT[shownBackend] || " ";
-    const status = $("#backend-status", el);
-    status.textContent = "";
-    status.classList.remove("error");
+    clearBackendStatus(el);
     clearToasts("error"); // "the server did not answer" was about the backend left
     clearErrors();
   });
+  for (const name of ["base_url", "api_key"]) el.elements[name].addEventListener("input", () => clearBackendStatus(el));
   el.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     clearErrors();
     const bad = badNumber(el);
     if (bad) { // refused here, naming the field: never sent as 0 or as a fraction
+      clearBackendStatus(el);
       showError(el, errorBox, bad.message, bad.name);
       return;
     }
@@ -198,6 +217,7 @@ function form(settings) {
       if (problem) notify(`Settings saved, but ${problem}. Replies will fail until it answers.`, "error");
     } catch (exc) {
       clearToasts(); // the inline error is the whole story; no "saved" beside it
+      clearBackendStatus(el); // what the last check said was about the settings before
       const name = exc.field && el.querySelector(`[data-field="${CSS.escape(exc.field)}"]`) ? exc.field : null;
       showError(el, errorBox, inLabels(el, exc), name);
     }

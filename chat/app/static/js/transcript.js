@@ -5,7 +5,7 @@
 import { uiWords } from "./api.js";
 import { h, when } from "./dom.js";
 import { avatarFor, richText, rovingControls } from "./msgparts.js";
-import { nameOf, on } from "./store.js";
+import { nameOf, on, store } from "./store.js";
 
 function tool(label, text, onclick, extra = {}) {
   return h("button", { type: "button", class: "tool", "aria-label": label, title: label, onclick, ...extra }, text);
@@ -101,9 +101,23 @@ export function streamingItem(author) {
   return { li, text };
 }
 
-/** The banner of a failed turn: its reason and a Retry button. */
+/** A turn the person stopped before any reply was stored (a stop after some words keeps
+ * them, and the turn completes): "Stopped before Mara wrote anything.", not a failure
+ * that repeats "Stopped. stopped by the user". Null for any other failed turn. */
+export function stopWords(turn) {
+  if (!turn || !/^(generation )?stopped by the user/i.test(turn.error || "")) return null;
+  const bots = (store.chat && store.chat.bot_ids) || [];
+  return `Stopped before ${bots.length === 1 ? nameOf(bots[0]) : "anyone"} wrote anything.`;
+}
+
+/** The banner of a failed turn: its reason (a stop's own words) and a Retry button. */
 export function failureItem(turn, onRetry) {
+  const stopped = stopWords(turn);
   const retry = h("button", { type: "button", class: "primary small", onclick: onRetry }, "Retry");
+  if (stopped) {
+    return h("li", { class: ["turn-failed", "turn-stopped"], role: "status", dataset: { turn: turn.id } },
+      h("span", { class: "reason", text: stopped }), " ", retry);
+  }
   return h("li", { class: "turn-failed", role: "alert", dataset: { turn: turn.id } },
     h("strong", { text: turn.cancelled || /cancel|stop/i.test(turn.error || "") ? "Stopped. " : "The reply failed. " }),
     h("span", { class: "reason", text: uiWords(turn.error) || "no reason given" }), " ", retry);

@@ -32,7 +32,7 @@ export async function loadWorlds(wanted = null) {
   }
   const live = worlds.filter((w) => !w.archived);
   const pick = [wanted, worldId(), localStorage.getItem(WORLD_KEY)]
-    .find((id) => id && worlds.some((w) => w.id === id && (!w.archived || id === wanted)));
+    .find((id) => id && worlds.some((w) => w.id === id && (!w.archived || id === wanted || id === worldId())));
   const fallback = live.find((w) => w.default) || live[0];
   const shown = pick || (fallback && fallback.id) || null;
   setWorld(shown);
@@ -62,11 +62,13 @@ function renderSwitcher() {
   const box = $("#world-switcher");
   if (!box) return;
   const live = worlds.filter((w) => !w.archived);
-  const current = currentWorld();
-  const options = live.map((w) => h("option", { value: w.id, selected: w.id === worldId(), text: w.name }));
-  if (current && current.archived) {
-    options.push(h("option", { value: current.id, selected: true, text: `${current.name} (archived)` }));
-  }
+  const archived = worlds.filter((w) => w.archived);
+  const option = (w) => h("option", { value: w.id, selected: w.id === worldId(),
+    text: w.archived ? `${w.name} (archived)` : w.name });
+  // An archived world's chats can still be read and exported (§3.5): its worlds come
+  // after the live ones, marked, so they are reached from the page, not by a saved link.
+  const options = live.map(option);
+  if (archived.length) options.push(h("optgroup", { label: "Archived (read-only)" }, archived.map(option)));
   if (!options.length) options.push(h("option", { value: "", text: "No worlds yet" }));
   const select = h("select", { id: "world-select", "aria-label": "World", disabled: !options.length }, options);
   select.addEventListener("change", () => switchWorld(select.value || null));
@@ -76,6 +78,21 @@ function renderSwitcher() {
     `You: ${store.persona ? store.persona.name : "You"}`);
   you.addEventListener("click", () => editPersona());
   mount(box, h("label", { class: "world-label", for: "world-select", text: "World" }), select, manage, you);
+  fitWorldNames();
+}
+
+/** Widen the chat list pane (wide screens, up to 340 px) so the longest world name shows
+ * whole in the switcher and in the New chat form: a 165 px select cut "The Ashfall Isles
+ * o…". The width goes in --side-w, which style.css reads for the pane's column. */
+function fitWorldNames() {
+  const select = $("#world-select");
+  if (!select || !select.isConnected) return;
+  const ctx = document.createElement("canvas").getContext("2d");
+  ctx.font = getComputedStyle(select).font;
+  const widest = Math.max(0, ...[...select.options].map((o) => ctx.measureText(o.text).width));
+  // the select's arrow and padding, then the pane's padding around it
+  const wanted = Math.ceil(widest + 48 + 2 * 22);
+  document.documentElement.style.setProperty("--side-w", `${Math.min(340, Math.max(210, wanted))}px`);
 }
 
 async function manageWorlds() {
