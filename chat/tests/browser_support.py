@@ -205,3 +205,12 @@ def expect_http_errors(page: Any, *statuses: int) -> None:
 def open_app(page: Any, route: str = "") -> None:
     page.goto(f"/{route}")
     page.wait_for_selector("body[data-ready='1']")
+
+
+def keep_shot(page: Any, name: str) -> None:
+    """A screenshot of the page as ``$KITH_SHOTS/<name>.png`` when KITH_SHOTS is set (for a
+    person to look at what a test checked); nothing otherwise."""
+    folder = os.environ.get("KITH_SHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"))

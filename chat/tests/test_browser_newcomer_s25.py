@@ -17,14 +17,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chat.tests import browser_support as support
-from chat.tests.browser_support import LiveServer, expect_http_errors, open_app
+from chat.tests.browser_support import LiveServer, expect_http_errors, keep_shot, open_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -34,13 +33,6 @@ page = support.page
 
 WIDE = {"width": 1366, "height": 768}
 NARROW = {"width": 375, "height": 740}
-
-
-def _shot(page: Any, name: str) -> None:
-    folder = os.environ.get("KITH_SHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"))
 
 
 def _lines(cell: Any) -> int:
@@ -76,7 +68,7 @@ def test_each_when_cell_of_the_history_dialog_is_one_line(
         box = value.bounding_box()
         assert box["x"] + box["width"] <= body["x"] + body["width"] + 1, "a value runs out of the dialog"
         assert box["width"] >= 80, f"a value column {box['width']} px wide shows a word a line"
-    _shot(page, f"history_{viewport['width']}")
+    keep_shot(page, f"history_{viewport['width']}")
 
 
 def _chat_file(tmp_path: Path) -> Path:
@@ -112,20 +104,20 @@ def test_the_chat_import_names_its_format_before_and_after_a_card_is_given(
     assert warning.inner_text() == (
         "“Ana.png” looks like a character card, not a chat: a card is imported with Import card… in Bots."
     ), "a card is called out before Import is pressed"
-    _shot(page, "import_chat_card_given")
+    keep_shot(page, "import_chat_card_given")
     dialog.get_by_role("button", name="Import").click()
     error = dialog.locator("p.error")
     error.wait_for()
     assert "character card (Ana)" in error.inner_text()
     assert hint.is_visible() and "(.jsonl" in hint.inner_text(), "the format stays named after the failure"
-    _shot(page, "import_chat_card_refused")
+    keep_shot(page, "import_chat_card_refused")
     dialog.get_by_role("button", name="Cancel").click()
 
     page.locator("#chat-file").set_input_files(str(_chat_file(tmp_path)))
     hint.wait_for()
     assert dialog.get_by_role("note").count() == 0, "a .jsonl file needs no warning"
     assert "(.jsonl" in hint.inner_text()
-    _shot(page, "import_chat_jsonl")
+    keep_shot(page, "import_chat_jsonl")
 
 
 @pytest.mark.parametrize("live_server", [{"extraction_review": True, "sentiment_nudges": False}], indirect=True)
@@ -148,7 +140,7 @@ def test_a_scene_proposal_names_who_is_present(page: Any, live_server: LiveServe
     assert proposal.inner_text() == (
         "scene: location 'the bakery'; present Ana, Isolde (isolde), Isolde (isolde-2), Sam"
     ), proposal.inner_text()
-    _shot(page, "review_scene_present")
+    keep_shot(page, "review_scene_present")
 
 
 def test_a_reply_whose_streamed_words_are_cut_shows_the_stored_text_once_stored(
@@ -175,4 +167,4 @@ def test_a_reply_whose_streamed_words_are_cut_shows_the_stored_text_once_stored(
     assert page.locator("#transcript", has_text="all night").count() == 0
     [message] = [m for m in live_server.api("GET", f"/api/chats/{chat['id']}/messages") if m["author"] == "ana"]
     assert message["text"] == "Sit by the oven."
-    _shot(page, "reply_cleaned_after_stream")
+    keep_shot(page, "reply_cleaned_after_stream")

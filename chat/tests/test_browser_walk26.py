@@ -21,16 +21,14 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chat.tests import browser_support as support
-from chat.tests.browser_support import LiveServer, expect_http_errors, open_app
+from chat.tests.browser_support import LiveServer, expect_http_errors, keep_shot, open_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -42,13 +40,6 @@ WIDE = {"width": 1366, "height": 768}
 DEAD = "http://127.0.0.1:9/v1"  # the discard port: nothing answers there
 LONG = "The Ashfall Isles of the Ember Sea"
 REVIEW = {"extraction_review": True, "sentiment_nudges": False}
-
-
-def _shot(page: Any, name: str) -> None:
-    folder = os.environ.get("KITH_SHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"))
 
 
 def _until(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
@@ -95,12 +86,12 @@ def test_an_archived_worlds_chats_are_chosen_in_the_switcher_and_open_read_only(
     select.select_option(salt["id"])
     link = page.locator("#chat-list .chat-link", has_text="Fog over Saltmere")
     link.wait_for()
-    _shot(page, "archived_in_switcher")
+    keep_shot(page, "archived_in_switcher")
     link.click()
     page.locator("#archived-note").wait_for()
     assert "read-only" in page.locator("#chat-meta").inner_text()
     assert page.locator("#composer-input").is_disabled()
-    _shot(page, "archived_chat_from_switcher")
+    keep_shot(page, "archived_chat_from_switcher")
     open_app(page)  # opened afresh, the page shows a live world, not the archived one
     _until(lambda: page.locator("#world-select option:checked").inner_text() != "Saltmere (archived)", "a live world")
     assert chat["world_id"] == salt["id"]
@@ -123,7 +114,7 @@ def test_the_review_tray_of_an_archived_chat_is_read_only(page: Any, live_server
     page.wait_for_timeout(300)
     assert tray.locator(".proposal").count() == 4
     assert page.locator(".toast-error").count() == 0
-    _shot(page, "archived_tray")
+    keep_shot(page, "archived_tray")
 
 
 @pytest.mark.parametrize("live_server", [REVIEW], indirect=True)
@@ -138,7 +129,7 @@ def test_editing_a_proposed_memory_keeps_whose_memory_it_is(page: Any, live_serv
     form = tray.locator(".proposal-edit-form")
     form.wait_for()
     assert tray.locator(".proposal-owner").inner_text() == "Ana remembers:"
-    _shot(page, "tray_edit_owner")
+    keep_shot(page, "tray_edit_owner")
 
 
 def test_a_stale_not_answering_goes_and_says_no_class_name(page: Any, live_server: LiveServer) -> None:
@@ -152,14 +143,14 @@ def test_a_stale_not_answering_goes_and_says_no_class_name(page: Any, live_serve
     _until(lambda: status.inner_text().startswith("Not answering"), "the dead server's note")
     said = status.inner_text()
     assert "ConnectError" not in said and "did not answer" in said, said
-    _shot(page, "settings_not_answering")
+    keep_shot(page, "settings_not_answering")
     assert "Error" not in page.locator(".toast").all_inner_texts().__str__()
     page.get_by_label("Base URL").fill("not a url")
     assert status.inner_text() == ""  # the note was about the address no longer there
     page.get_by_role("button", name="Save settings").click()
     page.locator("[data-field='base_url'] .field-error").wait_for()
     assert status.inner_text() == ""
-    _shot(page, "settings_bad_url")
+    keep_shot(page, "settings_bad_url")
     # a note comes back for the next check, and goes with the next refused save
     page.get_by_label("Base URL").fill(DEAD.replace(":9/", ":7/"))
     page.get_by_role("button", name="Save settings").click()
@@ -191,7 +182,7 @@ def test_a_stop_before_the_first_word_reads_as_a_stop(page: Any, live_server: Li
     _until(lambda: status.inner_text() == "Stopped.", "the stop in the status line")  # the row says the rest
     text = page.locator("#view-chat").inner_text()
     assert "stopped by the user" not in text and "failed" not in text, text
-    _shot(page, "stopped_before_first_word")
+    keep_shot(page, "stopped_before_first_word")
     page.reload()  # the chat's last turn says the same after a reload
     page.wait_for_selector("body[data-ready='1']")
     assert page.locator(".turn-stopped .reason").inner_text() == "Stopped before Ana wrote anything."
@@ -214,4 +205,4 @@ def test_a_long_world_name_shows_whole_in_the_switcher_and_the_new_chat_form(
     assert _fits(chooser), "the New chat form's World list cuts the long name"
     pane = page.locator(".chat-list-pane").bounding_box()
     assert pane["width"] <= 341  # the pane grows, the conversation keeps its room
-    _shot(page, "long_world_name")
+    keep_shot(page, "long_world_name")
