@@ -13,13 +13,12 @@ what the form says is in its own words, beside the field it is about.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
 from chat.tests import browser_support as support
-from chat.tests.browser_support import LiveServer, expect_http_errors, open_app
+from chat.tests.browser_support import LiveServer, expect_http_errors, open_app, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -30,13 +29,6 @@ page = support.page
 DEAD = "http://127.0.0.1:9/v1"
 
 
-def _until(check: Any, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def test_switching_back_from_openai_to_embedded_just_works(page: Any, live_server: LiveServer) -> None:
     open_app(page, "#/settings")
     page.get_by_label("Backend").select_option("openai")
@@ -44,7 +36,7 @@ def test_switching_back_from_openai_to_embedded_just_works(page: Any, live_serve
     page.get_by_label("Base URL").fill(DEAD)
     page.get_by_role("button", name="Save settings").click()
     status = page.locator("#backend-status")
-    _until(lambda: status.inner_text().startswith("Not answering"), "the dead server's note")
+    until(lambda: status.inner_text().startswith("Not answering"), "the dead server's note", timeout=30.0)
     assert live_server.api("GET", "/api/settings")["model"] == "llama3.1"
 
     page.get_by_label("Backend").select_option("embedded")

@@ -21,14 +21,12 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from chat.tests import browser_support as support
-from chat.tests.browser_support import LiveServer, expect_http_errors, keep_shot, open_app
+from chat.tests.browser_support import LiveServer, expect_http_errors, keep_shot, open_app, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -40,13 +38,6 @@ WIDE = {"width": 1366, "height": 768}
 DEAD = "http://127.0.0.1:9/v1"  # the discard port: nothing answers there
 LONG = "The Ashfall Isles of the Ember Sea"
 REVIEW = {"extraction_review": True, "sentiment_nudges": False}
-
-
-def _until(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def _archived_chat(live_server: LiveServer, *, talk: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -93,7 +84,7 @@ def test_an_archived_worlds_chats_are_chosen_in_the_switcher_and_open_read_only(
     assert page.locator("#composer-input").is_disabled()
     keep_shot(page, "archived_chat_from_switcher")
     open_app(page)  # opened afresh, the page shows a live world, not the archived one
-    _until(lambda: page.locator("#world-select option:checked").inner_text() != "Saltmere (archived)", "a live world")
+    until(lambda: page.locator("#world-select option:checked").inner_text() != "Saltmere (archived)", "a live world", timeout=15.0)
     assert chat["world_id"] == salt["id"]
 
 
@@ -140,7 +131,7 @@ def test_a_stale_not_answering_goes_and_says_no_class_name(page: Any, live_serve
     page.get_by_label("Base URL").fill(DEAD)
     page.get_by_role("button", name="Save settings").click()
     status = page.locator("#backend-status")
-    _until(lambda: status.inner_text().startswith("Not answering"), "the dead server's note")
+    until(lambda: status.inner_text().startswith("Not answering"), "the dead server's note", timeout=15.0)
     said = status.inner_text()
     assert "ConnectError" not in said and "did not answer" in said, said
     keep_shot(page, "settings_not_answering")
@@ -154,7 +145,7 @@ def test_a_stale_not_answering_goes_and_says_no_class_name(page: Any, live_serve
     # a note comes back for the next check, and goes with the next refused save
     page.get_by_label("Base URL").fill(DEAD.replace(":9/", ":7/"))
     page.get_by_role("button", name="Save settings").click()
-    _until(lambda: status.inner_text().startswith("Not answering"), "the second dead server's note")
+    until(lambda: status.inner_text().startswith("Not answering"), "the second dead server's note", timeout=15.0)
     page.get_by_label("Memories recalled into a prompt").fill("0")
     page.get_by_role("button", name="Save settings").click()
     page.locator("[data-field='memory_top_k'] .field-error").wait_for()
@@ -179,7 +170,7 @@ def test_a_stop_before_the_first_word_reads_as_a_stop(page: Any, live_server: Li
     assert row.locator(".reason").inner_text() == "Stopped before Ana wrote anything."
     assert row.get_by_role("button", name="Retry").count() == 1
     status = page.locator("#turn-status")
-    _until(lambda: status.inner_text() == "Stopped.", "the stop in the status line")  # the row says the rest
+    until(lambda: status.inner_text() == "Stopped.", "the stop in the status line", timeout=15.0)  # the row says the rest
     text = page.locator("#view-chat").inner_text()
     assert "stopped by the user" not in text and "failed" not in text, text
     keep_shot(page, "stopped_before_first_word")

@@ -12,27 +12,19 @@ Bots page says whose bots it lists; and the world list is wide enough to read.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chat.tests import browser_support as support
-from chat.tests.browser_support import LiveServer, open_app
+from chat.tests.browser_support import LiveServer, open_app, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 browser = support.browser
 live_server = support.live_server
 page = support.page
-
-
-def _until(check: Any, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def _card(tmp_path: Path, name: str) -> Path:
@@ -74,12 +66,12 @@ def test_a_new_bot_joins_the_world_chosen_and_a_reload_keeps_the_persons_world(
     said = _import(page, _card(tmp_path, "Wren Hollow"), "Wren Hollow")
     assert said == "Imported Wren Hollow into a new world, Wren Hollow, shown now.", said
     _import(page, _card(tmp_path, "Pell Ashdown"), "Pell Ashdown")
-    _until(lambda: page.locator("#bots-world").inner_text() == "World: Pell Ashdown", "the Bots page to say its world")
+    until(lambda: page.locator("#bots-world").inner_text() == "World: Pell Ashdown", "the Bots page to say its world")
     worlds = {w["name"]: w["id"] for w in live_server.api("GET", "/api/worlds")}
     assert next(w for w in live_server.api("GET", "/api/worlds") if w["default"])["name"] == "Pell Ashdown"
 
     select = _reload_to_chat(page)  # not the newest world the server would pick: the one opened in
-    _until(lambda: select.input_value() == "saltmere", "Saltmere after a reload")
+    until(lambda: select.input_value() == "saltmere", "Saltmere after a reload")
     page.locator(".chat-link", has_text="Fog over Saltmere").wait_for()
 
     page.get_by_role("link", name="Bots").click()
@@ -96,11 +88,11 @@ def test_a_new_bot_joins_the_world_chosen_and_a_reload_keeps_the_persons_world(
     in_pell = {b["name"] for b in live_server.api("GET", f"/api/bots?world={worlds['Pell Ashdown']}")}
     assert in_pell == {"Pell Ashdown", "Sable Reyes"}
     assert "Sable Reyes" not in {b["name"] for b in live_server.api("GET", "/api/bots?world=saltmere")}
-    _until(lambda: page.locator("#bots-world").inner_text() == "World: Pell Ashdown", "the Bots page in Pell Ashdown")
+    until(lambda: page.locator("#bots-world").inner_text() == "World: Pell Ashdown", "the Bots page in Pell Ashdown")
 
     _import(page, _card(tmp_path, "Quill Marsh"), "Quill Marsh")  # shown, not chosen
     select = _reload_to_chat(page)
-    _until(lambda: select.input_value() == worlds["Pell Ashdown"], "the world last chosen after a reload")
+    until(lambda: select.input_value() == worlds["Pell Ashdown"], "the world last chosen after a reload")
 
 
 def test_an_empty_world_says_so_and_the_world_list_reads_whole(
@@ -113,7 +105,7 @@ def test_an_empty_world_says_so_and_the_world_list_reads_whole(
     select = page.get_by_role("combobox", name="World")
     select.select_option("pell")
     empty = page.locator("#chat-list .empty")
-    _until(lambda: "Pell Ashdown" in empty.inner_text(), "the empty list to name its world")
+    until(lambda: "Pell Ashdown" in empty.inner_text(), "the empty list to name its world")
     assert empty.inner_text() == "No chats in Pell Ashdown yet. Start one with “New chat”, or pick another world above."
     # the name fits the list: the select is wider than its text, its padding and its arrow
     fits = select.evaluate(

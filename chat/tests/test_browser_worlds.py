@@ -5,23 +5,14 @@ is hidden and restorable; the first-run banner and the persona dialog name "you"
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pytest
 
 from chat.tests import browser_support as support
-from chat.tests.browser_support import LiveServer, open_app
+from chat.tests.browser_support import LiveServer, open_app, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def _until(check: Any, what: str, timeout: float = 10.0) -> None:
-    """Poll from Python (page-side wait_for_function evaluates a string, which the CSP refuses)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 browser = support.browser
 live_server = support.live_server
@@ -54,7 +45,7 @@ def test_switching_worlds_moves_the_chat_list_bots_and_state_panel(page: Any, li
     select.select_option("desert")
     page.locator(".chat-link", has_text="Desert chat").wait_for()
     assert page.locator(".chat-link", has_text="Harbour chat").count() == 0
-    _until(lambda: desert["id"] in page.url, "the desert chat to open")
+    until(lambda: desert["id"] in page.url, "the desert chat to open")
     page.get_by_role("tab", name="Memories").click()
     page.wait_for_timeout(300)
     assert page.locator(".memory", has_text="rye").count() == 0
@@ -70,7 +61,7 @@ def test_switching_worlds_moves_the_chat_list_bots_and_state_panel(page: Any, li
 
     # Opening the other world's chat by its address switches back.
     page.goto(f"/#/chat/{harbour['id']}")
-    _until(lambda: page.locator("#world-select").input_value() == "harbour", "the harbour world")
+    until(lambda: page.locator("#world-select").input_value() == "harbour", "the harbour world")
     # The switcher shows the world's name, not its first letter (the sidebar is narrow).
     assert page.locator("#world-select").bounding_box()["width"] >= 90
 
@@ -85,7 +76,7 @@ def test_a_new_chat_picks_its_world_and_an_archived_world_is_restorable(page: An
     form.get_by_role("checkbox", name="Zed").check()
     form.get_by_role("textbox", name="Title").fill("Zed visits the harbour")
     form.get_by_role("button", name="Create chat").click()
-    _until(lambda: page.locator("#world-select").input_value() == "harbour", "the harbour world")
+    until(lambda: page.locator("#world-select").input_value() == "harbour", "the harbour world")
     page.locator(".chat-link", has_text="Zed visits the harbour").wait_for()
     chats = live_server.api("GET", "/api/chats", params={"world": "harbour"})
     assert {c["title"] for c in chats} == {"Harbour chat", "Zed visits the harbour"}
@@ -110,7 +101,7 @@ def test_a_new_chat_picks_its_world_and_an_archived_world_is_restorable(page: An
     dialog.get_by_role("button", name="Rename Harbour").click()
     dialog.get_by_role("textbox", name="Name of Old Harbour").wait_for()
     dialog.get_by_role("button", name="Close dialog").click()
-    _until(lambda: page.locator("#world-select option").all_inner_texts() == ["Old Harbour", "Desert"],
+    until(lambda: page.locator("#world-select option").all_inner_texts() == ["Old Harbour", "Desert"],
            "the renamed world in the switcher")
 
 
@@ -180,7 +171,7 @@ def test_present_is_toggled_in_the_world_tab_of_a_world_not_named_default(page: 
         "POST", "/api/chats", json={"bot_ids": ["ana", "quill"], "title": "Harbour group", "world_id": "harbour"}
     )
     open_app(page, f"#/chat/{group['id']}")
-    _until(lambda: page.locator("#world-select").input_value() == "harbour", "the harbour world")
+    until(lambda: page.locator("#world-select").input_value() == "harbour", "the harbour world")
     page.get_by_role("tab", name="World").click()
     present = page.get_by_role("group", name="Present")
     present.get_by_role("checkbox", name="Quill").uncheck()
