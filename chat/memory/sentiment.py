@@ -100,6 +100,7 @@ def _sentence_tone(sentence: str) -> float:
     return score
 
 
+@lru_cache(maxsize=64)
 def tone(text: str) -> float:
     """How ``text`` sounds to the one it is said to, -1 (hostile) .. 1 (warm): the score of
     its strongest sentence, read as the module docstring says."""
