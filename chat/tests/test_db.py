@@ -119,6 +119,21 @@ def test_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
         apply_migrations(path, _migrations("CREATE TABLE a (x);"))
 
 
+def test_a_kith_from_before_the_short_log_payloads_refuses_a_database_that_may_hold_them(tmp_path: Path) -> None:
+    """Session 25's payload forms need a reader that knows them; a Kith that knew
+    migrations up to 0103 only must refuse such a database, not misread it."""
+    path = tmp_path / "k.db"
+    bundled = bundled_migrations()
+    assert apply_migrations(path, bundled)[-1] == 105  # the mark, applied with the rest
+    with open_db(path) as conn:
+        assert conn.execute("SELECT name FROM schema_migrations WHERE number = 105").fetchone() == (
+            "log_payloads_format_3",
+        )
+    older = [m for m in bundled if m.number <= 103]
+    with pytest.raises(MigrationFailed, match=r"at migration 105, newer than this Kith knows \(103\)"):
+        apply_migrations(path, older)
+
+
 def test_trigger_bodies_stay_whole(tmp_path: Path) -> None:
     sql = (
         "CREATE TABLE a (x INTEGER);\n-- a comment\n"

@@ -1,0 +1,7 @@
+-- No schema change: a mark that this database's log may hold payloads written in the
+-- shorter forms of session 25 (prompt records of format 3, chapter ids kept as a
+-- difference from the base record; ids equal to the row's chat_id / turn_id columns left
+-- out of the payload and put back on read; a bot's own recalled observations as
+-- `*<rest>`). A Kith from before those forms would misread such rows without a word; it
+-- knows migrations up to 0103 only, so with this one applied it refuses the database
+-- ("newer than this Kith knows") instead of opening it.
