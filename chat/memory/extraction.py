@@ -25,6 +25,7 @@ from chat.memory.extraction_request import (  # noqa: F401 - callers import it f
     MAX_KNOWN_ENTITIES,
     extraction_request,
 )
+from chat.memory.review import proposed_memories
 from chat.memory.sense import SenseChecks
 from chat.state.edges import edge_key, get_edge
 from chat.state.entities import entity_names, get_entity
@@ -90,11 +91,12 @@ class _Checker:
         self.aliases = {b["name"].lower(): b["id"] for b in bots}
         self.aliases.update({b["id"]: b["id"] for b in bots})
         self.aliases.setdefault(user.strip().lower(), "you")
+        proposed = proposed_memories(conn, self.world_id, limit=MEMORIES_COMPARED)  # the tray's
         self.sense = SenseChecks(
             entity_names=entity_names(conn, world_id=self.world_id),
             user_name=user,
             memories={  # a witnessed observation is the message itself, not a memory to repeat
-                b: recent_texts(conn, b, limit=MEMORIES_COMPARED, world_id=self.world_id)
+                b: recent_texts(conn, b, limit=MEMORIES_COMPARED, world_id=self.world_id) + proposed.get(b, [])
                 for b in self.bot_ids
             },
         )

@@ -16,7 +16,7 @@ import contextlib
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from chat.errors import Conflict, NotFound, ValidationFailed
@@ -55,13 +55,22 @@ def summary(kind: str, payload: dict[str, Any], name: Callable[[str], str] = str
     return f"{name(payload['id'])}: update {changed}"
 
 
-def hold_for_review(events: list[NewEvent]) -> list[NewEvent]:
-    """``events`` with each world change replaced by a ``proposal_queued`` holding it."""
+def hold_for_review(events: list[NewEvent], waiting: Collection[str] = ()) -> list[NewEvent]:
+    """``events`` with each world change replaced by a ``proposal_queued`` holding it,
+    less the changes the tray already holds (``waiting``, `waiting_changes`): the same
+    world fact, entity or scene proposed again the next turn is one card, not one a
+    turn. Relationship changes are each their own (each turn's nudge adds up)."""
     held = []
+    seen = set(waiting)
     for event in events:
         if event.kind not in REVIEWED_KINDS:
             held.append(event)
             continue
+        same = _change_key(event.kind, event.payload)
+        if same is not None and same in seen:
+            continue
+        if same is not None:
+            seen.add(same)
         try:
             line = summary(event.kind, event.payload)
         except (KeyError, TypeError, ValueError):  # a summary must never fail a turn
@@ -71,17 +80,37 @@ def hold_for_review(events: list[NewEvent]) -> list[NewEvent]:
     return held
 
 
+def _change_key(kind: str, payload: dict[str, Any]) -> str | None:
+    """What makes two proposed changes the same change (a memory's new id aside); None
+    for relationship changes, which are never the same."""
+    if kind == "edge_changed":
+        return None
+    return json.dumps([kind, {k: v for k, v in payload.items() if not (kind == "memory_added" and k == "id")}],
+                      sort_keys=True)  # fmt: skip
+
+
+def waiting_changes(conn: sqlite3.Connection, chat_id: str) -> set[str]:
+    """The changes waiting in the tray for the chats of ``chat_id``'s world (`_change_key`)."""
+    rows = conn.execute(
+        "SELECT e.payload FROM events e JOIN turns t ON t.id = e.turn_id JOIN chats c ON c.id = e.chat_id"
+        " WHERE e.kind = 'proposal_queued' AND t.status != 'reverted' AND c.world_id = ?"
+        " AND NOT EXISTS (SELECT 1 FROM events r WHERE r.kind = 'proposal_reviewed'"
+        " AND json_extract(r.payload, '$.proposal_id') = json_extract(e.payload, '$.id'))",
+        (chat_world(conn, chat_id) or "default",),
+    ).fetchall()
+    keys = set()
+    for (payload,) in rows:
+        held = json.loads(payload)
+        key = _change_key(str(held.get("kind", "")), held.get("payload") or {})
+        if key is not None:
+            keys.add(key)
+    return keys
+
+
 def pending(conn: sqlite3.Connection, chat_id: str | None = None) -> list[dict[str, Any]]:
     """Proposals that wait for a decision, oldest first: ``{id, kind, payload, summary,
     chat_id, turn_id, event_id, created_at}``; those of reverted turns are gone."""
-    where = "AND e.chat_id = ?" if chat_id is not None else ""
-    rows = conn.execute(
-        "SELECT e.id, e.payload, e.chat_id, e.turn_id, e.created_at FROM events e"
-        " JOIN turns t ON t.id = e.turn_id WHERE e.kind = 'proposal_queued' AND t.status != 'reverted'"
-        f" {where} AND NOT EXISTS (SELECT 1 FROM events r WHERE r.kind = 'proposal_reviewed'"  # noqa: S608
-        " AND json_extract(r.payload, '$.proposal_id') = json_extract(e.payload, '$.id')) ORDER BY e.id",
-        (chat_id,) if chat_id is not None else (),
-    ).fetchall()
+    rows = _waiting_rows(conn, chat_id)
     out = []
     namers: dict[str, Callable[[str], str]] = {}
     for event_id, payload, chat, turn, at in rows:
@@ -93,6 +122,37 @@ def pending(conn: sqlite3.Connection, chat_id: str | None = None) -> list[dict[s
             held["summary"] = summary(held["kind"], held["payload"], namers[world])[:500]
         out.append({**held, "chat_id": chat, "turn_id": turn, "event_id": event_id, "created_at": at})
     return out
+
+
+def proposed_memories(conn: sqlite3.Connection, world_id: str, *, limit: int) -> dict[str, list[str]]:
+    """The texts of the newest ``limit`` memories proposed in ``world_id``'s chats, by
+    owner, whether they wait in the tray or were reviewed: what extraction compares a new
+    memory with besides the stored ones. A small model says the same thing turn after
+    turn; it is queued once, and one the person rejected is not offered again."""
+    rows = conn.execute(
+        "SELECT json_extract(e.payload, '$.payload.owner'), json_extract(e.payload, '$.payload.text')"
+        " FROM events e JOIN turns t ON t.id = e.turn_id JOIN chats c ON c.id = e.chat_id"
+        " WHERE e.kind = 'proposal_queued' AND t.status != 'reverted' AND c.world_id = ?"
+        " AND json_extract(e.payload, '$.kind') = 'memory_added' ORDER BY e.id DESC LIMIT ?",
+        (world_id, limit),
+    ).fetchall()
+    proposed: dict[str, list[str]] = {}
+    for owner, text in rows:
+        if isinstance(owner, str) and isinstance(text, str):
+            proposed.setdefault(owner, []).append(text)
+    return proposed
+
+
+def _waiting_rows(conn: sqlite3.Connection, chat_id: str | None) -> list[tuple]:
+    """(event id, payload, chat id, turn id, created at) of the proposals that wait."""
+    where = "AND e.chat_id = ?" if chat_id is not None else ""
+    return conn.execute(
+        "SELECT e.id, e.payload, e.chat_id, e.turn_id, e.created_at FROM events e"
+        " JOIN turns t ON t.id = e.turn_id WHERE e.kind = 'proposal_queued' AND t.status != 'reverted'"
+        f" {where} AND NOT EXISTS (SELECT 1 FROM events r WHERE r.kind = 'proposal_reviewed'"  # noqa: S608
+        " AND json_extract(r.payload, '$.proposal_id') = json_extract(e.payload, '$.id')) ORDER BY e.id",
+        (chat_id,) if chat_id is not None else (),
+    ).fetchall()
 
 
 def _namer(conn: sqlite3.Connection, world_id: str) -> Callable[[str], str]:

@@ -96,6 +96,29 @@ async def test_a_rewind_takes_pending_proposals_away(data_dir: Path) -> None:
         assert (await client.get(f"/api/chats/{chat['id']}/proposals")).json() == []
 
 
+async def test_a_proposed_memory_is_queued_once_and_a_rejected_one_not_again(data_dir: Path) -> None:
+    """The bundled model says the same thing turn after turn; the tray showed each copy."""
+    settings = make_settings(data_dir, extraction_review=True, sentiment_nudges=False, script_path=_script(data_dir))
+    async with running_app(settings) as (app, client):
+        await make_bot(client, id="ada")
+        chat = await make_chat(client, ["ada"])
+        other = await make_chat(client, ["ada"])  # the same world: memories are the world's
+        await say(app, client, chat["id"], "I found a lighthouse key")
+        await say(app, client, other["id"], "The key again")
+
+        async def proposed() -> list[dict]:
+            return [p for c in (chat, other) for p in (await client.get(f"/api/chats/{c['id']}/proposals")).json()]
+
+        memories = [p for p in await proposed() if p["kind"] == "memory_added"]
+        assert [p["payload"]["text"] for p in memories] == ["You found a lighthouse key."]
+        assert (await client.post(f"/api/proposals/{memories[0]['id']}/reject")).status_code == 200
+        await say(app, client, other["id"], "That key, once more")
+        assert [p for p in await proposed() if p["kind"] == "memory_added"] == []
+        kinds = [p["kind"] for p in await proposed()]
+        assert kinds.count("world_fact_set") == 1  # the same fact waits once
+        assert kinds.count("edge_changed") == 3  # each turn's change to the relationship is its own
+
+
 def test_every_kind_has_a_summary_even_with_the_fields_it_leaves_out() -> None:
     """Validated payloads carry unset fields as null (a scene change of the location only):
     the tray still says what each proposal is (a crash here failed a bundled-model turn)."""

@@ -118,15 +118,15 @@ async def _world_changes(
         try:
             proposal = await ask(backend, request, cancel)
 
-            def check(conn: Any) -> tuple[extract.Extraction, list[dict[str, Any]]]:
+            def check(conn: Any) -> tuple[extract.Extraction, list[dict[str, Any]], set[str]]:
                 result = extract.check_proposal(
                     conn, proposal, chat_id=chat_id, turn_id=turn_id, bots=plan.bots  # type: ignore[arg-type]
                 )
-                return result, reflection_due(conn, result.importance)
+                return result, reflection_due(conn, result.importance), review.waiting_changes(conn, chat_id)
 
-            result, due = await rt.read(check)
+            result, due, waiting = await rt.read(check)
             if review.review_on(settings.extraction_review, backend.name):
-                events.extend(review.hold_for_review(result.events))  # the user decides (§5.5)
+                events.extend(review.hold_for_review(result.events, waiting))  # the user decides (§5.5)
                 due = None  # held memories count once accepted, not now
             else:
                 events.extend(result.events)
