@@ -219,6 +219,14 @@ def transcript_page(
     return [message_dict(row) for row in rows]
 
 
+def first_messages(conn: sqlite3.Connection, chat_id: str, *, limit: int) -> list[dict[str, Any]]:
+    """The chat's first ``limit`` messages, alternatives and deleted ones too, oldest first."""
+    rows = conn.execute(
+        f"{_MESSAGE_SELECT} WHERE chat_id = ? ORDER BY event_id LIMIT ?", (chat_id, limit)  # noqa: S608
+    ).fetchall()
+    return [message_dict(row) for row in rows]
+
+
 def recent_messages(
     conn: sqlite3.Connection, chat_id: str, *, limit: int, before_event_id: int | None = None
 ) -> list[dict[str, Any]]:
