@@ -54,6 +54,8 @@ async def test_naming_yourself_writes_the_greeting_with_your_name_and_the_prompt
         edited = events(data_dir, kind="message_edited")
         assert [e.actor for e in edited] == ["system", "system"]
         assert edited[0].payload["previous"] == texts[0]
+        shown = (await client.get(f"/api/chats/{chat_id}/messages")).json()[0]
+        assert shown["edited"] is False  # Kith wrote it again; no one edited the greeting
 
         turn = await say(app, client, chat_id, "Morning, Mara.")
         prompt = [p for p in (await client.get(f"/api/turns/{turn['id']}/prompt")).json() if p["purpose"] == "reply"]
