@@ -36,9 +36,9 @@ read sentence by sentence (`tone`), and:
   "Liar.") still counts as said to the listener;
 - the message's tone is its strongest sentence, so one hostile line is not averaged away.
 
-Known limits: the sympathy frames are phrases, so sarcasm worded as sympathy ("sorry you
-are such a bore") reads as sympathy; concern that names a state the list lacks ("you look
-grim") still reads as a little hostile. A lexicon cannot tell concern from contempt; the
+Known limits: the sympathy frames are phrases, so sarcasm worded as sympathy ("sorry for
+your little feelings") reads as sympathy ("sorry you are such a ..." does not); concern that
+names a state the list lacks ("you look grim") still reads as a little hostile. A lexicon cannot tell concern from contempt; the
 frames cover the common wordings.
 """
 
@@ -101,7 +101,7 @@ _SYMPATHY = re.compile(
     rf"\s+{_DEGREE}(?:{_STATES})\b"
     # sorrow for what befell them: "I'm sorry you had a rough day", "sorry for your loss"
     r"|\b(?:i'?m\s+|i\s+am\s+|we'?re\s+|we\s+are\s+)?(?:so\s+|very\s+|really\s+|truly\s+|terribly\s+)*"
-    r"sorry\s+(?:(?:that|to\s+hear(?:\s+that)?|about|for)\s+)?(?:you|your)\b[^,;:.!?]*"
+    r"sorry\s+(?:(?:that|to\s+hear(?:\s+that)?|about|for)\s+)?(?:you|your)\b(?![^,;:.!?]*\bsuch\b)[^,;:.!?]*"
     # "poor you", "you poor thing", "that must have been awful for you"
     r"|\bpoor\s+(?:you|thing|dear|soul|lamb|love)\b|\byou\s+poor\s+(?:thing|dear|soul|lamb|love)\b"
     r"|\b(?:that|it|this)\s+must\s+(?:have\s+been|be)\s+" + _DEGREE

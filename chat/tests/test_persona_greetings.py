@@ -113,3 +113,11 @@ async def test_kith_persona_in_a_terminal_writes_the_greeting_too(data_dir: Path
     assert done.exit_code == 0, done.output
     async with running_app(make_settings(data_dir)) as (_, client):
         assert (await _greetings(client, chat_id))[0].startswith("Mara nods at Sam.")
+
+
+async def test_a_chat_of_the_first_world_made_without_naming_one_is_renamed_too(data_dir: Path) -> None:
+    async with running_app(make_settings(data_dir)) as (_, client):
+        await make_bot(client, id="mara", name="Mara", **GREETING)  # no world named: the default one
+        chat = (await client.post("/api/chats", json={"bot_ids": ["mara"]})).json()
+        assert (await client.put("/api/persona", json={"name": "Sam"})).status_code == 200
+        assert (await _greetings(client, chat["id"]))[0].startswith("Mara nods at Sam.")

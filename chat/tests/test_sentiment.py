@@ -197,7 +197,7 @@ def test_a_bare_interjection_is_a_sigh_not_an_insult() -> None:
 
 def test_sympathy_does_not_hide_an_insult_beside_it() -> None:
     for text in ("Sorry you got hurt, you idiot.", "You look tired, you useless liar.",
-                 "I'm sorry, but you are a liar.", "You are terrible."):
+                 "I'm sorry, but you are a liar.", "You are terrible.", "I'm sorry you're such an idiot."):
         assert nudge(tone(text))[0] < 0, (text, tone(text))
 
 
