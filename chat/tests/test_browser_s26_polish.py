@@ -90,6 +90,8 @@ def test_naming_yourself_in_the_banner_renames_you_in_the_demo_greeting(browser:
     tab.reload()
     tab.wait_for_selector("body[data-ready='1']")
     tab.locator("#transcript .msg-bot").first.get_by_text("nods at Sam.").wait_for()
+    open_app(tab, "#/events")  # the log says what Kith did, and why
+    tab.locator("#events-body .ev-line", has_text="a greeting written again with your name: “Fog rolls").wait_for()
     context.close()
     assert errors == []
 

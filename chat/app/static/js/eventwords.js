@@ -55,7 +55,8 @@ export function describe(event) {
   const p = event.payload || {};
   switch (event.kind) {
     case "message_posted": return `${nameOf(p.author)}: ${quote(p.text)}${p.alt_group ? " (another alternative)" : ""}`;
-    case "message_edited": return `message edited to ${quote(p.text)}`;
+    case "message_edited": return event.actor === "system" // openings.py: the persona was named
+      ? `a greeting written again with your name: ${quote(p.text)}` : `message edited to ${quote(p.text)}`;
     case "message_deleted": return "a message was deleted";
     case "alternative_chosen": return p.message_id === p.alt_group
       ? (event.actor === "system" ? "the first greeting is shown; the others are its alternatives" : "the first alternative of a reply now stands")
