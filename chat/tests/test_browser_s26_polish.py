@@ -19,10 +19,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +36,6 @@ live_server = support.live_server
 page = support.page
 
 WIDE = {"width": 1366, "height": 768}
-ROOT = Path(__file__).resolve().parents[2]
 REVIEW = {"extraction_review": True, "sentiment_nudges": False}
 CHAPTERS = {"context_length": 700, "sentiment_nudges": False}
 
@@ -60,10 +56,7 @@ def first_run(tmp_path: Path) -> Any:
     """`kith init` in a fresh data directory (Saltmere, "Fog over Saltmere"), then the app on it."""
     support.require_chromium()
     data_dir = tmp_path / "data"
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    done = subprocess.run([sys.executable, "-m", "chat.cli", "init", "--data-dir", str(data_dir)],
-                          capture_output=True, text=True, timeout=120, env=env, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
+    support.kith_init(data_dir)
     yield from support.serve(tmp_path, data_dir, [{"match": "", "reply": "{{char}} nods at {{user}}."}], {})
 
 
