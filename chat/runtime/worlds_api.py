@@ -121,7 +121,7 @@ class WorldsControls(_Host):
         return self.persona(world_id)
 
     async def clear_persona(self, world_id: str) -> dict[str, Any]:
-        await self._persona_commit(lambda conn: openings.clear_persona_set_events(conn, world_id))
+        await self._persona_commit(lambda conn: openings.cleared_persona_events(conn, world_id))
         return self.persona(world_id)
 
     async def _persona_commit(self, build: Callable[[sqlite3.Connection], list[NewEvent]]) -> None:

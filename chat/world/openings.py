@@ -46,15 +46,13 @@ def set_persona_events(
     return [*events, *refill_events(conn, events[0].payload["name"], world_id)]
 
 
-def clear_persona_set_events(conn: sqlite3.Connection, world_id: str) -> list[NewEvent]:
+def cleared_persona_events(conn: sqlite3.Connection, world_id: str) -> list[NewEvent]:
     """``persona_cleared`` and the greetings of ``world_id`` written with the global name again."""
     events = clear_persona_events(conn, world_id)
-    return [*events, *refill_events(conn, user_name(conn, None), world_id, own=False)]
+    return [*events, *refill_events(conn, user_name(conn, None), world_id)]
 
 
-def refill_events(
-    conn: sqlite3.Connection, new_name: str, world_id: str | None, *, own: bool = True
-) -> list[NewEvent]:
+def refill_events(conn: sqlite3.Connection, new_name: str, world_id: str | None) -> list[NewEvent]:
     """``message_edited`` for each greeting that names the persona a change renames to
     ``new_name``: in ``world_id`` (None: every world with no persona of its own). Read
     before the persona event is projected: the names now are the old ones."""
@@ -68,7 +66,7 @@ def refill_events(
         old = user_name(conn, wid)
         if world is None or world["archived"] or old == new_name:
             continue
-        unnamed = persona(conn, wid)["scope"] is None and own
+        unnamed = persona(conn, wid)["scope"] is None  # "You" was a placeholder, not a name
         for chat in chat_state.list_chats(conn, world_id=wid):
             events.extend(_chat_refills(conn, chat["id"], old, new_name, unnamed))
     return events
