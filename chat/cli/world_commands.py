@@ -20,7 +20,7 @@ from chat.eventlog.writer import commit_now
 from chat.snapshots.api import snapshot_checkpoints
 from chat.state.worlds import list_worlds, persona, world_bot_ids
 from chat.turns.prompt_record import whole_record
-from chat.world import transfer
+from chat.world import openings, transfer
 from chat.world import worlds as world_service
 
 
@@ -153,7 +153,7 @@ def import_command(ctx: click.Context, file: Path) -> None:
 def persona_command(ctx: click.Context, name: str | None, description: str | None, world_id: str | None) -> None:
     """Show or set who "you" are in the stories."""
     if name is not None:
-        _commit(ctx, lambda conn: world_service.persona_events(conn, name, description or "", world_id=world_id))
+        _commit(ctx, lambda conn: openings.set_persona_events(conn, name, description or "", world_id=world_id))
     with _database(ctx) as conn:
         who = persona(conn, world_id)
     click.echo(f"{who['name']}" + (f" — {who['description']}" if who["description"] else ""))

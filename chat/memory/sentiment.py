@@ -25,10 +25,21 @@ read sentence by sentence (`tone`), and:
   worded strongly ("Why are you such a useless, lying coward?", -0.85) still counts;
 - warmth is read the same way, damped questions aside, wherever it is aimed: kind words
   seldom describe a world ("What a lovely idea, let's do it" is warmth to the listener);
+- sympathy is not hostility, though it is worded with negative words at the listener:
+  concern for how they are ("you look tired", "you must be exhausted", "you're soaked"),
+  sorrow for what befell them ("I'm sorry you had a rough day", "sorry for your loss",
+  "poor you", "that must have been awful for you"). Those words (`_SYMPATHY`) are taken
+  out before the sentence is scored, so what is left says whether anything else in it is
+  warm or hostile ("Sorry you got hurt, you idiot" still is);
+- a bare interjection ("Ugh.", "Damn!", "Hell.") is a sigh, not words at anyone: a
+  sentence of only those (`_INTERJECTION`) is neutral, while a bare insult ("Idiot!",
+  "Liar.") still counts as said to the listener;
 - the message's tone is its strongest sentence, so one hostile line is not averaged away.
 
-Known limit: sympathy worded with negative words at the listener ("you look tired")
-still reads as a little hostile; a lexicon cannot tell concern from contempt.
+Known limits: the sympathy frames are phrases, so sarcasm worded as sympathy ("sorry for
+your little feelings") reads as sympathy ("sorry you are such a ..." does not); concern that
+names a state the list lacks ("you look grim") still reads as a little hostile. A lexicon cannot tell concern from contempt; the
+frames cover the common wordings.
 """
 
 from __future__ import annotations
@@ -74,6 +85,39 @@ _DISMISSALS = re.compile(
     re.IGNORECASE,
 )
 
+_STATES = (
+    r"tired|exhausted|weary|worn(?:\s+|-)out|sleepy|drained|beat|sad|upset|unhappy|miserable|down|low|"
+    r"heartbroken|lonely|homesick|hurt|injured|wounded|bleeding|in\s+pain|sore|cold|freezing|frozen|"
+    r"chilled|soaked|drenched|wet|sick|ill|unwell|pale|feverish|hungry|starving|thirsty|shaken|"
+    r"shaking|shivering|scared|frightened|afraid|terrified|worried|anxious|nervous|stressed|"
+    r"overwhelmed|troubled|lost"
+)
+_DEGREE = r"(?:(?:so|very|really|quite|rather|pretty|completely|utterly|half|still|all|a\s+bit|a\s+little|awfully|terribly)[\s-]+)*"
+_SYMPATHY = re.compile(
+    # concern for how the listener is: "you look tired", "you must be exhausted"
+    r"\byou(?:\s+(?:look|seem|sound|feel)s?(?:\s+like\s+you(?:'re|\s+are))?|\s+must\s+(?:be|have\s+been|feel)|"
+    r"\s+might\s+be|(?:'re|\s+are)(?=\s+(?:still|all|so|very|really|completely|half)?\s*"
+    r"(?:soaked|drenched|freezing|frozen|shaking|shivering|bleeding|hurt|injured|wounded|exhausted)))"
+    rf"\s+{_DEGREE}(?:{_STATES})\b"
+    # sorrow for what befell them: "I'm sorry you had a rough day", "sorry for your loss"
+    r"|\b(?:i'?m\s+|i\s+am\s+|we'?re\s+|we\s+are\s+)?(?:so\s+|very\s+|really\s+|truly\s+|terribly\s+)*"
+    r"sorry\s+(?:(?:that|to\s+hear(?:\s+that)?|about|for)\s+)?(?:you|your)\b(?![^,;:.!?]*\bsuch\b)[^,;:.!?]*"
+    # "poor you", "you poor thing", "that must have been awful for you"
+    r"|\bpoor\s+(?:you|thing|dear|soul|lamb|love)\b|\byou\s+poor\s+(?:thing|dear|soul|lamb|love)\b"
+    r"|\b(?:that|it|this)\s+must\s+(?:have\s+been|be)\s+" + _DEGREE
+    + r"(?:hard|awful|terrible|horrible|dreadful|rough|tough|difficult|painful|frightening|scary|"
+    r"exhausting|lonely|sad|upsetting|hell)\b(?:\s+(?:for|on)\s+you)?"
+    r"|\b(?:you(?:'ve|\s+have)?\s+had|you\s+went\s+through)\s+(?:such\s+)?an?\s+" + _DEGREE
+    + r"(?:rough|hard|long|bad|awful|terrible|horrible|tough|difficult)\s+(?:day|night|week|time|year|journey)\b",
+    re.IGNORECASE,
+)
+_INTERJECTION = re.compile(
+    r"^\W*(?:(?:ugh+|u+gh|argh+|a+rgh|damn|dammit|darn|dang|blast|bother|hell|shit|crap|crud|"
+    r"fuck|bloody|sigh|oh|ah+|aw+|ow+|ouch|oof|geez|jeez|god|christ|bah|meh|hmph|eek|yikes|"
+    r"alas|oops|whoops|no+|nope|drat)\W*)+$",
+    re.IGNORECASE,
+)
+
 
 @lru_cache(maxsize=1)
 def _analyzer() -> Any:
@@ -90,9 +134,12 @@ def compound(text: str) -> float:
 
 def _sentence_tone(sentence: str) -> float:
     """One sentence's score under the rules of the module docstring."""
-    score = compound(sentence)
     if _DISMISSALS.search(sentence):
-        return min(score, DISMISSAL)  # "who asked you?" is no question
+        return min(compound(sentence), DISMISSAL)  # "who asked you?" is no question
+    if _INTERJECTION.match(sentence):
+        return max(compound(sentence), 0.0)  # a sigh at nobody
+    sentence = _SYMPATHY.sub(" ", sentence)  # concern is not contempt: what else is said counts
+    score = compound(sentence)
     if score < 0 and not _TO_LISTENER.search(sentence):
         return 0.0  # a description of the world, not words at the listener
     if sentence.rstrip(" \"'\u201d\u2019)*_").endswith("?"):

@@ -5,13 +5,14 @@ is checked and appended in one writer transaction (`Runtime.commit`)."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chat.eventlog.log import NewEvent
 from chat.state import worlds as world_state
 from chat.turns.prompt_record import whole_record
 from chat.world import lore as lore_service
-from chat.world import transfer
+from chat.world import openings, transfer
 from chat.world import worlds as world_service
 from chat.world.bots import require_bot
 from chat.world.imports import import_events
@@ -112,15 +113,31 @@ class WorldsControls(_Host):
     async def set_persona(
         self, name: str, description: str = "", *, world_id: str | None = None
     ) -> dict[str, Any]:
-        """``persona_set``: globally, or for one world only (§3.6)."""
-        await self.commit(
-            lambda conn: world_service.persona_events(conn, name, description, world_id=world_id)
+        """``persona_set``: globally, or for one world only (§3.6); the greetings that name
+        "you" take the new name (`openings`)."""
+        await self._persona_commit(
+            lambda conn: openings.set_persona_events(conn, name, description, world_id=world_id)
         )
         return self.persona(world_id)
 
     async def clear_persona(self, world_id: str) -> dict[str, Any]:
-        await self.commit(lambda conn: world_service.clear_persona_events(conn, world_id))
+        await self._persona_commit(lambda conn: openings.cleared_persona_events(conn, world_id))
         return self.persona(world_id)
+
+    async def _persona_commit(self, build: Callable[[sqlite3.Connection], list[NewEvent]]) -> None:
+        """Commit a persona change; each greeting written again is published as a
+        ``message`` of its chat, so an open transcript shows the new name at once."""
+        edited: list[NewEvent] = []
+
+        def keep(conn: sqlite3.Connection) -> list[NewEvent]:
+            events = build(conn)
+            edited[:] = [e for e in events if e.kind == "message_edited"]
+            return events
+
+        await self.commit(keep)
+        for event in edited:
+            message = self.get_message(event.payload["id"])  # type: ignore[attr-defined]
+            self.bus.publish("message", message, event.chat_id)
 
     def export_world(self, world_id: str) -> str:
         """One world as the text of a world file (`chat.world.transfer`), read in one

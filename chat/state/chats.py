@@ -43,9 +43,11 @@ def _message_edited(conn: sqlite3.Connection, event: Event) -> None:
     old = get_message(conn, event.payload["id"])
     if old is None:
         return
+    # "edited" tells the person someone changed the words; a greeting Kith wrote again with
+    # the persona's new name (actor system, `chat.world.openings`) is no one's edit.
     conn.execute(
-        "UPDATE messages SET text = ?, edited = 1 WHERE id = ?",
-        (event.payload["text"], event.payload["id"]),
+        "UPDATE messages SET text = ?, edited = MAX(edited, ?) WHERE id = ?",
+        (event.payload["text"], int(event.actor != "system"), event.payload["id"]),
     )
     record_change(conn, event, "message", old["id"], "text", old["text"], event.payload["text"])
 
@@ -216,6 +218,14 @@ def transcript_page(
         (*params, limit),
     ).fetchall()
     rows.reverse()
+    return [message_dict(row) for row in rows]
+
+
+def first_messages(conn: sqlite3.Connection, chat_id: str, *, limit: int) -> list[dict[str, Any]]:
+    """The chat's first ``limit`` messages, alternatives and deleted ones too, oldest first."""
+    rows = conn.execute(
+        f"{_MESSAGE_SELECT} WHERE chat_id = ? ORDER BY event_id LIMIT ?", (chat_id, limit)  # noqa: S608
+    ).fetchall()
     return [message_dict(row) for row in rows]
 
 

@@ -157,6 +157,20 @@ def serve(
         thread.join(15)
 
 
+def kith_init(data_dir: Path) -> str:
+    """`kith init` in ``data_dir`` in another process, as a new user runs it (the demo
+    world Saltmere and its chat "Fog over Saltmere"); returns what it printed."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-m", "chat.cli", "init", "--data-dir", str(data_dir)],
+                          capture_output=True, text=True, timeout=120, env=env, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     require_chromium()

@@ -8,8 +8,6 @@ close-ups docs/chat.png and docs/graph.png.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +61,7 @@ def live_server(tmp_path: Path) -> Any:
     then the app served on it."""
     support.require_chromium()
     data_dir = tmp_path / "data"
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    done = subprocess.run([sys.executable, "-m", "chat.cli", "init", "--data-dir", str(data_dir)],
-                          capture_output=True, text=True, timeout=120, env=env, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "Fog over Saltmere" in done.stdout
+    assert "Fog over Saltmere" in support.kith_init(data_dir)
     yield from support.serve(tmp_path, data_dir, SALTMERE_RULES, {})
 
 

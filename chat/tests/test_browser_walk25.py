@@ -37,7 +37,7 @@ def test_an_archived_worlds_chat_reads_as_archived_until_restored(page: Any, liv
     assert page.get_by_role("button", name="Delete message by Ana").count() == 0, "no message tools"
     assert "read-only" in page.locator("#chat-meta").inner_text()
 
-    page.get_by_role("button", name="Manage worlds").click()
+    page.get_by_role("button", name="Worlds…").click()
     dialog = page.get_by_role("dialog", name="Worlds")
     dialog.get_by_role("button", name="Restore Saltmere").click()
     dialog.get_by_role("button", name="Archive Saltmere").wait_for()

@@ -82,7 +82,7 @@ def test_a_new_chat_picks_its_world_and_an_archived_world_is_restorable(page: An
     assert {c["title"] for c in chats} == {"Harbour chat", "Zed visits the harbour"}
     assert "zed" in {e["id"] for e in live_server.api("GET", "/api/entities", params={"world": "harbour"})}
 
-    page.get_by_role("button", name="Manage worlds").click()
+    page.get_by_role("button", name="Worlds…").click()
     dialog = page.get_by_role("dialog", name="Worlds")
     dialog.get_by_role("button", name="Archive Desert").click()
     page.get_by_role("dialog", name="Archive world").get_by_role("button", name="Archive").click()
@@ -93,7 +93,7 @@ def test_a_new_chat_picks_its_world_and_an_archived_world_is_restorable(page: An
     assert page.locator("#world-select").input_value() == "harbour"
     assert [w["id"] for w in live_server.api("GET", "/api/worlds")] == ["harbour"]
 
-    page.get_by_role("button", name="Manage worlds").click()
+    page.get_by_role("button", name="Worlds…").click()
     dialog = page.get_by_role("dialog", name="Worlds")
     dialog.get_by_role("button", name="Restore Desert").click()
     dialog.get_by_role("button", name="Archive Desert").wait_for()

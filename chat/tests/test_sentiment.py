@@ -171,3 +171,37 @@ async def test_the_tone_lands_on_the_bot_it_is_said_to(data_dir: Path) -> None:
         await turn(rt, chat["id"], "You are both wonderful, thank you so much.")
         with open_db(data_dir / "kith.db") as conn:
             assert get_edge(conn, tobias["id"], "you")["affinity"] > 0
+
+
+SYMPATHY = [  # concern and sorrow worded with negative words at the listener (session 26's walk)
+    "You look tired.", "you must be exhausted", "I'm sorry you had a rough day.",
+    "Sorry you got hurt.", "I'm sorry for your loss.", "Poor you.", "You seem sad.",
+    "You poor thing, you must be freezing.", "That must have been awful for you.",
+    "You're soaked to the bone, come in by the fire.", "You must be so cold and tired, sit down.",
+]  # fmt: skip
+INTERJECTIONS = ["Ugh.", "Ugh!", "Damn.", "Hell.", "Ugh. Ugh!", "Argh!!"]
+
+
+def test_sympathy_is_not_hostility_and_warm_sympathy_stays_warm() -> None:
+    for text in SYMPATHY:
+        assert nudge(tone(text))[0] >= 0, (text, tone(text))
+    assert nudge(tone("I'm sorry you had a rough day, I hope you feel better."))[0] > 0
+
+
+def test_a_bare_interjection_is_a_sigh_not_an_insult() -> None:
+    for text in INTERJECTIONS:
+        assert nudge(tone(text)) == (0, 0), (text, tone(text))
+    for text in ("Idiot!", "Liar.", "Pathetic.", "Damn you.", "Ugh, you idiot."):  # still aimed at the listener
+        assert nudge(tone(text))[0] < 0, (text, tone(text))
+
+
+def test_sympathy_does_not_hide_an_insult_beside_it() -> None:
+    for text in ("Sorry you got hurt, you idiot.", "You look tired, you useless liar.",
+                 "I'm sorry, but you are a liar.", "You are terrible.", "I'm sorry you're such an idiot."):
+        assert nudge(tone(text))[0] < 0, (text, tone(text))
+
+
+async def test_sympathy_through_a_turn_leaves_affinity_where_it_was(data_dir: Path) -> None:
+    seen, history = await _affinity_after(data_dir, ["You look tired.", "Ugh.", "I'm sorry you had a rough day."])
+    assert seen == [0, 0, 0]
+    assert [h for h in history if h["source"] == "sentiment"] == []

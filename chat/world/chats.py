@@ -19,7 +19,7 @@ from chat.state.entities import get_bot
 from chat.state.worlds import bot_worlds, get_world, persona, worlds_by_activity
 from chat.world.bots import require_bot
 from chat.world.ids import new_id
-from chat.world.worlds import require_world, resolve_world
+from chat.world.worlds import require_world, resolve_world, restore_hint
 
 MAX_MESSAGE_CHARS = 20_000
 MAX_TITLE_CHARS = 200
@@ -68,9 +68,7 @@ def require_writable_chat(conn: sqlite3.Connection, chat_id: str) -> dict[str, A
     world = get_world(conn, chat["world_id"])
     if world is not None and world["archived"]:
         raise Conflict(
-            f"the world {world['name']!r} of this chat is archived, so the chat is read-only; restore"
-            f" the world to change it (Worlds panel, POST /api/worlds/{world['id']}/restore or"
-            f" `kith worlds restore {world['id']}`)",
+            f"the world {world['name']!r} of this chat is archived, so the chat is read-only; {restore_hint(world)}",
             field="world",
         )
     return chat

@@ -12,19 +12,24 @@ from typing import Any
 
 from chat.errors import Conflict, ValidationFailed
 from chat.eventlog.log import NewEvent
-from chat.eventlog.schemas import validate_payload
+from chat.eventlog.schemas import DEFAULT_WORLD, validate_payload
+from chat.state.chapters import get_chapter
 from chat.state.entities import entity_taken, get_bot, get_entity
 from chat.state.manual_edit import prepare_manual_edit
 from chat.state.world import get_scene
 from chat.world.chats import require_writable_chat
 from chat.world.ids import new_id
 from chat.world.slugs import slugify, unique_slug
+from chat.world.worlds import require_writable_world
 
 MAX_LOCATION_CHARS = 200
 MAX_PRESENT = 100
 USER_ENTITY_KINDS = ("person", "place", "thing", "group", "other")
 """Kinds a person may add: a ``bot`` entity comes with authoring a bot, ``you`` exists."""
 ENTITY_FIELDS = ("id", "name", "kind", "description", "aliases", "facts")
+EDITED_ITEMS = {"entity": "entities", "edge": "relationships", "memory": "memories",
+                "world": "world facts", "chapter": "chapters"}  # fmt: skip
+"""What an archived world's refusal says is read-only, by the edited item's type."""
 
 
 def scene_events(
@@ -88,6 +93,7 @@ def entity_events(
     The id is a slug of the name, made unique (``-2``, ``-3``...) when taken; an ``id``
     given explicitly that is taken is a Conflict. ValidationFailed names a bad field.
     """
+    require_writable_world(conn, world_id, "entities")
     if not isinstance(fields, dict):
         raise ValidationFailed("an entity must be a JSON object", field="body")
     unknown = sorted(set(fields) - set(ENTITY_FIELDS))
@@ -163,6 +169,8 @@ def field_edit_events(
     """
     if not changes:
         raise ValidationFailed("nothing to change: give at least one field", field="body")
+    if target_type in EDITED_ITEMS:  # a bot is every world's; a scene is its chat's (below)
+        require_writable_world(conn, _edited_world(conn, target_type, target_id, world_id), EDITED_ITEMS[target_type])
     events = []
     for field, value in changes.items():
         try:
@@ -180,12 +188,21 @@ def field_edit_events(
     return events
 
 
+def _edited_world(conn: sqlite3.Connection, target_type: str, target_id: str, world_id: str | None) -> str:
+    """The world an edit is made in, as `prepare_manual_edit` resolves it."""
+    if world_id is not None:
+        return world_id
+    chapter = get_chapter(conn, target_id) if target_type == "chapter" else None
+    return chapter["world_id"] if chapter else DEFAULT_WORLD
+
+
 def memory_events(
     conn: sqlite3.Connection, fields: dict[str, Any], world_id: str = "default"
 ) -> list[NewEvent]:
     """``memory_added`` in ``world_id`` for a memory a person gives a bot by hand ({owner,
     text, importance?, kind?, about?}); ValidationFailed names a bad field (an owner that is
     no bot of this world, an ``about`` id that is no entity of it, an importance outside 1-10)."""
+    require_writable_world(conn, world_id, "memories")
     owner = fields.get("owner")
     if not isinstance(owner, str) or get_bot(conn, owner) is None:
         raise ValidationFailed(f"the memory's owner must be a bot; there is no bot {owner!r}", field="owner")

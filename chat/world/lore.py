@@ -18,7 +18,7 @@ from chat.eventlog.schemas import validate_payload
 from chat.state.entities import get_bot, get_entity
 from chat.state.lore import WORLD_BOOK, get_book
 from chat.state.worlds import bot_worlds
-from chat.world.worlds import require_world
+from chat.world.worlds import require_world, require_writable_world
 
 
 def require_book(conn: sqlite3.Connection, world_id: str, bot_id: str | None) -> None:
@@ -44,6 +44,7 @@ def lore_events(
 ) -> list[NewEvent]:
     """``lore_set`` replacing one book of ``world_id``; none when the book is unchanged."""
     require_book(conn, world_id, bot_id)
+    require_writable_world(conn, world_id, "lore")
     if not isinstance(entries, list):
         raise ValidationFailed("entries must be a list of lore entries", field="entries")
     payload: dict[str, Any] = {"world_id": world_id, "entries": entries}

@@ -32,6 +32,27 @@ def require_world(
     return world
 
 
+def restore_hint(world: dict[str, Any]) -> str:
+    """How to make an archived world writable again, in the words every refusal uses."""
+    return (
+        f"restore the world to change it (Worlds panel, POST /api/worlds/{world['id']}/restore"
+        f" or `kith worlds restore {world['id']}`)"
+    )
+
+
+def require_writable_world(conn: sqlite3.Connection, world_id: str | None, what: str) -> None:
+    """Conflict naming ``world`` when ``world_id`` is archived: an archived world is put
+    away (§3.5), read and exported, and nothing in it (``what``: "entities", "lore"...)
+    changes until it is restored, as its chats (`chats.require_writable_chat`). An unknown
+    world is left to the caller's own check."""
+    world = get_world(conn, world_id) if isinstance(world_id, str) else None
+    if world is not None and world["archived"]:
+        raise Conflict(
+            f"the world {world['name']!r} is archived, so its {what} are read-only; {restore_hint(world)}",
+            field="world",
+        )
+
+
 def resolve_world(
     conn: sqlite3.Connection,
     world_id: str | None = None,

@@ -5,7 +5,7 @@ import { get, patch, post, seg } from "./api.js";
 import { $, notify } from "./dom.js";
 import { nameOf, store } from "./store.js";
 import { clearPhase, hasPhase } from "./phase.js";
-import { askForReply, removeMessage } from "./replies.js";
+import { askForReply, droppedWords, removeMessage, waitingProposals } from "./replies.js";
 import { promptView } from "./transcript.js";
 import { confirmDialog, modal } from "./widgets.js";
 import { S, asItems, claimTurn, stateChanged, turnStatus } from "./chatstate.js";
@@ -24,8 +24,10 @@ const actions = {
     { reload, rewind: () => actions.rewind(message, true) }),
   extend: () => replyWithout("continue"),
   rewind: async (message, confirmed = false) => {
+    const dropped = confirmed ? "" : droppedWords((await waitingProposals(message)).dropped);
     const ok = confirmed || await confirmDialog("Rewind the chat",
-      "Rewind to before this message? This message, everything after it, and every change those turns made to the world will be undone (they stay in the event log, marked reverted).",
+      "Rewind to before this message? This message, everything after it, and every change those turns made to the world will be undone (they stay in the event log, marked reverted)."
+      + (dropped ? ` ${dropped}` : ""),
       "Rewind");
     if (!ok) return;
     try {

@@ -25,7 +25,7 @@ function row(event) {
       reverted ? h("span", { class: "badge reverted-badge", title: "Undone by a rewind; kept in the log", text: "reverted" }) : null),
     h("td", { text: actorWord(event.actor, event.payload) }),
     h("td", { class: "small", text: chat, title: [event.chat_id, event.turn_id].filter(Boolean).join(" / ") }),
-    h("td", null, h("span", { class: "ev-line", text: describe(event) }),
+    h("td", null, h("span", { class: "ev-line" }, describe(event)),
       h("details", null, h("summary", { text: "JSON" }),
         h("pre", { class: "json", text: JSON.stringify(event.payload, null, 2) }))));
 }

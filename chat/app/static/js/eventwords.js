@@ -1,8 +1,11 @@
 // One event of the log in a person's words (§11.1 "the event log readable by a
 // person"): names instead of ids and one line of what happened; the JSON stays on demand.
+// A world is named by its name wherever it comes up, its id in the name's tooltip.
 
 import { chatById } from "./chatlist.js";
+import { h } from "./dom.js";
 import { nameOf } from "./store.js";
+import { worldById } from "./worlds.js";
 
 const clip = (text, n = 100) => {
   const t = String(text ?? "").replace(/\s+/g, " ").trim();
@@ -16,6 +19,14 @@ export function chatName(chatId) {
   if (!chatId) return "";
   const chat = chatById(chatId);
   return chat ? chat.title : chatId;
+}
+
+/** A world as the line shows it: its name (the id when the page does not know it), with
+ * the id in the tooltip. The log once said "world created: Saltmere" and then "world
+ * saltmere archived", so the same world read as two. */
+function world(id, text = null) {
+  const known = worldById(id);
+  return h("span", { class: "world-ref", title: `world id: ${id}`, text: text ?? (known ? known.name : id) });
 }
 
 function change(p) {
@@ -39,12 +50,13 @@ function editWords(p) {
 
 const TURN_WORDS = { turn_queued: "queued", turn_started: "started", turn_completed: "finished" };
 
-/** One line for an event. */
+/** One line for an event: text, or text and world names (`world`) to append as children. */
 export function describe(event) {
   const p = event.payload || {};
   switch (event.kind) {
     case "message_posted": return `${nameOf(p.author)}: ${quote(p.text)}${p.alt_group ? " (another alternative)" : ""}`;
-    case "message_edited": return `message edited to ${quote(p.text)}`;
+    case "message_edited": return event.actor === "system" // openings.py: the persona was named
+      ? `a greeting written again with your name: ${quote(p.text)}` : `message edited to ${quote(p.text)}`;
     case "message_deleted": return "a message was deleted";
     case "alternative_chosen": return p.message_id === p.alt_group
       ? (event.actor === "system" ? "the first greeting is shown; the others are its alternatives" : "the first alternative of a reply now stands")
@@ -71,14 +83,14 @@ export function describe(event) {
     case "proposal_queued": return `proposed, waiting for review: ${quote(p.summary || (p.kind || "").replace(/_/g, " "))}`;
     case "proposal_reviewed": return `you ${p.decision === "accepted" ? "accepted" : "rejected"} a proposed change`;
     case "lore_set": return `lore${p.bot_id ? ` of ${nameOf(p.bot_id)}` : " of the world"}: ${(p.entries || []).length} entr${(p.entries || []).length === 1 ? "y" : "ies"}`;
-    case "world_created": return `world created: ${p.name}`;
-    case "world_renamed": return `world ${p.id} renamed ${quote(p.name)}`;
-    case "world_scenario_set": return `scenario of world ${p.id} set`;
-    case "world_archived": return `world ${p.id} archived`;
-    case "world_restored": return `world ${p.id} restored`;
-    case "world_joined": return `${nameOf(p.bot_id)} joined world ${p.world_id}`;
-    case "persona_set": return `you are ${quote(p.name)}${p.world_id ? ` in world ${p.world_id}` : " (every world)"}`;
-    case "persona_cleared": return `your persona in world ${p.world_id} cleared`;
+    case "world_created": return ["world created: ", world(p.id, p.name)];
+    case "world_renamed": return ["world renamed ", world(p.id, quote(p.name))];
+    case "world_scenario_set": return ["scenario of world ", world(p.id), " set"];
+    case "world_archived": return ["world ", world(p.id), " archived"];
+    case "world_restored": return ["world ", world(p.id), " restored"];
+    case "world_joined": return [`${nameOf(p.bot_id)} joined world `, world(p.world_id)];
+    case "persona_set": return [`you are ${quote(p.name)}`, ...(p.world_id ? [" in world ", world(p.world_id)] : [" (every world)"])];
+    case "persona_cleared": return ["your persona in world ", world(p.world_id), " cleared"];
     case "chapter_written": return `chapter of ${p.message_count} messages for ${(p.owners || []).map(nameOf).join(", ")}: ${quote(p.text)}`;
     default:
       if (TURN_WORDS[event.kind]) return `turn ${TURN_WORDS[event.kind]}${p.kind && p.kind !== "message" ? ` (${p.kind})` : ""}`;

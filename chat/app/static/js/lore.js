@@ -106,6 +106,7 @@ export function lorePanel(bot = null) {
   const path = `/api/lore${query({ world, bot: bot ? bot.id : "" })}`;
   let lore = [];
   let editing = null; // index being edited, or "new"
+  const readOnly = Boolean(where && where.archived); // an archived world's lore is read (§3.5); the server refuses edits
 
   async function save(entries, message) {
     const saved = await put(path, { entries });
@@ -130,18 +131,19 @@ export function lorePanel(bot = null) {
           () => { editing = null; render(); }));
       }
       const enabled = entry.enabled !== false;
-      const toggle = h("input", { type: "checkbox", checked: enabled, "aria-label": `Enabled: ${label(entry, index)}` });
+      const toggle = h("input", { type: "checkbox", checked: enabled, disabled: readOnly, "aria-label": `Enabled: ${label(entry, index)}` });
       toggle.addEventListener("change", () => save(lore.map((e, i) => (i === index ? { ...e, enabled: toggle.checked } : e)),
         `${label(entry, index)} ${toggle.checked ? "enabled" : "disabled"}.`).catch((exc) => notify(exc.message, "error")));
       return h("li", { class: ["lore-row", !enabled && "disabled"] },
         toggle,
         h("span", { class: "lore-label", text: label(entry, index) }),
         h("span", { class: "lore-keys muted", text: entry.constant ? "always on" : (entry.keys || []).join(", ") }),
-        h("button", { type: "button", class: "small", "aria-label": `Edit ${label(entry, index)}`, onclick: () => { editing = index; render(); } }, "Edit"),
-        h("button", { type: "button", class: "small danger", "aria-label": `Delete ${label(entry, index)}`, onclick: async () => {
-          if (!(await confirmDialog("Delete lore entry", `Delete “${label(entry, index)}”?`, "Delete"))) return;
-          save(lore.filter((_, i) => i !== index), `Deleted ${label(entry, index)}.`).catch((exc) => notify(exc.message, "error"));
-        } }, "Delete"));
+        readOnly ? h("details", { class: "lore-read" }, h("summary", { text: "Content" }), h("p", { text: entry.content || "" })) : [
+          h("button", { type: "button", class: "small", "aria-label": `Edit ${label(entry, index)}`, onclick: () => { editing = index; render(); } }, "Edit"),
+          h("button", { type: "button", class: "small danger", "aria-label": `Delete ${label(entry, index)}`, onclick: async () => {
+            if (!(await confirmDialog("Delete lore entry", `Delete “${label(entry, index)}”?`, "Delete"))) return;
+            save(lore.filter((_, i) => i !== index), `Deleted ${label(entry, index)}.`).catch((exc) => notify(exc.message, "error"));
+          } }, "Delete")]);
     });
     const adding = editing === "new"
       ? entryForm({ keys: [], enabled: true, insertion_order: 100, extensions: {} },
@@ -151,7 +153,9 @@ export function lorePanel(bot = null) {
     const worldName = where ? where.name : "this world";
     mount(box,
       h("div", { class: "pane-head" }, h("h3", { text: bot ? `Lore (${count})` : `World lore (${count})` }),
-        h("button", { type: "button", class: "small primary", onclick: () => { editing = "new"; render(); } }, "Add entry")),
+        readOnly ? null : h("button", { type: "button", class: "small primary", onclick: () => { editing = "new"; render(); } }, "Add entry")),
+      readOnly ? h("p", { class: "archived-note", role: "note" }, `The world ${where.name} is archived, so its lore is read-only: `
+        + "it can be read, not changed. Restore the world (Worlds…) to edit it.") : null,
       h("p", { class: "muted", text: bot
         ? `${bot.name}'s lore in ${worldName}: it switches on in ${bot.name}'s replies when its keys appear in the recent messages (SillyTavern's World Info rules). An imported character book starts here; other worlds keep their own copy.`
         : `Lore of ${worldName} that any of its bots may use; entries switch on when their keys appear in the recent messages. Other worlds never see it.` }),

@@ -47,6 +47,39 @@ async function turnChanges(turnId) {
   }
 }
 
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+/** The proposals waiting in the review tray that a rewind to before `message` would drop
+ * (its turn's and every later one's), and how many of them are its own turn's. A pending
+ * proposal has changed nothing yet, so the turn's summary of changes never counted them. */
+export async function waitingProposals(message) {
+  if (!message.turn_id || !message.chat_id) return { own: 0, dropped: 0 };
+  let pending = [];
+  try {
+    pending = (await get(`/api/chats/${seg(message.chat_id)}/proposals`)) || [];
+  } catch {
+    return { own: 0, dropped: 0 };
+  }
+  const own = pending.filter((p) => p.turn_id === message.turn_id).length;
+  const dropped = pending.filter((p) => p.turn_id === message.turn_id || p.event_id > message.event_id).length;
+  return { own, dropped };
+}
+
+/** "3 proposed changes still waiting in the review tray will be dropped." for a rewind; "" for none. */
+export function droppedWords(dropped) {
+  if (!dropped) return "";
+  return `${plural(dropped, "proposed change", "proposed changes")} still waiting in the review tray will be dropped.`;
+}
+
+/** What the Delete dialog says of the proposals of the message's turn that still wait. */
+function waitingWords({ own, dropped }) {
+  const them = own === 1 ? "it" : "them";
+  const more = dropped - own;
+  return `${plural(own, "proposed change", "proposed changes")} from its turn ${own === 1 ? "is" : "are"} still waiting`
+    + ` in the review tray. Deleting the message leaves ${them} there to accept or reject; rewinding instead drops ${them}`
+    + `${more > 0 ? `, and ${more} more from later turns` : ""}.`;
+}
+
 /**
  * Ask, then delete `message`. Resolves "deleted", "rewind" (the caller rewinds to
  * before the message) or "" (cancelled). `alternatives` are the reply's siblings.
@@ -57,17 +90,23 @@ export async function deleteMessage(message, alternatives = []) {
   if (alternatives.length > 1) {
     lines.push(h("p", { text: "It is one of several alternatives: the next one will stand in its place." }));
   }
-  const changes = message.author === "you" ? "" : await turnChanges(message.turn_id);
+  const [changes, waiting] = await Promise.all([message.author === "you" ? "" : turnChanges(message.turn_id),
+    waitingProposals(message)]);
   const actions = [h("button", { type: "button", dataset: { result: "", autofocus: "" } }, "Cancel")];
   if (changes) {
     lines.push(h("p", { class: "warn", text: `Its turn also changed the world: ${changes}. Deleting the message keeps those changes.` }),
       h("p", { text: "To undo them too, rewind instead: that undoes this turn (your message with it) and every later turn." }));
-    actions.push(h("button", { type: "button", dataset: { result: "rewind" } }, "Rewind instead"));
   } else if (message.author !== "you" && message.turn_id) {
     lines.push(h("p", { class: "muted", text: "Its turn changed nothing else in the world." }));
   }
+  if (waiting.own) {
+    lines.push(h("p", { class: "warn proposals-waiting", text: waitingWords(waiting) }));
+    if (!changes) lines.push(h("p", { text: "Rewinding undoes this turn (your message with it) and every later turn." }));
+  }
+  const rewind = changes || waiting.own;
+  if (rewind) actions.push(h("button", { type: "button", dataset: { result: "rewind" } }, "Rewind instead"));
   actions.push(h("button", { type: "button", class: "danger", dataset: { result: "delete" } },
-    changes ? "Delete the message only" : "Delete"));
+    rewind ? "Delete the message only" : "Delete"));
   const choice = await modal("Delete message", h("div", null, lines), { actions });
   if (choice === "delete") {
     await del(`/api/messages/${seg(message.id)}`);

@@ -6,7 +6,7 @@ import { renderEntities } from "./entities.js";
 import { renderMemories } from "./memories.js";
 import { renderRelations } from "./relations.js";
 import { renderReview } from "./review.js";
-import { on } from "./store.js";
+import { on, store } from "./store.js";
 import { tabSet } from "./tabs.js";
 import { loadPins } from "./widgets.js";
 import { renderWorld } from "./world.js";
@@ -25,6 +25,15 @@ function editing() {
     && !active.closest("[data-refresh-ok]"));
 }
 
+/** An archived world's state is read-only (the server refuses each edit with 409): say
+ * so above the tabs, whose values then show without edit controls (widgets.js, style.css). */
+function archivedNote(box) {
+  const world = store.archivedWorld;
+  mount(box, world ? h("p", { class: "archived-note", role: "note" },
+    `The world ${world.name} is archived, so what is in it is read-only: it can be read, not changed. `
+    + "Restore the world (Worlds…) to edit it.") : null);
+}
+
 export function initStatePanel() {
   tabs = tabSet("State", [
     { id: "graph", label: "Relationships", render: withPins(renderRelations) },
@@ -33,7 +42,8 @@ export function initStatePanel() {
     { id: "world", label: "World", render: withPins(renderWorld) },
   ]);
   const reviewBox = h("div", { id: "review-box" });
-  mount($("#state-panel"), h("h2", { class: "sr-only", text: "State" }), reviewBox, tabs.el);
+  const noteBox = h("div", { id: "state-archived" });
+  mount($("#state-panel"), h("h2", { class: "sr-only", text: "State" }), noteBox, reviewBox, tabs.el);
   let stale = false;
   const refresh = async () => {
     if (editing()) {
@@ -45,6 +55,7 @@ export function initStatePanel() {
     const active = document.activeElement;
     const key = active && pane.contains(active) ? active.dataset.focusKey || active.getAttribute("aria-label") : null;
     const scroll = pane.scrollTop;
+    archivedNote(noteBox);
     await Promise.all([tabs.refresh(), renderReview(reviewBox)]);
     pane.scrollTop = scroll;
     if (key && (!document.activeElement || document.activeElement === document.body)) {

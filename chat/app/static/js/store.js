@@ -10,6 +10,9 @@ export const store = {
   chat: null,
   persona: null,
   worldBotIds: null,
+  /** The shown world when it is archived (worlds.js keeps it), else null: what is in it is
+   * read-only (§3.5), so the state panel shows its values without edit controls. */
+  archivedWorld: null,
 };
 
 const listeners = new Map();

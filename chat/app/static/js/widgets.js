@@ -4,7 +4,7 @@
 import { get, inFieldWords, post, seg } from "./api.js";
 import { h, mount, notify, show, when } from "./dom.js";
 import { icon } from "./icons.js";
-import { emit } from "./store.js";
+import { emit, store } from "./store.js";
 import { whoChanged, whoTitle } from "./who.js";
 
 /** Show a modal <dialog> with a title and body; resolves when it closes. */
@@ -64,6 +64,10 @@ export function isPinned(type, id, field) {
 /** A pin badge when the field is pinned by a manual edit, else null; activating it unpins. */
 export function pinBadge(type, id, field) {
   if (!isPinned(type, id, field)) return null;
+  if (store.archivedWorld) { // read-only: it says the field is pinned, and unpins nothing
+    return h("span", { class: ["pin", "pin-read-only"], title: "Pinned: you set this, so extraction leaves it alone." },
+      icon("pin"), h("span", { class: "pin-word", text: "pinned" }));
+  }
   return h("button", {
     type: "button", class: ["icon", "pin"], title: "Pinned: you set this, so extraction leaves it alone. Click to unpin.",
     "aria-label": `${field} is pinned; unpin it`,
@@ -129,10 +133,14 @@ export function editable({ label, value, type = "text", options = [], onSave, fo
   const wrap = h("span", { class: ["editable", `editable-${type}`] });
   const render = (current) => {
     const shown = format(current);
+    const seen = shown === "" ? h("span", { class: "muted", text: "(empty)" }) : shown;
+    if (store.archivedWorld) { // an archived world's values are read, not edited (§3.5)
+      return mount(wrap, h("span", { class: "editable-value read-only", title: `${label} (read-only: the world is archived)` }, seen));
+    }
     const btn = h("button", {
-      type: "button", class: "editable-value", "aria-label": `Edit ${label}: ${shown}`, dataset: { focusKey: `edit ${label}` },
-      title: `Edit ${label}`, onclick: () => open(current),
-    }, shown === "" ? h("span", { class: "muted", text: "(empty)" }) : shown);
+      type: "button", class: "editable-value", "aria-label": `Edit ${label}: ${shown === "" ? "(empty)" : shown}`,
+      dataset: { focusKey: `edit ${label}` }, title: `Edit ${label}`, onclick: () => open(current),
+    }, seen);
     mount(wrap, btn);
     return btn;
   };

@@ -31,7 +31,7 @@ function presentBlock(scene, entities) {
     return x[0] - y[0] || x[1] - y[1] || (x[2] < y[2] ? -1 : x[2] > y[2] ? 1 : 0);
   });
   const boxes = sorted.map((entity) => h("input", {
-    type: "checkbox", value: entity.id, checked: present.has(entity.id),
+    type: "checkbox", value: entity.id, checked: present.has(entity.id), disabled: Boolean(store.archivedWorld),
     dataset: { focusKey: `present ${entity.id}` },
   }));
   const list = h("div", { class: "check-list scene-present-list" }, sorted.map((entity, i) => h("label", { class: "check" },
@@ -51,7 +51,7 @@ function presentBlock(scene, entities) {
       box.checked = !box.checked;
       notify(`Cannot change who is present: ${exc.message}`, "error");
     }
-    for (const b of boxes) b.disabled = false;
+    for (const b of boxes) b.disabled = Boolean(store.archivedWorld);
     box.focus(); // before the refresh, so it puts the focus back on the same checkbox
     if (saved) {
       notify(`${box.checked ? "Now present" : "No longer present"}: ${nameOf(box.value)}.`);

@@ -59,6 +59,9 @@ export async function switchWorld(id, { quiet = false, remember = true } = {}) {
 }
 
 function renderSwitcher() {
+  const shown = currentWorld();
+  store.archivedWorld = shown && shown.archived ? shown : null;
+  document.body.classList.toggle("world-archived", Boolean(store.archivedWorld));
   const box = $("#world-switcher");
   if (!box) return;
   const live = worlds.filter((w) => !w.archived);
@@ -72,7 +75,10 @@ function renderSwitcher() {
   if (!options.length) options.push(h("option", { value: "", text: "No worlds yet" }));
   const select = h("select", { id: "world-select", "aria-label": "World", disabled: !options.length }, options);
   select.addEventListener("change", () => switchWorld(select.value || null));
-  const manage = h("button", { type: "button", id: "world-menu-btn", class: "small", "aria-label": "Manage worlds" }, "Worlds…");
+  // Its name is its visible label (WCAG 2.5.3, label in name: "Manage worlds" was not what
+  // a speech user sees and says); what it does is its description.
+  const manage = h("button", { type: "button", id: "world-menu-btn", class: "small",
+    title: "Create, rename, archive and restore worlds" }, "Worlds…");
   manage.addEventListener("click", () => manageWorlds());
   const you = h("button", { type: "button", id: "persona-btn", class: "small link", title: "Who you are in the stories" },
     `You: ${store.persona ? store.persona.name : "You"}`);
