@@ -76,6 +76,16 @@ def check_supersedes(conn: sqlite3.Connection, memory_id: str, newer_id: str) ->
         raise ValidationFailed(
             "a memory is superseded by another memory of the same bot", field="value"
         )
+    # Two memories that supersede each other (directly or along a chain) would both drop
+    # out of recall for good, each pointing at the other: refused, in words.
+    seen, step = {memory_id}, new
+    while step is not None and step["superseded_by"]:
+        if step["superseded_by"] in seen:
+            raise ValidationFailed(
+                "that memory is itself superseded by this one; unmark it first", field="value"
+            )
+        seen.add(step["id"])
+        step = get_memory(conn, step["superseded_by"])
 
 
 @handles("reflection_recorded")

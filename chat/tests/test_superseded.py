@@ -48,6 +48,10 @@ async def test_extraction_may_supersede_and_the_user_may_mark_or_unmark(data_dir
             await rt.edit("memory", old["id"], "superseded_by", "ghost")
         with pytest.raises(ValidationFailed, match="same bot"):
             await rt.edit("memory", old["id"], "superseded_by", old["id"])
+        # the newer memory may not in turn be superseded by the one it replaces: both would
+        # drop out of recall for good, each pointing at the other
+        with pytest.raises(ValidationFailed, match="itself superseded by this one"):
+            await rt.edit("memory", new["id"], "superseded_by", old["id"])
         assert len(events(data_dir)) == before  # nothing appended
 
         await rt.edit("memory", old["id"], "superseded_by", None)  # the user un-marks it
