@@ -1,0 +1,89 @@
+"""What session 26's walk through issue 16's memory features found, checked in Chromium:
+
+* The "Superseded by…" picker named every choice by its raw id ("obs:msg-…:mara") and
+  offered memories older than the one being replaced, superseded ones, and the one this
+  memory already replaces. It now offers the bot's newer memories that are still
+  recalled, each by its text, kind and date, and says so when there is none.
+
+``KITH_SHOTS=/some/dir`` keeps a screenshot of each screen checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chat.tests import browser_support as support
+from chat.tests.browser_support import LiveServer, keep_shot, open_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+browser = support.browser
+live_server = support.live_server
+page = support.page
+
+
+def _mine(live_server: LiveServer, word: str) -> dict[str, Any]:
+    """Ana's observation of what "you" said with ``word`` in it."""
+    found = [m for m in live_server.api("GET", "/api/memories", params={"owner": "ana"})
+             if m["text"].startswith("You:") and word in m["text"]]  # fmt: skip
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _choices(picker: Any) -> list[str]:
+    return picker.locator("button.pick").evaluate_all("els => els.map(e => e.dataset.id)")
+
+
+def _open_picker(page: Any, memory: dict[str, Any]) -> Any:
+    item = page.locator(f".memory[data-id='{memory['id']}']")
+    item.get_by_role("button", name="Mark superseded by…").click()
+    picker = page.get_by_role("dialog", name="Superseded by…")
+    picker.locator("button.pick, li.empty").first.wait_for()
+    return picker
+
+
+def test_the_supersede_picker_offers_newer_live_memories_by_their_text(
+    page: Any, live_server: LiveServer
+) -> None:
+    live_server.author()
+    chat = live_server.chat_with("ana")
+    for text in ("I live in Porto", "I moved to Lisbon", "I moved again, to Faro"):
+        live_server.say(chat["id"], text)
+    porto, lisbon, faro = (_mine(live_server, w) for w in ("Porto", "Lisbon", "Faro"))
+    live_server.api("PATCH", f"/api/memories/{lisbon['id']}", json={"superseded_by": faro["id"]})
+    every = live_server.api("GET", "/api/memories", params={"owner": "ana"})
+    newest = every[0]
+    open_app(page, f"#/chat/{chat['id']}")
+    page.get_by_role("tab", name="Memories").click()
+
+    picker = _open_picker(page, porto)
+    offered = _choices(picker)
+    newer_live = {m["id"] for m in every if m["event_id"] > porto["event_id"] and not m["superseded_by"]}
+    assert set(offered) == newer_live  # Faro and the replies; not Lisbon (superseded), not Porto
+    assert faro["id"] in offered and lisbon["id"] not in offered
+    shown = picker.inner_text()
+    assert "obs:" not in shown and "msg-" not in shown  # no raw ids
+    meta = picker.locator(f"button.pick[data-id='{faro['id']}'] .pick-meta").inner_text()
+    assert meta.startswith("observation · ")
+    assert f"{len(offered)} newer memories" in shown
+    keep_shot(page, "supersede-picker-newer")
+    picker.get_by_role("button", name="Cancel").click()
+    picker.wait_for(state="detached")
+
+    # Faro replaced Lisbon: Lisbon is older and superseded, never offered to replace Faro
+    picker = _open_picker(page, faro)
+    offered = _choices(picker)
+    assert lisbon["id"] not in offered and porto["id"] not in offered
+    assert offered and all(m["event_id"] > faro["event_id"] for m in every if m["id"] in offered)
+    picker.get_by_role("button", name="Cancel").click()
+    picker.wait_for(state="detached")
+
+    # the newest memory has nothing newer: the picker says so and how to go on
+    picker = _open_picker(page, newest)
+    assert _choices(picker) == []
+    picker.get_by_text("has no memory newer than this one that is still recalled").wait_for()
+    picker.get_by_role("searchbox").fill("Porto")
+    picker.get_by_text("No newer memory matches.").wait_for()
+    keep_shot(page, "supersede-picker-none")
