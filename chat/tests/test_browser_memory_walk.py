@@ -87,3 +87,40 @@ def test_the_supersede_picker_offers_newer_live_memories_by_their_text(
     picker.get_by_role("searchbox").fill("Porto")
     picker.get_by_text("No newer memory matches.").wait_for()
     keep_shot(page, "supersede-picker-none")
+
+
+KEY = "The lighthouse keeper hid the brass key under the third step."
+
+
+def test_why_shows_the_prompt_of_the_message_and_what_it_recalled(
+    page: Any, live_server: LiveServer
+) -> None:
+    live_server.author()
+    live_server.author("Ben", "ben")
+    earlier = live_server.chat_with("ana", "ben", title="On the quay")
+    live_server.say(earlier["id"], KEY)
+    chat = live_server.chat_with("ana", "ben", title="At the inn")
+    asked = live_server.say(chat["id"], "Where did the keeper hide the brass key?")
+    prompts = live_server.api("GET", f"/api/turns/{asked['id']}/prompt")
+    replies = [p for p in prompts if p["purpose"] == "reply"]
+    assert [p["bot_id"] for p in replies] == ["ana", "ben"], replies
+    ben = next(m for m in live_server.api("GET", f"/api/chats/{chat['id']}/messages") if m["author"] == "ben")
+    assert replies[1]["message_id"] == ben["id"]
+
+    open_app(page, f"#/chat/{chat['id']}")
+    reply = page.locator(f"li.msg[data-id='{ben['id']}']")
+    reply.hover()
+    reply.get_by_role("button", name="Why did it say that?").click()
+    dialog = page.get_by_role("dialog", name="Why did Ben say that?")
+    first = dialog.locator("section.prompt").first
+    first.wait_for()
+    assert first.locator("h3").inner_text().startswith("bot Ben")
+    recalled = first.get_by_role("region", name="Recalled memories")
+    assert recalled.locator("h4").inner_text() == f"Ben recalled {len(replies[1]['memory_ids'])} memories"
+    assert recalled.locator("li").filter(has_text=KEY).count() >= 1
+    others = dialog.locator("details.other-prompts")
+    assert others.locator("summary").inner_text() == "Other prompts of this turn (1)"
+    assert not others.locator("section.prompt").first.is_visible()  # folded
+    keep_shot(page, "why-recalled")
+    others.locator("summary").click()
+    assert others.locator("section.prompt h3").inner_text().startswith("bot Ana")
