@@ -146,6 +146,14 @@ def delete_memory(conn: sqlite3.Connection, event: Event, memory_id: str) -> Non
         world_id=current["world_id"],
     )  # fmt: skip
     conn.execute("DELETE FROM memories WHERE id = ?", (memory_id,))
+    # What it superseded is recalled again: left pointing at nothing, it was hidden for good.
+    replaced = [r[0] for r in conn.execute("SELECT id FROM memories WHERE superseded_by = ?", (memory_id,))]
+    for old_id in replaced:
+        set_memory_fields(conn, event, old_id, {"superseded_by": None})
+        conn.execute(
+            "DELETE FROM pins WHERE target_type = 'memory' AND target_id = ? AND field = 'superseded_by'",
+            (old_id,),
+        )
 
 
 def get_memory(conn: sqlite3.Connection, memory_id: str) -> dict[str, Any] | None:
