@@ -119,3 +119,21 @@ async def test_an_embedder_that_cannot_be_used_is_refused_and_nothing_changes(da
         assert (await client.get("/api/settings")).json() == before
         assert runtime_of(app).embedder is None
     assert not (data_dir / "kith.toml").exists()
+
+
+async def test_an_embeddings_server_that_does_not_answer_is_said_in_words(data_dir: Path) -> None:
+    async with running_app(make_settings(data_dir)) as (app, client):
+        await make_bot(client, id="ada")
+        chat = await make_chat(client, ["ada"])
+        await say(app, client, chat["id"], BEES)
+        body = {"embedder": "openai", "embedding_model": "nomic-embed-text", "embedding_base_url": "http://127.0.0.1:9/v1"}
+        assert (await client.put("/api/settings", json=body)).status_code == 200
+        for _ in range(200):
+            status = await _status(client)
+            if status["error"]:
+                break
+            await asyncio.sleep(0.05)
+        assert status["model"] == "openai:nomic-embed-text" and status["embedded"] == 0
+        # no exception class, no errno: "embedding server at http://127.0.0.1:9/v1/embeddings unreachable: …"
+        assert status["error"].startswith("embedding server at http://127.0.0.1:9/v1/embeddings unreachable")
+        assert "Error:" not in status["error"] and "Errno" not in status["error"]

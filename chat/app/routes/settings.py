@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -143,7 +144,15 @@ async def embedding(request: Request) -> dict[str, Any]:
         "model": model,
         "memories": memories,
         "embedded": embedded,
-        "error": rt.vectors.last_error,
+        "error": _in_words(rt.vectors.last_error),
         "installed": {name: importlib.util.find_spec(package) is not None
                       for name, package in OFFLINE_EMBEDDERS.items()},  # fmt: skip
     }
+
+
+def _in_words(error: str | None) -> str | None:
+    """The background's last error as the page says it: without the exception's class
+    name or an errno ("BackendError: … unreachable: [Errno 111] Connection refused")."""
+    if not error:
+        return None
+    return re.sub(r"\[Errno -?\d+\]\s*", "", re.sub(r"^[A-Z]\w*(?:Error|Exception): ", "", error))
