@@ -24,6 +24,7 @@ MAX_SCRIPT_BYTES = 16 * 1024 * 1024
 WHAT = {
     "script_path": "the path of a script file for the scripted backend",
     "model": "the path of a GGUF model file",
+    "embedding_model": "the path of a GGUF embedding model file",
 }
 
 
@@ -39,7 +40,7 @@ def check_usable_path(path: Path, field: str) -> Path:
         info = target.stat()
         if not stat.S_ISREG(info.st_mode):
             raise not_usable(field)
-        if field == "model":
+        if field in ("model", "embedding_model"):
             with open(target, "rb") as handle:
                 if handle.read(len(GGUF_MAGIC)) != GGUF_MAGIC:
                     raise not_usable(field)

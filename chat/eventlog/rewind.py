@@ -70,8 +70,15 @@ KEYED_KINDS = frozenset({
     *LIFECYCLE_KINDS, *BY_MESSAGE_KINDS,
 })  # fmt: skip
 # Kinds whose handler may act on a row created only later (``memory_superseded`` checks
-# that the newer memory exists): a span holding one is refolded whole.
+# that the newer memory exists): a span holding one is refolded whole. So is a span
+# holding a manual edit of a memory's ``superseded_by`` (it applies only while the newer
+# memory exists, a row it reads without writing: `_SUPERSEDE_EDITS`).
 WHOLE_SPAN_KINDS = frozenset({"memory_superseded"})
+_SUPERSEDE_EDITS = (
+    "SELECT 1 FROM events WHERE kind = 'manual_edit' AND id >= ? AND id <= ?"
+    " AND json_extract(payload, '$.target_type') = 'memory'"
+    " AND json_extract(payload, '$.field') = 'superseded_by' LIMIT 1"
+)
 # Tables that handlers read without writing the row they read, so a changed row there
 # changes what later events do without those events being among its writers: a bot's
 # name and retirement (witnesses, observation lines), entities, pins (a pinned field
@@ -127,6 +134,8 @@ def plan(
     )
     in_span = "SELECT id FROM events WHERE kind IN ({marks}) AND id >= ? AND id <= ?"
     if _ids(conn, in_span, sorted(WHOLE_SPAN_KINDS), first, until):
+        return None
+    if conn.execute(_SUPERSEDE_EDITS, (first, until)).fetchone() is not None:
         return None
     forced = _ids(conn, in_span, sorted(context_kinds), first, until)
     # Scenes the reverted turns changed: the witnesses of their chat's later messages.

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 
 EMBED_BATCH = 32
 
-__all__ = ["VectorIndex", "embed_pending", "index_for", "pending_memories", "store_vectors", "text_crc"]
+__all__ = [
+    "VectorIndex", "embed_pending", "embedding_progress", "index_for", "pending_memories", "store_vectors", "text_crc",
+]
 
 
 def text_crc(text: str) -> int:
@@ -46,6 +48,17 @@ def pending_memories(
         f" WHERE v.memory_id IS NULL{mine} ORDER BY m.event_id LIMIT ?",  # noqa: S608
         (model, *([] if owner is None else [owner]), limit),
     ).fetchall()
+
+
+def embedding_progress(conn: sqlite3.Connection, model: str) -> tuple[int, int]:
+    """(memories, those with a vector of ``model``) over every world: how far the
+    background embedding is, for the Settings page."""
+    total, done = conn.execute(
+        "SELECT COUNT(*), COUNT(v.memory_id) FROM memories m"
+        " LEFT JOIN memory_vectors v ON v.model = ? AND v.memory_id = m.id",
+        (model,),
+    ).fetchone()
+    return int(total), int(done)
 
 
 def store_vectors(

@@ -56,6 +56,21 @@ class VectorFiller:
             from chat.llm.embeddings import create_embedder
 
             self.rt.embedder = await asyncio.to_thread(create_embedder, settings)
+        self._begin()
+
+    async def replace(self, embedder: Embedder | None) -> None:
+        """Use ``embedder`` from now on (a Settings change, §7.7): the running work stops,
+        the stored vectors of the new model are loaded and what has none is embedded in the
+        background, as at start. ``None``: recall by words only. Vectors of the model left
+        stay stored (switching back embeds nothing twice); vectors of two models are never
+        compared, since every read names its model."""
+        await self.stop()
+        self.rt.embedder = embedder
+        self.embedded = 0
+        self.last_error = None
+        self._begin()
+
+    def _begin(self) -> None:
         if self.embedder is None:
             return
         subscription = self.rt.bus.subscribe()

@@ -291,6 +291,8 @@ def _apply_edit(
     elif kind == "memory":
         if memory_state.get_world_memory(conn, target, world_id) is None:
             return False
+        if field == "superseded_by" and value and memory_state.get_memory(conn, value) is None:
+            return False  # the newer memory is gone (its turn rewound): this one stays recalled
         if action == "delete":
             memory_state.delete_memory(conn, event, target)
         else:

@@ -76,6 +76,16 @@ def check_supersedes(conn: sqlite3.Connection, memory_id: str, newer_id: str) ->
         raise ValidationFailed(
             "a memory is superseded by another memory of the same bot", field="value"
         )
+    # Two memories that supersede each other (directly or along a chain) would both drop
+    # out of recall for good, each pointing at the other: refused, in words.
+    seen, step = {memory_id}, new
+    while step is not None and step["superseded_by"]:
+        if step["superseded_by"] in seen:
+            raise ValidationFailed(
+                "that memory is itself superseded by this one; unmark it first", field="value"
+            )
+        seen.add(step["id"])
+        step = get_memory(conn, step["superseded_by"])
 
 
 @handles("reflection_recorded")
@@ -136,6 +146,14 @@ def delete_memory(conn: sqlite3.Connection, event: Event, memory_id: str) -> Non
         world_id=current["world_id"],
     )  # fmt: skip
     conn.execute("DELETE FROM memories WHERE id = ?", (memory_id,))
+    # What it superseded is recalled again: left pointing at nothing, it was hidden for good.
+    replaced = [r[0] for r in conn.execute("SELECT id FROM memories WHERE superseded_by = ?", (memory_id,))]
+    for old_id in replaced:
+        set_memory_fields(conn, event, old_id, {"superseded_by": None})
+        conn.execute(
+            "DELETE FROM pins WHERE target_type = 'memory' AND target_id = ? AND field = 'superseded_by'",
+            (old_id,),
+        )
 
 
 def get_memory(conn: sqlite3.Connection, memory_id: str) -> dict[str, Any] | None:

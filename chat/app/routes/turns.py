@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 
-from chat.app.context import runtime
+from chat.app.context import reader, runtime
+from chat.state.memory import get_memory
 
 router = APIRouter(prefix="/api", tags=["turns"])
 
@@ -35,5 +36,19 @@ async def cancel(request: Request, turn_id: TurnId) -> dict[str, Any]:
 
 @router.get("/turns/{turn_id}/prompt")
 async def prompt(request: Request, turn_id: TurnId) -> list[dict[str, Any]]:
-    """The exact prompts the turn sent to the model, oldest first ("why did it say that?")."""
-    return runtime(request).get_prompt(turn_id)
+    """The exact prompts the turn sent to the model, oldest first ("why did it say that?").
+    Each carries ``recalled``: the memories it recalled (``memory_ids``) as they are now,
+    `{id, owner, kind, text, superseded_by}`, or `{id, forgotten: true}` for one deleted
+    since, so the page can list them by their words beside the prompt."""
+    prompts = runtime(request).get_prompt(turn_id)
+    conn = reader(request)
+    for record in prompts:
+        record["recalled"] = [_recalled(conn, str(memory_id)) for memory_id in record.get("memory_ids") or []]
+    return prompts
+
+
+def _recalled(conn: Any, memory_id: str) -> dict[str, Any]:
+    memory = get_memory(conn, memory_id)
+    if memory is None:
+        return {"id": memory_id, "forgotten": True}
+    return {key: memory[key] for key in ("id", "owner", "kind", "text", "superseded_by")}

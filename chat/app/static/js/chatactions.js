@@ -45,7 +45,7 @@ const actions = {
   why: async (message) => {
     try {
       const data = await get(`/api/turns/${seg(message.turn_id)}/prompt`);
-      await modal(`Why did ${nameOf(message.author)} say that?`, promptView(data), { wide: true });
+      await modal(`Why did ${nameOf(message.author)} say that?`, promptView(data, message.id), { wide: true });
     } catch (exc) {
       notify(`Cannot load the prompt: ${exc.message}`, "error");
     }

@@ -1,14 +1,15 @@
 // Settings (§7.7, §11.1): backend, model, base URL, API key (write-only: the
 // server never returns it, the field only says whether one is set),
 // extraction on/off and every N turns, reflection threshold, review, sentiment nudges,
-// replies per message and recall weights; a server backend is checked on open and save;
-// then snapshots.
+// replies per message and recall weights, recall by meaning (embedsettings.js); a server
+// backend is checked on open and save; then snapshots.
 
 import { get, put } from "./api.js";
 import { $, clearToasts, h, mount, notify } from "./dom.js";
 import { emit } from "./store.js";
 import { markInvalid } from "./botform.js";
 import { renderSnapshots } from "./snapshots.js";
+import { embedderFieldset, embedderProblem, embedderValues } from "./embedsettings.js";
 
 const BACKENDS = ["embedded", "openai", "scripted"];
 let current = {};
@@ -160,6 +161,7 @@ function form(settings) {
       numberField("memory_weight_importance", "Recall weight: importance", settings, 0, 100, 0.1),
       numberField("memory_weight_recency", "Recall weight: recency", settings, 0, 100, 0.1,
         "How much each counts when choosing which memories a bot recalls; relevance first (§8.3).")),
+    embedderFieldset(settings, field),
     h("div", { class: "row" }, h("button", { type: "submit", class: "primary" }, "Save settings")));
   const clearErrors = () => {
     errorBox.textContent = "";
@@ -185,7 +187,7 @@ function form(settings) {
   el.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     clearErrors();
-    const bad = badNumber(el);
+    const bad = badNumber(el) || embedderProblem(el);
     if (bad) { // refused here, naming the field: never sent as 0 or as a fraction
       clearBackendStatus(el);
       showError(el, errorBox, bad.message, bad.name);
@@ -201,6 +203,7 @@ function form(settings) {
       sentiment_nudges: f.sentiment_nudges.checked,
     };
     for (const name of NUMBERS) next[name] = Number(f[name].value);
+    for (const [k, v] of Object.entries(embedderValues(el))) if (v !== undefined) next[k] = v;
     const changes = {};
     for (const [k, v] of Object.entries(next)) if (v !== current[k]) changes[k] = v;
     if (f.api_key.value) changes.api_key = f.api_key.value;

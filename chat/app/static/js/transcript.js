@@ -123,26 +123,53 @@ export function failureItem(turn, onRetry) {
     h("span", { class: "reason", text: uiWords(turn.error) || "no reason given" }), " ", retry);
 }
 
-/** Render the prompt(s) behind a turn for the "why?" dialog. */
-export function promptView(data) {
+/** Render the prompt(s) behind a turn for the "why?" dialog. With `messageId`, the
+ * prompt that wrote that message comes alone, and the turn's other prompts (another
+ * bot's reply in a group chat) wait folded below it: "Why did Mara say that?" once opened
+ * on Tobias's prompt. */
+export function promptView(data, messageId = null) {
   const prompts = Array.isArray(data) ? data : (data && (data.prompts || data.items)) || [data];
-  return h("div", { class: "prompts" }, prompts.map((p) => {
-    if (!p || !Array.isArray(p.messages)) {
-      return h("pre", { class: "json", text: JSON.stringify(p, null, 2) });
-    }
-    const meta = [
-      p.bot_id ? `bot ${nameOf(p.bot_id)}` : null,
-      p.purpose ? `purpose ${p.purpose}` : null,
-      p.token_count ? `${p.token_count} tokens` : null,
-      p.memory_ids && p.memory_ids.length ? `${p.memory_ids.length} memories retrieved` : null,
-      p.lore && p.lore.length ? `lore: ${p.lore.join(", ")}` : null,
-    ].filter(Boolean).join(" · ");
-    return h("section", { class: "prompt" },
-      h("h3", { text: meta || "prompt" }),
-      p.messages.map((m) => h("div", { class: ["prompt-msg", `role-${m.role}`] },
-        h("div", { class: "role", text: m.role }),
-        h("pre", { class: "content", text: m.content }))));
-  }));
+  const mine = messageId ? prompts.filter((p) => p && p.message_id === messageId) : [];
+  if (!mine.length) return h("div", { class: "prompts" }, prompts.map(promptSection));
+  const others = prompts.filter((p) => !mine.includes(p));
+  return h("div", { class: "prompts" }, mine.map(promptSection),
+    others.length ? h("details", { class: "other-prompts" },
+      h("summary", { text: `Other prompts of this turn (${others.length})` }), others.map(promptSection)) : null);
+}
+
+function promptSection(p) {
+  if (!p || !Array.isArray(p.messages)) {
+    return h("pre", { class: "json", text: JSON.stringify(p, null, 2) });
+  }
+  const meta = [
+    p.bot_id ? `bot ${nameOf(p.bot_id)}` : null,
+    p.purpose ? `purpose ${p.purpose}` : null,
+    p.token_count ? `${p.token_count} tokens` : null,
+    p.lore && p.lore.length ? `lore: ${p.lore.join(", ")}` : null,
+  ].filter(Boolean).join(" · ");
+  return h("section", { class: "prompt" },
+    h("h3", { text: meta || "prompt" }),
+    recalledList(p),
+    p.messages.map((m) => h("div", { class: ["prompt-msg", `role-${m.role}`] },
+      h("div", { class: "role", text: m.role }),
+      h("pre", { class: "content", text: m.content }))));
+}
+
+/** The memories a prompt recalled, by their words (§8.4): what "why?" is asked for. */
+function recalledList(p) {
+  const recalled = Array.isArray(p.recalled) ? p.recalled : [];
+  if (!recalled.length) {
+    return p.purpose === "reply" ? h("p", { class: "muted recalled-none", text: "No memory was recalled for this reply." }) : null;
+  }
+  const who = p.bot_id ? nameOf(p.bot_id) : "The bot";
+  return h("section", { class: "recalled", "aria-label": "Recalled memories" },
+    h("h4", { text: `${who} recalled ${recalled.length} memor${recalled.length === 1 ? "y" : "ies"}` }),
+    h("ul", {}, recalled.map((m) => h("li", { dataset: { id: m.id } },
+      m.forgotten
+        ? h("span", { class: "muted", text: "(a memory deleted since)" })
+        : [h("span", { class: "recalled-text", text: m.text }),
+          h("span", { class: "muted recalled-meta", text: ` — ${m.kind}${m.superseded_by ? ", superseded since" : ""}` })]))),
+    h("p", { class: "muted hint", text: "As they read now; the prompt below holds the words the model was given." }));
 }
 
 /** "You" are named by the persona (§3.6): a new name shows at once in the open transcript

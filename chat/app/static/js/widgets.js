@@ -147,7 +147,10 @@ export function editable({ label, value, type = "text", options = [], onSave, fo
   const open = (current) => {
     let input;
     if (type === "textarea") {
-      input = h("textarea", { rows: 3, "aria-label": label, value: current ?? "" });
+      // tall enough for the text (a long memory opened in three lines, scrolled)
+      const text = String(current ?? "");
+      const rows = Math.min(10, Math.max(3, Math.ceil(text.length / 45) + text.split("\n").length - 1));
+      input = h("textarea", { rows, "aria-label": label, value: text });
     } else if (type === "select") {
       input = h("select", { "aria-label": label },
         options.map((o) => h("option", { value: o, selected: o === current }, o)));
@@ -202,7 +205,12 @@ export function editable({ label, value, type = "text", options = [], onSave, fo
       }
     });
     input.addEventListener("blur", () => finish(true));
-    mount(wrap, input);
+    // In a text box Enter would be a new line anywhere else: say how this one saves.
+    const hint = type === "textarea"
+      ? h("span", { class: "muted hint edit-keys", id: `edit-keys-${++errorCount}`, text: "Enter saves · Shift+Enter: new line · Esc cancels" })
+      : null;
+    if (hint) input.setAttribute("aria-describedby", hint.id);
+    mount(wrap, input, hint);
     input.focus();
     if (input.select && type !== "select") input.select();
   };
