@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Collection
 from typing import Any
 
 from chat.eventlog.log import Event
@@ -227,6 +228,17 @@ def first_messages(conn: sqlite3.Connection, chat_id: str, *, limit: int) -> lis
         f"{_MESSAGE_SELECT} WHERE chat_id = ? ORDER BY event_id LIMIT ?", (chat_id, limit)  # noqa: S608
     ).fetchall()
     return [message_dict(row) for row in rows]
+
+
+def messages_of_turns(conn: sqlite3.Connection, turn_ids: Collection[str]) -> frozenset[str]:
+    """The ids of the messages of those turns (a user's message and its replies)."""
+    ids = list(turn_ids)
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        marks = ",".join("?" for _ in part)
+        found.update(r[0] for r in conn.execute(f"SELECT id FROM messages WHERE turn_id IN ({marks})", part))  # noqa: S608
+    return frozenset(found)
 
 
 def recent_messages(

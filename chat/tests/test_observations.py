@@ -16,7 +16,7 @@ from chat.eventlog.projector import canonical_dump, project, rebuild
 from chat.llm.scripted import ScriptedBackend
 from chat.state.memory import list_memories
 from chat.state.observations import observation_importance, observation_importance_by_regex
-from chat.tests.turn_support import running, turn, write_script
+from chat.tests.turn_support import one_to_one, running, turn, write_script
 
 pytestmark = pytest.mark.anyio
 
@@ -204,3 +204,20 @@ def test_an_observation_names_you_by_the_persona_of_the_chats_world(conn: sqlite
     before = canonical_dump(conn)
     rebuild(conn)
     assert canonical_dump(conn) == before
+
+
+async def test_a_queued_turn_recalls_nothing_of_the_messages_sent_after_its_own(data_dir: Path) -> None:
+    """Three messages sent while the first is answered: the second's reply must not recall
+    the third, which the bot has "heard" (its observation is stored at the post) but which
+    comes after the message it answers (walk s26: a reply recalled a later message)."""
+    async with running(data_dir, [{"match": "slowly", "delay_ms": 800}]) as rt:
+        _, chat = await one_to_one(rt)
+        await rt.post_message(chat["id"], "Tell me slowly about the tides.")
+        _, asked = await rt.post_message(chat["id"], "Where is the brass key of the boathouse?")
+        _, told = await rt.post_message(chat["id"], "The brass key of the boathouse is under the third plank.")
+        await rt.wait_idle(chat["id"])
+        assert rt.get_turn(asked)["status"] == "completed"
+        asking = rt.get_prompt(asked)[0]
+        telling = rt.get_prompt(told)[0]
+    assert "third plank" not in memory_section(asking) + transcript_part(asking)
+    assert "third plank" in transcript_part(telling)  # its own message, shown as usual

@@ -9,9 +9,9 @@ import sqlite3
 from typing import Any
 
 from chat.tests.test_prompt_budget import memory, msg, setup_world, words
-from chat.turns.plan import quotes_of
 from chat.turns.prompt import HISTORY_LIMIT, Prompt, build_prompt
 from chat.turns.prompt_layout import CHAPTERS_HEADER, MESSAGE_OVERHEAD, transcript_start
+from chat.turns.quotes import quotes_of
 
 
 def _prompt(

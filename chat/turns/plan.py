@@ -11,7 +11,6 @@ even when a failed turn is retried after later turns.
 
 from __future__ import annotations
 
-import bisect
 import json
 import sqlite3
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from chat.state.chats import (
     get_chat,
     get_message,
     get_turn,
+    messages_of_turns,
     recent_messages,
     turn_replies,
 )
@@ -40,6 +40,7 @@ from chat.state.worlds import world_bot_names
 from chat.turns.chapter_select import with_chapters
 from chat.turns.prompt import HISTORY_LIMIT, Prompt, build_prompt, prompt_frame
 from chat.turns.prompt_record import previous_start
+from chat.turns.quotes import quotes_of
 from chat.turns.replaced import NOTHING, replaced_sources
 from chat.turns.speakers import select_speakers
 from chat.world.chats import all_retired, user_name
@@ -65,6 +66,9 @@ class TurnPlan:
     cuts: list[int] = field(default_factory=list)
     """For each reply prompt built, the event id of the first message it kept: what came
     before was left out, and is due for a chapter (§5.7, chat/turns/chapters.py)."""
+    unseen: frozenset[str] = frozenset()
+    """Messages of the turns queued behind this one: sent after what this turn answers, so
+    their witnessed observations are not recalled in it (a reply recalled the next message)."""
 
 
 def queued_payload(conn: sqlite3.Connection, turn_id: str) -> dict[str, Any]:
@@ -93,6 +97,22 @@ def plan_turn(
         raise all_retired(conn, chat)
     you = user_name(conn, chat.get("world_id"))
     others = pending - {turn_id}
+    plan = _plan(conn, turn_id, turn, queued, chat, bots, you, others, max_replies)
+    plan.unseen = messages_of_turns(conn, others)
+    return plan
+
+
+def _plan(
+    conn: sqlite3.Connection,
+    turn_id: str,
+    turn: dict[str, Any],
+    queued: dict[str, Any],
+    chat: dict[str, Any],
+    bots: list[dict[str, Any]],
+    you: str,
+    others: set[str],
+    max_replies: int,
+) -> TurnPlan:
     group = queued.get("regenerate_group")
     if queued.get("continue_message_id"):
         return _plan_continue(conn, turn_id, chat, bots, you, others, queued["continue_message_id"])
@@ -321,7 +341,7 @@ def prepare_prompt(
         return retrieve_memories(
             conn, bot["id"], query, now=now, k=top_k + len(told) + QUOTE_SPARE,
             embedder=embedder, weights=weights, world_id=world_id,
-            skip_messages=shown | redone.message_ids, limit=top_k,
+            skip_messages=shown | redone.message_ids | plan.unseen, limit=top_k,
             keep=lambda mid, text: mid not in told and not (quotes is not None and quotes(text)),
         )  # fmt: skip
 
@@ -369,26 +389,6 @@ def prepare_prompt(
 
 QUOTE_SPARE = 4
 """Memories fetched beyond top_k to stand in for ones that only quote a shown message."""
-QUOTE_LABEL = 40
-"""Characters a memory may add around a message it quotes ('You said: "..."', "Mara: ...")."""
-QUOTE_MIN = 20
-"""Shorter messages ("Yes.") are quoted by chance, not remembered."""
-
-
-def quotes_of(messages: list[dict[str, Any]]) -> Callable[[str], bool]:
-    """A test: does a memory's text hold one of ``messages`` whole, with at most a short
-    label around it? Such a memory tells the bot nothing the transcript does not."""
-    by_length = sorted((len(t), t) for t in (m["text"].strip() for m in messages) if len(t) >= QUOTE_MIN)
-    lengths = [n for n, _ in by_length]
-
-    def quotes(text: str) -> bool:
-        low = bisect.bisect_left(lengths, len(text) - QUOTE_LABEL)
-        high = bisect.bisect_right(lengths, len(text))
-        return any(quoted in text for _, quoted in by_length[low:high])
-
-    return quotes
-
-
 def stored_replies(conn: Any, plan: TurnPlan) -> list[tuple[dict[str, Any], str]]:
     """Replies an earlier, interrupted run of this turn stored: a retry still extracts them."""
     bots = {bot["id"]: bot for bot in plan.bots}
