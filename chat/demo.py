@@ -101,6 +101,8 @@ WORLD_LORE: list[dict[str, Any]] = [  # Saltmere's own: no other world ever sees
     },
 ]
 
+SCENE_LOCATION = "the quay of Saltmere"
+"""Where the demo chat opens (its first line: "Fog rolls over the quay of Saltmere")."""
 WORLD_FACTS = {"location": "Saltmere harbour", "time_of_day": "before dawn", "weather": "thick fog"}
 
 WORLD_ID = "saltmere"
@@ -139,6 +141,8 @@ async def create_demo_world(rt: Runtime, *, persona: str | None = None) -> dict[
     await rt.commit(lambda conn: _set_up(
         chat_service.create_events(conn, chat_id, ["mara", "tobias"], "Fog over Saltmere", WORLD_ID)
     ), chat_id)  # fmt: skip
+    scene = NewEvent("scene_changed", {"chat_id": chat_id, "location": SCENE_LOCATION}, chat_id=chat_id)
+    await rt.commit(lambda conn: _set_up([scene]), chat_id)  # the state panel showed "(empty)"
     made = rt.get_chat(chat_id)
     chat = {k: made[k] for k in ("id", "title", "bot_ids", "world_id")}
     bots = [rt.get_bot(fields["id"]) for fields in (MARA, TOBIAS, ISOLDE)]

@@ -43,3 +43,15 @@ async def test_the_demo_bots_world_and_lore_are_set_up_and_the_persona_is_yours(
         assert actors["persona_set"] == "user", actors
         for kind in ("world_created", "bot_authored", "lore_set", "world_fact_set", "chat_created"):
             assert actors[kind] == "system", (kind, actors)
+
+
+async def test_the_demo_chat_opens_on_the_quay_it_describes(data_dir: Path) -> None:
+    """The state panel showed the demo's scene location as "(empty)" under a greeting
+    that says where it is (walk s26, finding 14)."""
+    async with running_app(make_settings(data_dir)) as (app, client):
+        demo = await create_demo_world(runtime_of(app))
+        scene = (await client.get(f"/api/chats/{demo['chat']['id']}")).json()["scene"]
+        assert scene["location"] == "the quay of Saltmere" and set(scene["present"]) >= {"mara", "tobias"}
+        events = (await client.get("/api/events", params={"limit": 100})).json()
+        events = events["events"] if isinstance(events, dict) else events
+        assert [e["actor"] for e in events if e["kind"] == "scene_changed"] == ["system"]
