@@ -76,52 +76,43 @@ def lexical_candidates(
 ) -> tuple[dict[str, tuple], dict[str, float], dict[int, float]]:
     """The `FTS_CANDIDATES` best BM25 matches among ``owner``'s live memories in
     ``world_id`` (rows in `LIGHT`'s layout and their BM25, by memory id), and FTS5's
-    rank of every match (its BM25, negated: lower is better), by rowid.
+    rank of every match of the owner's (its BM25, negated: lower is better), by rowid.
 
     The owner and world are filtered before the cut, not after: every message is an
     observation of each bot present (§5.3.1), so the FTS table holds one copy per
     witness, and a global top few hundred shared out over every bot of every world
     left some bots a dozen candidates (measured: 51 on average, 0 to 100, on the
-    recall benchmark). FTS5 scores every match to rank them anyway (`affordable_terms`
-    bounds how many), so all the scores are kept: a candidate that comes another way
-    (a near vector, a recent or important memory, a reply) is scored by its own BM25
-    too, not as a memory that matches nothing. Asking FTS5 again for a few rowids would
-    cost more than this whole query (each lookup reads every query word's list again:
-    0.1 ms a rowid at 100k). Only (rowid, score) pairs come from FTS5; the rows are then
-    read best first, filtered by owner, world and liveness, a batch at a time until
-    `FTS_CANDIDATES` are kept, passing over the observations of messages in view
-    (``skip``). Joining every match to its row to filter first cost a third of the
-    query (1.6 of 4.8 ms for 1,500 matches at 100k; docs/benchmarks.md, "Session 26"),
-    and only the best few hundred are ever wanted."""
+    recall benchmark). Each match is one lookup by rowid, and FTS5 scores every match
+    to rank them anyway (`affordable_terms` bounds how many), so all the scores are
+    kept: a candidate that comes another way (a near vector, a recent or important
+    memory, a reply) is scored by its own BM25 too, not as a memory that matches
+    nothing. Asking FTS5 again for a few rowids would cost more than this whole query
+    (each lookup reads every query word's list again: 0.1 ms a rowid at 100k). Only
+    (rowid, score, message) triples are read for all matches and the best taken here,
+    the observations of messages in view (``skip``) passed over with the message id the
+    join has already read, and the texts read for the kept `FTS_CANDIDATES` alone (not
+    for the ``len(skip)`` more the cut allows for: 0.2 ms a turn, docs/benchmarks.md
+    "Session 22"); against letting SQLite keep the best 100 whole rows this costs
+    about 0.2-0.35 ms a call and 1 ms at p95 at 100k (docs/benchmarks.md)."""
     if match is None:
         return {}, {}, {}
-    rows = conn.execute(f"SELECT rowid, {BM25} FROM memories_fts WHERE memories_fts MATCH ?", (match,)).fetchall()  # noqa: S608
-    ranks = dict(rows)  # FTS5's rank: lower is better
-    # sorted() is stable: ties stay in rowid order, as FTS5 gives them
-    order = [row[0] for row in sorted(rows, key=itemgetter(1))]
-    kept: list[tuple] = []
-    start, batch = 0, FTS_CANDIDATES + len(skip)
-    while start < len(order) and len(kept) < FTS_CANDIDATES:
-        part = order[start : start + batch]
-        found = {row[0]: row for row in _owned_rows(conn, part, owner, world_id)}
-        kept += [found[r] for r in part if r in found and (found[r][6] is None or found[r][6] not in skip)]
-        start, batch = start + batch, batch * 4
-    candidates = {row[1]: row for row in kept[:FTS_CANDIDATES]}
+    rows = conn.execute(
+        f"SELECT f.rowid, {BM25}, m.message_id FROM memories_fts f JOIN memories m ON m.rowid = f.rowid"
+        f" WHERE memories_fts MATCH ? AND +m.owner = ? AND +m.world_id = ? AND {LIVE}",  # noqa: S608
+        (match, owner, world_id),  # "+": FTS5 leads, each match looked up by rowid
+    ).fetchall()
+    ranks = {row[0]: row[1] for row in rows}  # FTS5's rank: lower is better
+    # sorted()[:n] is what heapq.nsmallest gives (stable: ties in row order), in a seventh of
+    # its time at the turn benchmark's ~220 of ~310 matches and never slower up to the
+    # `MATCH_BUDGET` (0.17 against 0.22-0.36 ms at 2,000)
+    best = sorted(rows, key=itemgetter(1))[: FTS_CANDIDATES + len(skip)]
+    order = [row[0] for row in best if row[2] is None or row[2] not in skip]
+    by_rowid = {row[0]: row for row in light_rows(conn, order[:FTS_CANDIDATES]).values()}
+    if len(by_rowid) < min(len(order), FTS_CANDIDATES):  # a row gone since (another writer)
+        by_rowid.update((row[0], row) for row in light_rows(conn, order[FTS_CANDIDATES:]).values())
+    kept = [by_rowid[r] for r in order if r in by_rowid][:FTS_CANDIDATES]
+    candidates = {row[1]: row for row in kept}
     return candidates, {mid: -ranks[row[0]] for mid, row in candidates.items()}, ranks
-
-
-def _owned_rows(conn: sqlite3.Connection, rowids: list[int], owner: str, world_id: str) -> list[tuple]:
-    """The `LIGHT` rows of those memories that are ``owner``'s, in ``world_id`` and live."""
-    found: list[tuple] = []
-    for start in range(0, len(rowids), 500):
-        part = rowids[start : start + 500]
-        marks = ",".join("?" for _ in part)
-        found += conn.execute(
-            f"SELECT {LIGHT} FROM memories m WHERE m.rowid IN ({marks})"  # noqa: S608
-            f" AND +m.owner = ? AND +m.world_id = ? AND {LIVE}",
-            (*part, owner, world_id),
-        ).fetchall()
-    return found
 
 
 def light_rows(conn: sqlite3.Connection, rowids: list[int]) -> dict[str, tuple]:
