@@ -21,6 +21,8 @@ class ProposalQueued(BaseModel):
     kind: Literal["entity_added", "entity_updated", "edge_changed", "memory_added", "world_fact_set", "scene_changed"]
     payload: dict[str, Any]
     summary: Annotated[str, StringConstraints(max_length=500)] = ""
+    supersedes: _Ident | None = None
+    """A proposed memory's older memory it replaces: marked superseded once it is accepted."""
 
 
 class ProposalReviewed(BaseModel):

@@ -96,9 +96,10 @@ class _Checker:
             entity_names=entity_names(conn, world_id=self.world_id),
             user_name=user,
             memories={  # a witnessed observation is the message itself, not a memory to repeat
-                b: recent_texts(conn, b, limit=MEMORIES_COMPARED, world_id=self.world_id) + proposed.get(b, [])
+                b: recent_texts(conn, b, limit=MEMORIES_COMPARED, world_id=self.world_id)
                 for b in self.bot_ids
             },
+            proposed=proposed,
         )
         self.new_entities: set[str] = set()
         self.present = _witnesses_of_turn(conn, turn_id)

@@ -21,7 +21,8 @@ from typing import Any
 
 from chat.errors import Conflict, NotFound, ValidationFailed
 from chat.eventlog.log import NewEvent
-from chat.state.manual_edit import FIELD_RULES
+from chat.state.manual_edit import FIELD_RULES, is_pinned
+from chat.state.memory import get_memory
 from chat.state.worlds import chat_world
 from chat.world.chats import require_writable_chat
 from chat.world.ids import new_id
@@ -57,12 +58,20 @@ def summary(kind: str, payload: dict[str, Any], name: Callable[[str], str] = str
 
 def hold_for_review(events: list[NewEvent], waiting: Collection[str] = ()) -> list[NewEvent]:
     """``events`` with each world change replaced by a ``proposal_queued`` holding it,
-    less the changes the tray already holds (``waiting``, `waiting_changes`): the same
-    world fact, entity or scene proposed again the next turn is one card, not one a
-    turn. Relationship changes are each their own (each turn's nudge adds up)."""
+    less the changes the tray already holds or the person rejected (``waiting``,
+    `waiting_changes`): the same world fact, entity or scene proposed again the next turn
+    is one card, not one a turn. Relationship changes are each their own (each turn's
+    nudge adds up). A new memory that supersedes an older one carries it (``supersedes``):
+    the mark is appended when the memory is accepted, never before (it left the older
+    memory unrecalled, superseded by a memory that might never exist)."""
     held = []
     seen = set(waiting)
+    held_memories = {e.payload.get("id") for e in events if e.kind == "memory_added"}
+    replaces = {e.payload["superseded_by"]: e.payload["id"] for e in events
+                if e.kind == "memory_superseded" and e.payload.get("superseded_by") in held_memories}  # fmt: skip
     for event in events:
+        if event.kind == "memory_superseded" and event.payload.get("superseded_by") in replaces:
+            continue  # held with its memory
         if event.kind not in REVIEWED_KINDS:
             held.append(event)
             continue
@@ -76,6 +85,8 @@ def hold_for_review(events: list[NewEvent], waiting: Collection[str] = ()) -> li
         except (KeyError, TypeError, ValueError):  # a summary must never fail a turn
             line = event.kind.replace("_", " ")
         payload = {"id": new_id("prop"), "kind": event.kind, "payload": event.payload, "summary": line[:500]}
+        if event.kind == "memory_added" and event.payload.get("id") in replaces:
+            payload["supersedes"] = replaces[event.payload["id"]]
         held.append(NewEvent("proposal_queued", payload, chat_id=event.chat_id, turn_id=event.turn_id, actor="model"))
     return held
 
@@ -90,12 +101,12 @@ def _change_key(kind: str, payload: dict[str, Any]) -> str | None:
 
 
 def waiting_changes(conn: sqlite3.Connection, chat_id: str) -> set[str]:
-    """The changes waiting in the tray for the chats of ``chat_id``'s world (`_change_key`)."""
+    """The changes waiting in the tray for the chats of ``chat_id``'s world, or rejected
+    there (`_change_key`): neither is offered again."""
     rows = conn.execute(
         "SELECT e.payload FROM events e JOIN turns t ON t.id = e.turn_id JOIN chats c ON c.id = e.chat_id"
         " WHERE e.kind = 'proposal_queued' AND t.status != 'reverted' AND c.world_id = ?"
-        " AND NOT EXISTS (SELECT 1 FROM events r WHERE r.kind = 'proposal_reviewed'"
-        " AND json_extract(r.payload, '$.proposal_id') = json_extract(e.payload, '$.id'))",
+        f" AND json_extract(e.payload, '$.id') NOT IN ({ACCEPTED})",  # noqa: S608
         (chat_world(conn, chat_id) or "default",),
     ).fetchall()
     keys = set()
@@ -105,6 +116,16 @@ def waiting_changes(conn: sqlite3.Connection, chat_id: str) -> set[str]:
         if key is not None:
             keys.add(key)
     return keys
+
+
+REVIEWED = (
+    "SELECT json_extract(r.payload, '$.proposal_id') FROM events r WHERE r.kind = 'proposal_reviewed'"
+    " AND json_extract(r.payload, '$.proposal_id') IS NOT NULL"
+)
+"""The ids of the reviewed proposals. Asked with ``NOT IN``, not a correlated ``NOT
+EXISTS``: SQLite reads it once instead of once per queued proposal (3.3 s a turn at 3,000
+proposals against 11 ms, measured by the session-26 review)."""
+ACCEPTED = REVIEWED + " AND json_extract(r.payload, '$.decision') = 'accepted'"
 
 
 def pending(conn: sqlite3.Connection, chat_id: str | None = None) -> list[dict[str, Any]]:
@@ -120,6 +141,9 @@ def pending(conn: sqlite3.Connection, chat_id: str | None = None) -> list[dict[s
             namers[world] = _namer(conn, world)
         with contextlib.suppress(KeyError, TypeError, ValueError):  # else the stored line stands
             held["summary"] = summary(held["kind"], held["payload"], namers[world])[:500]
+        if held.get("supersedes"):
+            older = get_memory(conn, held["supersedes"])
+            held["summary"] += f" (instead of: {older['text'][:120]})" if older else ""
         out.append({**held, "chat_id": chat, "turn_id": turn, "event_id": event_id, "created_at": at})
     return out
 
@@ -149,8 +173,7 @@ def _waiting_rows(conn: sqlite3.Connection, chat_id: str | None) -> list[tuple]:
     return conn.execute(
         "SELECT e.id, e.payload, e.chat_id, e.turn_id, e.created_at FROM events e"
         " JOIN turns t ON t.id = e.turn_id WHERE e.kind = 'proposal_queued' AND t.status != 'reverted'"
-        f" {where} AND NOT EXISTS (SELECT 1 FROM events r WHERE r.kind = 'proposal_reviewed'"  # noqa: S608
-        " AND json_extract(r.payload, '$.proposal_id') = json_extract(e.payload, '$.id')) ORDER BY e.id",
+        f" {where} AND json_extract(e.payload, '$.id') NOT IN ({REVIEWED}) ORDER BY e.id",  # noqa: S608
         (chat_id,) if chat_id is not None else (),
     ).fetchall()
 
@@ -220,6 +243,10 @@ def review_events(
         if decision == "accepted":  # the very event extraction would have appended; the
             # person's rewrite is theirs: history credits the words to whoever wrote them (§6.4)
             events.append(NewEvent(proposal["kind"], payload, actor="model" if text is None else "user", **where))
+            older = proposal.get("supersedes")
+            if older and get_memory(conn, older) and not is_pinned(conn, "memory", older, "superseded_by"):
+                mark = {"id": older, "superseded_by": payload["id"]}  # as extraction would have, after it
+                events.append(NewEvent("memory_superseded", mark, actor="model", **where))
         reviewed = {"proposal_id": proposal_id, "decision": decision}
         events.append(NewEvent("proposal_reviewed", reviewed, actor="user", **where))
     return events

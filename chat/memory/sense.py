@@ -95,8 +95,10 @@ class SenseChecks:
         entity_names: dict[str, tuple[str, str]],
         user_name: str,
         memories: dict[str, list[str]],
+        proposed: dict[str, list[str]] | None = None,
     ) -> None:
-        """``entity_names``: id -> (name, kind); ``memories``: owner -> texts it already holds."""
+        """``entity_names``: id -> (name, kind); ``memories``: owner -> texts it already
+        holds; ``proposed``: owner -> texts proposed for it before (the review tray's)."""
         self.kinds, people, self.by_name = _entity_views(
             tuple((eid, name, kind) for eid, (name, kind) in entity_names.items())
         )
@@ -105,6 +107,7 @@ class SenseChecks:
         self.memories: dict[str, list[frozenset[str]]] = {
             owner: [word_set(t) for t in texts] for owner, texts in memories.items()
         }
+        self.proposed = {owner: [word_set(t) for t in texts] for owner, texts in (proposed or {}).items()}
         self._instruction_runs = _runs(words(INSTRUCTION_TEXT))
 
     # -- world facts ---------------------------------------------------------------
@@ -175,20 +178,15 @@ class SenseChecks:
     # -- memories --------------------------------------------------------------------
 
     def memory(self, owner: str, text: str) -> str | None:
-        """Dropped when it repeats what ``owner`` already remembers or quotes the instructions."""
+        """Dropped when it repeats what ``owner`` already remembers or was proposed before
+        (waiting in the review tray, or rejected there), or quotes the instructions."""
         mine = set(words(text))
         if not mine:
             return "a memory needs words"
-        size = len(mine)
-        for known in self.memories.get(owner, []):
-            # The overlap is at most the smaller set's share of the larger: most of a bot's
-            # few hundred memories are ruled out by their sizes, without building two sets.
-            other = len(known)
-            if not other or min(size, other) < DUPLICATE_OVERLAP * max(size, other) - 1e-9:
-                continue
-            shared = len(mine & known)
-            if shared / (size + other - shared) >= DUPLICATE_OVERLAP:
-                return f"{owner} already remembers this"
+        if _repeats(mine, self.memories.get(owner, [])):
+            return f"{owner} already remembers this"
+        if _repeats(mine, self.proposed.get(owner, [])):
+            return f"this memory of {owner} was proposed before (waiting in the review tray, or reviewed)"
         run = _runs(words(text)) & self._instruction_runs
         if run:
             return f"the memory restates Kith's instructions ({' '.join(sorted(run)[0])!r})"
@@ -197,6 +195,21 @@ class SenseChecks:
     def remember(self, owner: str, text: str) -> None:
         """Count an accepted memory, so a second copy in the same proposal is a repeat."""
         self.memories.setdefault(owner, []).append(word_set(text))
+
+
+def _repeats(mine: set[str], known: list[frozenset[str]]) -> bool:
+    """Whether ``mine`` overlaps one of ``known`` by `DUPLICATE_OVERLAP` (Jaccard)."""
+    size = len(mine)
+    for other_words in known:
+        # The overlap is at most the smaller set's share of the larger: most of a bot's
+        # few hundred memories are ruled out by their sizes, without building two sets.
+        other = len(other_words)
+        if not other or min(size, other) < DUPLICATE_OVERLAP * max(size, other) - 1e-9:
+            continue
+        shared = len(mine & other_words)
+        if shared / (size + other - shared) >= DUPLICATE_OVERLAP:
+            return True
+    return False
 
 
 def _runs(tokens: list[str]) -> set[tuple[str, ...]]:

@@ -11,7 +11,7 @@ import pytest
 from chat.db.connection import open_db
 from chat.memory.review import review_on
 from chat.state.edges import get_edge
-from chat.state.memory import list_memories
+from chat.state.memory import get_memory, list_memories
 from chat.state.world import list_facts
 from chat.tests.api_support import (
     assert_error,
@@ -21,6 +21,7 @@ from chat.tests.api_support import (
     running_app,
     say,
 )
+from chat.tests.turn_support import write_script
 
 pytestmark = pytest.mark.anyio
 
@@ -117,6 +118,45 @@ async def test_a_proposed_memory_is_queued_once_and_a_rejected_one_not_again(dat
         kinds = [p["kind"] for p in await proposed()]
         assert kinds.count("world_fact_set") == 1  # the same fact waits once
         assert kinds.count("edge_changed") == 3  # each turn's change to the relationship is its own
+        fact = next(p for p in await proposed() if p["kind"] == "world_fact_set")
+        assert (await client.post(f"/api/proposals/{fact['id']}/reject")).status_code == 200
+        await say(app, client, chat["id"], "Keys and keys")
+        assert [p["kind"] for p in await proposed()].count("world_fact_set") == 0  # rejected: not again
+    with open_db(data_dir / "kith.db") as conn:
+        reasons = [json.loads(r)["reason"] for (r,) in conn.execute(
+            "SELECT payload FROM events WHERE kind = 'proposal_dropped' AND payload LIKE '%lighthouse key%'")]  # fmt: skip
+    assert reasons and all("was proposed before" in r for r in reasons), reasons
+
+
+async def test_a_proposed_memory_supersedes_the_older_one_only_once_accepted(data_dir: Path) -> None:
+    """The supersede mark was appended at once while its memory waited in the tray: the
+    older memory dropped out of recall for a memory that a rejection would never make."""
+    script = data_dir.parent / "script.json"
+    write_script(script, [])
+    settings = make_settings(data_dir, extraction_review=True, sentiment_nudges=False, script_path=script)
+    async with running_app(settings) as (app, client):
+        await make_bot(client, id="ada")
+        chat = await make_chat(client, ["ada"])
+        await say(app, client, chat["id"], "I live in York, by the minster.")
+        with open_db(data_dir / "kith.db") as conn:
+            (older,) = [m["id"] for m in list_memories(conn, owner="ada") if m["text"].startswith("You: I live in York")]
+        moved = {"owner": "ada", "text": "You moved from York to Leeds.", "importance": 7, "supersedes": older}
+        write_script(script, [{"match": "Leeds", "extraction": {"memories": [moved]}}])
+        for attempt in ("reject", "accept"):
+            await say(app, client, chat["id"], f"I moved to Leeds ({attempt}).")
+            cards = [p for p in (await client.get(f"/api/chats/{chat['id']}/proposals")).json()
+                     if p["kind"] == "memory_added" and "Leeds" in p["payload"]["text"]]  # fmt: skip
+            assert len(cards) == 1, [c["summary"] for c in cards]
+            card = cards[0]
+            assert card["supersedes"] == older and "(instead of: You: I live in York" in card["summary"]
+            with open_db(data_dir / "kith.db") as conn:
+                assert get_memory(conn, older)["superseded_by"] is None  # still recalled while it waits
+            assert (await client.post(f"/api/proposals/{card['id']}/{attempt}")).status_code == 200
+            with open_db(data_dir / "kith.db") as conn:
+                after = get_memory(conn, older)["superseded_by"]
+            assert after == (None if attempt == "reject" else card["payload"]["id"])
+            moved["text"] = "You left York for Leeds for good."  # not a repeat of the rejected one
+            write_script(script, [{"match": "Leeds", "extraction": {"memories": [moved]}}])
 
 
 def test_every_kind_has_a_summary_even_with_the_fields_it_leaves_out() -> None:

@@ -118,14 +118,17 @@ async def _world_changes(
         try:
             proposal = await ask(backend, request, cancel)
 
+            held = review.review_on(settings.extraction_review, backend.name)
+
             def check(conn: Any) -> tuple[extract.Extraction, list[dict[str, Any]], set[str]]:
                 result = extract.check_proposal(
                     conn, proposal, chat_id=chat_id, turn_id=turn_id, bots=plan.bots  # type: ignore[arg-type]
                 )
-                return result, reflection_due(conn, result.importance), review.waiting_changes(conn, chat_id)
+                waiting = review.waiting_changes(conn, chat_id) if held else set()
+                return result, reflection_due(conn, result.importance), waiting
 
             result, due, waiting = await rt.read(check)
-            if review.review_on(settings.extraction_review, backend.name):
+            if held:
                 events.extend(review.hold_for_review(result.events, waiting))  # the user decides (§5.5)
                 due = None  # held memories count once accepted, not now
             else:
