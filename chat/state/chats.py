@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection
 from typing import Any
 
 from chat.eventlog.log import Event
@@ -230,15 +229,14 @@ def first_messages(conn: sqlite3.Connection, chat_id: str, *, limit: int) -> lis
     return [message_dict(row) for row in rows]
 
 
-def messages_of_turns(conn: sqlite3.Connection, turn_ids: Collection[str]) -> frozenset[str]:
-    """The ids of the messages of those turns (a user's message and its replies)."""
-    ids = list(turn_ids)
-    found: set[str] = set()
-    for start in range(0, len(ids), 500):
-        part = ids[start : start + 500]
-        marks = ",".join("?" for _ in part)
-        found.update(r[0] for r in conn.execute(f"SELECT id FROM messages WHERE turn_id IN ({marks})", part))  # noqa: S608
-    return frozenset(found)
+def messages_after(conn: sqlite3.Connection, chat_id: str, event_id: int, turn_id: str) -> frozenset[str]:
+    """The ids of ``chat_id``'s messages posted after ``event_id`` that are not ``turn_id``'s
+    own (its user message, its replies): what was said after the message a turn answers."""
+    rows = conn.execute(
+        "SELECT id FROM messages WHERE chat_id = ? AND event_id > ? AND turn_id IS NOT ?",
+        (chat_id, event_id, turn_id),
+    )
+    return frozenset(r[0] for r in rows)
 
 
 def recent_messages(

@@ -3,6 +3,7 @@ with the scripted backend (§7.5): bots remember what they were present for, and
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -221,3 +222,35 @@ async def test_a_queued_turn_recalls_nothing_of_the_messages_sent_after_its_own(
         telling = rt.get_prompt(told)[0]
     assert "third plank" not in memory_section(asking) + transcript_part(asking)
     assert "third plank" in transcript_part(telling)  # its own message, shown as usual
+
+
+async def test_the_second_speaker_of_a_group_turn_recalls_nothing_said_during_the_first_reply(
+    data_dir: Path,
+) -> None:
+    rules = [{"bot": "ana", "match": "", "reply": "one two three", "delay_ms": 500}]
+    async with running(data_dir, rules) as rt:
+        await rt.author_bot({"name": "Ana", "talkativeness": 0.9})
+        await rt.author_bot({"name": "Bo", "talkativeness": 0.9})
+        chat = await rt.create_chat(["ana", "bo"])
+        _, asked = await rt.post_message(chat["id"], "Ana and Bo, where is the brass key of the boathouse?")
+        await asyncio.sleep(0.5)  # Ana is answering
+        await rt.post_message(chat["id"], "The brass key of the boathouse is under the third plank.")
+        await rt.wait_idle(chat["id"])
+        prompts = rt.get_prompt(asked)
+    assert sorted(p["bot_id"] for p in prompts) == ["ana", "bo"]
+    assert not any("third plank" in memory_section(p) for p in prompts)
+
+
+async def test_a_message_of_another_chat_is_recalled_while_its_own_turn_waits(data_dir: Path) -> None:
+    """What another chat's bot heard before this message is memory, answered or not yet."""
+    async with running(data_dir, [{"match": "slowly", "reply": "one two three four", "delay_ms": 500}]) as rt:
+        bot, first = await one_to_one(rt)
+        other = await rt.create_chat([bot["id"]])
+        await rt.post_message(first["id"], "Tell me slowly about the tides.")
+        await rt.post_message(first["id"], "The brass key of the boathouse is under the third plank.")
+        await asyncio.sleep(0.2)
+        _, asked = await rt.post_message(other["id"], "Where is the brass key of the boathouse?")
+        await rt.wait_idle(other["id"])
+        prompt = rt.get_prompt(asked)[0]
+        await rt.wait_idle(first["id"])
+    assert "third plank" in memory_section(prompt)

@@ -29,7 +29,7 @@ from chat.state.chats import (
     get_chat,
     get_message,
     get_turn,
-    messages_of_turns,
+    messages_after,
     recent_messages,
     turn_replies,
 )
@@ -66,9 +66,6 @@ class TurnPlan:
     cuts: list[int] = field(default_factory=list)
     """For each reply prompt built, the event id of the first message it kept: what came
     before was left out, and is due for a chapter (§5.7, chat/turns/chapters.py)."""
-    unseen: frozenset[str] = frozenset()
-    """Messages of the turns queued behind this one: sent after what this turn answers, so
-    their witnessed observations are not recalled in it (a reply recalled the next message)."""
 
 
 def queued_payload(conn: sqlite3.Connection, turn_id: str) -> dict[str, Any]:
@@ -97,22 +94,6 @@ def plan_turn(
         raise all_retired(conn, chat)
     you = user_name(conn, chat.get("world_id"))
     others = pending - {turn_id}
-    plan = _plan(conn, turn_id, turn, queued, chat, bots, you, others, max_replies)
-    plan.unseen = messages_of_turns(conn, others)
-    return plan
-
-
-def _plan(
-    conn: sqlite3.Connection,
-    turn_id: str,
-    turn: dict[str, Any],
-    queued: dict[str, Any],
-    chat: dict[str, Any],
-    bots: list[dict[str, Any]],
-    you: str,
-    others: set[str],
-    max_replies: int,
-) -> TurnPlan:
     group = queued.get("regenerate_group")
     if queued.get("continue_message_id"):
         return _plan_continue(conn, turn_id, chat, bots, you, others, queued["continue_message_id"])
@@ -329,6 +310,12 @@ def prepare_prompt(
     # four stops), then the world's others: a 1:1 reply wrote "- Mara Quinn: Yes, ...".
     named = [*(b["name"] for b in plan.bots), *world_bot_names(conn, world_id)]
     other_names = list(dict.fromkeys(name for name in named if name != bot["name"]))
+    # Nor what was said after the message this turn answers (its observations exist from
+    # the post): a reply recalled the next message, queued or sent while a bot spoke.
+    answered = next((m for m in reversed(plan.history)  # the last before this turn's replies
+                     if m.get("turn_id") != plan.turn_id or m["author"] == "you"), None)  # fmt: skip
+    unseen = frozenset() if answered is None else messages_after(
+        conn, plan.chat["id"], answered["event_id"], plan.turn_id) - {m["id"] for m in plan.history}  # fmt: skip
     # A regenerate recalls nothing of the reply it replaces, nor of its alternatives (§4.9).
     redone = replaced_sources(conn, plan.alt_group, bot["id"], world_id) if (
         plan.kind == "regenerate" and plan.alt_group) else NOTHING  # fmt: skip
@@ -341,7 +328,7 @@ def prepare_prompt(
         return retrieve_memories(
             conn, bot["id"], query, now=now, k=top_k + len(told) + QUOTE_SPARE,
             embedder=embedder, weights=weights, world_id=world_id,
-            skip_messages=shown | redone.message_ids | plan.unseen, limit=top_k,
+            skip_messages=shown | redone.message_ids | unseen, limit=top_k,
             keep=lambda mid, text: mid not in told and not (quotes is not None and quotes(text)),
         )  # fmt: skip
 
