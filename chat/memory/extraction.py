@@ -291,7 +291,7 @@ class _Checker:
         old = get_memory(self.conn, old_id)
         if old is None or old["owner"] != owner:
             self.drop(f"supersedes {old_id!r}: no such memory of {owner!r}", item)
-        elif is_pinned(self.conn, "memory", old_id, "superseded_by"):
+        elif is_pinned(self.conn, "memory", old_id, "superseded_by", world_id=self.world_id):
             self.drop("superseded_by is pinned by a manual edit", item)
         else:
             self.event("memory_superseded", {"id": old_id, "superseded_by": memory_id})

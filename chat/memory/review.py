@@ -143,7 +143,7 @@ def pending(conn: sqlite3.Connection, chat_id: str | None = None) -> list[dict[s
             held["summary"] = summary(held["kind"], held["payload"], namers[world])[:500]
         if held.get("supersedes"):
             older = get_memory(conn, held["supersedes"])
-            held["summary"] += f" (instead of: {older['text'][:120]})" if older else ""
+            held["summary"] = (held["summary"] + (f" (instead of: {older['text'][:120]})" if older else ""))[:500]
         out.append({**held, "chat_id": chat, "turn_id": turn, "event_id": event_id, "created_at": at})
     return out
 
@@ -244,7 +244,8 @@ def review_events(
             # person's rewrite is theirs: history credits the words to whoever wrote them (§6.4)
             events.append(NewEvent(proposal["kind"], payload, actor="model" if text is None else "user", **where))
             older = proposal.get("supersedes")
-            if older and get_memory(conn, older) and not is_pinned(conn, "memory", older, "superseded_by"):
+            old = get_memory(conn, older) if older else None
+            if old and not is_pinned(conn, "memory", old["id"], "superseded_by", world_id=old["world_id"]):
                 mark = {"id": older, "superseded_by": payload["id"]}  # as extraction would have, after it
                 events.append(NewEvent("memory_superseded", mark, actor="model", **where))
         reviewed = {"proposal_id": proposal_id, "decision": decision}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from chat.db.connection import open_db
-from chat.memory.review import review_on
+from chat.memory.review import pending, review_events, review_on
 from chat.state.edges import get_edge
 from chat.state.memory import get_memory, list_memories
 from chat.state.world import list_facts
@@ -21,7 +21,7 @@ from chat.tests.api_support import (
     running_app,
     say,
 )
-from chat.tests.turn_support import write_script
+from chat.tests.turn_support import running, write_script
 
 pytestmark = pytest.mark.anyio
 
@@ -268,3 +268,27 @@ async def test_a_scene_proposal_names_who_is_present_with_ids_only_for_a_shared_
     assert proposal["kind"] == "scene_changed", proposal
     present = proposal["summary"].split("present ", 1)[1]
     assert present == "Ada, Isolde (isolde), Isolde (isolde-2), You"
+
+
+@pytest.mark.parametrize("in_world", [False, True])
+async def test_a_pinned_older_memory_stays_recalled_in_any_world(data_dir: Path, in_world: bool) -> None:
+    """The pin was looked up in the default world only: in another world, accepting the
+    proposed memory superseded a memory the person had pinned as not superseded."""
+    script = data_dir.parent / "script.json"
+    async with running(data_dir, [], extraction_review=True, sentiment_nudges=False) as rt:
+        world = (await rt.create_world("Elsewhere"))["id"] if in_world else None
+        bot = await rt.author_bot({"name": "Mara"})
+        chat = await rt.create_chat([bot["id"]], world_id=world)
+        await rt.post_message(chat["id"], "I live in York, by the minster.")
+        await rt.wait_idle(chat["id"])
+        older = await rt.read(lambda c: next(m["id"] for m in list_memories(c, owner=bot["id"], world_id=world or "default")
+                                             if m["text"].startswith("You: I live in York")))  # fmt: skip
+        await rt.edit("memory", older, "superseded_by", None, world_id=world)  # the person pins it
+        moved = {"owner": bot["id"], "text": "You moved from York to Leeds.", "importance": 7, "supersedes": older}
+        write_script(script, [{"match": "Leeds", "extraction": {"memories": [moved]}}])
+        await rt.post_message(chat["id"], "I moved to Leeds.")
+        await rt.wait_idle(chat["id"])
+        cards = await rt.read(lambda c: [p for p in pending(c, chat["id"]) if "Leeds" in p["payload"].get("text", "")])
+        for card in cards:
+            await rt.commit(lambda c, card=card: review_events(c, [card["id"]], "accepted"), chat["id"])
+        assert await rt.read(lambda c: get_memory(c, older)["superseded_by"]) is None
