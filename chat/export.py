@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from chat.db.connection import database_path, open_db
-from chat.db.migrate import applied_numbers, apply_migrations
+from chat.db.migrate import applied_numbers, apply_migrations, bundled_migrations
 from chat.errors import Conflict, KithError, ValidationFailed
 from chat.eventlog.columns import leave_out, with_columns
 from chat.eventlog.log import ACTORS, MAX_PAYLOAD_BYTES
@@ -231,6 +231,14 @@ def _read_header(line: str) -> dict[str, Any]:
     if header.get("format_version") != FORMAT_VERSION:
         raise ValidationFailed(
             f"export format version {header.get('format_version')!r} is not supported", field="file"
+        )
+    written = [n for n in header.get("schema_migrations") or [] if isinstance(n, int)]
+    known = max(m.number for m in bundled_migrations())
+    if written and max(written) > known:  # its payloads may be in forms this Kith misreads
+        raise ValidationFailed(
+            f"this export was written by a newer Kith (its database at migration {max(written)},"
+            f" this Kith knows {known}); upgrade Kith to import it",
+            field="file",
         )
     return header
 

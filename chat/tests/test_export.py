@@ -147,6 +147,16 @@ def test_truncated_or_altered_exports_are_refused(conn: sqlite3.Connection, worl
         assert list((tmp_path / target).iterdir()) == []
 
 
+def test_an_export_of_a_newer_kith_is_refused_by_name(conn: sqlite3.Connection, world: Path, tmp_path: Path) -> None:
+    """Its payloads may be in forms this Kith would store and then misread (migration 0105)."""
+    file = tmp_path / "w.kith"
+    export_log(conn, file)
+    _tamper(file, 1, lambda header: header["schema_migrations"].append(9999))
+    with pytest.raises(ValidationFailed, match=r"written by a newer Kith \(its database at migration 9999"):
+        import_log(file, tmp_path / "newer")
+    assert not (tmp_path / "newer").exists() or not any((tmp_path / "newer").iterdir())  # nothing written
+
+
 def test_secrets_never_leave_in_an_export(conn: sqlite3.Connection, data_dir: Path, tmp_path: Path) -> None:
     (data_dir / "kith.toml").write_text('backend = "openai"\nmodel = "llama3"\nmemory_top_k = 5\n')
     assert export_settings(data_dir) == {"backend": "openai", "model": "llama3", "memory_top_k": 5}
