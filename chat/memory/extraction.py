@@ -26,7 +26,8 @@ from chat.memory.extraction_request import (  # noqa: F401 - callers import it f
     extraction_request,
 )
 from chat.memory.review import proposed_memories
-from chat.memory.sense import SenseChecks
+from chat.memory.sense import SenseChecks, line_of_this_turn
+from chat.state.chats import turn_replies
 from chat.state.edges import edge_key, get_edge
 from chat.state.entities import entity_names, get_entity
 from chat.state.manual_edit import is_pinned
@@ -102,6 +103,8 @@ class _Checker:
             proposed=proposed,
         )
         self.new_entities: set[str] = set()
+        names = {b["id"]: b["name"] for b in bots}
+        self.said = [(m["author"], names.get(m["author"], m["author"]), m["text"]) for m in turn_replies(conn, turn_id)]
         self.present = _witnesses_of_turn(conn, turn_id)
         if not self.present:  # a turn with no message (none stored): the scene as it is
             scene = get_scene(conn, chat_id)
@@ -267,7 +270,7 @@ class _Checker:
             entity_id = self.entity_id(str(raw))
             if entity_id not in about and self.exists(entity_id):
                 about.append(entity_id)
-        reason = self.sense.memory(owner, text)
+        reason = self.sense.memory(owner, text) or line_of_this_turn(owner, text, self.said)
         if reason:
             self.drop(reason, item)
             return

@@ -197,6 +197,30 @@ class SenseChecks:
         self.memories.setdefault(owner, []).append(word_set(text))
 
 
+LINE_SHARE = 0.8
+"""Share of a memory's words found in one line said this turn from which it is that line."""
+LINE_MIN_WORDS = 4
+_FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|i'll|me|my|mine|myself)\b", re.IGNORECASE)
+
+
+def line_of_this_turn(owner: str, text: str, said: list[tuple[str, str, str]]) -> str | None:
+    """Why a memory that is another bot's line of this turn is no memory of ``owner``, or None.
+
+    ``said``: (author id, author name, text) of the turn's replies. The bundled 135M model
+    proposes lines of the reply as memories: Mara's "I am afraid of the flames" as
+    Tobias's, in Mara's voice (false in his mouth), and the same line for each bot.
+    Another bot's line in the first person is given to the wrong owner. The owner's own
+    line may stand: extraction may keep what a bot said as a fact worth more than the
+    message's own importance ("I promised to mend the nets")."""
+    mine = set(words(text))
+    if len(mine) < LINE_MIN_WORDS or not _FIRST_PERSON.search(text):
+        return None
+    for author, name, line in said:
+        if author != owner and len(mine & set(words(line))) >= LINE_SHARE * len(mine):
+            return f"the memory is {name}'s line of this turn, in {name}'s voice, not a memory of {owner}"
+    return None
+
+
 def _repeats(mine: set[str], known: list[frozenset[str]]) -> bool:
     """Whether ``mine`` overlaps one of ``known`` by `DUPLICATE_OVERLAP` (Jaccard)."""
     size = len(mine)

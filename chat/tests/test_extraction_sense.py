@@ -162,3 +162,28 @@ def test_the_repeat_check_skipping_by_size_finds_what_the_plain_overlap_finds() 
     exact = SenseChecks(entity_names={}, user_name="", memories={"b": ["a b c d e"]})
     assert exact.memory("b", "a b c d") is not None  # 4 / 5 = 0.8 exactly: a repeat
     assert exact.memory("b", "a b c") is None  # 3 / 5
+
+
+async def test_a_line_of_another_bot_in_its_voice_is_not_given_to_the_wrong_owner(data_dir: Path) -> None:
+    """The bundled model gave Mara's "I am afraid of the flames…" to Tobias as his memory (walk s26)."""
+    line = "I am afraid of the flames that will burn the boats down."
+    memories = [
+        {"owner": "bo", "text": "I am afraid of the flames that will burn the boats", "importance": 6},
+        {"owner": "ana", "text": "I am afraid of the flames that will burn the boats", "importance": 6},
+        {"owner": "bo", "text": "Ana is afraid of the flames that will burn the boats", "importance": 6},
+    ]
+    rules = [
+        {"bot": "ana", "match": "", "reply": line},
+        {"bot": "bo", "match": "", "reply": "The nets are mended, at least."},
+        {"match": "", "extraction": {"memories": memories}},
+    ]
+    async with running(data_dir, rules, sentiment_nudges=False) as rt:
+        await rt.author_bot({"name": "Ana", "talkativeness": 0.9})
+        await rt.author_bot({"name": "Bo", "talkativeness": 0.9})
+        chat = await rt.create_chat(["ana", "bo"])
+        assert (await turn(rt, chat["id"], "Ana, Bo: what do you fear tonight?"))["status"] == "completed"
+    with open_db(data_dir / "kith.db") as conn:
+        kept = {(m["owner"], m["text"]) for m in list_memories(conn) if not m.get("message_id")}
+    assert kept == {("ana", memories[1]["text"]), ("bo", memories[2]["text"])}
+    dropped = [e.payload["reason"] for e in events(data_dir, kind="proposal_dropped")]
+    assert dropped == ["the memory is Ana's line of this turn, in Ana's voice, not a memory of bo"]
