@@ -117,7 +117,7 @@ def test_why_shows_the_prompt_of_the_message_and_what_it_recalled(
     dialog = page.get_by_role("dialog", name="Why did Ben say that?")
     first = dialog.locator("section.prompt").first
     first.wait_for()
-    assert first.locator("h3").inner_text().startswith("bot Ben")
+    assert first.locator("h3").inner_text().startswith("Ben's reply prompt · ")  # words, not "purpose reply"
     recalled = first.get_by_role("region", name="Recalled memories")
     assert recalled.locator("h4").inner_text() == f"Ben recalled {len(replies[1]['memory_ids'])} memories"
     assert recalled.locator("li").filter(has_text=KEY).count() >= 1
@@ -126,7 +126,7 @@ def test_why_shows_the_prompt_of_the_message_and_what_it_recalled(
     assert not others.locator("section.prompt").first.is_visible()  # folded
     keep_shot(page, "why-recalled")
     others.locator("summary").click()
-    assert others.locator("section.prompt h3").inner_text().startswith("bot Ana")
+    assert others.locator("section.prompt h3").inner_text().startswith("Ana's reply prompt")
 
 
 def test_recall_by_meaning_is_chosen_in_settings_and_followed(page: Any, live_server: LiveServer) -> None:

@@ -137,14 +137,19 @@ export function promptView(data, messageId = null) {
       h("summary", { text: `Other prompts of this turn (${others.length})` }), others.map(promptSection)) : null);
 }
 
+/** A prompt's purpose in words: the dialog read "bot Tobias Wren · purpose reply". */
+const PROMPT_PURPOSES = {
+  reply: "reply prompt", extraction: "extraction prompt", chapter: "chapter prompt", reflection: "reflection prompt",
+};
+
 function promptSection(p) {
   if (!p || !Array.isArray(p.messages)) {
     return h("pre", { class: "json", text: JSON.stringify(p, null, 2) });
   }
+  const what = PROMPT_PURPOSES[p.purpose] || p.purpose || "prompt";
   const meta = [
-    p.bot_id ? `bot ${nameOf(p.bot_id)}` : null,
-    p.purpose ? `purpose ${p.purpose}` : null,
-    p.token_count ? `${p.token_count} tokens` : null,
+    p.bot_id ? `${nameOf(p.bot_id)}'s ${what}` : what,
+    p.token_count ? `${p.token_count.toLocaleString("en")} tokens` : null,
     p.lore && p.lore.length ? `lore: ${p.lore.join(", ")}` : null,
   ].filter(Boolean).join(" · ");
   return h("section", { class: "prompt" },
